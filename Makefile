@@ -1,0 +1,53 @@
+# dmic — the two commands a new user needs: `make run` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+CMDS  := broker ingest validate deidentify assign reconcile load generate dmicctl devrun
+export CLICKHOUSE_ADDR ?= localhost:9000
+
+.PHONY: all build run test test-short bench proto lint vet fmt clean ensure-clickhouse
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	cd services && $(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+## run: the whole pipeline on the embedded broker and a local ClickHouse, with sample data flowing.
+run: build ensure-clickhouse
+	$(BIN)/devrun -bin $(BIN) -var $(CURDIR)/var -reference-dir $(CURDIR)/reference/sample
+
+## ensure-clickhouse: install clickhouse-server on Debian if it is missing (needs root).
+ensure-clickhouse:
+	@bash deploy/dev/ensure-clickhouse.sh
+
+## test: every test, against the embedded broker over TCP and a real ClickHouse.
+test: build vet
+	cd services && $(GO) test -count=1 -timeout 20m ./...
+	cd proto && $(GO) test ./...
+
+test-short:
+	cd services && $(GO) test -short -count=1 ./...
+
+## bench: Go micro-benchmarks of each stage's per-record work.
+bench:
+	cd services && $(GO) test -run '^$$' -bench . -benchmem ./record ./validation ./deid ./cam ./synth ./chstore
+
+vet:
+	cd services && $(GO) vet ./...
+	cd proto && $(GO) vet ./...
+
+fmt:
+	gofmt -l -w services
+
+## proto: regenerate the committed Go code from proto/ (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
+proto:
+	cd proto && protoc -I . --go_out=. --go_opt=module=github.com/dmic-nhs/dmic/proto \
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/dmic-nhs/dmic/proto dmic/v1/*.proto
+
+## lint: buf lint of the API (buf from the Go module proxy).
+lint:
+	cd proto && $(GO) run github.com/bufbuild/buf/cmd/buf@v1.50.0 lint
+
+clean:
+	rm -rf $(BIN) var

@@ -1,0 +1,64 @@
+// Command broker runs the embedded Kafka-protocol broker (kfake) with disk
+// persistence, for development and `make run`. Any Kafka client (kafka-go,
+// kcat) can use it; production uses a real Kafka cluster instead.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	port := fs.Int("port", 9092, "TCP port to listen on (127.0.0.1).")
+	dataDir := fs.String("data-dir", "var/kafka", "Folder for persisted topics, groups and offsets (empty: memory only).")
+	partitions := fs.Int("partitions", topics.DefaultPartitions, "Partitions of every dmic topic.")
+	sync := fs.Bool("sync-writes", false, "fsync every produced batch (durable across a machine crash; slower).")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("service", "broker")
+	opts := []broker.Option{broker.WithPort(*port), broker.WithDefaultPartitions(*partitions)}
+	if *dataDir != "" {
+		if err := os.MkdirAll(*dataDir, 0o750); err != nil {
+			log.Error("data dir", "err", err)
+			return 1
+		}
+		opts = append(opts, broker.WithDataDir(*dataDir))
+	}
+	if *sync {
+		opts = append(opts, broker.WithSyncWrites())
+	}
+	b, err := broker.Start(opts...)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := topics.Ensure(ctx, []string{b.Addr()}, *partitions); err != nil {
+		log.Error("create topics", "err", err)
+		b.Close()
+		return 1
+	}
+	log.Info("embedded Kafka broker listening", "addr", b.Addr(), "data_dir", *dataDir)
+	fmt.Println(b.Addr())
+	<-ctx.Done()
+	log.Info("shutting down")
+	b.Close()
+	return 0
+}

@@ -1,0 +1,214 @@
+// Command generate makes deterministic synthetic commissioning records and
+// submits them to ingest over HTTP (grouped into submissions per submitter,
+// source and data set), or writes them as NDJSON for kcat.
+//
+//	generate -records 2000 -ingest http://localhost:8080
+//	generate -records 100 -out - | kcat -P -b localhost:9092 -t dmic.raw
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/record"
+	"github.com/dmic-nhs/dmic/services/refdata"
+	"github.com/dmic-nhs/dmic/services/synth"
+)
+
+func main() { os.Exit(run()) }
+
+type options struct {
+	records     int
+	seed        int64
+	badShare    float64
+	refDir      string
+	ingestURL   string
+	out         string
+	chunk       int
+	repeatEvery time.Duration
+	expect      string
+}
+
+func run() int {
+	var o options
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	fs.IntVar(&o.records, "records", 2000, "Activities to generate (national copies come on top).")
+	fs.Int64Var(&o.seed, "seed", 1, "Random seed: the same seed gives the same records.")
+	fs.Float64Var(&o.badShare, "bad-share", 0.05, "Share of provider records made deliberately bad.")
+	fs.StringVar(&o.refDir, "reference-dir", "reference/sample", "Reference data to draw practices, postcodes and providers from.")
+	fs.StringVar(&o.ingestURL, "ingest", "http://localhost:8080", "Ingest base URL to submit to.")
+	fs.StringVar(&o.out, "out", "", "Write NDJSON to this file ('-' for stdout) instead of submitting.")
+	fs.IntVar(&o.chunk, "submission-size", 1000, "Records per submission.")
+	fs.DurationVar(&o.repeatEvery, "repeat-every", 0, "After the first run, generate again with the next seed at this interval (0: once).")
+	fs.StringVar(&o.expect, "expect", "", "Write the expected final counts (JSON) to this file.")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("service", "generate")
+	ref, err := refdata.LoadDir(o.refDir)
+	if err != nil {
+		log.Error("reference data", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for seed := o.seed; ; seed++ {
+		cfg := synth.Config{Seed: seed, Records: o.records, BadShare: o.badShare,
+			Practices: ref.PracticeCodes(), Postcodes: ref.Postcodes(), Providers: ref.TrustCodes()}
+		if err := generateOnce(ctx, log, o, cfg); err != nil {
+			log.Error("generate", "seed", seed, "err", err)
+			return 1
+		}
+		if o.repeatEvery <= 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(o.repeatEvery):
+		}
+	}
+}
+
+func generateOnce(ctx context.Context, log *slog.Logger, o options, cfg synth.Config) error {
+	items, err := synth.Generate(cfg)
+	if err != nil {
+		return err
+	}
+	if o.expect != "" {
+		b, _ := json.MarshalIndent(synth.Expect(items), "", "  ")
+		if err := os.WriteFile(o.expect, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if o.out != "" {
+		return writeNDJSON(o.out, items)
+	}
+	return submit(ctx, log, o, items)
+}
+
+func writeNDJSON(path string, items []synth.Item) error {
+	var w io.Writer = os.Stdout
+	if path != "-" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	for _, it := range items {
+		bw.Write(it.JSON)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+type batchKey struct {
+	source    dmicv1.Source
+	submitter string
+	dataset   dmicv1.Dataset
+}
+
+// submit posts items in submissions of up to o.chunk records, each to its
+// submitter, keeping the generator's order within a submitter.
+func submit(ctx context.Context, log *slog.Logger, o options, items []synth.Item) error {
+	pending := map[batchKey]*bytes.Buffer{}
+	counts := map[batchKey]int{}
+	var order []batchKey
+	var accepted, rejected int64
+	flush := func(k batchKey) error {
+		buf := pending[k]
+		if buf == nil || buf.Len() == 0 {
+			return nil
+		}
+		a, r, err := post(ctx, o.ingestURL, k, buf.Bytes())
+		if err != nil {
+			return err
+		}
+		accepted += a
+		rejected += r
+		buf.Reset()
+		counts[k] = 0
+		return nil
+	}
+	for _, it := range items {
+		k := batchKey{it.Source, it.Submitter, it.Dataset}
+		if pending[k] == nil {
+			pending[k] = &bytes.Buffer{}
+			order = append(order, k)
+		}
+		pending[k].Write(it.JSON)
+		pending[k].WriteByte('\n')
+		counts[k]++
+		if counts[k] >= o.chunk {
+			if err := flush(k); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range order {
+		if err := flush(k); err != nil {
+			return err
+		}
+	}
+	log.Info("submitted", "items", len(items), "accepted_at_ingest", accepted, "rejected_at_ingest", rejected)
+	return nil
+}
+
+func post(ctx context.Context, base string, k batchKey, body []byte) (accepted, rejected int64, err error) {
+	q := url.Values{}
+	q.Set("dataset", record.DatasetName(k.dataset))
+	q.Set("source", envelope.SourceName(k.source))
+	q.Set("submitter", k.submitter)
+	q.Set("results", "errors")
+	u := base + "/v1/submissions?" + q.Encode()
+	for attempt := 1; ; attempt++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			var out struct {
+				Accepted json.Number `json:"accepted"`
+				Rejected json.Number `json:"rejected"`
+				Error    string      `json:"error"`
+			}
+			derr := json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && derr == nil {
+				a, _ := out.Accepted.Int64()
+				r, _ := out.Rejected.Int64()
+				return a, r, nil
+			}
+			err = fmt.Errorf("ingest answered %s: %s", resp.Status, out.Error)
+		}
+		// Ingest may still be starting, or paused: retry for a while.
+		if attempt >= 60 || ctx.Err() != nil {
+			return 0, 0, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,29 @@
+// Command reconcile matches local records with their national copies.
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/dmic-nhs/dmic/services/daemon"
+	"github.com/dmic-nhs/dmic/services/reconcile"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+func main() {
+	os.Exit(daemon.Main("reconcile", 9105, 9205, os.Args[1:], nil, nil, func(ctx context.Context, d *daemon.Daemon) error {
+		if err := d.WaitForTopics(ctx); err != nil {
+			return err
+		}
+		st := reconcile.NewStage()
+		if err := st.Restore(ctx, d.Config.BrokerList(), d.Log); err != nil {
+			return err
+		}
+		return d.RunStage(ctx, daemon.Stage{
+			Group: "dmic-reconcile", Inputs: []string{topics.Assigned},
+			Outputs:  []string{topics.Reconciled, topics.NationalReturn, topics.ReconcileState, topics.Rejected},
+			MaxBatch: 5000, BatchWait: 20 * time.Millisecond, Processor: st,
+		})
+	}))
+}

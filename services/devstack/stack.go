@@ -1,0 +1,257 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/deid"
+)
+
+// Config places the stack.
+type Config struct {
+	// BinDir holds the built binaries (broker, ingest, validate, ...).
+	BinDir string
+	// VarDir holds broker data, ClickHouse data (if started here) and the dev key.
+	VarDir string
+	// ReferenceDir is passed to the services that need reference data.
+	ReferenceDir string
+	// ClickHouseAddr is used if something answers there, else a server is started on it.
+	ClickHouseAddr string
+	// Database in ClickHouse.
+	Database string
+	// PortBase shifts every port (0 for the defaults: broker 9092, ingest 8080/9101, ...),
+	// so a test can run beside `make run`.
+	PortBase int
+	// Out receives every process's prefixed log lines.
+	Out io.Writer
+	// LogLevel of the services.
+	LogLevel string
+}
+
+// Ports of the stack.
+type Ports struct {
+	Broker     int
+	IngestHTTP int
+	GRPC       map[string]int
+	HTTP       map[string]int
+}
+
+// ServiceNames in pipeline order.
+var ServiceNames = []string{"ingest", "validate", "deidentify", "assign", "reconcile", "load"}
+
+// PortsFor gives the ports for a base offset.
+func PortsFor(base int) Ports {
+	p := Ports{Broker: 9092 + base, IngestHTTP: 8080 + base, GRPC: map[string]int{}, HTTP: map[string]int{}}
+	for i, n := range ServiceNames {
+		p.GRPC[n] = 9101 + i + base
+		p.HTTP[n] = 9201 + i + base
+	}
+	p.HTTP["ingest"] = p.IngestHTTP
+	return p
+}
+
+// Stack is a running pipeline.
+type Stack struct {
+	cfg      Config
+	Ports    Ports
+	Brokers  string
+	CHAddr   string
+	KeyFile  string
+	Procs    map[string]*Process
+	order    []*Process
+	stopCH   func()
+	outMu    sync.Mutex
+	log      *slog.Logger
+	outWidth int
+}
+
+// Start brings everything up: broker, ClickHouse, services. It returns once
+// ingest answers HTTP.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	if cfg.Database == "" {
+		cfg.Database = "dmic"
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
+	}
+	s := &Stack{cfg: cfg, Ports: PortsFor(cfg.PortBase), Procs: map[string]*Process{}, outWidth: 10}
+	s.log = slog.New(slog.NewTextHandler(s.writer("devstack"), nil))
+	s.Brokers = "localhost:" + strconv.Itoa(s.Ports.Broker)
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	for _, d := range []string{"kafka", "clickhouse", "keys"} {
+		if err := os.MkdirAll(filepath.Join(cfg.VarDir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	// Broker first: everything else waits for it.
+	if err := s.spawn("broker", false, nil, "-port", strconv.Itoa(s.Ports.Broker), "-data-dir", filepath.Join(cfg.VarDir, "kafka")); err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, s.Brokers, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("broker did not start: %w", err)
+	}
+	addr, stop, err := chserver.Ensure(ctx, cfg.ClickHouseAddr, filepath.Join(cfg.VarDir, "clickhouse"), s.log)
+	if err != nil {
+		return nil, fmt.Errorf("ClickHouse: %w", err)
+	}
+	s.CHAddr, s.stopCH = addr, stop
+
+	s.KeyFile = filepath.Join(cfg.VarDir, "keys", "pseudonym.key")
+	if _, err := os.Stat(s.KeyFile); os.IsNotExist(err) {
+		if err := deid.GenerateKeyFile(s.KeyFile, "dev-1"); err != nil {
+			return nil, fmt.Errorf("dev pseudonymisation key: %w", err)
+		}
+		s.log.Info("generated a development pseudonymisation key", "path", s.KeyFile)
+	}
+
+	for _, name := range ServiceNames {
+		args := []string{
+			"-brokers", s.Brokers,
+			"-grpc-addr", "localhost:" + strconv.Itoa(s.Ports.GRPC[name]),
+			"-http-addr", "localhost:" + strconv.Itoa(s.Ports.HTTP[name]),
+			"-log-level", cfg.LogLevel,
+		}
+		switch name {
+		case "deidentify":
+			args = append(args, "-key-file", s.KeyFile, "-reference-dir", cfg.ReferenceDir)
+		case "assign":
+			args = append(args, "-reference-dir", cfg.ReferenceDir)
+		case "load":
+			args = append(args, "-clickhouse-addr", s.CHAddr, "-clickhouse-database", cfg.Database)
+		}
+		if err := s.spawn(name, true, nil, args...); err != nil {
+			return nil, err
+		}
+	}
+	if err := waitHTTP(ctx, s.IngestURL()+"/healthz", 60*time.Second); err != nil {
+		return nil, fmt.Errorf("ingest did not come up: %w", err)
+	}
+	ok = true
+	return s, nil
+}
+
+// IngestURL is ingest's base URL.
+func (s *Stack) IngestURL() string {
+	return "http://localhost:" + strconv.Itoa(s.Ports.IngestHTTP)
+}
+
+// ControlAddrs is the -services value for dmicctl.
+func (s *Stack) ControlAddrs() string {
+	out := ""
+	for i, n := range ServiceNames {
+		if i > 0 {
+			out += ","
+		}
+		out += n + "=localhost:" + strconv.Itoa(s.Ports.GRPC[n])
+	}
+	return out
+}
+
+func (s *Stack) writer(name string) *prefixWriter {
+	out := s.cfg.Out
+	if out == nil {
+		out = os.Stderr
+	}
+	return newPrefixWriter(&s.outMu, out, name, s.outWidth)
+}
+
+func (s *Stack) spawn(name string, restart bool, env []string, args ...string) error {
+	p := &Process{Name: name, Path: filepath.Join(s.cfg.BinDir, name), Args: args, Env: env, Restart: restart, out: s.writer(name)}
+	if err := p.start(); err != nil {
+		return err
+	}
+	s.Procs[name] = p
+	s.order = append(s.order, p)
+	return nil
+}
+
+// Run starts a one-off process (e.g. the generator) with prefixed output and
+// waits for it.
+func (s *Stack) Run(ctx context.Context, name, bin string, args ...string) error {
+	p := &Process{Name: name, Path: filepath.Join(s.cfg.BinDir, bin), Args: args, out: s.writer(name)}
+	if err := p.start(); err != nil {
+		return err
+	}
+	if err := p.Wait(ctx); err != nil {
+		p.stop(5 * time.Second)
+		return err
+	}
+	if c := p.ExitCode(); c != 0 {
+		return fmt.Errorf("%s exited with code %d", name, c)
+	}
+	return nil
+}
+
+// Stop stops services in reverse order, then ClickHouse (if started here),
+// then the broker.
+func (s *Stack) Stop() {
+	for i := len(s.order) - 1; i >= 0; i-- {
+		p := s.order[i]
+		if p.Name == "broker" {
+			continue
+		}
+		p.stop(15 * time.Second)
+	}
+	if s.stopCH != nil {
+		s.stopCH()
+	}
+	if b := s.Procs["broker"]; b != nil {
+		b.stop(15 * time.Second)
+	}
+}
+
+func waitTCP(ctx context.Context, addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func waitHTTP(ctx context.Context, url string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}

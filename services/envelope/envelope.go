@@ -1,0 +1,192 @@
+// Package envelope carries a record's metadata on the raw topic, where the
+// value is the provider's own JSON and the metadata travels in Kafka headers,
+// and builds the typed EnvelopeHeader the later topics carry.
+package envelope
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/record"
+)
+
+// Kafka header names on the raw topic. All are optional for a producer writing
+// JSON straight to the raw topic; see docs/topics.md for the defaults.
+const (
+	HeaderDataset     = "dmic-dataset"
+	HeaderSource      = "dmic-source"
+	HeaderSubmitter   = "dmic-submitter"
+	HeaderSubmission  = "dmic-submission-id"
+	HeaderReceived    = "dmic-received-time"
+	HeaderLine        = "dmic-line"
+	HeaderTraceparent = "traceparent"
+)
+
+// NationalSubmitter is the organisation code used for the national exchange
+// (SUS) copy when the submitter is not named.
+const NationalSubmitter = "X26"
+
+// Raw is the metadata of one raw-topic message.
+type Raw struct {
+	Dataset      dmicv1.Dataset
+	Source       dmicv1.Source
+	Submitter    string
+	SubmissionID string
+	Received     time.Time
+	Line         int64
+	Traceparent  string
+}
+
+// Headers encodes r as Kafka headers.
+func (r Raw) Headers() []kafka.Header {
+	hs := make([]kafka.Header, 0, 7)
+	add := func(k, v string) {
+		if v != "" {
+			hs = append(hs, kafka.Header{Key: k, Value: []byte(v)})
+		}
+	}
+	add(HeaderDataset, record.DatasetName(r.Dataset))
+	add(HeaderSource, SourceName(r.Source))
+	add(HeaderSubmitter, r.Submitter)
+	add(HeaderSubmission, r.SubmissionID)
+	if !r.Received.IsZero() {
+		add(HeaderReceived, r.Received.UTC().Format(time.RFC3339Nano))
+	}
+	if r.Line > 0 {
+		add(HeaderLine, strconv.FormatInt(r.Line, 10))
+	}
+	add(HeaderTraceparent, r.Traceparent)
+	return hs
+}
+
+// ParseHeaders reads the metadata of a raw message. Missing headers stay
+// zero; a header with a bad value is an error naming it.
+func ParseHeaders(hs []kafka.Header) (Raw, error) {
+	var r Raw
+	for _, h := range hs {
+		v := strings.TrimSpace(string(h.Value))
+		switch h.Key {
+		case HeaderDataset:
+			d, err := record.ParseDataset(v)
+			if err != nil {
+				return r, fmt.Errorf("header %s: %w", HeaderDataset, err)
+			}
+			r.Dataset = d
+		case HeaderSource:
+			s, err := ParseSource(v)
+			if err != nil {
+				return r, fmt.Errorf("header %s: %w", HeaderSource, err)
+			}
+			r.Source = s
+		case HeaderSubmitter:
+			r.Submitter = strings.ToUpper(v)
+		case HeaderSubmission:
+			r.SubmissionID = v
+		case HeaderReceived:
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return r, fmt.Errorf("header %s: not an RFC 3339 time", HeaderReceived)
+			}
+			r.Received = t
+		case HeaderLine:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return r, fmt.Errorf("header %s: not a number", HeaderLine)
+			}
+			r.Line = n
+		case HeaderTraceparent:
+			r.Traceparent = v
+		}
+	}
+	return r, nil
+}
+
+// SourceName is "provider" or "national".
+func SourceName(s dmicv1.Source) string {
+	switch s {
+	case dmicv1.Source_SOURCE_PROVIDER:
+		return "provider"
+	case dmicv1.Source_SOURCE_NATIONAL:
+		return "national"
+	}
+	return ""
+}
+
+// ParseSource accepts "provider", "local", "national" or "sus".
+func ParseSource(s string) (dmicv1.Source, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "provider", "local", "":
+		return dmicv1.Source_SOURCE_PROVIDER, nil
+	case "national", "sus":
+		return dmicv1.Source_SOURCE_NATIONAL, nil
+	}
+	return 0, fmt.Errorf("source %q is not provider or national", s)
+}
+
+// RecordKey is a record's identity across its revisions: who sent it, which
+// data set, and its CDS unique identifier. It is the key of the raw and
+// validated topics and of the activity table.
+func RecordKey(submitter string, d dmicv1.Dataset, uid string) string {
+	return submitter + "|" + record.DatasetName(d) + "|" + uid
+}
+
+// Version orders a record's revisions: the CDS applicable date/time (seconds)
+// first, then the raw offset as a tie-breaker that is the same on every replay.
+// Raw offsets of one record key are comparable because a key always maps to
+// one partition.
+func Version(applicable time.Time, rawOffset int64) uint64 {
+	secs := applicable.Unix()
+	if secs < 0 {
+		secs = 0
+	}
+	return uint64(secs)*1_000_000_000 + uint64(rawOffset%1_000_000_000)
+}
+
+// Header builds the EnvelopeHeader of a validated record.
+func Header(r Raw, rec *dmicv1.CommissioningRecord, m kafka.Message, specVersion string) (*dmicv1.EnvelopeHeader, error) {
+	submitter := r.Submitter
+	if submitter == "" {
+		if r.Source == dmicv1.Source_SOURCE_NATIONAL {
+			submitter = NationalSubmitter
+		} else {
+			submitter = strings.ToUpper(rec.GetProviderCode())
+		}
+	}
+	received := r.Received
+	if received.IsZero() {
+		received = m.Time
+	}
+	applicable := m.Time
+	if s := rec.GetApplicableDateTime(); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return nil, fmt.Errorf("cds_applicable_date_time is not RFC 3339")
+		}
+		applicable = t
+	}
+	sub := r.SubmissionID
+	if sub == "" {
+		// Written straight to the raw topic: the message's position names it.
+		sub = fmt.Sprintf("kafka-%s-%d-%d", m.Topic, m.Partition, m.Offset)
+	}
+	return &dmicv1.EnvelopeHeader{
+		RecordKey:        RecordKey(submitter, r.Dataset, rec.GetCdsUniqueIdentifier()),
+		Dataset:          r.Dataset,
+		Source:           r.Source,
+		SubmitterOrgCode: submitter,
+		SubmissionId:     sub,
+		ReceivedTime:     timestamppb.New(received),
+		SpecVersion:      specVersion,
+		Traceparent:      r.Traceparent,
+		RawPartition:     int32(m.Partition),
+		RawOffset:        m.Offset,
+		LineNumber:       r.Line,
+		Version:          Version(applicable, m.Offset),
+	}, nil
+}

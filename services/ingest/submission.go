@@ -1,0 +1,143 @@
+// Package ingest is the front door: providers and the national exchange submit
+// records over HTTP (NDJSON or CSV) or gRPC; each submission gets an id and a
+// result per record, and accepted records go to the raw topic.
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/record"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+// flushEvery is how many raw messages are produced together.
+const flushEvery = 5000
+
+// Producer is the part of *kafka.Writer ingest uses.
+type Producer interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// submission accumulates one submission's records and results.
+type submission struct {
+	id        string
+	dataset   dmicv1.Dataset
+	source    dmicv1.Source
+	submitter string
+	received  time.Time
+	trace     string
+	keepAll   bool
+
+	producer Producer
+	pending  []kafka.Message
+	resp     *dmicv1.SubmitRecordsResponse
+}
+
+func newSubmissionID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "sub-" + time.Now().UTC().Format("20060102") + "-" + hex.EncodeToString(b[:])
+}
+
+func newTraceparent() string {
+	var t [16]byte
+	var s [8]byte
+	_, _ = rand.Read(t[:])
+	_, _ = rand.Read(s[:])
+	return "00-" + hex.EncodeToString(t[:]) + "-" + hex.EncodeToString(s[:]) + "-01"
+}
+
+func newSubmission(p Producer, ds dmicv1.Dataset, src dmicv1.Source, submitter string, keepAll bool) *submission {
+	id := newSubmissionID()
+	return &submission{
+		id: id, dataset: ds, source: src, submitter: strings.ToUpper(strings.TrimSpace(submitter)),
+		received: time.Now().UTC(), trace: newTraceparent(), keepAll: keepAll, producer: p,
+		resp: &dmicv1.SubmitRecordsResponse{SubmissionId: id},
+	}
+}
+
+// add takes one decoded item. Undecodable items are answered and also sent to
+// the rejected topic, so that the provider's data-quality feedback in
+// ClickHouse counts them like any other rejection.
+func (s *submission) add(ctx context.Context, it record.Item) error {
+	if it.Err != nil {
+		f := &dmicv1.Failure{RuleId: "DEC-JSON", Severity: dmicv1.Severity_SEVERITY_ERROR, Message: it.Err.Error()}
+		if de, ok := it.Err.(*record.DecodeError); ok {
+			f = &dmicv1.Failure{RuleId: de.RuleID, Field: de.Field, Severity: dmicv1.Severity_SEVERITY_ERROR, Message: de.Error()}
+		}
+		s.resp.Rejected++
+		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, Failures: []*dmicv1.Failure{f}})
+		return s.queue(ctx, s.deadLetter(it.Line, f))
+	}
+	ds := it.Dataset
+	submitter := s.submitter
+	if submitter == "" {
+		submitter = strings.ToUpper(it.Record.GetProviderCode())
+		if s.source == dmicv1.Source_SOURCE_NATIONAL {
+			submitter = envelope.NationalSubmitter
+		}
+	}
+	body, err := record.EncodeJSON(ds, it.Record)
+	if err != nil {
+		return fmt.Errorf("line %d: encode: %w", it.Line, err)
+	}
+	raw := envelope.Raw{Dataset: ds, Source: s.source, Submitter: submitter, SubmissionID: s.id, Received: s.received, Line: it.Line, Traceparent: s.trace}
+	s.resp.Accepted++
+	if s.keepAll {
+		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, RecordId: it.Record.GetCdsUniqueIdentifier(), Accepted: true})
+	}
+	return s.queue(ctx, kafka.Message{
+		Topic:   topics.Raw,
+		Key:     []byte(envelope.RecordKey(submitter, ds, it.Record.GetCdsUniqueIdentifier())),
+		Value:   body,
+		Headers: raw.Headers(),
+	})
+}
+
+func (s *submission) deadLetter(line int64, f *dmicv1.Failure) kafka.Message {
+	dl := &dmicv1.DeadLetter{
+		Stage:    "ingest",
+		Failures: []*dmicv1.Failure{f},
+		Header: &dmicv1.EnvelopeHeader{
+			Dataset: s.dataset, Source: s.source, SubmitterOrgCode: s.submitter, SubmissionId: s.id,
+			ReceivedTime: timestamppb.New(s.received), Traceparent: s.trace, LineNumber: line,
+		},
+		SourceTopic:  "ingest:" + s.id,
+		SourceOffset: line,
+		RejectedTime: timestamppb.New(s.received),
+		ProviderCode: s.submitter,
+	}
+	v, _ := proto.Marshal(dl)
+	return kafka.Message{Topic: topics.Rejected, Key: []byte(s.id), Value: v}
+}
+
+func (s *submission) queue(ctx context.Context, m kafka.Message) error {
+	s.pending = append(s.pending, m)
+	if len(s.pending) >= flushEvery {
+		return s.flush(ctx)
+	}
+	return nil
+}
+
+// flush produces what is pending and returns once the broker acknowledged it.
+func (s *submission) flush(ctx context.Context) error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	if err := s.producer.WriteMessages(ctx, s.pending...); err != nil {
+		return fmt.Errorf("submission %s: produce %d messages: %w", s.id, len(s.pending), err)
+	}
+	s.pending = s.pending[:0]
+	return nil
+}

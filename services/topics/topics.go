@@ -1,0 +1,155 @@
+// Package topics names dmic's Kafka topics and creates them.
+//
+// Every topic has the same partition count: reconcile joins a local record and
+// its national counterpart by key, which only works if a key maps to the same
+// partition number on every topic it passes through.
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Topic names. See docs/topics.md.
+const (
+	Raw            = "dmic.raw"
+	Validated      = "dmic.validated"
+	Rejected       = "dmic.rejected"
+	Deidentified   = "dmic.deidentified"
+	Assigned       = "dmic.assigned"
+	Reconciled     = "dmic.reconciled"
+	NationalReturn = "dmic.national-return"
+	ReconcileState = "dmic.reconcile-state"
+)
+
+// DefaultPartitions is the partition count of every dmic topic.
+const DefaultPartitions = 6
+
+// Spec describes one topic.
+type Spec struct {
+	Name string
+	// RetentionMs is -1 for unlimited.
+	RetentionMs int64
+	Compact     bool
+	// Identifiable topics hold patient-identifiable data: short retention, and
+	// only ingest, validate and deidentify may read or write them.
+	Identifiable bool
+}
+
+const (
+	week = 7 * 24 * time.Hour
+)
+
+// All lists every topic dmic uses.
+func All() []Spec {
+	return []Spec{
+		{Name: Raw, RetentionMs: week.Milliseconds(), Identifiable: true},
+		{Name: Validated, RetentionMs: week.Milliseconds(), Identifiable: true},
+		{Name: Rejected, RetentionMs: (4 * week).Milliseconds(), Identifiable: true},
+		{Name: Deidentified, RetentionMs: (4 * week).Milliseconds()},
+		{Name: Assigned, RetentionMs: (4 * week).Milliseconds()},
+		{Name: Reconciled, RetentionMs: (4 * week).Milliseconds()},
+		{Name: NationalReturn, RetentionMs: (4 * week).Milliseconds()},
+		{Name: ReconcileState, RetentionMs: -1, Compact: true},
+	}
+}
+
+// Ensure creates any missing dmic topic with the given partition count. It is
+// safe to call from every service at start: existing topics are left alone.
+func Ensure(ctx context.Context, brokers []string, partitions int) error {
+	if len(brokers) == 0 {
+		return errors.New("ensure topics: no brokers")
+	}
+	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return fmt.Errorf("ensure topics: dial %s: %w", brokers[0], err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("ensure topics: find controller: %w", err)
+	}
+	cc, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return fmt.Errorf("ensure topics: dial controller: %w", err)
+	}
+	defer cc.Close()
+	var cfgs []kafka.TopicConfig
+	for _, s := range All() {
+		entries := []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(s.RetentionMs, 10)}}
+		if s.Compact {
+			entries = append(entries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+		}
+		cfgs = append(cfgs, kafka.TopicConfig{Topic: s.Name, NumPartitions: partitions, ReplicationFactor: -1, ConfigEntries: entries})
+	}
+	// CreateTopics reports "already exists" per topic; kafka-go surfaces it as
+	// an error for the whole call, so create them one at a time and ignore that.
+	for _, c := range cfgs {
+		if err := cc.CreateTopics(c); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("ensure topics: create %s: %w", c.Topic, err)
+		}
+	}
+	return nil
+}
+
+// GroupLag is how many messages of topic the consumer group has not yet
+// committed, summed over partitions. A partition the group never committed
+// counts from its first offset.
+func GroupLag(ctx context.Context, brokers []string, group string, topicNames ...string) (int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topicNames})
+	if err != nil {
+		return 0, fmt.Errorf("lag: metadata: %w", err)
+	}
+	parts := map[string][]int{}
+	var reqs = map[string][]kafka.OffsetRequest{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return 0, fmt.Errorf("lag: topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			parts[t.Name] = append(parts[t.Name], p.ID)
+			reqs[t.Name] = append(reqs[t.Name], kafka.LastOffsetOf(p.ID), kafka.FirstOffsetOf(p.ID))
+		}
+	}
+	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs})
+	if err != nil {
+		return 0, fmt.Errorf("lag: list offsets: %w", err)
+	}
+	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
+	if err != nil {
+		return 0, fmt.Errorf("lag: offset fetch for group %s: %w", group, err)
+	}
+	if committed.Error != nil {
+		return 0, fmt.Errorf("lag: offset fetch for group %s: %w", group, committed.Error)
+	}
+	done := map[string]map[int]int64{}
+	for t, ps := range committed.Topics {
+		done[t] = map[int]int64{}
+		for _, p := range ps {
+			done[t][p.Partition] = p.CommittedOffset
+		}
+	}
+	var lag int64
+	for t, ps := range offs.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return 0, fmt.Errorf("lag: offsets of %s/%d: %w", t, p.Partition, p.Error)
+			}
+			c, ok := done[t][p.Partition]
+			if !ok || c < 0 {
+				c = p.FirstOffset
+			}
+			if d := p.LastOffset - c; d > 0 {
+				lag += d
+			}
+		}
+	}
+	return lag, nil
+}
