@@ -1,0 +1,231 @@
+// Package chserver finds a ClickHouse server that answers the native protocol,
+// and, for development and tests on one machine, starts a private local
+// clickhouse-server when none answers.
+//
+// The private server gets its own generated configuration, data directory and
+// log files, so it never clashes with a system-wide installation: it listens on
+// 127.0.0.1 only, on the native port asked for, with HTTP and the interserver
+// port disabled (dmic speaks the native protocol only; clickhouse-go's HTTP
+// protocol does not work against ClickHouse 18.16 anyway).
+package chserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// ErrNotInstalled is returned (wrapped) when no clickhouse-server binary can be found.
+var ErrNotInstalled = errors.New("clickhouse-server is not installed (Debian/Ubuntu: apt-get install clickhouse-server clickhouse-client; " +
+	"or install a current ClickHouse from https://clickhouse.com/docs/install, or point the service at a running server)")
+
+const (
+	// startTimeout bounds the wait for a started server to answer. 18.16 answers
+	// in 1–3 s on a fresh data directory; a large existing one takes longer.
+	startTimeout = 60 * time.Second
+	// stopTimeout bounds the wait after SIGTERM before the server is killed.
+	stopTimeout = 30 * time.Second
+	pollEvery   = 200 * time.Millisecond
+)
+
+// Ensure returns the address of a ClickHouse that answers the native protocol.
+//
+// If something answers at addr, Ensure returns addr and a no-op stop. Otherwise,
+// if addr is on the loopback interface, it starts clickhouse-server (found on
+// PATH, /usr/bin or /usr/sbin; a single `clickhouse` binary is run as
+// `clickhouse server`) with a private configuration written into dataDir
+// (data under dataDir/data, logs under dataDir/log), native port = addr's port,
+// and waits up to a minute until it answers. The returned stop sends SIGTERM to
+// the server it started and waits for it to exit; calling it more than once is
+// harmless.
+//
+// The started server belongs to the calling process: on Linux it receives
+// SIGTERM if that process dies, so a crashed test or service leaves no orphan
+// holding the port and the data directory. It runs in its own process group so
+// that a Ctrl-C in a terminal reaches the service, which then stops it in order.
+func Ensure(ctx context.Context, addr, dataDir string, logger *slog.Logger) (actualAddr string, stop func(), err error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	noop := func() {}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", noop, fmt.Errorf("clickhouse address %q: %w", addr, err)
+	}
+	if answers(ctx, addr) {
+		logger.Debug("clickhouse answers", "addr", addr)
+		return addr, noop, nil
+	}
+	if !isLoopback(host) {
+		return "", noop, fmt.Errorf("no ClickHouse answers the native protocol at %s (not a local address, so none is started)", addr)
+	}
+	if listening(ctx, addr) {
+		return "", noop, fmt.Errorf("something listens on %s but does not answer the ClickHouse native protocol; choose another port", addr)
+	}
+	portNum, err := strconv.Atoi(port)
+	if err != nil || portNum <= 0 || portNum > 65535 {
+		return "", noop, fmt.Errorf("clickhouse address %q: bad port", addr)
+	}
+	if dataDir == "" {
+		return "", noop, errors.New("chserver: a data directory is needed to start a local clickhouse-server")
+	}
+	bin, args, err := findServer()
+	if err != nil {
+		return "", noop, err
+	}
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", noop, fmt.Errorf("data directory %q: %w", dataDir, err)
+	}
+	configPath, err := writeConfig(dir, portNum)
+	if err != nil {
+		return "", noop, err
+	}
+	out, err := os.OpenFile(filepath.Join(dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return "", noop, fmt.Errorf("open clickhouse-server output log: %w", err)
+	}
+	// exec.Command, not CommandContext: ctx bounds the start-up wait, not the
+	// server's life, which stop controls.
+	cmd := exec.Command(bin, append(args, "--config-file="+configPath)...)
+	cmd.Dir = dir
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return "", noop, fmt.Errorf("start %s: %w", bin, err)
+	}
+	logger.Info("started local clickhouse-server", "binary", bin, "addr", addr, "pid", cmd.Process.Pid, "data_dir", dir)
+
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		out.Close()
+		close(exited)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(stopTimeout):
+				logger.Warn("clickhouse-server did not stop after SIGTERM; killing it", "pid", cmd.Process.Pid)
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+			logger.Info("stopped local clickhouse-server", "pid", cmd.Process.Pid)
+		})
+	}
+
+	logs := filepath.Join(dir, "log")
+	deadline := time.NewTimer(startTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-exited:
+			// Another process may have started a server on the same port at the
+			// same moment (ours then fails to bind or to lock the data path):
+			// use that one.
+			if answers(ctx, addr) {
+				logger.Info("clickhouse-server we started exited, but another answers", "addr", addr)
+				return addr, noop, nil
+			}
+			return "", noop, fmt.Errorf("clickhouse-server exited before answering on %s (%v); see the logs in %s", addr, waitErr, logs)
+		case <-ctx.Done():
+			stop()
+			return "", noop, fmt.Errorf("waiting for clickhouse-server on %s: %w", addr, ctx.Err())
+		case <-deadline.C:
+			stop()
+			return "", noop, fmt.Errorf("clickhouse-server did not answer on %s within %s; see the logs in %s", addr, startTimeout, logs)
+		case <-tick.C:
+			if answers(ctx, addr) {
+				logger.Info("local clickhouse-server answers", "addr", addr)
+				return addr, stop, nil
+			}
+		}
+	}
+}
+
+// answers reports whether a ClickHouse server answers a native-protocol ping at addr.
+func answers(ctx context.Context, addr string) bool {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{addr},
+		Protocol:    clickhouse.Native,
+		Auth:        clickhouse.Auth{Database: "default", Username: "default"},
+		DialTimeout: time.Second,
+		ReadTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return conn.Ping(pctx) == nil
+}
+
+// listening reports whether anything accepts TCP connections at addr.
+func listening(ctx context.Context, addr string) bool {
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func isLoopback(host string) bool {
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// findServer returns the server binary and the arguments that precede --config-file.
+func findServer() (string, []string, error) {
+	return findServerIn(exec.LookPath, isExecutable)
+}
+
+func findServerIn(lookPath func(string) (string, error), executable func(string) bool) (string, []string, error) {
+	if p, err := lookPath("clickhouse-server"); err == nil {
+		return p, nil, nil
+	}
+	// Debian puts 18.16's binary in /usr/sbin, which is not on every user's PATH.
+	for _, p := range []string{"/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server"} {
+		if executable(p) {
+			return p, nil, nil
+		}
+	}
+	// Current releases can be installed as a single multi-tool binary.
+	if p, err := lookPath("clickhouse"); err == nil {
+		return p, []string{"server"}, nil
+	}
+	if executable("/usr/bin/clickhouse") {
+		return "/usr/bin/clickhouse", []string{"server"}, nil
+	}
+	return "", nil, ErrNotInstalled
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package chserver
+
+import "syscall"
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }

@@ -1,0 +1,112 @@
+// Package chstore is dmic's ClickHouse store: the analyst-facing schema, and
+// batched, replay-safe writers for de-identified activity, rejections and
+// reconciliation results.
+//
+// Replays are harmless by construction rather than by insert deduplication
+// (ClickHouse 18.16 has no insert_deduplication_token): every table is a
+// ReplacingMergeTree keyed by the business identity of a row, so a replayed row
+// is the same key (and version) and collapses at merge time or under FINAL. The
+// views analysts query apply FINAL and hide deleted records.
+//
+// The DDL runs unchanged on ClickHouse 18.16 and on current releases: no
+// DateTime64, TTL, LowCardinality or ADD COLUMN IF NOT EXISTS; only the native
+// protocol; INSERTs name their columns.
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultDatabase is the database dmic's tables live in unless configured otherwise.
+const DefaultDatabase = "dmic"
+
+// Open connects to ClickHouse over the native protocol and pings it.
+//
+// addr is host:port (user default, no password), or a clickhouse-go DSN such as
+// clickhouse://user:password@host:9000 for servers that need credentials. The
+// session's database is "default" (or the DSN's) because database may not exist
+// yet: every statement in this package names its tables in full as
+// database.table.
+func Open(ctx context.Context, addr, database string) (driver.Conn, error) {
+	if err := validateDatabase(database); err != nil {
+		return nil, err
+	}
+	opts, err := options(addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", redact(addr), err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", redact(addr), err)
+	}
+	return conn, nil
+}
+
+func options(addr string) (*clickhouse.Options, error) {
+	var opts *clickhouse.Options
+	if strings.Contains(addr, "://") {
+		parsed, err := clickhouse.ParseDSN(addr)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse DSN %s: %w", redact(addr), err)
+		}
+		opts = parsed
+	} else {
+		if addr == "" {
+			return nil, fmt.Errorf("clickhouse address is empty")
+		}
+		opts = &clickhouse.Options{
+			Addr: []string{addr},
+			Auth: clickhouse.Auth{Database: "default", Username: "default"},
+		}
+	}
+	// Only the native protocol works against 18.16 (HTTP fails on the
+	// client_protocol_version setting), so it is not left to the DSN.
+	opts.Protocol = clickhouse.Native
+	if opts.Auth.Database == "" {
+		opts.Auth.Database = "default"
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 10 * time.Second
+	}
+	if opts.Compression == nil {
+		// Batches are 10k–100k rows of repetitive strings: LZ4 costs little CPU
+		// and cuts the bytes on the wire several-fold. 18.16 supports it.
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	return opts, nil
+}
+
+// redact removes a password from a DSN so that it can appear in an error.
+func redact(addr string) string {
+	if !strings.Contains(addr, "://") {
+		return addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return "(unparsable DSN)"
+	}
+	return u.Redacted()
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// validateDatabase admits only plain identifiers: the name is written into DDL
+// and queries, so anything else would need quoting rules that differ by version.
+func validateDatabase(name string) error {
+	if !identRE.MatchString(name) {
+		return fmt.Errorf("clickhouse database name %q: want letters, digits and _, starting with a letter or _", name)
+	}
+	return nil
+}

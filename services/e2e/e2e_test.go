@@ -1,0 +1,468 @@
+// Package e2e runs the real service binaries as separate processes against the
+// embedded broker over TCP and a real ClickHouse, as `make run` does, and
+// checks what reaches ClickHouse.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/chstore"
+	"github.com/dmic-nhs/dmic/services/devstack"
+	"github.com/dmic-nhs/dmic/services/refdata"
+	"github.com/dmic-nhs/dmic/services/synth"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+const (
+	refDir   = "../../reference/sample"
+	database = "dmic_e2e"
+	portBase = 1000
+	seed     = 7
+	records  = 400
+)
+
+// syncBuffer collects every process's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmds := []string{"broker", "ingest", "validate", "deidentify", "assign", "reconcile", "load", "generate"}
+	args := []string{"build", "-o", dir + "/"}
+	for _, c := range cmds {
+		args = append(args, "../cmd/"+c)
+	}
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return dir
+}
+
+type stackUnderTest struct {
+	*devstack.Stack
+	t    *testing.T
+	conn driver.Conn
+	logs *syncBuffer
+}
+
+func (s *stackUnderTest) count(q string) int64 {
+	s.t.Helper()
+	var n uint64
+	row := s.conn.QueryRow(context.Background(), q)
+	if err := row.Scan(&n); err != nil {
+		if strings.Contains(err.Error(), "doesn't exist") || strings.Contains(err.Error(), "does not exist") {
+			return -1
+		}
+		s.t.Fatalf("%s: %v", q, err)
+	}
+	return int64(n)
+}
+
+func (s *stackUnderTest) activity() int64 {
+	return s.count("SELECT count() FROM " + database + ".activity_current")
+}
+
+func (s *stackUnderTest) rejectedRecords() int64 {
+	return s.count("SELECT uniqExact(source_topic, source_partition, source_offset) FROM " + database + ".rejections FINAL")
+}
+
+func (s *stackUnderTest) waitFor(what string, timeout time.Duration, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (s *stackUnderTest) control(name string) dmicv1.ControlServiceClient {
+	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC[name]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { conn.Close() })
+	return dmicv1.NewControlServiceClient(conn)
+}
+
+func (s *stackUnderTest) status(name string) *dmicv1.GetStatusResponse {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := s.control(name).GetStatus(ctx, &dmicv1.GetStatusRequest{})
+	if err != nil {
+		s.t.Fatalf("status of %s: %v", name, err)
+	}
+	return st
+}
+
+func TestPipelineEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test runs the whole stack")
+	}
+	bin := buildBinaries(t)
+	chAddr := chserver.ForTest(t)
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
+		ClickHouseAddr: chAddr, Database: database, PortBase: portBase, Out: logs})
+	if err != nil {
+		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
+	}
+	defer st.Stop()
+	conn, err := chstore.Open(ctx, chAddr, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s := &stackUnderTest{Stack: st, t: t, conn: conn, logs: logs}
+	defer func() {
+		if t.Failed() {
+			t.Logf("service logs (tail):\n%s", tail(logs.String(), 150))
+		}
+	}()
+
+	ref, err := refdata.LoadDir(refDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := synth.Config{Seed: seed, Records: records, BadShare: 0.05,
+		Practices: ref.PracticeCodes(), Postcodes: ref.Postcodes(), Providers: ref.TrustCodes()}
+	items, err := synth.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := synth.Expect(items)
+	if want.Rejected == 0 || want.NationalLive == 0 {
+		t.Fatalf("generator made no bad or no national records: %+v", want)
+	}
+
+	// 1. Send through ingest over HTTP while killing services mid-stream.
+	genDone := make(chan error, 1)
+	go func() {
+		genDone <- st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(records), "-seed", strconv.Itoa(seed),
+			"-ingest", st.IngestURL(), "-reference-dir", refDir, "-submission-size", "50")
+	}()
+	s.waitFor("validate to start processing", time.Minute, func() bool { return s.status("validate").Processed > 0 })
+	killHard(t, st, "validate")
+	s.waitFor("load to write rows", 2*time.Minute, func() bool { return s.activity() > 0 })
+	killHard(t, st, "load")
+	killHard(t, st, "reconcile")
+	if err := <-genDone; err != nil {
+		t.Fatalf("generator: %v", err)
+	}
+
+	// 2. The same JSON straight onto the raw topic, as kcat would (no headers).
+	kcatCfg := cfg
+	kcatCfg.Seed, kcatCfg.Records, kcatCfg.BadShare, kcatCfg.NationalShare, kcatCfg.NationalOnlyShare = seed+100, 20, 0, 0, 0
+	kcatItems, err := synth.Generate(kcatCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kcatWant := synth.Expect(kcatItems)
+	produceRaw(t, st.Brokers, kcatItems)
+
+	wantActivity := int64(want.Activities + kcatWant.Activities)
+	s.waitFor(fmt.Sprintf("%d activities and %d rejected records in ClickHouse", wantActivity, want.Rejected), 3*time.Minute, func() bool {
+		return s.activity() == wantActivity && s.rejectedRecords() == int64(want.Rejected)
+	})
+
+	// Nothing twice: every record key once in the analysts' view, whatever was replayed.
+	if d := s.count("SELECT count() - uniqExact(record_key) FROM " + database + ".activity_current"); d != 0 {
+		t.Errorf("activity_current holds %d duplicate rows", d)
+	}
+	for _, name := range []string{"validate", "load", "reconcile"} {
+		if st.Procs[name].Starts() < 2 {
+			t.Errorf("%s was not restarted after kill -9", name)
+		}
+	}
+
+	// Rule ids of the bad records are all there.
+	for rule := range want.ByRule {
+		if n := s.count("SELECT count() FROM " + database + ".rejections FINAL WHERE rule_id = '" + rule + "'"); n < 1 {
+			t.Errorf("no rejection with rule %s (generator made %d)", rule, want.ByRule[rule])
+		}
+	}
+	// Pseudonyms, commissioners and reconciliation statuses are present.
+	if n := s.count("SELECT count() FROM " + database + ".activity_current WHERE length(pseudo_nhs_number) = 64"); n < wantActivity*8/10 {
+		t.Errorf("only %d of %d activities have a pseudonym", n, wantActivity)
+	}
+	if n := s.count("SELECT count() FROM " + database + ".activity_current WHERE commissioner_code != ''"); n != wantActivity {
+		t.Errorf("%d of %d activities have a commissioner", n, wantActivity)
+	}
+	for _, status := range []string{"matched", "mismatched", "local_only", "national_only"} {
+		s.waitFor("reconciliation status "+status, time.Minute, func() bool {
+			return s.count("SELECT count() FROM "+database+".reconciliation FINAL WHERE status = '"+status+"'") > 0
+		})
+	}
+
+	// 3. Pausing validate stops the flow after it; resuming drains the backlog.
+	ctl := s.control("validate")
+	if _, err := ctl.Pause(ctx, &dmicv1.PauseRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	before := s.activity()
+	pausedCfg := kcatCfg
+	pausedCfg.Seed = seed + 200
+	pausedItems, _ := synth.Generate(pausedCfg)
+	produceRaw(t, st.Brokers, pausedItems)
+	pausedWant := int64(synth.Expect(pausedItems).Activities)
+	s.waitFor("lag to build up on validate", 30*time.Second, func() bool { return s.status("validate").ConsumerLag > 0 })
+	time.Sleep(2 * time.Second)
+	if got := s.activity(); got != before {
+		t.Errorf("activity grew from %d to %d while validate was paused", before, got)
+	}
+	if !s.status("validate").Paused {
+		t.Error("validate does not report paused")
+	}
+	if _, err := ctl.Resume(ctx, &dmicv1.ResumeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("backlog drained after resume", 2*time.Minute, func() bool { return s.activity() == before+pausedWant })
+	s.waitFor("validate lag back to 0", time.Minute, func() bool { return s.status("validate").ConsumerLag == 0 })
+
+	// 4. No identifier anywhere after de-identification.
+	all := append(append(append([]synth.Item{}, items...), kcatItems...), pausedItems...)
+	needles := identifiers(all, cfg)
+	scanClickHouse(t, conn, needles)
+	scanTopics(t, st.Brokers, needles)
+	scanText(t, "service logs", logs.String(), needles)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func killHard(t *testing.T, st *devstack.Stack, name string) {
+	t.Helper()
+	p := st.Procs[name]
+	pid := p.Pid()
+	if pid == 0 {
+		t.Fatalf("%s is not running", name)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %s: %v", name, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Starts() < 2 || p.Pid() == pid {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not restarted", name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// produceRaw writes items' JSON to the raw topic without headers, as
+// `kcat -P -t dmic.raw` does: only provider records.
+func produceRaw(t *testing.T, brokers string, items []synth.Item) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topics.Raw, BatchTimeout: 5 * time.Millisecond}
+	defer w.Close()
+	var msgs []kafka.Message
+	for _, it := range items {
+		if it.Source != dmicv1.Source_SOURCE_PROVIDER {
+			continue
+		}
+		msgs = append(msgs, kafka.Message{Value: it.JSON})
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// identifiers lists the NHS numbers, postcodes and dates of birth submitted.
+// Dates of birth that fall inside the activity period are left out: they can
+// legitimately equal some record's activity date.
+func identifiers(items []synth.Item, cfg synth.Config) []string {
+	seen := map[string]bool{}
+	start := "2025-01-01"
+	if !cfg.Start.IsZero() {
+		start = cfg.Start.Format("2006-01-02")
+	}
+	for _, it := range items {
+		if len(it.NHSNumber) == 10 {
+			seen[it.NHSNumber] = true
+		}
+		if it.Postcode != "" {
+			seen[it.Postcode] = true
+			seen[strings.ReplaceAll(it.Postcode, " ", "")] = true
+		}
+		if it.BirthDate != "" && it.BirthDate < start && it.BirthDate < "2024-01-01" {
+			seen[it.BirthDate] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	return out
+}
+
+func scanText(t *testing.T, where, text string, needles []string) {
+	t.Helper()
+	found := 0
+	for _, n := range needles {
+		if strings.Contains(text, n) {
+			if found < 5 {
+				t.Errorf("%s contains a submitted identifier (%d characters, kind %s)", where, len(n), kind(n))
+			}
+			found++
+		}
+	}
+	if found > 0 {
+		t.Errorf("%s: %d identifiers found in all", where, found)
+	}
+}
+
+var dateRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+func kind(s string) string {
+	switch {
+	case dateRe.MatchString(s):
+		return "date of birth"
+	case len(s) == 10 && strings.Trim(s, "0123456789") == "":
+		return "NHS number"
+	}
+	return "postcode"
+}
+
+func scanClickHouse(t *testing.T, conn driver.Conn, needles []string) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, "SELECT table, name, type FROM system.columns WHERE database = '"+database+"'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := map[string][]string{}
+	for rows.Next() {
+		var table, name, typ string
+		if err := rows.Scan(&table, &name, &typ); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.Contains(typ, "Array(String)"):
+			cols[table] = append(cols[table], "arrayStringConcat("+name+", ',')")
+		case strings.Contains(typ, "String"):
+			cols[table] = append(cols[table], "toString("+name+")")
+		}
+	}
+	rows.Close()
+	if len(cols) == 0 {
+		t.Fatal("no String columns found to scan")
+	}
+	for table, exprs := range cols {
+		q := fmt.Sprintf("SELECT concat(%s) FROM %s.%s", strings.Join(exprs, ", '\\t', "), database, table)
+		if len(exprs) == 1 {
+			q = fmt.Sprintf("SELECT %s FROM %s.%s", exprs[0], database, table)
+		}
+		r, err := conn.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("scan %s: %v", table, err)
+		}
+		var sb strings.Builder
+		for r.Next() {
+			var s string
+			if err := r.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			sb.WriteString(s)
+			sb.WriteByte('\n')
+		}
+		r.Close()
+		scanText(t, "ClickHouse table "+table, sb.String(), needles)
+	}
+}
+
+func scanTopics(t *testing.T, brokers string, needles []string) {
+	t.Helper()
+	for _, topic := range []string{topics.Deidentified, topics.Assigned, topics.Reconciled, topics.NationalReturn, topics.ReconcileState} {
+		var sb strings.Builder
+		n := readTopic(t, brokers, topic, func(m kafka.Message) {
+			sb.Write(m.Key)
+			sb.Write(m.Value)
+		})
+		if n == 0 && topic != topics.ReconcileState {
+			t.Errorf("topic %s is empty", topic)
+		}
+		scanText(t, "topic "+topic, sb.String(), needles)
+	}
+}
+
+func readTopic(t *testing.T, brokers, topic string, fn func(kafka.Message)) int {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers)}
+	meta, err := client.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, p := range meta.Topics[0].Partitions {
+		offs, err := client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(p.ID)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := offs.Topics[topic][0].LastOffset
+		if last == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+		_ = r.SetOffset(kafka.FirstOffset)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Errorf("read %s/%d: %v", topic, p.ID, err)
+				break
+			}
+			fn(m)
+			total++
+			if m.Offset >= last-1 {
+				break
+			}
+		}
+		cancel()
+		r.Close()
+	}
+	return total
+}
+

@@ -1,0 +1,106 @@
+// Package record reads and writes the provider record format: one flat JSON
+// object per record (JSON lines), or CSV with a header row of the same field
+// names. It turns those records into dmicv1.CommissioningRecord messages and
+// back, and reports every record it cannot decode as a DecodeError that names
+// the line, field and rule but never a field's value.
+package record
+
+import (
+	"strings"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+)
+
+// ParseDataset reads a dataset name as providers write it. It accepts the
+// canonical names and the abbreviations used in submissions, in any case.
+func ParseDataset(s string) (dmicv1.Dataset, error) {
+	s = strings.TrimSpace(s)
+	for _, a := range datasetAliases {
+		if strings.EqualFold(s, a.name) {
+			return a.d, nil
+		}
+	}
+	return dmicv1.Dataset_DATASET_UNSPECIFIED, &DecodeError{
+		Field:   fieldDataset,
+		RuleID:  RuleValue,
+		Message: "unknown dataset; expected apc, outpatient, emergency_care or local_flow",
+	}
+}
+
+// DatasetName is the canonical name of a dataset, as written in the
+// "dataset" field; "" for an unspecified or unknown dataset.
+func DatasetName(d dmicv1.Dataset) string {
+	switch d {
+	case dmicv1.Dataset_DATASET_APC:
+		return "apc"
+	case dmicv1.Dataset_DATASET_OUTPATIENT:
+		return "outpatient"
+	case dmicv1.Dataset_DATASET_EMERGENCY_CARE:
+		return "emergency_care"
+	case dmicv1.Dataset_DATASET_LOCAL_FLOW:
+		return "local_flow"
+	}
+	return ""
+}
+
+var datasetAliases = [...]struct {
+	name string
+	d    dmicv1.Dataset
+}{
+	{"apc", dmicv1.Dataset_DATASET_APC},
+	{"outpatient", dmicv1.Dataset_DATASET_OUTPATIENT},
+	{"op", dmicv1.Dataset_DATASET_OUTPATIENT},
+	{"emergency_care", dmicv1.Dataset_DATASET_EMERGENCY_CARE},
+	{"ecds", dmicv1.Dataset_DATASET_EMERGENCY_CARE},
+	{"ec", dmicv1.Dataset_DATASET_EMERGENCY_CARE},
+	{"local_flow", dmicv1.Dataset_DATASET_LOCAL_FLOW},
+	{"plcm", dmicv1.Dataset_DATASET_LOCAL_FLOW},
+}
+
+// knownDataset reports whether d is one of the four datasets.
+func knownDataset(d dmicv1.Dataset) bool {
+	return d >= dmicv1.Dataset_DATASET_APC && d <= dmicv1.Dataset_DATASET_LOCAL_FLOW
+}
+
+// DatasetOf is the dataset of a record's activity; unspecified when the
+// record has none.
+func DatasetOf(r *dmicv1.CommissioningRecord) dmicv1.Dataset {
+	switch r.GetActivity().(type) {
+	case *dmicv1.CommissioningRecord_Apc:
+		return dmicv1.Dataset_DATASET_APC
+	case *dmicv1.CommissioningRecord_Outpatient:
+		return dmicv1.Dataset_DATASET_OUTPATIENT
+	case *dmicv1.CommissioningRecord_EmergencyCare:
+		return dmicv1.Dataset_DATASET_EMERGENCY_CARE
+	case *dmicv1.CommissioningRecord_LocalFlow:
+		return dmicv1.Dataset_DATASET_LOCAL_FLOW
+	}
+	return dmicv1.Dataset_DATASET_UNSPECIFIED
+}
+
+// RecordID is the record's identity within its submitter and dataset: the
+// CDS unique identifier (or the local flow's own record id).
+func RecordID(r *dmicv1.CommissioningRecord) string {
+	return r.GetCdsUniqueIdentifier()
+}
+
+// ActivityDate is the date the record's activity happened, YYYY-MM-DD as
+// submitted: apc end_date_episode (else start_date_episode), outpatient
+// appointment_date, emergency_care ec_arrival_date, local_flow activity_date.
+// It is "" when the record has no activity or the field is empty.
+func ActivityDate(r *dmicv1.CommissioningRecord) string {
+	switch a := r.GetActivity().(type) {
+	case *dmicv1.CommissioningRecord_Apc:
+		if d := a.Apc.GetEndDateEpisode(); d != "" {
+			return d
+		}
+		return a.Apc.GetStartDateEpisode()
+	case *dmicv1.CommissioningRecord_Outpatient:
+		return a.Outpatient.GetAppointmentDate()
+	case *dmicv1.CommissioningRecord_EmergencyCare:
+		return a.EmergencyCare.GetEcArrivalDate()
+	case *dmicv1.CommissioningRecord_LocalFlow:
+		return a.LocalFlow.GetActivityDate()
+	}
+	return ""
+}

@@ -1,0 +1,259 @@
+package record
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+)
+
+// collect reads every item of a reader.
+func collect(t *testing.T, r *Reader) []Item {
+	t.Helper()
+	var items []Item
+	for {
+		it, ok := r.Next()
+		if !ok {
+			break
+		}
+		items = append(items, it)
+		if len(items) > 1000 {
+			t.Fatal("reader does not end")
+		}
+	}
+	if _, ok := r.Next(); ok {
+		t.Error("Next returned an item after the end")
+	}
+	return items
+}
+
+type wantItem struct {
+	line int64
+	id   string // record id of a good record
+	rule string // rule of a bad one
+}
+
+func checkItems(t *testing.T, got []Item, want []wantItem) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d items, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Line != w.line {
+			t.Errorf("item %d: line %d, want %d", i, g.Line, w.line)
+		}
+		if w.rule == "" {
+			if g.Err != nil || RecordID(g.Record) != w.id {
+				t.Errorf("item %d: record %q err %v, want record %q", i, RecordID(g.Record), g.Err, w.id)
+			}
+			continue
+		}
+		var de *DecodeError
+		if !errors.As(g.Err, &de) || de.RuleID != w.rule {
+			t.Errorf("item %d: err %v, want rule %s", i, g.Err, w.rule)
+			continue
+		}
+		if de.Line != w.line {
+			t.Errorf("item %d: error line %d, want %d", i, de.Line, w.line)
+		}
+		if g.Record != nil {
+			t.Errorf("item %d: bad item has a record", i)
+		}
+	}
+}
+
+func TestNDJSONReader(t *testing.T) {
+	body := "\xEF\xBB\xBF{\"cds_unique_identifier\":\"a\"}\r\n" + // 1, with BOM and CRLF
+		"\n" + // 2
+		"   \t\n" + // 3
+		"{\"cds_unique_identifier\":\"b\",\"bogus\":1}\n" + // 4
+		"not json\n" + // 5
+		"{\"dataset\":\"op\",\"cds_unique_identifier\":\"c\"}\n" + // 6
+		"\r\n" + // 7
+		"{\"cds_unique_identifier\":\"d\"}" // 8, no final newline
+	items := collect(t, NewNDJSONReader(strings.NewReader(body), dmicv1.Dataset_DATASET_APC))
+	checkItems(t, items, []wantItem{
+		{line: 1, id: "a"},
+		{line: 4, rule: RuleUnknownField},
+		{line: 5, rule: RuleJSON},
+		{line: 6, id: "c"},
+		{line: 8, id: "d"},
+	})
+	if items[3].Dataset != dmicv1.Dataset_DATASET_OUTPATIENT || items[0].Dataset != dmicv1.Dataset_DATASET_APC {
+		t.Errorf("datasets %v %v", items[0].Dataset, items[3].Dataset)
+	}
+	if !strings.HasPrefix(items[1].Err.Error(), "line 4: field bogus: ") {
+		t.Errorf("error text %q", items[1].Err)
+	}
+}
+
+func TestNDJSONReaderEmptyAndBlank(t *testing.T) {
+	for _, body := range []string{"", "\n", "\n\n  \n", "\r\n"} {
+		if items := collect(t, NewNDJSONReader(strings.NewReader(body), dmicv1.Dataset_DATASET_APC)); len(items) != 0 {
+			t.Errorf("body %q: %d items", body, len(items))
+		}
+	}
+}
+
+func TestNDJSONReaderLongLines(t *testing.T) {
+	pad := func(n int) string {
+		// A valid record of exactly n bytes.
+		head := `{"dataset":"apc","cds_unique_identifier":"`
+		return head + strings.Repeat("x", n-len(head)-2) + `"}`
+	}
+	atLimit := pad(MaxLineBytes)
+	overLimit := pad(MaxLineBytes + 1)
+	huge := strings.Repeat("y", 3*MaxLineBytes)
+	body := `{"cds_unique_identifier":"a"}` + "\n" + // 1
+		atLimit + "\r\n" + // 2: exactly the limit is fine, CRLF not counted
+		overLimit + "\n" + // 3
+		huge + "\n" + // 4
+		`{"cds_unique_identifier":"e"}` + "\n" + // 5
+		huge // 6, at the end without newline
+	items := collect(t, NewNDJSONReader(strings.NewReader(body), dmicv1.Dataset_DATASET_APC))
+	checkItems(t, items, []wantItem{
+		{line: 1, id: "a"},
+		{line: 2, id: strings.Repeat("x", MaxLineBytes-len(`{"dataset":"apc","cds_unique_identifier":"`)-2)},
+		{line: 3, rule: RuleTooLong},
+		{line: 4, rule: RuleTooLong},
+		{line: 5, id: "e"},
+		{line: 6, rule: RuleTooLong},
+	})
+}
+
+func TestNDJSONReaderReadError(t *testing.T) {
+	boom := errors.New("connection reset")
+	body := io.MultiReader(strings.NewReader(`{"cds_unique_identifier":"a"}`+"\n"+`{"cds_uni`), iotest.ErrReader(boom))
+	items := collect(t, NewNDJSONReader(body, dmicv1.Dataset_DATASET_APC))
+	checkItems(t, items, []wantItem{{line: 1, id: "a"}, {line: 2, rule: RuleRead}})
+	if !errors.Is(items[1].Err, boom) {
+		t.Errorf("read error %v does not wrap the cause", items[1].Err)
+	}
+}
+
+func TestCSVReader(t *testing.T) {
+	body := "Dataset, CDS_UNIQUE_IDENTIFIER ,provider_code,appointment_date,cds_type,price_pence,activity_count\n" + // 1
+		"op,a,RJ7,2026-01-08,,,\n" + // 2
+		"\n" + // 3: blank, skipped
+		"apc,b,RJ7,,130,,\n" + // 4
+		"local_flow,c,RJ7,,,14250, 2 \n" + // 5
+		"apc,d,RJ7,2026-01-08,130,,\n" + // 6: outpatient field with a value in an apc row
+		"local_flow,e,RJ7,,,12.50,1\n" + // 7: price not an integer
+		"apc,f,RJ7\n" + // 8: short row
+		"apc,\"g\nstill g\",RJ7,,130,,\n" + // 9-10: quoted newline, line is where the row starts
+		"apc,h\"x,RJ7,,130,,\n" + // 11: bare quote
+		",i,RJ7,,,,\n" + // 12: no dataset anywhere
+		"op,j,RJ7,2026-01-09,,,\n" // 13
+	rd, err := NewCSVReader(strings.NewReader(body), dmicv1.Dataset_DATASET_UNSPECIFIED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := collect(t, rd)
+	checkItems(t, items, []wantItem{
+		{line: 2, id: "a"},
+		{line: 4, id: "b"},
+		{line: 5, id: "c"},
+		{line: 6, rule: RuleFieldDataset},
+		{line: 7, rule: RuleValue},
+		{line: 8, rule: RuleColumns},
+		{line: 9, id: "g\nstill g"},
+		{line: 11, rule: RuleCSV},
+		{line: 12, rule: RuleDataset},
+		{line: 13, id: "j"},
+	})
+	if lf := items[2].Record.GetLocalFlow(); lf.GetPricePence() != 14250 || lf.GetActivityCount() != 2 {
+		t.Errorf("local flow integers: %v", lf)
+	}
+	if items[0].Record.GetOutpatient().GetAppointmentDate() != "2026-01-08" || items[0].Dataset != dmicv1.Dataset_DATASET_OUTPATIENT {
+		t.Errorf("outpatient row: %v", items[0].Record)
+	}
+}
+
+func TestCSVReaderExampleFile(t *testing.T) {
+	f, err := os.Open("testdata/examples.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := NewCSVReader(f, dmicv1.Dataset_DATASET_UNSPECIFIED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := collect(t, rd)
+	checkItems(t, items, []wantItem{{line: 2, id: "PLCM-RJ7-2026-01-000042"}, {line: 3, id: "PLCM-RJ7-2026-01-000043"}})
+	if items[1].Record.GetUpdateType() != dmicv1.UpdateType_UPDATE_TYPE_DELETE || items[1].Record.GetPatient() != nil {
+		t.Errorf("delete row: %v", items[1].Record)
+	}
+}
+
+func TestCSVReaderFallbackDataset(t *testing.T) {
+	rd, err := NewCSVReader(strings.NewReader("cds_unique_identifier,ec_arrival_date\nx,2026-01-01\n"), dmicv1.Dataset_DATASET_EMERGENCY_CARE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := collect(t, rd)
+	checkItems(t, items, []wantItem{{line: 2, id: "x"}})
+	if items[0].Record.GetEmergencyCare().GetEcArrivalDate() != "2026-01-01" {
+		t.Errorf("record %v", items[0].Record)
+	}
+}
+
+func TestCSVHeaderErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		fallback dmicv1.Dataset
+		rule     string
+		field    string
+		text     string // must appear in the error
+	}{
+		{"empty body", "", dmicv1.Dataset_DATASET_APC, RuleCSVHeader, "", "header row is missing"},
+		{"unknown column", "cds_unique_identifier,patient_surname,provider_code\n", dmicv1.Dataset_DATASET_APC, RuleCSVHeader, "patient_surname", "column 2"},
+		{"duplicate column", "cds_unique_identifier,provider_code,PROVIDER_CODE\n", dmicv1.Dataset_DATASET_APC, RuleCSVHeader, "provider_code", "column 3 repeats column 2"},
+		{"unnamed column", "cds_unique_identifier,,provider_code\n", dmicv1.Dataset_DATASET_APC, RuleCSVHeader, "", "column 2 has no name"},
+		{"no dataset", "cds_unique_identifier,provider_code\n", dmicv1.Dataset_DATASET_UNSPECIFIED, RuleDataset, "", "no dataset"},
+		{"column of other dataset", "cds_unique_identifier,appointment_date\n", dmicv1.Dataset_DATASET_APC, RuleFieldDataset, "appointment_date", "column 2"},
+		{"bad quoting", "\"cds_unique_identifier\"x,provider_code\n", dmicv1.Dataset_DATASET_APC, RuleCSVHeader, "", "cannot be parsed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rd, err := NewCSVReader(strings.NewReader(tt.body), tt.fallback)
+			if err == nil {
+				t.Fatalf("NewCSVReader succeeded: %v", rd)
+			}
+			var de *DecodeError
+			if !errors.As(err, &de) || de.RuleID != tt.rule || de.Field != tt.field || de.Line != 1 {
+				t.Fatalf("got %#v, want rule %s field %q", err, tt.rule, tt.field)
+			}
+			if !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("error %q lacks %q", err, tt.text)
+			}
+		})
+	}
+}
+
+func TestCSVReaderReadError(t *testing.T) {
+	boom := errors.New("disk gone")
+	body := io.MultiReader(strings.NewReader("dataset,cds_unique_identifier\napc,a\napc,b"), iotest.ErrReader(boom))
+	rd, err := NewCSVReader(body, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := collect(t, rd)
+	if len(items) < 2 {
+		t.Fatalf("items %+v", items)
+	}
+	last := items[len(items)-1]
+	var de *DecodeError
+	if !errors.As(last.Err, &de) || de.RuleID != RuleRead || !errors.Is(last.Err, boom) {
+		t.Errorf("last item %+v, want a DEC-READ wrapping the cause", last)
+	}
+	if RecordID(items[0].Record) != "a" {
+		t.Errorf("first item %+v", items[0])
+	}
+}

@@ -1,0 +1,373 @@
+// Package refdata loads the public reference files the pipeline joins
+// against: GP practices (ODS epraccur), postcodes (ONSPD/NSPL), the sub-ICB
+// to ICB to region lookup, NHS trusts (ODS etr) and IMD 2025 deciles.
+//
+// The loaders read the files in their published layouts, so the committed
+// sample in reference/sample and the full published files load the same way.
+// A Reference is read-only once built and safe for concurrent use.
+package refdata
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Country codes (ONS) used in the postcode files.
+const (
+	CountryEngland         = "E92000001"
+	CountryScotland        = "S92000003"
+	CountryWales           = "W92000004"
+	CountryNorthernIreland = "N92000002"
+)
+
+// Practice is one GP practice (or other prescribing organisation) from epraccur.
+type Practice struct {
+	Code string
+	// Commissioner is epraccur column 15: an ODS sub-ICB code (e.g. 36L), a
+	// commissioning hub (13Q armed forces, H&J hubs) or a Welsh LHB (7A*).
+	Commissioner string
+	// Status is A (active), C (closed), D (dormant) or P (proposed). The newer
+	// ODS export's ACTIVE/INACTIVE/DORMANT/PROPOSED are normalised to these.
+	Status   string
+	Postcode string
+	// Open and Close are YYYYMMDD; Close is empty while open.
+	Open, Close string
+	// PrescribingSetting is epraccur column 26: "4" is a GP practice in the
+	// classic layout, "RO76" in the newer ODS export.
+	PrescribingSetting string
+}
+
+// Active reports whether the practice is active now (status A, no close date).
+func (p Practice) Active() bool { return p.Status == "A" && p.Close == "" }
+
+// OpenOn reports whether the practice was open on day (YYYYMMDD or
+// YYYY-MM-DD). A practice that has since closed was still open for activity
+// dated before its close, which is what commissioner assignment needs.
+func (p Practice) OpenOn(day string) bool {
+	d := strings.ReplaceAll(day, "-", "")
+	if len(d) != 8 {
+		return false
+	}
+	if p.Open != "" && d < p.Open {
+		return false
+	}
+	return p.Close == "" || d <= p.Close
+}
+
+// GPPractice reports whether the row is a GP practice rather than another
+// prescribing setting (walk-in centre, prison, out-of-hours...).
+func (p Practice) GPPractice() bool {
+	return p.PrescribingSetting == "4" || p.PrescribingSetting == "RO76"
+}
+
+// Area is what one live postcode resolves to.
+type Area struct {
+	// Postcode is the normalised single-space form, e.g. "SM1 1AA".
+	Postcode       string
+	LSOA11, LSOA21 string
+	MSOA11, MSOA21 string
+	LocalAuthority string
+	Country        string
+	// SubICBONS is the ONS sub-ICB location code (E38...); for Welsh and
+	// Scottish postcodes it holds the LHB/health board code (W11.../S03...).
+	SubICBONS string
+	// SubICB is the ODS sub-ICB code (e.g. 36L), empty outside England.
+	SubICB string
+	// ICB is the ODS ICB code (Q..), empty outside England.
+	ICB string
+	// IMDDecile is the IMD 2025 decile of LSOA21 (1 most deprived), 0 if unknown.
+	IMDDecile int
+}
+
+// SubICB is one row of the sub-ICB to ICB to NHS England region lookup.
+type SubICB struct {
+	ONSCode, Code, Name  string
+	ICBONS, ICB, ICBName string
+	RegionONS, Region    string
+}
+
+// Trust is one NHS trust from the ODS etr file.
+type Trust struct {
+	Code, Name, Region, ICB, Postcode string
+	// Close is the close date, YYYYMMDD; empty while open.
+	Close string
+}
+
+// Reference holds all loaded reference data. Its maps are never written after
+// construction, so concurrent readers need no locking.
+type Reference struct {
+	practices map[string]Practice
+	postcodes map[string]Area
+	subByONS  map[string]SubICB
+	subByCode map[string]SubICB
+	trusts    map[string]Trust
+}
+
+// File names LoadDir reads.
+const (
+	PracticesFile = "epraccur.csv"
+	SubICBFile    = "sicbl_icb_nhser_lookup.csv"
+	TrustsFile    = "etr.csv"
+	IMDFile       = "imd2025_lsoa21.csv"
+)
+
+// PostcodeFiles are the postcode files LoadDir looks for, in order of
+// preference: the sample/operator name first, then the names the shared
+// reference folder uses, so LoadDir works on either. Every one present is
+// read; a postcode found in an earlier file wins.
+var PostcodeFiles = []string{"onspd.csv", "onspd_nov2025_extract.csv", "nspl_nov2021_extract.csv"}
+
+// LoadDir reads a reference directory laid out like reference/sample. The
+// IMD file is optional (deciles are then 0); at least one postcode file is
+// required. Errors name the file and line that is bad.
+func LoadDir(dir string) (*Reference, error) {
+	var practices []Practice
+	if err := loadFile(dir, PracticesFile, false, func(f *os.File) (err error) {
+		practices, err = LoadPractices(f)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var subs []SubICB
+	if err := loadFile(dir, SubICBFile, false, func(f *os.File) (err error) {
+		subs, err = LoadSubICBs(f)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var trusts []Trust
+	if err := loadFile(dir, TrustsFile, false, func(f *os.File) (err error) {
+		trusts, err = LoadTrusts(f)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var imd map[string]int
+	if err := loadFile(dir, IMDFile, true, func(f *os.File) (err error) {
+		imd, err = LoadIMD(f)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var areas []Area
+	found := 0
+	for _, name := range PostcodeFiles {
+		err := loadFile(dir, name, true, func(f *os.File) error {
+			found++
+			a, err := LoadPostcodes(f)
+			areas = append(areas, a...)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if found == 0 {
+		return nil, fmt.Errorf("refdata: no postcode file in %s (want one of %s)", dir, strings.Join(PostcodeFiles, ", "))
+	}
+	return New(practices, areas, subs, trusts, imd), nil
+}
+
+// loadFile opens dir/name and runs load on it, naming the file in any error.
+func loadFile(dir, name string, optional bool, load func(*os.File) error) error {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("refdata: open %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := load(f); err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) && pe.File == "" {
+			pe.File = path
+			return fmt.Errorf("refdata: %w", pe)
+		}
+		return fmt.Errorf("refdata: %s: %w", path, err)
+	}
+	return nil
+}
+
+// New builds a Reference from loaded rows. It resolves each postcode's ONS
+// sub-ICB to its ODS sub-ICB and ICB codes, and its LSOA 2021 to an IMD
+// decile (imd may be nil). When two rows share a key the first wins.
+func New(practices []Practice, areas []Area, subs []SubICB, trusts []Trust, imd map[string]int) *Reference {
+	r := &Reference{
+		practices: make(map[string]Practice, len(practices)),
+		postcodes: make(map[string]Area, len(areas)),
+		subByONS:  make(map[string]SubICB, len(subs)),
+		subByCode: make(map[string]SubICB, len(subs)),
+		trusts:    make(map[string]Trust, len(trusts)),
+	}
+	for _, s := range subs {
+		if _, ok := r.subByONS[s.ONSCode]; !ok {
+			r.subByONS[s.ONSCode] = s
+		}
+		if _, ok := r.subByCode[s.Code]; !ok {
+			r.subByCode[s.Code] = s
+		}
+	}
+	for _, p := range practices {
+		if _, ok := r.practices[p.Code]; !ok {
+			r.practices[p.Code] = p
+		}
+	}
+	for _, t := range trusts {
+		if _, ok := r.trusts[t.Code]; !ok {
+			r.trusts[t.Code] = t
+		}
+	}
+	for _, a := range areas {
+		if _, ok := r.postcodes[a.Postcode]; ok {
+			continue
+		}
+		if s, ok := r.subByONS[a.SubICBONS]; ok {
+			a.SubICB, a.ICB = s.Code, s.ICB
+		}
+		if imd != nil && a.LSOA21 != "" {
+			a.IMDDecile = imd[a.LSOA21]
+		}
+		r.postcodes[a.Postcode] = a
+	}
+	return r
+}
+
+// Practice looks up a GP practice by its ODS code (case-insensitive).
+func (r *Reference) Practice(code string) (Practice, bool) {
+	p, ok := r.practices[upperTrim(code)]
+	return p, ok
+}
+
+// Postcode looks up a live postcode by its normalised "AA9A 9AA" form.
+// Terminated postcodes are not loaded, so they are not found.
+func (r *Reference) Postcode(normalised string) (Area, bool) {
+	a, ok := r.postcodes[normalised]
+	return a, ok
+}
+
+// SubICBByONS looks up a sub-ICB by its ONS code (E38...).
+func (r *Reference) SubICBByONS(ons string) (SubICB, bool) {
+	s, ok := r.subByONS[upperTrim(ons)]
+	return s, ok
+}
+
+// SubICBByCode looks up a sub-ICB by its ODS code (e.g. 36L).
+func (r *Reference) SubICBByCode(code string) (SubICB, bool) {
+	s, ok := r.subByCode[upperTrim(code)]
+	return s, ok
+}
+
+// Trust looks up a trust by its 3-character code. Callers often hold a
+// 5-character provider or site code (RVR00, RVR01): when that is not itself
+// a trust code, its first 3 characters are tried.
+func (r *Reference) Trust(code string) (Trust, bool) {
+	c := upperTrim(code)
+	if t, ok := r.trusts[c]; ok {
+		return t, true
+	}
+	if len(c) > 3 {
+		t, ok := r.trusts[c[:3]]
+		return t, ok
+	}
+	return Trust{}, false
+}
+
+// PracticeCodes returns the codes of the active GP practices (status A,
+// not closed, GP prescribing setting), sorted. The sample generator draws
+// registrations from it.
+func (r *Reference) PracticeCodes() []string {
+	var out []string
+	for c, p := range r.practices {
+		if p.Active() && p.GPPractice() {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Postcodes returns the live English postcodes that resolve to an ODS
+// sub-ICB, sorted. The sample generator draws residences from it.
+func (r *Reference) Postcodes() []string {
+	var out []string
+	for pc, a := range r.postcodes {
+		if a.Country == CountryEngland && a.SubICB != "" {
+			out = append(out, pc)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TrustCodes returns the open trusts whose postcode is in the postcode
+// table, sorted, so that host mapping works for every one of them.
+func (r *Reference) TrustCodes() []string {
+	var out []string
+	for c, t := range r.trusts {
+		if t.Close != "" {
+			continue
+		}
+		if _, ok := r.postcodes[NormalisePostcode(t.Postcode)]; ok {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NormalisePostcode returns the single-space form of a postcode: upper case,
+// spaces removed, one space before the last 3 characters ("sm11aa" ->
+// "SM1 1AA"). It returns "" when what is left cannot be a postcode (not 5-7
+// letters and digits, or an inward code that is not digit-letter-letter).
+// It does not check that the postcode exists.
+func NormalisePostcode(s string) string {
+	var buf [8]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t':
+			continue
+		case c >= 'a' && c <= 'z':
+			c -= 'a' - 'A'
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		default:
+			return ""
+		}
+		if n == 7 {
+			return ""
+		}
+		buf[n] = c
+		n++
+	}
+	if n < 5 {
+		return ""
+	}
+	in := buf[n-3 : n]
+	if !isDigit(in[0]) || !isLetter(in[1]) || !isLetter(in[2]) || !isLetter(buf[0]) {
+		return ""
+	}
+	copy(buf[n-2:n+1], buf[n-3:n])
+	buf[n-3] = ' '
+	return string(buf[:n+1])
+}
+
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' }
+
+func upperTrim(s string) string {
+	s = strings.TrimSpace(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'a' && c <= 'z' {
+			return strings.ToUpper(s)
+		}
+	}
+	return s
+}
