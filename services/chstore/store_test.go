@@ -220,21 +220,19 @@ func TestStore(t *testing.T) {
 		db, w := fresh(t)
 		var batch []*dmicv1.DeidentifiedRecord
 		start := time.Date(2014, 1, 1, 0, 0, 0, 0, time.UTC)
-		for i := range 130 {
+		// More months than one INSERT may touch on current ClickHouse (100);
+		// WriteActivity splits the batch.
+		for i := range 101 {
 			r := apcRecord(fmt.Sprintf("M%03d", i), 1)
 			r.Activity.ActivityDate = start.AddDate(0, i, 0).Format("2006-01-02")
 			batch = append(batch, r)
 		}
-		t0 := time.Now()
 		if err := w.WriteActivity(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("write %s", time.Since(t0))
-		t0 = time.Now()
-		if c := count(t, conn, "SELECT count() FROM "+db+".activity_current"); c != 130 {
-			t.Errorf("activity_current = %d rows, want 130", c)
+		if c := count(t, conn, "SELECT count() FROM "+db+".activity_current"); c != 101 {
+			t.Errorf("activity_current = %d rows, want 101", c)
 		}
-		t.Logf("count %s", time.Since(t0))
 	})
 
 	t.Run("rejections dedupe on redelivery", func(t *testing.T) {

@@ -72,7 +72,7 @@ func (p *Process) start() error {
 		p.mu.Lock()
 		stopped := p.stopped
 		p.mu.Unlock()
-		if stopped {
+		if stopped || (!p.Restart && err == nil) {
 			return
 		}
 		fmt.Fprintf(p.out, "exited unexpectedly (%v)\n", err)
@@ -168,4 +168,3 @@ func indexByte(b []byte, c byte) int {
 	}
 	return -1
 }
-
