@@ -219,6 +219,12 @@ func TestPipelineEndToEnd(t *testing.T) {
 		return s.activity() == wantActivity && s.rejectedRecords() == int64(want.Rejected)
 	})
 
+	// Records written straight to the raw topic are provider records with a
+	// submission id naming their position.
+	if n := s.count("SELECT count() FROM " + database + ".activity_current WHERE submission_id LIKE 'kafka-dmic.raw-%' AND source = 'provider'"); n != int64(kcatWant.Activities) {
+		t.Errorf("raw-topic records in ClickHouse as provider records = %d, want %d", n, kcatWant.Activities)
+	}
+
 	// Nothing twice: every record key once in the analysts' view, whatever was replayed.
 	if d := s.count("SELECT count() FROM (SELECT record_key, count() AS c FROM " + database + ".activity_current GROUP BY record_key HAVING c > 1)"); d != 0 {
 		t.Errorf("activity_current holds %d duplicate rows", d)

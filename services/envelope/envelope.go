@@ -104,6 +104,10 @@ func ParseHeaders(hs []kafka.Header) (Raw, error) {
 			r.Traceparent = v
 		}
 	}
+	if r.Source == dmicv1.Source_SOURCE_UNSPECIFIED {
+		// Written straight to the raw topic without headers: a provider's record.
+		r.Source = dmicv1.Source_SOURCE_PROVIDER
+	}
 	return r, nil
 }
 

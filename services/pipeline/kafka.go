@@ -35,10 +35,13 @@ func NewReader(brokers []string, group string, topicNames ...string) *kafka.Read
 // produced it (kcat: -X partitioner=murmur2_random).
 func NewWriter(brokers []string) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Balancer:     &kafka.Murmur2Balancer{},
-		BatchSize:    5000,
-		BatchBytes:   16 << 20,
+		Addr:      kafka.TCP(brokers...),
+		Balancer:  &kafka.Murmur2Balancer{},
+		BatchSize: 5000,
+		// Kafka refuses a record batch above message.max.bytes (1 MiB by
+		// default, in kfake too); a larger batch would be refused on every
+		// retry and stall the stage.
+		BatchBytes:   1_000_000,
 		BatchTimeout: 5 * time.Millisecond,
 		RequiredAcks: kafka.RequireAll,
 		MaxAttempts:  3,

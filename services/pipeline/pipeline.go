@@ -331,7 +331,7 @@ func (r *Runner) writeWithRetry(ctx context.Context, outs []Output) error {
 			return ctx.Err()
 		}
 		r.metrics.sinkRetries.WithLabelValues(r.cfg.Stage).Inc()
-		r.log.Warn("write failed; will retry without committing", "attempt", attempt, "backoff", backoff, "err", err)
+		r.log.Warn("write failed; will retry without committing", "attempt", attempt, "backoff", backoff, "err", shorten(err))
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}
@@ -349,7 +349,7 @@ func (r *Runner) commitWithRetry(ctx context.Context, batch []kafka.Message) err
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		r.log.Warn("commit failed; retrying", "attempt", attempt, "err", err)
+		r.log.Warn("commit failed; retrying", "attempt", attempt, "err", shorten(err))
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}
@@ -366,4 +366,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// shorten keeps a log line readable: kafka-go reports one error per message
+// of a failed batch, thousands of copies of the same text.
+func shorten(err error) string {
+	const max = 400
+	s := err.Error()
+	if len(s) > max {
+		return s[:max] + fmt.Sprintf("… (%d more bytes)", len(s)-max)
+	}
+	return s
 }

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -304,5 +305,32 @@ func TestProcessorErrorIsDeadLetteredNotFatal(t *testing.T) {
 	_ = proto.Unmarshal(dls[0].Value, dl)
 	if dl.Failures[0].RuleId != "STAGE-ERROR" {
 		t.Errorf("rule = %s, want STAGE-ERROR", dl.Failures[0].RuleId)
+	}
+}
+
+// A full batch of large outputs must fit the broker's record-batch limit
+// (1 MiB by default); a writer allowed larger batches is refused on every retry.
+func TestFullBatchesOfLargeMessagesAreAccepted(t *testing.T) {
+	brokers := setup(t)
+	produce(t, brokers, 2000)
+	w := pipeline.NewWriter(brokers)
+	defer w.Close()
+	grow := pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+		// Random bytes: the writer compresses, and a repeated pattern would
+		// shrink below the limit whatever the batch size.
+		big := make([]byte, 4096)
+		_, _ = crand.Read(big)
+		// One key: the whole batch goes to one partition, in one record batch.
+		return []pipeline.Output{{Topic: out, Key: []byte("one"), Value: append(append([]byte{}, m.Value...), big...)}}, nil
+	})
+	reader := pipeline.NewReader(brokers, "g6", in)
+	defer reader.Close()
+	r := pipeline.NewRunner(pipeline.Config{Stage: "test", MaxBatch: 2000, BatchWait: time.Second}, reader, grow,
+		pipeline.KafkaSink{W: w}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
+	stop := run(t, r)
+	waitFor(t, "2000 large messages written", func() bool { return r.Processed() == 2000 })
+	stop()
+	if got := len(readAll(t, brokers, out, 2000, 20*time.Second)); got != 2000 {
+		t.Errorf("outputs = %d, want 2000", got)
 	}
 }
