@@ -1,0 +1,229 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+func op(uid string) string {
+	return `{"cds_unique_identifier":"` + uid + `","provider_code":"RXX","person_birth_date":"1980-01-01","attendance_identifier":"A1",` +
+		`"appointment_date":"2026-01-02","attended_or_did_not_attend_code":"5","treatment_function_code":"100"}`
+}
+
+type fixture struct {
+	svc     *ingest.Service
+	brokers []string
+	http    *httptest.Server
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	b := broker.ForTest(t)
+	brokers := []string{b.Addr()}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+		t.Fatal(err)
+	}
+	w := pipeline.NewWriter(brokers)
+	t.Cleanup(func() { w.Close() })
+	svc := ingest.New(w, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	mux := http.NewServeMux()
+	svc.RegisterHTTP(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &fixture{svc: svc, brokers: brokers, http: srv}
+}
+
+func (f *fixture) post(t *testing.T, query, contentType, body string) (int, *dmicv1.SubmitRecordsResponse, string) {
+	t.Helper()
+	resp, err := http.Post(f.http.URL+"/v1/submissions?"+query, contentType, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := &dmicv1.SubmitRecordsResponse{}
+	if resp.StatusCode == http.StatusOK {
+		if err := protojson.Unmarshal(b, out); err != nil {
+			t.Fatalf("answer %s: %v", b, err)
+		}
+	}
+	return resp.StatusCode, out, string(b)
+}
+
+func read(t *testing.T, brokers []string, topic string, want int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "t-" + topic, Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []kafka.Message
+	for len(got) < want {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s: got %d of %d: %v", topic, len(got), want, err)
+		}
+		got = append(got, m)
+	}
+	return got
+}
+
+func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
+	f := newFixture(t)
+	body := op("BRXX1") + "\n" + `{"cds_unique_identifier": ` + "\n\n" + op("BRXX2") + "\n" + `{"unknown_field":"x"}` + "\n"
+	code, resp, raw := f.post(t, "dataset=outpatient&submitter=rxx", "application/x-ndjson", body)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, raw)
+	}
+	if resp.SubmissionId == "" || resp.Accepted != 2 || resp.Rejected != 2 {
+		t.Fatalf("answer = %v", resp)
+	}
+	byLine := map[int64]*dmicv1.RecordResult{}
+	for _, r := range resp.Results {
+		byLine[r.LineNumber] = r
+	}
+	if !byLine[1].GetAccepted() || byLine[1].GetRecordId() != "BRXX1" || !byLine[4].GetAccepted() {
+		t.Errorf("good lines 1 and 4 not accepted: %v", resp.Results)
+	}
+	if r := byLine[2]; r == nil || r.Accepted || r.Failures[0].RuleId != "DEC-JSON" {
+		t.Errorf("line 2 (broken JSON) = %v", r)
+	}
+	if r := byLine[5]; r == nil || r.Accepted || r.Failures[0].RuleId != "DEC-UNKNOWN-FIELD" || r.Failures[0].Field != "unknown_field" {
+		t.Errorf("line 5 (unknown field) = %v", r)
+	}
+	rawMsgs := read(t, f.brokers, topics.Raw, 2)
+	for _, m := range rawMsgs {
+		h, err := envelope.ParseHeaders(m.Headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.SubmissionID != resp.SubmissionId || h.Submitter != "RXX" || h.Dataset != dmicv1.Dataset_DATASET_OUTPATIENT || h.Source != dmicv1.Source_SOURCE_PROVIDER {
+			t.Errorf("raw headers = %+v", h)
+		}
+		if !strings.HasPrefix(string(m.Key), "RXX|outpatient|BRXX") {
+			t.Errorf("raw key = %s", m.Key)
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(m.Value, &obj); err != nil || obj["dataset"] != "outpatient" {
+			t.Errorf("raw value is not the canonical JSON: %s", m.Value)
+		}
+	}
+	dls := read(t, f.brokers, topics.Rejected, 2)
+	dl := &dmicv1.DeadLetter{}
+	if err := proto.Unmarshal(dls[0].Value, dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl.Stage != "ingest" || dl.Header.GetSubmissionId() != resp.SubmissionId || dl.Header.GetLineNumber() == 0 {
+		t.Errorf("dead letter = %v", dl)
+	}
+	if f.svc.Processed() != 2 || f.svc.Rejected() != 2 {
+		t.Errorf("counters = %d/%d", f.svc.Processed(), f.svc.Rejected())
+	}
+}
+
+func TestCSVAndNationalCopyComeThroughTheSameDoor(t *testing.T) {
+	f := newFixture(t)
+	csv := "cds_unique_identifier,provider_code,person_birth_date,attendance_identifier,appointment_date,attended_or_did_not_attend_code,treatment_function_code\n" +
+		"BRXX1,RXX,1980-01-01,A1,2026-01-02,5,100\n" +
+		"BRXX2,RXX,1980-01-01,A2\n"
+	code, resp, raw := f.post(t, "dataset=op&source=national&results=errors", "text/csv", csv)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, raw)
+	}
+	if resp.Accepted != 1 || resp.Rejected != 1 || len(resp.Results) != 1 || resp.Results[0].LineNumber != 3 {
+		t.Fatalf("answer = %v", resp)
+	}
+	m := read(t, f.brokers, topics.Raw, 1)[0]
+	h, _ := envelope.ParseHeaders(m.Headers)
+	if h.Source != dmicv1.Source_SOURCE_NATIONAL || h.Submitter != envelope.NationalSubmitter {
+		t.Errorf("national copy headers = %+v", h)
+	}
+}
+
+func TestBadRequestsAreRefusedWithAllReasons(t *testing.T) {
+	f := newFixture(t)
+	code, _, raw := f.post(t, "dataset=dentistry&source=martian", "application/x-ndjson", op("B1"))
+	if code != http.StatusBadRequest || !strings.Contains(raw, "dataset") || !strings.Contains(raw, "source") {
+		t.Errorf("status %d: %s", code, raw)
+	}
+	code, _, raw = f.post(t, "dataset=apc", "application/xml", "<x/>")
+	if code != http.StatusBadRequest || !strings.Contains(raw, "Content-Type") {
+		t.Errorf("status %d: %s", code, raw)
+	}
+	f.svc.Pause()
+	code, _, _ = f.post(t, "dataset=outpatient", "application/x-ndjson", op("B1"))
+	if code != http.StatusServiceUnavailable {
+		t.Errorf("paused ingest answered %d", code)
+	}
+}
+
+func TestGRPCStreamingSubmission(t *testing.T) {
+	f := newFixture(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	dmicv1.RegisterIngestServiceServer(gs, f.svc)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := dmicv1.NewIngestServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := client.SubmitRecords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(&dmicv1.SubmitRecordsRequest{Dataset: dmicv1.Dataset_DATASET_OUTPATIENT, SubmitterOrgCode: "RXX", JsonRecords: []string{op("BRXX1"), "not json"}})
+	_ = stream.Send(&dmicv1.SubmitRecordsRequest{JsonRecords: []string{op("BRXX2")}})
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Accepted != 2 || resp.Rejected != 1 {
+		t.Fatalf("answer = %v", resp)
+	}
+	for _, r := range resp.Results {
+		if !r.Accepted && (r.LineNumber != 2 || r.Failures[0].RuleId != "DEC-JSON") {
+			t.Errorf("rejected result = %v", r)
+		}
+	}
+	read(t, f.brokers, topics.Raw, 2)
+
+	f.svc.Pause()
+	stream, _ = client.SubmitRecords(ctx)
+	_ = stream.Send(&dmicv1.SubmitRecordsRequest{Dataset: dmicv1.Dataset_DATASET_OUTPATIENT, JsonRecords: []string{op("B3")}})
+	if _, err := stream.CloseAndRecv(); status.Code(err) != codes.Unavailable {
+		t.Errorf("paused ingest over gRPC: %v", err)
+	}
+}
