@@ -3,6 +3,9 @@ package chstore
 import (
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/record"
+
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
 
@@ -144,34 +147,10 @@ func failureName(f *dmicv1.Failure) string {
 }
 
 func (r *activityRow) dataset() string {
-	if s := datasetName(r.h.GetDataset()); s != "" {
+	if s := record.DatasetName(r.h.GetDataset()); s != "" {
 		return s
 	}
 	return r.d.dataset
-}
-
-func datasetName(d dmicv1.Dataset) string {
-	switch d {
-	case dmicv1.Dataset_DATASET_APC:
-		return "apc"
-	case dmicv1.Dataset_DATASET_OUTPATIENT:
-		return "outpatient"
-	case dmicv1.Dataset_DATASET_EMERGENCY_CARE:
-		return "emergency_care"
-	case dmicv1.Dataset_DATASET_LOCAL_FLOW:
-		return "local_flow"
-	}
-	return ""
-}
-
-func sourceName(s dmicv1.Source) string {
-	switch s {
-	case dmicv1.Source_SOURCE_PROVIDER:
-		return "provider"
-	case dmicv1.Source_SOURCE_NATIONAL:
-		return "national"
-	}
-	return ""
 }
 
 // activityColumns is the activity table. The order is the table's column order.
@@ -185,7 +164,7 @@ var activityColumns = []column[activityRow]{
 		return 0
 	}),
 	strCol("dataset", (*activityRow).dataset),
-	strCol("source", func(r *activityRow) string { return sourceName(r.h.GetSource()) }),
+	strCol("source", func(r *activityRow) string { return envelope.SourceName(r.h.GetSource()) }),
 	strCol("submitter_org_code", func(r *activityRow) string { return r.h.GetSubmitterOrgCode() }),
 	strCol("submission_id", func(r *activityRow) string { return r.h.GetSubmissionId() }),
 	dateTimeCol("received_time", func(r *activityRow) time.Time { return r.received }),

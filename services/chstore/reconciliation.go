@@ -3,6 +3,8 @@ package chstore
 import (
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/record"
+
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
 
@@ -41,7 +43,7 @@ var reconciliationColumns = []column[reconciliationRow]{
 	strCol("match_key", func(r *reconciliationRow) string { return r.r.GetMatchKey() }),
 	u64Col("sequence", func(r *reconciliationRow) uint64 { return r.r.GetSequence() }),
 	strCol("status", func(r *reconciliationRow) string { return statusName(r.r.GetStatus()) }),
-	strCol("dataset", func(r *reconciliationRow) string { return datasetName(r.r.GetDataset()) }),
+	strCol("dataset", func(r *reconciliationRow) string { return record.DatasetName(r.r.GetDataset()) }),
 	strCol("provider_code", func(r *reconciliationRow) string { return r.r.GetProviderCode() }),
 	strCol("local_record_key", func(r *reconciliationRow) string { return r.r.GetLocalRecordKey() }),
 	strCol("national_record_key", func(r *reconciliationRow) string { return r.r.GetNationalRecordKey() }),

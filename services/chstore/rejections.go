@@ -3,6 +3,9 @@ package chstore
 import (
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/record"
+
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
 
@@ -81,8 +84,8 @@ var rejectionColumns = []column[rejectionRow]{
 	strCol("record_id", (*rejectionRow).recordID),
 	i64Col("line_number", func(r *rejectionRow) int64 { return r.h.GetLineNumber() }),
 	strCol("record_key", func(r *rejectionRow) string { return r.h.GetRecordKey() }),
-	strCol("dataset", func(r *rejectionRow) string { return datasetName(r.h.GetDataset()) }),
-	strCol("source", func(r *rejectionRow) string { return sourceName(r.h.GetSource()) }),
+	strCol("dataset", func(r *rejectionRow) string { return record.DatasetName(r.h.GetDataset()) }),
+	strCol("source", func(r *rejectionRow) string { return envelope.SourceName(r.h.GetSource()) }),
 	strCol("submitter_org_code", func(r *rejectionRow) string { return r.h.GetSubmitterOrgCode() }),
 	strCol("provider_code", (*rejectionRow).providerCode),
 	strCol("rule_id", func(r *rejectionRow) string { return r.f.GetRuleId() }),

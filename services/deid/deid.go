@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dmic-nhs/dmic/services/record"
+
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"google.golang.org/protobuf/proto"
@@ -83,15 +85,8 @@ func MatchKey(ds dmicv1.Dataset, providerCode, cdsUniqueID string) string {
 }
 
 func datasetName(ds dmicv1.Dataset) string {
-	switch ds {
-	case dmicv1.Dataset_DATASET_APC:
-		return "apc"
-	case dmicv1.Dataset_DATASET_OUTPATIENT:
-		return "outpatient"
-	case dmicv1.Dataset_DATASET_EMERGENCY_CARE:
-		return "emergency_care"
-	case dmicv1.Dataset_DATASET_LOCAL_FLOW:
-		return "local_flow"
+	if n := record.DatasetName(ds); n != "" {
+		return n
 	}
 	return "unspecified"
 }
