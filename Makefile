@@ -5,7 +5,8 @@ BIN   := $(CURDIR)/bin
 CMDS  := broker ingest validate deidentify assign reconcile load generate dmicctl devrun
 export CLICKHOUSE_ADDR ?= localhost:9000
 
-.PHONY: all build run test test-short bench proto lint vet fmt clean ensure-clickhouse
+.PHONY: all build run test test-short bench proto lint breaking vet fmt clean ensure-clickhouse
+BUF := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.50.0
 
 all: build
 
@@ -47,7 +48,12 @@ proto:
 
 ## lint: buf lint of the API (buf from the Go module proxy).
 lint:
-	cd proto && $(GO) run github.com/bufbuild/buf/cmd/buf@v1.50.0 lint
+	cd proto && $(BUF) lint
+
+## breaking: buf breaking of the API against main (BREAKING_AGAINST to change).
+BREAKING_AGAINST ?= ../.git\#branch=main,subdir=proto
+breaking:
+	cd proto && $(BUF) breaking --against '$(BREAKING_AGAINST)'
 
 clean:
 	rm -rf $(BIN) var
