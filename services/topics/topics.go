@@ -126,7 +126,9 @@ func GroupLag(ctx context.Context, brokers []string, group string, topicNames ..
 	if err != nil {
 		return 0, fmt.Errorf("lag: offset fetch for group %s: %w", group, err)
 	}
-	if committed.Error != nil {
+	// A group that never committed is "not found" on some brokers (kfake) and
+	// has no offsets on others (Kafka): either way, all of it is lag.
+	if committed.Error != nil && !errors.Is(committed.Error, kafka.GroupIdNotFound) {
 		return 0, fmt.Errorf("lag: offset fetch for group %s: %w", group, committed.Error)
 	}
 	done := map[string]map[int]int64{}

@@ -30,7 +30,9 @@ func New(v *validation.Validator) *Stage { return &Stage{v: v} }
 func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
 	raw, err := envelope.ParseHeaders(m.Headers)
 	if err != nil {
-		return nil, pipeline.Reject("HDR-001", "headers", err.Error())
+		rej := pipeline.Reject("HDR-001", "headers", err.Error())
+		rej.Header = partialHeader(raw, m) // what did parse
+		return nil, rej
 	}
 	rec, ds, err := record.DecodeJSON(m.Value, raw.Dataset)
 	if err != nil {
@@ -38,19 +40,27 @@ func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, 
 		var de *record.DecodeError
 		if errors.As(err, &de) {
 			rej = pipeline.Reject(de.RuleID, de.Field, de.Message)
+			rej.RecordID = de.RecordID
+		}
+		if ds != dmicv1.Dataset_DATASET_UNSPECIFIED {
+			raw.Dataset = ds
 		}
 		rej.Header = partialHeader(raw, m)
 		return nil, rej
 	}
 	raw.Dataset = ds
-	hdr, err := envelope.Header(raw, rec, m, validation.SpecVersion)
-	if err != nil {
-		rej := pipeline.Reject("CDS-002", "cds_applicable_date_time", err.Error())
-		rej.Header = partialHeader(raw, m)
-		rej.RecordID, rej.Provider = rec.GetCdsUniqueIdentifier(), rec.GetProviderCode()
-		return nil, rej
-	}
+	// Every rule runs before the header is built, so that a provider learns
+	// of all that is wrong with a record at once (a bad applicable date/time
+	// is one of those rules, DATE-004).
 	failures := s.v.Validate(ds, rec)
+	hdr, herr := envelope.Header(raw, rec, m, validation.SpecVersion)
+	if herr != nil {
+		hdr = partialHeader(raw, m)
+		if !validation.HasErrors(failures) {
+			failures = append(failures, &dmicv1.Failure{RuleId: "DATE-004", Field: "cds_applicable_date_time",
+				Severity: dmicv1.Severity_SEVERITY_ERROR, Message: herr.Error()})
+		}
+	}
 	if validation.HasErrors(failures) {
 		return nil, &pipeline.Rejection{Failures: failures, Header: hdr, RecordID: rec.GetCdsUniqueIdentifier(), Provider: rec.GetProviderCode()}
 	}

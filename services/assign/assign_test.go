@@ -1,0 +1,103 @@
+package assign_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/assign"
+	"github.com/dmic-nhs/dmic/services/cam"
+	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/refdata"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+func newStage(t *testing.T) *assign.Stage {
+	t.Helper()
+	ref, err := refdata.LoadDir("../../reference/sample")
+	if err != nil {
+		t.Fatalf("load reference sample: %v", err)
+	}
+	return assign.New(cam.NewAssigner(ref))
+}
+
+func deidentified(practice string) *dmicv1.DeidentifiedRecord {
+	return &dmicv1.DeidentifiedRecord{
+		Header:   &dmicv1.EnvelopeHeader{RecordKey: "RJ7|apc|A1", Dataset: dmicv1.Dataset_DATASET_APC, SubmissionId: "sub-1", Version: 77},
+		MatchKey: "apc|RJ7|A1",
+		Activity: &dmicv1.DeidentifiedActivity{
+			CdsUniqueIdentifier:        "A1",
+			ProviderCode:               "ZZZ99", // not a trust, so no host rule
+			AdministrativeCategoryCode: "01",
+			ActivityDate:               "2026-01-05",
+			PseudoNhsNumber:            "pseudo",
+			Demographics:               &dmicv1.Demographics{GeneralMedicalPracticeCode: practice},
+			Residence:                  &dmicv1.Residence{},
+		},
+		Warnings: []*dmicv1.Failure{{RuleId: "TIME-001"}},
+	}
+}
+
+func TestProcess(t *testing.T) {
+	tests := []struct {
+		name     string
+		practice string
+		want     *dmicv1.Assignment
+	}{
+		{"practice in the sample", "H85030", &dmicv1.Assignment{CommissionerCode: "36L", AssignmentMethod: cam.MethodPractice,
+			CommissionerType: cam.TypeSubICB, RuleId: cam.RulePractice}},
+		{"nothing known", "", &dmicv1.Assignment{CommissionerCode: cam.CodeNotKnown, AssignmentMethod: cam.MethodNotAssigned,
+			CommissionerType: cam.TypeUnknown, RuleId: cam.RuleNone}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := deidentified(tt.practice)
+			v, err := proto.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := []byte("apc|RJ7|A1")
+			outs, err := newStage(t).Process(context.Background(), kafka.Message{Topic: topics.Deidentified, Key: key, Value: v})
+			if err != nil {
+				t.Fatalf("Process: %v", err)
+			}
+			if len(outs) != 1 {
+				t.Fatalf("got %d outputs, want 1", len(outs))
+			}
+			if outs[0].Topic != topics.Assigned || string(outs[0].Key) != string(key) {
+				t.Errorf("topic, key = %q, %q; want %q, %q", outs[0].Topic, outs[0].Key, topics.Assigned, key)
+			}
+			var got dmicv1.DeidentifiedRecord
+			if err := proto.Unmarshal(outs[0].Value, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(got.GetAssignment(), tt.want) {
+				t.Errorf("assignment = %v, want %v", got.GetAssignment(), tt.want)
+			}
+			// Everything else passes through unchanged.
+			got.Assignment = nil
+			if !proto.Equal(&got, in) {
+				t.Errorf("record changed beyond its assignment:\n got %v\nwant %v", &got, in)
+			}
+		})
+	}
+}
+
+func TestProcessRejectsGarbage(t *testing.T) {
+	m := kafka.Message{Topic: topics.Deidentified, Key: []byte("k"), Value: []byte{0x0a, 0x64, 0x01}}
+	outs, err := newStage(t).Process(context.Background(), m)
+	if len(outs) != 0 {
+		t.Errorf("got %d outputs, want none", len(outs))
+	}
+	var rej *pipeline.Rejection
+	if !errors.As(err, &rej) {
+		t.Fatalf("error = %v, want *pipeline.Rejection", err)
+	}
+	if len(rej.Failures) != 1 || rej.Failures[0].GetRuleId() != "STAGE-DECODE" {
+		t.Errorf("failures = %v, want one STAGE-DECODE", rej.Failures)
+	}
+}

@@ -1,0 +1,223 @@
+package load_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/load"
+	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+// garbage is a length-delimited field claiming 100 bytes that are not there:
+// no protobuf message decodes it.
+var garbage = []byte{0x0a, 0x64, 0x01}
+
+func marshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	v, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestProcessorRoutes(t *testing.T) {
+	act := &dmicv1.DeidentifiedRecord{MatchKey: "apc|RJ7|A1", Activity: &dmicv1.DeidentifiedActivity{CdsUniqueIdentifier: "A1"},
+		Assignment: &dmicv1.Assignment{CommissionerCode: "36L"}}
+	rec := &dmicv1.ReconciliationResult{MatchKey: "apc|RJ7|A1", Status: dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MATCHED, Sequence: 3}
+	dl := &dmicv1.DeadLetter{Stage: "validate", SourceTopic: topics.Raw, SourcePartition: 4, SourceOffset: 10,
+		Payload: []byte(`{"nhs_number":"9434765919"}`), RecordId: "A2",
+		Failures: []*dmicv1.Failure{{RuleId: "NHS-002", Field: "nhs_number"}}}
+	dlWant := proto.Clone(dl).(*dmicv1.DeadLetter)
+	dlWant.Payload = nil
+
+	tests := []struct {
+		name  string
+		msg   kafka.Message
+		table string
+		want  proto.Message
+	}{
+		{"assigned", kafka.Message{Topic: topics.Assigned, Value: marshal(t, act)}, load.TableActivity, act},
+		{"reconciled", kafka.Message{Topic: topics.Reconciled, Value: marshal(t, rec)}, load.TableReconciliation, rec},
+		{"dead letter without its payload", kafka.Message{Topic: topics.Rejected, Partition: 1, Offset: 8, Value: marshal(t, dl)},
+			load.TableRejections, dlWant},
+		{"dead letter without a source gets its own position",
+			kafka.Message{Topic: topics.Rejected, Partition: 2, Offset: 9, Value: marshal(t, &dmicv1.DeadLetter{Stage: "ingest"})},
+			load.TableRejections, &dmicv1.DeadLetter{Stage: "ingest", SourceTopic: topics.Rejected, SourcePartition: 2, SourceOffset: 9}},
+		{"undecodable dead letter becomes a rejection row", kafka.Message{Topic: topics.Rejected, Partition: 5, Offset: 77, Value: garbage},
+			load.TableRejections, &dmicv1.DeadLetter{Stage: "load", SourceTopic: topics.Rejected, SourcePartition: 5, SourceOffset: 77,
+				Failures: []*dmicv1.Failure{{RuleId: "STAGE-DECODE", Severity: dmicv1.Severity_SEVERITY_ERROR,
+					Message: "dead letter is not a dmic.v1.DeadLetter"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			outs, err := load.Processor{}.Process(context.Background(), tt.msg)
+			if err != nil {
+				t.Fatalf("Process: %v", err)
+			}
+			if len(outs) != 1 {
+				t.Fatalf("got %d outputs, want 1", len(outs))
+			}
+			if outs[0].Topic != tt.table {
+				t.Errorf("destination = %q, want %q", outs[0].Topic, tt.table)
+			}
+			got, ok := outs[0].Payload.(proto.Message)
+			if !ok {
+				t.Fatalf("payload is %T, want a decoded message", outs[0].Payload)
+			}
+			if !proto.Equal(got, tt.want) {
+				t.Errorf("payload = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestProcessorRejects(t *testing.T) {
+	for _, topic := range []string{topics.Assigned, topics.Reconciled} {
+		t.Run(topic, func(t *testing.T) {
+			outs, err := load.Processor{}.Process(context.Background(), kafka.Message{Topic: topic, Value: garbage})
+			if len(outs) != 0 {
+				t.Errorf("got %d outputs, want none", len(outs))
+			}
+			var rej *pipeline.Rejection
+			if !errors.As(err, &rej) {
+				t.Fatalf("error = %v, want *pipeline.Rejection", err)
+			}
+			if len(rej.Failures) != 1 || rej.Failures[0].GetRuleId() != "STAGE-DECODE" {
+				t.Errorf("failures = %v, want one STAGE-DECODE", rej.Failures)
+			}
+		})
+	}
+	t.Run("unexpected topic", func(t *testing.T) {
+		outs, err := load.Processor{}.Process(context.Background(), kafka.Message{Topic: topics.Raw, Value: []byte("{}")})
+		if err == nil || len(outs) != 0 {
+			t.Fatalf("Process = %v, %v; want an error and no outputs", outs, err)
+		}
+		var rej *pipeline.Rejection
+		if errors.As(err, &rej) {
+			t.Errorf("error %v is a rejection, want a plain error", err)
+		}
+	})
+}
+
+// fakeStore records what each Store method was given.
+type fakeStore struct {
+	calls   []string
+	acts    []*dmicv1.DeidentifiedRecord
+	recs    []*dmicv1.ReconciliationResult
+	rejs    []*dmicv1.DeadLetter
+	failOn  string
+	failErr error
+}
+
+func (s *fakeStore) fail(name string) error {
+	s.calls = append(s.calls, name)
+	if s.failOn == name {
+		return s.failErr
+	}
+	return nil
+}
+
+func (s *fakeStore) WriteActivity(_ context.Context, recs []*dmicv1.DeidentifiedRecord) error {
+	s.acts = append(s.acts, recs...)
+	return s.fail("activity")
+}
+
+func (s *fakeStore) WriteRejections(_ context.Context, dls []*dmicv1.DeadLetter) error {
+	s.rejs = append(s.rejs, dls...)
+	return s.fail("rejections")
+}
+
+func (s *fakeStore) WriteReconciliation(_ context.Context, rs []*dmicv1.ReconciliationResult) error {
+	s.recs = append(s.recs, rs...)
+	return s.fail("reconciliation")
+}
+
+type fakeKafka struct {
+	writes [][]pipeline.Output
+	err    error
+}
+
+func (k *fakeKafka) Write(_ context.Context, outs []pipeline.Output) error {
+	k.writes = append(k.writes, outs)
+	return k.err
+}
+
+func TestSinkSplits(t *testing.T) {
+	act1 := &dmicv1.DeidentifiedRecord{MatchKey: "a1"}
+	act2 := &dmicv1.DeidentifiedRecord{MatchKey: "a2"}
+	rec := &dmicv1.ReconciliationResult{MatchKey: "r1"}
+	row := &dmicv1.DeadLetter{Stage: "validate", RecordId: "row"}
+	own := &dmicv1.DeadLetter{Stage: "load", RecordId: "own"}
+	outs := []pipeline.Output{
+		{Topic: load.TableActivity, Payload: act1},
+		{Topic: load.TableRejections, Payload: row},
+		{Topic: topics.Rejected, Key: []byte("k"), Value: []byte("v"), Payload: own}, // load's own dead letter
+		{Topic: load.TableReconciliation, Payload: rec},
+		{Topic: "some.topic", Value: []byte("x")},
+		{Topic: load.TableActivity, Payload: act2},
+	}
+	store, kf := &fakeStore{}, &fakeKafka{}
+	if err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if len(store.acts) != 2 || store.acts[0] != act1 || store.acts[1] != act2 {
+		t.Errorf("activity rows = %v, want a1, a2 in order", store.acts)
+	}
+	if len(store.recs) != 1 || store.recs[0] != rec {
+		t.Errorf("reconciliation rows = %v, want r1", store.recs)
+	}
+	if len(store.rejs) != 1 || store.rejs[0] != row {
+		t.Errorf("rejection rows = %v, want only the dead letter routed to the table", store.rejs)
+	}
+	if len(kf.writes) != 1 {
+		t.Fatalf("Kafka writes = %d, want 1", len(kf.writes))
+	}
+	if k := kf.writes[0]; len(k) != 2 || k[0].Payload != own || k[1].Topic != "some.topic" {
+		t.Errorf("Kafka outputs = %+v, want load's own dead letter and the other output", k)
+	}
+}
+
+func TestSinkSkipsKafkaWhenNothingForIt(t *testing.T) {
+	store, kf := &fakeStore{}, &fakeKafka{}
+	outs := []pipeline.Output{{Topic: load.TableActivity, Payload: &dmicv1.DeidentifiedRecord{}}}
+	if err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs); err != nil {
+		t.Fatal(err)
+	}
+	if len(kf.writes) != 0 {
+		t.Errorf("Kafka written %d times, want 0", len(kf.writes))
+	}
+}
+
+// A failed write must reach the runner, which then retries the batch and
+// commits nothing.
+func TestSinkReturnsErrors(t *testing.T) {
+	boom := errors.New("clickhouse down")
+	outs := []pipeline.Output{
+		{Topic: load.TableActivity, Payload: &dmicv1.DeidentifiedRecord{}},
+		{Topic: load.TableReconciliation, Payload: &dmicv1.ReconciliationResult{}},
+		{Topic: load.TableRejections, Payload: &dmicv1.DeadLetter{}},
+		{Topic: topics.Rejected, Payload: &dmicv1.DeadLetter{}},
+	}
+	for _, failOn := range []string{"activity", "reconciliation", "rejections", "kafka"} {
+		t.Run(failOn, func(t *testing.T) {
+			store, kf := &fakeStore{failOn: failOn, failErr: boom}, &fakeKafka{}
+			if failOn == "kafka" {
+				kf.err = boom
+			}
+			err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs)
+			if !errors.Is(err, boom) {
+				t.Fatalf("Write = %v, want %v", err, boom)
+			}
+			if failOn != "kafka" && len(kf.writes) != 0 {
+				t.Errorf("Kafka written after the store failed")
+			}
+		})
+	}
+}
