@@ -10,9 +10,13 @@ BUF := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.50.0
 
 all: build
 
+# Stamp the git revision into the binaries (shown by `dmicctl status`); the
+# default -buildvcs=auto leaves it out in this workspace layout.
+BUILDVCS := $(if $(wildcard .git),-buildvcs=true,)
+
 build:
 	@mkdir -p $(BIN)
-	cd services && $(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+	cd services && $(GO) build $(BUILDVCS) -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
 ## run: the whole pipeline on the embedded broker and a local ClickHouse, with sample data flowing.
 run: build ensure-clickhouse
