@@ -11,6 +11,7 @@ type Metrics struct {
 	sinkRetries  *prometheus.CounterVec
 	batchSeconds *prometheus.HistogramVec
 	paused       *prometheus.GaugeVec
+	panics       *prometheus.CounterVec
 }
 
 // NewMetrics registers the runner metrics with reg.
@@ -28,9 +29,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed output writes that were retried."}, []string{"stage"}),
 		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dmic_batch_duration_seconds",
 			Help: "Time to process, write and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"stage"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_stage_panics_total",
+			Help: "Messages on which the stage panicked (dead-lettered)."}, []string{"stage"}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dmic_paused",
 			Help: "1 while the stage is paused."}, []string{"stage"}),
 	}
-	reg.MustRegister(m.processed, m.rejected, m.outputs, m.failures, m.sinkRetries, m.batchSeconds, m.paused)
+	reg.MustRegister(m.processed, m.rejected, m.outputs, m.failures, m.sinkRetries, m.batchSeconds, m.paused, m.panics)
 	return m
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,7 +260,7 @@ func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
 	outs := make([]Output, 0, len(batch))
 	var rejected int64
 	for _, m := range batch {
-		o, err := r.proc.Process(ctx, m)
+		o, err := r.process(ctx, m)
 		if err != nil {
 			rejected++
 			dl := r.deadLetter(m, err)
@@ -281,6 +282,21 @@ func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
 	r.metrics.outputs.WithLabelValues(r.cfg.Stage).Add(float64(len(outs)))
 	r.metrics.batchSeconds.WithLabelValues(r.cfg.Stage).Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// process runs the stage on one message. A panic becomes an error, so the
+// message is dead-lettered: otherwise the service would crash, restart, read
+// the same message and crash again.
+func (r *Runner) process(ctx context.Context, m kafka.Message) (outs []Output, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.metrics.panics.WithLabelValues(r.cfg.Stage).Inc()
+			r.log.Error("stage panicked on a message", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			outs, err = nil, fmt.Errorf("stage panicked: %v", p)
+		}
+	}()
+	return r.proc.Process(ctx, m)
 }
 
 func (r *Runner) deadLetter(m kafka.Message, err error) Output {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,7 +274,7 @@ func TestPauseStopsConsumingAndResumeDrains(t *testing.T) {
 	waitFor(t, "backlog drained", func() bool { return r.Processed() == 50 })
 }
 
-func TestProcessorErrorIsDeadLetteredNotFatal(t *testing.T) {
+func TestProcessorErrorOrPanicIsDeadLetteredNotFatal(t *testing.T) {
 	brokers := setup(t)
 	produce(t, brokers, 5)
 	w := pipeline.NewWriter(brokers)
@@ -287,6 +288,10 @@ func TestProcessorErrorIsDeadLetteredNotFatal(t *testing.T) {
 		if string(m.Value) == "3" {
 			return nil, fmt.Errorf("unexpected shape")
 		}
+		if string(m.Value) == "4" {
+			var nilMap map[string]int
+			nilMap["boom"]++ // a bug: panics
+		}
 		return []pipeline.Output{{Topic: out, Value: m.Value}}, nil
 	})
 	r, reader := newRunner(brokers, "g5", boom, pipeline.KafkaSink{W: w})
@@ -294,17 +299,22 @@ func TestProcessorErrorIsDeadLetteredNotFatal(t *testing.T) {
 	stop := run(t, r)
 	waitFor(t, "5 processed", func() bool { return r.Processed() == 5 })
 	stop()
-	if r.Rejected() != 1 {
-		t.Errorf("rejected = %d, want 1", r.Rejected())
+	if r.Rejected() != 2 {
+		t.Errorf("rejected = %d, want 2 (an error and a panic)", r.Rejected())
 	}
-	dls := readAll(t, brokers, topics.Rejected, 1, 10*time.Second)
-	if len(dls) != 1 {
+	dls := readAll(t, brokers, topics.Rejected, 2, 10*time.Second)
+	if len(dls) != 2 {
 		t.Fatalf("dead letters = %d", len(dls))
 	}
-	dl := &dmicv1.DeadLetter{}
-	_ = proto.Unmarshal(dls[0].Value, dl)
-	if dl.Failures[0].RuleId != "STAGE-ERROR" {
-		t.Errorf("rule = %s, want STAGE-ERROR", dl.Failures[0].RuleId)
+	for _, m := range dls {
+		dl := &dmicv1.DeadLetter{}
+		_ = proto.Unmarshal(m.Value, dl)
+		if dl.Failures[0].RuleId != "STAGE-ERROR" {
+			t.Errorf("rule = %s, want STAGE-ERROR", dl.Failures[0].RuleId)
+		}
+		if string(dl.Payload) == "4" && !strings.Contains(dl.Failures[0].Message, "panicked") {
+			t.Errorf("panic dead letter says %q", dl.Failures[0].Message)
+		}
 	}
 }
 
