@@ -10,19 +10,23 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/dmic-nhs/dmic/services/pipeline"
 )
 
 // Config is the part of every service's configuration that is the same for all.
 type Config struct {
-	Brokers    string
-	GRPCAddr   string
-	HTTPAddr   string
-	LogLevel   string
-	LogFormat  string
-	Partitions int
+	Brokers     string
+	GRPCAddr    string
+	HTTPAddr    string
+	LogLevel    string
+	LogFormat   string
+	Partitions  int
+	Compression string
 }
 
 // RegisterFlags registers the common flags, with this service's default ports.
@@ -35,6 +39,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, grpcPort, httpPort int) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "Log level: debug, info, warn, error.")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "Log format: text or json.")
 	fs.IntVar(&c.Partitions, "partitions", 6, "Partition count used when creating missing topics.")
+	fs.StringVar(&c.Compression, "kafka-compression", "lz4", "Compression of produced messages: none, gzip, snappy, lz4, zstd (none saves CPU when the broker is on the same machine).")
 }
 
 // Validate reports every problem at once.
@@ -51,6 +56,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("-log-format: %q is not text or json", c.LogFormat))
+	}
+	if _, err := pipeline.ParseCompression(c.Compression); err != nil {
+		errs = append(errs, fmt.Errorf("-kafka-compression: %w", err))
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions: %d must be at least 1", c.Partitions))
@@ -157,6 +165,12 @@ func Main(name string, grpcPort, httpPort int, args []string, register func(fs *
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: invalid configuration:\n%v\n", name, err)
 		return 2
+	}
+	if os.Getenv("GOGC") == "" {
+		// The services allocate short-lived records at a high rate and memory
+		// is plentiful: collecting less often saves CPU (GOGC=100 spent a
+		// fifth of reconcile's time in the collector).
+		debug.SetGCPercent(400)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -9,7 +9,7 @@ import (
 )
 
 func validConfig() Config {
-	return Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", LogLevel: "info", LogFormat: "text", Partitions: 6}
+	return Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4"}
 }
 
 func TestValidate(t *testing.T) {
@@ -25,9 +25,10 @@ func TestValidate(t *testing.T) {
 		{"bad format", func(c *Config) { c.LogFormat = "xml" }, []string{`-log-format: "xml"`}},
 		{"no partitions", func(c *Config) { c.Partitions = 0 }, []string{"-partitions: 0"}},
 		{"no grpc address", func(c *Config) { c.GRPCAddr = "" }, []string{"-grpc-addr"}},
+		{"bad compression", func(c *Config) { c.Compression = "brotli" }, []string{`-kafka-compression: compression "brotli"`}},
 		{"everything at once", func(c *Config) {
-			*c = Config{Brokers: "", LogLevel: "loud", LogFormat: "xml", Partitions: 0}
-		}, []string{"-brokers", "-grpc-addr", `-log-level: "loud"`, `-log-format: "xml"`, "-partitions: 0"}},
+			*c = Config{Brokers: "", LogLevel: "loud", LogFormat: "xml", Partitions: 0, Compression: "brotli"}
+		}, []string{"-brokers", "-grpc-addr", `-log-level: "loud"`, `-log-format: "xml"`, "-partitions: 0", "-kafka-compression"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +88,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err := ParseFlags(newFlagSet(&c), nil); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", HTTPAddr: "localhost:9202", LogLevel: "info", LogFormat: "text", Partitions: 6}
+	want := Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", HTTPAddr: "localhost:9202", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4"}
 	if c != want {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
@@ -108,12 +109,13 @@ func TestParseFlagsEnvAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Brokers:    "flag-broker:9092", // flag wins over env
-		GRPCAddr:   ":7000",            // env
-		HTTPAddr:   "",                 // env set to empty turns HTTP off
-		LogLevel:   "debug",            // env
-		LogFormat:  "text",             // default
-		Partitions: 3,                  // flag wins over env
+		Brokers:     "flag-broker:9092", // flag wins over env
+		GRPCAddr:    ":7000",            // env
+		HTTPAddr:    "",                 // env set to empty turns HTTP off
+		LogLevel:    "debug",            // env
+		LogFormat:   "text",             // default
+		Partitions:  3,                  // flag wins over env
+		Compression: "lz4",
 	}
 	if c != want {
 		t.Errorf("config = %+v, want %+v", c, want)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/dmic-nhs/dmic/services/control"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -55,7 +57,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	defer reader.Close()
 	sink := s.Sink
 	if sink == nil {
-		w := pipeline.NewWriter(brokers)
+		w := d.NewWriter()
 		defer w.Close()
 		sink = pipeline.KafkaSink{W: w}
 	}
@@ -67,4 +69,10 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	}
 	info := control.Info{ConsumerGroup: s.Group, InputTopics: s.Inputs, OutputTopics: s.Outputs}
 	return d.Serve(ctx, info, runner, lag, runner.Run)
+}
+
+// NewWriter returns a Kafka writer with the configured compression.
+func (d *Daemon) NewWriter() *kafka.Writer {
+	c, _ := pipeline.ParseCompression(d.Config.Compression) // checked by Validate
+	return pipeline.NewWriter(d.Config.BrokerList(), pipeline.WithCompression(c))
 }

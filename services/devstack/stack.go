@@ -57,6 +57,7 @@ func PortsFor(base int) Ports {
 		p.HTTP[n] = 9201 + i + base
 	}
 	p.HTTP["ingest"] = p.IngestHTTP
+	p.HTTP["broker"] = 9200 + base // pprof of the embedded broker
 	return p
 }
 
@@ -99,7 +100,8 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	// Broker first: everything else waits for it.
-	if err := s.spawn("broker", false, nil, "-port", strconv.Itoa(s.Ports.Broker), "-data-dir", filepath.Join(cfg.VarDir, "kafka")); err != nil {
+	if err := s.spawn("broker", false, nil, "-port", strconv.Itoa(s.Ports.Broker), "-data-dir", filepath.Join(cfg.VarDir, "kafka"),
+		"-http-addr", "localhost:"+strconv.Itoa(s.Ports.HTTP["broker"])); err != nil {
 		return nil, err
 	}
 	if err := waitTCP(ctx, s.Brokers, 30*time.Second); err != nil {
@@ -125,6 +127,8 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			"-grpc-addr", "localhost:" + strconv.Itoa(s.Ports.GRPC[name]),
 			"-http-addr", "localhost:" + strconv.Itoa(s.Ports.HTTP[name]),
 			"-log-level", cfg.LogLevel,
+			// Broker on the same machine: compression would only cost CPU.
+			"-kafka-compression", "none",
 		}
 		switch name {
 		case "deidentify":

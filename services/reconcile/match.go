@@ -9,17 +9,21 @@
 package reconcile
 
 import (
-	"slices"
+	"strconv"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
 
 // Side is what reconcile remembers of one copy of an activity.
 type Side struct {
-	RecordKey string            `json:"record_key"`
-	Version   uint64            `json:"version"`
-	Deleted   bool              `json:"deleted,omitempty"`
-	Fields    map[string]string `json:"fields"`
+	RecordKey string `json:"record_key"`
+	Version   uint64 `json:"version"`
+	Deleted   bool   `json:"deleted,omitempty"`
+	// Fields holds a 64-bit FNV-1a hash of each compared field's value, in
+	// comparedFields order (0 for an empty value). Equality is all reconcile
+	// needs, a fixed array costs the collector nothing to scan, and the
+	// changelog then holds no field values at all.
+	Fields [numCompared]uint64 `json:"fields"`
 }
 
 // Entry is the state of one match key.
@@ -32,52 +36,93 @@ type Entry struct {
 	Sequence     uint64         `json:"sequence"`
 }
 
-// ComparedFields are the fields whose disagreement makes a mismatch. They are
-// what commissioners query in a discrepancy: when, who pays, what was done and
-// how it groups for payment. None is patient-identifiable.
-var comparedFields = []string{
-	"activity_date", "pseudo_nhs_number", "commissioner_code", "submitted_commissioner_code",
-	"hrg_code", "treatment_function_code", "primary_diagnosis_icd", "primary_procedure_opcs",
-	"admission_method_code", "patient_classification_code", "end_date_episode",
-	"attended_or_did_not_attend_code", "first_attendance_code", "ec_department_type",
-	"point_of_delivery_code", "price_pence",
+// comparedFields are the fields whose disagreement makes a mismatch, sorted by
+// name. They are what commissioners query in a discrepancy: when, who pays,
+// what was done and how it groups for payment. None is patient-identifiable.
+var comparedFields = [numCompared]string{
+	fActivityDate:         "activity_date",
+	fAdmissionMethod:      "admission_method_code",
+	fAttended:             "attended_or_did_not_attend_code",
+	fCommissioner:         "commissioner_code",
+	fECDepartment:         "ec_department_type",
+	fEndDateEpisode:       "end_date_episode",
+	fFirstAttendance:      "first_attendance_code",
+	fHRG:                  "hrg_code",
+	fPatientClass:         "patient_classification_code",
+	fPointOfDelivery:      "point_of_delivery_code",
+	fPrice:                "price_pence",
+	fPrimaryDiagnosis:     "primary_diagnosis_icd",
+	fPrimaryProcedure:     "primary_procedure_opcs",
+	fPseudoNHSNumber:      "pseudo_nhs_number",
+	fSubmittedCommissoner: "submitted_commissioner_code",
+	fTreatmentFunction:    "treatment_function_code",
 }
 
-// Fields extracts the compared fields of a record.
-func Fields(r *dmicv1.DeidentifiedRecord) map[string]string {
-	a := r.GetActivity()
-	f := map[string]string{
-		"activity_date":               a.GetActivityDate(),
-		"pseudo_nhs_number":           a.GetPseudoNhsNumber(),
-		"commissioner_code":           r.GetAssignment().GetCommissionerCode(),
-		"submitted_commissioner_code": a.GetSubmittedCommissionerCode(),
+const (
+	fActivityDate = iota
+	fAdmissionMethod
+	fAttended
+	fCommissioner
+	fECDepartment
+	fEndDateEpisode
+	fFirstAttendance
+	fHRG
+	fPatientClass
+	fPointOfDelivery
+	fPrice
+	fPrimaryDiagnosis
+	fPrimaryProcedure
+	fPseudoNHSNumber
+	fSubmittedCommissoner
+	fTreatmentFunction
+	numCompared
+)
+
+// hash is FNV-1a 64 of s; 0 for the empty string.
+func hash(s string) uint64 {
+	if s == "" {
+		return 0
 	}
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// Fields hashes the compared fields of a record.
+func Fields(r *dmicv1.DeidentifiedRecord) [numCompared]uint64 {
+	var f [numCompared]uint64
+	a := r.GetActivity()
+	f[fActivityDate] = hash(a.GetActivityDate())
+	f[fPseudoNHSNumber] = hash(a.GetPseudoNhsNumber())
+	f[fCommissioner] = hash(r.GetAssignment().GetCommissionerCode())
+	f[fSubmittedCommissoner] = hash(a.GetSubmittedCommissionerCode())
 	switch x := a.GetActivity().(type) {
 	case *dmicv1.DeidentifiedActivity_Apc:
-		f["hrg_code"] = x.Apc.GetHrgCode()
-		f["treatment_function_code"] = x.Apc.GetTreatmentFunctionCode()
-		f["primary_diagnosis_icd"] = x.Apc.GetPrimaryDiagnosisIcd()
-		f["primary_procedure_opcs"] = x.Apc.GetPrimaryProcedureOpcs()
-		f["admission_method_code"] = x.Apc.GetAdmissionMethodCode()
-		f["patient_classification_code"] = x.Apc.GetPatientClassificationCode()
-		f["end_date_episode"] = x.Apc.GetEndDateEpisode()
+		f[fHRG] = hash(x.Apc.GetHrgCode())
+		f[fTreatmentFunction] = hash(x.Apc.GetTreatmentFunctionCode())
+		f[fPrimaryDiagnosis] = hash(x.Apc.GetPrimaryDiagnosisIcd())
+		f[fPrimaryProcedure] = hash(x.Apc.GetPrimaryProcedureOpcs())
+		f[fAdmissionMethod] = hash(x.Apc.GetAdmissionMethodCode())
+		f[fPatientClass] = hash(x.Apc.GetPatientClassificationCode())
+		f[fEndDateEpisode] = hash(x.Apc.GetEndDateEpisode())
 	case *dmicv1.DeidentifiedActivity_Outpatient:
-		f["hrg_code"] = x.Outpatient.GetHrgCode()
-		f["treatment_function_code"] = x.Outpatient.GetTreatmentFunctionCode()
-		f["primary_procedure_opcs"] = x.Outpatient.GetPrimaryProcedureOpcs()
-		f["attended_or_did_not_attend_code"] = x.Outpatient.GetAttendedOrDidNotAttendCode()
-		f["first_attendance_code"] = x.Outpatient.GetFirstAttendanceCode()
+		f[fHRG] = hash(x.Outpatient.GetHrgCode())
+		f[fTreatmentFunction] = hash(x.Outpatient.GetTreatmentFunctionCode())
+		f[fPrimaryProcedure] = hash(x.Outpatient.GetPrimaryProcedureOpcs())
+		f[fAttended] = hash(x.Outpatient.GetAttendedOrDidNotAttendCode())
+		f[fFirstAttendance] = hash(x.Outpatient.GetFirstAttendanceCode())
 	case *dmicv1.DeidentifiedActivity_EmergencyCare:
-		f["hrg_code"] = x.EmergencyCare.GetHrgCode()
-		f["ec_department_type"] = x.EmergencyCare.GetEcDepartmentType()
+		f[fHRG] = hash(x.EmergencyCare.GetHrgCode())
+		f[fECDepartment] = hash(x.EmergencyCare.GetEcDepartmentType())
 	case *dmicv1.DeidentifiedActivity_LocalFlow:
-		f["hrg_code"] = x.LocalFlow.GetHrgCode()
-		f["treatment_function_code"] = x.LocalFlow.GetTreatmentFunctionCode()
-		f["point_of_delivery_code"] = x.LocalFlow.GetPointOfDeliveryCode()
-	}
-	for k, v := range f {
-		if v == "" {
-			delete(f, k)
+		f[fHRG] = hash(x.LocalFlow.GetHrgCode())
+		f[fTreatmentFunction] = hash(x.LocalFlow.GetTreatmentFunctionCode())
+		f[fPointOfDelivery] = hash(x.LocalFlow.GetPointOfDeliveryCode())
+		if p := x.LocalFlow.GetPricePence(); p != 0 {
+			f[fPrice] = hash(strconv.FormatInt(p, 10))
 		}
 	}
 	return f
@@ -161,14 +206,13 @@ func (e *Entry) Result(matchKey string) *dmicv1.ReconciliationResult {
 	return res
 }
 
-// Differences lists, sorted, the compared fields whose values differ.
-func Differences(a, b map[string]string) []string {
+// Differences lists, sorted by name, the compared fields whose values differ.
+func Differences(a, b [numCompared]uint64) []string {
 	var out []string
-	for _, f := range comparedFields {
-		if a[f] != b[f] {
-			out = append(out, f)
+	for i, name := range comparedFields {
+		if a[i] != b[i] {
+			out = append(out, name)
 		}
 	}
-	slices.Sort(out)
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -171,4 +172,34 @@ func asRejection(err error, target **pipeline.Rejection) bool {
 		*target = r
 	}
 	return ok
+}
+
+func TestComparedFieldsAreNamedAndSorted(t *testing.T) {
+	for i, name := range comparedFields {
+		if name == "" {
+			t.Errorf("compared field %d has no name", i)
+		}
+		if i > 0 && comparedFields[i-1] >= name {
+			t.Errorf("compared fields not sorted at %q, %q: Differences would not be sorted", comparedFields[i-1], name)
+		}
+	}
+}
+
+func BenchmarkProcess(b *testing.B) {
+	s := NewStage()
+	recs := make([]kafka.Message, 1000)
+	for i := range recs {
+		r := rec(local, uint64(i+1), "HN12A", false)
+		r.MatchKey = "apc|RXX|B" + strconv.Itoa(i)
+		v, _ := proto.Marshal(r)
+		recs[i] = kafka.Message{Topic: topics.Assigned, Value: v}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Process(ctx, recs[i%len(recs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -9,9 +9,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/dmic-nhs/dmic/services/broker"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -25,6 +28,7 @@ func run() int {
 	dataDir := fs.String("data-dir", "var/kafka", "Folder for persisted topics, groups and offsets (empty: memory only).")
 	partitions := fs.Int("partitions", topics.DefaultPartitions, "Partitions of every dmic topic.")
 	sync := fs.Bool("sync-writes", false, "fsync every produced batch (durable across a machine crash; slower).")
+	httpAddr := fs.String("http-addr", "", "Listen address of /debug/pprof (empty: off).")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -55,7 +59,19 @@ func run() int {
 		b.Close()
 		return 1
 	}
-	log.Info("embedded Kafka broker listening", "addr", b.Addr(), "data_dir", *dataDir)
+	if *httpAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		srv := &http.Server{Addr: *httpAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("pprof endpoint", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	log.Info("embedded Kafka broker listening", "addr", b.Addr(), "data_dir", *dataDir, "pprof", *httpAddr)
 	fmt.Println(b.Addr())
 	<-ctx.Done()
 	log.Info("shutting down")

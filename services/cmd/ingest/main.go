@@ -9,7 +9,6 @@ import (
 	"github.com/dmic-nhs/dmic/services/control"
 	"github.com/dmic-nhs/dmic/services/daemon"
 	"github.com/dmic-nhs/dmic/services/ingest"
-	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -18,7 +17,7 @@ func main() {
 		if err := d.WaitForTopics(ctx); err != nil {
 			return err
 		}
-		w := pipeline.NewWriter(d.Config.BrokerList())
+		w := d.NewWriter()
 		defer w.Close()
 		svc := ingest.New(w, d.Log, d.Registry)
 		svc.RegisterHTTP(d.HTTP)

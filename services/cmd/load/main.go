@@ -55,7 +55,7 @@ func main() {
 			return fmt.Errorf("ClickHouse at %s: %w", chAddr, err)
 		}
 		defer conn.Close()
-		w := pipeline.NewWriter(d.Config.BrokerList())
+		w := d.NewWriter()
 		defer w.Close()
 		return d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-load", Inputs: load.Inputs, Outputs: []string{"clickhouse:" + database, topics.Rejected},
