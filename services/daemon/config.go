@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dmic-nhs/dmic/services/pipeline"
 )
@@ -27,6 +28,9 @@ type Config struct {
 	LogFormat   string
 	Partitions  int
 	Compression string
+	// MaxBatch and BatchWait override the service's own batch settings when set.
+	MaxBatch  int
+	BatchWait time.Duration
 }
 
 // RegisterFlags registers the common flags, with this service's default ports.
@@ -39,6 +43,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, grpcPort, httpPort int) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "Log level: debug, info, warn, error.")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "Log format: text or json.")
 	fs.IntVar(&c.Partitions, "partitions", 6, "Partition count used when creating missing topics.")
+	fs.IntVar(&c.MaxBatch, "max-batch", 0, "Most messages processed and committed together (0: the service's default).")
+	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "Longest wait for a batch to fill after its first message (0: the service's default).")
 	fs.StringVar(&c.Compression, "kafka-compression", "lz4", "Compression of produced messages: none, gzip, snappy, lz4, zstd (none saves CPU when the broker is on the same machine).")
 }
 
@@ -59,6 +65,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := pipeline.ParseCompression(c.Compression); err != nil {
 		errs = append(errs, fmt.Errorf("-kafka-compression: %w", err))
+	}
+	if c.MaxBatch < 0 || c.BatchWait < 0 {
+		errs = append(errs, errors.New("-max-batch and -batch-wait must not be negative"))
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions: %d must be at least 1", c.Partitions))

@@ -61,6 +61,12 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 		defer w.Close()
 		sink = pipeline.KafkaSink{W: w}
 	}
+	if d.Config.MaxBatch > 0 {
+		s.MaxBatch = d.Config.MaxBatch
+	}
+	if d.Config.BatchWait > 0 {
+		s.BatchWait = d.Config.BatchWait
+	}
 	metrics := pipeline.NewMetrics(d.Registry)
 	runner := pipeline.NewRunner(pipeline.Config{Stage: d.Name, MaxBatch: s.MaxBatch, BatchWait: s.BatchWait},
 		reader, s.Processor, sink, d.Log, metrics)

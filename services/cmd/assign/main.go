@@ -28,7 +28,7 @@ func main() {
 		}
 		return d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-assign", Inputs: []string{topics.Deidentified}, Outputs: []string{topics.Assigned, topics.Rejected},
-			MaxBatch: 5000, BatchWait: 20 * time.Millisecond, Processor: assign.New(cam.NewAssigner(ref)),
+			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: assign.New(cam.NewAssigner(ref)),
 		})
 	}))
 }

@@ -41,7 +41,7 @@ func main() {
 		d.Log.Info("key loaded", "key_version", key.Version)
 		return d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-deidentify", Inputs: []string{topics.Validated}, Outputs: []string{topics.Deidentified, topics.Rejected},
-			MaxBatch: 5000, BatchWait: 20 * time.Millisecond, Processor: deidentify.New(deid.NewDeidentifier(key, ref)),
+			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: deidentify.New(deid.NewDeidentifier(key, ref)),
 		})
 	}))
 }

@@ -23,21 +23,11 @@ func main() {
 		chAddr = "localhost:9000"
 	}
 	var database string
-	var batch int
-	var wait time.Duration
 	register := func(fs *flag.FlagSet) {
 		fs.StringVar(&chAddr, "clickhouse-addr", chAddr, "ClickHouse native protocol address (default from CLICKHOUSE_ADDR).")
 		fs.StringVar(&database, "clickhouse-database", "dmic", "ClickHouse database.")
-		fs.IntVar(&batch, "batch", 50000, "Most rows per insert.")
-		fs.DurationVar(&wait, "batch-wait", time.Second, "Longest wait for a batch to fill.")
 	}
-	validateCfg := func() error {
-		if batch < 1 || wait <= 0 {
-			return fmt.Errorf("-batch and -batch-wait must be positive")
-		}
-		return nil
-	}
-	os.Exit(daemon.Main("load", 9106, 9206, os.Args[1:], register, validateCfg, func(ctx context.Context, d *daemon.Daemon) error {
+	os.Exit(daemon.Main("load", 9106, 9206, os.Args[1:], register, nil, func(ctx context.Context, d *daemon.Daemon) error {
 		var conn driver.Conn
 		var err error
 		for attempt := 1; ; attempt++ {
@@ -59,7 +49,8 @@ func main() {
 		defer w.Close()
 		return d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-load", Inputs: load.Inputs, Outputs: []string{"clickhouse:" + database, topics.Rejected},
-			MaxBatch: batch, BatchWait: wait, Processor: load.Processor{},
+			// Few, large inserts: ClickHouse wants about one per second per table.
+			MaxBatch: 50000, BatchWait: time.Second, Processor: load.Processor{},
 			Sink: load.Sink{Store: chstore.NewWriter(conn, database), Kafka: pipeline.KafkaSink{W: w}},
 		})
 	}))

@@ -23,7 +23,7 @@ func main() {
 		return d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-reconcile", Inputs: []string{topics.Assigned},
 			Outputs:  []string{topics.Reconciled, topics.NationalReturn, topics.ReconcileState, topics.Rejected},
-			MaxBatch: 5000, BatchWait: 20 * time.Millisecond, Processor: st,
+			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: st,
 		})
 	}))
 }

@@ -16,7 +16,7 @@ func main() {
 	os.Exit(daemon.Main("validate", 9102, 9202, os.Args[1:], nil, nil, func(ctx context.Context, d *daemon.Daemon) error {
 		return d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-validate", Inputs: []string{topics.Raw}, Outputs: []string{topics.Validated, topics.Rejected},
-			MaxBatch: 5000, BatchWait: 20 * time.Millisecond, Processor: validate.New(validation.New()),
+			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: validate.New(validation.New()),
 		})
 	}))
 }
