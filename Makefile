@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
-CMDS  := broker ingest validate deidentify assign reconcile load generate dmicctl devrun
+CMDS  := broker ingest validate deidentify assign reconcile load generate dmicctl devrun bench
 export CLICKHOUSE_ADDR ?= localhost:9000
 
-.PHONY: all build run test test-short bench proto lint breaking vet fmt clean ensure-clickhouse
+.PHONY: all build run test test-short bench bench-micro proto lint breaking vet fmt clean ensure-clickhouse
 BUF := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.50.0
 
 all: build
@@ -34,8 +34,13 @@ test: build vet
 test-short:
 	cd services && $(GO) test -short -count=1 ./...
 
-## bench: Go micro-benchmarks of each stage's per-record work.
-bench:
+## bench: the end-to-end benchmark on a fresh private stack (BENCH_RECORDS, default 1,000,000);
+## writes bench/results/latest.json and a table (docs/performance.md).
+bench: build ensure-clickhouse
+	$(BIN)/bench -bin $(BIN) -reference-dir $(CURDIR)/reference/sample -out $(CURDIR)/bench/results
+
+## bench-micro: Go micro-benchmarks of each stage's per-record work.
+bench-micro:
 	cd services && $(GO) test -run '^$$' -bench . -benchmem ./record ./validation ./deid ./cam ./synth ./chstore
 
 vet:

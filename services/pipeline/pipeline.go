@@ -93,6 +93,9 @@ type Config struct {
 	MaxBatch int
 	// BatchWait is how long to wait for a batch to fill after its first message.
 	BatchWait time.Duration
+	// IdleWait ends the wait early when no message arrives for this long: a
+	// busy stage still fills its batches, a trickle is not held back.
+	IdleWait time.Duration
 	// DeadLetterTopic receives rejected messages.
 	DeadLetterTopic string
 }
@@ -130,6 +133,9 @@ func NewRunner(cfg Config, r Reader, p Processor, s Sink, log *slog.Logger, m *M
 	}
 	if cfg.BatchWait <= 0 {
 		cfg.BatchWait = 20 * time.Millisecond
+	}
+	if cfg.IdleWait <= 0 || cfg.IdleWait > cfg.BatchWait {
+		cfg.IdleWait = min(10*time.Millisecond, cfg.BatchWait)
 	}
 	if cfg.DeadLetterTopic == "" {
 		cfg.DeadLetterTopic = topics.Rejected
@@ -243,12 +249,17 @@ func (r *Runner) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
 	}
 	batch := make([]kafka.Message, 1, r.cfg.MaxBatch)
 	batch[0] = first
-	wctx, cancel := context.WithTimeout(ctx, r.cfg.BatchWait)
-	defer cancel()
+	deadline := time.Now().Add(r.cfg.BatchWait)
 	for len(batch) < r.cfg.MaxBatch {
+		wait := min(r.cfg.IdleWait, time.Until(deadline))
+		if wait <= 0 {
+			break
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		m, err := r.reader.FetchMessage(wctx)
+		cancel()
 		if err != nil {
-			break // the wait ran out (or ctx ended): go with what we have
+			break // idle, the wait ran out, or ctx ended: go with what we have
 		}
 		batch = append(batch, m)
 	}
