@@ -21,16 +21,17 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/assign"
 	"github.com/dmic-nhs/dmic/services/cam"
 	"github.com/dmic-nhs/dmic/services/chstore"
 	"github.com/dmic-nhs/dmic/services/deid"
+	"github.com/dmic-nhs/dmic/services/deidentify"
 	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/record"
+	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/refdata"
+	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/validation"
 )
 
@@ -520,11 +521,11 @@ var floorKey = deid.Key{Version: "bench-floor", Secret: []byte("dmic-bench-compu
 const floorChunk = 1024
 
 // ComputeFloor runs the stage logic of validate, de-identify and assign in
-// one process over lines, in memory, with no Kafka: decode, validate and
-// build the envelope header, de-identify and make the match key, assign the
-// commissioner, and marshal each stage's output (or dead letter) as the
-// stage does. It uses GOMAXPROCS goroutines, each with its own Deidentifier
-// (which is not safe for concurrent use), taking the lines in chunks.
+// one process over lines, in memory, with no Kafka: the services' own
+// Stage.Process functions, each output handed to the next as a message would
+// be, so the floor follows any change to the stages. It uses GOMAXPROCS
+// goroutines, each with its own stages (a Deidentifier is not safe for
+// concurrent use), taking the lines in chunks.
 //
 // Records is the number of lines that decode (the undecodable ones are
 // dead-lettered by validate and go no further); the time covers every line.
@@ -550,10 +551,10 @@ func ComputeFloor(ctx context.Context, lines [][]byte, refDir string) (FloorResu
 		go func() {
 			defer wg.Done()
 			w := floorWorker{
-				v:        v,
-				d:        deid.NewDeidentifier(floorKey, ref),
-				a:        cam.NewAssigner(ref),
-				received: received,
+				validate:   validate.New(v),
+				deidentify: deidentify.New(deid.NewDeidentifier(floorKey, ref)),
+				assign:     assign.New(cam.NewAssigner(ref)),
+				received:   received,
 			}
 			for ctx.Err() == nil {
 				lo := int(next.Add(floorChunk)) - floorChunk
@@ -583,11 +584,10 @@ func ComputeFloor(ctx context.Context, lines [][]byte, refDir string) (FloorResu
 
 // floorWorker is one goroutine's share of the compute floor.
 type floorWorker struct {
-	v        *validation.Validator
-	d        *deid.Deidentifier
-	a        *cam.Assigner
-	received time.Time
-	buf      []byte
+	validate   *validate.Stage
+	deidentify *deidentify.Stage
+	assign     *assign.Stage
+	received   time.Time
 }
 
 // run processes lines whose first has raw offset base; it returns how many
@@ -606,95 +606,26 @@ func (w *floorWorker) run(lines [][]byte, base int) (int, error) {
 	return decoded, nil
 }
 
-// one is the per-record work of the three stages (validate.Stage.Process,
-// deidentify.Stage.Process, assign.Stage.Process) minus Kafka and the
-// protobuf decoding of the previous stage's output, which an in-process
-// chain does not need.
+// one runs a raw line through the three stages; it reports whether the line
+// decoded. A rejection ends the chain, as a dead letter would.
 func (w *floorWorker) one(line []byte, offset int64) (bool, error) {
-	raw := envelope.Raw{Source: dmicv1.Source_SOURCE_PROVIDER, SubmissionID: "bench-compute-floor", Received: w.received, Line: offset + 1}
-	msg := kafka.Message{Topic: "raw", Offset: offset, Value: line, Time: w.received}
-	rec, ds, err := record.DecodeJSON(line, dmicv1.Dataset_DATASET_UNSPECIFIED)
-	if err != nil {
-		var de *record.DecodeError
-		f := &dmicv1.Failure{RuleId: "DEC-JSON", Severity: dmicv1.Severity_SEVERITY_ERROR, Message: "record could not be decoded"}
-		if errors.As(err, &de) {
-			f.RuleId, f.Field, f.Message = de.RuleID, de.Field, de.Message
+	ctx := context.Background()
+	m := kafka.Message{Topic: topics.Raw, Offset: offset, Value: line, Time: w.received,
+		Headers: []kafka.Header{{Key: envelope.HeaderSubmission, Value: []byte("bench-compute-floor")}}}
+	for i, stage := range []pipeline.Processor{w.validate, w.deidentify, w.assign} {
+		outs, err := stage.Process(ctx, m)
+		if err != nil {
+			var rej *pipeline.Rejection
+			if !errors.As(err, &rej) {
+				return i > 0, err
+			}
+			decoded := i > 0 || len(rej.Failures) == 0 || !strings.HasPrefix(rej.Failures[0].GetRuleId(), "DEC-")
+			return decoded, nil
 		}
-		raw.Dataset = ds
-		return false, w.deadLetter("validate", msg, []*dmicv1.Failure{f}, floorPartialHeader(raw, msg))
-	}
-	raw.Dataset = ds
-	failures := w.v.Validate(ds, rec)
-	hdr, herr := envelope.Header(raw, rec, msg, validation.SpecVersion)
-	if herr != nil {
-		hdr = floorPartialHeader(raw, msg)
-		if !validation.HasErrors(failures) {
-			failures = append(failures, &dmicv1.Failure{RuleId: "DATE-004", Field: "cds_applicable_date_time",
-				Severity: dmicv1.Severity_SEVERITY_ERROR, Message: herr.Error()})
+		if len(outs) != 1 {
+			return true, fmt.Errorf("stage %d gave %d outputs, want 1", i, len(outs))
 		}
+		m = kafka.Message{Topic: outs[0].Topic, Key: outs[0].Key, Value: outs[0].Value, Offset: offset, Time: w.received}
 	}
-	if validation.HasErrors(failures) {
-		return true, w.deadLetter("validate", msg, failures, hdr)
-	}
-	if err := w.marshal(&dmicv1.ValidatedRecord{Header: hdr, Record: rec, Warnings: failures}); err != nil {
-		return true, err
-	}
-
-	act, err := w.d.Deidentify(ds, rec)
-	if err != nil {
-		f := &dmicv1.Failure{RuleId: "DEID-001", Severity: dmicv1.Severity_SEVERITY_ERROR, Message: "record could not be de-identified"}
-		return true, w.deadLetter("deidentify", msg, []*dmicv1.Failure{f}, hdr)
-	}
-	out := &dmicv1.DeidentifiedRecord{
-		Header:   hdr,
-		Activity: act,
-		MatchKey: deid.MatchKey(ds, act.GetProviderCode(), act.GetCdsUniqueIdentifier()),
-		Warnings: failures,
-	}
-	if err := w.marshal(out); err != nil {
-		return true, err
-	}
-
-	out.Assignment = w.a.Assign(act)
-	return true, w.marshal(out)
-}
-
-// marshal encodes m into the worker's reused buffer: the bytes a stage
-// would hand to its Kafka writer.
-func (w *floorWorker) marshal(m proto.Message) error {
-	b, err := proto.MarshalOptions{}.MarshalAppend(w.buf[:0], m)
-	if err != nil {
-		return fmt.Errorf("marshal %T: %w", m, err)
-	}
-	w.buf = b
-	return nil
-}
-
-// deadLetter builds and marshals the dead letter the pipeline runner writes
-// for a rejected message.
-func (w *floorWorker) deadLetter(stage string, m kafka.Message, failures []*dmicv1.Failure, hdr *dmicv1.EnvelopeHeader) error {
-	return w.marshal(&dmicv1.DeadLetter{
-		Stage:        stage,
-		SourceTopic:  m.Topic,
-		SourceOffset: m.Offset,
-		Payload:      m.Value,
-		RejectedTime: timestamppb.New(m.Time),
-		Failures:     failures,
-		Header:       hdr,
-	})
-}
-
-// floorPartialHeader mirrors the validate stage's header for a record that
-// could not be decoded or dated.
-func floorPartialHeader(raw envelope.Raw, m kafka.Message) *dmicv1.EnvelopeHeader {
-	return &dmicv1.EnvelopeHeader{
-		Dataset:          raw.Dataset,
-		Source:           raw.Source,
-		SubmitterOrgCode: raw.Submitter,
-		SubmissionId:     raw.SubmissionID,
-		RawPartition:     int32(m.Partition),
-		RawOffset:        m.Offset,
-		LineNumber:       raw.Line,
-		ReceivedTime:     timestamppb.New(raw.Received),
-	}
+	return true, nil
 }
