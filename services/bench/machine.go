@@ -5,10 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/dmic-nhs/dmic/services/daemon"
 )
 
 // describeMachine reports the machine, the Go toolchain that built the
@@ -44,18 +44,8 @@ func describeMachine(ctx context.Context, conn driver.Conn) Machine {
 // `go build -buildvcs=true`), else the HEAD of the repository in the working
 // directory; dirty reports uncommitted changes.
 func gitCommit(ctx context.Context) (commit string, dirty bool) {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				commit = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if commit != "" {
-			return commit, dirty
-		}
+	if commit, dirty = daemon.BuildRevision(); commit != "" {
+		return commit, dirty
 	}
 	out, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
 	if err != nil {

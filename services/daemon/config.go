@@ -123,13 +123,13 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(args)
 }
 
-// Version is the build's VCS revision, or "dev".
-func Version() string {
+// BuildRevision is the VCS revision stamped into the binary (go build
+// -buildvcs=true) and whether the tree had uncommitted changes; "" if none.
+func BuildRevision() (rev string, dirty bool) {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "dev"
+		return "", false
 	}
-	rev, dirty := "", false
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
@@ -138,6 +138,12 @@ func Version() string {
 			dirty = s.Value == "true"
 		}
 	}
+	return rev, dirty
+}
+
+// Version is the build's VCS revision (short, "-dirty" if modified), or "dev".
+func Version() string {
+	rev, dirty := BuildRevision()
 	if rev == "" {
 		return "dev"
 	}

@@ -413,34 +413,28 @@ func activityDate(ds dmicv1.Dataset, rec *record) string {
 	return ""
 }
 
-func (g *generator) pickDataset(ws []weightedDataset) dmicv1.Dataset {
+// pickWeighted draws one element of ws with probability proportional to its weight.
+func pickWeighted[E any](rng *rand.Rand, ws []E, weight func(E) int) E {
 	total := 0
 	for _, w := range ws {
-		total += w.w
+		total += weight(w)
 	}
-	r := g.rng.IntN(total)
+	r := rng.IntN(total)
 	for _, w := range ws {
-		if r < w.w {
-			return w.ds
+		if r < weight(w) {
+			return w
 		}
-		r -= w.w
+		r -= weight(w)
 	}
-	return ws[len(ws)-1].ds
+	return ws[len(ws)-1]
+}
+
+func (g *generator) pickDataset(ws []weightedDataset) dmicv1.Dataset {
+	return pickWeighted(g.rng, ws, func(w weightedDataset) int { return w.w }).ds
 }
 
 func (g *generator) pickW(ws []weighted) string {
-	total := 0
-	for _, w := range ws {
-		total += w.w
-	}
-	r := g.rng.IntN(total)
-	for _, w := range ws {
-		if r < w.w {
-			return w.v
-		}
-		r -= w.w
-	}
-	return ws[len(ws)-1].v
+	return pickWeighted(g.rng, ws, func(w weighted) int { return w.w }).v
 }
 
 func (g *generator) pickIndex(n int, weight func(int) int) int {
