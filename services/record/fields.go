@@ -1,6 +1,8 @@
 package record
 
 import (
+	"strconv"
+
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
 
@@ -219,4 +221,35 @@ func DataDictionaryItem(name string) string {
 		return f.item
 	}
 	return ""
+}
+
+// Getter returns how to read field name of a record of dataset d as text, and
+// whether records of d have that field. An integer field reads in decimal ("0"
+// when absent: the format cannot tell the two apart); cds_update_type reads
+// "9", "1" or "" when unspecified. Validation rules written as data name
+// fields this way.
+func Getter(name string, d dmicv1.Dataset) (func(*dmicv1.CommissioningRecord) string, bool) {
+	f := fields.byName[name]
+	if f == nil || d <= all || int(d) >= numDatasets {
+		return nil, false
+	}
+	switch f.kind {
+	case kindDataset:
+		return func(*dmicv1.CommissioningRecord) string { return DatasetName(d) }, true
+	case kindUpdateType:
+		return func(r *dmicv1.CommissioningRecord) string {
+			if u := r.GetUpdateType(); u != dmicv1.UpdateType_UPDATE_TYPE_UNSPECIFIED {
+				return strconv.Itoa(int(u))
+			}
+			return ""
+		}, true
+	}
+	if !f.in[d] {
+		return nil, false
+	}
+	if f.kind == kindInt {
+		get := f.getInt[d]
+		return func(r *dmicv1.CommissioningRecord) string { return strconv.FormatInt(get(r), 10) }, true
+	}
+	return f.getStr[d], true
 }

@@ -487,3 +487,35 @@ func TestFieldNames(t *testing.T) {
 		t.Error("unknown dataset has fields")
 	}
 }
+
+func TestGetter(t *testing.T) {
+	r := &dmicv1.CommissioningRecord{
+		UpdateType: dmicv1.UpdateType_UPDATE_TYPE_DELETE,
+		Patient:    &dmicv1.Patient{NhsNumber: "9434765919"},
+		Activity:   &dmicv1.CommissioningRecord_LocalFlow{LocalFlow: &dmicv1.LocalFlowRecord{PricePence: 12345, HrgCode: "HN12A"}},
+	}
+	for _, c := range []struct {
+		name string
+		ds   dmicv1.Dataset
+		want string
+		ok   bool
+	}{
+		{"nhs_number", dmicv1.Dataset_DATASET_LOCAL_FLOW, "9434765919", true},
+		{"hrg_code", dmicv1.Dataset_DATASET_LOCAL_FLOW, "HN12A", true},
+		{"price_pence", dmicv1.Dataset_DATASET_LOCAL_FLOW, "12345", true},
+		{"cds_update_type", dmicv1.Dataset_DATASET_LOCAL_FLOW, "1", true},
+		{"dataset", dmicv1.Dataset_DATASET_LOCAL_FLOW, "local_flow", true},
+		{"cds_type", dmicv1.Dataset_DATASET_LOCAL_FLOW, "", false},
+		{"no_such_field", dmicv1.Dataset_DATASET_APC, "", false},
+		{"nhs_number", dmicv1.Dataset_DATASET_UNSPECIFIED, "", false},
+	} {
+		get, ok := Getter(c.name, c.ds)
+		if ok != c.ok {
+			t.Errorf("Getter(%s, %v) ok = %v, want %v", c.name, c.ds, ok, c.ok)
+			continue
+		}
+		if ok && get(r) != c.want {
+			t.Errorf("Getter(%s, %v) read %q, want %q", c.name, c.ds, get(r), c.want)
+		}
+	}
+}

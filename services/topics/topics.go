@@ -26,6 +26,14 @@ const (
 	Reconciled     = "dmic.reconciled"
 	NationalReturn = "dmic.national-return"
 	ReconcileState = "dmic.reconcile-state"
+	// ValidationOutcomes carries the verdict on every submitted record (no
+	// identifier values): the source of submission reports and DQ summaries.
+	ValidationOutcomes = "dmic.validation-outcomes"
+	// Submissions carries one receipt per submission, from ingest.
+	Submissions = "dmic.submissions"
+	// Specifications carries the data specifications loaded at run time; every
+	// validate instance reads all of it at start and follows it.
+	Specifications = "dmic.specifications"
 )
 
 // DefaultPartitions is the partition count of every dmic topic.
@@ -40,6 +48,11 @@ type Spec struct {
 	// Identifiable topics hold patient-identifiable data: short retention, and
 	// only ingest, validate and deidentify may read or write them.
 	Identifiable bool
+	// Partitions overrides the partition count (0: the count every record
+	// topic shares). Topics whose messages are not keyed by record identity
+	// and that are read whole by every reader have one partition, so that
+	// their order is total.
+	Partitions int
 }
 
 const (
@@ -57,6 +70,9 @@ func All() []Spec {
 		{Name: Reconciled, RetentionMs: (4 * week).Milliseconds()},
 		{Name: NationalReturn, RetentionMs: (4 * week).Milliseconds()},
 		{Name: ReconcileState, RetentionMs: -1, Compact: true},
+		{Name: ValidationOutcomes, RetentionMs: (4 * week).Milliseconds()},
+		{Name: Submissions, RetentionMs: (4 * week).Milliseconds()},
+		{Name: Specifications, RetentionMs: -1, Compact: true, Partitions: 1},
 	}
 }
 
@@ -86,7 +102,11 @@ func Ensure(ctx context.Context, brokers []string, partitions int) error {
 		if s.Compact {
 			entries = append(entries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}
-		cfgs = append(cfgs, kafka.TopicConfig{Topic: s.Name, NumPartitions: partitions, ReplicationFactor: -1, ConfigEntries: entries})
+		n := partitions
+		if s.Partitions > 0 {
+			n = s.Partitions
+		}
+		cfgs = append(cfgs, kafka.TopicConfig{Topic: s.Name, NumPartitions: n, ReplicationFactor: -1, ConfigEntries: entries})
 	}
 	// CreateTopics reports "already exists" per topic; kafka-go surfaces it as
 	// an error for the whole call, so create them one at a time and ignore that.

@@ -46,12 +46,19 @@ func TestEnsure(t *testing.T) {
 	}
 	got := partitionCounts(t, ctx, b.Addr())
 	for _, s := range topics.All() {
-		if n, ok := got[s.Name]; !ok || n != 3 {
-			t.Errorf("topic %s: present %v with %d partitions, want 3", s.Name, ok, n)
+		want := 3
+		if s.Partitions > 0 {
+			want = s.Partitions
+		}
+		if n, ok := got[s.Name]; !ok || n != want {
+			t.Errorf("topic %s: present %v with %d partitions, want %d", s.Name, ok, n, want)
 		}
 	}
-	if len(topics.All()) != 8 {
-		t.Errorf("All lists %d topics, want 8", len(topics.All()))
+	if len(topics.All()) != 11 {
+		t.Errorf("All lists %d topics, want 11", len(topics.All()))
+	}
+	if got[topics.Specifications] != 1 {
+		t.Errorf("%s has %d partitions, want 1: its readers need one total order", topics.Specifications, got[topics.Specifications])
 	}
 
 	// Again, even with another count: existing topics are left alone.
@@ -60,8 +67,8 @@ func TestEnsure(t *testing.T) {
 	}
 	again := partitionCounts(t, ctx, b.Addr())
 	for _, s := range topics.All() {
-		if again[s.Name] != 3 {
-			t.Errorf("after a second Ensure topic %s has %d partitions, want 3", s.Name, again[s.Name])
+		if again[s.Name] != got[s.Name] {
+			t.Errorf("after a second Ensure topic %s has %d partitions, want %d", s.Name, again[s.Name], got[s.Name])
 		}
 	}
 }
