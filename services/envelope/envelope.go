@@ -26,6 +26,10 @@ const (
 	HeaderReceived    = "dmic-received-time"
 	HeaderLine        = "dmic-line"
 	HeaderTraceparent = "traceparent"
+	// HeaderDuplicateOf names the earlier line of the same submission that
+	// carried the same record id. Ingest sets it, because only ingest sees a
+	// whole submission; validate applies the specification's duplicate rule.
+	HeaderDuplicateOf = "dmic-duplicate-of-line"
 )
 
 // NationalSubmitter is the organisation code used for the national exchange
@@ -41,11 +45,14 @@ type Raw struct {
 	Received     time.Time
 	Line         int64
 	Traceparent  string
+	// DuplicateOfLine is the first line of this submission with the same
+	// dataset and record id, when this record repeats it; 0 otherwise.
+	DuplicateOfLine int64
 }
 
 // Headers encodes r as Kafka headers.
 func (r Raw) Headers() []kafka.Header {
-	hs := make([]kafka.Header, 0, 7)
+	hs := make([]kafka.Header, 0, 8)
 	add := func(k, v string) {
 		if v != "" {
 			hs = append(hs, kafka.Header{Key: k, Value: []byte(v)})
@@ -62,6 +69,9 @@ func (r Raw) Headers() []kafka.Header {
 		add(HeaderLine, strconv.FormatInt(r.Line, 10))
 	}
 	add(HeaderTraceparent, r.Traceparent)
+	if r.DuplicateOfLine > 0 {
+		add(HeaderDuplicateOf, strconv.FormatInt(r.DuplicateOfLine, 10))
+	}
 	return hs
 }
 
@@ -102,6 +112,12 @@ func ParseHeaders(hs []kafka.Header) (Raw, error) {
 			r.Line = n
 		case HeaderTraceparent:
 			r.Traceparent = v
+		case HeaderDuplicateOf:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return r, fmt.Errorf("header %s: not a line number", HeaderDuplicateOf)
+			}
+			r.DuplicateOfLine = n
 		}
 	}
 	if r.Source == dmicv1.Source_SOURCE_UNSPECIFIED {

@@ -11,7 +11,8 @@ import (
 
 func TestHeadersRoundTrip(t *testing.T) {
 	in := Raw{Dataset: dmicv1.Dataset_DATASET_OUTPATIENT, Source: dmicv1.Source_SOURCE_NATIONAL, Submitter: "X26",
-		SubmissionID: "sub-1", Received: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Line: 7, Traceparent: "00-abc-def-01"}
+		SubmissionID: "sub-1", Received: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Line: 7, Traceparent: "00-abc-def-01",
+		DuplicateOfLine: 3}
 	out, err := ParseHeaders(in.Headers())
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +35,8 @@ func TestParseHeadersDefaultsAndErrors(t *testing.T) {
 		{Key: HeaderSource, Value: []byte("somebody")},
 		{Key: HeaderReceived, Value: []byte("yesterday")},
 		{Key: HeaderLine, Value: []byte("x")},
+		{Key: HeaderDuplicateOf, Value: []byte("0")},
+		{Key: HeaderDuplicateOf, Value: []byte("three")},
 	} {
 		if _, err := ParseHeaders([]kafka.Header{h}); err == nil {
 			t.Errorf("header %s=%s accepted", h.Key, h.Value)

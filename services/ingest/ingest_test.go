@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
@@ -143,6 +145,51 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 	}
 	if f.svc.Processed() != 2 || f.svc.Rejected() != 2 {
 		t.Errorf("counters = %d/%d", f.svc.Processed(), f.svc.Rejected())
+	}
+	// The refused lines are judged here, for the submission report.
+	outs := read(t, f.brokers, topics.ValidationOutcomes, 2)
+	lines := map[int64]string{}
+	for _, m := range outs {
+		o := &validationv1.ValidationOutcome{}
+		if err := proto.Unmarshal(m.Value, o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Stage != "ingest" || o.Outcome != validationv1.Outcome_OUTCOME_REJECTED || o.Header.GetSubmissionId() != resp.SubmissionId {
+			t.Errorf("door outcome = %v", o)
+		}
+		lines[o.Header.GetLineNumber()] = o.Failures[0].GetRuleId()
+	}
+	if lines[2] != "DEC-JSON" || lines[5] != "DEC-UNKNOWN-FIELD" {
+		t.Errorf("door outcomes by line = %v, want line 2 DEC-JSON and line 5 DEC-UNKNOWN-FIELD", lines)
+	}
+	rc := &validationv1.SubmissionReceipt{}
+	if err := proto.Unmarshal(read(t, f.brokers, topics.Submissions, 1)[0].Value, rc); err != nil {
+		t.Fatal(err)
+	}
+	if rc.SubmissionId != resp.SubmissionId || rc.Records != 4 || rc.Refused != 2 || rc.Transport != "http" ||
+		rc.SubmitterOrgCode != "RXX" || rc.Dataset != dmicv1.Dataset_DATASET_OUTPATIENT {
+		t.Errorf("receipt = %v, want 4 records of which 2 refused", rc)
+	}
+}
+
+func TestRepeatedRecordIDsAreMarkedWithTheirFirstLine(t *testing.T) {
+	f := newFixture(t)
+	// BRXX1 three times, BRXX2 once; a different dataset may reuse an id.
+	body := op("BRXX1") + "\n" + op("BRXX2") + "\n" + op("BRXX1") + "\n" + op("BRXX1") + "\n"
+	code, resp, raw := f.post(t, "dataset=outpatient&submitter=rxx", "application/x-ndjson", body)
+	if code != http.StatusOK || resp.Accepted != 4 {
+		t.Fatalf("status %d: %s", code, raw)
+	}
+	dup := map[int64]int64{}
+	for _, m := range read(t, f.brokers, topics.Raw, 4) {
+		h, err := envelope.ParseHeaders(m.Headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dup[h.Line] = h.DuplicateOfLine
+	}
+	if want := map[int64]int64{1: 0, 2: 0, 3: 1, 4: 1}; !maps.Equal(dup, want) {
+		t.Errorf("duplicate-of by line = %v, want %v", dup, want)
 	}
 }
 

@@ -66,7 +66,8 @@ func (s *Service) Processed() int64 { return s.accepted.Load() }
 // Rejected is the number of records refused at the door.
 func (s *Service) Rejected() int64 { return s.rejected.Load() }
 
-// run feeds every item of a reader into a new submission and flushes it.
+// run feeds every item of a reader into a new submission, then sends its
+// receipt with the last records.
 func (s *Service) run(ctx context.Context, sub *submission, next func() (record.Item, bool)) error {
 	for {
 		it, ok := next()
@@ -77,7 +78,7 @@ func (s *Service) run(ctx context.Context, sub *submission, next func() (record.
 			return err
 		}
 	}
-	return sub.flush(ctx)
+	return sub.finish(ctx, "http")
 }
 
 func (s *Service) finish(sub *submission, transport string, err error) {
@@ -164,6 +165,8 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	// Where the validation report of this submission will be.
+	w.Header().Set("Location", "/v1/submissions/"+sub.id)
 	b, _ := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false}.Marshal(sub.resp)
 	_, _ = w.Write(b)
 	_, _ = w.Write([]byte("\n"))
@@ -216,7 +219,7 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 			var rerr error
 			req, rerr = stream.Recv()
 			if errors.Is(rerr, io.EOF) {
-				return sub.flush(ctx)
+				return sub.finish(ctx, "grpc")
 			}
 			if rerr != nil {
 				return rerr

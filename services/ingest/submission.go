@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -42,6 +43,8 @@ type submission struct {
 	producer Producer
 	pending  []kafka.Message
 	resp     *dmicv1.SubmitRecordsResponse
+	// firstLines marks a repeated record id for validate's duplicate rule.
+	firstLines *record.FirstLines
 }
 
 func newSubmissionID() string {
@@ -63,7 +66,7 @@ func newSubmission(p Producer, ds dmicv1.Dataset, src dmicv1.Source, submitter s
 	return &submission{
 		id: id, dataset: ds, source: src, submitter: strings.ToUpper(strings.TrimSpace(submitter)),
 		received: time.Now().UTC(), trace: newTraceparent(), keepAll: keepAll, producer: p,
-		resp: &dmicv1.SubmitRecordsResponse{SubmissionId: id},
+		resp: &dmicv1.SubmitRecordsResponse{SubmissionId: id}, firstLines: record.NewFirstLines(),
 	}
 }
 
@@ -72,13 +75,13 @@ func newSubmission(p Producer, ds dmicv1.Dataset, src dmicv1.Source, submitter s
 // ClickHouse counts them like any other rejection.
 func (s *submission) add(ctx context.Context, it record.Item) error {
 	if it.Err != nil {
-		f := &dmicv1.Failure{RuleId: "DEC-JSON", Severity: dmicv1.Severity_SEVERITY_ERROR, Message: it.Err.Error()}
-		if de, ok := it.Err.(*record.DecodeError); ok {
-			f = &dmicv1.Failure{RuleId: de.RuleID, Field: de.Field, Severity: dmicv1.Severity_SEVERITY_ERROR, Message: de.Error()}
-		}
+		f := record.FailureOf(it.Err)
 		s.resp.Rejected++
 		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, Failures: []*dmicv1.Failure{f}})
-		return s.queue(ctx, s.deadLetter(it.Line, f))
+		if err := s.queue(ctx, s.deadLetter(it.Line, f)); err != nil {
+			return err
+		}
+		return s.queue(ctx, s.refusedOutcome(it, f))
 	}
 	ds := it.Dataset
 	submitter := s.submitter
@@ -93,6 +96,7 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 		return fmt.Errorf("line %d: encode: %w", it.Line, err)
 	}
 	raw := envelope.Raw{Dataset: ds, Source: s.source, Submitter: submitter, SubmissionID: s.id, Received: s.received, Line: it.Line, Traceparent: s.trace}
+	raw.DuplicateOfLine = s.firstLines.See(ds, it.Record.GetCdsUniqueIdentifier(), it.Line)
 	s.resp.Accepted++
 	if s.keepAll {
 		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, RecordId: it.Record.GetCdsUniqueIdentifier(), Accepted: true})
@@ -109,10 +113,7 @@ func (s *submission) deadLetter(line int64, f *dmicv1.Failure) kafka.Message {
 	dl := &dmicv1.DeadLetter{
 		Stage:    "ingest",
 		Failures: []*dmicv1.Failure{f},
-		Header: &dmicv1.EnvelopeHeader{
-			Dataset: s.dataset, Source: s.source, SubmitterOrgCode: s.submitter, SubmissionId: s.id,
-			ReceivedTime: timestamppb.New(s.received), Traceparent: s.trace, LineNumber: line,
-		},
+		Header:   s.header(line),
 		SourceTopic:  "ingest:" + s.id,
 		SourceOffset: line,
 		RejectedTime: timestamppb.New(s.received),
@@ -120,6 +121,44 @@ func (s *submission) deadLetter(line int64, f *dmicv1.Failure) kafka.Message {
 	}
 	v, _ := proto.Marshal(dl)
 	return kafka.Message{Topic: topics.Rejected, Key: []byte(s.id), Value: v}
+}
+
+// header is the envelope of a record refused at the door: what is known of it.
+func (s *submission) header(line int64) *dmicv1.EnvelopeHeader {
+	return &dmicv1.EnvelopeHeader{
+		Dataset: s.dataset, Source: s.source, SubmitterOrgCode: s.submitter, SubmissionId: s.id,
+		ReceivedTime: timestamppb.New(s.received), Traceparent: s.trace, LineNumber: line,
+	}
+}
+
+// refusedOutcome is the verdict on a line that could not be decoded, for the
+// submission report: it is judged here, as validate never sees it.
+func (s *submission) refusedOutcome(it record.Item, f *dmicv1.Failure) kafka.Message {
+	o := &validationv1.ValidationOutcome{
+		Header:        s.header(it.Line),
+		Outcome:       validationv1.Outcome_OUTCOME_REJECTED,
+		Failures:      []*dmicv1.Failure{f},
+		Stage:         "ingest",
+		ValidatedTime: timestamppb.New(s.received),
+		ProviderCode:  s.submitter,
+	}
+	if de, ok := it.Err.(*record.DecodeError); ok {
+		o.RecordId = de.RecordID
+	}
+	v, _ := proto.Marshal(o)
+	return kafka.Message{Topic: topics.ValidationOutcomes, Key: []byte(s.id), Value: v}
+}
+
+// receipt says what this submission held, so that its report can tell when
+// every record has been judged. It goes out with the last records.
+func (s *submission) receipt(transport string) kafka.Message {
+	r := &validationv1.SubmissionReceipt{
+		SubmissionId: s.id, Dataset: s.dataset, Source: s.source, SubmitterOrgCode: s.submitter,
+		ReceivedTime: timestamppb.New(s.received), Records: s.resp.Accepted + s.resp.Rejected,
+		Refused: s.resp.Rejected, Transport: transport,
+	}
+	v, _ := proto.Marshal(r)
+	return kafka.Message{Topic: topics.Submissions, Key: []byte(s.id), Value: v}
 }
 
 func (s *submission) queue(ctx context.Context, m kafka.Message) error {
@@ -140,4 +179,10 @@ func (s *submission) flush(ctx context.Context) error {
 	}
 	s.pending = s.pending[:0]
 	return nil
+}
+
+// finish sends what is pending together with the submission's receipt.
+func (s *submission) finish(ctx context.Context, transport string) error {
+	s.pending = append(s.pending, s.receipt(transport))
+	return s.flush(ctx)
 }

@@ -66,6 +66,9 @@ type Rejection struct {
 	Header   *dmicv1.EnvelopeHeader
 	RecordID string
 	Provider string
+	// Also are outputs written with the dead letter, in the same batch: the
+	// validate stage's verdict on the record, for the provider's report.
+	Also []Output
 }
 
 func (r *Rejection) Error() string {
@@ -276,6 +279,9 @@ func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
 			rejected++
 			dl := r.deadLetter(m, err)
 			outs = append(outs, dl)
+			if rej, ok := err.(*Rejection); ok {
+				outs = append(outs, rej.Also...)
+			}
 			continue
 		}
 		outs = append(outs, o...)

@@ -344,3 +344,31 @@ func TestFullBatchesOfLargeMessagesAreAccepted(t *testing.T) {
 		t.Errorf("outputs = %d, want 2000", got)
 	}
 }
+
+func TestRejectionCarriesOutputsAlong(t *testing.T) {
+	brokers := setup(t)
+	produce(t, brokers, 20)
+	w := pipeline.NewWriter(brokers)
+	defer w.Close()
+	verdicts := pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+		n, _ := strconv.Atoi(string(m.Value))
+		verdict := pipeline.Output{Topic: out, Key: m.Key, Value: []byte("verdict:" + string(m.Value))}
+		if n%2 == 1 {
+			rej := pipeline.Reject("TEST-ODD", "value", "odd numbers are not accepted")
+			rej.Also = []pipeline.Output{verdict}
+			return nil, rej
+		}
+		return []pipeline.Output{verdict}, nil
+	})
+	r, reader := newRunner(brokers, "g-also", verdicts, pipeline.KafkaSink{W: w})
+	defer reader.Close()
+	stop := run(t, r)
+	waitFor(t, "20 processed", func() bool { return r.Processed() == 20 })
+	stop()
+	if got := len(readAll(t, brokers, out, 20, 10*time.Second)); got != 20 {
+		t.Errorf("verdicts = %d, want one per message (20), rejected or not", got)
+	}
+	if got := len(readAll(t, brokers, topics.Rejected, 10, 10*time.Second)); got != 10 {
+		t.Errorf("dead letters = %d, want 10", got)
+	}
+}

@@ -1,0 +1,111 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+)
+
+// ReportSource answers submission reports; chstore does, from ClickHouse.
+type ReportSource interface {
+	SubmissionReport(ctx context.Context, submissionID string, limit int) (*validationv1.SubmissionReport, bool, error)
+}
+
+// Failing records listed by default, and at most.
+const (
+	DefaultReportLimit = 100
+	MaxReportLimit     = 10000
+)
+
+// submissionIDPattern admits ingest's own ids ("sub-20261122-<hex>") and
+// anything of the same alphabet, and nothing that needs escaping.
+var submissionIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+// Reports serves validation reports of submissions over HTTP and gRPC.
+type Reports struct {
+	validationv1.UnimplementedSubmissionReportServiceServer
+	src ReportSource
+	log *slog.Logger
+}
+
+// NewReports serves reports from src.
+func NewReports(src ReportSource, log *slog.Logger) *Reports {
+	return &Reports{src: src, log: log}
+}
+
+// RegisterHTTP adds GET /v1/submissions/{id} to mux.
+func (r *Reports) RegisterHTTP(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/submissions/{id}", r.handleGet)
+}
+
+// report fetches one report; the error is a gRPC status.
+func (r *Reports) report(ctx context.Context, id string, limit int) (*validationv1.SubmissionReport, error) {
+	if !submissionIDPattern.MatchString(id) {
+		return nil, status.Error(codes.InvalidArgument, "submission id: must be 1 to 64 letters, digits or '-'")
+	}
+	switch {
+	case limit == 0:
+		limit = DefaultReportLimit
+	case limit < 0 || limit > MaxReportLimit:
+		return nil, status.Errorf(codes.InvalidArgument, "failing records limit: must be 1 to %d", MaxReportLimit)
+	}
+	rep, found, err := r.src.SubmissionReport(ctx, id, limit)
+	if err != nil {
+		r.log.Error("submission report", "submission_id", id, "err", err)
+		return nil, status.Errorf(codes.Unavailable, "report of submission %s could not be read; retry later", id)
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "submission %s: no record of it yet (reports appear within seconds of a submission; check the id)", id)
+	}
+	return rep, nil
+}
+
+// GetSubmissionReport implements the gRPC call.
+func (r *Reports) GetSubmissionReport(ctx context.Context, req *validationv1.GetSubmissionReportRequest) (*validationv1.GetSubmissionReportResponse, error) {
+	rep, err := r.report(ctx, req.GetSubmissionId(), int(req.GetFailingRecordsLimit()))
+	if err != nil {
+		return nil, err
+	}
+	return &validationv1.GetSubmissionReportResponse{Report: rep}, nil
+}
+
+// handleGet: GET /v1/submissions/{id}[?limit=N]
+func (r *Reports) handleGet(w http.ResponseWriter, req *http.Request) {
+	limit := 0
+	if v := req.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("query parameter limit: must be 1 to %d", MaxReportLimit))
+			return
+		}
+		limit = n
+	}
+	rep, err := r.report(req.Context(), req.PathValue("id"), limit)
+	if err != nil {
+		st := status.Convert(err)
+		code := http.StatusInternalServerError
+		switch st.Code() {
+		case codes.InvalidArgument:
+			code = http.StatusBadRequest
+		case codes.NotFound:
+			code = http.StatusNotFound
+		case codes.Unavailable:
+			code = http.StatusServiceUnavailable
+		}
+		httpError(w, code, st.Message())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	b, _ := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(rep)
+	_, _ = w.Write(b)
+	_, _ = w.Write([]byte("\n"))
+}
