@@ -111,9 +111,9 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 
 func (s *submission) deadLetter(line int64, f *dmicv1.Failure) kafka.Message {
 	dl := &dmicv1.DeadLetter{
-		Stage:    "ingest",
-		Failures: []*dmicv1.Failure{f},
-		Header:   s.header(line),
+		Stage:        "ingest",
+		Failures:     []*dmicv1.Failure{f},
+		Header:       s.header(line),
 		SourceTopic:  "ingest:" + s.id,
 		SourceOffset: line,
 		RejectedTime: timestamppb.New(s.received),
