@@ -133,9 +133,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		switch name {
 		case "deidentify":
 			args = append(args, "-key-file", s.KeyFile, "-reference-dir", cfg.ReferenceDir)
-		case "assign":
+		case "assign", "validate":
 			args = append(args, "-reference-dir", cfg.ReferenceDir)
-		case "load":
+		case "load", "ingest":
 			args = append(args, "-clickhouse-addr", s.CHAddr, "-clickhouse-database", cfg.Database)
 		}
 		if err := s.spawn(name, true, nil, args...); err != nil {

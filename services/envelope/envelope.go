@@ -36,6 +36,19 @@ const (
 // (SUS) copy when the submitter is not named.
 const NationalSubmitter = "X26"
 
+// Submitter is who a record counts as sent by: the submitter the submission
+// names (already upper-case), else the national exchange for a national copy,
+// else the record's own provider.
+func Submitter(named string, src dmicv1.Source, r *dmicv1.CommissioningRecord) string {
+	switch {
+	case named != "":
+		return named
+	case src == dmicv1.Source_SOURCE_NATIONAL:
+		return NationalSubmitter
+	}
+	return strings.ToUpper(r.GetProviderCode())
+}
+
 // Raw is the metadata of one raw-topic message.
 type Raw struct {
 	Dataset      dmicv1.Dataset

@@ -84,13 +84,7 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 		return s.queue(ctx, s.refusedOutcome(it, f))
 	}
 	ds := it.Dataset
-	submitter := s.submitter
-	if submitter == "" {
-		submitter = strings.ToUpper(it.Record.GetProviderCode())
-		if s.source == dmicv1.Source_SOURCE_NATIONAL {
-			submitter = envelope.NationalSubmitter
-		}
-	}
+	submitter := envelope.Submitter(s.submitter, s.source, it.Record)
 	body, err := record.EncodeJSON(ds, it.Record)
 	if err != nil {
 		return fmt.Errorf("line %d: encode: %w", it.Line, err)

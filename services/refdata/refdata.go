@@ -245,6 +245,14 @@ func (r *Reference) Practice(code string) (Practice, bool) {
 	return p, ok
 }
 
+// KnownPractice reports whether code is a GP practice (or other prescribing
+// organisation) in the ODS reference data, open or closed: validation warns
+// of a practice code that is not there at all (rule ORG-006).
+func (r *Reference) KnownPractice(code string) bool {
+	_, ok := r.Practice(code)
+	return ok
+}
+
 // Postcode looks up a live postcode by its normalised "AA9A 9AA" form.
 // Terminated postcodes are not loaded, so they are not found.
 func (r *Reference) Postcode(normalised string) (Area, bool) {
