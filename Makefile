@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
-CMDS  := broker ingest validate deidentify assign reconcile load generate dmicctl devrun bench
+CMDS  := broker ingest validate deidentify assign reconcile load generate dmicctl dmic devrun bench
 export CLICKHOUSE_ADDR ?= localhost:9000
 
-.PHONY: all build run test test-short bench bench-micro proto lint breaking vet fmt clean ensure-clickhouse
+.PHONY: all build run test test-short bench bench-micro proto lint breaking docs vet fmt clean ensure-clickhouse
 BUF := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.50.0
 
 all: build
@@ -42,6 +42,10 @@ bench: build ensure-clickhouse
 ## bench-micro: Go micro-benchmarks of each stage's per-record work.
 bench-micro:
 	cd services && $(GO) test -run '^$$' -bench . -benchmem ./record ./validation ./deid ./cam ./synth ./chstore
+
+## docs: regenerate docs/specifications.md from the specification files (a test checks it is current).
+docs:
+	cd services && $(GO) run ./cmd/specdoc > ../docs/specifications.md
 
 vet:
 	cd services && $(GO) vet ./...

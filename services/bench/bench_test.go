@@ -233,17 +233,29 @@ func TestPlan(t *testing.T) {
 	b := subKey{dmicv1.Source_SOURCE_NATIONAL, "X26", dmicv1.Dataset_DATASET_APC}
 	c := subKey{dmicv1.Source_SOURCE_PROVIDER, "RP4", dmicv1.Dataset_DATASET_OUTPATIENT}
 	w := &workload{keys: []subKey{a, b, c}}
-	// a b a a c a b a a
-	for _, k := range []uint16{0, 1, 0, 0, 2, 0, 1, 0, 0} {
+	// a b a a c a b a a a a; line 7 revises line 5's record, which is still
+	// in an open submission, so that submission closes first. Lines 9 and 10
+	// have no record id: never a repeat.
+	for i, k := range []uint16{0, 1, 0, 0, 2, 0, 1, 0, 0, 0, 0} {
 		w.keyOf = append(w.keyOf, k)
 		w.lines = append(w.lines, []byte("{}"))
+		id := uint64(100 + i)
+		switch i {
+		case 7:
+			id = 105
+		case 9, 10:
+			id = 0
+		}
+		w.idOf = append(w.idOf, id)
 	}
 	got := plan(w, 3)
 	want := []chunk{
 		{a, []int32{0, 2, 3}},
 		{b, []int32{1, 6}},
 		{c, []int32{4}},
-		{a, []int32{5, 7, 8}},
+		{a, []int32{5}},
+		{a, []int32{7, 8, 9}},
+		{a, []int32{10}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("plan = %v, want %v", got, want)

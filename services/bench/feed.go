@@ -37,6 +37,9 @@ type workload struct {
 	lines [][]byte
 	keys  []subKey
 	keyOf []uint16 // index into keys, per line
+	// idOf is a hash of each line's record id (0: none), so that a
+	// submission carries a record id at most once (rule DUP-001).
+	idOf []uint64
 	// rows is the number of distinct record identities (submitter, data set,
 	// CDS unique identifier) among the good lines: the fewest rows the
 	// activity table can hold once all are loaded, because ReplacingMergeTree
@@ -83,11 +86,16 @@ func generate(cfg synth.Config, n int) (*workload, error) {
 		}
 		w.lines = append(w.lines, it.JSON)
 		w.keyOf = append(w.keyOf, ki)
+		h := fnv.New64a()
+		h.Write([]byte(it.Submitter + "|" + strconv.Itoa(int(it.Dataset)) + "|" + it.RecordID))
+		id := h.Sum64()
 		if len(it.Bad) == 0 {
-			h := fnv.New64a()
-			h.Write([]byte(it.Submitter + "|" + strconv.Itoa(int(it.Dataset)) + "|" + it.RecordID))
-			identities[h.Sum64()] = struct{}{}
+			identities[id] = struct{}{}
 		}
+		if it.RecordID == "" {
+			id = 0
+		}
+		w.idOf = append(w.idOf, id)
 		if d := it.ActivityDate; d != "" {
 			if w.dateMin == "" || d < w.dateMin {
 				w.dateMin = d
@@ -120,17 +128,28 @@ type chunk struct {
 
 // plan groups lines into submissions of at most size lines per key, in the
 // order of each submission's first line, so the submission sequence follows
-// the generator's stream as closely as grouping allows.
+// the generator's stream as closely as grouping allows. A record id goes at
+// most once into a submission: a revision of a line still in an open
+// submission closes it first, as a provider's system must (rule DUP-001).
 func plan(w *workload, size int) []chunk {
 	open := make([]*chunk, len(w.keys))
+	ids := make([]map[uint64]bool, len(w.keys))
 	var out []chunk
 	for i, k := range w.keyOf {
 		c := open[k]
+		if c != nil && w.idOf[i] != 0 && ids[k][w.idOf[i]] {
+			out = append(out, *c)
+			c = nil
+		}
 		if c == nil {
 			c = &chunk{key: w.keys[k]}
 			open[k] = c
+			ids[k] = map[uint64]bool{}
 		}
 		c.lines = append(c.lines, int32(i))
+		if w.idOf[i] != 0 {
+			ids[k][w.idOf[i]] = true
+		}
 		if len(c.lines) == size {
 			out = append(out, *c)
 			open[k] = nil

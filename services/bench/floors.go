@@ -535,8 +535,12 @@ func ComputeFloor(ctx context.Context, lines [][]byte, refDir string) (FloorResu
 	if err != nil {
 		return FloorResult{}, fmt.Errorf("compute floor: load reference data: %w", err)
 	}
+	reg, err := validation.BuiltIn()
+	if err != nil {
+		return FloorResult{}, fmt.Errorf("compute floor: specifications: %w", err)
+	}
 	workers := runtime.GOMAXPROCS(0)
-	v := validation.New()
+	v := validation.New(reg, validation.WithPractices(ref))
 	var (
 		next    atomic.Int64
 		decoded atomic.Int64
@@ -622,10 +626,22 @@ func (w *floorWorker) one(line []byte, offset int64) (bool, error) {
 			decoded := i > 0 || len(rej.Failures) == 0 || !strings.HasPrefix(rej.Failures[0].GetRuleId(), "DEC-")
 			return decoded, nil
 		}
-		if len(outs) != 1 {
-			return true, fmt.Errorf("stage %d gave %d outputs, want 1", i, len(outs))
+		// The next stage takes the record; validate's verdict for the
+		// provider's report goes elsewhere (it costs its marshal here, as it
+		// does in the pipeline).
+		next := -1
+		for j, o := range outs {
+			if o.Topic != topics.ValidationOutcomes {
+				if next >= 0 {
+					return true, fmt.Errorf("stage %d gave more than one record output", i)
+				}
+				next = j
+			}
 		}
-		m = kafka.Message{Topic: outs[0].Topic, Key: outs[0].Key, Value: outs[0].Value, Offset: offset, Time: w.received}
+		if next < 0 {
+			return true, fmt.Errorf("stage %d gave no record output", i)
+		}
+		m = kafka.Message{Topic: outs[next].Topic, Key: outs[next].Key, Value: outs[next].Value, Offset: offset, Time: w.received}
 	}
 	return true, nil
 }

@@ -1,6 +1,7 @@
-// Package chstore is dmic's ClickHouse store: the analyst-facing schema, and
-// batched, replay-safe writers for de-identified activity, rejections and
-// reconciliation results.
+// Package chstore is dmic's ClickHouse store: the analyst-facing schema;
+// batched, replay-safe writers for de-identified activity, rejections,
+// reconciliation results, validation outcomes and submission receipts; and the
+// data-quality reads (a submission's validation report, the DQ summaries).
 //
 // Replays are harmless by construction rather than by insert deduplication
 // (ClickHouse 18.16 has no insert_deduplication_token): every table is a

@@ -15,8 +15,12 @@ const (
 	TableActivity          = "activity"
 	TableRejections        = "rejections"
 	TableReconciliation    = "reconciliation"
+	TableOutcomes          = "validation_outcomes"
+	TableSubmissions       = "submissions"
 	ViewActivityCurrent    = "activity_current"
 	ViewRejectionsSummary  = "rejections_summary"
+	ViewDQSummary          = "dq_summary"
+	ViewDQRuleSummary      = "dq_rule_summary"
 	partitionsPerInsertMax = 90 // below current ClickHouse's max_partitions_per_insert_block (100)
 )
 
@@ -54,6 +58,15 @@ func ddlOf[R any](cols []column[R]) []columnDDL {
 //     keep apart rejections that have no position (a record refused at the
 //     ingest door has no source offset).
 //   - reconciliation: the latest state of a match key wins by sequence.
+//   - validation_outcomes: one row per submitted record, keyed by (submission
+//     id, position within it; see dqreport.Position), with the validated time
+//     as version: a redelivered outcome replaces itself, and a re-validation
+//     (a record judged again after a specification change) replaces the older
+//     verdict. Partitioned by month of receipt, which every verdict on a record
+//     shares (it comes from the record's envelope), so background merges can
+//     collapse them; queries use FINAL all the same.
+//   - submissions: one receipt per submission id; a redelivered receipt
+//     replaces itself. Small, so unpartitioned.
 func tables() []tableDef {
 	return []tableDef{
 		{
@@ -71,6 +84,16 @@ func tables() []tableDef {
 			name:    TableReconciliation,
 			columns: ddlOf(reconciliationColumns),
 			engine:  "ENGINE = ReplacingMergeTree(sequence) ORDER BY (match_key)",
+		},
+		{
+			name:    TableOutcomes,
+			columns: ddlOf(outcomeColumns),
+			engine:  "ENGINE = ReplacingMergeTree(validated_time) PARTITION BY toYYYYMM(received_time) ORDER BY (submission_id, position)",
+		},
+		{
+			name:    TableSubmissions,
+			columns: ddlOf(receiptColumns),
+			engine:  "ENGINE = ReplacingMergeTree() ORDER BY (submission_id)",
 		},
 	}
 }
@@ -132,12 +155,50 @@ ANY LEFT JOIN (
 FROM %s.rejections FINAL
 GROUP BY day, provider_code, dataset, source, stage, rule_id, field, severity`, db)
 
+	// Month of receipt (toStartOfMonth(received_time), in the server's time
+	// zone, UTC on dmic servers), not month of activity: data quality is
+	// about what a provider sent in a month. valid_share is the share of
+	// records that passed (accepted or warned).
+	dqSummary := fmt.Sprintf(`SELECT
+    provider_code, dataset, source, toStartOfMonth(received_time) AS month,
+    count() AS records,
+    countIf(outcome = 'accepted') AS accepted,
+    countIf(outcome = 'warned') AS warned,
+    countIf(outcome = 'rejected') AS rejected,
+    (accepted + warned) / records AS valid_share
+FROM %s.validation_outcomes FINAL
+GROUP BY provider_code, dataset, source, month`, db)
+
+	// ARRAY JOIN runs on the collapsed rows of the subquery, so a replaced
+	// verdict's failures are not counted. records counts distinct records: a
+	// record breaking one rule on one field twice counts once.
+	dqRuleSummary := fmt.Sprintf(`SELECT
+    provider_code, dataset, source, month, rule_id, field, severity,
+    uniqExact(submission_id, position) AS records
+FROM (
+    SELECT provider_code, dataset, source, toStartOfMonth(received_time) AS month, submission_id, position,
+        failure_rule_id, failure_field, failure_severity
+    FROM %s.validation_outcomes FINAL
+)
+ARRAY JOIN failure_rule_id AS rule_id, failure_field AS field, failure_severity AS severity
+GROUP BY provider_code, dataset, source, month, rule_id, field, severity`, db)
+
 	return []viewDef{
 		{name: ViewActivityCurrent, columns: slices.Concat(actCols, activityViewExtra), query: activityCurrent},
 		{
 			name:    ViewRejectionsSummary,
 			columns: []string{"day", "provider_code", "dataset", "source", "stage", "rule_id", "field", "severity", "failures", "records"},
 			query:   rejectionsSummary,
+		},
+		{
+			name:    ViewDQSummary,
+			columns: []string{"provider_code", "dataset", "source", "month", "records", "accepted", "warned", "rejected", "valid_share"},
+			query:   dqSummary,
+		},
+		{
+			name:    ViewDQRuleSummary,
+			columns: []string{"provider_code", "dataset", "source", "month", "rule_id", "field", "severity", "records"},
+			query:   dqRuleSummary,
 		},
 	}
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
 )
 
 // TestStore runs against a real ClickHouse (chserver.ForTest): 18.16 on the
@@ -74,7 +76,8 @@ func TestStore(t *testing.T) {
 				t.Errorf("concurrent ApplySchema %d: %v", i, err)
 			}
 		}
-		for _, name := range []string{TableActivity, TableRejections, TableReconciliation, ViewActivityCurrent, ViewRejectionsSummary} {
+		for _, name := range []string{TableActivity, TableRejections, TableReconciliation, TableOutcomes, TableSubmissions,
+			ViewActivityCurrent, ViewRejectionsSummary, ViewDQSummary, ViewDQRuleSummary} {
 			if c := count(t, conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", other, name); c != 1 {
 				t.Errorf("%s.%s missing after concurrent ApplySchema", other, name)
 			}
@@ -315,6 +318,18 @@ func TestStore(t *testing.T) {
 		if err := w.WriteReconciliation(ctx, []*dmicv1.ReconciliationResult{reconciliation(recs[0].MatchKey, 1, dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MATCHED)}); err != nil {
 			t.Fatal(err)
 		}
+		for _, c := range dqreporttest.Cases() {
+			for _, r := range c.Receipts {
+				if err := w.WriteReceipts(ctx, []*validationv1.SubmissionReceipt{r}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, b := range c.Batches {
+				if err := w.WriteOutcomes(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		type col struct {
 			Table string `ch:"table"`
 			Name  string `ch:"name"`
@@ -342,7 +357,7 @@ func TestStore(t *testing.T) {
 				}
 			}
 		}
-		if scanned < 60 || values == 0 {
+		if scanned < 80 || values == 0 {
 			t.Errorf("scanned %d string columns and %d values: the guard is not looking", scanned, values)
 		}
 	})

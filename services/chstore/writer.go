@@ -9,6 +9,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -81,6 +82,42 @@ func (w *Writer) WriteReconciliation(ctx context.Context, rs []*dmicv1.Reconcili
 		return w.err
 	}
 	return insert(ctx, w.conn, w.db, TableReconciliation, reconciliationColumns, reconciliationRows(rs))
+}
+
+// WriteOutcomes inserts one row per validation outcome (its failures as
+// arrays). Per record (submission id, position) the verdict with the latest
+// validated time is the current one, so redeliveries and re-validations may
+// arrive in any order. Nil outcomes are skipped; no outcomes is a no-op.
+//
+// Unlike WriteActivity, a batch is not split by month: rows are partitioned by
+// month of receipt, and a batch of outcomes spans a few days of receipts, far
+// from the 100 partitions current ClickHouse allows one INSERT.
+func (w *Writer) WriteOutcomes(ctx context.Context, outs []*validationv1.ValidationOutcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	if w.err != nil {
+		return w.err
+	}
+	return insert(ctx, w.conn, w.db, TableOutcomes, outcomeColumns, outcomeRows(outs))
+}
+
+// WriteReceipts inserts one row per submission receipt; per submission id the
+// last one inserted counts. Nil receipts are skipped; none is a no-op.
+func (w *Writer) WriteReceipts(ctx context.Context, rs []*validationv1.SubmissionReceipt) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if w.err != nil {
+		return w.err
+	}
+	rows := make([]*validationv1.SubmissionReceipt, 0, len(rs))
+	for _, r := range rs {
+		if r != nil {
+			rows = append(rows, r)
+		}
+	}
+	return insert(ctx, w.conn, w.db, TableSubmissions, receiptColumns, rows)
 }
 
 // insertSQL lists the inserted columns: clickhouse-go's PrepareBatch needs them

@@ -59,7 +59,7 @@ func (s *syncBuffer) String() string {
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmds := []string{"broker", "ingest", "validate", "deidentify", "assign", "reconcile", "load", "generate"}
+	cmds := []string{"broker", "ingest", "validate", "deidentify", "assign", "reconcile", "load", "generate", "dmic"}
 	args := []string{"build", "-o", dir + "/"}
 	for _, c := range cmds {
 		args = append(args, "../cmd/"+c)
@@ -461,7 +461,10 @@ func scanClickHouse(t *testing.T, conn driver.Conn, needles []string) {
 
 func scanTopics(t *testing.T, brokers string, needles []string) {
 	t.Helper()
-	for _, topic := range []string{topics.Deidentified, topics.Assigned, topics.Reconciled, topics.NationalReturn, topics.ReconcileState} {
+	// Validation outcomes and submission receipts come out of validate and
+	// ingest, before de-identification, but carry rule ids, never values.
+	for _, topic := range []string{topics.Deidentified, topics.Assigned, topics.Reconciled, topics.NationalReturn, topics.ReconcileState,
+		topics.ValidationOutcomes, topics.Submissions} {
 		var sb strings.Builder
 		n := readTopic(t, brokers, topic, func(m kafka.Message) {
 			sb.Write(m.Key)

@@ -1,5 +1,6 @@
 // Package load is the sink: it reads the assigned, reconciled and rejected
-// topics and writes them to ClickHouse in large batches. Offsets are committed
+// topics, and the validation outcomes and submission receipts that feed
+// data-quality reports, and writes them to ClickHouse in large batches. Offsets are committed
 // only after ClickHouse acknowledged the insert; the tables are
 // ReplacingMergeTree keyed by record identity, so a replayed batch leaves
 // nothing twice in what analysts query.
@@ -13,18 +14,21 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
 // Inputs are the topics load consumes.
-var Inputs = []string{topics.Assigned, topics.Reconciled, topics.Rejected}
+var Inputs = []string{topics.Assigned, topics.Reconciled, topics.Rejected, topics.ValidationOutcomes, topics.Submissions}
 
 // Destinations of decoded outputs.
 const (
 	TableActivity       = "activity"
 	TableReconciliation = "reconciliation"
 	TableRejections     = "rejections"
+	TableOutcomes       = "validation_outcomes"
+	TableSubmissions    = "submissions"
 )
 
 // Processor decodes each message into a row for its table.
@@ -59,6 +63,18 @@ func (Processor) Process(_ context.Context, m kafka.Message) ([]pipeline.Output,
 		}
 		r.Payload = nil // never stored
 		return []pipeline.Output{{Topic: TableRejections, Payload: r}}, nil
+	case topics.ValidationOutcomes:
+		o := &validationv1.ValidationOutcome{}
+		if err := proto.Unmarshal(m.Value, o); err != nil {
+			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.validation.v1.ValidationOutcome")
+		}
+		return []pipeline.Output{{Topic: TableOutcomes, Payload: o}}, nil
+	case topics.Submissions:
+		r := &validationv1.SubmissionReceipt{}
+		if err := proto.Unmarshal(m.Value, r); err != nil {
+			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.validation.v1.SubmissionReceipt")
+		}
+		return []pipeline.Output{{Topic: TableSubmissions, Payload: r}}, nil
 	}
 	return nil, fmt.Errorf("load: unexpected topic %s", m.Topic)
 }
@@ -68,6 +84,8 @@ type Store interface {
 	WriteActivity(ctx context.Context, recs []*dmicv1.DeidentifiedRecord) error
 	WriteRejections(ctx context.Context, dls []*dmicv1.DeadLetter) error
 	WriteReconciliation(ctx context.Context, rs []*dmicv1.ReconciliationResult) error
+	WriteOutcomes(ctx context.Context, outs []*validationv1.ValidationOutcome) error
+	WriteReceipts(ctx context.Context, rs []*validationv1.SubmissionReceipt) error
 }
 
 // Sink writes decoded rows to ClickHouse, one insert per table per batch, and
@@ -82,6 +100,8 @@ func (s Sink) Write(ctx context.Context, outs []pipeline.Output) error {
 	var acts []*dmicv1.DeidentifiedRecord
 	var recs []*dmicv1.ReconciliationResult
 	var rejs []*dmicv1.DeadLetter
+	var outcomes []*validationv1.ValidationOutcome
+	var receipts []*validationv1.SubmissionReceipt
 	var kafkaOuts []pipeline.Output
 	for _, o := range outs {
 		switch p := o.Payload.(type) {
@@ -89,6 +109,10 @@ func (s Sink) Write(ctx context.Context, outs []pipeline.Output) error {
 			acts = append(acts, p)
 		case *dmicv1.ReconciliationResult:
 			recs = append(recs, p)
+		case *validationv1.ValidationOutcome:
+			outcomes = append(outcomes, p)
+		case *validationv1.SubmissionReceipt:
+			receipts = append(receipts, p)
 		case *dmicv1.DeadLetter:
 			if o.Topic == TableRejections {
 				rejs = append(rejs, p)
@@ -108,6 +132,14 @@ func (s Sink) Write(ctx context.Context, outs []pipeline.Output) error {
 		return err
 	}
 	if err := s.Store.WriteRejections(ctx, rejs); err != nil {
+		return err
+	}
+	// Receipts before outcomes, so that a report read in between already
+	// knows how many records the submission has.
+	if err := s.Store.WriteReceipts(ctx, receipts); err != nil {
+		return err
+	}
+	if err := s.Store.WriteOutcomes(ctx, outcomes); err != nil {
 		return err
 	}
 	if len(kafkaOuts) > 0 {

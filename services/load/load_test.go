@@ -3,12 +3,14 @@ package load_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/load"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -36,6 +38,10 @@ func TestProcessorRoutes(t *testing.T) {
 		Failures: []*dmicv1.Failure{{RuleId: "NHS-002", Field: "nhs_number"}}}
 	dlWant := proto.Clone(dl).(*dmicv1.DeadLetter)
 	dlWant.Payload = nil
+	outcome := &validationv1.ValidationOutcome{Header: &dmicv1.EnvelopeHeader{SubmissionId: "sub-1", LineNumber: 3},
+		RecordId: "A3", Outcome: validationv1.Outcome_OUTCOME_REJECTED, Stage: "validate",
+		Failures: []*dmicv1.Failure{{RuleId: "NHS-002", Field: "nhs_number", Severity: dmicv1.Severity_SEVERITY_ERROR}}}
+	receipt := &validationv1.SubmissionReceipt{SubmissionId: "sub-1", Records: 10, Refused: 1, Transport: "http"}
 
 	tests := []struct {
 		name  string
@@ -45,6 +51,8 @@ func TestProcessorRoutes(t *testing.T) {
 	}{
 		{"assigned", kafka.Message{Topic: topics.Assigned, Value: marshal(t, act)}, load.TableActivity, act},
 		{"reconciled", kafka.Message{Topic: topics.Reconciled, Value: marshal(t, rec)}, load.TableReconciliation, rec},
+		{"validation outcome", kafka.Message{Topic: topics.ValidationOutcomes, Value: marshal(t, outcome)}, load.TableOutcomes, outcome},
+		{"submission receipt", kafka.Message{Topic: topics.Submissions, Value: marshal(t, receipt)}, load.TableSubmissions, receipt},
 		{"dead letter without its payload", kafka.Message{Topic: topics.Rejected, Partition: 1, Offset: 8, Value: marshal(t, dl)},
 			load.TableRejections, dlWant},
 		{"dead letter without a source gets its own position",
@@ -79,7 +87,7 @@ func TestProcessorRoutes(t *testing.T) {
 }
 
 func TestProcessorRejects(t *testing.T) {
-	for _, topic := range []string{topics.Assigned, topics.Reconciled} {
+	for _, topic := range []string{topics.Assigned, topics.Reconciled, topics.ValidationOutcomes, topics.Submissions} {
 		t.Run(topic, func(t *testing.T) {
 			outs, err := load.Processor{}.Process(context.Background(), kafka.Message{Topic: topic, Value: garbage})
 			if len(outs) != 0 {
@@ -112,6 +120,8 @@ type fakeStore struct {
 	acts    []*dmicv1.DeidentifiedRecord
 	recs    []*dmicv1.ReconciliationResult
 	rejs    []*dmicv1.DeadLetter
+	outs    []*validationv1.ValidationOutcome
+	rcpts   []*validationv1.SubmissionReceipt
 	failOn  string
 	failErr error
 }
@@ -139,6 +149,16 @@ func (s *fakeStore) WriteReconciliation(_ context.Context, rs []*dmicv1.Reconcil
 	return s.fail("reconciliation")
 }
 
+func (s *fakeStore) WriteOutcomes(_ context.Context, outs []*validationv1.ValidationOutcome) error {
+	s.outs = append(s.outs, outs...)
+	return s.fail("outcomes")
+}
+
+func (s *fakeStore) WriteReceipts(_ context.Context, rs []*validationv1.SubmissionReceipt) error {
+	s.rcpts = append(s.rcpts, rs...)
+	return s.fail("receipts")
+}
+
 type fakeKafka struct {
 	writes [][]pipeline.Output
 	err    error
@@ -155,13 +175,19 @@ func TestSinkSplits(t *testing.T) {
 	rec := &dmicv1.ReconciliationResult{MatchKey: "r1"}
 	row := &dmicv1.DeadLetter{Stage: "validate", RecordId: "row"}
 	own := &dmicv1.DeadLetter{Stage: "load", RecordId: "own"}
+	out1 := &validationv1.ValidationOutcome{RecordId: "o1"}
+	out2 := &validationv1.ValidationOutcome{RecordId: "o2"}
+	rcpt := &validationv1.SubmissionReceipt{SubmissionId: "s1"}
 	outs := []pipeline.Output{
+		{Topic: load.TableOutcomes, Payload: out1},
 		{Topic: load.TableActivity, Payload: act1},
+		{Topic: load.TableSubmissions, Payload: rcpt},
 		{Topic: load.TableRejections, Payload: row},
 		{Topic: topics.Rejected, Key: []byte("k"), Value: []byte("v"), Payload: own}, // load's own dead letter
 		{Topic: load.TableReconciliation, Payload: rec},
 		{Topic: "some.topic", Value: []byte("x")},
 		{Topic: load.TableActivity, Payload: act2},
+		{Topic: load.TableOutcomes, Payload: out2},
 	}
 	store, kf := &fakeStore{}, &fakeKafka{}
 	if err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs); err != nil {
@@ -175,6 +201,15 @@ func TestSinkSplits(t *testing.T) {
 	}
 	if len(store.rejs) != 1 || store.rejs[0] != row {
 		t.Errorf("rejection rows = %v, want only the dead letter routed to the table", store.rejs)
+	}
+	if len(store.outs) != 2 || store.outs[0] != out1 || store.outs[1] != out2 {
+		t.Errorf("outcome rows = %v, want o1, o2 in order", store.outs)
+	}
+	if len(store.rcpts) != 1 || store.rcpts[0] != rcpt {
+		t.Errorf("receipt rows = %v, want s1", store.rcpts)
+	}
+	if i, j := slices.Index(store.calls, "receipts"), slices.Index(store.calls, "outcomes"); i < 0 || j < i {
+		t.Errorf("store calls = %v, want receipts written before outcomes", store.calls)
 	}
 	if len(kf.writes) != 1 {
 		t.Fatalf("Kafka writes = %d, want 1", len(kf.writes))
@@ -203,9 +238,11 @@ func TestSinkReturnsErrors(t *testing.T) {
 		{Topic: load.TableActivity, Payload: &dmicv1.DeidentifiedRecord{}},
 		{Topic: load.TableReconciliation, Payload: &dmicv1.ReconciliationResult{}},
 		{Topic: load.TableRejections, Payload: &dmicv1.DeadLetter{}},
+		{Topic: load.TableOutcomes, Payload: &validationv1.ValidationOutcome{}},
+		{Topic: load.TableSubmissions, Payload: &validationv1.SubmissionReceipt{}},
 		{Topic: topics.Rejected, Payload: &dmicv1.DeadLetter{}},
 	}
-	for _, failOn := range []string{"activity", "reconciliation", "rejections", "kafka"} {
+	for _, failOn := range []string{"activity", "reconciliation", "rejections", "receipts", "outcomes", "kafka"} {
 		t.Run(failOn, func(t *testing.T) {
 			store, kf := &fakeStore{failOn: failOn, failErr: boom}, &fakeKafka{}
 			if failOn == "kafka" {

@@ -330,7 +330,11 @@ func decodeEntries(entries []entry, fallback dmicv1.Dataset) (*dmicv1.Commission
 				return nil, d, de
 			}
 			switch v {
-			case "", "9":
+			case "":
+				// Absent: treated as 9 downstream, but left unspecified so that
+				// validation can flag it (CDS-003).
+				s.rec.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_UNSPECIFIED
+			case "9":
 				s.rec.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_REPLACE
 			case "1":
 				s.rec.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_DELETE
@@ -346,7 +350,6 @@ func decodeEntries(entries []entry, fallback dmicv1.Dataset) (*dmicv1.Commission
 // decoded record always says which dataset it is.
 func newSlab(d dmicv1.Dataset) *slab {
 	s := new(slab)
-	s.rec.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_REPLACE
 	switch d {
 	case dmicv1.Dataset_DATASET_APC:
 		a := new(struct {

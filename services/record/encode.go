@@ -39,7 +39,9 @@ func AppendJSON(dst []byte, d dmicv1.Dataset, r *dmicv1.CommissioningRecord) ([]
 		case kindDataset:
 		case kindUpdateType:
 			switch r.GetUpdateType() {
-			case dmicv1.UpdateType_UPDATE_TYPE_REPLACE, dmicv1.UpdateType_UPDATE_TYPE_UNSPECIFIED:
+			case dmicv1.UpdateType_UPDATE_TYPE_UNSPECIFIED:
+				// Not sent: left out, so the record reads back the same.
+			case dmicv1.UpdateType_UPDATE_TYPE_REPLACE:
 				dst = append(dst, `,"cds_update_type":"9"`...)
 			case dmicv1.UpdateType_UPDATE_TYPE_DELETE:
 				dst = append(dst, `,"cds_update_type":"1"`...)

@@ -212,7 +212,7 @@ func TestEncodeEscapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"dataset":"apc","cds_unique_identifier":"a\"b\\c\n\r\t\u0001\u2028\ufffd","cds_update_type":"9"}`
+	want := `{"dataset":"apc","cds_unique_identifier":"a\"b\\c\n\r\t\u0001\u2028\ufffd"}`
 	if string(out) != want {
 		t.Errorf("got  %s\nwant %s", out, want)
 	}
@@ -263,13 +263,15 @@ func TestDecodeValues(t *testing.T) {
 			func(r *dmicv1.CommissioningRecord) bool { return r.GetSiteCode() == "RJ701" }},
 		{"null is no value", `{"dataset":"apc","nhs_number":null,"site_code":null}`, 0,
 			func(r *dmicv1.CommissioningRecord) bool { return r.GetPatient() == nil && r.GetSiteCode() == "" }},
-		{"update type default replace", `{"dataset":"apc"}`, 0,
+		// Absent or empty: unspecified (a replacement downstream), so that
+		// validation can warn of it (CDS-003).
+		{"update type absent is unspecified", `{"dataset":"apc"}`, 0,
 			func(r *dmicv1.CommissioningRecord) bool {
-				return r.GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_REPLACE
+				return r.GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_UNSPECIFIED
 			}},
-		{"update type empty is replace", `{"dataset":"apc","cds_update_type":""}`, 0,
+		{"update type empty is unspecified", `{"dataset":"apc","cds_update_type":""}`, 0,
 			func(r *dmicv1.CommissioningRecord) bool {
-				return r.GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_REPLACE
+				return r.GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_UNSPECIFIED
 			}},
 		{"update type 9", `{"dataset":"apc","cds_update_type":"9"}`, 0,
 			func(r *dmicv1.CommissioningRecord) bool {

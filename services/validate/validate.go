@@ -1,16 +1,22 @@
-// Package validate is the validate stage: raw provider JSON in, validated
-// records or dead letters with rule ids out.
+// Package validate is the validate stage: raw provider JSON in; validated
+// records, or dead letters with rule ids, out; and for every record a
+// verdict (a ValidationOutcome, with no identifier values) for the
+// provider's submission report and the data-quality summaries.
 package validate
 
 import (
 	"context"
 	"errors"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/dqreport"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/record"
@@ -18,58 +24,142 @@ import (
 	"github.com/dmic-nhs/dmic/services/validation"
 )
 
-// Stage validates raw records. It is used by one goroutine at a time.
+// StageName names the stage in outcomes and dead letters.
+const StageName = "validate"
+
+// Stage validates raw records. It is used by one goroutine at a time; the
+// validator it holds may have its specifications replaced meanwhile.
 type Stage struct {
-	v *validation.Validator
+	v   *validation.Validator
+	now func() time.Time
+	// Optional metrics (nil without WithMetrics).
+	outcomes *prometheus.CounterVec
+	failures *prometheus.CounterVec
+}
+
+// Option configures a Stage.
+type Option func(*Stage)
+
+// WithMetrics counts verdicts by specification and outcome, and every rule
+// failure (warnings too: the runner counts only the failures of rejected
+// records) by specification, rule and severity.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(s *Stage) {
+		s.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_validation_outcomes_total",
+			Help: "Records judged by validate, by specification version and outcome."}, []string{"spec", "outcome"})
+		s.failures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_validation_failures_total",
+			Help: "Rule failures (errors and warnings), by specification version, rule and severity."}, []string{"spec", "rule", "severity"})
+		reg.MustRegister(s.outcomes, s.failures)
+	}
 }
 
 // New builds the stage.
-func New(v *validation.Validator) *Stage { return &Stage{v: v} }
+func New(v *validation.Validator, opts ...Option) *Stage {
+	s := &Stage{v: v, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Process implements pipeline.Processor.
 func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
 	raw, err := envelope.ParseHeaders(m.Headers)
 	if err != nil {
-		rej := pipeline.Reject("HDR-001", "headers", err.Error())
-		rej.Header = partialHeader(raw, m) // what did parse
-		return nil, rej
+		f := &dmicv1.Failure{RuleId: "HDR-001", Field: "headers", Severity: dmicv1.Severity_SEVERITY_ERROR, Message: err.Error()}
+		return nil, s.reject(m, partialHeader(raw, m), "", "", []*dmicv1.Failure{f})
 	}
 	rec, ds, err := record.DecodeJSON(m.Value, raw.Dataset)
 	if err != nil {
-		rej := pipeline.Reject("DEC-JSON", "", "record could not be decoded")
-		var de *record.DecodeError
-		if errors.As(err, &de) {
-			rej = pipeline.Reject(de.RuleID, de.Field, de.Message)
-			rej.RecordID = de.RecordID
-		}
 		if ds != dmicv1.Dataset_DATASET_UNSPECIFIED {
 			raw.Dataset = ds
 		}
-		rej.Header = partialHeader(raw, m)
-		return nil, rej
+		var recordID string
+		var de *record.DecodeError
+		if errors.As(err, &de) {
+			recordID = de.RecordID
+		}
+		return nil, s.reject(m, partialHeader(raw, m), recordID, raw.Submitter, []*dmicv1.Failure{record.FailureOf(err)})
 	}
 	raw.Dataset = ds
+	received := raw.Received
+	if received.IsZero() {
+		received = m.Time
+	}
 	// Every rule runs before the header is built, so that a provider learns
 	// of all that is wrong with a record at once (a bad applicable date/time
 	// is one of those rules, DATE-004).
-	failures := s.v.Validate(ds, rec)
-	hdr, herr := envelope.Header(raw, rec, m, validation.SpecVersion)
+	res := s.v.Validate(rec, validation.ValidateInput{
+		Dataset: ds, Source: raw.Source, Received: received, DuplicateOfLine: raw.DuplicateOfLine,
+	})
+	failures := res.Failures
+	label := ""
+	if res.Spec != nil {
+		label = res.Spec.Label()
+	}
+	hdr, herr := envelope.Header(raw, rec, m, label)
 	if herr != nil {
 		hdr = partialHeader(raw, m)
+		hdr.SpecVersion = label
 		if !validation.HasErrors(failures) {
 			failures = append(failures, &dmicv1.Failure{RuleId: "DATE-004", Field: "cds_applicable_date_time",
 				Severity: dmicv1.Severity_SEVERITY_ERROR, Message: herr.Error()})
 		}
 	}
 	if validation.HasErrors(failures) {
-		return nil, &pipeline.Rejection{Failures: failures, Header: hdr, RecordID: rec.GetCdsUniqueIdentifier(), Provider: rec.GetProviderCode()}
+		return nil, s.reject(m, hdr, rec.GetCdsUniqueIdentifier(), rec.GetProviderCode(), failures)
 	}
-	out := &dmicv1.ValidatedRecord{Header: hdr, Record: rec, Warnings: failures}
-	v, err := proto.Marshal(out)
+	v, err := proto.Marshal(&dmicv1.ValidatedRecord{Header: hdr, Record: rec, Warnings: failures})
 	if err != nil {
 		return nil, err
 	}
-	return []pipeline.Output{{Topic: topics.Validated, Key: []byte(hdr.RecordKey), Value: v}}, nil
+	outcome := validationv1.Outcome_OUTCOME_ACCEPTED
+	if len(failures) > 0 {
+		outcome = validationv1.Outcome_OUTCOME_WARNED
+	}
+	verdict, err := s.verdict(hdr, rec.GetCdsUniqueIdentifier(), rec.GetProviderCode(), outcome, failures)
+	if err != nil {
+		return nil, err
+	}
+	return []pipeline.Output{{Topic: topics.Validated, Key: []byte(hdr.RecordKey), Value: v}, verdict}, nil
+}
+
+// reject dead-letters a record and sends its verdict along.
+func (s *Stage) reject(m kafka.Message, hdr *dmicv1.EnvelopeHeader, recordID, provider string, failures []*dmicv1.Failure) error {
+	rej := &pipeline.Rejection{Failures: failures, Header: hdr, RecordID: recordID, Provider: provider}
+	verdict, err := s.verdict(hdr, recordID, provider, validationv1.Outcome_OUTCOME_REJECTED, failures)
+	if err == nil {
+		if len(verdict.Key) == 0 {
+			verdict.Key = m.Key
+		}
+		rej.Also = []pipeline.Output{verdict}
+	}
+	return rej
+}
+
+// verdict is the outcome message of one record. Failures carry rule, field
+// and a fixed message, never a value, so the outcome topic and the tables fed
+// from it hold no identifier.
+func (s *Stage) verdict(hdr *dmicv1.EnvelopeHeader, recordID, provider string, outcome validationv1.Outcome, failures []*dmicv1.Failure) (pipeline.Output, error) {
+	if provider == "" && hdr.GetSource() == dmicv1.Source_SOURCE_PROVIDER {
+		provider = hdr.GetSubmitterOrgCode()
+	}
+	o := &validationv1.ValidationOutcome{
+		Header: hdr, RecordId: recordID, ProviderCode: provider, Outcome: outcome,
+		Failures: failures, Stage: StageName, ValidatedTime: timestamppb.New(s.now()),
+	}
+	if s.outcomes != nil {
+		spec := hdr.GetSpecVersion()
+		s.outcomes.WithLabelValues(spec, dqreport.OutcomeName(outcome)).Inc()
+		for _, f := range failures {
+			s.failures.WithLabelValues(spec, f.GetRuleId(), dqreport.SeverityName(f.GetSeverity())).Inc()
+		}
+	}
+	v, err := proto.Marshal(o)
+	if err != nil {
+		return pipeline.Output{}, err
+	}
+	return pipeline.Output{Topic: topics.ValidationOutcomes, Key: []byte(hdr.GetRecordKey()), Value: v, Payload: o}, nil
 }
 
 // partialHeader is what is known of a record that could not be decoded.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -78,7 +79,42 @@ func message(value []byte, headers []kafka.Header) kafka.Message {
 func newStage() *validate.Stage {
 	// A fixed clock keeps the 2026 example dates in the past whatever today is.
 	now := func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
-	return validate.New(validation.New(validation.WithClock(now)))
+	reg, err := validation.BuiltIn()
+	if err != nil {
+		panic(err)
+	}
+	return validate.New(validation.New(reg, validation.WithClock(now)))
+}
+
+// specVersion is the label of the built-in apc specification the examples
+// are checked against.
+const specVersion = "apc/2026.1"
+
+// verdictOf finds the validation outcome among a stage's outputs.
+func verdictOf(t *testing.T, outs []pipeline.Output) *validationv1.ValidationOutcome {
+	t.Helper()
+	for _, o := range outs {
+		if o.Topic == topics.ValidationOutcomes {
+			v := &validationv1.ValidationOutcome{}
+			if err := proto.Unmarshal(o.Value, v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no output on %s among %d", topics.ValidationOutcomes, len(outs))
+	return nil
+}
+
+// recordOutputs are the outputs other than the verdict.
+func recordOutputs(outs []pipeline.Output) []pipeline.Output {
+	var rs []pipeline.Output
+	for _, o := range outs {
+		if o.Topic != topics.ValidationOutcomes {
+			rs = append(rs, o)
+		}
+	}
+	return rs
 }
 
 func rejection(t *testing.T, err error) *pipeline.Rejection {
@@ -118,14 +154,20 @@ func hasRule(fs []*dmicv1.Failure, rule, field string, sev dmicv1.Severity) bool
 
 func TestProcessGoodRecord(t *testing.T) {
 	m := message(apcRecord(""), rawHeaders())
-	outs, err := newStage().Process(context.Background(), m)
+	all, err := newStage().Process(context.Background(), m)
 	if err != nil {
 		t.Fatalf("Process: %v", err)
 	}
+	outs := recordOutputs(all)
 	if len(outs) != 1 {
-		t.Fatalf("got %d outputs, want 1", len(outs))
+		t.Fatalf("got %d record outputs, want 1", len(outs))
 	}
 	o := outs[0]
+	if v := verdictOf(t, all); v.Outcome != validationv1.Outcome_OUTCOME_ACCEPTED || len(v.Failures) != 0 ||
+		v.RecordId != "BRJ700000000000000000001" || v.ProviderCode != "RJ7" || v.Stage != "validate" ||
+		v.Header.GetSpecVersion() != specVersion || v.Header.GetLineNumber() != 7 || v.Header.GetSubmissionId() != "sub-42" {
+		t.Errorf("verdict = %v, want accepted, with the record's id, line and submission", v)
+	}
 	if o.Topic != topics.Validated {
 		t.Errorf("topic = %q, want %q", o.Topic, topics.Validated)
 	}
@@ -144,8 +186,8 @@ func TestProcessGoodRecord(t *testing.T) {
 	if h.GetSubmissionId() != "sub-42" {
 		t.Errorf("submission id = %q, want sub-42", h.GetSubmissionId())
 	}
-	if h.GetSpecVersion() != validation.SpecVersion {
-		t.Errorf("spec version = %q, want %q", h.GetSpecVersion(), validation.SpecVersion)
+	if h.GetSpecVersion() != specVersion {
+		t.Errorf("spec version = %q, want %q", h.GetSpecVersion(), specVersion)
 	}
 	applicable := time.Date(2026, 1, 6, 9, 15, 0, 0, time.UTC)
 	if want := envelope.Version(applicable, m.Offset); h.GetVersion() != want {
@@ -177,19 +219,23 @@ func TestProcessGoodRecord(t *testing.T) {
 func TestProcessWarningOnlyPasses(t *testing.T) {
 	// "H8500" is not a letter and five digits: ORG-002, a warning.
 	m := message(apcRecord(`"general_medical_practice_code":"H8500"`), rawHeaders())
-	outs, err := newStage().Process(context.Background(), m)
+	all, err := newStage().Process(context.Background(), m)
 	if err != nil {
 		t.Fatalf("Process: %v", err)
 	}
+	outs := recordOutputs(all)
 	if len(outs) != 1 || outs[0].Topic != topics.Validated {
 		t.Fatalf("outputs = %+v, want one on %s", outs, topics.Validated)
+	}
+	if v := verdictOf(t, all); v.Outcome != validationv1.Outcome_OUTCOME_WARNED || !hasRule(v.Failures, "ORG-002", "general_medical_practice_code", dmicv1.Severity_SEVERITY_WARNING) {
+		t.Errorf("verdict = %v, want warned with ORG-002", v)
 	}
 	var vr dmicv1.ValidatedRecord
 	if err := proto.Unmarshal(outs[0].Value, &vr); err != nil {
 		t.Fatal(err)
 	}
 	ws := vr.GetWarnings()
-	if len(ws) != 1 || !hasRule(ws, validation.RulePracticeCode, "general_medical_practice_code", dmicv1.Severity_SEVERITY_WARNING) {
+	if len(ws) != 1 || !hasRule(ws, "ORG-002", "general_medical_practice_code", dmicv1.Severity_SEVERITY_WARNING) {
 		t.Errorf("warnings = %v, want one ORG-002 warning on general_medical_practice_code", ws)
 	}
 }
@@ -218,7 +264,7 @@ func TestProcessRejects(t *testing.T) {
 		{
 			name:  "invalid NHS number",
 			value: apcRecord(`"nhs_number":"` + badNHS + `"`), headers: rawHeaders(),
-			rule: validation.RuleNHSCheckDigit, field: "nhs_number",
+			rule: "NHS-002", field: "nhs_number",
 			wantHeader: true, fullHeader: true, recordID: "BRJ700000000000000000001",
 		},
 		{
@@ -244,6 +290,12 @@ func TestProcessRejects(t *testing.T) {
 				t.Errorf("got %d outputs with a rejection, want none", len(outs))
 			}
 			rej := rejection(t, err)
+			// The verdict goes along with the dead letter, with the same failures.
+			v := verdictOf(t, rej.Also)
+			if v.Outcome != validationv1.Outcome_OUTCOME_REJECTED || !proto.Equal(&validationv1.ValidationOutcome{Failures: v.Failures},
+				&validationv1.ValidationOutcome{Failures: rej.Failures}) || v.Header.GetLineNumber() != 7 || v.RecordId != tt.recordID {
+				t.Errorf("verdict = %v, want rejected with the dead letter's failures, line 7, record %q", v, tt.recordID)
+			}
 			if !hasRule(rej.Failures, tt.rule, tt.field, dmicv1.Severity_SEVERITY_ERROR) {
 				t.Errorf("failures = %v, want error %s on field %q", rej.Failures, tt.rule, tt.field)
 			}
@@ -274,7 +326,7 @@ func TestProcessRejects(t *testing.T) {
 				t.Errorf("received = %v, want %v", h.GetReceivedTime().AsTime(), received)
 			}
 			if tt.fullHeader {
-				if h.GetSpecVersion() != validation.SpecVersion || h.GetRecordKey() != "RJ7|apc|BRJ700000000000000000001" {
+				if h.GetSpecVersion() != specVersion || h.GetRecordKey() != "RJ7|apc|BRJ700000000000000000001" {
 					t.Errorf("spec version, record key = %q, %q; want the validated header", h.GetSpecVersion(), h.GetRecordKey())
 				}
 			} else if h.GetSpecVersion() != "" || h.GetRecordKey() != "" {
@@ -291,9 +343,9 @@ func TestProcessRejectionNeverHoldsValues(t *testing.T) {
 	_, err := newStage().Process(context.Background(), message(value, rawHeaders()))
 	rej := rejection(t, err)
 	for _, want := range []struct{ rule, field string }{
-		{validation.RuleNHSCheckDigit, "nhs_number"},
-		{validation.RuleBirthDateFormat, "person_birth_date"},
-		{validation.RulePostcode, "postcode_of_usual_address"},
+		{"NHS-002", "nhs_number"},
+		{"DOB-001", "person_birth_date"},
+		{"PC-001", "postcode_of_usual_address"},
 	} {
 		if !hasRule(rej.Failures, want.rule, want.field, dmicv1.Severity_SEVERITY_ERROR) {
 			t.Errorf("failures = %v, want %s on %s", rej.Failures, want.rule, want.field)
@@ -314,7 +366,7 @@ func TestProcessReportsEveryFailureWithABadApplicableTime(t *testing.T) {
 	value := apcRecord(`"nhs_number":"` + badNHS + `","cds_applicable_date_time":"yesterday"`)
 	_, err := newStage().Process(context.Background(), message(value, rawHeaders()))
 	rej := rejection(t, err)
-	if !hasRule(rej.Failures, validation.RuleNHSCheckDigit, "nhs_number", dmicv1.Severity_SEVERITY_ERROR) ||
+	if !hasRule(rej.Failures, "NHS-002", "nhs_number", dmicv1.Severity_SEVERITY_ERROR) ||
 		!hasRule(rej.Failures, "DATE-004", "cds_applicable_date_time", dmicv1.Severity_SEVERITY_ERROR) {
 		t.Errorf("failures = %v, want both NHS-002 and DATE-004", rej.Failures)
 	}
@@ -322,4 +374,18 @@ func TestProcessReportsEveryFailureWithABadApplicableTime(t *testing.T) {
 		t.Errorf("header lost: %v", rej.Header)
 	}
 	assertNoIdentifiers(t, rej)
+}
+
+// A record id repeated within a submission (ingest marks it) breaks DUP-001.
+func TestProcessRepeatedRecordID(t *testing.T) {
+	raw := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_APC, Submitter: "RJ7", SubmissionID: "sub-42", Received: received,
+		Line: 9, DuplicateOfLine: 7}
+	_, err := newStage().Process(context.Background(), message(apcRecord(""), raw.Headers()))
+	rej := rejection(t, err)
+	if !hasRule(rej.Failures, "DUP-001", "cds_unique_identifier", dmicv1.Severity_SEVERITY_ERROR) {
+		t.Errorf("failures = %v, want DUP-001 on cds_unique_identifier", rej.Failures)
+	}
+	if v := verdictOf(t, rej.Also); v.Header.GetLineNumber() != 9 {
+		t.Errorf("verdict line = %d, want 9", v.Header.GetLineNumber())
+	}
 }

@@ -1,50 +1,142 @@
 package validation
 
+import "time"
+
+// The formats a "format" rule can require of a field, by the name a
+// specification uses. Each is a function of the value alone, allocates
+// nothing, and is documented for providers in docs/specifications.md.
+type formatKind uint8
+
+const (
+	fmtDate formatKind = iota + 1
+	fmtDateTime
+	fmtTimeHHMM
+	fmtPostcode
+	fmtOrgCode
+	fmtSiteCode
+	fmtPracticeCode
+	fmtCommissionerCode
+	fmtICD10
+	fmtOPCS4
+	fmtHRG
+	fmtSNOMEDCT
+	fmtCDSUniqueIdentifier
+	fmtDigits
+)
+
+// formatDef is one format: its name in specifications and what it accepts,
+// in words for the documentation.
+type formatDef struct {
+	name string
+	kind formatKind
+	doc  string
+}
+
+var formatDefs = []formatDef{
+	{"date", fmtDate, "a calendar date `YYYY-MM-DD` (years 0001–9999; 29 February only in leap years)"},
+	{"date_time", fmtDateTime, "an RFC 3339 date-time, for example `2026-01-06T09:15:00Z` or `2026-01-06T09:15:00+01:00`"},
+	{"time_hhmm", fmtTimeHHMM, "a 24-hour time `HH:MM` (`HH:MM:SS` is also accepted)"},
+	{"postcode", fmtPostcode, "a UK postcode, case and spaces ignored: outward code `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A` (first letter not Q, V or X; second letter not I, J or Z), inward code `9AA` (letters not C, I, K, M, O or V); also `GIR 0AA` and the pseudo-postcodes `ZZ99` + digit + two letters (`ZZ99 3VZ` no fixed abode, `ZZ99 3WZ` not known, `ZZ99 6CZ` India, ...). An accepted postcode is stored in its one-space upper-case form"},
+	{"org_code", fmtOrgCode, "an organisation code: 3 to 5 letters and digits"},
+	{"site_code", fmtSiteCode, "a site code: 5 to 9 letters and digits (an NHS trust site is the trust code and 2 more characters, `RJ701`)"},
+	{"practice_code", fmtPracticeCode, "a GP practice code: an upper-case letter and 5 digits, or a default code `V81999` (not known), `V81998` (not applicable), `V81997` (not registered)"},
+	{"commissioner_code", fmtCommissionerCode, "a commissioner code: 3 to 5 letters and digits"},
+	{"icd10", fmtICD10, "an ICD-10 code without the dot: an upper-case letter, 2 digits, and optionally a fourth character that is a digit or `X` (`I219`, `I10X`, `J45`)"},
+	{"opcs4", fmtOPCS4, "an OPCS-4 code without the dot: an upper-case letter and 2 or 3 digits (`W371`, `W37`)"},
+	{"hrg", fmtHRG, "an HRG4+ code: 2 upper-case letters, 2 digits, 1 upper-case letter (`HN12A`)"},
+	{"snomed_ct", fmtSNOMEDCT, "a SNOMED CT concept id: 6 to 18 digits, not starting with 0"},
+	{"cds_unique_identifier", fmtCDSUniqueIdentifier, "at most 35 characters of `A–Z`, `a–z`, `0–9` and `-`"},
+	{"digits", fmtDigits, "exactly the number of digits the rule's `length` says"},
+}
+
+func formatByName(name string) (formatDef, bool) {
+	for _, f := range formatDefs {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return formatDef{}, false
+}
+
+// formatValid reports whether s has format k; length is the digit count of
+// fmtDigits.
+func formatValid(k formatKind, length int, s string) bool {
+	switch k {
+	case fmtDate:
+		_, ok := parseDate(s)
+		return ok
+	case fmtDateTime:
+		// The parser the envelope uses for the applicable date/time, so a
+		// value this rule passes is one the header can carry.
+		_, err := time.Parse(time.RFC3339, s)
+		return err == nil
+	case fmtTimeHHMM:
+		return timeValid(s)
+	case fmtPostcode:
+		return postcodeValid(s)
+	case fmtOrgCode, fmtCommissionerCode:
+		return len(s) >= 3 && len(s) <= 5 && alnum(s)
+	case fmtSiteCode:
+		return len(s) >= 5 && len(s) <= 9 && alnum(s)
+	case fmtPracticeCode:
+		return practiceCodeValid(s)
+	case fmtICD10:
+		return icd10Valid(s)
+	case fmtOPCS4:
+		return (len(s) == 3 || len(s) == 4) && isLetter(s[0]) && allDigits(s[1:])
+	case fmtHRG:
+		return len(s) == 5 && isLetter(s[0]) && isLetter(s[1]) && isDigit(s[2]) && isDigit(s[3]) && isLetter(s[4])
+	case fmtSNOMEDCT:
+		return len(s) >= 6 && len(s) <= 18 && s[0] != '0' && allDigits(s)
+	case fmtCDSUniqueIdentifier:
+		return uniqueIdentifierValid(s)
+	case fmtDigits:
+		return len(s) == length && allDigits(s)
+	}
+	return false
+}
+
 // NHSNumberValid reports whether s is a valid NHS number: exactly 10 digits,
 // not one digit repeated, and a correct Modulus 11 check digit.
 func NHSNumberValid(s string) bool {
-	return nhsNumberRule(s) == ""
+	return nhsTenDigits(s) && !nhsRepeated(s) && nhsCheckDigitOK(s)
 }
 
-// nhsNumberRule is the rule a present NHS number breaks, or "".
-func nhsNumberRule(s string) string {
-	if len(s) != 10 {
-		return RuleNHSFormat
+// nhsTenDigits is NHS-001's test: exactly 10 ASCII digits.
+func nhsTenDigits(s string) bool {
+	return len(s) == 10 && allDigits(s)
+}
+
+// nhsRepeated reports whether a 10-digit s is one digit repeated. Every such
+// number passes the checksum, so it needs a rule of its own.
+func nhsRepeated(s string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i] != s[0] {
+			return false
+		}
 	}
-	same := true
+	return true
+}
+
+// nhsCheckDigitOK applies Modulus 11 to a 10-digit s: weights 10..2 on the
+// first nine digits, check = 11 - sum mod 11 (11 reads 0; 10 means no number
+// with these nine digits is valid).
+func nhsCheckDigitOK(s string) bool {
 	sum := 0
-	for i := 0; i < 10; i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return RuleNHSFormat
-		}
-		if c != s[0] {
-			same = false
-		}
-		if i < 9 {
-			sum += int(c-'0') * (10 - i)
-		}
-	}
-	// Every repeated-digit number passes the checksum, so it is its own rule.
-	if same {
-		return RuleNHSRepeated
+	for i := 0; i < 9; i++ {
+		sum += int(s[i]-'0') * (10 - i)
 	}
 	check := 11 - sum%11
 	if check == 11 {
 		check = 0
 	}
-	if check == 10 || check != int(s[9]-'0') {
-		return RuleNHSCheckDigit
-	}
-	return ""
+	return check != 10 && check == int(s[9]-'0')
 }
 
-// NormalisePostcode returns a UK postcode in its one-space form ("SW1A 1AA"):
-// upper case, spaces removed, one space before the last three characters. ok
-// is false, and the result "", when s is not a valid postcode format. Valid
-// outward codes are A9, A99, AA9, AA99, A9A and AA9A (first letter not Q, V
-// or X; second letter not I, J or Z); the inward code is 9AA, its letters not
-// C, I, K, M, O or V. The pseudo-postcodes ZZ99 nXZ and GIR 0AA are accepted.
+// NormalisePostcode returns a UK postcode in its one-space form ("SW1A 1AA",
+// "ZZ99 3VZ"): upper case, spaces removed, one space before the last three
+// characters. ok is false, and the result "", when s is not a valid postcode
+// format (see the "postcode" format).
 func NormalisePostcode(s string) (string, bool) {
 	b, n, ok := normalisePostcode(s)
 	if !ok {
@@ -101,7 +193,9 @@ func postcodeParts(outward, inward []byte) bool {
 	case string(outward) == "GIR" && string(inward) == "0AA":
 		return true
 	case string(outward) == "ZZ99":
-		// Pseudo-postcodes: ZZ99 3VZ no fixed abode, ZZ99 6CZ India, ...
+		// Pseudo-postcodes (ZZ99 3VZ no fixed abode, ZZ99 6CZ India, ...):
+		// their inward letters break the position rules (V, C), so they are
+		// accepted as digit + two letters.
 		return isDigit(inward[0]) && isLetter(inward[1]) && isLetter(inward[2])
 	}
 	if !isDigit(inward[0]) || !inwardLetter(inward[1]) || !inwardLetter(inward[2]) {
@@ -145,6 +239,18 @@ func inwardLetter(c byte) bool {
 	return isLetter(c)
 }
 
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // parseDate reads a YYYY-MM-DD calendar date as the number yyyymmdd, which
 // orders like the date. Years 0001-9999; ok is false for anything else.
 func parseDate(s string) (int, bool) {
@@ -183,6 +289,12 @@ func daysIn(y, m int) int {
 		return 30
 	}
 	return 31
+}
+
+// civilDate is t's calendar date in loc as yyyymmdd.
+func civilDate(t time.Time, loc *time.Location) int {
+	y, m, d := t.In(loc).Date()
+	return y*10000 + int(m)*100 + d
 }
 
 // timeValid accepts HH:MM and HH:MM:SS on a 24-hour clock.
@@ -230,18 +342,37 @@ func uniqueIdentifierValid(s string) bool {
 	return true
 }
 
+// practiceDefaults are the GP practice default codes: not known, not
+// applicable, and not registered.
+var practiceDefaults = [...]string{"V81999", "V81998", "V81997"}
+
 // practiceCodeValid: a letter and five digits, or a default code.
 func practiceCodeValid(s string) bool {
-	if inList(practiceDefaults, s) {
-		return true
-	}
-	if len(s) != 6 || !isLetter(s[0]) {
-		return false
-	}
-	for i := 1; i < 6; i++ {
-		if !isDigit(s[i]) {
-			return false
+	for _, d := range practiceDefaults {
+		if s == d {
+			return true
 		}
 	}
-	return true
+	return len(s) == 6 && isLetter(s[0]) && allDigits(s[1:])
+}
+
+// icd10Valid: letter, two digits, and an optional fourth character that is a
+// digit or X (the filler of a three-character code).
+func icd10Valid(s string) bool {
+	if len(s) != 3 && len(s) != 4 {
+		return false
+	}
+	if !isLetter(s[0]) || !isDigit(s[1]) || !isDigit(s[2]) {
+		return false
+	}
+	return len(s) == 3 || isDigit(s[3]) || s[3] == 'X'
+}
+
+func inList(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

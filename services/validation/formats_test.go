@@ -5,40 +5,51 @@ import (
 	"testing"
 )
 
+// nhsRule is the NHS-00x rule a present number breaks, as the spec's rules
+// order them: format first, then repeated digits, then the check digit.
+func nhsRule(s string) string {
+	switch {
+	case !nhsTenDigits(s):
+		return "NHS-001"
+	case nhsRepeated(s):
+		return "NHS-003"
+	case !nhsCheckDigitOK(s):
+		return "NHS-002"
+	}
+	return ""
+}
+
 func TestNHSNumberValid(t *testing.T) {
-	tests := []struct {
+	type tc struct {
 		in   string
 		want bool
 		rule string
-	}{
+	}
+	tests := []tc{
 		{"9434765919", true, ""},
-		{"9434765918", false, RuleNHSCheckDigit},
+		{"9434765918", false, "NHS-002"},
 		{"4010232137", true, ""},
 		{"9449305552", true, ""},
-		{"0000000000", false, RuleNHSRepeated},
-		{"1111111111", false, RuleNHSRepeated},
-		{"9999999999", false, RuleNHSRepeated},
-		{"943476591", false, RuleNHSFormat},
-		{"94347659190", false, RuleNHSFormat},
-		{"943 476 5919", false, RuleNHSFormat},
-		{"943476591X", false, RuleNHSFormat},
-		{"", false, RuleNHSFormat},
-		{"９４３４７６５９１９", false, RuleNHSFormat}, // full-width digits
+		{"0000000000", false, "NHS-003"},
+		{"1111111111", false, "NHS-003"},
+		{"9999999999", false, "NHS-003"},
+		{"943476591", false, "NHS-001"},
+		{"94347659190", false, "NHS-001"},
+		{"943 476 5919", false, "NHS-001"},
+		{"943476591X", false, "NHS-001"},
+		{"", false, "NHS-001"},
+		{"９４３４７６５９１９", false, "NHS-001"}, // full-width digits
 	}
 	// 123456789x has check value 10 for every last digit: never valid.
 	for x := 0; x <= 9; x++ {
-		tests = append(tests, struct {
-			in   string
-			want bool
-			rule string
-		}{fmt.Sprintf("123456789%d", x), false, RuleNHSCheckDigit})
+		tests = append(tests, tc{fmt.Sprintf("123456789%d", x), false, "NHS-002"})
 	}
 	for _, tt := range tests {
 		if got := NHSNumberValid(tt.in); got != tt.want {
 			t.Errorf("NHSNumberValid(%q) = %v, want %v", tt.in, got, tt.want)
 		}
-		if got := nhsNumberRule(tt.in); got != tt.rule {
-			t.Errorf("nhsNumberRule(%q) = %q, want %q", tt.in, got, tt.rule)
+		if got := nhsRule(tt.in); got != tt.rule {
+			t.Errorf("rule of %q = %q, want %q", tt.in, got, tt.rule)
 		}
 	}
 }
@@ -77,6 +88,11 @@ func TestNormalisePostcode(t *testing.T) {
 		{"ZZ99 3VZ", "ZZ99 3VZ", true}, // no fixed abode: V is allowed in pseudo-postcodes
 		{"zz993wz", "ZZ99 3WZ", true},
 		{"ZZ99 6CZ", "ZZ99 6CZ", true},
+		{"ZZ99 3CZ", "ZZ99 3CZ", true}, // England n.o.s.
+		{"ZZ99 1WZ", "ZZ99 1WZ", true}, // Scotland
+		{"ZZ99 2WZ", "ZZ99 2WZ", true}, // Northern Ireland
+		{"zz99 3gz", "ZZ99 3GZ", true}, // Wales
+		{"ZZ993VZ", "ZZ99 3VZ", true},
 		{"GIR 0AA", "GIR 0AA", true},
 		{"gir0aa", "GIR 0AA", true},
 		{"Q1 1AA", "", false},   // Q never first
@@ -177,5 +193,48 @@ func TestSmallFormats(t *testing.T) {
 		if uniqueIdentifierValid(s) != want {
 			t.Errorf("uniqueIdentifierValid(%q) != %v", s, want)
 		}
+	}
+}
+
+func TestFormats(t *testing.T) {
+	tests := []struct {
+		format string
+		length int
+		ok     []string
+		bad    []string
+	}{
+		{"date", 0, []string{"2026-01-05", "2024-02-29", "1880-01-01"}, []string{"2025-02-29", "2026-1-05", "05/01/2026", ""}},
+		{"date_time", 0, []string{"2026-01-06T09:15:00Z", "2026-01-06T09:15:00+01:00", "2026-01-06T09:15:00.123Z"}, []string{"2026-01-06 09:15", "2026-01-06", "2026-01-06T25:00:00Z"}},
+		{"time_hhmm", 0, []string{"00:00", "23:59", "01:12:30"}, []string{"24:00", "1:12", "12.30"}},
+		{"postcode", 0, []string{"SW1A 1AA", "sw1a1aa", "ZZ99 3VZ", "GIR 0AA"}, []string{"Q1 1AA", "SW1A 1CA", "SM1 A2B"}},
+		{"org_code", 0, []string{"RJ7", "NT401", "rj7"}, []string{"RJ", "RJ7001", "RJ-7"}},
+		{"site_code", 0, []string{"RJ701", "RJ7010000"}, []string{"RJ70", "RJ70100000", "RJ7-01"}},
+		{"practice_code", 0, []string{"H85001", "V81999", "V81998", "V81997"}, []string{"h85001", "H8500", "HH5001", "H850011", "G9999981"}},
+		{"commissioner_code", 0, []string{"36L", "W2U3Z", "VPP00", "Q99"}, []string{"36", "W2U3ZZ", "36 L"}},
+		{"icd10", 0, []string{"I219", "I10X", "J45", "N40X", "Z380"}, []string{"I21.9", "i219", "I2", "I2199", "I21A", "121"}},
+		{"opcs4", 0, []string{"W371", "W37", "K634"}, []string{"W3", "W3711", "w371", "W37A", "1371"}},
+		{"hrg", 0, []string{"HN12A", "VB09Z", "UZ01Z"}, []string{"HN12", "hn12a", "HN1A2", "H112A", "HN12AA"}},
+		{"snomed_ct", 0, []string{"29857009", "267036007", "123456", "123456789012345678"}, []string{"12345", "1234567890123456789", "029857009", "2985700X"}},
+		{"cds_unique_identifier", 0, []string{"BRJ7-0001", "B" + fmt.Sprintf("%034d", 0)}, []string{"B" + fmt.Sprintf("%035d", 0), "BRJ7_0001", "BRJ7 0001", "BRJ7é"}},
+		{"digits", 3, []string{"300", "812", "000"}, []string{"30", "3000", "30A", "３００"}},
+	}
+	for _, tt := range tests {
+		f, ok := formatByName(tt.format)
+		if !ok {
+			t.Fatalf("no format %q", tt.format)
+		}
+		for _, s := range tt.ok {
+			if !formatValid(f.kind, tt.length, s) {
+				t.Errorf("%s: %q refused", tt.format, s)
+			}
+		}
+		for _, s := range tt.bad {
+			if formatValid(f.kind, tt.length, s) {
+				t.Errorf("%s: %q accepted", tt.format, s)
+			}
+		}
+	}
+	if len(tests) != len(formatDefs) {
+		t.Errorf("%d formats tested, %d defined", len(tests), len(formatDefs))
 	}
 }

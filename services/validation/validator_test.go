@@ -6,305 +6,235 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/record"
-	"google.golang.org/protobuf/proto"
+	"github.com/dmic-nhs/dmic/services/refdata"
+	"github.com/dmic-nhs/dmic/services/synth"
 )
-
-var fixedNow = time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
-
-func testValidator() *Validator {
-	return New(WithClock(func() time.Time { return fixedNow }), WithLocation(time.UTC))
-}
-
-// clean returns a clean record of each dataset, decoded from the provider
-// format so the tests exercise what ingest will hand over.
-func clean(t testing.TB, d dmicv1.Dataset) *dmicv1.CommissioningRecord {
-	t.Helper()
-	lines := map[dmicv1.Dataset]string{
-		dmicv1.Dataset_DATASET_APC:            `{"dataset":"apc","cds_unique_identifier":"BRJ7-1","cds_applicable_date_time":"2026-01-06T09:15:00+01:00","provider_code":"RJ7","administrative_category_code":"01","nhs_number":"9434765919","nhs_number_status_indicator_code":"01","person_birth_date":"1970-03-14","postcode_of_usual_address":"SW17 0QT","person_gender_code":"2","general_medical_practice_code":"H85001","cds_type":"130","start_date_hospital_provider_spell":"2026-01-02","admission_method_code":"21","start_date_episode":"2026-01-02","end_date_episode":"2026-01-05","discharge_date_hospital_provider_spell":"2026-01-05","treatment_function_code":"300"}`,
-		dmicv1.Dataset_DATASET_OUTPATIENT:     `{"dataset":"outpatient","cds_unique_identifier":"BRJ7-2","provider_code":"RJ7","nhs_number":"4010232137","nhs_number_status_indicator_code":"01","person_birth_date":"1985-11-30","postcode_of_usual_address":"CR4 3AB","attendance_identifier":"OPA1","appointment_date":"2026-01-08","attended_or_did_not_attend_code":"5","treatment_function_code":"320"}`,
-		dmicv1.Dataset_DATASET_EMERGENCY_CARE: `{"dataset":"emergency_care","cds_unique_identifier":"BRJ7-3","provider_code":"RJ7","nhs_number":"9449305552","person_birth_date":"2001-06-01","postcode_of_usual_address":"ZZ99 3VZ","person_gender_code":"X","general_medical_practice_code":"V81999","ec_attendance_identifier":"ECA1","ec_arrival_date":"2026-01-09","ec_arrival_time":"01:12","ec_department_type":"01","ec_departure_date":"2026-01-10"}`,
-		dmicv1.Dataset_DATASET_LOCAL_FLOW:     `{"dataset":"local_flow","cds_unique_identifier":"PLCM-RJ7-42","provider_code":"RJ7","nhs_number_status_indicator_code":"07","person_birth_date":"1960-02-29","activity_date":"2026-01-12","point_of_delivery_code":"OPPROC","price_pence":14250,"activity_count":1}`,
-	}
-	r, _, err := record.DecodeJSON([]byte(lines[d]), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-type want struct {
-	rule, field string
-	sev         dmicv1.Severity
-}
-
-func e(rule, field string) want { return want{rule, field, dmicv1.Severity_SEVERITY_ERROR} }
-func w(rule, field string) want { return want{rule, field, dmicv1.Severity_SEVERITY_WARNING} }
-
-const (
-	apc = dmicv1.Dataset_DATASET_APC
-	op  = dmicv1.Dataset_DATASET_OUTPATIENT
-	ec  = dmicv1.Dataset_DATASET_EMERGENCY_CARE
-	lf  = dmicv1.Dataset_DATASET_LOCAL_FLOW
-)
-
-type recT = dmicv1.CommissioningRecord
 
 func TestCleanRecords(t *testing.T) {
-	v := testValidator()
+	v := testValidator(t)
+	for _, d := range []dmicv1.Dataset{apc, op, ec, lf} {
+		for _, src := range []dmicv1.Source{provider, national, dmicv1.Source_SOURCE_UNSPECIFIED} {
+			for _, in := range []ValidateInput{{Dataset: d, Source: src}, {Source: src}} { // dataset given, or from the record
+				res := v.Validate(clean(t, d), in)
+				if res.Failures != nil {
+					t.Errorf("%s %v: clean record has failures %v", record.DatasetName(d), src, wants(res.Failures))
+				}
+				want := record.DatasetName(d) + "/2026.1"
+				if src == national && d != lf {
+					want = "national/2026.1"
+				}
+				if res.Spec.Label() != want {
+					t.Errorf("%s %v: specification %s, want %s", record.DatasetName(d), src, res.Spec.Label(), want)
+				}
+			}
+		}
+	}
+}
+
+func TestPostcodeNormalised(t *testing.T) {
+	v := testValidator(t)
+	for _, tt := range []struct {
+		in, want string
+		src      dmicv1.Source
+	}{
+		{"sw1a1aa", "SW1A 1AA", provider},
+		{" sw17  0qt ", "SW17 0QT", provider},
+		{"zz993vz", "ZZ99 3VZ", provider},
+		{"ZZ99 3VZ", "ZZ99 3VZ", provider},
+		{"cr43ab", "CR4 3AB", national},
+		{"Q1 1AA", "Q1 1AA", provider},   // rejected: left as sent
+		{"sm1 a2b", "sm1 a2b", national}, // a warning in the national extract: left as sent
+	} {
+		r := clean(t, apc)
+		r.Patient.PostcodeOfUsualAddress = tt.in
+		v.Validate(r, ValidateInput{Dataset: apc, Source: tt.src})
+		if got := r.GetPatient().GetPostcodeOfUsualAddress(); got != tt.want {
+			t.Errorf("%q (%v): stored %q, want %q", tt.in, tt.src, got, tt.want)
+		}
+	}
+}
+
+// Apart from the postcode, Validate leaves the record alone.
+func TestValidateChangesOnlyThePostcode(t *testing.T) {
+	v := testValidator(t)
 	for _, d := range []dmicv1.Dataset{apc, op, ec, lf} {
 		r := clean(t, d)
-		if fs := v.Validate(d, r); fs != nil {
-			t.Errorf("%s: clean record has failures %v", record.DatasetName(d), fs)
+		r.Patient.NhsNumber = "123"
+		r.Patient.PostcodeOfUsualAddress = "sw1a1aa"
+		want := proto.Clone(r).(*recT)
+		want.Patient.PostcodeOfUsualAddress = "SW1A 1AA"
+		v.Validate(r, ValidateInput{})
+		if !proto.Equal(want, r) {
+			t.Errorf("%s: Validate changed more than the postcode", record.DatasetName(d))
 		}
-		if fs := v.Validate(dmicv1.Dataset_DATASET_UNSPECIFIED, r); fs != nil {
-			t.Errorf("%s: clean record, dataset from the record, has failures %v", record.DatasetName(d), fs)
-		}
-	}
-}
-
-func TestRules(t *testing.T) {
-	tests := []struct {
-		name   string
-		d      dmicv1.Dataset
-		mutate func(r *recT)
-		want   []want
-	}{
-		// REQ-001
-		{"apc missing required", apc, func(r *recT) {
-			r.CdsUniqueIdentifier, r.ProviderCode, r.Patient.PersonBirthDate = "", "", ""
-			a := r.GetApc()
-			a.CdsType, a.StartDateEpisode, a.AdmissionMethodCode, a.TreatmentFunctionCode = "", "", "", ""
-		}, []want{e("REQ-001", "cds_unique_identifier"), e("REQ-001", "provider_code"), e("REQ-001", "person_birth_date"),
-			e("REQ-001", "cds_type"), e("REQ-001", "start_date_episode"), e("REQ-001", "admission_method_code"), e("REQ-001", "treatment_function_code")}},
-		{"outpatient missing required", op, func(r *recT) {
-			o := r.GetOutpatient()
-			o.AttendanceIdentifier, o.AppointmentDate, o.AttendedOrDidNotAttendCode, o.TreatmentFunctionCode = "", "", "", ""
-		}, []want{e("REQ-001", "attendance_identifier"), e("REQ-001", "appointment_date"), e("REQ-001", "attended_or_did_not_attend_code"), e("REQ-001", "treatment_function_code")}},
-		{"emergency care missing required", ec, func(r *recT) {
-			x := r.GetEmergencyCare()
-			x.EcAttendanceIdentifier, x.EcArrivalDate, x.EcDepartmentType = "", "", ""
-		}, []want{e("REQ-001", "ec_attendance_identifier"), e("REQ-001", "ec_arrival_date"), e("REQ-001", "ec_department_type")}},
-		{"local flow missing required", lf, func(r *recT) {
-			r.GetLocalFlow().ActivityDate, r.GetLocalFlow().PointOfDeliveryCode = "", ""
-		}, []want{e("REQ-001", "activity_date"), e("REQ-001", "point_of_delivery_code")}},
-		{"delete needs only id and provider", op, func(r *recT) {
-			r.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_DELETE
-			r.Patient, r.Demographics = nil, nil
-			r.Activity = &dmicv1.CommissioningRecord_Outpatient{Outpatient: &dmicv1.OutpatientAttendance{}}
-		}, nil},
-		{"delete without id", apc, func(r *recT) {
-			r.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_DELETE
-			r.CdsUniqueIdentifier = ""
-			r.Patient = nil
-		}, []want{e("REQ-001", "cds_unique_identifier")}},
-		{"delete fields still checked", apc, func(r *recT) {
-			r.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_DELETE
-			r.Patient.NhsNumber = "9434765918"
-		}, []want{e("NHS-002", "nhs_number")}},
-		// NHS-001..004
-		{"nhs number too short", apc, func(r *recT) { r.Patient.NhsNumber = "943476591" }, []want{e("NHS-001", "nhs_number")}},
-		{"nhs number with spaces", apc, func(r *recT) { r.Patient.NhsNumber = "943 476 5919" }, []want{e("NHS-001", "nhs_number")}},
-		{"nhs number bad check digit", apc, func(r *recT) { r.Patient.NhsNumber = "9434765918" }, []want{e("NHS-002", "nhs_number")}},
-		{"nhs number check value 10", apc, func(r *recT) { r.Patient.NhsNumber = "1234567890" }, []want{e("NHS-002", "nhs_number")}},
-		{"nhs number repeated zero", apc, func(r *recT) { r.Patient.NhsNumber = "0000000000" }, []want{e("NHS-003", "nhs_number")}},
-		{"nhs number repeated one", apc, func(r *recT) { r.Patient.NhsNumber = "1111111111" }, []want{e("NHS-003", "nhs_number")}},
-		{"nhs number missing while verified", apc, func(r *recT) { r.Patient.NhsNumber = "" }, []want{e("NHS-004", "nhs_number")}},
-		{"nhs number missing, other status", apc, func(r *recT) {
-			r.Patient.NhsNumber, r.Patient.NhsNumberStatusIndicatorCode = "", "03"
-		}, nil},
-		{"nhs number missing, no status", apc, func(r *recT) {
-			r.Patient.NhsNumber, r.Patient.NhsNumberStatusIndicatorCode = "", ""
-		}, nil},
-		// DOB-001..003
-		{"dob not a date", apc, func(r *recT) { r.Patient.PersonBirthDate = "14/03/1970" }, []want{e("DOB-001", "person_birth_date")}},
-		{"dob impossible day", apc, func(r *recT) { r.Patient.PersonBirthDate = "1970-02-30" }, []want{e("DOB-001", "person_birth_date")}},
-		{"dob before 1880", apc, func(r *recT) { r.Patient.PersonBirthDate = "1879-12-31" }, []want{e("DOB-002", "person_birth_date")}},
-		{"dob on 1880-01-01", apc, func(r *recT) { r.Patient.PersonBirthDate = "1880-01-01" }, nil},
-		{"dob on the activity date", apc, func(r *recT) { r.Patient.PersonBirthDate = "2026-01-05" }, nil},
-		{"dob the day after the activity date", apc, func(r *recT) { r.Patient.PersonBirthDate = "2026-01-06" }, []want{e("DOB-003", "person_birth_date")}},
-		{"dob after an open episode's start", apc, func(r *recT) {
-			r.GetApc().EndDateEpisode = ""
-			r.Patient.PersonBirthDate = "2026-01-03"
-		}, []want{e("DOB-003", "person_birth_date")}},
-		{"dob after the appointment", op, func(r *recT) { r.Patient.PersonBirthDate = "2026-01-09" }, []want{e("DOB-003", "person_birth_date")}},
-		{"dob after the arrival", ec, func(r *recT) { r.Patient.PersonBirthDate = "2026-01-10" }, []want{e("DOB-003", "person_birth_date")}},
-		{"dob after the local activity", lf, func(r *recT) { r.Patient.PersonBirthDate = "2026-01-13" }, []want{e("DOB-003", "person_birth_date")}},
-		// DATE-001..004
-		{"episode end not a date", apc, func(r *recT) { r.GetApc().EndDateEpisode = "2026-01-32" },
-			[]want{e("DATE-001", "end_date_episode")}},
-		{"every bad apc date reported", apc, func(r *recT) {
-			a := r.GetApc()
-			a.StartDateHospitalProviderSpell, a.StartDateEpisode, a.EndDateEpisode, a.DischargeDateHospitalProviderSpell = "x", "2026-1-2", "20260105", "2026-13-01"
-		}, []want{e("DATE-001", "start_date_hospital_provider_spell"), e("DATE-001", "start_date_episode"), e("DATE-001", "end_date_episode"), e("DATE-001", "discharge_date_hospital_provider_spell")}},
-		{"appointment not a date", op, func(r *recT) { r.GetOutpatient().AppointmentDate = "08/01/2026" }, []want{e("DATE-001", "appointment_date")}},
-		{"departure not a date", ec, func(r *recT) { r.GetEmergencyCare().EcDepartureDate = "tomorrow" }, []want{e("DATE-001", "ec_departure_date")}},
-		{"local activity not a date", lf, func(r *recT) { r.GetLocalFlow().ActivityDate = "2026-02" }, []want{e("DATE-001", "activity_date")}},
-		{"appointment today", op, func(r *recT) { r.GetOutpatient().AppointmentDate = "2026-02-01" }, nil},
-		{"appointment tomorrow", op, func(r *recT) { r.GetOutpatient().AppointmentDate = "2026-02-02" }, []want{e("DATE-002", "appointment_date")}},
-		{"discharge in the future", apc, func(r *recT) { r.GetApc().DischargeDateHospitalProviderSpell = "2027-01-01" }, []want{e("DATE-002", "discharge_date_hospital_provider_spell")}},
-		{"arrival in the future", ec, func(r *recT) {
-			r.GetEmergencyCare().EcArrivalDate, r.GetEmergencyCare().EcDepartureDate = "2026-03-01", ""
-		}, []want{e("DATE-002", "ec_arrival_date")}},
-		{"local activity in the future", lf, func(r *recT) { r.GetLocalFlow().ActivityDate = "2030-01-01" }, []want{e("DATE-002", "activity_date")}},
-		{"episode starts after it ends", apc, func(r *recT) { r.GetApc().StartDateEpisode = "2026-01-06" }, []want{e("DATE-003", "start_date_episode")}},
-		{"episode of one day", apc, func(r *recT) { r.GetApc().StartDateEpisode = "2026-01-05" }, nil},
-		{"applicable date-time not RFC 3339", apc, func(r *recT) { r.ApplicableDateTime = "2026-01-06 09:15" }, []want{e("DATE-004", "cds_applicable_date_time")}},
-		{"applicable date-time UTC", apc, func(r *recT) { r.ApplicableDateTime = "2026-01-06T09:15:00.123Z" }, nil},
-		// TIME-001
-		{"arrival time not a time", ec, func(r *recT) { r.GetEmergencyCare().EcArrivalTime = "25:00" }, []want{w("TIME-001", "ec_arrival_time")}},
-		{"arrival time with seconds", ec, func(r *recT) { r.GetEmergencyCare().EcArrivalTime = "01:12:59" }, nil},
-		// PC-001
-		{"postcode lower case without space", apc, func(r *recT) { r.Patient.PostcodeOfUsualAddress = "sw1a1aa" }, nil},
-		{"postcode pseudo", apc, func(r *recT) { r.Patient.PostcodeOfUsualAddress = "ZZ99 3WZ" }, nil},
-		{"postcode Q first", apc, func(r *recT) { r.Patient.PostcodeOfUsualAddress = "Q1 1AA" }, []want{e("PC-001", "postcode_of_usual_address")}},
-		{"postcode C inward", apc, func(r *recT) { r.Patient.PostcodeOfUsualAddress = "SW1A 1CA" }, []want{e("PC-001", "postcode_of_usual_address")}},
-		{"postcode missing is allowed", apc, func(r *recT) { r.Patient.PostcodeOfUsualAddress = "" }, nil},
-		// ORG-001, ORG-002
-		{"provider too short", apc, func(r *recT) { r.ProviderCode = "RJ" }, []want{e("ORG-001", "provider_code")}},
-		{"provider too long", apc, func(r *recT) { r.ProviderCode = "RJ7001" }, []want{e("ORG-001", "provider_code")}},
-		{"provider not alphanumeric", apc, func(r *recT) { r.ProviderCode = "RJ-7" }, []want{e("ORG-001", "provider_code")}},
-		{"provider five characters", apc, func(r *recT) { r.ProviderCode = "NT401" }, nil},
-		{"practice code bad", apc, func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "H8500" }, []want{w("ORG-002", "general_medical_practice_code")}},
-		{"practice code default", apc, func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "V81997" }, nil},
-		// CODE-001..006
-		{"admission method unknown", apc, func(r *recT) { r.GetApc().AdmissionMethodCode = "28" }, []want{e("CODE-001", "admission_method_code")}},
-		{"admission method 2D", apc, func(r *recT) { r.GetApc().AdmissionMethodCode = "2D" }, nil},
-		{"admission method lower case", apc, func(r *recT) { r.GetApc().AdmissionMethodCode = "2a" }, []want{e("CODE-001", "admission_method_code")}},
-		{"attended code 1", op, func(r *recT) { r.GetOutpatient().AttendedOrDidNotAttendCode = "1" }, []want{e("CODE-002", "attended_or_did_not_attend_code")}},
-		{"attended code 0", op, func(r *recT) { r.GetOutpatient().AttendedOrDidNotAttendCode = "0" }, nil},
-		{"gender code 3", apc, func(r *recT) { r.Demographics.PersonGenderCode = "3" }, []want{w("CODE-003", "person_gender_code")}},
-		{"gender code M", apc, func(r *recT) { r.Demographics.PersonGenderCode = "M" }, []want{w("CODE-003", "person_gender_code")}},
-		{"admin category 1", apc, func(r *recT) { r.AdministrativeCategoryCode = "1" }, []want{e("CODE-004", "administrative_category_code")}},
-		{"admin category 04", apc, func(r *recT) { r.AdministrativeCategoryCode = "04" }, nil},
-		{"cds type 020 in apc", apc, func(r *recT) { r.GetApc().CdsType = "020" }, []want{e("CODE-005", "cds_type")}},
-		{"cds type 120", apc, func(r *recT) { r.GetApc().CdsType = "120" }, nil},
-		{"department type 1", ec, func(r *recT) { r.GetEmergencyCare().EcDepartmentType = "1" }, []want{e("CODE-006", "ec_department_type")}},
-		{"department type 04", ec, func(r *recT) { r.GetEmergencyCare().EcDepartmentType = "04" }, nil},
-		// CDS-001
-		{"uid too long", apc, func(r *recT) { r.CdsUniqueIdentifier = "B" + strings.Repeat("1", 35) }, []want{e("CDS-001", "cds_unique_identifier")}},
-		{"uid 35 characters", apc, func(r *recT) { r.CdsUniqueIdentifier = "B" + strings.Repeat("1", 34) }, nil},
-		{"uid with underscore", apc, func(r *recT) { r.CdsUniqueIdentifier = "BRJ7_1" }, []want{e("CDS-001", "cds_unique_identifier")}},
-		// Several at once, in a stable order.
-		{"many failures", apc, func(r *recT) {
-			r.Patient.NhsNumber = "9434765918"
-			r.Patient.PostcodeOfUsualAddress = "Q1 1AA"
-			r.Demographics.PersonGenderCode = "7"
-			r.GetApc().CdsType = "999"
-		}, []want{e("NHS-002", "nhs_number"), e("PC-001", "postcode_of_usual_address"), w("CODE-003", "person_gender_code"), e("CODE-005", "cds_type")}},
-	}
-	v := testValidator()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := clean(t, tt.d)
-			tt.mutate(r)
-			got := v.Validate(tt.d, r)
-			var gotW []want
-			for _, f := range got {
-				gotW = append(gotW, want{f.GetRuleId(), f.GetField(), f.GetSeverity()})
-				if f.GetMessage() == "" {
-					t.Errorf("%s has no message", f.GetRuleId())
-				}
-				for _, value := range identifierValues(r) {
-					if strings.Contains(f.GetMessage(), value) {
-						t.Errorf("%s message %q holds a value of the record", f.GetRuleId(), f.GetMessage())
-					}
-				}
-			}
-			if !slices.Equal(gotW, tt.want) {
-				t.Errorf("failures\n got %v\nwant %v", gotW, tt.want)
-			}
-			wantErr := false
-			for _, x := range tt.want {
-				wantErr = wantErr || x.sev == dmicv1.Severity_SEVERITY_ERROR
-			}
-			if HasErrors(got) != wantErr {
-				t.Errorf("HasErrors = %v, want %v", HasErrors(got), wantErr)
-			}
-		})
-	}
-}
-
-// identifierValues are the patient-identifiable values of a record, at least
-// a few characters long (a one-character value appears in any text).
-func identifierValues(r *recT) []string {
-	var out []string
-	for _, s := range []string{r.GetPatient().GetNhsNumber(), r.GetPatient().GetPersonBirthDate(), r.GetPatient().GetPostcodeOfUsualAddress(), r.GetPatient().GetLocalPatientIdentifier(), r.GetCdsUniqueIdentifier()} {
-		if len(s) >= 4 {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func TestFutureUsesLocalCalendar(t *testing.T) {
-	london, err := time.LoadLocation("Europe/London")
-	if err != nil {
-		t.Skip("no tzdata:", err)
-	}
-	// 23:30 UTC on 30 June is 00:30 on 1 July in London (BST).
-	now := time.Date(2026, 6, 30, 23, 30, 0, 0, time.UTC)
-	r := clean(t, op)
-	r.GetOutpatient().AppointmentDate = "2026-07-01"
-	if fs := New(WithClock(func() time.Time { return now }), WithLocation(london)).Validate(op, r); fs != nil {
-		t.Errorf("London calendar: %v", fs)
-	}
-	fs := New(WithClock(func() time.Time { return now }), WithLocation(time.UTC)).Validate(op, r)
-	if len(fs) != 1 || fs[0].GetRuleId() != RuleDateFuture {
-		t.Errorf("UTC calendar: %v", fs)
-	}
-}
-
-func TestDatasetFromRecordAndMismatch(t *testing.T) {
-	v := testValidator()
-	r := clean(t, apc)
-	// Validated as outpatient, an apc record lacks every outpatient field.
-	fs := v.Validate(op, r)
-	if len(fs) != 4 || fs[0].GetRuleId() != RuleRequired || fs[0].GetField() != "attendance_identifier" {
-		t.Errorf("apc record as outpatient: %v", fs)
-	}
-	// A record with no activity and no dataset gets the common rules only.
-	bare := &recT{CdsUniqueIdentifier: "X1", ProviderCode: "RJ7", Patient: &dmicv1.Patient{PersonBirthDate: "1970-01-01"}}
-	if fs := v.Validate(dmicv1.Dataset_DATASET_UNSPECIFIED, bare); fs != nil {
-		t.Errorf("bare record: %v", fs)
-	}
-	// nil record: the ever-required fields are missing, no panic.
-	fs = v.Validate(apc, nil)
-	if !HasErrors(fs) || fs[0].GetField() != "cds_unique_identifier" {
-		t.Errorf("nil record: %v", fs)
-	}
-}
-
-func TestValidateDoesNotModify(t *testing.T) {
-	r := clean(t, apc)
-	r.Patient.NhsNumber = "123"
-	before := proto.Clone(r)
-	testValidator().Validate(apc, r)
-	if !proto.Equal(before, r) {
-		t.Error("Validate changed the record")
 	}
 }
 
 func TestCleanRecordDoesNotAllocate(t *testing.T) {
-	v := testValidator()
-	r := clean(t, apc)
-	allocs := testing.AllocsPerRun(200, func() {
-		if v.Validate(apc, r) != nil {
-			t.Fatal("failures")
+	v := testValidator(t, WithPractices(practiceSet{"H85001": true, "H85020": true}))
+	for _, d := range []dmicv1.Dataset{apc, op, ec, lf} {
+		r := clean(t, d)
+		in := ValidateInput{Dataset: d, Source: provider, Received: fixedNow}
+		allocs := testing.AllocsPerRun(200, func() {
+			if v.Validate(r, in).Failures != nil {
+				t.Fatal("failures")
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: Validate of a clean record: %v allocations", record.DatasetName(d), allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("Validate of a clean record: %v allocations", allocs)
 	}
 }
 
-// The JSON Schema's required fields (docs/record.schema.json) and REQ-001 must
-// agree, dataset by dataset, for ordinary records and for deletes.
-func TestSchemaRequiredMatchesRules(t *testing.T) {
+func TestSpecificationFallbacks(t *testing.T) {
+	v := testValidator(t)
+	// A national local flow: no national specification covers it, the
+	// provider one applies.
+	res := v.Validate(clean(t, lf), ValidateInput{Source: national})
+	if res.Failures != nil || res.Spec.Label() != "local_flow/2026.1" {
+		t.Errorf("national local flow: %v under %s", wants(res.Failures), res.Spec.Label())
+	}
+	// No dataset and no activity: nothing covers it.
+	res = v.Validate(&recT{CdsUniqueIdentifier: "X1", ProviderCode: "RJ7"}, ValidateInput{})
+	if got := wants(res.Failures); !slices.Equal(got, []want{e(RuleNoSpec, "dataset")}) || res.Spec != nil || res.Spec.Label() != "" {
+		t.Errorf("record with no dataset: %v", got)
+	}
+	if res.Failures[0].GetMessage() != msgNoSpec {
+		t.Errorf("SPEC-001 message %q", res.Failures[0].GetMessage())
+	}
+	// An empty registry: nothing covers anything.
+	res = New(nil).Validate(clean(t, apc), ValidateInput{})
+	if got := wants(res.Failures); !slices.Equal(got, []want{e(RuleNoSpec, "dataset")}) {
+		t.Errorf("empty registry: %v", got)
+	}
+	// An apc record validated as outpatient lacks every outpatient field.
+	got := wants(v.Validate(clean(t, apc), ValidateInput{Dataset: op}).Failures)
+	if want := []want{e("REQ-001", "attendance_identifier"), e("REQ-001", "appointment_date"), e("REQ-001", "attended_or_did_not_attend_code"),
+		e("REQ-001", "treatment_function_code"), w("REQ-002", "first_attendance_code"), w("REQ-002", "priority_type_code")}; !slices.Equal(got, want) {
+		t.Errorf("apc record as outpatient:\n got %v\nwant %v", got, want)
+	}
+	// A nil record: the mandatory fields are missing, no panic.
+	got = wants(v.Validate(nil, ValidateInput{Dataset: ec}).Failures)
+	if len(got) == 0 || got[0] != e("REQ-001", "cds_unique_identifier") {
+		t.Errorf("nil record: %v", got)
+	}
+}
+
+// The day of receipt selects the version: a record received before a new
+// version's effective date is checked against the old one.
+func TestReceivedSelectsVersion(t *testing.T) {
+	doc := variant(t, "outpatient", "2026.2", "2026-10-01")
+	// Version 2026.2 makes an unknown priority a warning.
+	doc = []byte(strings.Replace(string(doc), `{"id": "CODE-014", "severity": "error"`, `{"id": "CODE-014", "severity": "warning"`, 1))
+	reg, _ := with(t, builtIn(t), doc)
+	v := New(reg, WithClock(fixedClock))
+	r := clean(t, op)
+	r.GetOutpatient().PriorityTypeCode = "9"
+	before := v.Validate(r, ValidateInput{Received: day("2026-09-30T12:00:00Z")})
+	after := v.Validate(r, ValidateInput{Received: day("2026-10-01T12:00:00Z")})
+	if before.Spec.Label() != "outpatient/2026.1" || !slices.Equal(wants(before.Failures), []want{e("CODE-014", "priority_type_code")}) {
+		t.Errorf("received before: %s %v", before.Spec.Label(), wants(before.Failures))
+	}
+	if after.Spec.Label() != "outpatient/2026.2" || !slices.Equal(wants(after.Failures), []want{w("CODE-014", "priority_type_code")}) {
+		t.Errorf("received after: %s %v", after.Spec.Label(), wants(after.Failures))
+	}
+}
+
+func TestFutureUsesLocalCalendar(t *testing.T) {
+	if london() == time.UTC {
+		t.Skip("no tzdata for Europe/London")
+	}
+	// 23:30 UTC on 30 June is 00:30 on 1 July in London (BST).
+	now := func() time.Time { return time.Date(2026, 6, 30, 23, 30, 0, 0, time.UTC) }
+	r := clean(t, op)
+	r.GetOutpatient().AppointmentDate = "2026-07-01"
+	if fs := New(builtIn(t), WithClock(now)).Validate(r, ValidateInput{}).Failures; fs != nil {
+		t.Errorf("London calendar: %v", wants(fs))
+	}
+	fs := New(builtIn(t), WithClock(now), WithLocation(time.UTC)).Validate(r, ValidateInput{}).Failures
+	if !slices.Equal(wants(fs), []want{e("DATE-002", "appointment_date")}) {
+		t.Errorf("UTC calendar: %v", wants(fs))
+	}
+}
+
+// Registries are swapped while other goroutines validate: every result is
+// the whole verdict of the one specification it names. Run with -race.
+func TestSetRegistryWhileValidating(t *testing.T) {
+	base := builtIn(t)
+	// Version 2026.2, in effect from the same day and loaded later, makes
+	// an unknown gender code an error.
+	doc := variant(t, "apc", "2026.2", "2026-04-01")
+	doc = []byte(strings.Replace(string(doc), `{"id": "CODE-003", "severity": "warning"`, `{"id": "CODE-003", "severity": "error"`, 1))
+	next, _ := with(t, base, doc)
+	v := New(base, WithClock(fixedClock))
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var seen [2]atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := clean(t, apc)
+			r.Demographics.PersonGenderCode = "7"
+			for !stop.Load() {
+				res := v.Validate(r, ValidateInput{Dataset: apc})
+				wantSev := dmicv1.Severity_SEVERITY_WARNING
+				switch res.Spec.Label() {
+				case "apc/2026.1":
+					seen[0].Add(1)
+				case "apc/2026.2":
+					wantSev = dmicv1.Severity_SEVERITY_ERROR
+					seen[1].Add(1)
+				default:
+					t.Errorf("specification %s", res.Spec.Label())
+					return
+				}
+				if len(res.Failures) != 1 || res.Failures[0].GetRuleId() != "CODE-003" || res.Failures[0].GetSeverity() != wantSev {
+					t.Errorf("under %s: %v", res.Spec.Label(), wants(res.Failures))
+					return
+				}
+			}
+		}()
+	}
+	// Swap until both versions have been seen in use (the deadline only
+	// stops a broken validator from hanging the test). Yielding lets the
+	// validating goroutines run between swaps on a loaded machine.
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; (i < 2000 || seen[0].Load() == 0 || seen[1].Load() == 0) && time.Now().Before(deadline); i++ {
+		if i%2 == 0 {
+			v.SetRegistry(next)
+		} else {
+			v.SetRegistry(base)
+		}
+		if i%16 < 2 { // after a swap to each
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if seen[0].Load() == 0 || seen[1].Load() == 0 {
+		t.Errorf("validated %d under 2026.1 and %d under 2026.2", seen[0].Load(), seen[1].Load())
+	}
+	v.SetRegistry(next)
+	if v.Registry() != next {
+		t.Error("Registry is not the one set")
+	}
+}
+
+// The JSON Schema's required fields (docs/record.schema.json) and the
+// provider specifications' mandatory fields agree, dataset by dataset, for
+// ordinary records and for deletes.
+func TestSchemaRequiredMatchesMandatory(t *testing.T) {
 	data, err := os.ReadFile("../../docs/record.schema.json")
 	if err != nil {
 		t.Fatal(err)
@@ -333,6 +263,7 @@ func TestSchemaRequiredMatchesRules(t *testing.T) {
 	if len(schema.OneOf) != 4 {
 		t.Fatalf("%d branches", len(schema.OneOf))
 	}
+	reg := builtIn(t)
 	for _, b := range schema.OneOf {
 		d, err := record.ParseDataset(b.Properties.Dataset.Const)
 		if err != nil {
@@ -341,43 +272,38 @@ func TestSchemaRequiredMatchesRules(t *testing.T) {
 		if b.If.Properties["cds_update_type"].Const != "1" {
 			t.Errorf("%s: the delete condition is not cds_update_type = 1", b.Properties.Dataset.Const)
 		}
+		var mandatory, onDelete []string
+		for _, f := range reg.Select(d, provider, fixedNow).Fields() {
+			if f.Obligation == ObligationMandatory {
+				mandatory = append(mandatory, f.Name)
+				if f.Delete {
+					onDelete = append(onDelete, f.Name)
+				}
+			}
+		}
 		always := slices.DeleteFunc(slices.Clone(b.Required), func(s string) bool { return s == "dataset" })
 		full := append(slices.Clone(always), b.Else.Required...)
 		for _, c := range []struct {
-			got  []string
-			want []string
-			what string
-		}{{always, requiredFields(d, true), "delete"}, {full, requiredFields(d, false), "record"}} {
+			got, want []string
+			what      string
+		}{{always, onDelete, "delete"}, {full, mandatory, "record"}} {
 			slices.Sort(c.got)
 			slices.Sort(c.want)
 			if !slices.Equal(c.got, c.want) {
-				t.Errorf("%s %s: schema requires %v, REQ-001 requires %v", b.Properties.Dataset.Const, c.what, c.got, c.want)
+				t.Errorf("%s %s: schema requires %v, the specification %v", b.Properties.Dataset.Const, c.what, c.got, c.want)
 			}
 		}
 	}
 }
 
-// Every rule id is explained in the provider documentation, and the
-// documentation's example records are clean.
-func TestDocs(t *testing.T) {
+// The provider documentation's example records pass without errors.
+func TestRecordFormatExamples(t *testing.T) {
 	data, err := os.ReadFile("../../docs/record-format.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := string(data)
-	for _, rule := range []string{RuleRequired, RuleNHSFormat, RuleNHSCheckDigit, RuleNHSRepeated, RuleNHSMissingVerified,
-		RuleBirthDateFormat, RuleBirthDateTooEarly, RuleBirthAfterActivity, RuleDateFormat, RuleDateFuture, RuleEpisodeOrder,
-		RuleApplicableDateTime, RuleArrivalTime, RulePostcode, RuleProviderCode, RulePracticeCode, RuleAdmissionMethod,
-		RuleAttendedCode, RuleGenderCode, RuleAdminCategory, RuleCDSType, RuleDepartmentType, RuleUniqueIdentifier} {
-		if !strings.Contains(doc, "`"+rule+"`") {
-			t.Errorf("record-format.md does not explain %s", rule)
-		}
-	}
-	if !strings.Contains(doc, SpecVersion) {
-		t.Errorf("record-format.md does not name spec version %s", SpecVersion)
-	}
-	v := testValidator()
-	sc := bufio.NewScanner(strings.NewReader(doc))
+	v := New(builtIn(t), WithClock(fixedClock))
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
 	sc.Buffer(nil, 1<<20)
 	in, n := false, 0
 	for sc.Scan() {
@@ -393,12 +319,104 @@ func TestDocs(t *testing.T) {
 				t.Fatalf("doc example: %v", err)
 			}
 			n++
-			if fs := v.Validate(d, r); fs != nil {
-				t.Errorf("doc example %d (%s) has failures %v", n, record.DatasetName(d), fs)
+			if fs := v.Validate(r, ValidateInput{Dataset: d}).Failures; HasErrors(fs) {
+				t.Errorf("doc example %d (%s) has errors %v", n, record.DatasetName(d), wants(fs))
 			}
 		}
 	}
 	if n < 4 {
 		t.Errorf("found %d doc examples", n)
 	}
+}
+
+// docs/specifications.md is what Document writes for the built-in
+// specifications; regenerate it with `go run ./cmd/specdoc > ../docs/specifications.md`.
+func TestSpecificationsDocUpToDate(t *testing.T) {
+	got, err := os.ReadFile("../../docs/specifications.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := builtIn(t)
+	want := Document(reg.List())
+	if string(got) != want {
+		t.Error("docs/specifications.md is out of date: run `go run ./cmd/specdoc > ../docs/specifications.md` in services/")
+	}
+	for _, s := range reg.List() {
+		for _, r := range s.Rules() {
+			if !strings.Contains(want, "| `"+r.ID+"` |") {
+				t.Errorf("%s: rule %s is not in the document", s.Label(), r.ID)
+			}
+		}
+	}
+	for _, r := range decoderRules {
+		if !strings.Contains(want, "| `"+r.id+"` |") {
+			t.Errorf("decoder rule %s is not in the document", r.id)
+		}
+	}
+}
+
+type referencePractices struct{ ref *refdata.Reference }
+
+func (p referencePractices) KnownPractice(code string) bool {
+	_, ok := p.ref.Practice(code)
+	return ok
+}
+
+// Records made by synth are clean except for the faults synth injects: each
+// bad item fails exactly the rule it was made to break, on its field, and no
+// other; every good item (provider or national, revision or delete) passes
+// with no failure at all, warnings included.
+func TestSynthRecordsMatchInjectedFaults(t *testing.T) {
+	ref, err := refdata.LoadDir("../../reference/sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := synth.Generate(synth.Config{
+		Seed: 7, Records: 12000,
+		Practices: ref.PracticeCodes(), Postcodes: ref.Postcodes(), Providers: ref.TrustCodes(),
+		Datasets: []dmicv1.Dataset{apc, op, ec, lf},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) < 20000 {
+		t.Fatalf("only %d items", len(items))
+	}
+	// After every generated activity date, so nothing is in the future.
+	v := New(builtIn(t), WithClock(func() time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		WithPractices(referencePractices{ref}))
+	var good, bad int
+	byRule := map[string]int{}
+	for i, it := range items {
+		r, d, err := record.DecodeJSON(it.JSON, it.Dataset)
+		if err != nil {
+			if !slices.Equal(it.Bad, []string{synth.RuleDecode}) {
+				t.Errorf("item %d (%v): decode error %v, made to break %v", i, it.Bad, err, it.Bad)
+			}
+			bad++
+			byRule[synth.RuleDecode]++
+			continue
+		}
+		res := v.Validate(r, ValidateInput{Dataset: d, Source: it.Source})
+		if len(it.Bad) == 0 {
+			good++
+			if res.Failures != nil {
+				t.Errorf("item %d (%s %v, delete %v, revision %v): good record has failures %v", i, record.DatasetName(d), it.Source, it.Delete, it.Revision, wants(res.Failures))
+			}
+			continue
+		}
+		bad++
+		got := wants(res.Failures)
+		want := []want{e(it.Bad[0], it.BadField)}
+		if !slices.Equal(got, want) {
+			t.Errorf("item %d (%s): made to break %v on %s, failures %v", i, record.DatasetName(d), it.Bad, it.BadField, got)
+		}
+		byRule[it.Bad[0]]++
+	}
+	for _, rule := range []string{synth.RuleNHSModulus11, synth.RuleDOBTooEarly, synth.RuleDOBAfter, synth.RuleRequired, synth.RulePostcode, synth.RuleDecode} {
+		if byRule[rule] == 0 {
+			t.Errorf("no item was made to break %s", rule)
+		}
+	}
+	t.Logf("%d good and %d bad items", good, bad)
 }

@@ -1,9 +1,13 @@
 // Command dmicctl shows the status of every dmic service and pauses or
-// resumes one, over each service's gRPC control API.
+// resumes one, over each service's gRPC control API; manages the data
+// specifications on validate; and shows the data-quality summary from
+// ClickHouse.
 //
 //	dmicctl status
 //	dmicctl pause validate
 //	dmicctl resume validate
+//	dmicctl dq [-provider RJ7] [-dataset apc] [-source provider] [-months 3] [-rules]
+//	dmicctl spec list | spec load FILE | spec get ID [VERSION]
 package main
 
 import (
@@ -30,7 +34,9 @@ type service struct{ name, addr string }
 func main() { os.Exit(run(os.Args[1:])) }
 
 func usage(fs *flag.FlagSet) {
-	fmt.Fprintf(os.Stderr, "usage: dmicctl [-services name=addr,...] status | pause SERVICE | resume SERVICE\n")
+	fmt.Fprintf(os.Stderr, "usage: dmicctl [-services name=addr,...] [-timeout d] status | pause SERVICE | resume SERVICE\n"+
+		"       dmicctl [-services ...] spec list | spec load FILE | spec get ID [VERSION]\n"+
+		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n")
 	fs.PrintDefaults()
 }
 
@@ -46,15 +52,29 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	ctx := context.Background()
+	if fs.Arg(0) == "dq" {
+		// Reads ClickHouse, not the services: -services does not matter. The
+		// views read their tables whole (FINAL), which takes longer than a
+		// control call: unless -timeout was given, allow a minute.
+		t := time.Minute
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "timeout" {
+				t = *timeout
+			}
+		})
+		return dq(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
+	}
 	svcs, err := parseServices(*list)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dmicctl:", err)
 		return 2
 	}
-	ctx := context.Background()
 	switch cmd := fs.Arg(0); cmd {
 	case "status":
 		return status(ctx, os.Stdout, svcs, *timeout)
+	case "spec":
+		return spec(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
 	case "pause", "resume":
 		name := fs.Arg(1)
 		for _, s := range svcs {

@@ -134,6 +134,10 @@ type batchKey struct {
 func submit(ctx context.Context, log *slog.Logger, o options, items []synth.Item) error {
 	pending := map[batchKey]*bytes.Buffer{}
 	counts := map[batchKey]int{}
+	// A record id goes at most once into a submission (rule DUP-001): a
+	// revision of a record still pending starts a new submission, as a
+	// provider's system must.
+	ids := map[batchKey]map[string]bool{}
 	var order []batchKey
 	var accepted, rejected int64
 	flush := func(k batchKey) error {
@@ -149,13 +153,23 @@ func submit(ctx context.Context, log *slog.Logger, o options, items []synth.Item
 		rejected += r
 		buf.Reset()
 		counts[k] = 0
+		clear(ids[k])
 		return nil
 	}
 	for _, it := range items {
 		k := batchKey{it.Source, it.Submitter, it.Dataset}
 		if pending[k] == nil {
 			pending[k] = &bytes.Buffer{}
+			ids[k] = map[string]bool{}
 			order = append(order, k)
+		}
+		if it.RecordID != "" {
+			if ids[k][it.RecordID] {
+				if err := flush(k); err != nil {
+					return err
+				}
+			}
+			ids[k][it.RecordID] = true
 		}
 		pending[k].Write(it.JSON)
 		pending[k].WriteByte('\n')

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dmic-nhs/dmic/services/chstore"
+	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/record"
+)
+
+// dq prints the data-quality summary (dq_summary) and, with -rules, the
+// records failing each rule (dq_rule_summary), for the last -months months of
+// receipt up to now. It only reads: it neither creates nor changes the schema.
+func dq(ctx context.Context, args []string, stdout, stderr io.Writer, timeout time.Duration, now time.Time) int {
+	fs := flag.NewFlagSet("dmicctl dq", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var ch chstore.Config
+	ch.RegisterFlags(fs)
+	provider := fs.String("provider", "", "Only this provider (organisation code, e.g. RJ7).")
+	dataset := fs.String("dataset", "", "Only this dataset (apc, outpatient, emergency_care, local_flow, or an abbreviation).")
+	source := fs.String("source", "", "Only this source: provider or national.")
+	months := fs.Int("months", 3, "Months of receipt to show, this month included; 0 for all.")
+	rules := fs.Bool("rules", false, "Also show the records failing each rule.")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "dmicctl dq: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	f := chstore.DQFilter{Provider: strings.TrimSpace(*provider)}
+	if *dataset != "" {
+		d, err := record.ParseDataset(*dataset)
+		if err != nil {
+			fmt.Fprintf(stderr, "dmicctl dq: -dataset %q: %v\n", *dataset, err)
+			return 2
+		}
+		f.Dataset = record.DatasetName(d)
+	}
+	if *source != "" {
+		s, err := envelope.ParseSource(*source)
+		if err != nil {
+			fmt.Fprintf(stderr, "dmicctl dq: -source: %v\n", err)
+			return 2
+		}
+		f.Source = envelope.SourceName(s)
+	}
+	if *months < 0 {
+		fmt.Fprintf(stderr, "dmicctl dq: -months %d: want 0 (all) or more\n", *months)
+		return 2
+	}
+	if *months > 0 {
+		y, m, _ := now.UTC().Date()
+		f.From = time.Date(y, m-time.Month(*months-1), 1, 0, 0, 0, 0, time.UTC)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := ch.Open(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "dmicctl dq: %v\n", err)
+		return 1
+	}
+	defer conn.Close()
+	summary, err := chstore.DQSummary(ctx, conn, ch.Database, f)
+	if err != nil {
+		fmt.Fprintf(stderr, "dmicctl dq: %v\n", err)
+		return 1
+	}
+	if len(summary) == 0 {
+		fmt.Fprintf(stdout, "No validation outcomes %s.\n", describe(f))
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MONTH\tPROVIDER\tDATASET\tSOURCE\tRECORDS\tACCEPTED\tWARNED\tREJECTED\tVALID")
+	for _, r := range summary {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f%%\n", r.Month.Format("2006-01"), orDash(r.Provider), orDash(r.Dataset), orDash(r.Source),
+			r.Records, r.Accepted, r.Warned, r.Rejected, 100*r.ValidShare)
+	}
+	if err := tw.Flush(); err != nil {
+		return 1
+	}
+	if !*rules {
+		return 0
+	}
+	rs, err := chstore.DQRules(ctx, conn, ch.Database, f)
+	if err != nil {
+		fmt.Fprintf(stderr, "dmicctl dq: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout)
+	if len(rs) == 0 {
+		fmt.Fprintln(stdout, "No rule was broken.")
+		return 0
+	}
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MONTH\tPROVIDER\tDATASET\tSOURCE\tRULE\tFIELD\tSEVERITY\tRECORDS")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Month.Format("2006-01"), orDash(r.Provider), orDash(r.Dataset), orDash(r.Source),
+			r.RuleID, orDash(r.Field), r.Severity, r.Records)
+	}
+	if err := tw.Flush(); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// describe says what the filter selected, for an empty result.
+func describe(f chstore.DQFilter) string {
+	var parts []string
+	if f.Provider != "" {
+		parts = append(parts, "for provider "+f.Provider)
+	}
+	if f.Dataset != "" {
+		parts = append(parts, "for dataset "+f.Dataset)
+	}
+	if f.Source != "" {
+		parts = append(parts, "from source "+f.Source)
+	}
+	if !f.From.IsZero() {
+		parts = append(parts, "received since "+f.From.Format("2006-01"))
+	}
+	if len(parts) == 0 {
+		return "at all"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

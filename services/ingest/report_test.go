@@ -1,0 +1,129 @@
+package ingest_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/chstore"
+	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
+	"github.com/dmic-nhs/dmic/services/ingest"
+)
+
+// TestReportsOverHTTPAndGRPC serves a report from a real ClickHouse the way
+// ingest does, over both transports, and checks they agree.
+func TestReportsOverHTTPAndGRPC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, cfg := chstoretest.Database(t, "dmic_ingest_reports")
+	const sub = "sub-20261122-abc"
+	nhs := dqreporttest.Failure("NHS-002", "nhs_number", dmicv1.Severity_SEVERITY_ERROR)
+	w := chstore.NewWriter(conn, cfg.Database)
+	if err := w.WriteReceipts(ctx, []*validationv1.SubmissionReceipt{dqreporttest.Receipt(sub, 3, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteOutcomes(ctx, []*validationv1.ValidationOutcome{
+		dqreporttest.Outcome(sub, 1, validationv1.Outcome_OUTCOME_ACCEPTED),
+		dqreporttest.Outcome(sub, 2, validationv1.Outcome_OUTCOME_REJECTED, nhs),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	src := chstore.NewReports(cfg)
+	defer src.Close()
+	reports := ingest.NewReports(src, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mux := http.NewServeMux()
+	reports.RegisterHTTP(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/v1/submissions/" + sub)
+	if code != http.StatusOK {
+		t.Fatalf("GET report: %d %s", code, body)
+	}
+	overHTTP := &validationv1.SubmissionReport{}
+	if err := protojson.Unmarshal([]byte(body), overHTTP); err != nil {
+		t.Fatal(err)
+	}
+	if overHTTP.Records != 3 || overHTTP.Validated != 2 || overHTTP.Complete || overHTTP.Accepted != 1 || overHTTP.Rejected != 1 ||
+		len(overHTTP.Rules) != 1 || overHTTP.Rules[0].RuleId != "NHS-002" || len(overHTTP.FailingRecords) != 1 ||
+		overHTTP.FailingRecords[0].LineNumber != 2 {
+		t.Errorf("report = %v, want 2 of 3 judged (1 accepted, 1 rejected by NHS-002 on line 2), not complete", overHTTP)
+	}
+
+	for path, want := range map[string]int{
+		"/v1/submissions/sub-nothing-here":    http.StatusNotFound,
+		"/v1/submissions/bad%20id":            http.StatusBadRequest,
+		"/v1/submissions/" + sub + "?limit=0": http.StatusBadRequest,
+		"/v1/submissions/" + sub + "?limit=x": http.StatusBadRequest,
+	} {
+		if code, body := get(path); code != want || !strings.Contains(body, `"error"`) {
+			t.Errorf("GET %s: %d %s, want %d with an error", path, code, body, want)
+		}
+	}
+
+	// gRPC gives the same report.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	validationv1.RegisterSubmissionReportServiceServer(gs, reports)
+	go gs.Serve(lis)
+	defer gs.Stop()
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := validationv1.NewSubmissionReportServiceClient(cc)
+	resp, err := client.GetSubmissionReport(ctx, &validationv1.GetSubmissionReportRequest{SubmissionId: sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(resp.GetReport(), overHTTP) {
+		t.Errorf("gRPC report %v differs from HTTP report %v", resp.GetReport(), overHTTP)
+	}
+	_, err = client.GetSubmissionReport(ctx, &validationv1.GetSubmissionReportRequest{SubmissionId: "sub-unknown"})
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("unknown submission over gRPC: %v, want NotFound", err)
+	}
+}
+
+func TestReportsUnavailableWithoutClickHouse(t *testing.T) {
+	// Nothing listens on this port: the report cannot be read, and says so.
+	src := chstore.NewReports(chstore.Config{Addr: "127.0.0.1:1", Database: "dmic"})
+	reports := ingest.NewReports(src, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err := reports.GetSubmissionReport(context.Background(), &validationv1.GetSubmissionReportRequest{SubmissionId: "sub-1"})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("report without ClickHouse: %v, want Unavailable", err)
+	}
+}

@@ -1,0 +1,188 @@
+package validate_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/validate"
+	"github.com/dmic-nhs/dmic/services/validation"
+)
+
+// apcVersion is the built-in apc document as a new version: effective from
+// the given day, with gender codes (CODE-003) made an error.
+func apcVersion(t *testing.T, version, effective string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../validation/specs/apc.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["version"], doc["effective_from"] = version, effective
+	for _, r := range doc["rules"].([]any) {
+		if rule := r.(map[string]any); rule["id"] == "CODE-003" {
+			rule["severity"] = "error"
+		}
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// instance is one validate process: its validator, following the log.
+type instance struct {
+	v     *validation.Validator
+	specs *validate.Specifications
+	stage *validate.Stage
+}
+
+func startInstance(t *testing.T, ctx context.Context, brokers []string, today time.Time) *instance {
+	t.Helper()
+	reg, err := validation.BuiltIn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := validation.New(reg, validation.WithClock(func() time.Time { return today }))
+	w := pipeline.NewWriter(brokers)
+	t.Cleanup(func() { w.Close() })
+	specs := validate.NewSpecifications(v, validate.NewSpecLog(brokers, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	caught := make(chan struct{})
+	go func() { _ = specs.Follow(ctx, func() { close(caught) }) }()
+	select {
+	case <-caught:
+	case <-time.After(20 * time.Second):
+		t.Fatal("specification log not replayed within 20s")
+	}
+	return &instance{v: v, specs: specs, stage: validate.New(v)}
+}
+
+// verdict validates the apc example with gender code 7, received on day.
+func (in *instance) verdict(t *testing.T, day time.Time) *validationv1.ValidationOutcome {
+	t.Helper()
+	raw := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_APC, Submitter: "RJ7", SubmissionID: "sub-1", Received: day, Line: 1}
+	outs, err := in.stage.Process(context.Background(), message(apcRecord(`"person_gender_code":"7"`), raw.Headers()))
+	if rej, ok := err.(*pipeline.Rejection); ok {
+		outs = rej.Also
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return verdictOf(t, outs)
+}
+
+// TestSpecificationLoadedAtRunTime loads a new version through the gRPC
+// service, without a restart: it applies to records received from its
+// effective date, reaches another instance through the log, and survives a
+// restart.
+func TestSpecificationLoadedAtRunTime(t *testing.T) {
+	b := broker.ForTest(t)
+	brokers := []string{b.Addr()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	before, after := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	a := startInstance(t, ctx, brokers, today)
+	other := startInstance(t, ctx, brokers, today)
+
+	if v := a.verdict(t, after); v.Outcome != validationv1.Outcome_OUTCOME_WARNED || v.Header.GetSpecVersion() != "apc/2026.1" {
+		t.Fatalf("before loading: %v, want a CODE-003 warning under apc/2026.1", v)
+	}
+	doc := apcVersion(t, "2026.2", "2026-12-01")
+	resp, err := a.specs.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{Document: doc})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if !resp.Created || resp.Summary.GetId() != "apc" || resp.Summary.GetVersion() != "2026.2" || resp.Summary.GetInEffect() ||
+		resp.Summary.GetOrigin() != "loaded" || resp.Summary.GetEffectiveFrom() != "2026-12-01" {
+		t.Errorf("load answer = %v, want created apc 2026.2, loaded, not yet in effect", resp)
+	}
+	for _, tc := range []struct {
+		day     time.Time
+		outcome validationv1.Outcome
+		spec    string
+	}{
+		{before, validationv1.Outcome_OUTCOME_WARNED, "apc/2026.1"},
+		{after, validationv1.Outcome_OUTCOME_REJECTED, "apc/2026.2"},
+	} {
+		if v := a.verdict(t, tc.day); v.Outcome != tc.outcome || v.Header.GetSpecVersion() != tc.spec {
+			t.Errorf("received %s: %v under %s, want %v under %s", tc.day.Format(time.DateOnly), v.Outcome,
+				v.Header.GetSpecVersion(), tc.outcome, tc.spec)
+		}
+	}
+
+	// The other instance gets it from the log, without a call of its own.
+	deadline := time.Now().Add(20 * time.Second)
+	for other.verdict(t, after).Header.GetSpecVersion() != "apc/2026.2" {
+		if time.Now().After(deadline) {
+			t.Fatal("the other instance did not apply the loaded version within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Loading it again is a no-op; the same version with other content is refused.
+	again, err := a.specs.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{Document: doc})
+	if err != nil || again.Created {
+		t.Errorf("second load: %v, %v; want no error and not created", again, err)
+	}
+	changed := []byte(strings.Replace(string(doc), "2026-12-01", "2026-12-02", 1))
+	if _, err := a.specs.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{Document: changed}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("same version, other content: %v, want InvalidArgument", err)
+	}
+	// A broken document is refused with every problem at once, and never logged.
+	broken := []byte(`{"id":"apc","version":"","effective_from":"soon","source":"provider","datasets":["apc"],` +
+		`"rules":[{"id":"X-1","severity":"fatal","check":"no_such_check","fields":["no_such_field"],"message":"m"}]}`)
+	_, err = a.specs.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{Document: broken})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("broken document: %v, want InvalidArgument", err)
+	}
+	for _, want := range []string{"version", "effective_from", "fatal", "no_such_check"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not mention %s", err, want)
+		}
+	}
+
+	// A restart replays the log: the loaded version is there.
+	restarted := startInstance(t, ctx, brokers, today)
+	list, err := restarted.specs.ListSpecifications(ctx, &validationv1.ListSpecificationsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inEffect := map[string]bool{}
+	for _, s := range list.Specifications {
+		inEffect[s.Id+"/"+s.Version] = s.InEffect
+	}
+	if e, ok := inEffect["apc/2026.2"]; !ok || e {
+		t.Errorf("after restart: apc/2026.2 listed %v, in effect %v; want listed, not yet in effect (%v)", ok, e, inEffect)
+	}
+	if !inEffect["apc/2026.1"] || len(inEffect) != 6 {
+		t.Errorf("after restart: %v, want the five built-in specifications plus apc/2026.2, apc/2026.1 in effect", inEffect)
+	}
+	got, err := restarted.specs.GetSpecification(ctx, &validationv1.GetSpecificationRequest{Id: "apc", Version: "2026.2"})
+	if err != nil || string(got.Document) != string(doc) {
+		t.Errorf("get apc 2026.2 after restart: %v; document equal %v", err, got != nil && string(got.Document) == string(doc))
+	}
+	if v := restarted.verdict(t, after); v.Header.GetSpecVersion() != "apc/2026.2" {
+		t.Errorf("after restart, received %s: spec %s, want apc/2026.2", after.Format(time.DateOnly), v.Header.GetSpecVersion())
+	}
+}
