@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/chstore"
+	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
 	"github.com/dmic-nhs/dmic/services/load"
 	"github.com/dmic-nhs/dmic/services/pipeline"

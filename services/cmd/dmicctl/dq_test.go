@@ -12,8 +12,8 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/chstore"
+	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
 )
 
