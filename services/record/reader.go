@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
@@ -226,6 +227,13 @@ func (r *Reader) nextCSV() (Item, bool) {
 	line := int64(l)
 	if len(row) != len(r.cols) {
 		return Item{Line: line, Err: &DecodeError{Line: line, RuleID: RuleColumns, Message: fmt.Sprintf("row has %d columns; the header has %d", len(row), len(r.cols))}}, true
+	}
+	// As for a JSON line: text that is not UTF-8 cannot be carried (protobuf
+	// strings must be UTF-8) and is not silently repaired.
+	for _, cell := range row {
+		if !utf8.ValidString(cell) {
+			return Item{Line: line, Err: &DecodeError{Line: line, RuleID: RuleCSV, Message: "row is not valid UTF-8 text"}}, true
+		}
 	}
 	var buf [maxEntries]entry
 	entries := buf[:0]

@@ -257,3 +257,22 @@ func TestCSVReaderReadError(t *testing.T) {
 		t.Errorf("first item %+v", items[0])
 	}
 }
+
+// A CSV row that is not UTF-8 is refused, as a JSON line would be: protobuf
+// strings cannot carry it and repairing it would change the provider's value.
+// (Found by FuzzCSVReader.)
+func TestCSVRowNotUTF8(t *testing.T) {
+	rd, err := NewCSVReader(strings.NewReader("cds_unique_identifier,provider_code,appointment_date\nB1,RJ7,\x80\nB2,RJ7,2026-01-02\n"),
+		dmicv1.Dataset_DATASET_OUTPATIENT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := rd.Next()
+	if de, ok := bad.Err.(*DecodeError); !ok || de.RuleID != RuleCSV || bad.Line != 2 {
+		t.Errorf("row 2 = %+v, want DEC-CSV on line 2", bad)
+	}
+	good, _ := rd.Next()
+	if good.Err != nil || good.Record.GetCdsUniqueIdentifier() != "B2" {
+		t.Errorf("row 3 = %+v, want B2 read", good)
+	}
+}

@@ -20,7 +20,7 @@ var decoderRules = []struct{ id, meaning string }{
 	{record.RuleType, "A value has the wrong JSON type: an object, array or `true`/`false` where text or a number is expected, or a number for `dataset`."},
 	{record.RuleValue, "A value cannot be read: `cds_update_type` other than `9` or `1`, an unknown `dataset`, `price_pence` or `activity_count` that is not a whole number or is out of range."},
 	{record.RuleTooLong, "The line is longer than 1 MiB."},
-	{record.RuleCSV, "The CSV row cannot be parsed, for example because of a stray quote."},
+	{record.RuleCSV, "The CSV row cannot be parsed (for example, a stray quote), or is not UTF-8 text."},
 	{record.RuleColumns, "The CSV row has a different number of cells from the header."},
 	{record.RuleCSVHeader, "The CSV header cannot be used (a column that is not a field, a repeated or unnamed column, an empty file). The whole file is rejected."},
 	{record.RuleRead, "The submission could not be read, for example because the connection broke."},
