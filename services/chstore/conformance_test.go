@@ -12,7 +12,6 @@ import (
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/chserver"
-	"github.com/dmic-nhs/dmic/services/dqreport"
 	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
 )
 
@@ -58,19 +57,6 @@ func writeCase(ctx context.Context, t *testing.T, w *Writer, c dqreporttest.Case
 	}
 }
 
-func buildCase(c dqreporttest.Case) *validationv1.SubmissionReport {
-	b := dqreport.NewBuilder(c.Limit)
-	for _, r := range c.Receipts {
-		b.SetReceipt(r)
-	}
-	for _, batch := range c.Batches {
-		for _, o := range batch {
-			b.Add(o)
-		}
-	}
-	return b.Report()
-}
-
 // TestReportConformance runs the conformance suite through ClickHouse and
 // through dqreport.Builder: the online report and the offline checker's must
 // be the same report, and the one the suite expects. All cases share one
@@ -92,7 +78,7 @@ func TestReportConformance(t *testing.T) {
 		if !found {
 			t.Fatalf("SubmissionReport: not found")
 		}
-		built := buildCase(c)
+		built := c.Build()
 		if !proto.Equal(got, built) {
 			t.Errorf("ClickHouse report:\n%s\nBuilder report:\n%s", prototext.Format(got), prototext.Format(built))
 		}

@@ -14,26 +14,12 @@ import (
 	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
 )
 
-// build runs a suite case through a Builder.
-func build(c dqreporttest.Case) *validationv1.SubmissionReport {
-	b := dqreport.NewBuilder(c.Limit)
-	for _, r := range c.Receipts {
-		b.SetReceipt(r)
-	}
-	for _, batch := range c.Batches {
-		for _, o := range batch {
-			b.Add(o)
-		}
-	}
-	return b.Report()
-}
-
 // TestBuilderConformance runs the conformance suite (chstore runs the same
 // suite through ClickHouse and compares with the Builder).
 func TestBuilderConformance(t *testing.T) {
 	for _, c := range dqreporttest.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
-			if got := build(c); !proto.Equal(got, c.Want) {
+			if got := c.Build(); !proto.Equal(got, c.Want) {
 				t.Errorf("report:\n%s\nwant:\n%s", prototext.Format(got), prototext.Format(c.Want))
 			}
 		})

@@ -27,7 +27,7 @@ func suiteCase(t *testing.T, name string) dqreporttest.Case {
 }
 
 func TestWriteText(t *testing.T) {
-	r := build(suiteCase(t, "accepted, warned, rejected and refused at the door"))
+	r := suiteCase(t, "accepted, warned, rejected and refused at the door").Build()
 	var buf bytes.Buffer
 	if err := dqreport.WriteText(&buf, r); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestWriteText(t *testing.T) {
 }
 
 func TestWriteTextLimitedAndOffline(t *testing.T) {
-	r := build(suiteCase(t, "more failing records than the limit"))
+	r := suiteCase(t, "more failing records than the limit").Build()
 	r.SubmissionId = ""
 	var buf bytes.Buffer
 	if err := dqreport.WriteText(&buf, r); err != nil {
@@ -88,7 +88,7 @@ func TestWriteTextLimitedAndOffline(t *testing.T) {
 
 func TestWriteTextNothingBroken(t *testing.T) {
 	var buf bytes.Buffer
-	if err := dqreport.WriteText(&buf, build(suiteCase(t, "every record accepted"))); err != nil {
+	if err := dqreport.WriteText(&buf, suiteCase(t, "every record accepted").Build()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "No rule was broken.") || strings.Contains(buf.String(), "RULE") {
@@ -114,7 +114,7 @@ func TestWriteTextKeepsCellsOnOneLine(t *testing.T) {
 }
 
 func TestWriteJSON(t *testing.T) {
-	r := build(suiteCase(t, "accepted, warned, rejected and refused at the door"))
+	r := suiteCase(t, "accepted, warned, rejected and refused at the door").Build()
 	var a, b bytes.Buffer
 	if err := dqreport.WriteJSON(&a, r); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/dqreport"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -348,4 +350,19 @@ func sparse() Case {
 		Batches: [][]*validationv1.ValidationOutcome{{l4, l3, l2, l1}},
 		Want:    want,
 	}
+}
+
+// Build runs the case through a dqreport.Builder: the offline side of the
+// conformance suite.
+func (c Case) Build() *validationv1.SubmissionReport {
+	b := dqreport.NewBuilder(c.Limit)
+	for _, r := range c.Receipts {
+		b.SetReceipt(r)
+	}
+	for _, batch := range c.Batches {
+		for _, o := range batch {
+			b.Add(o)
+		}
+	}
+	return b.Report()
 }

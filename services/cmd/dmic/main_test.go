@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateExitStatusAndReport(t *testing.T) {
+	b, err := os.ReadFile("../../record/testdata/examples.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.ndjson")
+	bad := filepath.Join(dir, "bad.ndjson")
+	if err := os.WriteFile(good, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, append(append([]byte{}, b...), []byte("{not json\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		out  string // in stdout
+		err  string // in stderr
+	}{
+		{"clean file", []string{"validate", "--reference-dir", "../../../reference/sample", good}, 0, "No rule was broken", ""},
+		{"a rejected line", []string{"validate", bad}, 1, "DEC-JSON", ""},
+		{"json output", []string{"validate", "-o", "json", bad}, 1, `"rule_id": "DEC-JSON"`, ""},
+		{"standard input", []string{"validate", "--dataset", "apc", "-"}, 0, "Records:", ""},
+		{"no command", nil, 2, "", "usage"},
+		{"every flag problem at once", []string{"validate", "--dataset", "dental", "-o", "xml", "--limit", "0", good, bad}, 2, "",
+			"--dataset"},
+		{"missing file", []string{"validate", filepath.Join(dir, "none.ndjson")}, 2, "", "none.ndjson"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.out) || !strings.Contains(stderr.String(), tc.err) {
+				t.Errorf("stdout %q / stderr %q, want %q / %q", stdout.String(), stderr.String(), tc.out, tc.err)
+			}
+		})
+	}
+	// All the flag problems are reported together.
+	var stderr bytes.Buffer
+	run(context.Background(), []string{"validate", "--dataset", "dental", "-o", "xml", "--limit", "0", good, bad}, nil, &bytes.Buffer{}, &stderr)
+	for _, want := range []string{"--dataset", "-o", "--limit", "exactly one FILE"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr %q does not name %s", stderr.String(), want)
+		}
+	}
+}
