@@ -140,4 +140,3 @@ func TestCheckRefusesAnUnusableCSVHeader(t *testing.T) {
 		t.Errorf("err = %v, want the header refused, naming the column", err)
 	}
 }
-
