@@ -10,9 +10,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/dqreport"
 )
 
 // ReportSource answers submission reports; chstore does, from ClickHouse.
@@ -78,9 +78,13 @@ func (r *Reports) GetSubmissionReport(ctx context.Context, req *validationv1.Get
 	return &validationv1.GetSubmissionReportResponse{Report: rep}, nil
 }
 
-// handleGet: GET /v1/submissions/{id}[?limit=N]
+// handleGet: GET /v1/submissions/{id}[?limit=N][&format=text]
 func (r *Reports) handleGet(w http.ResponseWriter, req *http.Request) {
 	limit := 0
+	if f := req.URL.Query().Get("format"); f != "" && f != "json" && f != "text" {
+		httpError(w, http.StatusBadRequest, "query parameter format: must be json or text")
+		return
+	}
 	if v := req.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -104,8 +108,13 @@ func (r *Reports) handleGet(w http.ResponseWriter, req *http.Request) {
 		httpError(w, code, st.Message())
 		return
 	}
+	// The same renderers as `dmic validate`, so that a provider can compare
+	// the platform's report with the offline check line by line.
+	if req.URL.Query().Get("format") == "text" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_ = dqreport.WriteText(w, rep)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	b, _ := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(rep)
-	_, _ = w.Write(b)
-	_, _ = w.Write([]byte("\n"))
+	_ = dqreport.WriteJSON(w, rep)
 }

@@ -79,7 +79,12 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 		t.Errorf("report = %v, want 2 of 3 judged (1 accepted, 1 rejected by NHS-002 on line 2), not complete", overHTTP)
 	}
 
+	if code, text := get("/v1/submissions/" + sub + "?format=text"); code != http.StatusOK || !strings.Contains(text, "NHS-002") ||
+		!strings.Contains(text, sub) {
+		t.Errorf("GET text report: %d\n%s", code, text)
+	}
 	for path, want := range map[string]int{
+		"/v1/submissions/" + sub + "?format=xml": http.StatusBadRequest,
 		"/v1/submissions/sub-nothing-here":    http.StatusNotFound,
 		"/v1/submissions/bad%20id":            http.StatusBadRequest,
 		"/v1/submissions/" + sub + "?limit=0": http.StatusBadRequest,
