@@ -85,10 +85,10 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 	}
 	for path, want := range map[string]int{
 		"/v1/submissions/" + sub + "?format=xml": http.StatusBadRequest,
-		"/v1/submissions/sub-nothing-here":    http.StatusNotFound,
-		"/v1/submissions/bad%20id":            http.StatusBadRequest,
-		"/v1/submissions/" + sub + "?limit=0": http.StatusBadRequest,
-		"/v1/submissions/" + sub + "?limit=x": http.StatusBadRequest,
+		"/v1/submissions/sub-nothing-here":       http.StatusNotFound,
+		"/v1/submissions/bad%20id":               http.StatusBadRequest,
+		"/v1/submissions/" + sub + "?limit=0":    http.StatusBadRequest,
+		"/v1/submissions/" + sub + "?limit=x":    http.StatusBadRequest,
 	} {
 		if code, body := get(path); code != want || !strings.Contains(body, `"error"`) {
 			t.Errorf("GET %s: %d %s, want %d with an error", path, code, body, want)

@@ -34,6 +34,9 @@ const (
 	// Specifications carries the data specifications loaded at run time; every
 	// validate instance reads all of it at start and follows it.
 	Specifications = "dmic.specifications"
+	// KeyRotations carries which pseudonymisation key version is active per
+	// domain (never a secret); every deidentify instance follows it.
+	KeyRotations = "dmic.key-rotations"
 )
 
 // DefaultPartitions is the partition count of every dmic topic.
@@ -73,6 +76,7 @@ func All() []Spec {
 		{Name: ValidationOutcomes, RetentionMs: (4 * week).Milliseconds()},
 		{Name: Submissions, RetentionMs: (4 * week).Milliseconds()},
 		{Name: Specifications, RetentionMs: -1, Compact: true, Partitions: 1},
+		{Name: KeyRotations, RetentionMs: -1, Compact: true, Partitions: 1},
 	}
 }
 

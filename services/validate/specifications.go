@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/validation"
@@ -27,13 +28,13 @@ type Specifications struct {
 	// validator itself is read without it, by the stage, concurrently.
 	mu  sync.Mutex
 	v   *validation.Validator
-	log *SpecLog
+	log *controllog.Log
 	lg  *slog.Logger
 	now func() time.Time
 }
 
 // NewSpecifications manages v's specifications, persisting loads to log.
-func NewSpecifications(v *validation.Validator, log *SpecLog, lg *slog.Logger) *Specifications {
+func NewSpecifications(v *validation.Validator, log *controllog.Log, lg *slog.Logger) *Specifications {
 	return &Specifications{v: v, log: log, lg: lg, now: time.Now}
 }
 

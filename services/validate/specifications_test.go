@@ -16,6 +16,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -64,7 +65,7 @@ func startInstance(t *testing.T, ctx context.Context, brokers []string, today ti
 	v := validation.New(reg, validation.WithClock(func() time.Time { return today }))
 	w := pipeline.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
-	specs := validate.NewSpecifications(v, validate.NewSpecLog(brokers, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	specs := validate.NewSpecifications(v, controllog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	caught := make(chan struct{})
 	go func() { _ = specs.Follow(ctx, func() { close(caught) }) }()
 	select {

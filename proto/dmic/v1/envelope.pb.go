@@ -348,8 +348,11 @@ type Residence struct {
 	Note string `protobuf:"bytes,9,opt,name=note,proto3" json:"note,omitempty"`
 	// Postcode sector (outward code + first inward digit), the finest area kept.
 	PostcodeSector string `protobuf:"bytes,10,opt,name=postcode_sector,json=postcodeSector,proto3" json:"postcode_sector,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Index of Multiple Deprivation decile of the LSOA 2021 (1 most deprived,
+	// 10 least); 0 when unknown.
+	ImdDecile     int32 `protobuf:"varint,11,opt,name=imd_decile,json=imdDecile,proto3" json:"imd_decile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Residence) Reset() {
@@ -452,6 +455,77 @@ func (x *Residence) GetPostcodeSector() string {
 	return ""
 }
 
+func (x *Residence) GetImdDecile() int32 {
+	if x != nil {
+		return x.ImdDecile
+	}
+	return 0
+}
+
+// DomainPseudonym is the pseudonym of one NHS number in one recipient domain.
+// Domains use different keys, so their pseudonyms cannot be linked without a key.
+type DomainPseudonym struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Recipient domain, e.g. "national-return".
+	Domain string `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	// HMAC-SHA256 of the NHS number under the domain's key, hex.
+	Pseudonym     string `protobuf:"bytes,2,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	KeyVersion    string `protobuf:"bytes,3,opt,name=key_version,json=keyVersion,proto3" json:"key_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DomainPseudonym) Reset() {
+	*x = DomainPseudonym{}
+	mi := &file_dmic_v1_envelope_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainPseudonym) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainPseudonym) ProtoMessage() {}
+
+func (x *DomainPseudonym) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_v1_envelope_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainPseudonym.ProtoReflect.Descriptor instead.
+func (*DomainPseudonym) Descriptor() ([]byte, []int) {
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DomainPseudonym) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *DomainPseudonym) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
+}
+
+func (x *DomainPseudonym) GetKeyVersion() string {
+	if x != nil {
+		return x.KeyVersion
+	}
+	return ""
+}
+
 // Assignment is the result of the Commissioner Assignment Method.
 type Assignment struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -468,7 +542,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[3]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +554,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[3]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +567,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{3}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Assignment) GetCommissionerCode() string {
@@ -556,14 +630,20 @@ type DeidentifiedActivity struct {
 	//	*DeidentifiedActivity_Outpatient
 	//	*DeidentifiedActivity_EmergencyCare
 	//	*DeidentifiedActivity_LocalFlow
-	Activity      isDeidentifiedActivity_Activity `protobuf_oneof:"activity"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Activity isDeidentifiedActivity_Activity `protobuf_oneof:"activity"`
+	// Recipient domain of pseudo_nhs_number ("analytics" unless a flow re-keyed it).
+	PseudonymDomain string `protobuf:"bytes,24,opt,name=pseudonym_domain,json=pseudonymDomain,proto3" json:"pseudonym_domain,omitempty"`
+	// The pseudonym in the other recipient domains (the national return), for
+	// the flow that leaves to each. Internal topics only: load never stores it,
+	// and a flow to a domain carries only that domain's pseudonym.
+	DomainPseudonyms []*DomainPseudonym `protobuf:"bytes,25,rep,name=domain_pseudonyms,json=domainPseudonyms,proto3" json:"domain_pseudonyms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DeidentifiedActivity) Reset() {
 	*x = DeidentifiedActivity{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[4]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +655,7 @@ func (x *DeidentifiedActivity) String() string {
 func (*DeidentifiedActivity) ProtoMessage() {}
 
 func (x *DeidentifiedActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[4]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +668,7 @@ func (x *DeidentifiedActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeidentifiedActivity.ProtoReflect.Descriptor instead.
 func (*DeidentifiedActivity) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{4}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeidentifiedActivity) GetCdsUniqueIdentifier() string {
@@ -760,6 +840,20 @@ func (x *DeidentifiedActivity) GetLocalFlow() *LocalFlowRecord {
 	return nil
 }
 
+func (x *DeidentifiedActivity) GetPseudonymDomain() string {
+	if x != nil {
+		return x.PseudonymDomain
+	}
+	return ""
+}
+
+func (x *DeidentifiedActivity) GetDomainPseudonyms() []*DomainPseudonym {
+	if x != nil {
+		return x.DomainPseudonyms
+	}
+	return nil
+}
+
 type isDeidentifiedActivity_Activity interface {
 	isDeidentifiedActivity_Activity()
 }
@@ -804,7 +898,7 @@ type DeidentifiedRecord struct {
 
 func (x *DeidentifiedRecord) Reset() {
 	*x = DeidentifiedRecord{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[5]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +910,7 @@ func (x *DeidentifiedRecord) String() string {
 func (*DeidentifiedRecord) ProtoMessage() {}
 
 func (x *DeidentifiedRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[5]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +923,7 @@ func (x *DeidentifiedRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeidentifiedRecord.ProtoReflect.Descriptor instead.
 func (*DeidentifiedRecord) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{5}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeidentifiedRecord) GetHeader() *EnvelopeHeader {
@@ -889,7 +983,7 @@ type ReconciliationResult struct {
 
 func (x *ReconciliationResult) Reset() {
 	*x = ReconciliationResult{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[6]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +995,7 @@ func (x *ReconciliationResult) String() string {
 func (*ReconciliationResult) ProtoMessage() {}
 
 func (x *ReconciliationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[6]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1008,7 @@ func (x *ReconciliationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationResult.ProtoReflect.Descriptor instead.
 func (*ReconciliationResult) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{6}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReconciliationResult) GetMatchKey() string {
@@ -1007,7 +1101,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[7]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1113,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[7]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1126,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{7}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Failure) GetRuleId() string {
@@ -1087,7 +1181,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[8]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1193,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[8]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1206,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{8}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeadLetter) GetStage() string {
@@ -1210,7 +1304,7 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"\x0fValidatedRecord\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.dmic.v1.EnvelopeHeaderR\x06header\x124\n" +
 	"\x06record\x18\x02 \x01(\v2\x1c.dmic.v1.CommissioningRecordR\x06record\x12,\n" +
-	"\bwarnings\x18\x03 \x03(\v2\x10.dmic.v1.FailureR\bwarnings\"\xaa\x02\n" +
+	"\bwarnings\x18\x03 \x03(\v2\x10.dmic.v1.FailureR\bwarnings\"\xc9\x02\n" +
 	"\tResidence\x12\x1b\n" +
 	"\tlsoa_2011\x18\x01 \x01(\tR\blsoa2011\x12\x1b\n" +
 	"\tlsoa_2021\x18\x02 \x01(\tR\blsoa2021\x12\x1b\n" +
@@ -1222,13 +1316,21 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"\acountry\x18\b \x01(\tR\acountry\x12\x12\n" +
 	"\x04note\x18\t \x01(\tR\x04note\x12'\n" +
 	"\x0fpostcode_sector\x18\n" +
-	" \x01(\tR\x0epostcodeSector\"\xac\x01\n" +
+	" \x01(\tR\x0epostcodeSector\x12\x1d\n" +
+	"\n" +
+	"imd_decile\x18\v \x01(\x05R\timdDecile\"h\n" +
+	"\x0fDomainPseudonym\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1c\n" +
+	"\tpseudonym\x18\x02 \x01(\tR\tpseudonym\x12\x1f\n" +
+	"\vkey_version\x18\x03 \x01(\tR\n" +
+	"keyVersion\"\xac\x01\n" +
 	"\n" +
 	"Assignment\x12+\n" +
 	"\x11commissioner_code\x18\x01 \x01(\tR\x10commissionerCode\x12+\n" +
 	"\x11assignment_method\x18\x02 \x01(\tR\x10assignmentMethod\x12+\n" +
 	"\x11commissioner_type\x18\x03 \x01(\tR\x10commissionerType\x12\x17\n" +
-	"\arule_id\x18\x04 \x01(\tR\x06ruleId\"\xa6\t\n" +
+	"\arule_id\x18\x04 \x01(\tR\x06ruleId\"\x98\n" +
+	"\n" +
 	"\x14DeidentifiedActivity\x122\n" +
 	"\x15cds_unique_identifier\x18\x01 \x01(\tR\x13cdsUniqueIdentifier\x124\n" +
 	"\vupdate_type\x18\x02 \x01(\x0e2\x13.dmic.v1.UpdateTypeR\n" +
@@ -1256,7 +1358,9 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"outpatient\x12I\n" +
 	"\x0eemergency_care\x18\x16 \x01(\v2 .dmic.v1.EmergencyCareAttendanceH\x00R\remergencyCare\x129\n" +
 	"\n" +
-	"local_flow\x18\x17 \x01(\v2\x18.dmic.v1.LocalFlowRecordH\x00R\tlocalFlowB\n" +
+	"local_flow\x18\x17 \x01(\v2\x18.dmic.v1.LocalFlowRecordH\x00R\tlocalFlow\x12)\n" +
+	"\x10pseudonym_domain\x18\x18 \x01(\tR\x0fpseudonymDomain\x12E\n" +
+	"\x11domain_pseudonyms\x18\x19 \x03(\v2\x18.dmic.v1.DomainPseudonymR\x10domainPseudonymsB\n" +
 	"\n" +
 	"\bactivity\"\x80\x02\n" +
 	"\x12DeidentifiedRecord\x12/\n" +
@@ -1322,59 +1426,61 @@ func file_dmic_v1_envelope_proto_rawDescGZIP() []byte {
 }
 
 var file_dmic_v1_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dmic_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_dmic_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_dmic_v1_envelope_proto_goTypes = []any{
 	(ReconciliationStatus)(0),       // 0: dmic.v1.ReconciliationStatus
 	(Severity)(0),                   // 1: dmic.v1.Severity
 	(*EnvelopeHeader)(nil),          // 2: dmic.v1.EnvelopeHeader
 	(*ValidatedRecord)(nil),         // 3: dmic.v1.ValidatedRecord
 	(*Residence)(nil),               // 4: dmic.v1.Residence
-	(*Assignment)(nil),              // 5: dmic.v1.Assignment
-	(*DeidentifiedActivity)(nil),    // 6: dmic.v1.DeidentifiedActivity
-	(*DeidentifiedRecord)(nil),      // 7: dmic.v1.DeidentifiedRecord
-	(*ReconciliationResult)(nil),    // 8: dmic.v1.ReconciliationResult
-	(*Failure)(nil),                 // 9: dmic.v1.Failure
-	(*DeadLetter)(nil),              // 10: dmic.v1.DeadLetter
-	(Dataset)(0),                    // 11: dmic.v1.Dataset
-	(Source)(0),                     // 12: dmic.v1.Source
-	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
-	(*CommissioningRecord)(nil),     // 14: dmic.v1.CommissioningRecord
-	(UpdateType)(0),                 // 15: dmic.v1.UpdateType
-	(*Demographics)(nil),            // 16: dmic.v1.Demographics
-	(*ApcEpisode)(nil),              // 17: dmic.v1.ApcEpisode
-	(*OutpatientAttendance)(nil),    // 18: dmic.v1.OutpatientAttendance
-	(*EmergencyCareAttendance)(nil), // 19: dmic.v1.EmergencyCareAttendance
-	(*LocalFlowRecord)(nil),         // 20: dmic.v1.LocalFlowRecord
+	(*DomainPseudonym)(nil),         // 5: dmic.v1.DomainPseudonym
+	(*Assignment)(nil),              // 6: dmic.v1.Assignment
+	(*DeidentifiedActivity)(nil),    // 7: dmic.v1.DeidentifiedActivity
+	(*DeidentifiedRecord)(nil),      // 8: dmic.v1.DeidentifiedRecord
+	(*ReconciliationResult)(nil),    // 9: dmic.v1.ReconciliationResult
+	(*Failure)(nil),                 // 10: dmic.v1.Failure
+	(*DeadLetter)(nil),              // 11: dmic.v1.DeadLetter
+	(Dataset)(0),                    // 12: dmic.v1.Dataset
+	(Source)(0),                     // 13: dmic.v1.Source
+	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
+	(*CommissioningRecord)(nil),     // 15: dmic.v1.CommissioningRecord
+	(UpdateType)(0),                 // 16: dmic.v1.UpdateType
+	(*Demographics)(nil),            // 17: dmic.v1.Demographics
+	(*ApcEpisode)(nil),              // 18: dmic.v1.ApcEpisode
+	(*OutpatientAttendance)(nil),    // 19: dmic.v1.OutpatientAttendance
+	(*EmergencyCareAttendance)(nil), // 20: dmic.v1.EmergencyCareAttendance
+	(*LocalFlowRecord)(nil),         // 21: dmic.v1.LocalFlowRecord
 }
 var file_dmic_v1_envelope_proto_depIdxs = []int32{
-	11, // 0: dmic.v1.EnvelopeHeader.dataset:type_name -> dmic.v1.Dataset
-	12, // 1: dmic.v1.EnvelopeHeader.source:type_name -> dmic.v1.Source
-	13, // 2: dmic.v1.EnvelopeHeader.received_time:type_name -> google.protobuf.Timestamp
+	12, // 0: dmic.v1.EnvelopeHeader.dataset:type_name -> dmic.v1.Dataset
+	13, // 1: dmic.v1.EnvelopeHeader.source:type_name -> dmic.v1.Source
+	14, // 2: dmic.v1.EnvelopeHeader.received_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: dmic.v1.ValidatedRecord.header:type_name -> dmic.v1.EnvelopeHeader
-	14, // 4: dmic.v1.ValidatedRecord.record:type_name -> dmic.v1.CommissioningRecord
-	9,  // 5: dmic.v1.ValidatedRecord.warnings:type_name -> dmic.v1.Failure
-	15, // 6: dmic.v1.DeidentifiedActivity.update_type:type_name -> dmic.v1.UpdateType
-	16, // 7: dmic.v1.DeidentifiedActivity.demographics:type_name -> dmic.v1.Demographics
+	15, // 4: dmic.v1.ValidatedRecord.record:type_name -> dmic.v1.CommissioningRecord
+	10, // 5: dmic.v1.ValidatedRecord.warnings:type_name -> dmic.v1.Failure
+	16, // 6: dmic.v1.DeidentifiedActivity.update_type:type_name -> dmic.v1.UpdateType
+	17, // 7: dmic.v1.DeidentifiedActivity.demographics:type_name -> dmic.v1.Demographics
 	4,  // 8: dmic.v1.DeidentifiedActivity.residence:type_name -> dmic.v1.Residence
-	17, // 9: dmic.v1.DeidentifiedActivity.apc:type_name -> dmic.v1.ApcEpisode
-	18, // 10: dmic.v1.DeidentifiedActivity.outpatient:type_name -> dmic.v1.OutpatientAttendance
-	19, // 11: dmic.v1.DeidentifiedActivity.emergency_care:type_name -> dmic.v1.EmergencyCareAttendance
-	20, // 12: dmic.v1.DeidentifiedActivity.local_flow:type_name -> dmic.v1.LocalFlowRecord
-	2,  // 13: dmic.v1.DeidentifiedRecord.header:type_name -> dmic.v1.EnvelopeHeader
-	6,  // 14: dmic.v1.DeidentifiedRecord.activity:type_name -> dmic.v1.DeidentifiedActivity
-	5,  // 15: dmic.v1.DeidentifiedRecord.assignment:type_name -> dmic.v1.Assignment
-	9,  // 16: dmic.v1.DeidentifiedRecord.warnings:type_name -> dmic.v1.Failure
-	0,  // 17: dmic.v1.ReconciliationResult.status:type_name -> dmic.v1.ReconciliationStatus
-	11, // 18: dmic.v1.ReconciliationResult.dataset:type_name -> dmic.v1.Dataset
-	1,  // 19: dmic.v1.Failure.severity:type_name -> dmic.v1.Severity
-	9,  // 20: dmic.v1.DeadLetter.failures:type_name -> dmic.v1.Failure
-	2,  // 21: dmic.v1.DeadLetter.header:type_name -> dmic.v1.EnvelopeHeader
-	13, // 22: dmic.v1.DeadLetter.rejected_time:type_name -> google.protobuf.Timestamp
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	18, // 9: dmic.v1.DeidentifiedActivity.apc:type_name -> dmic.v1.ApcEpisode
+	19, // 10: dmic.v1.DeidentifiedActivity.outpatient:type_name -> dmic.v1.OutpatientAttendance
+	20, // 11: dmic.v1.DeidentifiedActivity.emergency_care:type_name -> dmic.v1.EmergencyCareAttendance
+	21, // 12: dmic.v1.DeidentifiedActivity.local_flow:type_name -> dmic.v1.LocalFlowRecord
+	5,  // 13: dmic.v1.DeidentifiedActivity.domain_pseudonyms:type_name -> dmic.v1.DomainPseudonym
+	2,  // 14: dmic.v1.DeidentifiedRecord.header:type_name -> dmic.v1.EnvelopeHeader
+	7,  // 15: dmic.v1.DeidentifiedRecord.activity:type_name -> dmic.v1.DeidentifiedActivity
+	6,  // 16: dmic.v1.DeidentifiedRecord.assignment:type_name -> dmic.v1.Assignment
+	10, // 17: dmic.v1.DeidentifiedRecord.warnings:type_name -> dmic.v1.Failure
+	0,  // 18: dmic.v1.ReconciliationResult.status:type_name -> dmic.v1.ReconciliationStatus
+	12, // 19: dmic.v1.ReconciliationResult.dataset:type_name -> dmic.v1.Dataset
+	1,  // 20: dmic.v1.Failure.severity:type_name -> dmic.v1.Severity
+	10, // 21: dmic.v1.DeadLetter.failures:type_name -> dmic.v1.Failure
+	2,  // 22: dmic.v1.DeadLetter.header:type_name -> dmic.v1.EnvelopeHeader
+	14, // 23: dmic.v1.DeadLetter.rejected_time:type_name -> google.protobuf.Timestamp
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_dmic_v1_envelope_proto_init() }
@@ -1383,7 +1489,7 @@ func file_dmic_v1_envelope_proto_init() {
 		return
 	}
 	file_dmic_v1_record_proto_init()
-	file_dmic_v1_envelope_proto_msgTypes[4].OneofWrappers = []any{
+	file_dmic_v1_envelope_proto_msgTypes[5].OneofWrappers = []any{
 		(*DeidentifiedActivity_Apc)(nil),
 		(*DeidentifiedActivity_Outpatient)(nil),
 		(*DeidentifiedActivity_EmergencyCare)(nil),
@@ -1395,7 +1501,7 @@ func file_dmic_v1_envelope_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dmic_v1_envelope_proto_rawDesc), len(file_dmic_v1_envelope_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

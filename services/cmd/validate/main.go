@@ -9,6 +9,7 @@ import (
 	"time"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/daemon"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -42,7 +43,7 @@ func main() {
 		}
 		w := d.NewWriter()
 		defer w.Close()
-		specs := validate.NewSpecifications(v, validate.NewSpecLog(d.Config.BrokerList(), w), d.Log)
+		specs := validate.NewSpecifications(v, controllog.New(d.Config.BrokerList(), topics.Specifications, w), d.Log)
 		validationv1.RegisterSpecificationServiceServer(d.GRPC, specs)
 		if err := followSpecifications(ctx, d, specs); err != nil {
 			return err

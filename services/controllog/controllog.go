@@ -1,0 +1,90 @@
+// Package controllog keeps run-time control decisions (a data specification
+// loaded, a key version activated) on a one-partition topic that every
+// instance of a service replays at start and follows after, so that every
+// instance and every restart acts on the same decisions in the same order.
+package controllog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Log is one control topic (partition 0 is read; the topic should have one).
+type Log struct {
+	brokers []string
+	topic   string
+	w       *kafka.Writer
+}
+
+// New uses w (acks from all replicas) to publish to topic.
+func New(brokers []string, topic string, w *kafka.Writer) *Log {
+	return &Log{brokers: brokers, topic: topic, w: w}
+}
+
+// Publish appends an entry under key and returns once the broker
+// acknowledged it.
+func (l *Log) Publish(ctx context.Context, key string, value []byte) error {
+	if err := l.w.WriteMessages(ctx, kafka.Message{Topic: l.topic, Key: []byte(key), Value: value}); err != nil {
+		return fmt.Errorf("publish %s to %s: %w", key, l.topic, err)
+	}
+	return nil
+}
+
+// Follow calls apply for every entry on the log, oldest first, then for
+// every new one until ctx ends. caughtUp is called once, when every entry
+// that was on the log when Follow started has been applied (at once when the
+// log is empty), so that a caller can wait for it before acting.
+func (l *Log) Follow(ctx context.Context, apply func(offset int64, doc []byte), caughtUp func()) error {
+	end, err := l.endOffset(ctx)
+	if err != nil {
+		return err
+	}
+	if end == 0 {
+		caughtUp()
+		caughtUp = nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: l.brokers, Topic: l.topic, Partition: 0,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: time.Second,
+	})
+	defer r.Close()
+	if err := r.SetOffset(kafka.FirstOffset); err != nil {
+		return fmt.Errorf("follow %s: %w", l.topic, err)
+	}
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("follow %s: %w", l.topic, err)
+		}
+		apply(m.Offset, m.Value)
+		if caughtUp != nil && m.Offset >= end-1 {
+			caughtUp()
+			caughtUp = nil
+		}
+	}
+}
+
+// endOffset is the offset the next document will get.
+func (l *Log) endOffset(ctx context.Context) (int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(l.brokers...), Timeout: 10 * time.Second}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{l.topic: {kafka.LastOffsetOf(0)}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("end of %s: %w", l.topic, err)
+	}
+	for _, p := range resp.Topics[l.topic] {
+		if p.Error != nil {
+			return 0, fmt.Errorf("end of %s: %w", l.topic, p.Error)
+		}
+		return p.LastOffset, nil
+	}
+	return 0, errors.New("end of " + l.topic + ": partition 0 not found")
+}
