@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/chserver"
 	"github.com/dmic-nhs/dmic/services/chstore"
 	"github.com/dmic-nhs/dmic/services/devstack"
+	"github.com/dmic-nhs/dmic/services/leakguard"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/synth"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -282,27 +282,33 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	// 4. No identifier anywhere after de-identification.
 	all := append(append(append([]synth.Item{}, items...), kcatItems...), pausedItems...)
-	needles := identifiers(all, cfg)
-	scanClickHouse(t, conn, needles)
-	scanTopics(t, st.Brokers, needles)
-	scanText(t, "service logs", logs.String(), needles)
+	ids := identifiers(all, cfg)
+	ctx2 := context.Background()
+	found, err := ids.ScanClickHouse(ctx2, conn, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	found, counts, err := ids.ScanTopics(ctx2, []string{st.Brokers}, leakguard.AfterDeidentification)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	for _, topic := range []string{topics.Deidentified, topics.Assigned, topics.Reconciled, topics.NationalReturn, topics.ValidationOutcomes, topics.Submissions} {
+		if counts[topic] == 0 {
+			t.Errorf("topic %s is empty: the scan saw nothing", topic)
+		}
+	}
+	noLeaks(t, ids.ScanText("service logs", logs.String()))
 
 	// The scanner must be able to see identifiers: the raw topic holds them.
 	var raw strings.Builder
-	readTopic(t, st.Brokers, topics.Raw, func(m kafka.Message) { raw.Write(m.Value) })
-	if found := countFound(raw.String(), needles); found < len(needles)/2 {
-		t.Errorf("leak scanner found only %d of %d identifiers on the raw topic: it cannot be trusted", found, len(needles))
+	if _, err := leakguard.ReadTopic(ctx2, []string{st.Brokers}, topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func countFound(text string, needles []string) int {
-	n := 0
-	for _, x := range needles {
-		if strings.Contains(text, x) {
-			n++
-		}
+	if n := ids.Count(raw.String()); n < ids.Len()/2 {
+		t.Errorf("leak scanner found only %d of %d identifiers on the raw topic: it cannot be trusted", n, ids.Len())
 	}
-	return n
 }
 
 func tail(s string, n int) string {
@@ -356,161 +362,30 @@ func produceRaw(t *testing.T, brokers string, items []synth.Item) []synth.Item {
 	return sent
 }
 
-// identifiers lists the NHS numbers, postcodes and dates of birth submitted.
-// Dates of birth that fall inside the activity period are left out: they can
-// legitimately equal some record's activity date.
-func identifiers(items []synth.Item, cfg synth.Config) []string {
-	seen := map[string]bool{}
-	start := "2025-01-01"
-	if !cfg.Start.IsZero() {
-		start = cfg.Start.Format("2006-01-02")
+// identifiers lists the NHS numbers, postcodes, dates of birth and local
+// patient ids submitted. Dates of birth that fall inside the activity period
+// are left out: they can legitimately equal some record's activity date.
+func identifiers(items []synth.Item, cfg synth.Config) *leakguard.Identifiers {
+	notBefore := "2024-01-01"
+	if !cfg.Start.IsZero() && cfg.Start.Format(time.DateOnly) < notBefore {
+		notBefore = cfg.Start.Format(time.DateOnly)
 	}
-	for _, it := range items {
-		if len(it.NHSNumber) == 10 {
-			seen[it.NHSNumber] = true
-		}
-		if it.Postcode != "" {
-			seen[it.Postcode] = true
-			seen[strings.ReplaceAll(it.Postcode, " ", "")] = true
-		}
-		if it.BirthDate != "" && it.BirthDate < start && it.BirthDate < "2024-01-01" {
-			seen[it.BirthDate] = true
-		}
+	ps := make([]leakguard.Patient, len(items))
+	for i, it := range items {
+		ps[i] = leakguard.Patient{NHSNumber: it.NHSNumber, Postcode: it.Postcode, BirthDate: it.BirthDate, LocalPatientID: it.LocalPatientID}
 	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	return out
+	return leakguard.NewIdentifiers(ps, notBefore)
 }
 
-func scanText(t *testing.T, where, text string, needles []string) {
+// noLeaks fails for every finding; a finding names where and what kind,
+// never the value.
+func noLeaks(t *testing.T, fs []leakguard.Finding) {
 	t.Helper()
-	found := 0
-	for _, n := range needles {
-		if strings.Contains(text, n) {
-			if found < 5 {
-				t.Errorf("%s contains a submitted identifier (%d characters, kind %s)", where, len(n), kind(n))
-			}
-			found++
+	for i, f := range fs {
+		if i == 10 {
+			t.Errorf("... %d findings in all", len(fs))
+			break
 		}
+		t.Errorf("identifier found: %s", f)
 	}
-	if found > 0 {
-		t.Errorf("%s: %d identifiers found in all", where, found)
-	}
-}
-
-var dateRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
-
-func kind(s string) string {
-	switch {
-	case dateRe.MatchString(s):
-		return "date of birth"
-	case len(s) == 10 && strings.Trim(s, "0123456789") == "":
-		return "NHS number"
-	}
-	return "postcode"
-}
-
-func scanClickHouse(t *testing.T, conn driver.Conn, needles []string) {
-	t.Helper()
-	ctx := context.Background()
-	rows, err := conn.Query(ctx, "SELECT table, name, type FROM system.columns WHERE database = '"+database+"'")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols := map[string][]string{}
-	for rows.Next() {
-		var table, name, typ string
-		if err := rows.Scan(&table, &name, &typ); err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case strings.Contains(typ, "Array(String)"):
-			cols[table] = append(cols[table], "arrayStringConcat("+name+", ',')")
-		case strings.Contains(typ, "String"):
-			cols[table] = append(cols[table], "toString("+name+")")
-		}
-	}
-	rows.Close()
-	if len(cols) == 0 {
-		t.Fatal("no String columns found to scan")
-	}
-	for table, exprs := range cols {
-		q := fmt.Sprintf("SELECT concat(%s) FROM %s.%s", strings.Join(exprs, ", '\\t', "), database, table)
-		if len(exprs) == 1 {
-			q = fmt.Sprintf("SELECT %s FROM %s.%s", exprs[0], database, table)
-		}
-		r, err := conn.Query(ctx, q)
-		if err != nil {
-			t.Fatalf("scan %s: %v", table, err)
-		}
-		var sb strings.Builder
-		for r.Next() {
-			var s string
-			if err := r.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			sb.WriteString(s)
-			sb.WriteByte('\n')
-		}
-		r.Close()
-		scanText(t, "ClickHouse table "+table, sb.String(), needles)
-	}
-}
-
-func scanTopics(t *testing.T, brokers string, needles []string) {
-	t.Helper()
-	// Validation outcomes and submission receipts come out of validate and
-	// ingest, before de-identification, but carry rule ids, never values.
-	for _, topic := range []string{topics.Deidentified, topics.Assigned, topics.Reconciled, topics.NationalReturn, topics.ReconcileState,
-		topics.ValidationOutcomes, topics.Submissions} {
-		var sb strings.Builder
-		n := readTopic(t, brokers, topic, func(m kafka.Message) {
-			sb.Write(m.Key)
-			sb.Write(m.Value)
-		})
-		if n == 0 && topic != topics.ReconcileState {
-			t.Errorf("topic %s is empty", topic)
-		}
-		scanText(t, "topic "+topic, sb.String(), needles)
-	}
-}
-
-func readTopic(t *testing.T, brokers, topic string, fn func(kafka.Message)) int {
-	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers)}
-	meta, err := client.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0
-	for _, p := range meta.Topics[0].Partitions {
-		offs, err := client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(p.ID)}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := offs.Topics[topic][0].LastOffset
-		if last == 0 {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
-		_ = r.SetOffset(kafka.FirstOffset)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				t.Errorf("read %s/%d: %v", topic, p.ID, err)
-				break
-			}
-			fn(m)
-			total++
-			if m.Offset >= last-1 {
-				break
-			}
-		}
-		cancel()
-		r.Close()
-	}
-	return total
 }

@@ -22,6 +22,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/chserver"
 	"github.com/dmic-nhs/dmic/services/devstack"
+	"github.com/dmic-nhs/dmic/services/leakguard"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/synth"
 )
@@ -231,14 +232,15 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	}
 
 	// Nothing in the report or the outcome tables repeats a value of the file.
-	needles := []string{"9434765918", "1111111111", "1870-05-05", "SM1 A2B"}
-	scanText(t, "online report", protojson.Format(online), needles)
-	scanText(t, "offline report", string(out), needles)
+	ids := leakguard.NewIdentifiers([]leakguard.Patient{{NHSNumber: "9434765918", BirthDate: "1870-05-05", Postcode: "SM1 A2B"},
+		{NHSNumber: "1111111111"}}, "2000-01-01")
+	noLeaks(t, ids.ScanText("online report", protojson.Format(online)))
+	noLeaks(t, ids.ScanText("offline report", string(out)))
 	text, _ := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", path).Output()
 	if !strings.Contains(string(text), "DUP-001") {
 		t.Errorf("text report does not name DUP-001:\n%s", text)
 	}
-	scanText(t, "offline text report", string(text), needles)
+	noLeaks(t, ids.ScanText("offline text report", string(text)))
 }
 
 func getReport(t *testing.T, url string) *validationv1.SubmissionReport {
