@@ -511,9 +511,15 @@ func floorFirstWriteError(err error) error {
 	return err
 }
 
-// floorKey is the fixed test key of the compute floor: 32 bytes, the
-// shortest the deid package accepts. It pseudonymises synthetic numbers only.
-var floorKey = deid.Key{Version: "bench-floor", Secret: []byte("dmic-bench-compute-floor-key-32b")}
+// floorKeys are the fixed test keys of the compute floor, one per domain as
+// the service has them: 32 bytes, the shortest the deid package accepts.
+// They pseudonymise synthetic numbers only.
+func floorKeys() (*deid.KeyRing, error) {
+	return deid.NewKeyRing(map[string]deid.Key{
+		deid.DomainAnalytics:      {Version: "bench-floor", Secret: []byte("dmic-bench-compute-floor-key-32b")},
+		deid.DomainNationalReturn: {Version: "bench-floor", Secret: []byte("dmic-bench-floor-national-return")},
+	})
+}
 
 // floorChunk is how many lines a worker takes at a time: large enough that
 // handing out chunks costs nothing, small enough that both cores finish
@@ -539,6 +545,10 @@ func ComputeFloor(ctx context.Context, lines [][]byte, refDir string) (FloorResu
 	if err != nil {
 		return FloorResult{}, fmt.Errorf("compute floor: specifications: %w", err)
 	}
+	keys, err := floorKeys()
+	if err != nil {
+		return FloorResult{}, fmt.Errorf("compute floor: %w", err)
+	}
 	workers := runtime.GOMAXPROCS(0)
 	v := validation.New(reg, validation.WithPractices(ref))
 	var (
@@ -556,7 +566,7 @@ func ComputeFloor(ctx context.Context, lines [][]byte, refDir string) (FloorResu
 			defer wg.Done()
 			w := floorWorker{
 				validate:   validate.New(v),
-				deidentify: deidentify.New(deid.NewDeidentifier(floorKey, ref)),
+				deidentify: deidentify.New(deid.NewDeidentifier(keys, ref)),
 				assign:     assign.New(cam.NewAssigner(ref)),
 				received:   received,
 			}

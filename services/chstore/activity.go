@@ -201,6 +201,7 @@ var activityColumns = []column[activityRow]{
 	strCol("residence_country", func(r *activityRow) string { return r.a.GetResidence().GetCountry() }),
 	strCol("residence_note", func(r *activityRow) string { return r.a.GetResidence().GetNote() }),
 	strCol("postcode_sector", func(r *activityRow) string { return r.a.GetResidence().GetPostcodeSector() }),
+	u8Col("imd_decile", func(r *activityRow) uint8 { return imdDecile(r.a.GetResidence().GetImdDecile()) }),
 	strCol("submitted_commissioner_code", func(r *activityRow) string { return r.a.GetSubmittedCommissionerCode() }),
 	strCol("administrative_category_code", func(r *activityRow) string { return r.a.GetAdministrativeCategoryCode() }),
 	strCol("overseas_visitor_status_code", func(r *activityRow) string { return r.a.GetOverseasVisitorStatusCode() }),
@@ -234,4 +235,14 @@ var activityColumns = []column[activityRow]{
 	nullDateCol("discharge_date", func(r *activityRow) *time.Time { return r.d.dischargeDate }),
 	strArrayCol("warnings", func(r *activityRow) []string { return r.warnings }),
 	loadedAt[activityRow](),
+}
+
+// imdDecile stores an IMD decile: 1 (most deprived) to 10, or 0 when unknown.
+// Anything outside 1..10 is not a decile and is stored as unknown rather than
+// wrapped into a plausible-looking one.
+func imdDecile(v int32) uint8 {
+	if v < 1 || v > 10 {
+		return 0
+	}
+	return uint8(v)
 }

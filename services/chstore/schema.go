@@ -21,6 +21,7 @@ const (
 	ViewRejectionsSummary  = "rejections_summary"
 	ViewDQSummary          = "dq_summary"
 	ViewDQRuleSummary      = "dq_rule_summary"
+	ViewSmallNumbers       = "small_numbers"
 	partitionsPerInsertMax = 90 // below current ClickHouse's max_partitions_per_insert_block (100)
 )
 
@@ -200,6 +201,7 @@ GROUP BY provider_code, dataset, source, month, rule_id, field, severity`, db)
 			columns: []string{"provider_code", "dataset", "source", "month", "rule_id", "field", "severity", "records"},
 			query:   dqRuleSummary,
 		},
+		smallNumbersView(db),
 	}
 }
 

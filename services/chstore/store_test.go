@@ -77,7 +77,7 @@ func TestStore(t *testing.T) {
 			}
 		}
 		for _, name := range []string{TableActivity, TableRejections, TableReconciliation, TableOutcomes, TableSubmissions,
-			ViewActivityCurrent, ViewRejectionsSummary, ViewDQSummary, ViewDQRuleSummary} {
+			ViewActivityCurrent, ViewRejectionsSummary, ViewDQSummary, ViewDQRuleSummary, ViewSmallNumbers} {
 			if c := count(t, conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", other, name); c != 1 {
 				t.Errorf("%s.%s missing after concurrent ApplySchema", other, name)
 			}
@@ -102,8 +102,10 @@ func TestStore(t *testing.T) {
 			t.Fatalf("ApplySchema over an older schema: %v", err)
 		}
 		for _, tb := range []string{TableActivity, ViewActivityCurrent} {
-			if c := count(t, conn, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = 'hrg_code'", db, tb); c != 1 {
-				t.Errorf("%s has no hrg_code after the upgrade", tb)
+			for _, col := range []string{"hrg_code", "imd_decile"} {
+				if c := count(t, conn, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", db, tb, col); c != 1 {
+					t.Errorf("%s has no %s after the upgrade", tb, col)
+				}
 			}
 		}
 		w := NewWriter(conn, db)
@@ -112,6 +114,10 @@ func TestStore(t *testing.T) {
 		}
 		if c := count(t, conn, "SELECT count() FROM "+db+".activity_current"); c != 2 {
 			t.Errorf("activity_current after upgrade has %d rows, want the old and the new", c)
+		}
+		if c := count(t, conn, "SELECT count() FROM "+db+"."+ViewSmallNumbers); c != 2 {
+			rows := firstColumn[string](t, conn, "SELECT concat(source, ' ', toString(month), ' ', toString(records)) FROM "+db+"."+ViewSmallNumbers)
+			t.Errorf("small_numbers after upgrade has %d rows, want the old and the new record's combinations: %q", c, rows)
 		}
 	})
 

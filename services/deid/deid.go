@@ -1,8 +1,12 @@
 // Package deid de-identifies validated commissioning records: it replaces
 // the NHS number with a keyed pseudonym, the date of birth with the age at
-// the activity date, and the postcode with the areas it lies in, and drops
-// the local patient identifier. It is the only package that holds
-// pseudonymisation keys; nothing downstream of it can re-identify.
+// the activity date, and the postcode with the areas it lies in and the
+// deprivation (IMD) decile of its LSOA, and drops the local patient
+// identifier. Month and year of birth are not derived: no data set dmic
+// carries needs them, and the age at the activity date answers every
+// question they would (see docs/deidentification.md). It is the only
+// package that holds pseudonymisation keys; nothing downstream of it can
+// re-identify.
 package deid
 
 import (
@@ -97,18 +101,25 @@ var (
 )
 
 // Deidentifier turns validated records into de-identified activities. It
-// holds a Pseudonymiser, so it is NOT safe for concurrent use: make one per
-// goroutine (they can share the Reference, which is read-only).
+// holds Pseudonymisers, so it is NOT safe for concurrent use: make one per
+// goroutine (they can share the KeySource and the Reference).
 type Deidentifier struct {
-	pseudo *Pseudonymiser
+	keys   KeySource
+	ring   *KeyRing              // the ring pseudo and others were made from
+	pseudo *Pseudonymiser        // analytics
+	others []domainPseudonymiser // every other domain of ring
 	ref    *refdata.Reference
 	digits [10]byte
 }
 
-// NewDeidentifier returns a Deidentifier using key k and reference data ref
-// (ref may be nil: residence then holds only the sector and a note).
-func NewDeidentifier(k Key, ref *refdata.Reference) *Deidentifier {
-	return &Deidentifier{pseudo: NewPseudonymiser(k), ref: ref}
+// NewDeidentifier returns a Deidentifier pseudonymising with the active keys
+// of the ring keys gives (asked again on every record, so a rotation applies
+// from the next record) and reference data ref (ref may be nil: residence
+// then holds only the sector and a note).
+func NewDeidentifier(keys KeySource, ref *refdata.Reference) *Deidentifier {
+	d := &Deidentifier{keys: keys, ref: ref}
+	d.use(keys.KeyRing())
+	return d
 }
 
 // Deidentify builds the de-identified activity of a validated record.
@@ -117,8 +128,8 @@ func NewDeidentifier(k Key, ref *refdata.Reference) *Deidentifier {
 // ethnicity, GP practice code) and the activity itself (a deep copy).
 // Derived: the pseudonym (only for a 10-digit, Modulus-11-valid NHS number,
 // else pseudonym_absent_reason), the age at the activity date in years, in
-// weeks under one, and its band, and the areas of residence and postcode
-// sector. Dropped: NHS number, local patient identifier, date of birth,
+// weeks under one, and its band, and the areas of residence, the IMD decile
+// of the LSOA and the postcode sector. Dropped: NHS number, local patient identifier, date of birth,
 // postcode. A missing or impossible date of birth leaves the age unknown:
 // age_band "" and 0 years (validation, not this stage, rejects records).
 //
@@ -196,7 +207,10 @@ func (d *Deidentifier) Deidentify(ds dmicv1.Dataset, r *dmicv1.CommissioningReco
 	return out, nil
 }
 
+// pseudonymise sets the analytics pseudonym and the other domains' ones, or
+// none at all (in any domain) with the reason.
 func (d *Deidentifier) pseudonymise(nhs string, out *dmicv1.DeidentifiedActivity) {
+	out.PseudonymDomain = DomainAnalytics
 	if strings.TrimSpace(nhs) == "" {
 		out.PseudonymAbsentReason = AbsentMissing
 		return
@@ -205,8 +219,12 @@ func (d *Deidentifier) pseudonymise(nhs string, out *dmicv1.DeidentifiedActivity
 		out.PseudonymAbsentReason = AbsentInvalid
 		return
 	}
+	if r := d.keys.KeyRing(); r != d.ring {
+		d.use(r)
+	}
 	out.PseudoNhsNumber = d.pseudo.of(&d.digits)
 	out.PseudonymKeyVersion = d.pseudo.KeyVersion()
+	d.domainPseudonyms(out)
 }
 
 // residence derives the areas of a postcode. It never copies the postcode:
@@ -244,6 +262,9 @@ func (d *Deidentifier) residence(raw string) *dmicv1.Residence {
 	res.LocalAuthority = a.LocalAuthority
 	res.SubIcb, res.Icb = a.SubICB, a.ICB
 	res.Country = a.Country
+	// 0 when the reference data has no IMD file or no decile for the LSOA
+	// (IMD 2025 covers English LSOAs only): a decile is never guessed.
+	res.ImdDecile = int32(a.IMDDecile)
 	return res
 }
 

@@ -253,7 +253,7 @@ func TestLoadKey(t *testing.T) {
 
 func TestKeyNeverPrintsSecret(t *testing.T) {
 	k := Key{Version: "v1", Secret: []byte("0123456789abcdef0123456789abcdefSECRET")}
-	d := NewDeidentifier(k, nil)
+	d := NewDeidentifier(testRing(t, k), nil)
 	var logBuf bytes.Buffer
 	slog.New(slog.NewTextHandler(&logBuf, nil)).Info("key", "key", k, "deid", d)
 	outs := []string{
@@ -338,7 +338,7 @@ func apcRecord() *dmicv1.CommissioningRecord {
 }
 
 func TestDeidentifyAPC(t *testing.T) {
-	d := NewDeidentifier(testKey("v1", 7), sampleRef(t))
+	d := NewDeidentifier(testRing(t, testKey("v1", 7)), sampleRef(t))
 	in := apcRecord()
 	before := proto.Clone(in)
 	got, err := d.Deidentify(dmicv1.Dataset_DATASET_APC, in)
@@ -359,6 +359,7 @@ func TestDeidentifyAPC(t *testing.T) {
 		OverseasVisitorStatusCode:    "8",
 		PseudoNhsNumber:              NewPseudonymiser(testKey("v1", 7)).Pseudonymise(inNHS),
 		PseudonymKeyVersion:          "v1",
+		PseudonymDomain:              DomainAnalytics,
 		NhsNumberStatusIndicatorCode: "01",
 		AgeAtActivityYears:           63,
 		AgeBand:                      "60-64",
@@ -367,6 +368,7 @@ func TestDeidentifyAPC(t *testing.T) {
 		Residence: &dmicv1.Residence{
 			Lsoa_2011: "E01004128", Lsoa_2021: "E01004128", Msoa_2011: "E02000841", Msoa_2021: "E02000841",
 			LocalAuthority: "E09000029", SubIcb: "36L", Icb: "QWE", Country: refdata.CountryEngland, PostcodeSector: "SM5 1",
+			ImdDecile: 4, // E01004128 in imd2025_lsoa21.csv
 		},
 		Activity: &dmicv1.DeidentifiedActivity_Apc{Apc: proto.Clone(in.GetApc()).(*dmicv1.ApcEpisode)},
 	}
@@ -381,7 +383,7 @@ func TestDeidentifyAPC(t *testing.T) {
 // The de-identified output, in every encoding it travels in, holds none of
 // the identifiers of the input.
 func TestDeidentifyOutputHasNoIdentifiers(t *testing.T) {
-	d := NewDeidentifier(testKey("v1", 7), sampleRef(t))
+	d := NewDeidentifier(testRing(t, testKey("v1", 7)), sampleRef(t))
 	in := apcRecord()
 	in.Patient.PostcodeOfUsualAddress = inPostcode
 	got, err := d.Deidentify(dmicv1.Dataset_DATASET_APC, in)
@@ -415,7 +417,7 @@ func TestDeidentifyOutputHasNoIdentifiers(t *testing.T) {
 }
 
 func TestDeidentifyPseudonymAbsent(t *testing.T) {
-	d := NewDeidentifier(testKey("v1", 7), nil)
+	d := NewDeidentifier(testRing(t, testKey("v1", 7)), nil)
 	tests := []struct{ nhs, reason string }{
 		{"", AbsentMissing},
 		{"   ", AbsentMissing},
@@ -442,7 +444,7 @@ func TestDeidentifyPseudonymAbsent(t *testing.T) {
 }
 
 func TestDeidentifyResidence(t *testing.T) {
-	d := NewDeidentifier(testKey("v1", 7), sampleRef(t))
+	d := NewDeidentifier(testRing(t, testKey("v1", 7)), sampleRef(t))
 	tests := []struct {
 		postcode string
 		want     *dmicv1.Residence
@@ -462,7 +464,7 @@ func TestDeidentifyResidence(t *testing.T) {
 		{"LD1 5AB", &dmicv1.Residence{Lsoa_2011: "W01000455", Lsoa_2021: "W01000455", Msoa_2011: "W02000109", Msoa_2021: "W02000109",
 			LocalAuthority: "W06000023", Country: "W92000004", PostcodeSector: "LD1 5"}},
 		{"SM2 7HS", &dmicv1.Residence{Lsoa_2011: "E01032624", Lsoa_2021: "E01032624", Msoa_2011: "E02006837", Msoa_2021: "E02006837",
-			LocalAuthority: "E07000208", SubIcb: "92A", Icb: "QXU", Country: "E92000001", PostcodeSector: "SM2 7"}},
+			LocalAuthority: "E07000208", SubIcb: "92A", Icb: "QXU", Country: "E92000001", PostcodeSector: "SM2 7", ImdDecile: 10}},
 	}
 	for _, tt := range tests {
 		r := apcRecord()
@@ -478,7 +480,7 @@ func TestDeidentifyResidence(t *testing.T) {
 }
 
 func TestDeidentifyDatasetsAndAge(t *testing.T) {
-	d := NewDeidentifier(testKey("v1", 7), sampleRef(t))
+	d := NewDeidentifier(testRing(t, testKey("v1", 7)), sampleRef(t))
 	base := func() *dmicv1.CommissioningRecord {
 		r := apcRecord()
 		r.Patient.PersonBirthDate = "2025-03-01"
@@ -541,7 +543,7 @@ func TestDeidentifyDatasetsAndAge(t *testing.T) {
 }
 
 func TestDeidentifyErrors(t *testing.T) {
-	d := NewDeidentifier(testKey("v1", 7), nil)
+	d := NewDeidentifier(testRing(t, testKey("v1", 7)), nil)
 	if _, err := d.Deidentify(dmicv1.Dataset_DATASET_APC, nil); err == nil {
 		t.Error("nil record: no error")
 	}
@@ -597,7 +599,7 @@ func TestMatchKey(t *testing.T) {
 }
 
 func BenchmarkDeidentify(b *testing.B) {
-	d := NewDeidentifier(testKey("v1", 7), sampleRef(b))
+	d := NewDeidentifier(testRing(b, testKey("v1", 7)), sampleRef(b))
 	r := apcRecord()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -32,8 +32,14 @@ func newStage(t *testing.T) *deidentify.Stage {
 	if err != nil {
 		t.Fatalf("load reference sample: %v", err)
 	}
-	key := deid.Key{Version: "t1", Secret: bytes.Repeat([]byte("k"), 32)}
-	return deidentify.New(deid.NewDeidentifier(key, ref))
+	ring, err := deid.NewKeyRing(map[string]deid.Key{
+		deid.DomainAnalytics:      {Version: "t1", Secret: bytes.Repeat([]byte("k"), 32)},
+		deid.DomainNationalReturn: {Version: "n1", Secret: bytes.Repeat([]byte("n"), 32)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return deidentify.New(deid.NewDeidentifier(ring, ref))
 }
 
 func header(ds dmicv1.Dataset) *dmicv1.EnvelopeHeader {
@@ -126,8 +132,13 @@ func TestProcessDeidentifies(t *testing.T) {
 		t.Errorf("warnings = %v, want the ORG-002 warning carried", dr.GetWarnings())
 	}
 	act := dr.GetActivity()
-	if act.GetPseudoNhsNumber() == "" || act.GetPseudonymKeyVersion() != "t1" {
-		t.Errorf("pseudonym %q, key version %q; want a pseudonym made with key t1", act.GetPseudoNhsNumber(), act.GetPseudonymKeyVersion())
+	if act.GetPseudoNhsNumber() == "" || act.GetPseudonymKeyVersion() != "t1" || act.GetPseudonymDomain() != deid.DomainAnalytics {
+		t.Errorf("pseudonym %q, key version %q, domain %q; want an analytics pseudonym made with key t1", act.GetPseudoNhsNumber(), act.GetPseudonymKeyVersion(), act.GetPseudonymDomain())
+	}
+	// The national-return pseudonym travels beside it, for reconcile.
+	if dp := act.GetDomainPseudonyms(); len(dp) != 1 || dp[0].GetDomain() != deid.DomainNationalReturn || dp[0].GetKeyVersion() != "n1" ||
+		len(dp[0].GetPseudonym()) != 64 || dp[0].GetPseudonym() == act.GetPseudoNhsNumber() {
+		t.Errorf("domain pseudonyms = %v, want one national-return pseudonym under n1, unlike the analytics one", dp)
 	}
 	if act.GetAgeAtActivityYears() != 55 || act.GetActivityDate() != "2026-01-05" {
 		t.Errorf("age %d at %q, want 55 at 2026-01-05", act.GetAgeAtActivityYears(), act.GetActivityDate())

@@ -63,11 +63,12 @@ func PortsFor(base int) Ports {
 
 // Stack is a running pipeline.
 type Stack struct {
-	cfg      Config
-	Ports    Ports
-	Brokers  string
-	CHAddr   string
-	KeyFile  string
+	cfg     Config
+	Ports   Ports
+	Brokers string
+	CHAddr  string
+	// KeyDir is deidentify's key directory (docs/deidentification.md).
+	KeyDir   string
 	Procs    map[string]*Process
 	order    []*Process
 	stopCH   func()
@@ -113,12 +114,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.CHAddr, s.stopCH = addr, stop
 
-	s.KeyFile = filepath.Join(cfg.VarDir, "keys", "pseudonym.key")
-	if _, err := os.Stat(s.KeyFile); os.IsNotExist(err) {
-		if err := deid.GenerateKeyFile(s.KeyFile, "dev-1"); err != nil {
-			return nil, fmt.Errorf("dev pseudonymisation key: %w", err)
-		}
-		s.log.Info("generated a development pseudonymisation key", "path", s.KeyFile)
+	s.KeyDir = filepath.Join(cfg.VarDir, "keys")
+	if err := s.devKeys(); err != nil {
+		return nil, err
 	}
 
 	for _, name := range ServiceNames {
@@ -132,7 +130,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 		switch name {
 		case "deidentify":
-			args = append(args, "-key-file", s.KeyFile, "-reference-dir", cfg.ReferenceDir)
+			args = append(args, "-key-dir", s.KeyDir, "-reference-dir", cfg.ReferenceDir)
 		case "assign", "validate":
 			args = append(args, "-reference-dir", cfg.ReferenceDir)
 		case "load", "ingest":
@@ -147,6 +145,43 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// devKeys makes sure the key directory has a development key in every
+// domain, generating dev-1 where there is none. A key file of the single-key
+// layout (keys/pseudonym.key, before key directories) becomes analytics/dev-1
+// so that pseudonyms already in a development ClickHouse stay valid.
+func (s *Stack) devKeys() error {
+	legacy := filepath.Join(s.KeyDir, "pseudonym.key")
+	analytics := filepath.Join(s.KeyDir, deid.DomainAnalytics)
+	if _, err := os.Stat(legacy); err == nil {
+		if _, err := os.Stat(analytics); os.IsNotExist(err) {
+			if err := os.Mkdir(analytics, 0o700); err != nil {
+				return fmt.Errorf("dev pseudonymisation keys: %w", err)
+			}
+			// Named after the version inside it, as a key directory requires.
+			k, err := deid.LoadKey(legacy)
+			if err != nil {
+				return fmt.Errorf("dev pseudonymisation keys: %w", err)
+			}
+			if err := os.Rename(legacy, filepath.Join(analytics, k.Version+deid.KeyFileSuffix)); err != nil {
+				return fmt.Errorf("dev pseudonymisation keys: %w", err)
+			}
+			s.log.Info("moved the development key into the key directory", "domain", deid.DomainAnalytics, "key_version", k.Version)
+		}
+	}
+	for _, domain := range deid.Domains() {
+		dir := filepath.Join(s.KeyDir, domain)
+		keys, _ := filepath.Glob(filepath.Join(dir, "*"+deid.KeyFileSuffix))
+		if len(keys) > 0 {
+			continue
+		}
+		if err := deid.GenerateKeyFile(filepath.Join(dir, "dev-1"+deid.KeyFileSuffix), "dev-1"); err != nil {
+			return fmt.Errorf("dev pseudonymisation key of %s: %w", domain, err)
+		}
+		s.log.Info("generated a development pseudonymisation key", "domain", domain, "dir", dir)
+	}
+	return nil
 }
 
 // IngestURL is ingest's base URL.

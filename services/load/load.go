@@ -42,6 +42,11 @@ func (Processor) Process(_ context.Context, m kafka.Message) ([]pipeline.Output,
 		if err := proto.Unmarshal(m.Value, r); err != nil {
 			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.v1.DeidentifiedRecord")
 		}
+		// Other domains' pseudonyms travel only as far as reconcile; the
+		// analytical store holds the analytics pseudonym alone.
+		if a := r.GetActivity(); a != nil {
+			a.DomainPseudonyms = nil
+		}
 		return []pipeline.Output{{Topic: TableActivity, Payload: r}}, nil
 	case topics.Reconciled:
 		r := &dmicv1.ReconciliationResult{}

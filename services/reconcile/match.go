@@ -9,6 +9,7 @@
 package reconcile
 
 import (
+	"slices"
 	"strconv"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -24,6 +25,9 @@ type Side struct {
 	// needs, a fixed array costs the collector nothing to scan, and the
 	// changelog then holds no field values at all.
 	Fields [numCompared]uint64 `json:"fields"`
+	// KeyVersion is the pseudonym's key version: pseudonyms made under two
+	// versions of the key cannot be compared.
+	KeyVersion string `json:"key_version,omitempty"`
 }
 
 // Entry is the state of one match key.
@@ -144,10 +148,11 @@ const (
 func (e *Entry) Apply(r *dmicv1.DeidentifiedRecord) Outcome {
 	h := r.GetHeader()
 	side := &Side{
-		RecordKey: h.GetRecordKey(),
-		Version:   h.GetVersion(),
-		Deleted:   r.GetActivity().GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_DELETE,
-		Fields:    Fields(r),
+		RecordKey:  h.GetRecordKey(),
+		Version:    h.GetVersion(),
+		Deleted:    r.GetActivity().GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_DELETE,
+		Fields:     Fields(r),
+		KeyVersion: r.GetActivity().GetPseudonymKeyVersion(),
 	}
 	slot := &e.Local
 	if h.GetSource() == dmicv1.Source_SOURCE_NATIONAL {
@@ -191,6 +196,11 @@ func (e *Entry) Result(matchKey string) *dmicv1.ReconciliationResult {
 	switch {
 	case local && national:
 		res.DifferingFields = Differences(e.Local.Fields, e.National.Fields)
+		if lv, nv := e.Local.KeyVersion, e.National.KeyVersion; lv != "" && nv != "" && lv != nv {
+			// Both pseudonymised, under different key versions (a rotation
+			// between the two copies): their pseudonyms say nothing.
+			res.DifferingFields = slices.DeleteFunc(res.DifferingFields, func(f string) bool { return f == comparedFields[fPseudoNHSNumber] })
+		}
 		res.Status = dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MATCHED
 		if len(res.DifferingFields) > 0 {
 			res.Status = dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MISMATCHED

@@ -36,6 +36,12 @@ func rec(src dmicv1.Source, version uint64, hrg string, del bool) *dmicv1.Deiden
 	}
 }
 
+// keyed sets a record's pseudonym and its key version.
+func keyed(r *dmicv1.DeidentifiedRecord, pseudonym, version string) *dmicv1.DeidentifiedRecord {
+	r.Activity.PseudoNhsNumber, r.Activity.PseudonymKeyVersion = pseudonym, version
+	return r
+}
+
 const (
 	local    = dmicv1.Source_SOURCE_PROVIDER
 	national = dmicv1.Source_SOURCE_NATIONAL
@@ -56,6 +62,15 @@ func TestEntryStatuses(t *testing.T) {
 		{"revision fixes mismatch", []*dmicv1.DeidentifiedRecord{rec(local, 1, "HN12A", false), rec(national, 5, "HN12B", false), rec(local, 2, "HN12B", false)}, dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MATCHED, nil, 3},
 		{"stale revision ignored", []*dmicv1.DeidentifiedRecord{rec(local, 2, "HN12A", false), rec(national, 5, "HN12A", false), rec(local, 1, "HN12B", false)}, dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MATCHED, nil, 2},
 		{"replay changes nothing", []*dmicv1.DeidentifiedRecord{rec(local, 1, "HN12A", false), rec(local, 1, "HN12A", false)}, dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_LOCAL_ONLY, nil, 1},
+		{"pseudonyms under two key versions are not compared", []*dmicv1.DeidentifiedRecord{
+			keyed(rec(local, 1, "HN12A", false), "cd", "v2"), keyed(rec(national, 5, "HN12A", false), "ab", "v1")},
+			dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MATCHED, nil, 2},
+		{"pseudonyms under one key version are", []*dmicv1.DeidentifiedRecord{
+			keyed(rec(local, 1, "HN12A", false), "cd", "v1"), keyed(rec(national, 5, "HN12A", false), "ab", "v1")},
+			dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MISMATCHED, []string{"pseudo_nhs_number"}, 2},
+		{"a pseudonym on one side only differs", []*dmicv1.DeidentifiedRecord{
+			keyed(rec(local, 1, "HN12A", false), "", ""), keyed(rec(national, 5, "HN12A", false), "ab", "v1")},
+			dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MISMATCHED, []string{"pseudo_nhs_number"}, 2},
 		{"local deleted", []*dmicv1.DeidentifiedRecord{rec(local, 1, "HN12A", false), rec(national, 5, "HN12A", false), rec(local, 2, "", true)}, dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_NATIONAL_ONLY, nil, 3},
 	}
 	for _, tt := range tests {

@@ -66,9 +66,14 @@ func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, 
 		}
 		outs = append(outs, pipeline.Output{Topic: topics.ReconcileState, Key: []byte(mk), Value: snap})
 	}
-	// Local activity, reconciled, goes back to the national exchange.
+	// Local activity, reconciled, goes back to the national exchange, with
+	// the national return's pseudonym only. rec is not used after this.
 	if rec.GetHeader().GetSource() == dmicv1.Source_SOURCE_PROVIDER {
-		outs = append(outs, pipeline.Output{Topic: topics.NationalReturn, Key: []byte(mk), Value: m.Value})
+		v, err := nationalReturn(rec)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, pipeline.Output{Topic: topics.NationalReturn, Key: []byte(mk), Value: v})
 	}
 	return outs, nil
 }

@@ -1,5 +1,6 @@
 // Command deidentify replaces patient identifiers with pseudonyms and derived
-// items. It is the only service that holds the pseudonymisation key.
+// items. It is the only service that holds the pseudonymisation keys, and it
+// serves their rotation (dmic.deid.v1.KeyService) on its gRPC port.
 package main
 
 import (
@@ -10,38 +11,83 @@ import (
 	"os"
 	"time"
 
+	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
+	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/daemon"
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
+	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
 func main() {
-	var keyFile, refDir string
+	var keyDir, keyFile, refDir string
 	register := func(fs *flag.FlagSet) {
-		fs.StringVar(&keyFile, "key-file", "", "Pseudonymisation key file (\"<version>:<base64 secret>\", mode 0600). Empty: the DMIC_PSEUDONYM_KEY environment variable.")
+		fs.StringVar(&keyDir, "key-dir", "", "Pseudonymisation key directory: <dir>/<domain>/<version>.key for the domains analytics and national-return (mode 0700 folders, 0600 files; docs/deidentification.md). Required.")
+		// Kept only to explain its removal to whoever still passes it.
+		fs.StringVar(&keyFile, "key-file", "", "Removed: use -key-dir (a single key file held only the analytics domain).")
 		fs.StringVar(&refDir, "reference-dir", "reference/sample", "Folder of reference data (ODS practices, ONS postcode directory, sub-ICB lookup).")
 	}
 	validateCfg := func() error {
-		if refDir == "" {
-			return errors.New("-reference-dir: required")
+		var errs []error
+		if keyFile != "" {
+			errs = append(errs, errors.New("-key-file: removed; put the key in a key directory, <dir>/analytics/<version>.key, add a national-return key, and pass -key-dir <dir> (docs/deidentification.md)"))
 		}
-		return nil
+		if keyDir == "" {
+			errs = append(errs, errors.New("-key-dir: required"))
+		}
+		if refDir == "" {
+			errs = append(errs, errors.New("-reference-dir: required"))
+		}
+		return errors.Join(errs...)
 	}
 	os.Exit(daemon.Main("deidentify", 9103, 9203, os.Args[1:], register, validateCfg, func(ctx context.Context, d *daemon.Daemon) error {
-		key, err := deid.LoadKey(keyFile)
+		ring, err := deid.LoadKeyDir(keyDir)
 		if err != nil {
-			return fmt.Errorf("pseudonymisation key: %w", err)
+			return fmt.Errorf("pseudonymisation keys: %w", err)
 		}
 		ref, err := refdata.LoadDir(refDir)
 		if err != nil {
 			return fmt.Errorf("reference data: %w", err)
 		}
-		d.Log.Info("key loaded", "key_version", key.Version)
-		return d.RunStage(ctx, daemon.Stage{
+		if err := d.WaitForTopics(ctx); err != nil {
+			return err
+		}
+		w := d.NewWriter()
+		defer w.Close()
+		brokers := d.Config.BrokerList()
+		keys := deidentify.NewKeyService(ring,
+			controllog.New(brokers, topics.KeyRotations, w),
+			deidentify.NewReplayer(brokers, pipeline.KafkaSink{W: w}, ref, d.Log),
+			d.Log)
+		deidv1.RegisterKeyServiceServer(d.GRPC, keys)
+
+		// Apply the rotations on the log before the first record, and stop
+		// the stage if one cannot be applied later.
+		ctx, stop := context.WithCancelCause(ctx)
+		defer stop(nil)
+		caughtUp := make(chan struct{})
+		go func() {
+			if err := keys.FollowLog(ctx, func() { close(caughtUp) }); err != nil {
+				stop(err)
+			}
+		}()
+		select {
+		case <-caughtUp:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		for _, k := range keys.KeyRing().Keys() {
+			d.Log.Info("pseudonymisation key loaded", "domain", k.Domain, "key_version", k.Version, "active", k.Active, "file", k.File)
+		}
+		err = d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-deidentify", Inputs: []string{topics.Validated}, Outputs: []string{topics.Deidentified, topics.Rejected},
-			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: deidentify.New(deid.NewDeidentifier(key, ref)),
+			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: deidentify.New(deid.NewDeidentifier(keys, ref)),
 		})
+		if cause := context.Cause(ctx); errors.Is(cause, deidentify.ErrRotationNotApplied) {
+			return cause
+		}
+		return err
 	}))
 }

@@ -1,13 +1,16 @@
 // Command dmicctl shows the status of every dmic service and pauses or
 // resumes one, over each service's gRPC control API; manages the data
-// specifications on validate; and shows the data-quality summary from
+// specifications on validate and the pseudonymisation keys on deidentify;
+// and shows the data-quality summary and the small-numbers check from
 // ClickHouse.
 //
 //	dmicctl status
 //	dmicctl pause validate
 //	dmicctl resume validate
 //	dmicctl dq [-provider RJ7] [-dataset apc] [-source provider] [-months 3] [-rules]
+//	dmicctl small-numbers [-k 5] [-provider RJ7] [-dataset apc] [-source provider] [-months 3]
 //	dmicctl spec list | spec load FILE | spec get ID [VERSION]
+//	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
 package main
 
 import (
@@ -36,7 +39,9 @@ func main() { os.Exit(run(os.Args[1:])) }
 func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(os.Stderr, "usage: dmicctl [-services name=addr,...] [-timeout d] status | pause SERVICE | resume SERVICE\n"+
 		"       dmicctl [-services ...] spec list | spec load FILE | spec get ID [VERSION]\n"+
-		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n")
+		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
+		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
+		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n")
 	fs.PrintDefaults()
 }
 
@@ -53,7 +58,7 @@ func run(args []string) int {
 		return 2
 	}
 	ctx := context.Background()
-	if fs.Arg(0) == "dq" {
+	if cmd := fs.Arg(0); cmd == "dq" || cmd == "small-numbers" {
 		// Reads ClickHouse, not the services: -services does not matter. The
 		// views read their tables whole (FINAL), which takes longer than a
 		// control call: unless -timeout was given, allow a minute.
@@ -63,6 +68,9 @@ func run(args []string) int {
 				t = *timeout
 			}
 		})
+		if cmd == "small-numbers" {
+			return smallNumbers(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
+		}
 		return dq(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
 	}
 	svcs, err := parseServices(*list)
@@ -75,6 +83,8 @@ func run(args []string) int {
 		return status(ctx, os.Stdout, svcs, *timeout)
 	case "spec":
 		return spec(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
+	case "key":
+		return key(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
 	case "pause", "resume":
 		name := fs.Arg(1)
 		for _, s := range svcs {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
+	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/controllog"
+	"github.com/dmic-nhs/dmic/services/deid"
+	"github.com/dmic-nhs/dmic/services/deidentify"
+	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+func TestParseInstant(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		"2026-04-01":                time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC),
+		"2026-04-01T10:30:00Z":      time.Date(2026, 4, 1, 10, 30, 0, 0, time.UTC),
+		"2026-04-01T10:30:00+01:00": time.Date(2026, 4, 1, 9, 30, 0, 0, time.UTC),
+	} {
+		got, err := parseInstant(in)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseInstant(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2026-13-01", "01/04/2026"} {
+		if _, err := parseInstant(bad); err == nil {
+			t.Errorf("parseInstant(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestParseRotate(t *testing.T) {
+	for _, args := range [][]string{{"analytics", "v2", "-generate"}, {"-generate", "analytics", "v2"}} {
+		req, err := parseRotate(args)
+		if err != nil || req.GetDomain() != "analytics" || req.GetVersion() != "v2" || !req.GetGenerate() {
+			t.Errorf("parseRotate(%q) = %v, %v", args, req, err)
+		}
+	}
+	if req, err := parseRotate([]string{"analytics", "v2"}); err != nil || req.GetGenerate() {
+		t.Errorf("without -generate: %v, %v", req, err)
+	}
+	for _, args := range [][]string{{"analytics"}, {"analytics", "v2", "v3"}, {"analytics", "v2", "-force"}} {
+		if _, err := parseRotate(args); err == nil {
+			t.Errorf("parseRotate(%q) succeeded", args)
+		}
+	}
+}
+
+// dmicctl key against a real deidentify key service (real broker, real key
+// directory, gRPC over TCP).
+func TestKeyCommands(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := broker.ForTest(t)
+	brokers := []string{b.Addr()}
+	if err := topics.Ensure(ctx, brokers, 2); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "keys")
+	for _, d := range deid.Domains() {
+		if err := deid.GenerateKeyFile(filepath.Join(dir, d, "v1.key"), "v1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ring, err := deid.LoadKeyDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pipeline.NewWriter(brokers)
+	defer w.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	keys := deidentify.NewKeyService(ring, controllog.New(brokers, topics.KeyRotations, w),
+		deidentify.NewReplayer(brokers, pipeline.KafkaSink{W: w}, nil, quiet), quiet)
+	caught := make(chan struct{})
+	go func() { _ = keys.FollowLog(ctx, func() { close(caught) }) }()
+	<-caught
+	srv := grpc.NewServer()
+	deidv1.RegisterKeyServiceServer(srv, keys)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Stop()
+	svcs := []service{{"deidentify", l.Addr().String()}}
+
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := key(ctx, args, svcs, &out, &errb, 10*time.Second)
+		return code, out.String(), errb.String()
+	}
+	code, out, _ := run("rotate", "analytics", "v2", "-generate")
+	if code != 0 || !strings.Contains(out, "analytics: key v2 is active for new records (was v1); key file analytics/v2.key") {
+		t.Errorf("rotate: %d %q", code, out)
+	}
+	code, out, _ = run("list")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	want := []string{"DOMAIN VERSION ACTIVE FILE", "analytics v1 analytics/v1.key", "analytics v2 active analytics/v2.key", "national-return v1 active national-return/v1.key"}
+	if code != 0 || !slices.Equal(lines, want) {
+		t.Errorf("list: %d, %q, want %q", code, lines, want)
+	}
+	code, out, _ = run("repseudonymise", "2020-01-01", "2020-01-02")
+	if code != 0 || !strings.Contains(out, "re-pseudonymised 0 records validated from 2020-01-01T00:00:00Z to 2020-01-02T00:00:00Z (0 dead-lettered) with keys analytics=v2, national-return=v1") {
+		t.Errorf("repseudonymise: %d %q", code, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"rotate", "analytics", "v2", "-generate"}, 1, "AlreadyExists"},
+		{[]string{"rotate", "analytics"}, 2, "want DOMAIN and VERSION"},
+		{[]string{"repseudonymise", "2020-01-02", "2020-01-01"}, 2, "must be before"},
+		{[]string{"repseudonymise", "soon", "2020-01-01"}, 2, `"soon" is neither`},
+		{[]string{"shred"}, 2, "usage: dmicctl key"},
+	} {
+		code, _, errOut := run(tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%q: %d %q, want %d mentioning %q", tc.args, code, errOut, tc.code, tc.msg)
+		}
+	}
+	var errb bytes.Buffer
+	if code := key(ctx, []string{"list"}, []service{{"validate", "x:1"}}, io.Discard, &errb, time.Second); code != 2 || !strings.Contains(errb.String(), "no deidentify service") {
+		t.Errorf("without a deidentify service: %d %q", code, errb.String())
+	}
+}

@@ -1,0 +1,121 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/deid"
+	"github.com/dmic-nhs/dmic/services/topics"
+)
+
+var (
+	analyticsPseudonym = strings.Repeat("a1", 32)
+	nationalPseudonym  = strings.Repeat("b2", 32)
+)
+
+// withPseudonyms is rec as deidentify and assign leave it: the analytics
+// pseudonym, and the national-return one among the domain pseudonyms.
+func withPseudonyms(src dmicv1.Source) *dmicv1.DeidentifiedRecord {
+	r := rec(src, 1, "HN12A", false)
+	a := r.Activity
+	a.PseudoNhsNumber, a.PseudonymKeyVersion, a.PseudonymDomain = analyticsPseudonym, "av1", deid.DomainAnalytics
+	a.DomainPseudonyms = []*dmicv1.DomainPseudonym{{Domain: deid.DomainNationalReturn, Pseudonym: nationalPseudonym, KeyVersion: "nv1"}}
+	return r
+}
+
+func byTopic(t *testing.T, s *Stage, r *dmicv1.DeidentifiedRecord) map[string][][]byte {
+	t.Helper()
+	outs, err := s.Process(context.Background(), msg(t, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][][]byte{}
+	for _, o := range outs {
+		m[o.Topic] = append(m[o.Topic], o.Value)
+	}
+	return m
+}
+
+// The national return carries the national-return pseudonym only; reconcile's
+// other outputs carry neither pseudonym; the assigned record it read (what
+// load stores) keeps the analytics one.
+func TestNationalReturnCarriesItsDomainPseudonymOnly(t *testing.T) {
+	in := withPseudonyms(local)
+	assigned := proto.Clone(in).(*dmicv1.DeidentifiedRecord)
+	outs := byTopic(t, NewStage(), in)
+	if len(outs[topics.NationalReturn]) != 1 {
+		t.Fatalf("outputs %v, want one national return", outs)
+	}
+	var nr dmicv1.DeidentifiedRecord
+	if err := proto.Unmarshal(outs[topics.NationalReturn][0], &nr); err != nil {
+		t.Fatal(err)
+	}
+	a := nr.GetActivity()
+	if a.GetPseudoNhsNumber() != nationalPseudonym || a.GetPseudonymKeyVersion() != "nv1" || a.GetPseudonymDomain() != deid.DomainNationalReturn {
+		t.Errorf("national return: pseudonym %q version %q domain %q; want the national-return one", a.GetPseudoNhsNumber(), a.GetPseudonymKeyVersion(), a.GetPseudonymDomain())
+	}
+	if len(a.GetDomainPseudonyms()) != 0 || a.GetPseudonymAbsentReason() != "" {
+		t.Errorf("national return: domain pseudonyms %v, absent reason %q; want none", a.GetDomainPseudonyms(), a.GetPseudonymAbsentReason())
+	}
+	if bytes.Contains(outs[topics.NationalReturn][0], []byte(analyticsPseudonym)) {
+		t.Error("the national return holds the analytics pseudonym")
+	}
+	// Apart from the pseudonym, the record is the one read.
+	want := proto.Clone(assigned).(*dmicv1.DeidentifiedRecord)
+	want.Activity.PseudoNhsNumber, want.Activity.PseudonymKeyVersion, want.Activity.PseudonymDomain = nationalPseudonym, "nv1", deid.DomainNationalReturn
+	want.Activity.DomainPseudonyms = nil
+	if !proto.Equal(&nr, want) {
+		t.Errorf("national return = %v\nwant %v", &nr, want)
+	}
+	for topic, vals := range outs {
+		if topic == topics.NationalReturn {
+			continue
+		}
+		for _, v := range vals {
+			if bytes.Contains(v, []byte(nationalPseudonym)) || bytes.Contains(v, []byte(analyticsPseudonym)) {
+				t.Errorf("%s output holds a pseudonym", topic)
+			}
+		}
+	}
+	if a := assigned.GetActivity(); a.GetPseudoNhsNumber() != analyticsPseudonym || a.GetPseudonymDomain() != deid.DomainAnalytics {
+		t.Errorf("assigned record: %q in %q, want the analytics pseudonym", a.GetPseudoNhsNumber(), a.GetPseudonymDomain())
+	}
+
+	// A national (SUS) copy does not go back to the national return.
+	if got := byTopic(t, NewStage(), withPseudonyms(national))[topics.NationalReturn]; len(got) != 0 {
+		t.Errorf("a national copy went to the national return")
+	}
+}
+
+// A record with no national-return pseudonym (made before that domain had a
+// key) leaves for the national return with no pseudonym, never another
+// domain's; one without any keeps its absent reason.
+func TestNationalReturnWithoutDomainPseudonym(t *testing.T) {
+	analyticsOnly := withPseudonyms(local)
+	analyticsOnly.Activity.DomainPseudonyms = nil
+	noNumber := rec(local, 1, "HN12A", false)
+	noNumber.Activity.PseudoNhsNumber, noNumber.Activity.PseudonymAbsentReason = "", deid.AbsentMissing
+	for name, tc := range map[string]struct {
+		in     *dmicv1.DeidentifiedRecord
+		reason string
+	}{
+		"analytics only": {analyticsOnly, deid.AbsentNoDomainPseudonym},
+		"no NHS number":  {noNumber, deid.AbsentMissing},
+	} {
+		outs := byTopic(t, NewStage(), tc.in)
+		var nr dmicv1.DeidentifiedRecord
+		if err := proto.Unmarshal(outs[topics.NationalReturn][0], &nr); err != nil {
+			t.Fatal(err)
+		}
+		a := nr.GetActivity()
+		if a.GetPseudoNhsNumber() != "" || a.GetPseudonymKeyVersion() != "" || a.GetPseudonymAbsentReason() != tc.reason || a.GetPseudonymDomain() != deid.DomainNationalReturn {
+			t.Errorf("%s: pseudonym %q version %q reason %q domain %q; want none, reason %q", name,
+				a.GetPseudoNhsNumber(), a.GetPseudonymKeyVersion(), a.GetPseudonymAbsentReason(), a.GetPseudonymDomain(), tc.reason)
+		}
+	}
+}
