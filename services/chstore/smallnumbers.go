@@ -78,28 +78,9 @@ type SmallNumbersFilter struct {
 }
 
 func (f SmallNumbersFilter) where() (string, []any) {
-	var conds []string
-	var args []any
-	add := func(cond string, arg any) {
-		conds = append(conds, cond)
-		args = append(args, arg)
-	}
-	if f.Provider != "" {
-		add("provider_code = ?", f.Provider)
-	}
-	if f.Dataset != "" {
-		add("dataset = ?", f.Dataset)
-	}
-	if f.Source != "" {
-		add("source = ?", f.Source)
-	}
-	if !f.From.IsZero() {
-		add("month >= toDate(?)", monthStart(f.From))
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return "WHERE " + strings.Join(conds, " AND "), args
+	// The same columns (provider_code, dataset, source, month) as the
+	// data-quality views: one condition builder for both.
+	return DQFilter{Provider: f.Provider, Dataset: f.Dataset, Source: f.Source, From: f.From}.where()
 }
 
 // SmallNumbersRow is one combination of quasi-identifiers with fewer than k

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/record"
 )
 
 // dq prints the data-quality summary (dq_summary) and, with -rules, the
@@ -22,10 +20,7 @@ func dq(ctx context.Context, args []string, stdout, stderr io.Writer, timeout ti
 	fs.SetOutput(stderr)
 	var ch chstore.Config
 	ch.RegisterFlags(fs)
-	provider := fs.String("provider", "", "Only this provider (organisation code, e.g. RJ7).")
-	dataset := fs.String("dataset", "", "Only this dataset (apc, outpatient, emergency_care, local_flow, or an abbreviation).")
-	source := fs.String("source", "", "Only this source: provider or national.")
-	months := fs.Int("months", 3, "Months of receipt to show, this month included; 0 for all.")
+	sc := registerScope(fs, "receipt")
 	rules := fs.Bool("rules", false, "Also show the records failing each rule.")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -34,31 +29,12 @@ func dq(ctx context.Context, args []string, stdout, stderr io.Writer, timeout ti
 		fmt.Fprintf(stderr, "dmicctl dq: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	f := chstore.DQFilter{Provider: strings.TrimSpace(*provider)}
-	if *dataset != "" {
-		d, err := record.ParseDataset(*dataset)
-		if err != nil {
-			fmt.Fprintf(stderr, "dmicctl dq: -dataset %q: %v\n", *dataset, err)
-			return 2
-		}
-		f.Dataset = record.DatasetName(d)
-	}
-	if *source != "" {
-		s, err := envelope.ParseSource(*source)
-		if err != nil {
-			fmt.Fprintf(stderr, "dmicctl dq: -source: %v\n", err)
-			return 2
-		}
-		f.Source = envelope.SourceName(s)
-	}
-	if *months < 0 {
-		fmt.Fprintf(stderr, "dmicctl dq: -months %d: want 0 (all) or more\n", *months)
+	r, err := sc.resolve(now)
+	if err != nil {
+		fmt.Fprintf(stderr, "dmicctl dq: %v\n", err)
 		return 2
 	}
-	if *months > 0 {
-		y, m, _ := now.UTC().Date()
-		f.From = time.Date(y, m-time.Month(*months-1), 1, 0, 0, 0, 0, time.UTC)
-	}
+	f := chstore.DQFilter{Provider: r.Provider, Dataset: r.Dataset, Source: r.Source, From: r.From}
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

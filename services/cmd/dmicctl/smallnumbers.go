@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/record"
 )
 
 // smallNumbers lists the combinations of quasi-identifiers (age band, sex,
@@ -25,10 +23,7 @@ func smallNumbers(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	var ch chstore.Config
 	ch.RegisterFlags(fs)
 	k := fs.Int("k", chstore.DefaultSmallNumbersK, "List combinations with fewer than k records (2 or more).")
-	provider := fs.String("provider", "", "Only this provider's activity (organisation code, e.g. RJ7).")
-	dataset := fs.String("dataset", "", "Only this dataset (apc, outpatient, emergency_care, local_flow, or an abbreviation).")
-	source := fs.String("source", "", "Only this source: provider or national.")
-	months := fs.Int("months", 3, "Months of activity to check, this month included; 0 for all.")
+	sc := registerScope(fs, "activity")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -40,31 +35,12 @@ func smallNumbers(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "dmicctl small-numbers: -k %d: want 2 or more\n", *k)
 		return 2
 	}
-	f := chstore.SmallNumbersFilter{Provider: strings.TrimSpace(*provider)}
-	if *dataset != "" {
-		d, err := record.ParseDataset(*dataset)
-		if err != nil {
-			fmt.Fprintf(stderr, "dmicctl small-numbers: -dataset %q: %v\n", *dataset, err)
-			return 2
-		}
-		f.Dataset = record.DatasetName(d)
-	}
-	if *source != "" {
-		s, err := envelope.ParseSource(*source)
-		if err != nil {
-			fmt.Fprintf(stderr, "dmicctl small-numbers: -source: %v\n", err)
-			return 2
-		}
-		f.Source = envelope.SourceName(s)
-	}
-	if *months < 0 {
-		fmt.Fprintf(stderr, "dmicctl small-numbers: -months %d: want 0 (all) or more\n", *months)
+	r, err := sc.resolve(now)
+	if err != nil {
+		fmt.Fprintf(stderr, "dmicctl small-numbers: %v\n", err)
 		return 2
 	}
-	if *months > 0 {
-		y, m, _ := now.UTC().Date()
-		f.From = time.Date(y, m-time.Month(*months-1), 1, 0, 0, 0, 0, time.UTC)
-	}
+	f := chstore.SmallNumbersFilter{Provider: r.Provider, Dataset: r.Dataset, Source: r.Source, From: r.From}
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
