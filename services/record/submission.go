@@ -2,6 +2,7 @@ package record
 
 import (
 	"errors"
+	"strings"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
@@ -19,25 +20,32 @@ func FailureOf(err error) *dmicv1.Failure {
 
 // FirstLines remembers the line on which each record id of one submission
 // first appeared, so that a repeat can be pointed at it (rule DUP-001). A
-// record id is unique per dataset. It holds about 80 bytes per record.
+// record id is unique per dataset. It holds a copy of every id of the
+// submission, about 70 bytes each.
 type FirstLines struct {
-	m map[string]int64
+	m [numDatasets]map[string]int64
 }
 
 // NewFirstLines starts an empty submission.
-func NewFirstLines() *FirstLines { return &FirstLines{m: map[string]int64{}} }
+func NewFirstLines() *FirstLines { return &FirstLines{} }
 
 // See records that line carries uid of dataset d. It returns the earlier line
 // that carried the same id, or 0 when this is the first (or uid is empty:
 // REQ-001 deals with that).
 func (f *FirstLines) See(d dmicv1.Dataset, uid string, line int64) int64 {
-	if uid == "" {
+	if uid == "" || d < 0 || int(d) >= numDatasets {
 		return 0
 	}
-	k := DatasetName(d) + "|" + uid
-	if first, ok := f.m[k]; ok {
+	m := f.m[d]
+	if m == nil {
+		m = map[string]int64{}
+		f.m[d] = m
+	}
+	if first, ok := m[uid]; ok {
 		return first
 	}
-	f.m[k] = line
+	// A copy: the id may share memory with the whole decoded line, which
+	// the map would otherwise keep alive for the rest of the submission.
+	m[strings.Clone(uid)] = line
 	return 0
 }
