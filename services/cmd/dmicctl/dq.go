@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -50,7 +49,7 @@ func dq(ctx context.Context, args []string, stdout, stderr io.Writer, timeout ti
 		return 1
 	}
 	if len(summary) == 0 {
-		fmt.Fprintf(stdout, "No validation outcomes %s.\n", describe(f))
+		fmt.Fprintf(stdout, "No validation outcomes %s.\n", r.describe("received since", "at all"))
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -85,27 +84,6 @@ func dq(ctx context.Context, args []string, stdout, stderr io.Writer, timeout ti
 		return 1
 	}
 	return 0
-}
-
-// describe says what the filter selected, for an empty result.
-func describe(f chstore.DQFilter) string {
-	var parts []string
-	if f.Provider != "" {
-		parts = append(parts, "for provider "+f.Provider)
-	}
-	if f.Dataset != "" {
-		parts = append(parts, "for dataset "+f.Dataset)
-	}
-	if f.Source != "" {
-		parts = append(parts, "from source "+f.Source)
-	}
-	if !f.From.IsZero() {
-		parts = append(parts, "received since "+f.From.Format("2006-01"))
-	}
-	if len(parts) == 0 {
-		return "at all"
-	}
-	return strings.Join(parts, ", ")
 }
 
 func orDash(s string) string {

@@ -62,3 +62,26 @@ func (s *scope) resolve(now time.Time) (resolved, error) {
 	}
 	return r, errors.Join(errs...)
 }
+
+// describe says what the scope selected, for the command's summary line:
+// since introduces the first month ("received since"), all is said when
+// nothing narrows it.
+func (r resolved) describe(since, all string) string {
+	var parts []string
+	if r.Provider != "" {
+		parts = append(parts, "for provider "+r.Provider)
+	}
+	if r.Dataset != "" {
+		parts = append(parts, "for dataset "+r.Dataset)
+	}
+	if r.Source != "" {
+		parts = append(parts, "from source "+r.Source)
+	}
+	if !r.From.IsZero() {
+		parts = append(parts, since+" "+r.From.Format("2006-01"))
+	}
+	if len(parts) == 0 {
+		return all
+	}
+	return strings.Join(parts, ", ")
+}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -56,7 +55,7 @@ func smallNumbers(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return 1
 	}
 	if len(rows) == 0 {
-		fmt.Fprintf(stdout, "No combination of age band, sex, LSOA and month has fewer than %d records %s.\n", *k, describeActivity(f))
+		fmt.Fprintf(stdout, "No combination of age band, sex, LSOA and month has fewer than %d records %s.\n", *k, r.describe("in activity since", "in all activity"))
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -68,27 +67,6 @@ func smallNumbers(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err := tw.Flush(); err != nil {
 		return 1
 	}
-	fmt.Fprintf(stdout, "%d combinations with fewer than %d records %s: suppress or aggregate them before release.\n", len(rows), *k, describeActivity(f))
+	fmt.Fprintf(stdout, "%d combinations with fewer than %d records %s: suppress or aggregate them before release.\n", len(rows), *k, r.describe("in activity since", "in all activity"))
 	return 0
-}
-
-// describeActivity says what the filter selected.
-func describeActivity(f chstore.SmallNumbersFilter) string {
-	var parts []string
-	if f.Provider != "" {
-		parts = append(parts, "for provider "+f.Provider)
-	}
-	if f.Dataset != "" {
-		parts = append(parts, "for dataset "+f.Dataset)
-	}
-	if f.Source != "" {
-		parts = append(parts, "from source "+f.Source)
-	}
-	if !f.From.IsZero() {
-		parts = append(parts, "in activity since "+f.From.Format("2006-01"))
-	}
-	if len(parts) == 0 {
-		return "in all activity"
-	}
-	return strings.Join(parts, ", ")
 }
