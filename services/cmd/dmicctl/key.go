@@ -28,13 +28,9 @@ const keyUsage = "usage: dmicctl key list | key rotate DOMAIN VERSION [-generate
 //	dmicctl key rotate DOMAIN VERSION [-generate]
 //	dmicctl key repseudonymise [-timeout 1h] FROM TO
 func key(ctx context.Context, args []string, svcs []service, stdout, stderr io.Writer, timeout time.Duration) int {
-	var addr string
-	for _, s := range svcs {
-		if s.name == "deidentify" {
-			addr = s.addr
-		}
-	}
-	if addr == "" {
+	svc, ok := find(svcs, "deidentify")
+	addr := svc.addr
+	if !ok {
 		fmt.Fprintln(stderr, "dmicctl key: -services names no deidentify service")
 		return 2
 	}

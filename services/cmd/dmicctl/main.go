@@ -87,10 +87,8 @@ func run(args []string) int {
 		return key(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
 	case "pause", "resume":
 		name := fs.Arg(1)
-		for _, s := range svcs {
-			if s.name == name {
-				return pauseResume(ctx, s, cmd, *timeout)
-			}
+		if s, ok := find(svcs, name); ok {
+			return pauseResume(ctx, s, cmd, *timeout)
 		}
 		fmt.Fprintf(os.Stderr, "dmicctl: unknown service %q (known: %s)\n", name, names(svcs))
 		return 2
@@ -118,6 +116,16 @@ func parseServices(s string) ([]service, error) {
 		errs = append(errs, errors.New("-services: empty"))
 	}
 	return out, errors.Join(errs...)
+}
+
+// find is the service of that name.
+func find(svcs []service, name string) (service, bool) {
+	for _, s := range svcs {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return service{}, false
 }
 
 func names(svcs []service) string {

@@ -20,13 +20,9 @@ import (
 //	dmicctl spec load FILE
 //	dmicctl spec get ID [VERSION]
 func spec(ctx context.Context, args []string, svcs []service, stdout, stderr io.Writer, timeout time.Duration) int {
-	var addr string
-	for _, s := range svcs {
-		if s.name == "validate" {
-			addr = s.addr
-		}
-	}
-	if addr == "" {
+	svc, ok := find(svcs, "validate")
+	addr := svc.addr
+	if !ok {
 		fmt.Fprintln(stderr, "dmicctl spec: -services names no validate service")
 		return 2
 	}
