@@ -16,9 +16,6 @@ import (
 	"strings"
 )
 
-// KeyEnv is the environment variable LoadKey reads when given no path.
-const KeyEnv = "DMIC_PSEUDONYM_KEY"
-
 // MinSecretBytes is the shortest secret accepted: 256 bits, the HMAC-SHA256
 // block of security the pseudonyms are meant to have.
 const MinSecretBytes = 32
@@ -48,20 +45,12 @@ var versionRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,32}$`)
 
 // LoadKey reads a key. With a path, the file's first line must be
 // "<version>:<secret>", the secret in hex or base64; the file must not be
-// readable by everyone (mode & 0o004). With path "", the same form is read
-// from the DMIC_PSEUDONYM_KEY environment variable. Secrets shorter than 32
-// bytes are refused. Error messages never contain the secret or the line.
+// readable by everyone (mode & 0o004). Secrets shorter than 32 bytes are
+// refused. Error messages never contain the secret or the line.
 func LoadKey(path string) (Key, error) {
 	if path == "" {
-		v, ok := os.LookupEnv(KeyEnv)
-		if !ok || strings.TrimSpace(v) == "" {
-			return Key{}, fmt.Errorf("deid: no key file given and %s is not set", KeyEnv)
-		}
-		k, err := parseKey(v)
-		if err != nil {
-			return Key{}, fmt.Errorf("deid: key in %s: %w", KeyEnv, err)
-		}
-		return k, nil
+		// Keys come only from key files in a key directory (LoadKeyDir).
+		return Key{}, errors.New("deid: no key file given")
 	}
 	f, err := os.Open(path)
 	if err != nil {
