@@ -279,7 +279,8 @@ func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
 			rejected++
 			dl := r.deadLetter(m, err)
 			outs = append(outs, dl)
-			if rej, ok := err.(*Rejection); ok {
+			var rej *Rejection
+			if errors.As(err, &rej) {
 				outs = append(outs, rej.Also...)
 			}
 			continue
