@@ -134,11 +134,14 @@ func (s *stackUnderTest) control(name string) dmicv1.ControlServiceClient {
 	return dmicv1.NewControlServiceClient(conn)
 }
 
+// status asks a service for its status. A service serves gRPC only once it
+// is ready to work (validate and deidentify first replay their control
+// logs), so the call waits for it to listen, for a while, before failing.
 func (s *stackUnderTest) status(name string) *dmicv1.GetStatusResponse {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := s.control(name).GetStatus(ctx, &dmicv1.GetStatusRequest{})
+	st, err := s.control(name).GetStatus(ctx, &dmicv1.GetStatusRequest{}, grpc.WaitForReady(true))
 	if err != nil {
 		s.t.Fatalf("status of %s: %v", name, err)
 	}
