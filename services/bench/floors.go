@@ -25,6 +25,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/assign"
 	"github.com/dmic-nhs/dmic/services/cam"
 	"github.com/dmic-nhs/dmic/services/chstore"
+	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
 	"github.com/dmic-nhs/dmic/services/envelope"
@@ -550,7 +551,7 @@ func ComputeFloor(ctx context.Context, lines [][]byte, refDir string) (FloorResu
 		return FloorResult{}, fmt.Errorf("compute floor: %w", err)
 	}
 	workers := runtime.GOMAXPROCS(0)
-	v := validation.New(reg, validation.WithPractices(ref))
+	v := validation.New(reg, validation.WithPractices(ref), validation.WithClock(clock.System()))
 	var (
 		next    atomic.Int64
 		decoded atomic.Int64

@@ -44,7 +44,8 @@ type Options struct {
 	Submitter string
 	Format    Format
 	// Received is the day the file would be received: it picks the
-	// specification version in effect (default now).
+	// specification version in effect (default: now, by the validator's
+	// clock).
 	Received time.Time
 	// Limit is how many failing records the report lists (default 100).
 	Limit int
@@ -53,7 +54,7 @@ type Options struct {
 // Check reads every record of in and returns the submission report.
 func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options) (*validationv1.SubmissionReport, error) {
 	if o.Received.IsZero() {
-		o.Received = time.Now()
+		o.Received = v.Clock().Now()
 	}
 	o.Received = o.Received.UTC()
 	if o.Source == dmicv1.Source_SOURCE_UNSPECIFIED {

@@ -13,8 +13,11 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/checker"
+	"github.com/dmic-nhs/dmic/services/clock"
+	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/validation/validationtest"
 )
 
 func validator(t *testing.T) *validation.Validator {
@@ -23,7 +26,36 @@ func validator(t *testing.T) *validation.Validator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return validation.New(reg, validation.WithClock(func() time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) }))
+	return validation.New(reg, validation.WithClock(clocktest.Clock(t)))
+}
+
+// Without a day of receipt the file is judged as received today by the
+// validator's clock: a version that takes effect tomorrow applies only once
+// the clock reaches it.
+func TestCheckReceivedTodayByTheValidatorsClock(t *testing.T) {
+	today := clocktest.Today(t)
+	tomorrow := today.AddDate(0, 0, 1)
+	next := validationtest.Version(t, "apc", "2026.9", clocktest.Date(tomorrow), nil)
+	reg, err := validation.BuiltIn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg, _, _, err = reg.With(next, validation.OriginLoaded, today); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		now  time.Time
+		want string
+	}{{today, "apc/2026.1"}, {tomorrow, "apc/2026.9"}} {
+		v := validation.New(reg, validation.WithClock(clock.Fixed(tc.now)))
+		rep, err := checker.Check(context.Background(), v, bytes.NewReader(apcLines(t)), checker.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rep.GetSpecVersions(); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("clock at %s: checked against %v, want %s", tc.now.Format(time.DateOnly), got, tc.want)
+		}
+	}
 }
 
 // apcLines are the documented apc example, the same record again (DUP-001),

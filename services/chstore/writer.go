@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/clock"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -19,15 +20,27 @@ import (
 // all of its rows; calling it again with the same batch is harmless, because
 // every table collapses identical keys. A Writer is safe for concurrent use.
 type Writer struct {
-	conn driver.Conn
-	db   string
-	err  error
-	now  func() time.Time
+	conn  driver.Conn
+	db    string
+	err   error
+	clock clock.Clock
 }
 
+// WriterOption configures a Writer.
+type WriterOption func(*Writer)
+
+// WithClock sets the clock whose date stands in for the activity date of a
+// record that has neither an activity date nor a received time. Without it
+// the writer reads the wall clock.
+func WithClock(c clock.Clock) WriterOption { return func(w *Writer) { w.clock = c } }
+
 // NewWriter returns a Writer into database's tables, which ApplySchema has created.
-func NewWriter(conn driver.Conn, database string) *Writer {
-	return &Writer{conn: conn, db: database, err: validateDatabase(database), now: time.Now}
+func NewWriter(conn driver.Conn, database string, opts ...WriterOption) *Writer {
+	w := &Writer{conn: conn, db: database, err: validateDatabase(database)}
+	for _, o := range opts {
+		o(w)
+	}
+	return w
 }
 
 // WriteActivity inserts one row per record into activity. A record with update
@@ -45,7 +58,7 @@ func (w *Writer) WriteActivity(ctx context.Context, recs []*dmicv1.DeidentifiedR
 	if w.err != nil {
 		return w.err
 	}
-	now := w.now()
+	now := w.clock.Now()
 	rows := make([]activityRow, 0, len(recs))
 	for _, rec := range recs {
 		if rec != nil {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/control"
 )
 
@@ -29,6 +30,9 @@ type Daemon struct {
 	GRPC     *grpc.Server
 	// HTTP is served on MetricsAddr beside /metrics; services may add routes.
 	HTTP *http.ServeMux
+	// Clock is the process's one clock: the composition root hands it to
+	// every component that decides by the date (docs/architecture.md).
+	Clock clock.Clock
 }
 
 // New builds the daemon's shared parts. It does not listen yet.
@@ -49,6 +53,8 @@ func New(name string, cfg Config) *Daemon {
 		Registry: reg,
 		GRPC:     grpc.NewServer(),
 		HTTP:     mux,
+		// The process edge: the only place a service reads the wall clock.
+		Clock: clock.System(),
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
+	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -61,13 +62,24 @@ type KeyService struct {
 	rotations *controllog.Log
 	replayer  *Replayer
 	lg        *slog.Logger
+	clock     clock.Clock
 }
+
+// KeyServiceOption configures a KeyService.
+type KeyServiceOption func(*KeyService)
+
+// WithClock sets the clock that stamps rotation entries. Without it the key
+// service reads the wall clock.
+func WithClock(c clock.Clock) KeyServiceOption { return func(s *KeyService) { s.clock = c } }
 
 // NewKeyService starts from ring (as loaded from the key directory),
 // publishes rotations to the log rotations, and re-pseudonymises with
 // replayer.
-func NewKeyService(ring *deid.KeyRing, rotations *controllog.Log, replayer *Replayer, lg *slog.Logger) *KeyService {
+func NewKeyService(ring *deid.KeyRing, rotations *controllog.Log, replayer *Replayer, lg *slog.Logger, opts ...KeyServiceOption) *KeyService {
 	s := &KeyService{rotations: rotations, replayer: replayer, lg: lg, waiting: map[string]chan error{}}
+	for _, o := range opts {
+		o(s)
+	}
 	s.ring.Store(ring)
 	return s
 }
@@ -216,7 +228,7 @@ func (s *KeyService) RotateKey(ctx context.Context, req *deidv1.RotateKeyRequest
 	}
 	previous := ring.ActiveVersions()[domain]
 
-	rot := Rotation{Domain: domain, Version: version, ID: rotationID(), Time: time.Now().UTC()}
+	rot := Rotation{Domain: domain, Version: version, ID: rotationID(), Time: s.clock.Now().UTC()}
 	doc, err := json.Marshal(rot)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "rotation entry: %v", err)

@@ -26,6 +26,7 @@ import (
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
@@ -111,7 +112,7 @@ func startInstance(t *testing.T, ctx context.Context, brokers []string, dir stri
 	w := pipeline.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	keys := deidentify.NewKeyService(ring, controllog.New(brokers, topics.KeyRotations, w),
-		deidentify.NewReplayer(brokers, pipeline.KafkaSink{W: w}, ref, quiet), quiet)
+		deidentify.NewReplayer(brokers, pipeline.KafkaSink{W: w}, ref, quiet), quiet, deidentify.WithClock(clocktest.Clock(t)))
 	in := &instance{keys: keys, stage: deidentify.New(deid.NewDeidentifier(keys, ref)), followErr: make(chan error, 1)}
 	caught := make(chan struct{})
 	fctx, cancel := context.WithCancel(ctx)
@@ -307,6 +308,10 @@ func TestRotateKey(t *testing.T) {
 		var rot deidentify.Rotation
 		if err := json.Unmarshal(m.Value, &rot); err != nil || rot.Domain == "" || rot.Version == "" {
 			t.Errorf("log entry %s: %v", m.Value, err)
+		}
+		// Stamped by the key service's clock, not the wall clock.
+		if !rot.Time.Equal(clocktest.Today(t)) {
+			t.Errorf("log entry %s: time %v, want the clock's %v", m.Value, rot.Time, clocktest.Today(t))
 		}
 		for _, s := range secrets {
 			if strings.Contains(string(m.Value), s) {

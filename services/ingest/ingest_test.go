@@ -25,6 +25,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
 	"github.com/dmic-nhs/dmic/services/pipeline"
@@ -53,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	w := pipeline.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
-	svc := ingest.New(w, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	svc := ingest.New(w, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), ingest.WithClock(clocktest.Clock(t)))
 	mux := http.NewServeMux()
 	svc.RegisterHTTP(mux)
 	srv := httptest.NewServer(mux)
@@ -126,6 +127,12 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 		}
 		if h.SubmissionID != resp.SubmissionId || h.Submitter != "RXX" || h.Dataset != dmicv1.Dataset_DATASET_OUTPATIENT || h.Source != dmicv1.Source_SOURCE_PROVIDER {
 			t.Errorf("raw headers = %+v", h)
+		}
+		// Received by ingest's clock, which picks validate's specification
+		// version; the submission id carries the same day.
+		if today := clocktest.Today(t); !h.Received.Equal(today) ||
+			!strings.HasPrefix(resp.SubmissionId, "sub-"+today.UTC().Format("20060102")+"-") {
+			t.Errorf("received %v in submission %s, want the clock's %v", h.Received, resp.SubmissionId, today)
 		}
 		if !strings.HasPrefix(string(m.Key), "RXX|outpatient|BRXX") {
 			t.Errorf("raw key = %s", m.Key)

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/record"
 )
@@ -28,6 +29,7 @@ type Service struct {
 	dmicv1.UnimplementedIngestServiceServer
 	producer Producer
 	log      *slog.Logger
+	clock    clock.Clock
 
 	accepted atomic.Int64
 	rejected atomic.Int64
@@ -40,7 +42,7 @@ type Service struct {
 }
 
 // New builds the ingest service.
-func New(p Producer, log *slog.Logger, reg prometheus.Registerer) *Service {
+func New(p Producer, log *slog.Logger, reg prometheus.Registerer, opts ...Option) *Service {
 	s := &Service{producer: p, log: log,
 		mRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_records_total",
 			Help: "Records received, by data set, source and outcome."}, []string{"dataset", "source", "outcome"}),
@@ -48,8 +50,19 @@ func New(p Producer, log *slog.Logger, reg prometheus.Registerer) *Service {
 			Help: "Submissions received, by transport and outcome."}, []string{"transport", "outcome"}),
 	}
 	reg.MustRegister(s.mRecords, s.mSubs)
+	for _, o := range opts {
+		o(s)
+	}
 	return s
 }
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock that stamps each submission's receipt time (which
+// picks the specification version validate applies) and the date in its id.
+// Without it ingest reads the wall clock.
+func WithClock(c clock.Clock) Option { return func(s *Service) { s.clock = c } }
 
 // Pause makes ingest refuse new submissions (503 / UNAVAILABLE).
 func (s *Service) Pause() { s.mu.Lock(); s.paused = true; s.mu.Unlock() }
@@ -155,7 +168,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, strings.Join(problems, "; "))
 		return
 	}
-	sub := newSubmission(s.producer, ds, src, q.Get("submitter"), keepAll)
+	sub := newSubmission(s.producer, s.clock.Now(), ds, src, q.Get("submitter"), keepAll)
 	err = s.run(r.Context(), sub, next)
 	s.finish(sub, "http", err)
 	if err != nil {
@@ -194,7 +207,7 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 	if src == dmicv1.Source_SOURCE_UNSPECIFIED {
 		src = dmicv1.Source_SOURCE_PROVIDER
 	}
-	sub := newSubmission(s.producer, first.GetDataset(), src, first.GetSubmitterOrgCode(), true)
+	sub := newSubmission(s.producer, s.clock.Now(), first.GetDataset(), src, first.GetSubmitterOrgCode(), true)
 	var line int64
 	req := first
 	ctx := stream.Context()

@@ -47,10 +47,10 @@ type submission struct {
 	firstLines *record.FirstLines
 }
 
-func newSubmissionID() string {
+func newSubmissionID(received time.Time) string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return "sub-" + time.Now().UTC().Format("20060102") + "-" + hex.EncodeToString(b[:])
+	return "sub-" + received.UTC().Format("20060102") + "-" + hex.EncodeToString(b[:])
 }
 
 func newTraceparent() string {
@@ -61,11 +61,12 @@ func newTraceparent() string {
 	return "00-" + hex.EncodeToString(t[:]) + "-" + hex.EncodeToString(s[:]) + "-01"
 }
 
-func newSubmission(p Producer, ds dmicv1.Dataset, src dmicv1.Source, submitter string, keepAll bool) *submission {
-	id := newSubmissionID()
+// newSubmission starts a submission received at received.
+func newSubmission(p Producer, received time.Time, ds dmicv1.Dataset, src dmicv1.Source, submitter string, keepAll bool) *submission {
+	id := newSubmissionID(received)
 	return &submission{
 		id: id, dataset: ds, source: src, submitter: strings.ToUpper(strings.TrimSpace(submitter)),
-		received: time.Now().UTC(), trace: newTraceparent(), keepAll: keepAll, producer: p,
+		received: received.UTC(), trace: newTraceparent(), keepAll: keepAll, producer: p,
 		resp: &dmicv1.SubmitRecordsResponse{SubmissionId: id}, firstLines: record.NewFirstLines(),
 	}
 }

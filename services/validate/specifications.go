@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -30,19 +29,20 @@ type Specifications struct {
 	v   *validation.Validator
 	log *controllog.Log
 	lg  *slog.Logger
-	now func() time.Time
 }
 
 // NewSpecifications manages v's specifications, persisting loads to log.
+// "Now" (which version is in effect, when one was loaded) is v's clock, the
+// same one that selects the version for each record.
 func NewSpecifications(v *validation.Validator, log *controllog.Log, lg *slog.Logger) *Specifications {
-	return &Specifications{v: v, log: log, lg: lg, now: time.Now}
+	return &Specifications{v: v, log: log, lg: lg}
 }
 
 // apply adds a document to the registry; a document already there is a no-op.
 func (s *Specifications) apply(doc []byte, origin string) (*validation.Spec, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next, spec, created, err := s.v.Registry().With(doc, origin)
+	next, spec, created, err := s.v.Registry().With(doc, origin, s.v.Clock().Now())
 	if err != nil {
 		return nil, false, err
 	}
@@ -59,7 +59,7 @@ func (s *Specifications) apply(doc []byte, origin string) (*validation.Spec, boo
 // stop validation.
 func (s *Specifications) Follow(ctx context.Context, caughtUp func()) error {
 	return s.log.Follow(ctx, func(offset int64, doc []byte) {
-		spec, created, err := s.apply(doc, "loaded")
+		spec, created, err := s.apply(doc, validation.OriginLoaded)
 		if err != nil {
 			s.lg.Error("specification on the log not applied", "offset", offset, "err", err)
 			return
@@ -78,7 +78,7 @@ func (s *Specifications) LoadSpecification(ctx context.Context, req *validationv
 	}
 	// Check against the current registry first: a bad or conflicting document
 	// must never reach the log.
-	_, spec, created, err := s.v.Registry().With(doc, "loaded")
+	_, spec, created, err := s.v.Registry().With(doc, validation.OriginLoaded, s.v.Clock().Now())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "specification refused:\n%v", err)
 	}
@@ -91,7 +91,7 @@ func (s *Specifications) LoadSpecification(ctx context.Context, req *validationv
 	// This instance's follower may apply it from the log first: either way
 	// it is this call that created it.
 	label := spec.Label()
-	if spec, _, err = s.apply(doc, "loaded"); err != nil {
+	if spec, _, err = s.apply(doc, validation.OriginLoaded); err != nil {
 		// Another load of the same version, with other content, won the race.
 		return nil, status.Errorf(codes.Aborted, "specification %s: %v", label, err)
 	}
@@ -128,7 +128,7 @@ func (s *Specifications) GetSpecification(_ context.Context, req *validationv1.G
 }
 
 func (s *Specifications) inEffect(reg *validation.Registry, spec *validation.Spec) bool {
-	return reg.InEffect(spec, s.now())
+	return reg.InEffect(spec, s.v.Clock().Now())
 }
 
 func (s *Specifications) summary(spec *validation.Spec) *validationv1.SpecificationSummary {

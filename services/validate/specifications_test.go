@@ -2,10 +2,8 @@ package validate_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,37 +14,28 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/clock"
+	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
 	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/validation/validationtest"
 )
 
 // apcVersion is the built-in apc document as a new version: effective from
 // the given day, with gender codes (CODE-003) made an error.
 func apcVersion(t *testing.T, version, effective string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../validation/specs/apc.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	doc["version"], doc["effective_from"] = version, effective
-	for _, r := range doc["rules"].([]any) {
-		if rule := r.(map[string]any); rule["id"] == "CODE-003" {
-			rule["severity"] = "error"
+	return validationtest.Version(t, "apc", version, effective, func(doc map[string]any) {
+		for _, r := range doc["rules"].([]any) {
+			if rule := r.(map[string]any); rule["id"] == "CODE-003" {
+				rule["severity"] = "error"
+			}
 		}
-	}
-	out, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	})
 }
 
 // instance is one validate process: its validator, following the log.
@@ -56,13 +45,13 @@ type instance struct {
 	stage *validate.Stage
 }
 
-func startInstance(t *testing.T, ctx context.Context, brokers []string, today time.Time) *instance {
+func startInstance(t *testing.T, ctx context.Context, brokers []string, clk clock.Clock) *instance {
 	t.Helper()
 	reg, err := validation.BuiltIn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := validation.New(reg, validation.WithClock(func() time.Time { return today }))
+	v := validation.New(reg, validation.WithClock(clk))
 	w := pipeline.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	specs := validate.NewSpecifications(v, controllog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -92,7 +81,9 @@ func (in *instance) verdict(t *testing.T, day time.Time) *validationv1.Validatio
 // TestSpecificationLoadedAtRunTime loads a new version through the gRPC
 // service, without a restart: it applies to records received from its
 // effective date, reaches another instance through the log, and survives a
-// restart.
+// restart. Every date is relative to the suite's today, on one clock per
+// instance: what is "in effect" and which version judges a record are read
+// from the same clock, so moving it moves both.
 func TestSpecificationLoadedAtRunTime(t *testing.T) {
 	b := broker.ForTest(t)
 	brokers := []string{b.Addr()}
@@ -101,22 +92,32 @@ func TestSpecificationLoadedAtRunTime(t *testing.T) {
 	if err := topics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
-	today := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	before, after := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	a := startInstance(t, ctx, brokers, today)
-	other := startInstance(t, ctx, brokers, today)
+	// The new version takes effect nine days after today (in England's
+	// calendar); before is the day before that.
+	clk := clocktest.Manual(t)
+	today := clk.Now()
+	effective := clocktest.Date(today.AddDate(0, 0, 9))
+	after, err := time.ParseInLocation(time.DateOnly, effective, london(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after = after.Add(12 * time.Hour)
+	before := after.AddDate(0, 0, -1)
+	a := startInstance(t, ctx, brokers, clk.Clock())
+	other := startInstance(t, ctx, brokers, clk.Clock())
 
 	if v := a.verdict(t, after); v.Outcome != validationv1.Outcome_OUTCOME_WARNED || v.Header.GetSpecVersion() != "apc/2026.1" {
 		t.Fatalf("before loading: %v, want a CODE-003 warning under apc/2026.1", v)
 	}
-	doc := apcVersion(t, "2026.2", "2026-12-01")
+	doc := apcVersion(t, "2026.2", effective)
 	resp, err := a.specs.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{Document: doc})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	if !resp.Created || resp.Summary.GetId() != "apc" || resp.Summary.GetVersion() != "2026.2" || resp.Summary.GetInEffect() ||
-		resp.Summary.GetOrigin() != "loaded" || resp.Summary.GetEffectiveFrom() != "2026-12-01" {
-		t.Errorf("load answer = %v, want created apc 2026.2, loaded, not yet in effect", resp)
+		resp.Summary.GetOrigin() != "loaded" || resp.Summary.GetEffectiveFrom() != effective ||
+		!resp.Summary.GetLoadedTime().AsTime().Equal(today) {
+		t.Errorf("load answer = %v, want created apc 2026.2, loaded %s, effective %s, not yet in effect", resp, today, effective)
 	}
 	for _, tc := range []struct {
 		day     time.Time
@@ -146,7 +147,7 @@ func TestSpecificationLoadedAtRunTime(t *testing.T) {
 	if err != nil || again.Created {
 		t.Errorf("second load: %v, %v; want no error and not created", again, err)
 	}
-	changed := []byte(strings.Replace(string(doc), "2026-12-01", "2026-12-02", 1))
+	changed := []byte(strings.Replace(string(doc), effective, clocktest.Date(after.AddDate(0, 0, 1)), 1))
 	if _, err := a.specs.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{Document: changed}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("same version, other content: %v, want InvalidArgument", err)
 	}
@@ -164,7 +165,7 @@ func TestSpecificationLoadedAtRunTime(t *testing.T) {
 	}
 
 	// A restart replays the log: the loaded version is there.
-	restarted := startInstance(t, ctx, brokers, today)
+	restarted := startInstance(t, ctx, brokers, clk.Clock())
 	list, err := restarted.specs.ListSpecifications(ctx, &validationv1.ListSpecificationsRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -186,4 +187,36 @@ func TestSpecificationLoadedAtRunTime(t *testing.T) {
 	if v := restarted.verdict(t, after); v.Header.GetSpecVersion() != "apc/2026.2" {
 		t.Errorf("after restart, received %s: spec %s, want apc/2026.2", after.Format(time.DateOnly), v.Header.GetSpecVersion())
 	}
+
+	// The calendar reaches the effective date: one clock moves every
+	// decision of every instance. The listing, the unversioned lookup and
+	// the judged time all follow it.
+	clk.Set(after)
+	list, err = restarted.specs.ListSpecifications(ctx, &validationv1.ListSpecificationsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Specifications {
+		inEffect[s.Id+"/"+s.Version] = s.InEffect
+	}
+	if !inEffect["apc/2026.2"] || inEffect["apc/2026.1"] {
+		t.Errorf("on %s: %v, want apc/2026.2 in effect and apc/2026.1 not", effective, inEffect)
+	}
+	current, err := other.specs.GetSpecification(ctx, &validationv1.GetSpecificationRequest{Id: "apc"})
+	if err != nil || current.GetSummary().GetVersion() != "2026.2" {
+		t.Errorf("apc in effect on %s: %v, %v; want 2026.2", effective, current.GetSummary(), err)
+	}
+	if v := other.verdict(t, after); !v.GetValidatedTime().AsTime().Equal(after) {
+		t.Errorf("judged at %v, want the clock's %v", v.GetValidatedTime().AsTime(), after)
+	}
+}
+
+// london is the calendar specification dates are read in.
+func london(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Skip("no tzdata for Europe/London")
+	}
+	return loc
 }

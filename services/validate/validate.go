@@ -7,7 +7,6 @@ package validate
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -30,8 +29,7 @@ const StageName = "validate"
 // Stage validates raw records. It is used by one goroutine at a time; the
 // validator it holds may have its specifications replaced meanwhile.
 type Stage struct {
-	v   *validation.Validator
-	now func() time.Time
+	v *validation.Validator
 	// Optional metrics (nil without WithMetrics).
 	outcomes *prometheus.CounterVec
 	failures *prometheus.CounterVec
@@ -55,7 +53,7 @@ func WithMetrics(reg prometheus.Registerer) Option {
 
 // New builds the stage.
 func New(v *validation.Validator, opts ...Option) *Stage {
-	s := &Stage{v: v, now: time.Now}
+	s := &Stage{v: v}
 	for _, o := range opts {
 		o(s)
 	}
@@ -146,7 +144,7 @@ func (s *Stage) verdict(hdr *dmicv1.EnvelopeHeader, recordID, provider string, o
 	}
 	o := &validationv1.ValidationOutcome{
 		Header: hdr, RecordId: recordID, ProviderCode: provider, Outcome: outcome,
-		Failures: failures, Stage: StageName, ValidatedTime: timestamppb.New(s.now()),
+		Failures: failures, Stage: StageName, ValidatedTime: timestamppb.New(s.v.Clock().Now()),
 	}
 	if s.outcomes != nil {
 		spec := hdr.GetSpecVersion()

@@ -12,6 +12,8 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/clock"
+	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -77,13 +79,12 @@ func message(value []byte, headers []kafka.Header) kafka.Message {
 }
 
 func newStage() *validate.Stage {
-	// A fixed clock keeps the 2026 example dates in the past whatever today is.
-	now := func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
+	// The suite's today (clocktest), after the 2026 example dates.
 	reg, err := validation.BuiltIn()
 	if err != nil {
 		panic(err)
 	}
-	return validate.New(validation.New(reg, validation.WithClock(now)))
+	return validate.New(validation.New(reg, validation.WithClock(clock.Fixed(clocktest.Now()))))
 }
 
 // specVersion is the label of the built-in apc specification the examples

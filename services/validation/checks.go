@@ -4,6 +4,7 @@ import (
 	"time"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/record"
 )
 
@@ -269,7 +270,7 @@ type checkEnv struct {
 	isDelete  bool
 	dupLine   int64
 	practices PracticeDirectory
-	now       func() time.Time
+	clock     clock.Clock
 	loc       *time.Location
 	today     int
 	activity  int // -1 until read; 0 when the record has no valid activity date
@@ -277,7 +278,7 @@ type checkEnv struct {
 
 func (e *checkEnv) todayDate() int {
 	if e.today == 0 {
-		e.today = civilDate(e.now(), e.loc)
+		e.today = civilDate(e.clock.Now(), e.loc)
 	}
 	return e.today
 }

@@ -121,7 +121,8 @@ func (s *Spec) CodeLists() map[string]CodeList {
 // (or what the registry's caller said); "" for a Spec no registry holds.
 func (s *Spec) Origin() string { return s.origin }
 
-// LoadedTime is when the specification was added to a registry.
+// LoadedTime is when the specification was added to a registry; zero for a
+// built-in one.
 func (s *Spec) LoadedTime() time.Time { return s.loaded }
 
 // Messages are the distinct failure messages the specification can give.

@@ -5,13 +5,22 @@ import (
 	"time"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/record"
 )
 
-// fixedNow is a month after the built-in specifications take effect.
-var fixedNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+// fixedNow is the suite's today (clocktest): after the built-in
+// specifications take effect and after every fixed date in the fixtures.
+// Dates that must be in the future are built from it (fromToday).
+var fixedNow = clocktest.Now()
 
 func fixedClock() time.Time { return fixedNow }
+
+// fromToday is the UTC calendar date days after fixedNow, as YYYY-MM-DD (the
+// test validator reads dates in UTC).
+func fromToday(days int) string {
+	return fixedNow.UTC().AddDate(0, 0, days).Format(time.DateOnly)
+}
 
 const (
 	apc = dmicv1.Dataset_DATASET_APC

@@ -57,6 +57,16 @@ type Registry struct {
 	index [numDatasets][numSources][]*Spec
 }
 
+// BuiltInDocument is the document of the built-in specification name (apc,
+// outpatient, emergency_care, local_flow, national), as shipped.
+func BuiltInDocument(name string) ([]byte, error) {
+	doc, err := builtInSpecs.ReadFile("specs/" + name + ".json")
+	if err != nil {
+		return nil, fmt.Errorf("built-in specification %q: %w", name, err)
+	}
+	return doc, nil
+}
+
 // BuiltIn is a registry of the specifications embedded in the binary
 // (services/validation/specs), origin "built-in".
 func BuiltIn() (*Registry, error) {
@@ -72,7 +82,8 @@ func BuiltIn() (*Registry, error) {
 			errs = append(errs, fmt.Errorf("built-in specification %s: %w", name, err))
 			continue
 		}
-		next, _, _, err := reg.With(doc, OriginBuiltIn)
+		// A built-in specification was never loaded: no loaded time.
+		next, _, _, err := reg.With(doc, OriginBuiltIn, time.Time{})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("built-in specification %s: %w", name, err))
 			continue
@@ -90,8 +101,9 @@ func BuiltIn() (*Registry, error) {
 // held is not added again: with the same bytes (SHA-256) it is the held spec
 // and created is false; with other bytes it is an error, since a version,
 // once published, must not change. r itself is not changed. origin is
-// recorded on the spec (OriginBuiltIn, OriginLoaded).
-func (r *Registry) With(doc []byte, origin string) (next *Registry, s *Spec, created bool, err error) {
+// recorded on the spec (OriginBuiltIn, OriginLoaded), and so is loaded, when
+// it was loaded (the caller's clock; zero for a built-in one).
+func (r *Registry) With(doc []byte, origin string, loaded time.Time) (next *Registry, s *Spec, created bool, err error) {
 	if r == nil {
 		r = &Registry{}
 	}
@@ -106,7 +118,7 @@ func (r *Registry) With(doc []byte, origin string) (next *Registry, s *Spec, cre
 		return r, nil, false, fmt.Errorf("version %s of specification %s is already loaded with different content; give it a new version", s.Version(), s.ID())
 	}
 	s.origin = origin
-	s.loaded = time.Now()
+	s.loaded = loaded
 	next = &Registry{specs: append(slices.Clip(r.specs), s)}
 	next.index = r.index
 	for _, d := range s.datasets {

@@ -26,7 +26,7 @@ func variant(t *testing.T, name, version, effective string) []byte {
 
 func with(t *testing.T, reg *Registry, doc []byte) (*Registry, *Spec) {
 	t.Helper()
-	next, s, created, err := reg.With(doc, OriginLoaded)
+	next, s, created, err := reg.With(doc, OriginLoaded, fixedNow)
 	if err != nil || !created {
 		t.Fatalf("With: created %v, %v", created, err)
 	}
@@ -116,7 +116,7 @@ func TestWithIdempotentAndConflicting(t *testing.T) {
 	base := builtIn(t)
 	doc := variant(t, "apc", "2026.2", "2026-10-01")
 	reg, s := with(t, base, doc)
-	if s.Origin() != OriginLoaded || s.LoadedTime().IsZero() {
+	if s.Origin() != OriginLoaded || !s.LoadedTime().Equal(fixedNow) {
 		t.Errorf("origin %q, loaded %v", s.Origin(), s.LoadedTime())
 	}
 	if len(base.List()) != 5 || len(reg.List()) != 6 {
@@ -124,19 +124,19 @@ func TestWithIdempotentAndConflicting(t *testing.T) {
 	}
 
 	// The same bytes again: nothing new.
-	again, held, created, err := reg.With(slices.Clone(doc), OriginLoaded)
+	again, held, created, err := reg.With(slices.Clone(doc), OriginLoaded, fixedNow)
 	if err != nil || created || again != reg || held != s {
 		t.Errorf("same document again: created %v, err %v, same registry %v, same spec %v", created, err, again == reg, held == s)
 	}
 	// A built-in document loaded again is the built-in spec.
 	builtInDoc, _ := builtInSpecs.ReadFile("specs/apc.json")
-	if _, held, created, err := reg.With(builtInDoc, OriginLoaded); err != nil || created || held.Origin() != OriginBuiltIn {
+	if _, held, created, err := reg.With(builtInDoc, OriginLoaded, fixedNow); err != nil || created || held.Origin() != OriginBuiltIn {
 		t.Errorf("built-in document loaded: created %v, err %v, origin %q", created, err, held.Origin())
 	}
 
 	// Other bytes under the same version: refused, registry unchanged.
 	changed := []byte(strings.Replace(string(doc), "mandatory field is missing", "a mandatory field is missing", 1))
-	next, got, created, err := reg.With(changed, OriginLoaded)
+	next, got, created, err := reg.With(changed, OriginLoaded, fixedNow)
 	if err == nil || created || got != nil || next != reg {
 		t.Fatalf("changed document under the same version: created %v, err %v", created, err)
 	}
@@ -145,7 +145,7 @@ func TestWithIdempotentAndConflicting(t *testing.T) {
 	}
 
 	// A document that does not compile: refused, registry unchanged.
-	if next, _, _, err := reg.With([]byte(`{"id":"x"}`), OriginLoaded); err == nil || next != reg {
+	if next, _, _, err := reg.With([]byte(`{"id":"x"}`), OriginLoaded, fixedNow); err == nil || next != reg {
 		t.Errorf("bad document: err %v", err)
 	}
 }

@@ -230,16 +230,16 @@ func ruleCases() []ruleCase {
 		{name: "departure not a date", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().EcDepartureDate = "tomorrow" }, want: []want{e("DATE-001", "ec_departure_date")}},
 		{name: "local activity not a date", d: lf, mutate: func(r *recT) { r.GetLocalFlow().ActivityDate = "2026-02" }, want: []want{e("DATE-001", "activity_date")}},
 		{name: "local activity on a leap day that is not", d: lf, mutate: func(r *recT) { r.GetLocalFlow().ActivityDate = "2026-02-29" }, want: []want{e("DATE-001", "activity_date")}},
-		{name: "appointment today", d: op, mutate: func(r *recT) { r.GetOutpatient().AppointmentDate = "2026-05-01" }},
-		{name: "appointment tomorrow", d: op, mutate: func(r *recT) { r.GetOutpatient().AppointmentDate = "2026-05-02" },
+		{name: "appointment today", d: op, mutate: func(r *recT) { r.GetOutpatient().AppointmentDate = fromToday(0) }},
+		{name: "appointment tomorrow", d: op, mutate: func(r *recT) { r.GetOutpatient().AppointmentDate = fromToday(1) },
 			want: []want{e("DATE-002", "appointment_date")}, nat: []want{w("DATE-002", "appointment_date")}},
-		{name: "discharge in the future", d: apc, mutate: func(r *recT) { r.GetApc().DischargeDateHospitalProviderSpell = "2027-01-01" },
+		{name: "discharge in the future", d: apc, mutate: func(r *recT) { r.GetApc().DischargeDateHospitalProviderSpell = fromToday(245) },
 			want: []want{e("DATE-002", "discharge_date_hospital_provider_spell")}, nat: []want{w("DATE-002", "discharge_date_hospital_provider_spell")}},
 		{name: "arrival and departure in the future", d: ec, mutate: func(r *recT) {
-			r.GetEmergencyCare().EcArrivalDate, r.GetEmergencyCare().EcDepartureDate = "2026-06-01", "2026-06-02"
+			r.GetEmergencyCare().EcArrivalDate, r.GetEmergencyCare().EcDepartureDate = fromToday(31), fromToday(32)
 		}, want: []want{e("DATE-002", "ec_arrival_date"), e("DATE-002", "ec_departure_date")},
 			nat: []want{w("DATE-002", "ec_arrival_date"), w("DATE-002", "ec_departure_date")}},
-		{name: "local activity in the future", d: lf, mutate: func(r *recT) { r.GetLocalFlow().ActivityDate = "2030-01-01" }, want: []want{e("DATE-002", "activity_date")}},
+		{name: "local activity in the future", d: lf, mutate: func(r *recT) { r.GetLocalFlow().ActivityDate = fromToday(1000) }, want: []want{e("DATE-002", "activity_date")}},
 		// DATE-003, DATE-005, DATE-006, DATE-007
 		{name: "episode starts after it ends", d: apc, mutate: func(r *recT) { r.GetApc().StartDateEpisode = "2026-04-06" },
 			want: []want{e("DATE-003", "start_date_episode")}},

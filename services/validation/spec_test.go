@@ -50,7 +50,7 @@ func TestCompileMiniSpec(t *testing.T) {
 	if len(s.Rules()) != 4 || s.Rules()[2].Severity != dmicv1.Severity_SEVERITY_ERROR || s.Rules()[1].Severity != dmicv1.Severity_SEVERITY_WARNING {
 		t.Errorf("rules %+v", s.Rules())
 	}
-	reg, _, created, err := (&Registry{}).With(marshal(t, miniSpec()), OriginLoaded)
+	reg, _, created, err := (&Registry{}).With(marshal(t, miniSpec()), OriginLoaded, fixedNow)
 	if err != nil || !created {
 		t.Fatal(err, created)
 	}
@@ -239,7 +239,7 @@ func TestBuiltInSpecifications(t *testing.T) {
 	var got []row
 	for _, s := range reg.List() {
 		got = append(got, row{s.Label(), s.doc.Source, s.Datasets()})
-		if s.Version() != "2026.1" || s.EffectiveFrom() != "2026-04-01" || s.Origin() != OriginBuiltIn || s.LoadedTime().IsZero() {
+		if s.Version() != "2026.1" || s.EffectiveFrom() != "2026-04-01" || s.Origin() != OriginBuiltIn || !s.LoadedTime().IsZero() {
 			t.Errorf("%s: version %s, effective %s, origin %q, loaded %v", s.Label(), s.Version(), s.EffectiveFrom(), s.Origin(), s.LoadedTime())
 		}
 		if len(s.SHA256()) != 64 || len(s.Document()) == 0 || s.Title() == "" {

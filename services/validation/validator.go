@@ -12,6 +12,7 @@ import (
 	"time"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/record"
 )
 
@@ -26,7 +27,7 @@ type PracticeDirectory interface {
 // while other goroutines validate.
 type Validator struct {
 	reg       atomic.Pointer[Registry]
-	now       func() time.Time
+	clock     clock.Clock
 	loc       *time.Location
 	practices PracticeDirectory
 }
@@ -34,12 +35,15 @@ type Validator struct {
 // Option configures a Validator.
 type Option func(*Validator)
 
-// WithClock sets the clock that decides which dates are in the future, and
-// the day of receipt when a record has none.
-func WithClock(now func() time.Time) Option {
+// WithClock sets the clock that decides which dates are in the future, the
+// day of receipt when a record has none, and (through Clock) which
+// specification versions are in effect for the stage and the specification
+// service built on this validator: one clock for every decision of the
+// service. Without it the validator reads the wall clock.
+func WithClock(c clock.Clock) Option {
 	return func(v *Validator) {
-		if now != nil {
-			v.now = now
+		if c != nil {
+			v.clock = c
 		}
 	}
 }
@@ -62,10 +66,9 @@ func WithPractices(p PracticeDirectory) Option {
 }
 
 // New returns a Validator using reg (nil: an empty registry, under which
-// every record fails SPEC-001), the real clock and the Europe/London
-// calendar.
+// every record fails SPEC-001) and the Europe/London calendar.
 func New(reg *Registry, opts ...Option) *Validator {
-	v := &Validator{now: time.Now, loc: london()}
+	v := &Validator{loc: london()}
 	for _, o := range opts {
 		o(v)
 	}
@@ -84,6 +87,10 @@ func (v *Validator) SetRegistry(reg *Registry) {
 
 // Registry is the registry in use.
 func (v *Validator) Registry() *Registry { return v.reg.Load() }
+
+// Clock is the validator's clock, for the components that decide with it
+// (which version is in effect, when a record was judged).
+func (v *Validator) Clock() clock.Clock { return v.clock }
 
 // ValidateInput is what Validate needs to know of a record beyond itself.
 type ValidateInput struct {
@@ -137,7 +144,7 @@ func (v *Validator) Validate(r *dmicv1.CommissioningRecord, in ValidateInput) Re
 	}
 	day := in.Received
 	if day.IsZero() {
-		day = v.now()
+		day = v.clock.Now()
 	}
 	reg := v.reg.Load()
 	s := reg.Select(ds, in.Source, day)
@@ -153,7 +160,7 @@ func (v *Validator) Validate(r *dmicv1.CommissioningRecord, in ValidateInput) Re
 		isDelete:  r.GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_DELETE,
 		dupLine:   in.DuplicateOfLine,
 		practices: v.practices,
-		now:       v.now,
+		clock:     v.clock,
 		loc:       v.loc,
 		activity:  -1,
 	}

@@ -60,7 +60,7 @@ func main() {
 		keys := deidentify.NewKeyService(ring,
 			controllog.New(brokers, topics.KeyRotations, w),
 			deidentify.NewReplayer(brokers, pipeline.KafkaSink{W: w}, ref, d.Log),
-			d.Log)
+			d.Log, deidentify.WithClock(d.Clock))
 		deidv1.RegisterKeyServiceServer(d.GRPC, keys)
 
 		// Apply the rotations on the log before the first record, and stop

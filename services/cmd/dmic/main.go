@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/checker"
+	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/dqreport"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/record"
@@ -29,7 +30,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), clock.System(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: dmic validate --dataset DATASET [flags] FILE
@@ -37,12 +38,14 @@ const usage = `usage: dmic validate --dataset DATASET [flags] FILE
   against the data specifications and prints the submission report.
 `
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// run is the command; clk is "now" for every decision (the specification
+// version in effect without --as-of, dates in the future).
+func run(ctx context.Context, clk clock.Clock, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "validate" {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	return validateCmd(ctx, args[1:], stdin, stdout, stderr)
+	return validateCmd(ctx, clk, args[1:], stdin, stdout, stderr)
 }
 
 // specFiles collects repeated --spec flags.
@@ -51,7 +54,7 @@ type specFiles []string
 func (s *specFiles) String() string     { return strings.Join(*s, ",") }
 func (s *specFiles) Set(v string) error { *s = append(*s, v); return nil }
 
-func validateCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func validateCmd(ctx context.Context, clk clock.Clock, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dmic validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataset := fs.String("dataset", "", "Dataset of records that do not name their own: apc, outpatient, emergency_care, local_flow.")
@@ -116,7 +119,7 @@ func validateCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return fail(errors.Join(problems...))
 	}
 
-	v, err := validator(specs, *refDir)
+	v, err := validator(clk, specs, *refDir)
 	if err != nil {
 		return fail(err)
 	}
@@ -149,7 +152,7 @@ func validateCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 
 // validator builds the validator from the built-in specifications, extra
 // documents and reference data.
-func validator(specs []string, refDir string) (*validation.Validator, error) {
+func validator(clk clock.Clock, specs []string, refDir string) (*validation.Validator, error) {
 	reg, err := validation.BuiltIn()
 	if err != nil {
 		return nil, fmt.Errorf("built-in specifications: %w", err)
@@ -159,11 +162,11 @@ func validator(specs []string, refDir string) (*validation.Validator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--spec: %w", err)
 		}
-		if reg, _, _, err = reg.With(doc, "loaded"); err != nil {
+		if reg, _, _, err = reg.With(doc, validation.OriginLoaded, clk.Now()); err != nil {
 			return nil, fmt.Errorf("--spec %s: %w", path, err)
 		}
 	}
-	var opts []validation.Option
+	opts := []validation.Option{validation.WithClock(clk)}
 	if refDir != "" {
 		ref, err := refdata.LoadDir(refDir)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 )
 
 func TestValidateExitStatusAndReport(t *testing.T) {
@@ -41,7 +43,7 @@ func TestValidateExitStatusAndReport(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+			code := run(context.Background(), clocktest.Clock(t), tc.args, strings.NewReader(""), &stdout, &stderr)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout.String(), stderr.String())
 			}
@@ -52,7 +54,7 @@ func TestValidateExitStatusAndReport(t *testing.T) {
 	}
 	// All the flag problems are reported together.
 	var stderr bytes.Buffer
-	run(context.Background(), []string{"validate", "--dataset", "dental", "-o", "xml", "--limit", "0", good, bad}, nil, &bytes.Buffer{}, &stderr)
+	run(context.Background(), clocktest.Clock(t), []string{"validate", "--dataset", "dental", "-o", "xml", "--limit", "0", good, bad}, nil, &bytes.Buffer{}, &stderr)
 	for _, want := range []string{"--dataset", "-o", "--limit", "exactly one FILE"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr %q does not name %s", stderr.String(), want)

@@ -26,7 +26,7 @@ func main() {
 		}
 		w := d.NewWriter()
 		defer w.Close()
-		svc := ingest.New(w, d.Log, d.Registry)
+		svc := ingest.New(w, d.Log, d.Registry, ingest.WithClock(d.Clock))
 		svc.RegisterHTTP(d.HTTP)
 		dmicv1.RegisterIngestServiceServer(d.GRPC, svc)
 

@@ -47,7 +47,7 @@ func main() {
 			Group: "dmic-load", Inputs: load.Inputs, Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
 			// Few, large inserts: ClickHouse wants about one per second per table.
 			MaxBatch: 50000, BatchWait: time.Second, Processor: load.Processor{},
-			Sink: load.Sink{Store: chstore.NewWriter(conn, ch.Database), Kafka: pipeline.KafkaSink{W: w}},
+			Sink: load.Sink{Store: chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock)), Kafka: pipeline.KafkaSink{W: w}},
 		})
 	}))
 }

@@ -36,7 +36,7 @@ func main() {
 			}
 			opts = append(opts, validation.WithPractices(ref))
 		}
-		v := validation.New(reg, opts...)
+		v := validation.New(reg, append(opts, validation.WithClock(d.Clock))...)
 
 		if err := d.WaitForTopics(ctx); err != nil {
 			return err
