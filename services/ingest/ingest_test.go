@@ -29,13 +29,11 @@ import (
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/record/recordtest"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
-func op(uid string) string {
-	return `{"cds_unique_identifier":"` + uid + `","provider_code":"RXX","person_birth_date":"1980-01-01","attendance_identifier":"A1",` +
-		`"appointment_date":"2026-01-02","attended_or_did_not_attend_code":"5","treatment_function_code":"100"}`
-}
+func op(uid string) string { return recordtest.Outpatient(uid) }
 
 type fixture struct {
 	svc     *ingest.Service

@@ -21,6 +21,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/record"
 )
 
@@ -107,8 +108,15 @@ func (s *Service) finish(sub *submission, transport string, err error) {
 		s.accepted.Add(sub.resp.Accepted)
 		s.rejected.Add(sub.resp.Rejected)
 	}
-	s.log.Info("submission", "submission_id", sub.id, "transport", transport, "dataset", ds, "source", src,
-		"submitter", sub.submitter, "accepted", sub.resp.Accepted, "rejected", sub.resp.Rejected, "err", err)
+	attrs := []any{"submission_id", sub.id, "transport", transport, "dataset", ds, "source", src,
+		"submitter", sub.submitter, "accepted", sub.resp.Accepted, "rejected", sub.resp.Rejected}
+	if err != nil {
+		// The provider was told to resend; an operator looking for the
+		// submission id finds why.
+		s.log.Error("submission not fully stored", append(attrs, "err", err)...)
+		return
+	}
+	s.log.Info("submission", attrs...)
 }
 
 // RegisterHTTP adds the submission endpoint to mux.
@@ -216,7 +224,14 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 			for _, js := range req.GetJsonRecords() {
 				line++
 				it := record.Item{Line: line}
-				rec, ds, derr := record.DecodeJSON([]byte(js), sub.dataset)
+				var rec *dmicv1.CommissioningRecord
+				var ds dmicv1.Dataset
+				var derr error
+				if len(js) > limits.MaxRecordBytes {
+					derr = record.TooLong(line, len(js))
+				} else {
+					rec, ds, derr = record.DecodeJSON([]byte(js), sub.dataset)
+				}
 				if derr != nil {
 					if de, ok := derr.(*record.DecodeError); ok {
 						de.Line = line

@@ -18,6 +18,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
@@ -89,6 +90,13 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 	body, err := record.EncodeJSON(ds, it.Record)
 	if err != nil {
 		return fmt.Errorf("line %d: encode: %w", it.Line, err)
+	}
+	if len(body) > limits.MaxRecordBytes {
+		// A CSV row or a re-encoded line can be larger than the line that
+		// was read: the limit is on what reaches dmic.raw.
+		de := record.TooLong(it.Line, len(body))
+		de.RecordID = it.Record.GetCdsUniqueIdentifier()
+		return s.add(ctx, record.Item{Line: it.Line, Err: de})
 	}
 	raw := envelope.Raw{Dataset: ds, Source: s.source, Submitter: submitter, SubmissionID: s.id, Received: s.received, Line: it.Line, Traceparent: s.trace}
 	raw.DuplicateOfLine = s.firstLines.See(ds, it.Record.GetCdsUniqueIdentifier(), it.Line)

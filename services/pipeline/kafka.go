@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/dmic-nhs/dmic/services/limits"
 )
 
 // NewReader returns a consumer-group reader that commits only when told to.
@@ -66,10 +68,9 @@ func NewWriter(brokers []string, opts ...WriterOption) *kafka.Writer {
 		Addr:      kafka.TCP(brokers...),
 		Balancer:  &kafka.Murmur2Balancer{},
 		BatchSize: 5000,
-		// Kafka refuses a record batch above message.max.bytes (1 MiB by
-		// default, in kfake too); a larger batch would be refused on every
-		// retry and stall the stage.
-		BatchBytes:   1_000_000,
+		// Below the topics' max.message.bytes, above the largest message a
+		// stage may write (package limits).
+		BatchBytes:   limits.WriterBatchBytes,
 		BatchTimeout: 5 * time.Millisecond,
 		RequiredAcks: kafka.RequireAll,
 		MaxAttempts:  3,

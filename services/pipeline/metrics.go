@@ -12,6 +12,8 @@ type Metrics struct {
 	batchSeconds *prometheus.HistogramVec
 	paused       *prometheus.GaugeVec
 	panics       *prometheus.CounterVec
+	healthy      *prometheus.GaugeVec
+	lastProgress *prometheus.GaugeVec
 }
 
 // NewMetrics registers the runner metrics with reg.
@@ -33,7 +35,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages on which the stage panicked (dead-lettered)."}, []string{"stage"}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dmic_paused",
 			Help: "1 while the stage is paused."}, []string{"stage"}),
+		healthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dmic_stage_healthy",
+			Help: "0 while the stage cannot write or commit a batch (past the unhealthy threshold), else 1."}, []string{"stage"}),
+		lastProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dmic_last_progress_timestamp_seconds",
+			Help: "When the stage last committed a batch (Unix seconds)."}, []string{"stage"}),
 	}
-	reg.MustRegister(m.processed, m.rejected, m.outputs, m.failures, m.sinkRetries, m.batchSeconds, m.paused, m.panics)
+	reg.MustRegister(m.processed, m.rejected, m.outputs, m.failures, m.sinkRetries, m.batchSeconds, m.paused, m.panics,
+		m.healthy, m.lastProgress)
 	return m
 }

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -101,6 +102,12 @@ type Config struct {
 	IdleWait time.Duration
 	// DeadLetterTopic receives rejected messages.
 	DeadLetterTopic string
+	// UnhealthyAfter and UnhealthyAttempts say when a stage that cannot
+	// write or commit a batch reports itself not serving: after failing for
+	// this long, or this many attempts at the same batch, whichever comes
+	// first (defaults 30 s and 5). It keeps retrying either way.
+	UnhealthyAfter    time.Duration
+	UnhealthyAttempts int
 }
 
 // Reader is the part of *kafka.Reader the runner uses.
@@ -120,6 +127,13 @@ type Runner struct {
 
 	processed atomic.Int64
 	rejected  atomic.Int64
+	// lastProgress is when a batch was last committed (Unix nanoseconds; 0:
+	// never), for status and the last-progress metric.
+	lastProgress atomic.Int64
+
+	// trouble is the failure the runner is retrying, if any (health).
+	troubleMu sync.Mutex
+	trouble   trouble
 
 	mu      sync.Mutex
 	paused  bool
@@ -143,6 +157,13 @@ func NewRunner(cfg Config, r Reader, p Processor, s Sink, log *slog.Logger, m *M
 	if cfg.DeadLetterTopic == "" {
 		cfg.DeadLetterTopic = topics.Rejected
 	}
+	if cfg.UnhealthyAfter <= 0 {
+		cfg.UnhealthyAfter = 30 * time.Second
+	}
+	if cfg.UnhealthyAttempts <= 0 {
+		cfg.UnhealthyAttempts = 5
+	}
+	m.healthy.WithLabelValues(cfg.Stage).Set(1)
 	return &Runner{cfg: cfg, reader: r, proc: p, sink: s, log: log, metrics: m, resumed: make(chan struct{})}
 }
 
@@ -269,38 +290,112 @@ func (r *Runner) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
 	return batch, nil
 }
 
+// unit is one input message and what it produced: its outputs, or its dead
+// letter (with any outputs written beside it).
+type unit struct {
+	msg      kafka.Message
+	outs     []Output
+	rejected bool
+}
+
 func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
 	start := time.Now()
-	outs := make([]Output, 0, len(batch))
-	var rejected int64
-	for _, m := range batch {
-		o, err := r.process(ctx, m)
-		if err != nil {
-			rejected++
-			dl := r.deadLetter(m, err)
-			outs = append(outs, dl)
-			var rej *Rejection
-			if errors.As(err, &rej) {
-				outs = append(outs, rej.Also...)
-			}
-			continue
-		}
-		outs = append(outs, o...)
+	units := make([]unit, len(batch))
+	for i, m := range batch {
+		units[i] = r.processUnit(ctx, m)
 	}
-	if err := r.writeWithRetry(ctx, outs); err != nil {
+	if err := r.writeUnits(ctx, units); err != nil {
 		return err
 	}
 	if err := r.commitWithRetry(ctx, batch); err != nil {
 		return err
 	}
+	var rejected, outputs int64
+	for _, u := range units {
+		if u.rejected {
+			rejected++
+		}
+		outputs += int64(len(u.outs))
+	}
 	r.processed.Add(int64(len(batch)))
 	r.rejected.Add(rejected)
+	now := time.Now()
+	r.lastProgress.Store(now.UnixNano())
+	r.metrics.lastProgress.WithLabelValues(r.cfg.Stage).Set(float64(now.UnixNano()) / 1e9)
 	r.metrics.processed.WithLabelValues(r.cfg.Stage).Add(float64(len(batch)))
 	r.metrics.rejected.WithLabelValues(r.cfg.Stage).Add(float64(rejected))
-	r.metrics.outputs.WithLabelValues(r.cfg.Stage).Add(float64(len(outs)))
+	r.metrics.outputs.WithLabelValues(r.cfg.Stage).Add(float64(outputs))
 	r.metrics.batchSeconds.WithLabelValues(r.cfg.Stage).Observe(time.Since(start).Seconds())
 	return nil
 }
+
+// processUnit runs the stage on m. A message the stage refuses, or whose
+// outputs could never be written (one above limits.MaxMessageBytes), becomes
+// a dead letter: an error that retrying cannot cure must never hold the
+// partition.
+func (r *Runner) processUnit(ctx context.Context, m kafka.Message) unit {
+	outs, err := r.process(ctx, m)
+	if err == nil {
+		err = checkSizes(outs)
+	}
+	if err != nil {
+		return r.rejectUnit(m, err)
+	}
+	return unit{msg: m, outs: outs}
+}
+
+// rejectUnit is m's dead letter, with the outputs a Rejection asks for.
+func (r *Runner) rejectUnit(m kafka.Message, err error) unit {
+	u := unit{msg: m, rejected: true, outs: []Output{r.deadLetter(m, err)}}
+	var rej *Rejection
+	if errors.As(err, &rej) {
+		for _, o := range rej.Also {
+			if checkSizes([]Output{o}) == nil {
+				u.outs = append(u.outs, o)
+			}
+		}
+	}
+	return u
+}
+
+// checkSizes refuses outputs that no broker would take: a Kafka message
+// (one with a Value) above limits.MaxMessageBytes.
+func checkSizes(outs []Output) error {
+	for _, o := range outs {
+		if o.Value == nil {
+			continue
+		}
+		if n := MessageSize(o); n > limits.MaxMessageBytes {
+			return Reject(RuleMessageTooLarge, "",
+				fmt.Sprintf("the message for %s derived from this one would be %d bytes, above the %d-byte limit (docs/operations.md, Limits)",
+					o.Topic, n, limits.MaxMessageBytes))
+		}
+	}
+	return nil
+}
+
+// MessageSize is o's size as kafka-go measures it against BatchBytes: key,
+// value and headers with their framing.
+func MessageSize(o Output) int {
+	n := 4 + 1 + 1 + 4 + len(o.Key) + 4 + len(o.Value) + 8
+	for _, h := range o.Headers {
+		n += 5 + len(h.Key) + 5 + len(h.Value)
+	}
+	return n
+}
+
+// Rules of the dead letters the runner itself writes.
+const (
+	// RuleMessageTooLarge: an output would exceed limits.MaxMessageBytes.
+	RuleMessageTooLarge = "MSG-TOO-LARGE"
+	// RuleWriteRefused: the sink refused the message's outputs with an
+	// error that retrying cannot cure (see IsPermanent).
+	RuleWriteRefused = "SINK-REFUSED"
+	// RuleStageError: the stage failed on the message (a bug, or a shape no
+	// rule names); RuleOperatorSkip: an operator skipped it.
+	RuleStageError   = "STAGE-ERROR"
+	RuleOperatorSkip = "OPERATOR-SKIP"
+)
 
 // process runs the stage on one message. A panic becomes an error, so the
 // message is dead-lettered: otherwise the service would crash, restart, read
@@ -317,14 +412,20 @@ func (r *Runner) process(ctx context.Context, m kafka.Message) (outs []Output, e
 	return r.proc.Process(ctx, m)
 }
 
+// deadLetter is m's dead letter: the failures, where m was read, and at most
+// limits.DeadLetterExcerptBytes of it, so that a dead letter always fits
+// where the message itself might not.
 func (r *Runner) deadLetter(m kafka.Message, err error) Output {
+	excerpt, cut := limits.Excerpt(m.Value)
 	dl := &dmicv1.DeadLetter{
-		Stage:           r.cfg.Stage,
-		SourceTopic:     m.Topic,
-		SourcePartition: int32(m.Partition),
-		SourceOffset:    m.Offset,
-		Payload:         m.Value,
-		RejectedTime:    timestamppb.New(m.Time),
+		Stage:            r.cfg.Stage,
+		SourceTopic:      m.Topic,
+		SourcePartition:  int32(m.Partition),
+		SourceOffset:     m.Offset,
+		Payload:          excerpt,
+		PayloadBytes:     int64(len(m.Value)),
+		PayloadTruncated: cut,
+		RejectedTime:     timestamppb.New(m.Time),
 	}
 	var rej *Rejection
 	if errors.As(err, &rej) {
@@ -332,11 +433,16 @@ func (r *Runner) deadLetter(m kafka.Message, err error) Output {
 		dl.Header = rej.Header
 		dl.RecordId = rej.RecordID
 		dl.ProviderCode = rej.Provider
-		r.log.Debug("rejected", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "record_id", rej.RecordID, "err", rej.Error())
+		level := slog.LevelDebug
+		if len(rej.Failures) > 0 && r.ownRule(rej.Failures[0].GetRuleId()) {
+			level = slog.LevelWarn // the runner's own: a limit, a refusal, an operator
+		}
+		r.log.Log(context.Background(), level, "rejected", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+			"record_id", rej.RecordID, "err", rej.Error())
 	} else {
 		// Not a rule failure: a bug or an unexpected shape. The error text is
 		// ours, never a record value, so it is safe to log and keep.
-		dl.Failures = []*dmicv1.Failure{{RuleId: "STAGE-ERROR", Severity: dmicv1.Severity_SEVERITY_ERROR, Message: err.Error()}}
+		dl.Failures = []*dmicv1.Failure{{RuleId: RuleStageError, Severity: dmicv1.Severity_SEVERITY_ERROR, Message: err.Error()}}
 		r.log.Error("stage failed on a message; dead-lettered", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
 	}
 	for _, f := range dl.Failures {
@@ -351,7 +457,32 @@ func (r *Runner) deadLetter(m kafka.Message, err error) Output {
 	return Output{Topic: r.cfg.DeadLetterTopic, Key: m.Key, Value: v, Payload: dl}
 }
 
-func (r *Runner) writeWithRetry(ctx context.Context, outs []Output) error {
+func (r *Runner) ownRule(id string) bool {
+	switch id {
+	case RuleMessageTooLarge, RuleWriteRefused, RuleOperatorSkip:
+		return true
+	}
+	return false
+}
+
+func flatten(units []unit) []Output {
+	n := 0
+	for _, u := range units {
+		n += len(u.outs)
+	}
+	outs := make([]Output, 0, n)
+	for _, u := range units {
+		outs = append(outs, u.outs...)
+	}
+	return outs
+}
+
+// writeUnits writes every unit's outputs, retrying while the sink is
+// unavailable. When the sink refuses the batch with an error that retrying
+// cannot cure, it writes the units one at a time to find the ones it
+// refuses, and dead-letters those.
+func (r *Runner) writeUnits(ctx context.Context, units []unit) error {
+	outs := flatten(units)
 	if len(outs) == 0 {
 		return nil
 	}
@@ -359,11 +490,17 @@ func (r *Runner) writeWithRetry(ctx context.Context, outs []Output) error {
 	for attempt := 1; ; attempt++ {
 		err := r.sink.Write(ctx, outs)
 		if err == nil {
+			r.clearTrouble()
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if IsPermanent(err) {
+			r.log.Warn("write refused for good; finding the messages it refuses", "messages", len(outs), "inputs", len(units), "err", shorten(err))
+			return r.writeEach(ctx, units)
+		}
+		r.noteTrouble("write", units, attempt, err)
 		r.metrics.sinkRetries.WithLabelValues(r.cfg.Stage).Inc()
 		r.log.Warn("write failed; will retry without committing", "attempt", attempt, "backoff", backoff, "err", shorten(err))
 		if !sleep(ctx, backoff) {
@@ -373,16 +510,52 @@ func (r *Runner) writeWithRetry(ctx context.Context, outs []Output) error {
 	}
 }
 
+// writeEach writes one unit at a time; a unit the sink refuses for good is
+// replaced by its dead letter.
+func (r *Runner) writeEach(ctx context.Context, units []unit) error {
+	for i := range units {
+		u := &units[i]
+		backoff := 100 * time.Millisecond
+		for attempt := 1; len(u.outs) > 0; attempt++ {
+			err := r.sink.Write(ctx, u.outs)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if IsPermanent(err) && !(u.rejected && len(u.outs) == 1) {
+				*u = r.rejectUnit(u.msg, Reject(RuleWriteRefused, "", "the sink refused this message's outputs: "+shorten(err)))
+				u.outs = u.outs[:1] // the dead letter alone
+				continue
+			}
+			// A bare dead letter is bounded: if it is refused, the sink is
+			// misconfigured, which an operator must fix; keep trying.
+			r.noteTrouble("write", units[i:i+1], attempt, err)
+			r.metrics.sinkRetries.WithLabelValues(r.cfg.Stage).Inc()
+			r.log.Warn("write failed; will retry without committing", "attempt", attempt, "backoff", backoff, "err", shorten(err))
+			if !sleep(ctx, backoff) {
+				return ctx.Err()
+			}
+			backoff = min(backoff*2, 10*time.Second)
+		}
+	}
+	r.clearTrouble()
+	return nil
+}
+
 func (r *Runner) commitWithRetry(ctx context.Context, batch []kafka.Message) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := r.reader.CommitMessages(ctx, batch...)
 		if err == nil {
+			r.clearTrouble()
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		r.noteTrouble("commit", nil, attempt, err)
 		r.log.Warn("commit failed; retrying", "attempt", attempt, "err", shorten(err))
 		if !sleep(ctx, backoff) {
 			return ctx.Err()

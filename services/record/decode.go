@@ -2,11 +2,13 @@ package record
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/limits"
 )
 
 // Decode rule ids. They are stable: providers and dashboards refer to them.
@@ -36,6 +38,16 @@ type DecodeError struct {
 	RecordID string
 	// err is the cause of a DEC-READ error.
 	err error
+}
+
+// TooLong is the DEC-TOO-LONG error of a record of n bytes (n 0: unknown,
+// a line that was not kept) at line, above limits.MaxRecordBytes.
+func TooLong(line int64, n int) *DecodeError {
+	msg := fmt.Sprintf("record is longer than the %d-byte limit", limits.MaxRecordBytes)
+	if n > 0 {
+		msg = fmt.Sprintf("record is %d bytes, above the %d-byte limit", n, limits.MaxRecordBytes)
+	}
+	return &DecodeError{Line: line, RuleID: RuleTooLong, Message: msg}
 }
 
 func (e *DecodeError) Error() string {

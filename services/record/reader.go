@@ -11,12 +11,14 @@ import (
 	"unicode/utf8"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/limits"
 )
 
 // MaxLineBytes is the longest JSON line (without its line ending) a reader
-// accepts. A provider record is well under 4 KiB; the limit protects the
-// ingest service from a file with no line breaks.
-const MaxLineBytes = 1 << 20
+// accepts: limits.MaxRecordBytes, the one record limit of the whole pipeline.
+// A provider record is well under 4 KiB; the limit also protects the ingest
+// service from a file with no line breaks.
+const MaxLineBytes = limits.MaxRecordBytes
 
 // Item is one record of a submission, or the reason it could not be read.
 type Item struct {
@@ -140,7 +142,7 @@ func (r *Reader) nextJSON() (Item, bool) {
 			}
 		}
 		if tooLong {
-			return Item{Line: r.line, Err: &DecodeError{Line: r.line, RuleID: RuleTooLong, Message: fmt.Sprintf("line is longer than %d bytes", MaxLineBytes)}}, true
+			return Item{Line: r.line, Err: TooLong(r.line, 0)}, true
 		}
 		if r.line == 1 {
 			data = bytes.TrimPrefix(data, utf8BOM)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/dmic-nhs/dmic/services/limits"
 )
 
 // Topic names. See docs/topics.md.
@@ -102,7 +104,12 @@ func Ensure(ctx context.Context, brokers []string, partitions int) error {
 	defer cc.Close()
 	var cfgs []kafka.TopicConfig
 	for _, s := range All() {
-		entries := []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(s.RetentionMs, 10)}}
+		entries := []kafka.ConfigEntry{
+			{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(s.RetentionMs, 10)},
+			// Explicit, so that a cluster whose default is lower still takes
+			// every batch a dmic writer sends (package limits).
+			{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(limits.TopicMaxMessageBytes)},
+		}
 		if s.Compact {
 			entries = append(entries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}

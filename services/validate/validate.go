@@ -17,6 +17,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/dqreport"
 	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -67,7 +68,15 @@ func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, 
 		f := &dmicv1.Failure{RuleId: "HDR-001", Field: "headers", Severity: dmicv1.Severity_SEVERITY_ERROR, Message: err.Error()}
 		return nil, s.reject(m, partialHeader(raw, m), "", "", []*dmicv1.Failure{f})
 	}
-	rec, ds, err := record.DecodeJSON(m.Value, raw.Dataset)
+	var rec *dmicv1.CommissioningRecord
+	var ds dmicv1.Dataset
+	if len(m.Value) > limits.MaxRecordBytes {
+		// Produced straight to dmic.raw past ingest's limit: refused like a
+		// line ingest would refuse, before decoding it.
+		err = record.TooLong(raw.Line, len(m.Value))
+	} else {
+		rec, ds, err = record.DecodeJSON(m.Value, raw.Dataset)
+	}
 	if err != nil {
 		if ds != dmicv1.Dataset_DATASET_UNSPECIFIED {
 			raw.Dataset = ds

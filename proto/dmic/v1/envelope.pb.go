@@ -1168,15 +1168,22 @@ type DeadLetter struct {
 	SourceTopic     string `protobuf:"bytes,4,opt,name=source_topic,json=sourceTopic,proto3" json:"source_topic,omitempty"`
 	SourcePartition int32  `protobuf:"varint,5,opt,name=source_partition,json=sourcePartition,proto3" json:"source_partition,omitempty"`
 	SourceOffset    int64  `protobuf:"varint,6,opt,name=source_offset,json=sourceOffset,proto3" json:"source_offset,omitempty"`
-	// The message as it was read. It may hold identifiers: the rejected topic is
-	// restricted like the raw topic and never loaded as is.
+	// The start of the message as it was read: at most 4 KiB (payload_truncated
+	// says whether it was cut; the whole message is at source_topic,
+	// source_partition, source_offset for as long as that topic keeps it). It
+	// may hold identifiers: the rejected topic is restricted like the raw topic
+	// and never loaded as is.
 	Payload []byte `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Record id (CDS unique identifier) when it could be read.
-	RecordId      string                 `protobuf:"bytes,8,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	ProviderCode  string                 `protobuf:"bytes,9,opt,name=provider_code,json=providerCode,proto3" json:"provider_code,omitempty"`
-	RejectedTime  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=rejected_time,json=rejectedTime,proto3" json:"rejected_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RecordId     string                 `protobuf:"bytes,8,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	ProviderCode string                 `protobuf:"bytes,9,opt,name=provider_code,json=providerCode,proto3" json:"provider_code,omitempty"`
+	RejectedTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=rejected_time,json=rejectedTime,proto3" json:"rejected_time,omitempty"`
+	// Size of the whole rejected message value, of which payload is the start.
+	PayloadBytes int64 `protobuf:"varint,11,opt,name=payload_bytes,json=payloadBytes,proto3" json:"payload_bytes,omitempty"`
+	// True when payload is only the start of the message.
+	PayloadTruncated bool `protobuf:"varint,12,opt,name=payload_truncated,json=payloadTruncated,proto3" json:"payload_truncated,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DeadLetter) Reset() {
@@ -1277,6 +1284,20 @@ func (x *DeadLetter) GetRejectedTime() *timestamppb.Timestamp {
 		return x.RejectedTime
 	}
 	return nil
+}
+
+func (x *DeadLetter) GetPayloadBytes() int64 {
+	if x != nil {
+		return x.PayloadBytes
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetPayloadTruncated() bool {
+	if x != nil {
+		return x.PayloadTruncated
+	}
+	return false
 }
 
 var File_dmic_v1_envelope_proto protoreflect.FileDescriptor
@@ -1388,7 +1409,7 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12-\n" +
 	"\bseverity\x18\x03 \x01(\x0e2\x11.dmic.v1.SeverityR\bseverity\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\x91\x03\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xe3\x03\n" +
 	"\n" +
 	"DeadLetter\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12,\n" +
@@ -1401,7 +1422,9 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"\trecord_id\x18\b \x01(\tR\brecordId\x12#\n" +
 	"\rprovider_code\x18\t \x01(\tR\fproviderCode\x12?\n" +
 	"\rrejected_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\frejectedTime*\xd5\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\frejectedTime\x12#\n" +
+	"\rpayload_bytes\x18\v \x01(\x03R\fpayloadBytes\x12+\n" +
+	"\x11payload_truncated\x18\f \x01(\bR\x10payloadTruncated*\xd5\x01\n" +
 	"\x14ReconciliationStatus\x12%\n" +
 	"!RECONCILIATION_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dRECONCILIATION_STATUS_MATCHED\x10\x01\x12$\n" +
