@@ -60,6 +60,25 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{svc: svc, brokers: brokers, http: srv}
 }
 
+// grpcClient serves the service over gRPC on loopback and returns a client.
+func (f *fixture) grpcClient(t *testing.T) dmicv1.IngestServiceClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	dmicv1.RegisterIngestServiceServer(gs, f.svc)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return dmicv1.NewIngestServiceClient(conn)
+}
+
 func (f *fixture) post(t *testing.T, query, contentType, body string) (int, *dmicv1.SubmitRecordsResponse, string) {
 	t.Helper()
 	resp, err := http.Post(f.http.URL+"/v1/submissions?"+query, contentType, strings.NewReader(body))
@@ -236,20 +255,7 @@ func TestBadRequestsAreRefusedWithAllReasons(t *testing.T) {
 
 func TestGRPCStreamingSubmission(t *testing.T) {
 	f := newFixture(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	dmicv1.RegisterIngestServiceServer(gs, f.svc)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := dmicv1.NewIngestServiceClient(conn)
+	client := f.grpcClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	stream, err := client.SubmitRecords(ctx)

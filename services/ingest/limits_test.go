@@ -2,14 +2,10 @@ package ingest_test
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/limits"
@@ -65,22 +61,9 @@ func TestRecordLimitOverHTTP(t *testing.T) {
 // TestRecordLimitOverGRPC: the same records as gRPC json_records.
 func TestRecordLimitOverGRPC(t *testing.T) {
 	f := newFixture(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	dmicv1.RegisterIngestServiceServer(gs, f.svc)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := dmicv1.NewIngestServiceClient(conn).SubmitRecords(ctx)
+	stream, err := f.grpcClient(t).SubmitRecords(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
