@@ -12,6 +12,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
 
@@ -45,19 +47,35 @@ type Server struct {
 	lag     LagFunc
 	started time.Time
 	log     *slog.Logger
+	checks  *Checks
 }
 
-// Register adds the control, health and reflection services to gs and returns
-// the health server so the caller can mark the service not serving on shutdown.
-func Register(gs *grpc.Server, info Info, target Controllable, lag LagFunc, log *slog.Logger) *health.Server {
-	s := &Server{info: info, target: target, lag: lag, started: time.Now(), log: log}
+var serviceName = dmicv1.ControlService_ServiceDesc.ServiceName
+
+// Register adds the control, health and reflection services to gs. checks
+// is the service's health (nil: always serving); a target that is a
+// HealthReporter is added to it as "runner". It returns the server (Watch
+// keeps gRPC health in step with checks) and the health server, so that the
+// caller can mark the service not serving on shutdown.
+func Register(gs *grpc.Server, info Info, target Controllable, lag LagFunc, checks *Checks, log *slog.Logger) (*Server, *health.Server) {
+	if checks == nil {
+		checks = NewChecks()
+	}
+	if h, ok := target.(HealthReporter); ok {
+		checks.Add("runner", h.Health)
+	}
+	s := &Server{info: info, target: target, lag: lag, started: time.Now(), log: log, checks: checks}
 	dmicv1.RegisterControlServiceServer(gs, s)
 	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(dmicv1.ControlService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	status := healthpb.HealthCheckResponse_SERVING
+	if ok, _ := checks.Status(); !ok {
+		status = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	hs.SetServingStatus("", status)
+	hs.SetServingStatus(serviceName, status)
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	return hs
+	return s, hs
 }
 
 // GetStatus answers the service's counters and lag.
@@ -72,6 +90,12 @@ func (s *Server) GetStatus(ctx context.Context, _ *dmicv1.GetStatusRequest) (*dm
 		OutputTopics:  s.info.OutputTopics,
 		UptimeSeconds: int64(time.Since(s.started).Seconds()),
 		ConsumerGroup: s.info.ConsumerGroup,
+	}
+	resp.Serving, resp.HealthReason = s.checks.Status()
+	if p, ok := s.target.(ProgressReporter); ok {
+		if t := p.LastProgress(); !t.IsZero() {
+			resp.LastProgressTime = timestamppb.New(t)
+		}
 	}
 	if len(s.info.InputTopics) > 0 {
 		resp.InputTopic = s.info.InputTopics[0]

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,12 +64,24 @@ var info = control.Info{
 // services registered and returns a client connection to it.
 func serve(t *testing.T, target control.Controllable, lag control.LagFunc) *grpc.ClientConn {
 	t.Helper()
+	return serveChecked(t, target, lag, nil)
+}
+
+// serveChecked is serve with the service's health, kept in step by Watch.
+func serveChecked(t *testing.T, target control.Controllable, lag control.LagFunc, checks *control.Checks) *grpc.ClientConn {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	gs := grpc.NewServer()
-	control.Register(gs, info, target, lag, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if checks == nil {
+		checks = control.NewChecks()
+	}
+	cs, hs := control.Register(gs, info, target, lag, checks, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	wctx, stopWatch := context.WithCancel(context.Background())
+	t.Cleanup(stopWatch)
+	go cs.Watch(wctx, hs, checks, 10*time.Millisecond)
 	done := make(chan error, 1)
 	go func() { done <- gs.Serve(lis) }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -200,4 +213,76 @@ func TestReflectionListsControlService(t *testing.T) {
 			t.Errorf("reflection lists %v, want %s among them", names, want)
 		}
 	}
+}
+
+// stuckTarget is a Controllable that reports its own health and progress,
+// as the pipeline runner does.
+type stuckTarget struct {
+	fakeTarget
+	mu     sync.Mutex
+	reason string
+	last   time.Time
+}
+
+func (s *stuckTarget) Health() (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason == "", s.reason
+}
+
+func (s *stuckTarget) LastProgress() time.Time { return s.last }
+
+func (s *stuckTarget) set(reason string) {
+	s.mu.Lock()
+	s.reason = reason
+	s.mu.Unlock()
+}
+
+// TestHealthFollowsTheRunnerAndDependencies: gRPC health and GetStatus turn
+// NOT_SERVING, with the reason, while the runner cannot make progress or a
+// dependency is down, and SERVING again when both recover (issue 10: during
+// a ClickHouse outage health said SERVING).
+func TestHealthFollowsTheRunnerAndDependencies(t *testing.T) {
+	checks := control.NewChecks()
+	target := &stuckTarget{last: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	conn := serveChecked(t, target, nil, checks)
+	h, c := healthpb.NewHealthClient(conn), dmicv1.NewControlServiceClient(conn)
+	expect := func(want healthpb.HealthCheckResponse_ServingStatus, reasons ...string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			resp, err := h.Check(ctx(t), &healthpb.HealthCheckRequest{})
+			if err == nil && resp.GetStatus() == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("health %v (%v), want %v", resp.GetStatus(), err, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		st, err := c.GetStatus(ctx(t), &dmicv1.GetStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GetServing() != (want == healthpb.HealthCheckResponse_SERVING) {
+			t.Errorf("status serving %v, health %v", st.GetServing(), want)
+		}
+		for _, r := range reasons {
+			if !strings.Contains(st.GetHealthReason(), r) {
+				t.Errorf("status reason %q does not say %q", st.GetHealthReason(), r)
+			}
+		}
+		if !st.GetLastProgressTime().AsTime().Equal(target.last) {
+			t.Errorf("last progress %v, want %v", st.GetLastProgressTime().AsTime(), target.last)
+		}
+	}
+	expect(healthpb.HealthCheckResponse_SERVING)
+	target.set("cannot write a batch: 5 attempts")
+	expect(healthpb.HealthCheckResponse_NOT_SERVING, "runner: cannot write a batch")
+	checks.Set("clickhouse", false, "waiting for clickhouse (attempt 3)")
+	expect(healthpb.HealthCheckResponse_NOT_SERVING, "runner: cannot write", "clickhouse: waiting")
+	target.set("")
+	expect(healthpb.HealthCheckResponse_NOT_SERVING, "clickhouse: waiting")
+	checks.Set("clickhouse", true, "")
+	expect(healthpb.HealthCheckResponse_SERVING)
 }

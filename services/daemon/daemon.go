@@ -33,6 +33,9 @@ type Daemon struct {
 	// Clock is the process's one clock: the composition root hands it to
 	// every component that decides by the date (docs/architecture.md).
 	Clock clock.Clock
+	// Health is the service's health: gRPC health, /healthz and status
+	// report it. The runner adds itself; WaitFor sets a dependency's state.
+	Health *control.Checks
 }
 
 // New builds the daemon's shared parts. It does not listen yet.
@@ -45,8 +48,16 @@ func New(name string, cfg Config) *Daemon {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	checks := control.NewChecks()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if ok, reason := checks.Status(); !ok {
+			http.Error(w, "not serving: "+reason, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	return &Daemon{
+		Health:   checks,
 		Name:     name,
 		Config:   cfg,
 		Log:      cfg.Logger(name),
@@ -63,7 +74,7 @@ func New(name string, cfg Config) *Daemon {
 func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Controllable, lag control.LagFunc, work func(ctx context.Context) error) error {
 	info.Service = d.Name
 	info.Version = Version()
-	hs := control.Register(d.GRPC, info, target, lag, d.Log)
+	cs, hs := control.Register(d.GRPC, info, target, lag, d.Health, d.Log)
 
 	gl, err := net.Listen("tcp", d.Config.GRPCAddr)
 	if err != nil {
@@ -82,6 +93,9 @@ func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Co
 	d.Log.Info("started", "version", info.Version, "grpc", gl.Addr().String(), "http", d.Config.HTTPAddr, "brokers", d.Config.Brokers)
 
 	g, gctx := errgroup.WithContext(ctx)
+	wctx, stopWatch := context.WithCancel(gctx)
+	watched := make(chan struct{})
+	go func() { cs.Watch(wctx, hs, d.Health, time.Second); close(watched) }()
 	g.Go(func() error {
 		if err := d.GRPC.Serve(gl); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("gRPC server: %w", err)
@@ -106,6 +120,8 @@ func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Co
 	g.Go(func() error {
 		<-gctx.Done()
 		d.Log.Info("shutting down")
+		stopWatch()
+		<-watched
 		hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 		stopped := make(chan struct{})
 		go func() { d.GRPC.GracefulStop(); close(stopped) }()

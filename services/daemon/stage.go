@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/dmic-nhs/dmic/services/control"
@@ -20,30 +22,87 @@ type Stage struct {
 	MaxBatch  int
 	BatchWait time.Duration
 	Processor pipeline.Processor
-	// Sink defaults to Kafka.
-	Sink pipeline.Sink
+	// Sink defaults to Kafka. A stage whose sink depends on something that
+	// may be down at start (ClickHouse) gives OpenSink instead: RunStage
+	// serves health and control at once, reports NOT_SERVING (naming
+	// SinkName) while OpenSink fails, and retries it with backoff until it
+	// succeeds, rather than exiting into a restart loop.
+	Sink     pipeline.Sink
+	OpenSink func(ctx context.Context) (sink pipeline.Sink, close func(), err error)
+	SinkName string
+	// Probe, when set, is called every ProbeEvery (default 5 s) once the sink
+	// is open: while it fails the service is NOT_SERVING (naming SinkName),
+	// so an outage shows in health even when no record is flowing.
+	Probe      func(ctx context.Context) error
+	ProbeEvery time.Duration
 }
 
-// WaitForTopics creates dmic's topics, retrying while the broker is not yet up
-// (services may start before the broker does).
+// WaitForTopics creates dmic's topics, retrying with backoff while the
+// broker is not reachable (services may start before the broker does), for
+// as long as it takes: a service that exits instead is restarted into the
+// same wait by its supervisor.
 func (d *Daemon) WaitForTopics(ctx context.Context) error {
+	return d.WaitFor(ctx, "broker", func(ctx context.Context) error {
+		return topics.Ensure(ctx, d.Config.BrokerList(), d.Config.Partitions)
+	})
+}
+
+// WaitFor calls try until it succeeds or ctx ends, with backoff from 200 ms
+// to 30 s. While it fails, the service's health is NOT_SERVING with the
+// dependency's name, the attempt and the error; each failure is logged.
+func (d *Daemon) WaitFor(ctx context.Context, dependency string, try func(ctx context.Context) error) error {
 	backoff := 200 * time.Millisecond
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := topics.Ensure(ctx, d.Config.BrokerList(), d.Config.Partitions)
+	for attempt := 1; ; attempt++ {
+		err := try(ctx)
 		if err == nil {
+			if attempt > 1 {
+				d.Log.Info("dependency reachable", "dependency", dependency, "attempts", attempt)
+			}
+			d.Health.Set(dependency, true, "")
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("broker %s not reachable: %w", d.Config.Brokers, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		d.Log.Info("waiting for the broker", "brokers", d.Config.Brokers, "err", err)
+		reason := fmt.Sprintf("waiting for %s (attempt %d, next in %s): %v", dependency, attempt, backoff, err)
+		d.Health.Set(dependency, false, reason)
+		d.Log.Warn("waiting for a dependency", "dependency", dependency, "attempt", attempt, "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// probe calls try every interval until ctx ends, keeping the dependency's
+// health in step with it.
+func (d *Daemon) probe(ctx context.Context, dependency string, interval time.Duration, try func(ctx context.Context) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	healthy := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, interval)
+		err := try(pctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.Health.Set(dependency, false, fmt.Sprintf("%s unreachable: %v", dependency, err))
+			if healthy {
+				d.Log.Error("dependency unreachable", "dependency", dependency, "err", err)
+			}
+			healthy = false
+		case err == nil && !healthy:
+			d.Health.Set(dependency, true, "")
+			d.Log.Info("dependency reachable again", "dependency", dependency)
+			healthy = true
+		}
 	}
 }
 
@@ -56,7 +115,13 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	reader := pipeline.NewReader(brokers, s.Group, s.Inputs...)
 	defer reader.Close()
 	sink := s.Sink
-	if sink == nil {
+	var opened pipeline.Sink
+	switch {
+	case s.OpenSink != nil:
+		// The runner is built now (control and health serve it at once);
+		// its sink is opened in the work below, before the first batch.
+		sink = pipeline.SinkFunc(func(ctx context.Context, outs []pipeline.Output) error { return opened.Write(ctx, outs) })
+	case sink == nil:
 		w := d.NewWriter()
 		defer w.Close()
 		sink = pipeline.KafkaSink{W: w}
@@ -73,12 +138,63 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	lag := func(ctx context.Context) (int64, error) {
 		return topics.GroupLag(ctx, brokers, s.Group, s.Inputs...)
 	}
+	d.Registry.MustRegister(&lagCollector{brokers: brokers, group: s.Group, topics: s.Inputs,
+		desc: prometheus.NewDesc("dmic_consumer_lag", "Messages of an input partition not yet committed by the service's consumer group.",
+			[]string{"group", "topic", "partition"}, nil)})
 	info := control.Info{ConsumerGroup: s.Group, InputTopics: s.Inputs, OutputTopics: s.Outputs}
-	return d.Serve(ctx, info, runner, lag, runner.Run)
+	work := runner.Run
+	if s.OpenSink != nil {
+		work = func(ctx context.Context) error {
+			var closeSink func()
+			err := d.WaitFor(ctx, s.SinkName, func(ctx context.Context) error {
+				var err error
+				opened, closeSink, err = s.OpenSink(ctx)
+				return err
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			defer closeSink()
+			if s.Probe != nil {
+				pctx, stop := context.WithCancel(ctx)
+				defer stop()
+				go d.probe(pctx, s.SinkName, cmp.Or(s.ProbeEvery, 5*time.Second), s.Probe)
+			}
+			return runner.Run(ctx)
+		}
+	}
+	return d.Serve(ctx, info, runner, lag, work)
 }
 
 // NewWriter returns a Kafka writer with the configured compression.
 func (d *Daemon) NewWriter() *kafka.Writer {
 	c, _ := pipeline.ParseCompression(d.Config.Compression) // checked by Validate
 	return pipeline.NewWriter(d.Config.BrokerList(), pipeline.WithCompression(c))
+}
+
+// lagCollector reports the group's lag per input partition when scraped (a
+// few Kafka requests per scrape, none between scrapes).
+type lagCollector struct {
+	brokers []string
+	group   string
+	topics  []string
+	desc    *prometheus.Desc
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	parts, err := topics.GroupLagByPartition(ctx, c.brokers, c.group, c.topics...)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, p := range parts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(p.Lag), c.group, p.Topic, fmt.Sprint(p.Partition))
+	}
 }

@@ -61,6 +61,12 @@ type Sink interface {
 	Write(ctx context.Context, outs []Output) error
 }
 
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ctx context.Context, outs []Output) error
+
+// Write calls f.
+func (f SinkFunc) Write(ctx context.Context, outs []Output) error { return f(ctx, outs) }
+
 // Rejection is a message a stage refuses, with the rules it broke.
 type Rejection struct {
 	Failures []*dmicv1.Failure

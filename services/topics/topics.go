@@ -129,20 +129,40 @@ func Ensure(ctx context.Context, brokers []string, partitions int) error {
 	return nil
 }
 
+// PartitionLag is a consumer group's lag on one partition.
+type PartitionLag struct {
+	Topic     string
+	Partition int
+	Lag       int64
+}
+
 // GroupLag is how many messages of topic the consumer group has not yet
 // committed, summed over partitions. A partition the group never committed
 // counts from its first offset.
 func GroupLag(ctx context.Context, brokers []string, group string, topicNames ...string) (int64, error) {
+	parts, err := GroupLagByPartition(ctx, brokers, group, topicNames...)
+	if err != nil {
+		return 0, err
+	}
+	var lag int64
+	for _, p := range parts {
+		lag += p.Lag
+	}
+	return lag, nil
+}
+
+// GroupLagByPartition is GroupLag for each partition of the topics.
+func GroupLagByPartition(ctx context.Context, brokers []string, group string, topicNames ...string) ([]PartitionLag, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topicNames})
 	if err != nil {
-		return 0, fmt.Errorf("lag: metadata: %w", err)
+		return nil, fmt.Errorf("lag: metadata: %w", err)
 	}
 	parts := map[string][]int{}
 	var reqs = map[string][]kafka.OffsetRequest{}
 	for _, t := range meta.Topics {
 		if t.Error != nil {
-			return 0, fmt.Errorf("lag: topic %s: %w", t.Name, t.Error)
+			return nil, fmt.Errorf("lag: topic %s: %w", t.Name, t.Error)
 		}
 		for _, p := range t.Partitions {
 			parts[t.Name] = append(parts[t.Name], p.ID)
@@ -151,16 +171,16 @@ func GroupLag(ctx context.Context, brokers []string, group string, topicNames ..
 	}
 	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs})
 	if err != nil {
-		return 0, fmt.Errorf("lag: list offsets: %w", err)
+		return nil, fmt.Errorf("lag: list offsets: %w", err)
 	}
 	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
 	if err != nil {
-		return 0, fmt.Errorf("lag: offset fetch for group %s: %w", group, err)
+		return nil, fmt.Errorf("lag: offset fetch for group %s: %w", group, err)
 	}
 	// A group that never committed is "not found" on some brokers (kfake) and
 	// has no offsets on others (Kafka): either way, all of it is lag.
 	if committed.Error != nil && !errors.Is(committed.Error, kafka.GroupIdNotFound) {
-		return 0, fmt.Errorf("lag: offset fetch for group %s: %w", group, committed.Error)
+		return nil, fmt.Errorf("lag: offset fetch for group %s: %w", group, committed.Error)
 	}
 	done := map[string]map[int]int64{}
 	for t, ps := range committed.Topics {
@@ -169,20 +189,18 @@ func GroupLag(ctx context.Context, brokers []string, group string, topicNames ..
 			done[t][p.Partition] = p.CommittedOffset
 		}
 	}
-	var lag int64
+	var out []PartitionLag
 	for t, ps := range offs.Topics {
 		for _, p := range ps {
 			if p.Error != nil {
-				return 0, fmt.Errorf("lag: offsets of %s/%d: %w", t, p.Partition, p.Error)
+				return nil, fmt.Errorf("lag: offsets of %s/%d: %w", t, p.Partition, p.Error)
 			}
 			c, ok := done[t][p.Partition]
 			if !ok || c < 0 {
 				c = p.FirstOffset
 			}
-			if d := p.LastOffset - c; d > 0 {
-				lag += d
-			}
+			out = append(out, PartitionLag{Topic: t, Partition: p.Partition, Lag: max(p.LastOffset-c, 0)})
 		}
 	}
-	return lag, nil
+	return out, nil
 }

@@ -9,6 +9,7 @@ package dmicv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -70,8 +71,16 @@ type GetStatusResponse struct {
 	OutputTopics  []string `protobuf:"bytes,8,rep,name=output_topics,json=outputTopics,proto3" json:"output_topics,omitempty"`
 	UptimeSeconds int64    `protobuf:"varint,9,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
 	ConsumerGroup string   `protobuf:"bytes,10,opt,name=consumer_group,json=consumerGroup,proto3" json:"consumer_group,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// False when the service cannot make progress (its sink has failed for longer
+	// than a threshold, the same batch was retried too often, or a dependency is
+	// not reachable at start); gRPC health says NOT_SERVING then too.
+	Serving bool `protobuf:"varint,11,opt,name=serving,proto3" json:"serving,omitempty"`
+	// Why the service is not serving; empty while it is.
+	HealthReason string `protobuf:"bytes,12,opt,name=health_reason,json=healthReason,proto3" json:"health_reason,omitempty"`
+	// When the service last committed a batch; unset if it never has.
+	LastProgressTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=last_progress_time,json=lastProgressTime,proto3" json:"last_progress_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -172,6 +181,27 @@ func (x *GetStatusResponse) GetConsumerGroup() string {
 		return x.ConsumerGroup
 	}
 	return ""
+}
+
+func (x *GetStatusResponse) GetServing() bool {
+	if x != nil {
+		return x.Serving
+	}
+	return false
+}
+
+func (x *GetStatusResponse) GetHealthReason() string {
+	if x != nil {
+		return x.HealthReason
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetLastProgressTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastProgressTime
+	}
+	return nil
 }
 
 type PauseRequest struct {
@@ -338,8 +368,8 @@ var File_dmic_v1_control_proto protoreflect.FileDescriptor
 
 const file_dmic_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15dmic/v1/control.proto\x12\admic.v1\"\x12\n" +
-	"\x10GetStatusRequest\"\xd0\x02\n" +
+	"\x15dmic/v1/control.proto\x12\admic.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
+	"\x10GetStatusRequest\"\xd9\x03\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
@@ -352,7 +382,10 @@ const file_dmic_v1_control_proto_rawDesc = "" +
 	"\routput_topics\x18\b \x03(\tR\foutputTopics\x12%\n" +
 	"\x0euptime_seconds\x18\t \x01(\x03R\ruptimeSeconds\x12%\n" +
 	"\x0econsumer_group\x18\n" +
-	" \x01(\tR\rconsumerGroup\"\x0e\n" +
+	" \x01(\tR\rconsumerGroup\x12\x18\n" +
+	"\aserving\x18\v \x01(\bR\aserving\x12#\n" +
+	"\rhealth_reason\x18\f \x01(\tR\fhealthReason\x12H\n" +
+	"\x12last_progress_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x10lastProgressTime\"\x0e\n" +
 	"\fPauseRequest\"'\n" +
 	"\rPauseResponse\x12\x16\n" +
 	"\x06paused\x18\x01 \x01(\bR\x06paused\"\x0f\n" +
@@ -378,25 +411,27 @@ func file_dmic_v1_control_proto_rawDescGZIP() []byte {
 
 var file_dmic_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_dmic_v1_control_proto_goTypes = []any{
-	(*GetStatusRequest)(nil),  // 0: dmic.v1.GetStatusRequest
-	(*GetStatusResponse)(nil), // 1: dmic.v1.GetStatusResponse
-	(*PauseRequest)(nil),      // 2: dmic.v1.PauseRequest
-	(*PauseResponse)(nil),     // 3: dmic.v1.PauseResponse
-	(*ResumeRequest)(nil),     // 4: dmic.v1.ResumeRequest
-	(*ResumeResponse)(nil),    // 5: dmic.v1.ResumeResponse
+	(*GetStatusRequest)(nil),      // 0: dmic.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 1: dmic.v1.GetStatusResponse
+	(*PauseRequest)(nil),          // 2: dmic.v1.PauseRequest
+	(*PauseResponse)(nil),         // 3: dmic.v1.PauseResponse
+	(*ResumeRequest)(nil),         // 4: dmic.v1.ResumeRequest
+	(*ResumeResponse)(nil),        // 5: dmic.v1.ResumeResponse
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_dmic_v1_control_proto_depIdxs = []int32{
-	0, // 0: dmic.v1.ControlService.GetStatus:input_type -> dmic.v1.GetStatusRequest
-	2, // 1: dmic.v1.ControlService.Pause:input_type -> dmic.v1.PauseRequest
-	4, // 2: dmic.v1.ControlService.Resume:input_type -> dmic.v1.ResumeRequest
-	1, // 3: dmic.v1.ControlService.GetStatus:output_type -> dmic.v1.GetStatusResponse
-	3, // 4: dmic.v1.ControlService.Pause:output_type -> dmic.v1.PauseResponse
-	5, // 5: dmic.v1.ControlService.Resume:output_type -> dmic.v1.ResumeResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	6, // 0: dmic.v1.GetStatusResponse.last_progress_time:type_name -> google.protobuf.Timestamp
+	0, // 1: dmic.v1.ControlService.GetStatus:input_type -> dmic.v1.GetStatusRequest
+	2, // 2: dmic.v1.ControlService.Pause:input_type -> dmic.v1.PauseRequest
+	4, // 3: dmic.v1.ControlService.Resume:input_type -> dmic.v1.ResumeRequest
+	1, // 4: dmic.v1.ControlService.GetStatus:output_type -> dmic.v1.GetStatusResponse
+	3, // 5: dmic.v1.ControlService.Pause:output_type -> dmic.v1.PauseResponse
+	5, // 6: dmic.v1.ControlService.Resume:output_type -> dmic.v1.ResumeResponse
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_dmic_v1_control_proto_init() }

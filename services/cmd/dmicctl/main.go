@@ -146,8 +146,9 @@ func dial(s service) (dmicv1.ControlServiceClient, func(), error) {
 
 func status(ctx context.Context, out *os.File, svcs []service, timeout time.Duration) int {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tADDRESS\tSTATE\tPROCESSED\tREJECTED\tLAG\tINPUT\tVERSION\tUPTIME")
+	fmt.Fprintln(tw, "SERVICE\tADDRESS\tSTATE\tPROCESSED\tREJECTED\tLAG\tINPUT\tVERSION\tUPTIME\tLAST PROGRESS")
 	code := 0
+	var reasons []string
 	for _, s := range svcs {
 		c, closeFn, err := dial(s)
 		if err != nil {
@@ -168,6 +169,13 @@ func status(ctx context.Context, out *os.File, svcs []service, timeout time.Dura
 		if st.GetPaused() {
 			state = "PAUSED"
 		}
+		if !st.GetServing() {
+			// A stage that cannot make progress: the reason says what it
+			// is waiting for (docs/operations.md, Runbook).
+			state = "NOT SERVING"
+			reasons = append(reasons, s.name+": "+st.GetHealthReason())
+			code = 1
+		}
 		lag := "-"
 		if st.GetConsumerLag() >= 0 && st.GetInputTopic() != "" {
 			lag = fmt.Sprint(st.GetConsumerLag())
@@ -176,10 +184,17 @@ func status(ctx context.Context, out *os.File, svcs []service, timeout time.Dura
 		if in == "" {
 			in = "(http/grpc)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", st.GetService(), s.addr, state, st.GetProcessed(), st.GetRejected(),
-			lag, in, st.GetVersion(), (time.Duration(st.GetUptimeSeconds()) * time.Second).String())
+		progress := "-"
+		if t := st.GetLastProgressTime(); t != nil {
+			progress = t.AsTime().UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", st.GetService(), s.addr, state, st.GetProcessed(), st.GetRejected(),
+			lag, in, st.GetVersion(), (time.Duration(st.GetUptimeSeconds()) * time.Second).String(), progress)
 	}
 	tw.Flush()
+	for _, r := range reasons {
+		fmt.Fprintln(out, "not serving:", r)
+	}
 	return code
 }
 

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"time"
 
@@ -22,32 +21,34 @@ func main() {
 	var ch chstore.Config
 	register := func(fs *flag.FlagSet) { ch.RegisterFlags(fs) }
 	os.Exit(daemon.Main("load", 9106, 9206, os.Args[1:], register, nil, func(ctx context.Context, d *daemon.Daemon) error {
-		var conn driver.Conn
-		var err error
-		for attempt := 1; ; attempt++ {
-			conn, err = ch.Open(ctx)
-			if err == nil {
-				if err = chstore.ApplySchema(ctx, conn, ch.Database); err != nil {
-					conn.Close()
-				}
-			}
-			if err == nil || attempt >= 30 || ctx.Err() != nil {
-				break
-			}
-			d.Log.Info("waiting for ClickHouse", "clickhouse", ch.String(), "err", err)
-			time.Sleep(2 * time.Second)
+		if err := d.WaitForTopics(ctx); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("ClickHouse %s: %w", ch, err)
-		}
-		defer conn.Close()
 		w := d.NewWriter()
 		defer w.Close()
+		// ClickHouse may be down at start, or go down later: either way load
+		// waits with backoff and says so in its health, and commits nothing
+		// it has not written.
+		var conn driver.Conn
+		open := func(ctx context.Context) (pipeline.Sink, func(), error) {
+			var err error
+			conn, err = ch.Open(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := chstore.ApplySchema(ctx, conn, ch.Database); err != nil {
+				conn.Close()
+				return nil, nil, err
+			}
+			store := chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock))
+			return load.Sink{Store: store, Kafka: pipeline.KafkaSink{W: w}}, func() { conn.Close() }, nil
+		}
 		return d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-load", Inputs: load.Inputs, Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
 			// Few, large inserts: ClickHouse wants about one per second per table.
 			MaxBatch: 50000, BatchWait: time.Second, Processor: load.Processor{},
-			Sink: load.Sink{Store: chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock)), Kafka: pipeline.KafkaSink{W: w}},
+			OpenSink: open, SinkName: "clickhouse " + ch.String(),
+			Probe: func(ctx context.Context) error { return conn.Ping(ctx) },
 		})
 	}))
 }
