@@ -42,12 +42,13 @@ type Info struct {
 // Server implements dmic.v1.ControlService.
 type Server struct {
 	dmicv1.UnimplementedControlServiceServer
-	info    Info
-	target  Controllable
-	lag     LagFunc
-	started time.Time
-	log     *slog.Logger
-	checks  *Checks
+	info     Info
+	target   Controllable
+	lag      LagFunc
+	started  time.Time
+	log      *slog.Logger
+	checks   *Checks
+	operator Operator
 }
 
 var serviceName = dmicv1.ControlService_ServiceDesc.ServiceName

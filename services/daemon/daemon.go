@@ -36,6 +36,8 @@ type Daemon struct {
 	// Health is the service's health: gRPC health, /healthz and status
 	// report it. The runner adds itself; WaitFor sets a dependency's state.
 	Health *control.Checks
+	// operator serves skips and replays of a stage's input (RunStage).
+	operator control.Operator
 }
 
 // New builds the daemon's shared parts. It does not listen yet.
@@ -75,6 +77,9 @@ func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Co
 	info.Service = d.Name
 	info.Version = Version()
 	cs, hs := control.Register(d.GRPC, info, target, lag, d.Health, d.Log)
+	if d.operator != nil {
+		cs.SetOperator(d.operator)
+	}
 
 	gl, err := net.Listen("tcp", d.Config.GRPCAddr)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/dmic-nhs/dmic/services/control"
+	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
@@ -142,7 +143,15 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 		desc: prometheus.NewDesc("dmic_consumer_lag", "Messages of an input partition not yet committed by the service's consumer group.",
 			[]string{"group", "topic", "partition"}, nil)})
 	info := control.Info{ConsumerGroup: s.Group, InputTopics: s.Inputs, OutputTopics: s.Outputs}
-	work := runner.Run
+	aw := d.NewWriter()
+	defer aw.Close()
+	op := &operator{d: d, group: s.Group, runner: runner, audit: controllog.New(brokers, topics.OperatorAudit, aw), brokers: brokers}
+	d.operator = op
+	run := func(ctx context.Context) error {
+		op.followSkips(ctx)
+		return runner.Run(ctx)
+	}
+	work := run
 	if s.OpenSink != nil {
 		work = func(ctx context.Context) error {
 			var closeSink func()
@@ -163,7 +172,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 				defer stop()
 				go d.probe(pctx, s.SinkName, cmp.Or(s.ProbeEvery, 5*time.Second), s.Probe)
 			}
-			return runner.Run(ctx)
+			return run(ctx)
 		}
 	}
 	return d.Serve(ctx, info, runner, lag, work)

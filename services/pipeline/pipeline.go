@@ -141,6 +141,12 @@ type Runner struct {
 	troubleMu sync.Mutex
 	trouble   trouble
 
+	// Operators' requests: messages to skip, replays to run.
+	skipMu  sync.Mutex
+	skips   map[Position]string
+	ops     chan replayOp
+	stopped chan struct{}
+
 	mu      sync.Mutex
 	paused  bool
 	resumed chan struct{}
@@ -170,7 +176,8 @@ func NewRunner(cfg Config, r Reader, p Processor, s Sink, log *slog.Logger, m *M
 		cfg.UnhealthyAttempts = 5
 	}
 	m.healthy.WithLabelValues(cfg.Stage).Set(1)
-	return &Runner{cfg: cfg, reader: r, proc: p, sink: s, log: log, metrics: m, resumed: make(chan struct{})}
+	return &Runner{cfg: cfg, reader: r, proc: p, sink: s, log: log, metrics: m, resumed: make(chan struct{}),
+		ops: make(chan replayOp, 16), stopped: make(chan struct{})}
 }
 
 // Processed counts input messages handled and committed.
@@ -223,25 +230,31 @@ func (r *Runner) waitWhilePaused(ctx context.Context) error {
 	if !paused {
 		return nil
 	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		select {
+		case <-ch:
+			return nil
+		case op := <-r.ops:
+			op.done <- r.replay(ctx, op.msg)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
 // Run consumes until ctx is cancelled. It returns nil on cancellation.
 func (r *Runner) Run(ctx context.Context) error {
+	defer close(r.stopped)
 	for {
 		if err := r.waitWhilePaused(ctx); err != nil {
 			return nil
 		}
+		r.serveOps(ctx)
 		fctx, cancel := context.WithCancel(ctx)
 		r.mu.Lock()
 		r.cancelFetch = cancel
-		if r.paused {
-			cancel() // paused between the check above and here
+		if r.paused || len(r.ops) > 0 {
+			cancel() // paused, or a replay asked for, since the checks above
 		}
 		r.mu.Unlock()
 		batch, err := r.fetchBatch(fctx)
@@ -302,6 +315,8 @@ type unit struct {
 	msg      kafka.Message
 	outs     []Output
 	rejected bool
+	// skippedOut: replaced by its dead letter at an operator's request.
+	skippedOut bool
 }
 
 func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
@@ -340,6 +355,9 @@ func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
 // a dead letter: an error that retrying cannot cure must never hold the
 // partition.
 func (r *Runner) processUnit(ctx context.Context, m kafka.Message) unit {
+	if reason, ok := r.skipped(m); ok {
+		return r.skipUnit(m, reason)
+	}
 	outs, err := r.process(ctx, m)
 	if err == nil {
 		err = checkSizes(outs)
@@ -494,6 +512,9 @@ func (r *Runner) writeUnits(ctx context.Context, units []unit) error {
 	}
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 && r.applySkips(units) {
+			outs = flatten(units) // an operator skipped a message of this batch
+		}
 		err := r.sink.Write(ctx, outs)
 		if err == nil {
 			r.clearTrouble()
@@ -523,6 +544,9 @@ func (r *Runner) writeEach(ctx context.Context, units []unit) error {
 		u := &units[i]
 		backoff := 100 * time.Millisecond
 		for attempt := 1; len(u.outs) > 0; attempt++ {
+			if attempt > 1 {
+				r.applySkips(units[i : i+1])
+			}
 			err := r.sink.Write(ctx, u.outs)
 			if err == nil {
 				break

@@ -39,6 +39,9 @@ const (
 	// KeyRotations carries which pseudonymisation key version is active per
 	// domain (never a secret); every deidentify instance follows it.
 	KeyRotations = "dmic.key-rotations"
+	// OperatorAudit carries every operator's skip or replay of a message,
+	// with who asked and why; every instance of a stage applies its skips.
+	OperatorAudit = "dmic.operator-audit"
 )
 
 // DefaultPartitions is the partition count of every dmic topic.
@@ -79,6 +82,7 @@ func All() []Spec {
 		{Name: Submissions, RetentionMs: (4 * week).Milliseconds()},
 		{Name: Specifications, RetentionMs: -1, Compact: true, Partitions: 1},
 		{Name: KeyRotations, RetentionMs: -1, Compact: true, Partitions: 1},
+		{Name: OperatorAudit, RetentionMs: -1, Partitions: 1},
 	}
 }
 

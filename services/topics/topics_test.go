@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -54,8 +55,8 @@ func TestEnsure(t *testing.T) {
 			t.Errorf("topic %s: present %v with %d partitions, want %d", s.Name, ok, n, want)
 		}
 	}
-	if len(topics.All()) != 12 {
-		t.Errorf("All lists %d topics, want 12", len(topics.All()))
+	if len(topics.All()) != 13 {
+		t.Errorf("All lists %d topics, want 13", len(topics.All()))
 	}
 	if got[topics.Specifications] != 1 {
 		t.Errorf("%s has %d partitions, want 1: its readers need one total order", topics.Specifications, got[topics.Specifications])
@@ -82,7 +83,7 @@ func TestEnsureConfig(t *testing.T) {
 	client := &kafka.Client{Addr: kafka.TCP(b.Addr()), Timeout: 10 * time.Second}
 	for _, s := range topics.All() {
 		resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-			ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name, ConfigNames: []string{"retention.ms", "cleanup.policy"},
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name, ConfigNames: []string{"retention.ms", "cleanup.policy", "max.message.bytes"},
 		}}})
 		if err != nil {
 			t.Fatalf("describe %s: %v", s.Name, err)
@@ -105,6 +106,10 @@ func TestEnsureConfig(t *testing.T) {
 		}
 		if cfg["cleanup.policy"] != wantPolicy {
 			t.Errorf("%s cleanup.policy = %q, want %q", s.Name, cfg["cleanup.policy"], wantPolicy)
+		}
+		// The broker's limit on a batch, above every writer's (package limits).
+		if want := strconv.Itoa(limits.TopicMaxMessageBytes); cfg["max.message.bytes"] != want {
+			t.Errorf("%s max.message.bytes = %q, want %q", s.Name, cfg["max.message.bytes"], want)
 		}
 	}
 }

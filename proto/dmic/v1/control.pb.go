@@ -22,6 +22,280 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// MessagePosition names one message of an input topic.
+type MessagePosition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessagePosition) Reset() {
+	*x = MessagePosition{}
+	mi := &file_dmic_v1_control_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessagePosition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessagePosition) ProtoMessage() {}
+
+func (x *MessagePosition) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_v1_control_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessagePosition.ProtoReflect.Descriptor instead.
+func (*MessagePosition) Descriptor() ([]byte, []int) {
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *MessagePosition) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *MessagePosition) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *MessagePosition) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+type SkipMessageRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Position *MessagePosition       `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	// Why: kept in the audit entry and the dead letter. Required.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkipMessageRequest) Reset() {
+	*x = SkipMessageRequest{}
+	mi := &file_dmic_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkipMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkipMessageRequest) ProtoMessage() {}
+
+func (x *SkipMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkipMessageRequest.ProtoReflect.Descriptor instead.
+func (*SkipMessageRequest) Descriptor() ([]byte, []int) {
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SkipMessageRequest) GetPosition() *MessagePosition {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *SkipMessageRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type SkipMessageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The audit entry's id.
+	AuditId       string `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkipMessageResponse) Reset() {
+	*x = SkipMessageResponse{}
+	mi := &file_dmic_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkipMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkipMessageResponse) ProtoMessage() {}
+
+func (x *SkipMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkipMessageResponse.ProtoReflect.Descriptor instead.
+func (*SkipMessageResponse) Descriptor() ([]byte, []int) {
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SkipMessageResponse) GetAuditId() string {
+	if x != nil {
+		return x.AuditId
+	}
+	return ""
+}
+
+type ReplayMessageRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Position *MessagePosition       `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	// Why: kept in the audit entry. Required.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayMessageRequest) Reset() {
+	*x = ReplayMessageRequest{}
+	mi := &file_dmic_v1_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayMessageRequest) ProtoMessage() {}
+
+func (x *ReplayMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_v1_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayMessageRequest.ProtoReflect.Descriptor instead.
+func (*ReplayMessageRequest) Descriptor() ([]byte, []int) {
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReplayMessageRequest) GetPosition() *MessagePosition {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *ReplayMessageRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ReplayMessageResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AuditId string                 `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
+	// True when the stage refused the message again (a dead letter was written).
+	Rejected bool `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// Outputs written (messages or rows), the dead letter included.
+	Outputs       int32 `protobuf:"varint,3,opt,name=outputs,proto3" json:"outputs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayMessageResponse) Reset() {
+	*x = ReplayMessageResponse{}
+	mi := &file_dmic_v1_control_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayMessageResponse) ProtoMessage() {}
+
+func (x *ReplayMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_v1_control_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayMessageResponse.ProtoReflect.Descriptor instead.
+func (*ReplayMessageResponse) Descriptor() ([]byte, []int) {
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReplayMessageResponse) GetAuditId() string {
+	if x != nil {
+		return x.AuditId
+	}
+	return ""
+}
+
+func (x *ReplayMessageResponse) GetRejected() bool {
+	if x != nil {
+		return x.Rejected
+	}
+	return false
+}
+
+func (x *ReplayMessageResponse) GetOutputs() int32 {
+	if x != nil {
+		return x.Outputs
+	}
+	return 0
+}
+
 type GetStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -30,7 +304,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_dmic_v1_control_proto_msgTypes[0]
+	mi := &file_dmic_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -42,7 +316,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_control_proto_msgTypes[0]
+	mi := &file_dmic_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -55,7 +329,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_control_proto_rawDescGZIP(), []int{0}
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 type GetStatusResponse struct {
@@ -85,7 +359,7 @@ type GetStatusResponse struct {
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_dmic_v1_control_proto_msgTypes[1]
+	mi := &file_dmic_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -97,7 +371,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_control_proto_msgTypes[1]
+	mi := &file_dmic_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -110,7 +384,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetStatusResponse) GetService() string {
@@ -212,7 +486,7 @@ type PauseRequest struct {
 
 func (x *PauseRequest) Reset() {
 	*x = PauseRequest{}
-	mi := &file_dmic_v1_control_proto_msgTypes[2]
+	mi := &file_dmic_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +498,7 @@ func (x *PauseRequest) String() string {
 func (*PauseRequest) ProtoMessage() {}
 
 func (x *PauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_control_proto_msgTypes[2]
+	mi := &file_dmic_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +511,7 @@ func (x *PauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
 func (*PauseRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 type PauseResponse struct {
@@ -249,7 +523,7 @@ type PauseResponse struct {
 
 func (x *PauseResponse) Reset() {
 	*x = PauseResponse{}
-	mi := &file_dmic_v1_control_proto_msgTypes[3]
+	mi := &file_dmic_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +535,7 @@ func (x *PauseResponse) String() string {
 func (*PauseResponse) ProtoMessage() {}
 
 func (x *PauseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_control_proto_msgTypes[3]
+	mi := &file_dmic_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +548,7 @@ func (x *PauseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
 func (*PauseResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PauseResponse) GetPaused() bool {
@@ -292,7 +566,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_dmic_v1_control_proto_msgTypes[4]
+	mi := &file_dmic_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +578,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_control_proto_msgTypes[4]
+	mi := &file_dmic_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +591,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 type ResumeResponse struct {
@@ -329,7 +603,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_dmic_v1_control_proto_msgTypes[5]
+	mi := &file_dmic_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +615,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_control_proto_msgTypes[5]
+	mi := &file_dmic_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +628,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_dmic_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResumeResponse) GetPaused() bool {
@@ -368,7 +642,23 @@ var File_dmic_v1_control_proto protoreflect.FileDescriptor
 
 const file_dmic_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15dmic/v1/control.proto\x12\admic.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
+	"\x15dmic/v1/control.proto\x12\admic.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n" +
+	"\x0fMessagePosition\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\"b\n" +
+	"\x12SkipMessageRequest\x124\n" +
+	"\bposition\x18\x01 \x01(\v2\x18.dmic.v1.MessagePositionR\bposition\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"0\n" +
+	"\x13SkipMessageResponse\x12\x19\n" +
+	"\baudit_id\x18\x01 \x01(\tR\aauditId\"d\n" +
+	"\x14ReplayMessageRequest\x124\n" +
+	"\bposition\x18\x01 \x01(\v2\x18.dmic.v1.MessagePositionR\bposition\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"h\n" +
+	"\x15ReplayMessageResponse\x12\x19\n" +
+	"\baudit_id\x18\x01 \x01(\tR\aauditId\x12\x1a\n" +
+	"\brejected\x18\x02 \x01(\bR\brejected\x12\x18\n" +
+	"\aoutputs\x18\x03 \x01(\x05R\aoutputs\"\x12\n" +
 	"\x10GetStatusRequest\"\xd9\x03\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
@@ -391,11 +681,13 @@ const file_dmic_v1_control_proto_rawDesc = "" +
 	"\x06paused\x18\x01 \x01(\bR\x06paused\"\x0f\n" +
 	"\rResumeRequest\"(\n" +
 	"\x0eResumeResponse\x12\x16\n" +
-	"\x06paused\x18\x01 \x01(\bR\x06paused2\xc7\x01\n" +
+	"\x06paused\x18\x01 \x01(\bR\x06paused2\xe1\x02\n" +
 	"\x0eControlService\x12B\n" +
 	"\tGetStatus\x12\x19.dmic.v1.GetStatusRequest\x1a\x1a.dmic.v1.GetStatusResponse\x126\n" +
 	"\x05Pause\x12\x15.dmic.v1.PauseRequest\x1a\x16.dmic.v1.PauseResponse\x129\n" +
-	"\x06Resume\x12\x16.dmic.v1.ResumeRequest\x1a\x17.dmic.v1.ResumeResponseB/Z-github.com/dmic-nhs/dmic/proto/dmic/v1;dmicv1b\x06proto3"
+	"\x06Resume\x12\x16.dmic.v1.ResumeRequest\x1a\x17.dmic.v1.ResumeResponse\x12H\n" +
+	"\vSkipMessage\x12\x1b.dmic.v1.SkipMessageRequest\x1a\x1c.dmic.v1.SkipMessageResponse\x12N\n" +
+	"\rReplayMessage\x12\x1d.dmic.v1.ReplayMessageRequest\x1a\x1e.dmic.v1.ReplayMessageResponseB/Z-github.com/dmic-nhs/dmic/proto/dmic/v1;dmicv1b\x06proto3"
 
 var (
 	file_dmic_v1_control_proto_rawDescOnce sync.Once
@@ -409,29 +701,40 @@ func file_dmic_v1_control_proto_rawDescGZIP() []byte {
 	return file_dmic_v1_control_proto_rawDescData
 }
 
-var file_dmic_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_dmic_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_dmic_v1_control_proto_goTypes = []any{
-	(*GetStatusRequest)(nil),      // 0: dmic.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 1: dmic.v1.GetStatusResponse
-	(*PauseRequest)(nil),          // 2: dmic.v1.PauseRequest
-	(*PauseResponse)(nil),         // 3: dmic.v1.PauseResponse
-	(*ResumeRequest)(nil),         // 4: dmic.v1.ResumeRequest
-	(*ResumeResponse)(nil),        // 5: dmic.v1.ResumeResponse
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*MessagePosition)(nil),       // 0: dmic.v1.MessagePosition
+	(*SkipMessageRequest)(nil),    // 1: dmic.v1.SkipMessageRequest
+	(*SkipMessageResponse)(nil),   // 2: dmic.v1.SkipMessageResponse
+	(*ReplayMessageRequest)(nil),  // 3: dmic.v1.ReplayMessageRequest
+	(*ReplayMessageResponse)(nil), // 4: dmic.v1.ReplayMessageResponse
+	(*GetStatusRequest)(nil),      // 5: dmic.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 6: dmic.v1.GetStatusResponse
+	(*PauseRequest)(nil),          // 7: dmic.v1.PauseRequest
+	(*PauseResponse)(nil),         // 8: dmic.v1.PauseResponse
+	(*ResumeRequest)(nil),         // 9: dmic.v1.ResumeRequest
+	(*ResumeResponse)(nil),        // 10: dmic.v1.ResumeResponse
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_dmic_v1_control_proto_depIdxs = []int32{
-	6, // 0: dmic.v1.GetStatusResponse.last_progress_time:type_name -> google.protobuf.Timestamp
-	0, // 1: dmic.v1.ControlService.GetStatus:input_type -> dmic.v1.GetStatusRequest
-	2, // 2: dmic.v1.ControlService.Pause:input_type -> dmic.v1.PauseRequest
-	4, // 3: dmic.v1.ControlService.Resume:input_type -> dmic.v1.ResumeRequest
-	1, // 4: dmic.v1.ControlService.GetStatus:output_type -> dmic.v1.GetStatusResponse
-	3, // 5: dmic.v1.ControlService.Pause:output_type -> dmic.v1.PauseResponse
-	5, // 6: dmic.v1.ControlService.Resume:output_type -> dmic.v1.ResumeResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0,  // 0: dmic.v1.SkipMessageRequest.position:type_name -> dmic.v1.MessagePosition
+	0,  // 1: dmic.v1.ReplayMessageRequest.position:type_name -> dmic.v1.MessagePosition
+	11, // 2: dmic.v1.GetStatusResponse.last_progress_time:type_name -> google.protobuf.Timestamp
+	5,  // 3: dmic.v1.ControlService.GetStatus:input_type -> dmic.v1.GetStatusRequest
+	7,  // 4: dmic.v1.ControlService.Pause:input_type -> dmic.v1.PauseRequest
+	9,  // 5: dmic.v1.ControlService.Resume:input_type -> dmic.v1.ResumeRequest
+	1,  // 6: dmic.v1.ControlService.SkipMessage:input_type -> dmic.v1.SkipMessageRequest
+	3,  // 7: dmic.v1.ControlService.ReplayMessage:input_type -> dmic.v1.ReplayMessageRequest
+	6,  // 8: dmic.v1.ControlService.GetStatus:output_type -> dmic.v1.GetStatusResponse
+	8,  // 9: dmic.v1.ControlService.Pause:output_type -> dmic.v1.PauseResponse
+	10, // 10: dmic.v1.ControlService.Resume:output_type -> dmic.v1.ResumeResponse
+	2,  // 11: dmic.v1.ControlService.SkipMessage:output_type -> dmic.v1.SkipMessageResponse
+	4,  // 12: dmic.v1.ControlService.ReplayMessage:output_type -> dmic.v1.ReplayMessageResponse
+	8,  // [8:13] is the sub-list for method output_type
+	3,  // [3:8] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_dmic_v1_control_proto_init() }
@@ -445,7 +748,7 @@ func file_dmic_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dmic_v1_control_proto_rawDesc), len(file_dmic_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

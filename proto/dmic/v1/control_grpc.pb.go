@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ControlService_GetStatus_FullMethodName = "/dmic.v1.ControlService/GetStatus"
-	ControlService_Pause_FullMethodName     = "/dmic.v1.ControlService/Pause"
-	ControlService_Resume_FullMethodName    = "/dmic.v1.ControlService/Resume"
+	ControlService_GetStatus_FullMethodName     = "/dmic.v1.ControlService/GetStatus"
+	ControlService_Pause_FullMethodName         = "/dmic.v1.ControlService/Pause"
+	ControlService_Resume_FullMethodName        = "/dmic.v1.ControlService/Resume"
+	ControlService_SkipMessage_FullMethodName   = "/dmic.v1.ControlService/SkipMessage"
+	ControlService_ReplayMessage_FullMethodName = "/dmic.v1.ControlService/ReplayMessage"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -34,6 +36,15 @@ type ControlServiceClient interface {
 	// Pause stops the service consuming; what it has in flight is finished first.
 	Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error)
 	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
+	// SkipMessage dead-letters one input message (rule OPERATOR-SKIP, with the
+	// reason) instead of processing it, on every instance of the service, also
+	// when it is in a batch the service is retrying. The way out of a record that
+	// holds a partition. Audited on dmic.operator-audit.
+	SkipMessage(ctx context.Context, in *SkipMessageRequest, opts ...grpc.CallOption) (*SkipMessageResponse, error)
+	// ReplayMessage processes one input message again, by its position, and
+	// writes its outputs (every sink is idempotent). Audited on
+	// dmic.operator-audit.
+	ReplayMessage(ctx context.Context, in *ReplayMessageRequest, opts ...grpc.CallOption) (*ReplayMessageResponse, error)
 }
 
 type controlServiceClient struct {
@@ -74,6 +85,26 @@ func (c *controlServiceClient) Resume(ctx context.Context, in *ResumeRequest, op
 	return out, nil
 }
 
+func (c *controlServiceClient) SkipMessage(ctx context.Context, in *SkipMessageRequest, opts ...grpc.CallOption) (*SkipMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SkipMessageResponse)
+	err := c.cc.Invoke(ctx, ControlService_SkipMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) ReplayMessage(ctx context.Context, in *ReplayMessageRequest, opts ...grpc.CallOption) (*ReplayMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplayMessageResponse)
+	err := c.cc.Invoke(ctx, ControlService_ReplayMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -84,6 +115,15 @@ type ControlServiceServer interface {
 	// Pause stops the service consuming; what it has in flight is finished first.
 	Pause(context.Context, *PauseRequest) (*PauseResponse, error)
 	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)
+	// SkipMessage dead-letters one input message (rule OPERATOR-SKIP, with the
+	// reason) instead of processing it, on every instance of the service, also
+	// when it is in a batch the service is retrying. The way out of a record that
+	// holds a partition. Audited on dmic.operator-audit.
+	SkipMessage(context.Context, *SkipMessageRequest) (*SkipMessageResponse, error)
+	// ReplayMessage processes one input message again, by its position, and
+	// writes its outputs (every sink is idempotent). Audited on
+	// dmic.operator-audit.
+	ReplayMessage(context.Context, *ReplayMessageRequest) (*ReplayMessageResponse, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -102,6 +142,12 @@ func (UnimplementedControlServiceServer) Pause(context.Context, *PauseRequest) (
 }
 func (UnimplementedControlServiceServer) Resume(context.Context, *ResumeRequest) (*ResumeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Resume not implemented")
+}
+func (UnimplementedControlServiceServer) SkipMessage(context.Context, *SkipMessageRequest) (*SkipMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SkipMessage not implemented")
+}
+func (UnimplementedControlServiceServer) ReplayMessage(context.Context, *ReplayMessageRequest) (*ReplayMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplayMessage not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -178,6 +224,42 @@ func _ControlService_Resume_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_SkipMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SkipMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).SkipMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_SkipMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).SkipMessage(ctx, req.(*SkipMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_ReplayMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplayMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ReplayMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ReplayMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ReplayMessage(ctx, req.(*ReplayMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -196,6 +278,14 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Resume",
 			Handler:    _ControlService_Resume_Handler,
+		},
+		{
+			MethodName: "SkipMessage",
+			Handler:    _ControlService_SkipMessage_Handler,
+		},
+		{
+			MethodName: "ReplayMessage",
+			Handler:    _ControlService_ReplayMessage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

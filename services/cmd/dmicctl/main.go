@@ -11,6 +11,8 @@
 //	dmicctl small-numbers [-k 5] [-provider RJ7] [-dataset apc] [-source provider] [-months 3]
 //	dmicctl spec list | spec load FILE | spec get ID [VERSION]
 //	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
+//	dmicctl skip SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
+//	dmicctl replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
 package main
 
 import (
@@ -40,6 +42,7 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(os.Stderr, "usage: dmicctl [-services name=addr,...] [-timeout d] status | pause SERVICE | resume SERVICE\n"+
 		"       dmicctl [-services ...] spec list | spec load FILE | spec get ID [VERSION]\n"+
 		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
+		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n")
 	fs.PrintDefaults()
@@ -63,11 +66,9 @@ func run(args []string) int {
 		// views read their tables whole (FINAL), which takes longer than a
 		// control call: unless -timeout was given, allow a minute.
 		t := time.Minute
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "timeout" {
-				t = *timeout
-			}
-		})
+		if flagSet(fs, "timeout") {
+			t = *timeout
+		}
 		if cmd == "small-numbers" {
 			return smallNumbers(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
 		}
@@ -85,6 +86,14 @@ func run(args []string) int {
 		return spec(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
 	case "key":
 		return key(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
+	case "skip", "replay":
+		// A replay waits for the stage to process the message: allow more
+		// than a status call unless -timeout was given.
+		t := *timeout
+		if cmd == "replay" && !flagSet(fs, "timeout") {
+			t = time.Minute
+		}
+		return message(ctx, cmd, fs.Args()[1:], svcs, os.Stdout, os.Stderr, t)
 	case "pause", "resume":
 		name := fs.Arg(1)
 		if s, ok := find(svcs, name); ok {
@@ -196,6 +205,13 @@ func status(ctx context.Context, out *os.File, svcs []service, timeout time.Dura
 		fmt.Fprintln(out, "not serving:", r)
 	}
 	return code
+}
+
+// flagSet says whether the flag was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func pauseResume(ctx context.Context, s service, cmd string, timeout time.Duration) int {
