@@ -140,8 +140,13 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
-	if err := waitHTTP(ctx, s.IngestURL()+"/healthz", 60*time.Second); err != nil {
-		return nil, fmt.Errorf("ingest did not come up: %w", err)
+	// Ready is every service SERVING: load has opened ClickHouse and made
+	// the schema that ingest's reports read.
+	for _, name := range ServiceNames {
+		url := "http://localhost:" + strconv.Itoa(s.Ports.HTTP[name]) + "/healthz"
+		if err := waitHTTP(ctx, url, 90*time.Second); err != nil {
+			return nil, fmt.Errorf("%s did not come up: %w", name, err)
+		}
 	}
 	ok = true
 	return s, nil
