@@ -66,13 +66,31 @@ func bigFile(t *testing.T) (string, []byte) {
 	return path, file.Bytes()
 }
 
-// rawSize is how many messages dmic.raw holds.
+// rawSize is how many messages dmic.raw holds. A failed look (the embedded
+// broker drops a connection now and then under the test's rapid polling) is
+// tried again, for a while.
 func rawSize(ctx context.Context, t *testing.T, brokers string) int64 {
 	t.Helper()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		var n int64
+		if n, err = lookRawSize(ctx, brokers); err == nil {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("size of %s: %v", topics.Raw, err)
+	return 0
+}
+
+func lookRawSize(ctx context.Context, brokers string) (int64, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 5 * time.Second}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topics.Raw}})
-	if err != nil || len(meta.Topics) != 1 {
-		t.Fatalf("metadata of %s: %v", topics.Raw, err)
+	if err != nil {
+		return 0, err
+	}
+	if len(meta.Topics) != 1 {
+		return 0, fmt.Errorf("metadata names %d topics", len(meta.Topics))
 	}
 	var reqs []kafka.OffsetRequest
 	for _, p := range meta.Topics[0].Partitions {
@@ -80,13 +98,16 @@ func rawSize(ctx context.Context, t *testing.T, brokers string) int64 {
 	}
 	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topics.Raw: reqs}})
 	if err != nil {
-		t.Fatalf("offsets of %s: %v", topics.Raw, err)
+		return 0, err
 	}
 	var n int64
 	for _, p := range offs.Topics[topics.Raw] {
+		if p.Error != nil {
+			return 0, p.Error
+		}
 		n += p.LastOffset
 	}
-	return n
+	return n, nil
 }
 
 func postWithKey(ctx context.Context, url, key string, body []byte) (int, []byte, error) {
