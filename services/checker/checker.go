@@ -6,6 +6,8 @@ package checker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +66,10 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 		o.Limit = 100
 	}
 	o.Submitter = strings.ToUpper(strings.TrimSpace(o.Submitter))
+	// The file's digest is what the platform gives the same file sent over
+	// HTTP, so that a provider can match a report to the file.
+	digest := sha256.New()
+	in = io.TeeReader(in, digest)
 	var next func() (record.Item, bool)
 	switch o.Format {
 	case NDJSON:
@@ -81,7 +87,7 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 	stage := validate.New(v)
 	b := dqreport.NewBuilder(o.Limit)
 	first := record.NewFirstLines()
-	receipt := &validationv1.SubmissionReceipt{Dataset: o.Dataset, Source: o.Source, SubmitterOrgCode: o.Submitter}
+	receipt := &validationv1.SubmissionReceipt{SubmissionId: offline, Dataset: o.Dataset, Source: o.Source, SubmitterOrgCode: o.Submitter}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -106,14 +112,26 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 		}
 		b.Add(outcome)
 	}
-	b.SetReceipt(receipt)
-	return b.Report(), nil
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	receipt.ContentSha256 = hex.EncodeToString(digest.Sum(nil))
+	b.AddReceipt(receipt)
+	rep := b.Report()
+	// Nothing was sent: the report has no submission id, state or attempts.
+	rep.SubmissionId, rep.State, rep.Attempts = "", validationv1.SubmissionState_SUBMISSION_STATE_UNSPECIFIED, 0
+	return rep, nil
 }
+
+// offline names the one submission of an offline check, on the messages fed
+// to the validate stage and on the receipt, so that the report's builder sees
+// the receipt and the verdicts as one submission's; the report leaves it out.
+const offline = "offline-check"
 
 // refused is ingest's verdict on a line it cannot decode.
 func refused(it record.Item, o Options) *validationv1.ValidationOutcome {
 	out := &validationv1.ValidationOutcome{
-		Header:   &dmicv1.EnvelopeHeader{Dataset: o.Dataset, Source: o.Source, SubmitterOrgCode: o.Submitter, LineNumber: it.Line},
+		Header:   &dmicv1.EnvelopeHeader{Dataset: o.Dataset, Source: o.Source, SubmitterOrgCode: o.Submitter, SubmissionId: offline, LineNumber: it.Line},
 		Outcome:  validationv1.Outcome_OUTCOME_REJECTED,
 		Failures: []*dmicv1.Failure{record.FailureOf(it.Err)},
 		Stage:    "ingest", ProviderCode: o.Submitter, ValidatedTime: timestamppb.New(o.Received),
@@ -132,7 +150,7 @@ func judge(ctx context.Context, stage *validate.Stage, it record.Item, o Options
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	raw := envelope.Raw{Dataset: it.Dataset, Source: o.Source, Submitter: submitter, Received: o.Received, Line: it.Line,
+	raw := envelope.Raw{Dataset: it.Dataset, Source: o.Source, Submitter: submitter, SubmissionID: offline, Received: o.Received, Line: it.Line,
 		DuplicateOfLine: first.See(it.Dataset, it.Record.GetCdsUniqueIdentifier(), it.Line)}
 	m := kafka.Message{Topic: topics.Raw, Offset: it.Line, Value: body, Headers: raw.Headers(), Time: o.Received,
 		Key: []byte(envelope.RecordKey(submitter, it.Dataset, it.Record.GetCdsUniqueIdentifier()))}

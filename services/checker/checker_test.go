@@ -3,7 +3,10 @@ package checker_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +149,7 @@ func TestCheckCSVAndNDJSONAgree(t *testing.T) {
 		ndjson.Write(append(b, '\n'))
 	}
 	v := validator(t)
+	digests := []string{sha256Hex(csv.Bytes()), sha256Hex(ndjson.Bytes())}
 	fromCSV, err := checker.Check(context.Background(), v, &csv, checker.Options{Format: checker.CSV})
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +158,12 @@ func TestCheckCSVAndNDJSONAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each report names its file's digest, which ingest gives the same file
+	// sent over HTTP; the files differ.
+	if got := []string{fromCSV.ContentSha256, fromNDJSON.ContentSha256}; !slices.Equal(got, digests) {
+		t.Errorf("content digests = %v, want the files' %v", got, digests)
+	}
+	fromCSV.ContentSha256, fromNDJSON.ContentSha256 = "", ""
 	// CSV lines are one further down (the header).
 	for _, f := range fromCSV.FailingRecords {
 		f.LineNumber--
@@ -171,4 +181,9 @@ func TestCheckRefusesAnUnusableCSVHeader(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no_such_field") {
 		t.Errorf("err = %v, want the header refused, naming the column", err)
 	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -11,8 +11,8 @@ import (
 type column[R any] struct {
 	name string
 	typ  string
-	// def is a DEFAULT expression; a column with one is filled by the server
-	// and left out of INSERTs.
+	// def is a DEFAULT expression. A column with one and no values is filled
+	// by the server and left out of INSERTs.
 	def string
 	// values returns the column's values for rows as a typed slice
 	// ([]string, []uint64, []time.Time...) for one columnar append: a
@@ -85,9 +85,24 @@ func strArrayCol[R any](name string, get func(*R) []string) column[R] {
 	return column[R]{name: name, typ: "Array(String)", values: fill(get)}
 }
 
+// withDefault gives c a DEFAULT expression: rows inserted without the column
+// (by an older writer, or copied from an older table) get it. c is still
+// inserted by this version.
+func withDefault[R any](c column[R], expr string) column[R] {
+	c.def = expr
+	return c
+}
+
+// serverCol is a column the server computes from the others (a DEFAULT
+// expression), left out of INSERTs: older writers, and rows copied from an
+// older table, get the same value as new ones.
+func serverCol[R any](name, typ, expr string) column[R] {
+	return column[R]{name: name, typ: typ, def: expr}
+}
+
 // loadedAt is the server-filled load time every table carries.
 func loadedAt[R any]() column[R] {
-	return column[R]{name: "loaded_at", typ: "DateTime", def: "now()"}
+	return serverCol[R]("loaded_at", "DateTime", "now()")
 }
 
 // Date and DateTime are unsigned days/seconds since 1970 in ClickHouse. Values

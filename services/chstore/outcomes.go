@@ -106,5 +106,15 @@ var receiptColumns = []column[*validationv1.SubmissionReceipt]{
 	i64Col("records", func(r **validationv1.SubmissionReceipt) int64 { return (*r).GetRecords() }),
 	i64Col("refused", func(r **validationv1.SubmissionReceipt) int64 { return (*r).GetRefused() }),
 	strCol("transport", func(r **validationv1.SubmissionReceipt) string { return (*r).GetTransport() }),
+	// A receipt from before states was a final one: rows copied from a
+	// layout-1 table (which has no state) read as received.
+	withDefault(strCol("state", func(r **validationv1.SubmissionReceipt) string { return dqreport.StateName((*r).GetState()) }),
+		"'"+dqreport.StateReceived+"'"),
+	i64Col("attempt", func(r **validationv1.SubmissionReceipt) int64 { return (*r).GetAttempt() }),
+	dateTimeCol("attempt_time", func(r **validationv1.SubmissionReceipt) time.Time {
+		return clampDateTime(tsTime((*r).GetAttemptTime()))
+	}),
+	strCol("idempotency_key", func(r **validationv1.SubmissionReceipt) string { return (*r).GetIdempotencyKey() }),
+	strCol("content_sha256", func(r **validationv1.SubmissionReceipt) string { return (*r).GetContentSha256() }),
 	loadedAt[*validationv1.SubmissionReceipt](),
 }

@@ -181,8 +181,8 @@ func TestOutcomes(t *testing.T) {
 
 		april := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
 		march := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-		rr8 := DQRow{"RR8", "apc", "provider", april, 8, 2, 2, 4, 0.5}
-		rj7 := DQRow{"RJ7", "outpatient", "provider", march, 4, 3, 0, 1, 0.75}
+		rr8 := DQRow{"RR8", "apc", "provider", april, 8, 2, 2, 4, 0.5, 1}
+		rj7 := DQRow{"RJ7", "outpatient", "provider", march, 4, 3, 0, 1, 0.75, 1}
 		for _, tc := range []struct {
 			name string
 			f    DQFilter
@@ -278,5 +278,5 @@ func dqRowEqual(a, b DQRow) bool {
 	return a.Provider == b.Provider && a.Dataset == b.Dataset && a.Source == b.Source &&
 		a.Month.Format("2006-01-02") == b.Month.Format("2006-01-02") &&
 		a.Records == b.Records && a.Accepted == b.Accepted && a.Warned == b.Warned && a.Rejected == b.Rejected &&
-		a.ValidShare == b.ValidShare
+		a.ValidShare == b.ValidShare && a.Submissions == b.Submissions
 }

@@ -74,6 +74,17 @@ func (r *rejectionRow) recordID() string {
 	return r.dl.GetRecordId()
 }
 
+// rejectionPositionSQL is a rejection's record within its submission, as
+// dqreport.Position makes it for a verdict: the line, when the dead letter
+// names a submission and a line; otherwise the flagged source partition and
+// offset of the dead letter itself (a record produced straight to Kafka, or
+// a message a stage could not read), which never equals a line. The server
+// computes it, so that rows inserted by an older load, and rows copied from
+// the layout-1 table, are keyed like new ones.
+const rejectionPositionSQL = "if(submission_id != '' AND line_number > 0, toUInt64(line_number), " +
+	"bitOr(toUInt64(9223372036854775808), bitOr(bitShiftLeft(toUInt64(bitAnd(source_partition, 8388607)), 40), " +
+	"bitAnd(toUInt64(source_offset), 1099511627775))))"
+
 // rejectionColumns is the rejections table.
 var rejectionColumns = []column[rejectionRow]{
 	strCol("source_topic", func(r *rejectionRow) string { return r.dl.GetSourceTopic() }),
@@ -94,5 +105,6 @@ var rejectionColumns = []column[rejectionRow]{
 	strCol("message", func(r *rejectionRow) string { return r.f.GetMessage() }),
 	dateTimeCol("rejected_time", func(r *rejectionRow) time.Time { return r.rejected }),
 	dateTimeCol("received_time", func(r *rejectionRow) time.Time { return r.received }),
+	serverCol[rejectionRow]("position", "UInt64", rejectionPositionSQL),
 	loadedAt[rejectionRow](),
 }

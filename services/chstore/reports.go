@@ -16,12 +16,12 @@ import (
 )
 
 // SubmissionReport reads the validation report of one submission from the
-// submissions and validation_outcomes tables (under FINAL, so each record's
-// current verdict counts once). It has exactly the semantics of
-// dqreport.Builder over the same receipt and outcomes (see there), which the
-// conformance test checks; limit bounds the failing records listed (none when
-// limit <= 0). found is false when there is neither a receipt nor an outcome
-// for submissionID.
+// submission_status view (its state, from its receipts) and the
+// validation_outcomes table (under FINAL, so each record's current verdict
+// counts once). It has exactly the semantics of dqreport.Builder over the same
+// receipts and outcomes (see there), which the conformance test checks; limit
+// bounds the failing records listed (none when limit <= 0). found is false
+// when there is neither a receipt nor an outcome for submissionID.
 //
 // The report is read by several queries, not in one snapshot: read while
 // outcomes are being loaded, its counts and list may be a batch apart.
@@ -30,7 +30,7 @@ func SubmissionReport(ctx context.Context, conn driver.Conn, db, submissionID st
 		return nil, false, err
 	}
 	r := &validationv1.SubmissionReport{SubmissionId: submissionID}
-	hasReceipt, err := readReceipt(ctx, conn, db, submissionID, r)
+	st, hasReceipt, err := readStatus(ctx, conn, db, submissionID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -40,7 +40,7 @@ func SubmissionReport(ctx context.Context, conn driver.Conn, db, submissionID st
 	}
 	switch {
 	case hasReceipt:
-		r.Complete = r.Validated >= r.Records
+		dqreport.ApplyStatus(r, st)
 	case r.Validated > 0:
 		// No receipt yet: what the outcomes say, from the lowest position.
 		r.Dataset, r.SubmitterOrgCode, r.ReceivedTime = first.dataset, first.submitter, first.received
@@ -62,25 +62,35 @@ func SubmissionReport(ctx context.Context, conn driver.Conn, db, submissionID st
 	return r, true, nil
 }
 
-func readReceipt(ctx context.Context, conn driver.Conn, db, submissionID string, r *validationv1.SubmissionReport) (bool, error) {
-	q := fmt.Sprintf(`SELECT dataset, submitter_org_code, received_time, records
-FROM %s.%s FINAL WHERE submission_id = ?`, db, TableSubmissions)
+// readStatus reads a submission's row of submission_status, as the status
+// dqreport.Statuses gives.
+func readStatus(ctx context.Context, conn driver.Conn, db, submissionID string) (dqreport.Status, bool, error) {
+	q := fmt.Sprintf(`SELECT dataset, submitter_org_code, received_time, idempotency_key, content_sha256,
+    records, refused, attempts, state, superseded_by, finished
+FROM %s.%s WHERE submission_id = ?`, db, ViewSubmissionStatus)
 	rows, err := conn.Query(ctx, q, submissionID)
 	if err != nil {
-		return false, fmt.Errorf("read receipt of submission %q: %w", submissionID, err)
+		return dqreport.Status{}, false, fmt.Errorf("read the state of submission %q: %w", submissionID, err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
-		return false, wrapRowsErr(rows.Err(), "read receipt of submission %q", submissionID)
+		return dqreport.Status{}, false, wrapRowsErr(rows.Err(), "read the state of submission %q", submissionID)
 	}
-	var dataset string
-	var received time.Time
-	if err := rows.Scan(&dataset, &r.SubmitterOrgCode, &received, &r.Records); err != nil {
-		return false, fmt.Errorf("read receipt of submission %q: %w", submissionID, err)
+	var (
+		dataset, state string
+		received       time.Time
+		finished       uint8
+		st             dqreport.Status
+		latest         = &validationv1.SubmissionReceipt{SubmissionId: submissionID}
+	)
+	if err := rows.Scan(&dataset, &latest.SubmitterOrgCode, &received, &latest.IdempotencyKey, &latest.ContentSha256,
+		&st.Records, &st.Refused, &st.Attempts, &state, &st.SupersededBy, &finished); err != nil {
+		return dqreport.Status{}, false, fmt.Errorf("read the state of submission %q: %w", submissionID, err)
 	}
-	r.Dataset = dqreport.ParseDatasetName(dataset)
-	r.ReceivedTime = dqreport.TimeOf(received)
-	return true, nil
+	latest.Dataset = dqreport.ParseDatasetName(dataset)
+	latest.ReceivedTime = dqreport.TimeOf(received)
+	st.Latest, st.State, st.Finished = latest, dqreport.ParseState(state), finished == 1
+	return st, true, nil
 }
 
 // firstOutcome is the header of the verdict with the lowest position.
@@ -249,6 +259,9 @@ type DQRow struct {
 	Records, Accepted, Warned, Rejected uint64
 	// ValidShare is (Accepted + Warned) / Records: the share that passed.
 	ValidShare float64
+	// Submissions counted in the row (each current one once, resends
+	// included in it).
+	Submissions uint64
 }
 
 // DQRuleRow is one row of dq_rule_summary: the records failing one rule on
@@ -258,6 +271,8 @@ type DQRuleRow struct {
 	Month                     time.Time
 	RuleID, Field, Severity   string
 	Records                   uint64
+	// Submissions with at least one of the records.
+	Submissions uint64
 }
 
 // DQSummary reads dq_summary, ordered by month, provider, dataset and source.
@@ -266,7 +281,7 @@ func DQSummary(ctx context.Context, conn driver.Conn, db string, f DQFilter) ([]
 		return nil, err
 	}
 	where, args := f.where()
-	q := fmt.Sprintf(`SELECT provider_code, dataset, source, month, records, accepted, warned, rejected, valid_share
+	q := fmt.Sprintf(`SELECT provider_code, dataset, source, month, records, accepted, warned, rejected, valid_share, submissions
 FROM %s.%s %s
 ORDER BY month, provider_code, dataset, source`, db, ViewDQSummary, where)
 	rows, err := conn.Query(ctx, q, args...)
@@ -277,7 +292,7 @@ ORDER BY month, provider_code, dataset, source`, db, ViewDQSummary, where)
 	var out []DQRow
 	for rows.Next() {
 		var r DQRow
-		if err := rows.Scan(&r.Provider, &r.Dataset, &r.Source, &r.Month, &r.Records, &r.Accepted, &r.Warned, &r.Rejected, &r.ValidShare); err != nil {
+		if err := rows.Scan(&r.Provider, &r.Dataset, &r.Source, &r.Month, &r.Records, &r.Accepted, &r.Warned, &r.Rejected, &r.ValidShare, &r.Submissions); err != nil {
 			return nil, fmt.Errorf("read %s.%s: %w", db, ViewDQSummary, err)
 		}
 		out = append(out, r)
@@ -295,7 +310,7 @@ func DQRules(ctx context.Context, conn driver.Conn, db string, f DQFilter) ([]DQ
 		return nil, err
 	}
 	where, args := f.where()
-	q := fmt.Sprintf(`SELECT provider_code, dataset, source, month, rule_id, field, severity, records
+	q := fmt.Sprintf(`SELECT provider_code, dataset, source, month, rule_id, field, severity, records, submissions
 FROM %s.%s %s
 ORDER BY month, provider_code, dataset, source, records DESC, rule_id, field, severity`, db, ViewDQRuleSummary, where)
 	rows, err := conn.Query(ctx, q, args...)
@@ -306,7 +321,7 @@ ORDER BY month, provider_code, dataset, source, records DESC, rule_id, field, se
 	var out []DQRuleRow
 	for rows.Next() {
 		var r DQRuleRow
-		if err := rows.Scan(&r.Provider, &r.Dataset, &r.Source, &r.Month, &r.RuleID, &r.Field, &r.Severity, &r.Records); err != nil {
+		if err := rows.Scan(&r.Provider, &r.Dataset, &r.Source, &r.Month, &r.RuleID, &r.Field, &r.Severity, &r.Records, &r.Submissions); err != nil {
 			return nil, fmt.Errorf("read %s.%s: %w", db, ViewDQRuleSummary, err)
 		}
 		out = append(out, r)

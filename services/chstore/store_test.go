@@ -54,30 +54,9 @@ func TestStore(t *testing.T) {
 		}
 		other := fmt.Sprintf("dmic_test_conc_%d", time.Now().UnixNano()%1e6)
 		t.Cleanup(func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+other) })
-		var wg sync.WaitGroup
-		errs := make([]error, 6)
-		for i := range errs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// Separate connections, like separate services starting together.
-				c, err := Open(ctx, addr, other)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				defer c.Close()
-				errs[i] = ApplySchema(ctx, c, other)
-			}()
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("concurrent ApplySchema %d: %v", i, err)
-			}
-		}
+		applyConcurrently(ctx, t, addr, other, 6)
 		for _, name := range []string{TableActivity, TableRejections, TableReconciliation, TableOutcomes, TableSubmissions,
-			ViewActivityCurrent, ViewRejectionsSummary, ViewDQSummary, ViewDQRuleSummary, ViewSmallNumbers} {
+			ViewActivityCurrent, ViewRejectionsSummary, ViewDQSummary, ViewDQRuleSummary, ViewSmallNumbers, ViewSubmissionStatus} {
 			if c := count(t, conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", other, name); c != 1 {
 				t.Errorf("%s.%s missing after concurrent ApplySchema", other, name)
 			}
@@ -378,6 +357,33 @@ var (
 	// A full date of birth: the fixtures' patient was born 1957-11-02.
 	birthDateRE = regexp.MustCompile(`1957-11-02`)
 )
+
+// applyConcurrently runs ApplySchema on db n times at once, on separate
+// connections, like services starting together, and fails t for each error.
+func applyConcurrently(ctx context.Context, t *testing.T, addr, db string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := Open(ctx, addr, db)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer c.Close()
+			errs[i] = ApplySchema(ctx, c, db)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent ApplySchema %d on %s: %v", i, db, err)
+		}
+	}
+}
 
 func identifierIn(s string) string {
 	switch {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -87,4 +88,25 @@ func (l *Log) endOffset(ctx context.Context) (int64, error) {
 		return p.LastOffset, nil
 	}
 	return 0, errors.New("end of " + l.topic + ": partition 0 not found")
+}
+
+// Keep runs follow (a Follow of some log) until ctx ends, again two seconds
+// after each failure, which it passes to failed; the channel it returns is
+// closed once follow has caught up the first time. A service keeps a log
+// this way so that a broker that drops the reader does not stop it.
+func Keep(ctx context.Context, follow func(ctx context.Context, caughtUp func()) error, failed func(error)) <-chan struct{} {
+	caughtUp := make(chan struct{})
+	var once sync.Once
+	go func() {
+		for ctx.Err() == nil {
+			if err := follow(ctx, func() { once.Do(func() { close(caughtUp) }) }); err != nil {
+				failed(err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(2 * time.Second):
+				}
+			}
+		}
+	}()
+	return caughtUp
 }

@@ -26,10 +26,14 @@ import (
 //     accepted, by line number then position, each with its failures in
 //     their order;
 //   - spec versions are the distinct non-empty versions of the verdicts, sorted;
-//   - submission id, dataset, submitter, received time and records come from
-//     the receipt when there is one, otherwise from the verdict with the lowest
-//     position (records: the number validated); complete needs a receipt and
-//     every record validated.
+//   - the submission reported on is that of the outcomes (else of the first
+//     receipt added). Its state, attempts, dataset, submitter, received time,
+//     key and content digest come from its receipts (see Statuses, which may
+//     need the receipts of other submissions of the same key to tell that
+//     this one was superseded), otherwise from the verdict with the lowest
+//     position; records come from its final receipt, otherwise they are the
+//     number validated; complete needs a final receipt and every record
+//     validated.
 //
 // Memory: the builder keeps a few machine words per record (to replace an
 // earlier verdict exactly) and the details of at most limit failing records.
@@ -41,11 +45,11 @@ import (
 //
 // A Builder is not safe for concurrent use.
 type Builder struct {
-	limit   int
-	receipt *validationv1.SubmissionReceipt
-	judged  map[recordKey]judged
-	counts  map[validationv1.Outcome]int64
-	rules   map[ruleKey]int64
+	limit    int
+	receipts []*validationv1.SubmissionReceipt
+	judged   map[recordKey]judged
+	counts   map[validationv1.Outcome]int64
+	rules    map[ruleKey]int64
 	// Rule sets and spec versions are interned: most records share a few.
 	ruleSets  [][]ruleKey
 	ruleSetOf map[string]uint32
@@ -103,11 +107,12 @@ func NewBuilder(limit int) *Builder {
 	}
 }
 
-// SetReceipt sets the submission's receipt; a later one replaces it, as in the
-// store.
-func (b *Builder) SetReceipt(r *validationv1.SubmissionReceipt) {
+// AddReceipt takes a receipt of the submission, or of another submission of
+// the same scope and key (which may supersede it). Of receipts of one
+// submission, attempt and state, the last added counts, as in the store.
+func (b *Builder) AddReceipt(r *validationv1.SubmissionReceipt) {
 	if r != nil {
-		b.receipt = r
+		b.receipts = append(b.receipts, r)
 	}
 }
 
@@ -235,15 +240,16 @@ func (b *Builder) Report() *validationv1.SubmissionReport {
 		Rejected:  b.counts[validationv1.Outcome_OUTCOME_REJECTED],
 	}
 	switch {
-	case b.receipt != nil:
-		r.SubmissionId = b.receipt.GetSubmissionId()
-		r.Dataset = NormalizeDataset(b.receipt.GetDataset())
-		r.SubmitterOrgCode = b.receipt.GetSubmitterOrgCode()
-		r.ReceivedTime = StoredTime(b.receipt.GetReceivedTime())
-		r.Records = b.receipt.GetRecords()
-		r.Complete = r.Validated >= r.Records
 	case b.first != nil:
 		r.SubmissionId = b.first.key.submission
+	case len(b.receipts) > 0:
+		r.SubmissionId = b.receipts[0].GetSubmissionId()
+	}
+	st, hasReceipt := Statuses(b.receipts)[r.SubmissionId]
+	switch {
+	case hasReceipt:
+		ApplyStatus(r, st)
+	case b.first != nil:
 		r.Dataset = b.first.dataset
 		r.SubmitterOrgCode = b.first.submitter
 		r.ReceivedTime = b.first.received

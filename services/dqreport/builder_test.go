@@ -1,6 +1,7 @@
 package dqreport_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ func TestBuilderConformance(t *testing.T) {
 }
 
 func TestBuilderReceiptOrder(t *testing.T) {
-	// The receipt may be set before, between or after the outcomes.
+	// The receipts may come before, between or after the outcomes, and in any
+	// order: here after them, last first.
 	for _, c := range dqreporttest.Cases() {
 		if len(c.Receipts) == 0 || len(c.Batches) == 0 {
 			continue
@@ -39,8 +41,8 @@ func TestBuilderReceiptOrder(t *testing.T) {
 					b.Add(o)
 				}
 			}
-			for _, r := range c.Receipts {
-				b.SetReceipt(r)
+			for _, r := range slices.Backward(c.Receipts) {
+				b.AddReceipt(r)
 			}
 			if got := b.Report(); !proto.Equal(got, c.Want) {
 				t.Errorf("report:\n%s\nwant:\n%s", prototext.Format(got), prototext.Format(c.Want))

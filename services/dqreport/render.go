@@ -47,6 +47,15 @@ func WriteText(w io.Writer, r *validationv1.SubmissionReport) error {
 		sub = "(offline check: nothing was submitted)"
 	}
 	p("Submission:\t%s\n", clean(sub))
+	if line := stateLine(r); line != "" {
+		p("State:\t%s\n", line)
+	}
+	if k := r.GetIdempotencyKey(); k != "" {
+		p("Idempotency key:\t%s\n", clean(k))
+	}
+	if d := r.GetContentSha256(); d != "" {
+		p("Content SHA-256:\t%s\n", clean(d))
+	}
 	p("Dataset:\t%s\n", orDash(record.DatasetName(r.GetDataset())))
 	p("Submitter:\t%s\n", orDash(clean(r.GetSubmitterOrgCode())))
 	if t := r.GetReceivedTime(); t != nil {
@@ -108,8 +117,29 @@ func WriteText(w io.Writer, r *validationv1.SubmissionReport) error {
 	return tw.Flush()
 }
 
+// stateLine says where a submission is, and what a provider should do about
+// it; empty for the offline checker.
+func stateLine(r *validationv1.SubmissionReport) string {
+	switch r.GetState() {
+	case validationv1.SubmissionState_SUBMISSION_STATE_RECEIVING:
+		return "receiving: ingest is still storing it"
+	case validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED:
+		if n := r.GetAttempts(); n > 1 {
+			return fmt.Sprintf("received (sent %d times: each resend replaced the results of the earlier attempts)", n)
+		}
+		return "received"
+	case validationv1.SubmissionState_SUBMISSION_STATE_ABANDONED:
+		return "abandoned: it was not stored to the end and is not counted; send the same file again (with the same idempotency key, if it had one)"
+	case validationv1.SubmissionState_SUBMISSION_STATE_SUPERSEDED:
+		return "superseded by " + clean(r.GetSupersededBy()) + ", sent later with the same idempotency key: not counted"
+	}
+	return ""
+}
+
 func recordsLine(r *validationv1.SubmissionReport) string {
 	switch {
+	case r.GetState() == validationv1.SubmissionState_SUBMISSION_STATE_ABANDONED:
+		return fmt.Sprintf("%d validated before the submission was abandoned", r.GetValidated())
 	case r.GetComplete():
 		return fmt.Sprintf("%d, all validated", r.GetRecords())
 	case r.GetSubmissionId() != "":

@@ -150,3 +150,47 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("empty report JSON leaves fields out:\n%s", empty.String())
 	}
 }
+
+// The text report says where a submission is, with its key and digest.
+func TestWriteTextStates(t *testing.T) {
+	for name, want := range map[string][]*regexp.Regexp{
+		"an interrupted attempt and its resend count once": {
+			regexp.MustCompile(`(?m)^State: +received \(sent 2 times: each resend replaced the results of the earlier attempts\)$`),
+			regexp.MustCompile(`(?m)^Idempotency key: +RR8-apc-2025-04\.ndjson$`),
+			regexp.MustCompile(`(?m)^Content SHA-256: +` + dqreporttest.Digest + `$`),
+			regexp.MustCompile(`(?m)^Records: +3, all validated$`),
+		},
+		"an abandoned attempt is not complete": {
+			regexp.MustCompile(`(?m)^State: +abandoned: it was not stored to the end and is not counted; send the same file again`),
+			regexp.MustCompile(`(?m)^Records: +2 validated before the submission was abandoned$`),
+		},
+		"an attempt still being stored": {
+			regexp.MustCompile(`(?m)^State: +receiving: ingest is still storing it$`),
+			regexp.MustCompile(`(?m)^Records: +1, 1 validated so far: the report is not complete yet$`),
+		},
+		"the earlier of two submissions with one key is superseded": {
+			regexp.MustCompile(`(?m)^State: +superseded by sub-superseded-second, sent later with the same idempotency key: not counted$`),
+		},
+		"every record accepted": {regexp.MustCompile(`(?m)^State: +received$`)},
+	} {
+		var buf bytes.Buffer
+		if err := dqreport.WriteText(&buf, suiteCase(t, name).Build()); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !w.MatchString(buf.String()) {
+				t.Errorf("%s: text report does not match %s:\n%s", name, w, buf.String())
+			}
+		}
+	}
+	// An offline check was not submitted: no state.
+	r := suiteCase(t, "every record accepted").Build()
+	r.SubmissionId, r.State, r.Attempts = "", 0, 0
+	var buf bytes.Buffer
+	if err := dqreport.WriteText(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "State:") {
+		t.Errorf("offline report names a state:\n%s", buf.String())
+	}
+}

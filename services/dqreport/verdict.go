@@ -79,53 +79,57 @@ func Verdict(o *validationv1.ValidationOutcome) validationv1.Outcome {
 	return verdict
 }
 
+// enumNames maps the values of an enum to the names the store keeps, both
+// ways.
+type enumNames[E comparable] []struct {
+	value E
+	name  string
+}
+
+func (n enumNames[E]) nameOf(v E, otherwise string) string {
+	for _, e := range n {
+		if e.value == v {
+			return e.name
+		}
+	}
+	return otherwise
+}
+
+func (n enumNames[E]) parse(s string, otherwise E) E {
+	for _, e := range n {
+		if e.name == s {
+			return e.value
+		}
+	}
+	return otherwise
+}
+
+var outcomeNames = enumNames[validationv1.Outcome]{
+	{validationv1.Outcome_OUTCOME_ACCEPTED, NameAccepted},
+	{validationv1.Outcome_OUTCOME_WARNED, NameWarned},
+	{validationv1.Outcome_OUTCOME_REJECTED, NameRejected},
+}
+
 // OutcomeName is "accepted", "warned" or "rejected"; any other value (never
 // a Verdict) is "unspecified".
-func OutcomeName(o validationv1.Outcome) string {
-	switch o {
-	case validationv1.Outcome_OUTCOME_ACCEPTED:
-		return NameAccepted
-	case validationv1.Outcome_OUTCOME_WARNED:
-		return NameWarned
-	case validationv1.Outcome_OUTCOME_REJECTED:
-		return NameRejected
-	}
-	return "unspecified"
-}
+func OutcomeName(o validationv1.Outcome) string { return outcomeNames.nameOf(o, "unspecified") }
 
 // ParseOutcome reverses OutcomeName.
 func ParseOutcome(s string) validationv1.Outcome {
-	switch s {
-	case NameAccepted:
-		return validationv1.Outcome_OUTCOME_ACCEPTED
-	case NameWarned:
-		return validationv1.Outcome_OUTCOME_WARNED
-	case NameRejected:
-		return validationv1.Outcome_OUTCOME_REJECTED
-	}
-	return validationv1.Outcome_OUTCOME_UNSPECIFIED
+	return outcomeNames.parse(s, validationv1.Outcome_OUTCOME_UNSPECIFIED)
+}
+
+var severityNames = enumNames[dmicv1.Severity]{
+	{dmicv1.Severity_SEVERITY_ERROR, "error"},
+	{dmicv1.Severity_SEVERITY_WARNING, "warning"},
 }
 
 // SeverityName is "error", "warning" or "unspecified".
-func SeverityName(s dmicv1.Severity) string {
-	switch s {
-	case dmicv1.Severity_SEVERITY_ERROR:
-		return "error"
-	case dmicv1.Severity_SEVERITY_WARNING:
-		return "warning"
-	}
-	return "unspecified"
-}
+func SeverityName(s dmicv1.Severity) string { return severityNames.nameOf(s, "unspecified") }
 
 // ParseSeverity reverses SeverityName.
 func ParseSeverity(s string) dmicv1.Severity {
-	switch s {
-	case "error":
-		return dmicv1.Severity_SEVERITY_ERROR
-	case "warning":
-		return dmicv1.Severity_SEVERITY_WARNING
-	}
-	return dmicv1.Severity_SEVERITY_UNSPECIFIED
+	return severityNames.parse(s, dmicv1.Severity_SEVERITY_UNSPECIFIED)
 }
 
 // NormalizeDataset maps a dataset without a canonical name to unspecified,

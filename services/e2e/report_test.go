@@ -148,8 +148,11 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	bin := buildBinaries(t)
 	chAddr := chserver.ForTest(t)
 	logs := &syncBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
+	// Ingest abandons an attempt that never ended after 3 s (not 15 min), so
+	// that the test sees an interrupted submission abandoned.
+	t.Setenv("DMIC_SUBMISSION_ABANDON_AFTER", abandonAfter.String())
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
 		ClickHouseAddr: chAddr, Database: database + "_report", PortBase: portBase, Out: logs})
 	if err != nil {
@@ -225,8 +228,13 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	if err := protojson.Unmarshal(out, offline); err != nil {
 		t.Fatalf("dmic validate output: %v\n%s", err, out)
 	}
-	// Only the platform knows the submission id and when it received the file.
-	online.SubmissionId, online.ReceivedTime = "", nil
+	// Only the platform knows the submission id, when it received the file,
+	// and where the submission is.
+	first := proto.Clone(online).(*validationv1.SubmissionReport)
+	if online.State != validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED || online.Attempts != 1 {
+		t.Errorf("report state %v after %d attempts, want received after 1", online.State, online.Attempts)
+	}
+	online.SubmissionId, online.ReceivedTime, online.State, online.Attempts = "", nil, 0, 0
 	if !proto.Equal(online, offline) {
 		t.Errorf("online and offline reports differ:\nonline:  %v\noffline: %v", online, offline)
 	}
@@ -241,6 +249,8 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 		t.Errorf("text report does not name DUP-001:\n%s", text)
 	}
 	noLeaks(t, ids.ScanText("offline text report", string(text)))
+
+	interruptedAndResent(ctx, t, st, bin, first)
 }
 
 func getReport(t *testing.T, url string) *validationv1.SubmissionReport {

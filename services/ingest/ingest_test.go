@@ -2,11 +2,12 @@ package ingest_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,9 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -26,6 +25,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
 	"github.com/dmic-nhs/dmic/services/pipeline"
@@ -41,7 +41,7 @@ type fixture struct {
 	http    *httptest.Server
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...ingest.Option) *fixture {
 	t.Helper()
 	b := broker.ForTest(t)
 	brokers := []string{b.Addr()}
@@ -50,33 +50,26 @@ func newFixture(t *testing.T) *fixture {
 	if err := topics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
+	return instance(t, brokers, append([]ingest.Option{ingest.WithClock(clocktest.Clock(t))}, opts...)...)
+}
+
+// instance is one ingest process on brokers: its own writer, attempt log
+// follower and HTTP server, running until the test ends.
+func instance(t *testing.T, brokers []string, opts ...ingest.Option) *fixture {
+	t.Helper()
 	w := pipeline.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
-	svc := ingest.New(w, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), ingest.WithClock(clocktest.Clock(t)))
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := ingest.New(w, ingest.NewAttempts(controllog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), opts...)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
 	mux := http.NewServeMux()
 	svc.RegisterHTTP(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &fixture{svc: svc, brokers: brokers, http: srv}
-}
-
-// grpcClient serves the service over gRPC on loopback and returns a client.
-func (f *fixture) grpcClient(t *testing.T) dmicv1.IngestServiceClient {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	dmicv1.RegisterIngestServiceServer(gs, f.svc)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return dmicv1.NewIngestServiceClient(conn)
 }
 
 func (f *fixture) post(t *testing.T, query, contentType, body string) (int, *dmicv1.SubmitRecordsResponse, string) {
@@ -146,9 +139,8 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 			t.Errorf("raw headers = %+v", h)
 		}
 		// Received by ingest's clock, which picks validate's specification
-		// version; the submission id carries the same day.
-		if today := clocktest.Today(t); !h.Received.Equal(today) ||
-			!strings.HasPrefix(resp.SubmissionId, "sub-"+today.UTC().Format("20060102")+"-") {
+		// version.
+		if today := clocktest.Today(t); !h.Received.Equal(today) {
 			t.Errorf("received %v in submission %s, want the clock's %v", h.Received, resp.SubmissionId, today)
 		}
 		if !strings.HasPrefix(string(m.Key), "RXX|outpatient|BRXX") {
@@ -186,14 +178,36 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 	if lines[2] != "DEC-JSON" || lines[5] != "DEC-UNKNOWN-FIELD" {
 		t.Errorf("door outcomes by line = %v, want line 2 DEC-JSON and line 5 DEC-UNKNOWN-FIELD", lines)
 	}
-	rc := &validationv1.SubmissionReceipt{}
-	if err := proto.Unmarshal(read(t, f.brokers, topics.Submissions, 1)[0].Value, rc); err != nil {
-		t.Fatal(err)
+	// The start receipt, before any record; then the final one.
+	receipts := receiptsOf(t, read(t, f.brokers, topics.Submissions, 2))
+	if rc := receipts[0]; rc.State != validationv1.SubmissionState_SUBMISSION_STATE_RECEIVING || rc.SubmissionId != resp.SubmissionId || rc.Attempt != 1 {
+		t.Errorf("first receipt = %v, want the start of attempt 1", rc)
 	}
-	if rc.SubmissionId != resp.SubmissionId || rc.Records != 4 || rc.Refused != 2 || rc.Transport != "http" ||
-		rc.SubmitterOrgCode != "RXX" || rc.Dataset != dmicv1.Dataset_DATASET_OUTPATIENT {
-		t.Errorf("receipt = %v, want 4 records of which 2 refused", rc)
+	if rc := receipts[1]; rc.SubmissionId != resp.SubmissionId || rc.Records != 4 || rc.Refused != 2 || rc.Transport != "http" ||
+		rc.SubmitterOrgCode != "RXX" || rc.Dataset != dmicv1.Dataset_DATASET_OUTPATIENT ||
+		rc.State != validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED || rc.Attempt != 1 || rc.ContentSha256 != sha256Hex(body) {
+		t.Errorf("final receipt = %v, want attempt 1 received, 4 records of which 2 refused, the body's digest", rc)
 	}
+	if resp.Attempt != 1 || resp.ContentSha256 != sha256Hex(body) {
+		t.Errorf("answer names attempt %d and digest %s, want 1 and the body's", resp.Attempt, resp.ContentSha256)
+	}
+}
+
+func receiptsOf(t *testing.T, msgs []kafka.Message) []*validationv1.SubmissionReceipt {
+	t.Helper()
+	out := make([]*validationv1.SubmissionReceipt, len(msgs))
+	for i, m := range msgs {
+		out[i] = &validationv1.SubmissionReceipt{}
+		if err := proto.Unmarshal(m.Value, out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func TestRepeatedRecordIDsAreMarkedWithTheirFirstLine(t *testing.T) {
@@ -255,7 +269,7 @@ func TestBadRequestsAreRefusedWithAllReasons(t *testing.T) {
 
 func TestGRPCStreamingSubmission(t *testing.T) {
 	f := newFixture(t)
-	client := f.grpcClient(t)
+	client := grpcClient(t, f.svc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	stream, err := client.SubmitRecords(ctx)

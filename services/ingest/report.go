@@ -26,7 +26,7 @@ const (
 	MaxReportLimit     = 10000
 )
 
-// submissionIDPattern admits ingest's own ids ("sub-20261122-<hex>") and
+// submissionIDPattern admits ingest's own ids ("sub-" and 24 hex digits) and
 // anything of the same alphabet, and nothing that needs escaping.
 var submissionIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 

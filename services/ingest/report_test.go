@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -96,20 +94,9 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 	}
 
 	// gRPC gives the same report.
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	validationv1.RegisterSubmissionReportServiceServer(gs, reports)
-	go gs.Serve(lis)
-	defer gs.Stop()
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	client := validationv1.NewSubmissionReportServiceClient(cc)
+	client := validationv1.NewSubmissionReportServiceClient(serveGRPC(t, func(gs *grpc.Server) {
+		validationv1.RegisterSubmissionReportServiceServer(gs, reports)
+	}))
 	resp, err := client.GetSubmissionReport(ctx, &validationv1.GetSubmissionReportRequest{SubmissionId: sub})
 	if err != nil {
 		t.Fatal(err)

@@ -9,17 +9,24 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/clock"
+	"github.com/dmic-nhs/dmic/services/controllog"
+	"github.com/dmic-nhs/dmic/services/dqreport"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/record"
@@ -29,8 +36,18 @@ import (
 type Service struct {
 	dmicv1.UnimplementedIngestServiceServer
 	producer Producer
+	attempts *Attempts
 	log      *slog.Logger
 	clock    clock.Clock
+
+	spoolDir     string
+	spoolMemory  int
+	abandonAfter time.Duration
+
+	// running are the attempts this instance is storing: never abandoned
+	// for being slow.
+	runMu   sync.Mutex
+	running map[attemptKey]bool
 
 	accepted atomic.Int64
 	rejected atomic.Int64
@@ -42,9 +59,15 @@ type Service struct {
 	mSubs    *prometheus.CounterVec
 }
 
-// New builds the ingest service.
-func New(p Producer, log *slog.Logger, reg prometheus.Registerer, opts ...Option) *Service {
-	s := &Service{producer: p, log: log,
+// DefaultAbandonAfter is how long an attempt may go without ending before
+// ingest abandons it: storing even the largest submission takes minutes.
+const DefaultAbandonAfter = 15 * time.Minute
+
+// New builds the ingest service. attempts is the attempt log shared by every
+// ingest instance; Run follows it.
+func New(p Producer, attempts *Attempts, log *slog.Logger, reg prometheus.Registerer, opts ...Option) *Service {
+	s := &Service{producer: p, attempts: attempts, log: log, spoolDir: os.TempDir(), spoolMemory: DefaultSpoolMemory,
+		abandonAfter: DefaultAbandonAfter, running: map[attemptKey]bool{},
 		mRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_records_total",
 			Help: "Records received, by data set, source and outcome."}, []string{"dataset", "source", "outcome"}),
 		mSubs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_submissions_total",
@@ -61,9 +84,20 @@ func New(p Producer, log *slog.Logger, reg prometheus.Registerer, opts ...Option
 type Option func(*Service)
 
 // WithClock sets the clock that stamps each submission's receipt time (which
-// picks the specification version validate applies) and the date in its id.
-// Without it ingest reads the wall clock.
+// picks the specification version validate applies) and each attempt's, and
+// that tells when an attempt that never ended is abandoned. Without it ingest
+// reads the wall clock.
 func WithClock(c clock.Clock) Option { return func(s *Service) { s.clock = c } }
+
+// WithSpool sets where a submission is kept while it is received (dir; the
+// system's temporary folder by default) and how much of it in memory.
+func WithSpool(dir string, memory int) Option {
+	return func(s *Service) { s.spoolDir, s.spoolMemory = dir, memory }
+}
+
+// WithAbandonAfter sets how long an attempt may go without ending (ingest
+// stopped mid-way) before it is abandoned (DefaultAbandonAfter).
+func WithAbandonAfter(d time.Duration) Option { return func(s *Service) { s.abandonAfter = d } }
 
 // Pause makes ingest refuse new submissions (503 / UNAVAILABLE).
 func (s *Service) Pause() { s.mu.Lock(); s.paused = true; s.mu.Unlock() }
@@ -80,7 +114,7 @@ func (s *Service) Processed() int64 { return s.accepted.Load() }
 // Rejected is the number of records refused at the door.
 func (s *Service) Rejected() int64 { return s.rejected.Load() }
 
-// run feeds every item of a reader into a new submission, then sends its
+// run feeds every item of a reader into a submission, then sends its
 // receipt with the last records.
 func (s *Service) run(ctx context.Context, sub *submission, next func() (record.Item, bool)) error {
 	for {
@@ -92,10 +126,92 @@ func (s *Service) run(ctx context.Context, sub *submission, next func() (record.
 			return err
 		}
 	}
-	return sub.finish(ctx, "http")
+	return sub.finish(ctx)
 }
 
-func (s *Service) finish(sub *submission, transport string, err error) {
+// attemptKey names one attempt of one submission.
+type attemptKey struct {
+	id      string
+	attempt int64
+}
+
+func (s *Service) setRunning(sub *submission, on bool) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	k := attemptKey{sub.id, sub.start.GetAttempt()}
+	if on {
+		s.running[k] = true
+	} else {
+		delete(s.running, k)
+	}
+}
+
+func (s *Service) isRunning(id string, attempt int64) bool {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.running[attemptKey{id, attempt}]
+}
+
+// KeyConflict is the refusal of an idempotency key already used with other
+// content.
+type KeyConflict struct {
+	Key string
+	// Holder is the start of the submission that holds the key.
+	Holder *validationv1.SubmissionReceipt
+}
+
+func (e *KeyConflict) Error() string {
+	return fmt.Sprintf("idempotency key %q is already used by submission %s (received %s) for other content: "+
+		"a resend must be the same file, and a different file needs a new key", e.Key, e.Holder.GetSubmissionId(),
+		e.Holder.GetReceivedTime().AsTime().UTC().Format(time.RFC3339))
+}
+
+// begin starts an attempt to store the submission id names: the attempt log
+// decides its id, received time and attempt number (or refuses the key with
+// a *KeyConflict), and its start receipt goes out before any record.
+func (s *Service) begin(ctx context.Context, id identity, keepAll bool, transport string) (*submission, error) {
+	now := timestamppb.New(s.clock.Now())
+	r := id.receipt()
+	r.ReceivedTime, r.AttemptTime, r.Transport = now, now, transport
+	got, err := s.attempts.Claim(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("record the start of submission %s: %w", r.GetSubmissionId(), err)
+	}
+	if got.Conflict != nil {
+		return nil, &KeyConflict{Key: id.key, Holder: got.Conflict}
+	}
+	sub := newSubmission(s.producer, got.Receipt, keepAll)
+	s.setRunning(sub, true)
+	if err := sub.begin(ctx); err != nil {
+		s.end(ctx, sub, err)
+		return nil, err
+	}
+	return sub, nil
+}
+
+// end writes how an attempt ended to the attempt log, and for one that
+// failed an ABANDONED receipt to the store, so that the failure is visible at
+// once (if the broker cannot take these either, the attempt is abandoned
+// later, for never having ended). It gives up after a few seconds: the
+// provider has been answered.
+func (s *Service) end(ctx context.Context, sub *submission, err error) {
+	defer s.setRunning(sub, false)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	r := sub.final
+	if err != nil || r == nil {
+		r = sub.receipt(validationv1.SubmissionState_SUBMISSION_STATE_ABANDONED)
+		if werr := s.producer.WriteMessages(ctx, receiptMessage(r)); werr != nil {
+			s.log.Warn("abandoned receipt not stored; the attempt is abandoned later", "submission_id", sub.id, "attempt", r.GetAttempt(), "err", werr)
+		}
+	}
+	if eerr := s.attempts.End(ctx, r); eerr != nil {
+		s.log.Warn("end of attempt not logged", "submission_id", sub.id, "attempt", r.GetAttempt(), "state", dqreport.StateName(r.GetState()), "err", eerr)
+	}
+}
+
+func (s *Service) finish(ctx context.Context, sub *submission, transport string, err error) {
+	s.end(ctx, sub, err)
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
@@ -108,7 +224,7 @@ func (s *Service) finish(sub *submission, transport string, err error) {
 		s.accepted.Add(sub.resp.Accepted)
 		s.rejected.Add(sub.resp.Rejected)
 	}
-	attrs := []any{"submission_id", sub.id, "transport", transport, "dataset", ds, "source", src,
+	attrs := []any{"submission_id", sub.id, "attempt", sub.start.GetAttempt(), "transport", transport, "dataset", ds, "source", src,
 		"submitter", sub.submitter, "accepted", sub.resp.Accepted, "rejected", sub.resp.Rejected}
 	if err != nil {
 		// The provider was told to resend; an operator looking for the
@@ -119,13 +235,70 @@ func (s *Service) finish(sub *submission, transport string, err error) {
 	s.log.Info("submission", attrs...)
 }
 
+// Run follows the attempt log (again after an error), and from once it has
+// read the log to its end, abandons the attempts that never ended, until ctx
+// ends.
+func (s *Service) Run(ctx context.Context) error {
+	caughtUp := controllog.Keep(ctx, s.attempts.Follow, func(err error) {
+		s.log.Error("following the attempt log; retrying", "err", err)
+	})
+	select {
+	case <-caughtUp:
+	case <-ctx.Done():
+		return nil
+	}
+	// Check a few times per abandon time, and at least every minute.
+	every := min(max(s.abandonAfter/4, time.Second), time.Minute)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if _, err := s.AbandonUnended(ctx); err != nil {
+			s.log.Error("abandoning attempts that never ended", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// AbandonUnended abandons every attempt that started more than the abandon
+// time ago (by the clock) and never ended, and that this instance is not
+// storing: ingest stopped while storing it (a kill, a crash, a lost broker).
+// Its ABANDONED receipt goes to the store, so that the report says so, and
+// its end to the attempt log. Every instance does this; doing it twice is
+// harmless. It returns how many it abandoned.
+func (s *Service) AbandonUnended(ctx context.Context) (int, error) {
+	stale := s.attempts.Unended(s.clock.Now().Add(-s.abandonAfter), s.isRunning)
+	if len(stale) == 0 {
+		return 0, nil
+	}
+	msgs := make([]kafka.Message, len(stale))
+	for i, r := range stale {
+		msgs[i] = receiptMessage(r)
+	}
+	if err := s.producer.WriteMessages(ctx, msgs...); err != nil {
+		return 0, fmt.Errorf("abandon %d attempts: %w", len(stale), err)
+	}
+	for _, r := range stale {
+		if err := s.attempts.End(ctx, r); err != nil {
+			return 0, fmt.Errorf("abandon attempt %d of submission %s: %w", r.GetAttempt(), r.GetSubmissionId(), err)
+		}
+		s.log.Warn("attempt abandoned: it never ended", "submission_id", r.GetSubmissionId(), "attempt", r.GetAttempt(),
+			"started", r.GetAttemptTime().AsTime().UTC().Format(time.RFC3339))
+	}
+	return len(stale), nil
+}
+
 // RegisterHTTP adds the submission endpoint to mux.
 func (s *Service) RegisterHTTP(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/submissions", s.handleSubmit)
 }
 
-// handleSubmit: POST /v1/submissions?dataset=apc&source=provider&submitter=RJ7[&results=errors]
+// handleSubmit: POST /v1/submissions?dataset=apc&source=provider&submitter=RJ7[&results=errors][&idempotency_key=K]
 // Body: NDJSON (application/x-ndjson, application/json) or CSV (text/csv) with a header row.
+// The key may also come as the header Idempotency-Key.
 func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if s.Paused() {
 		httpError(w, http.StatusServiceUnavailable, "ingest is paused by an operator; retry later")
@@ -153,22 +326,19 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	default:
 		problems = append(problems, "query parameter results: must be all or errors")
 	}
+	key, err := httpKey(q.Get(KeyParameter), r.Header.Get(KeyHeader))
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "" {
 		ct = "application/x-ndjson"
 	}
-	var next func() (record.Item, bool)
-	body := http.MaxBytesReader(w, r.Body, 4<<30)
+	csv := false
 	switch ct {
 	case "application/x-ndjson", "application/json", "application/jsonl", "text/plain":
-		next = record.NewNDJSONReader(body, ds).Next
 	case "text/csv":
-		rd, err := record.NewCSVReader(body, ds)
-		if err != nil {
-			problems = append(problems, "CSV: "+err.Error())
-		} else {
-			next = rd.Next
-		}
+		csv = true
 	default:
 		problems = append(problems, fmt.Sprintf("Content-Type %q: use application/x-ndjson or text/csv", ct))
 	}
@@ -176,13 +346,54 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, strings.Join(problems, "; "))
 		return
 	}
-	sub := newSubmission(s.producer, s.clock.Now(), ds, src, q.Get("submitter"), keepAll)
-	err = s.run(r.Context(), sub, next)
-	s.finish(sub, "http", err)
+	// The whole body first: its digest is the submission's identity.
+	sp := newSpool(s.spoolDir, s.spoolMemory)
+	defer sp.Close()
+	if _, err := io.Copy(sp, http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: larger than %d bytes; split the file", int64(maxBody)))
+			return
+		}
+		httpError(w, http.StatusBadRequest, "request body could not be read: "+err.Error())
+		return
+	}
+	body, err := sp.Reader()
 	if err != nil {
-		// Records before the failure may have been produced; the provider
-		// resends the whole file, which is harmless (same record keys).
-		httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("submission %s not fully stored (resend it): %v", sub.id, err))
+		s.log.Error("spooled submission not readable", "err", err)
+		httpError(w, http.StatusServiceUnavailable, "the submission could not be kept while it is stored; resend it")
+		return
+	}
+	next := record.NewNDJSONReader(body, ds).Next
+	if csv {
+		rd, err := record.NewCSVReader(body, ds)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "CSV: "+err.Error())
+			return
+		}
+		next = rd.Next
+	}
+	// Once started, the submission is stored to the end even if the client
+	// goes away: a resend is the same submission either way.
+	ctx := context.WithoutCancel(r.Context())
+	sub, err := s.begin(ctx, identity{submitter: normalSubmitter(q.Get("submitter")), dataset: ds, source: src, key: key, digest: sp.Digest()}, keepAll, "http")
+	var conflict *KeyConflict
+	switch {
+	case errors.As(err, &conflict):
+		w.Header().Set("Location", "/v1/submissions/"+conflict.Holder.GetSubmissionId())
+		httpError(w, http.StatusConflict, conflict.Error())
+		return
+	case err != nil:
+		s.log.Error("submission not started", "err", err)
+		httpError(w, http.StatusServiceUnavailable, "submission not stored (resend it): "+err.Error())
+		return
+	}
+	err = s.run(ctx, sub, next)
+	s.finish(ctx, sub, "http", err)
+	if err != nil {
+		// Records before the failure may have been stored; the resend is the
+		// same submission and replaces them.
+		httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("submission %s not fully stored (resend the same file%s): %v", sub.id, withKey(key), err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -193,13 +404,24 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("\n"))
 }
 
+// maxBody is the largest submission over HTTP.
+const maxBody = 4 << 30
+
+func withKey(key string) string {
+	if key == "" {
+		return ""
+	}
+	return " with the same idempotency key"
+}
+
 func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-// SubmitRecords implements the gRPC client-streaming submission.
+// SubmitRecords implements the gRPC client-streaming submission. The whole
+// stream is received first: its digest is the submission's identity.
 func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer) error {
 	if s.Paused() {
 		return status.Error(codes.Unavailable, "ingest is paused by an operator; retry later")
@@ -211,52 +433,70 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 	if err != nil {
 		return err
 	}
+	if err := checkKey(first.GetIdempotencyKey()); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
 	src := first.GetSource()
 	if src == dmicv1.Source_SOURCE_UNSPECIFIED {
 		src = dmicv1.Source_SOURCE_PROVIDER
 	}
-	sub := newSubmission(s.producer, s.clock.Now(), first.GetDataset(), src, first.GetSubmitterOrgCode(), true)
-	var line int64
-	req := first
-	ctx := stream.Context()
-	err = func() error {
-		for {
-			for _, js := range req.GetJsonRecords() {
-				line++
-				it := record.Item{Line: line}
-				var rec *dmicv1.CommissioningRecord
-				var ds dmicv1.Dataset
-				var derr error
-				if len(js) > limits.MaxRecordBytes {
-					derr = record.TooLong(line, len(js))
-				} else {
-					rec, ds, derr = record.DecodeJSON([]byte(js), sub.dataset)
-				}
-				if derr != nil {
-					if de, ok := derr.(*record.DecodeError); ok {
-						de.Line = line
-					}
-					it.Err = derr
-				} else {
-					it.Record, it.Dataset = rec, ds
-				}
-				if err := sub.add(ctx, it); err != nil {
-					return err
-				}
-			}
-			var rerr error
-			req, rerr = stream.Recv()
-			if errors.Is(rerr, io.EOF) {
-				return sub.finish(ctx, "grpc")
-			}
-			if rerr != nil {
-				return rerr
+	sp := newSpool(s.spoolDir, s.spoolMemory)
+	defer sp.Close()
+	for req := first; ; {
+		for _, js := range req.GetJsonRecords() {
+			if err := sp.writeRecord(js); err != nil {
+				s.log.Error("submission not kept while received", "err", err)
+				return status.Error(codes.Unavailable, "the submission could not be kept while it is stored; resend it")
 			}
 		}
-	}()
-	s.finish(sub, "grpc", err)
+		req, err = stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	ctx := context.WithoutCancel(stream.Context())
+	id := identity{submitter: normalSubmitter(first.GetSubmitterOrgCode()), dataset: first.GetDataset(), source: src,
+		key: first.GetIdempotencyKey(), digest: sp.Digest()}
+	sub, err := s.begin(ctx, id, true, "grpc")
+	var conflict *KeyConflict
+	switch {
+	case errors.As(err, &conflict):
+		return status.Error(codes.AlreadyExists, conflict.Error())
+	case err != nil:
+		s.log.Error("submission not started", "err", err)
+		return status.Errorf(codes.Unavailable, "submission not stored (resend it): %v", err)
+	}
+	var line int64
+	err = sp.records(func(js []byte) error {
+		line++
+		it := record.Item{Line: line}
+		var rec *dmicv1.CommissioningRecord
+		var ds dmicv1.Dataset
+		var derr error
+		if len(js) > limits.MaxRecordBytes {
+			derr = record.TooLong(line, len(js))
+		} else {
+			rec, ds, derr = record.DecodeJSON(js, sub.dataset)
+		}
+		if derr != nil {
+			if de, ok := derr.(*record.DecodeError); ok {
+				de.Line = line
+			}
+			it.Err = derr
+		} else {
+			it.Record, it.Dataset = rec, ds
+		}
+		return sub.add(ctx, it)
+	})
+	if err == nil {
+		err = sub.finish(ctx)
+	}
+	s.finish(ctx, sub, "grpc", err)
 	if err != nil {
-		return status.Errorf(codes.Unavailable, "submission %s not fully stored (resend it): %v", sub.id, err)
+		return status.Errorf(codes.Unavailable, "submission %s not fully stored (resend the same records%s): %v", sub.id, withKey(id.key), err)
 	}
 	return stream.SendAndClose(sub.resp)
 }

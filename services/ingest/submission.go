@@ -31,8 +31,12 @@ type Producer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// submission accumulates one submission's records and results.
+// submission accumulates the records and results of one attempt to store a
+// submission.
 type submission struct {
+	// start is the attempt's start receipt as the attempt log decided it: the
+	// submission's id and received time, this attempt's number and time.
+	start     *validationv1.SubmissionReceipt
 	id        string
 	dataset   dmicv1.Dataset
 	source    dmicv1.Source
@@ -40,18 +44,14 @@ type submission struct {
 	received  time.Time
 	trace     string
 	keepAll   bool
+	// final is the final receipt, once finish has sent it.
+	final *validationv1.SubmissionReceipt
 
 	producer Producer
 	pending  []kafka.Message
 	resp     *dmicv1.SubmitRecordsResponse
 	// firstLines marks a repeated record id for validate's duplicate rule.
 	firstLines *record.FirstLines
-}
-
-func newSubmissionID(received time.Time) string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "sub-" + received.UTC().Format("20060102") + "-" + hex.EncodeToString(b[:])
 }
 
 func newTraceparent() string {
@@ -62,15 +62,21 @@ func newTraceparent() string {
 	return "00-" + hex.EncodeToString(t[:]) + "-" + hex.EncodeToString(s[:]) + "-01"
 }
 
-// newSubmission starts a submission received at received.
-func newSubmission(p Producer, received time.Time, ds dmicv1.Dataset, src dmicv1.Source, submitter string, keepAll bool) *submission {
-	id := newSubmissionID(received)
+// newSubmission is the attempt that start (decided by the attempt log)
+// began. Every record carries the submission's id and received time, which
+// are the first attempt's: a resend replaces what an earlier attempt stored.
+func newSubmission(p Producer, start *validationv1.SubmissionReceipt, keepAll bool) *submission {
+	id := start.GetSubmissionId()
 	return &submission{
-		id: id, dataset: ds, source: src, submitter: strings.ToUpper(strings.TrimSpace(submitter)),
-		received: received.UTC(), trace: newTraceparent(), keepAll: keepAll, producer: p,
-		resp: &dmicv1.SubmitRecordsResponse{SubmissionId: id}, firstLines: record.NewFirstLines(),
+		start: start, id: id, dataset: start.GetDataset(), source: start.GetSource(), submitter: start.GetSubmitterOrgCode(),
+		received: start.GetReceivedTime().AsTime().UTC(), trace: newTraceparent(), keepAll: keepAll, producer: p,
+		resp:       &dmicv1.SubmitRecordsResponse{SubmissionId: id, Attempt: start.GetAttempt(), ContentSha256: start.GetContentSha256()},
+		firstLines: record.NewFirstLines(),
 	}
 }
+
+// normalSubmitter is a submitter as a request names it, as ingest keeps it.
+func normalSubmitter(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 
 // add takes one decoded item. Undecodable items are answered and also sent to
 // the rejected topic, so that the provider's data-quality feedback in
@@ -152,16 +158,31 @@ func (s *submission) refusedOutcome(it record.Item, f *dmicv1.Failure) kafka.Mes
 	return kafka.Message{Topic: topics.ValidationOutcomes, Key: []byte(s.id), Value: v}
 }
 
-// receipt says what this submission held, so that its report can tell when
-// every record has been judged. It goes out with the last records.
-func (s *submission) receipt(transport string) kafka.Message {
-	r := &validationv1.SubmissionReceipt{
-		SubmissionId: s.id, Dataset: s.dataset, Source: s.source, SubmitterOrgCode: s.submitter,
-		ReceivedTime: timestamppb.New(s.received), Records: s.resp.Accepted + s.resp.Rejected,
-		Refused: s.resp.Rejected, Transport: transport,
+// receipt is this attempt's receipt in state: RECEIVING (its start),
+// RECEIVED (what the submission held, so that its report can tell when every
+// record has been judged) or ABANDONED.
+func (s *submission) receipt(state validationv1.SubmissionState) *validationv1.SubmissionReceipt {
+	r := proto.Clone(s.start).(*validationv1.SubmissionReceipt)
+	r.State = state
+	if state == validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED {
+		r.Records, r.Refused = s.resp.Accepted+s.resp.Rejected, s.resp.Rejected
 	}
+	return r
+}
+
+func receiptMessage(r *validationv1.SubmissionReceipt) kafka.Message {
 	v, _ := proto.Marshal(r)
-	return kafka.Message{Topic: topics.Submissions, Key: []byte(s.id), Value: v}
+	return kafka.Message{Topic: topics.Submissions, Key: []byte(r.GetSubmissionId()), Value: v}
+}
+
+// begin sends the attempt's start receipt, on its own and acknowledged before
+// any record: the store then knows the submission is being received, and
+// does not count it until it is received in full.
+func (s *submission) begin(ctx context.Context) error {
+	if err := s.producer.WriteMessages(ctx, receiptMessage(s.receipt(validationv1.SubmissionState_SUBMISSION_STATE_RECEIVING))); err != nil {
+		return fmt.Errorf("submission %s: produce its start receipt: %w", s.id, err)
+	}
+	return nil
 }
 
 func (s *submission) queue(ctx context.Context, m kafka.Message) error {
@@ -184,8 +205,13 @@ func (s *submission) flush(ctx context.Context) error {
 	return nil
 }
 
-// finish sends what is pending together with the submission's receipt.
-func (s *submission) finish(ctx context.Context, transport string) error {
-	s.pending = append(s.pending, s.receipt(transport))
-	return s.flush(ctx)
+// finish sends what is pending together with the attempt's final receipt.
+func (s *submission) finish(ctx context.Context) error {
+	final := s.receipt(validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED)
+	s.pending = append(s.pending, receiptMessage(final))
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	s.final = final
+	return nil
 }

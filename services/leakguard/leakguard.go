@@ -23,7 +23,7 @@ import (
 // submission receipts, which are written before it but carry rule ids only.
 var AfterDeidentification = []string{
 	topics.Deidentified, topics.Assigned, topics.Reconciled, topics.NationalReturn, topics.ReconcileState,
-	topics.ValidationOutcomes, topics.Submissions, topics.Specifications, topics.KeyRotations,
+	topics.ValidationOutcomes, topics.Submissions, topics.SubmissionAttempts, topics.Specifications, topics.KeyRotations,
 }
 
 // Identifiers is the set of values to look for, each with its kind.

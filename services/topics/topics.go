@@ -31,8 +31,13 @@ const (
 	// ValidationOutcomes carries the verdict on every submitted record (no
 	// identifier values): the source of submission reports and DQ summaries.
 	ValidationOutcomes = "dmic.validation-outcomes"
-	// Submissions carries one receipt per submission, from ingest.
+	// Submissions carries the receipts of each attempt to store a submission
+	// (its start, and how it ended), from ingest.
 	Submissions = "dmic.submissions"
+	// SubmissionAttempts is ingest's own log of every attempt to store a
+	// submission: every ingest instance reads all of it at start and
+	// follows it, to recognise a resend and refuse a reused idempotency key.
+	SubmissionAttempts = "dmic.submission-attempts"
 	// Specifications carries the data specifications loaded at run time; every
 	// validate instance reads all of it at start and follows it.
 	Specifications = "dmic.specifications"
@@ -83,6 +88,9 @@ func All() []Spec {
 		{Name: Specifications, RetentionMs: -1, Compact: true, Partitions: 1},
 		{Name: KeyRotations, RetentionMs: -1, Compact: true, Partitions: 1},
 		{Name: OperatorAudit, RetentionMs: -1, Partitions: 1},
+		// Kept whole (not compacted): the first start of a key must stay
+		// before any later one, in one partition.
+		{Name: SubmissionAttempts, RetentionMs: -1, Partitions: 1},
 	}
 }
 

@@ -55,11 +55,13 @@ func TestEnsure(t *testing.T) {
 			t.Errorf("topic %s: present %v with %d partitions, want %d", s.Name, ok, n, want)
 		}
 	}
-	if len(topics.All()) != 13 {
-		t.Errorf("All lists %d topics, want 13", len(topics.All()))
+	if len(topics.All()) != 14 {
+		t.Errorf("All lists %d topics, want 14", len(topics.All()))
 	}
-	if got[topics.Specifications] != 1 {
-		t.Errorf("%s has %d partitions, want 1: its readers need one total order", topics.Specifications, got[topics.Specifications])
+	for _, one := range []string{topics.Specifications, topics.SubmissionAttempts} {
+		if got[one] != 1 {
+			t.Errorf("%s has %d partitions, want 1: its readers need one total order", one, got[one])
+		}
 	}
 
 	// Again, even with another count: existing topics are left alone.

@@ -29,9 +29,15 @@ type SubmitRecordsRequest struct {
 	// Organisation code of the submitter.
 	SubmitterOrgCode string `protobuf:"bytes,3,opt,name=submitter_org_code,json=submitterOrgCode,proto3" json:"submitter_org_code,omitempty"`
 	// One record each, in the provider JSON format (docs/record-format.md).
-	JsonRecords   []string `protobuf:"bytes,4,rep,name=json_records,json=jsonRecords,proto3" json:"json_records,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	JsonRecords []string `protobuf:"bytes,4,rep,name=json_records,json=jsonRecords,proto3" json:"json_records,omitempty"`
+	// Idempotency key of the submission (first message only): a resend with the
+	// same key, submitter, dataset and source is the same submission (same id;
+	// its results replace the earlier attempt's). The same key with other
+	// records is refused (ALREADY_EXISTS). 1 to 128 letters, digits or . _ : -.
+	// Without a key the submission is identified by its content.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SubmitRecordsRequest) Reset() {
@@ -92,12 +98,25 @@ func (x *SubmitRecordsRequest) GetJsonRecords() []string {
 	return nil
 }
 
+func (x *SubmitRecordsRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 type SubmitRecordsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SubmissionId  string                 `protobuf:"bytes,1,opt,name=submission_id,json=submissionId,proto3" json:"submission_id,omitempty"`
-	Accepted      int64                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Rejected      int64                  `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	Results       []*RecordResult        `protobuf:"bytes,4,rep,name=results,proto3" json:"results,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	SubmissionId string                 `protobuf:"bytes,1,opt,name=submission_id,json=submissionId,proto3" json:"submission_id,omitempty"`
+	Accepted     int64                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Rejected     int64                  `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Results      []*RecordResult        `protobuf:"bytes,4,rep,name=results,proto3" json:"results,omitempty"`
+	// 1 the first time this submission was sent; 2 or more for a resend, whose
+	// results replaced those of the earlier attempts.
+	Attempt int64 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// SHA-256 (hex) of the submission's content: the request body over HTTP;
+	// over gRPC, each record's length (unsigned varint) and bytes, in order.
+	ContentSha256 string `protobuf:"bytes,6,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +177,20 @@ func (x *SubmitRecordsResponse) GetResults() []*RecordResult {
 		return x.Results
 	}
 	return nil
+}
+
+func (x *SubmitRecordsResponse) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *SubmitRecordsResponse) GetContentSha256() string {
+	if x != nil {
+		return x.ContentSha256
+	}
+	return ""
 }
 
 // RecordResult is the fate of one record at the ingest door.
@@ -233,17 +266,20 @@ var File_dmic_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_dmic_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x14dmic/v1/ingest.proto\x12\admic.v1\x1a\x16dmic/v1/envelope.proto\x1a\x14dmic/v1/record.proto\"\xbc\x01\n" +
+	"\x14dmic/v1/ingest.proto\x12\admic.v1\x1a\x16dmic/v1/envelope.proto\x1a\x14dmic/v1/record.proto\"\xe5\x01\n" +
 	"\x14SubmitRecordsRequest\x12*\n" +
 	"\adataset\x18\x01 \x01(\x0e2\x10.dmic.v1.DatasetR\adataset\x12'\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x0f.dmic.v1.SourceR\x06source\x12,\n" +
 	"\x12submitter_org_code\x18\x03 \x01(\tR\x10submitterOrgCode\x12!\n" +
-	"\fjson_records\x18\x04 \x03(\tR\vjsonRecords\"\xa5\x01\n" +
+	"\fjson_records\x18\x04 \x03(\tR\vjsonRecords\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xe6\x01\n" +
 	"\x15SubmitRecordsResponse\x12#\n" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12\x1a\n" +
 	"\brejected\x18\x03 \x01(\x03R\brejected\x12/\n" +
-	"\aresults\x18\x04 \x03(\v2\x15.dmic.v1.RecordResultR\aresults\"\x96\x01\n" +
+	"\aresults\x18\x04 \x03(\v2\x15.dmic.v1.RecordResultR\aresults\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\x03R\aattempt\x12%\n" +
+	"\x0econtent_sha256\x18\x06 \x01(\tR\rcontentSha256\"\x96\x01\n" +
 	"\fRecordResult\x12\x1f\n" +
 	"\vline_number\x18\x01 \x01(\x03R\n" +
 	"lineNumber\x12\x1b\n" +

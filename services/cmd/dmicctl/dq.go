@@ -53,10 +53,10 @@ func dq(ctx context.Context, args []string, stdout, stderr io.Writer, timeout ti
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MONTH\tPROVIDER\tDATASET\tSOURCE\tRECORDS\tACCEPTED\tWARNED\tREJECTED\tVALID")
+	fmt.Fprintln(tw, "MONTH\tPROVIDER\tDATASET\tSOURCE\tRECORDS\tACCEPTED\tWARNED\tREJECTED\tVALID\tSUBMISSIONS")
 	for _, r := range summary {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f%%\n", r.Month.Format("2006-01"), orDash(r.Provider), orDash(r.Dataset), orDash(r.Source),
-			r.Records, r.Accepted, r.Warned, r.Rejected, 100*r.ValidShare)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f%%\t%d\n", r.Month.Format("2006-01"), orDash(r.Provider), orDash(r.Dataset), orDash(r.Source),
+			r.Records, r.Accepted, r.Warned, r.Rejected, 100*r.ValidShare, r.Submissions)
 	}
 	if err := tw.Flush(); err != nil {
 		return 1

@@ -60,15 +60,15 @@ func TestDQ(t *testing.T) {
 		code := dq(ctx, append([]string{"-clickhouse-addr", addr, "-clickhouse-database", db}, args...), &out, &errOut, time.Minute, now)
 		return out.String(), errOut.String(), code
 	}
-	rr8Row := regexp.MustCompile(`(?m)^2025-04 +RR8 +apc +provider +8 +2 +2 +4 +50\.0%$`)
-	rj7Row := regexp.MustCompile(`(?m)^2025-01 +RJ7 +outpatient +provider +2 +1 +0 +1 +50\.0%$`)
+	rr8Row := regexp.MustCompile(`(?m)^2025-04 +RR8 +apc +provider +8 +2 +2 +4 +50\.0% +1$`)
+	rj7Row := regexp.MustCompile(`(?m)^2025-01 +RJ7 +outpatient +provider +2 +1 +0 +1 +50\.0% +1$`)
 
 	t.Run("the last three months", func(t *testing.T) {
 		out, errOut, code := run(t)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		if !regexp.MustCompile(`(?m)^MONTH +PROVIDER +DATASET +SOURCE +RECORDS +ACCEPTED +WARNED +REJECTED +VALID$`).MatchString(out) || !rr8Row.MatchString(out) {
+		if !regexp.MustCompile(`(?m)^MONTH +PROVIDER +DATASET +SOURCE +RECORDS +ACCEPTED +WARNED +REJECTED +VALID +SUBMISSIONS$`).MatchString(out) || !rr8Row.MatchString(out) {
 			t.Errorf("output lacks the header or RR8's April row:\n%s", out)
 		}
 		if rj7Row.MatchString(out) {

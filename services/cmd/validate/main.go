@@ -60,25 +60,9 @@ func main() {
 // the first record is validated, and keeps following them in the background
 // (restarting the follower if the broker drops it) until ctx ends.
 func followSpecifications(ctx context.Context, d *daemon.Daemon, specs *validate.Specifications) error {
-	caughtUp := make(chan struct{})
-	signal := func() {
-		select {
-		case <-caughtUp:
-		default:
-			close(caughtUp)
-		}
-	}
-	go func() {
-		for ctx.Err() == nil {
-			if err := specs.Follow(ctx, signal); err != nil {
-				d.Log.Error("following the specification log; retrying", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(2 * time.Second):
-				}
-			}
-		}
-	}()
+	caughtUp := controllog.Keep(ctx, specs.Follow, func(err error) {
+		d.Log.Error("following the specification log; retrying", "err", err)
+	})
 	select {
 	case <-caughtUp:
 		return nil

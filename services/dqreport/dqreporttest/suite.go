@@ -6,6 +6,7 @@ package dqreporttest
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/dqreport"
@@ -22,7 +23,9 @@ type Case struct {
 	SubmissionID string
 	// Limit is the number of failing records to list.
 	Limit int
-	// Receipts are set in order (the last counts); usually none or one.
+	// Receipts are added in order (of one submission, attempt and state, the
+	// last counts): usually one, or one per attempt and state; also those
+	// of other submissions with the same key.
 	Receipts []*validationv1.SubmissionReceipt
 	// Batches are added in order; the store writes each as one insert.
 	Batches [][]*validationv1.ValidationOutcome
@@ -103,12 +106,35 @@ func failing(o *validationv1.ValidationOutcome) *validationv1.FailingRecord {
 	return &validationv1.FailingRecord{LineNumber: o.GetHeader().GetLineNumber(), RecordId: o.GetRecordId(), Outcome: o.GetOutcome(), Failures: o.GetFailures()}
 }
 
+// report is the expected report of a submission with a final receipt of one
+// attempt (a case without a receipt clears State and Attempts).
 func report(sub string, records, validated int64, complete bool, a, w, r int64) *validationv1.SubmissionReport {
 	return &validationv1.SubmissionReport{
 		SubmissionId: sub, Dataset: dmicv1.Dataset_DATASET_APC, SubmitterOrgCode: "RR8", ReceivedTime: timestamppb.New(Received.Truncate(time.Second)),
 		Records: records, Validated: validated, Complete: complete, Accepted: a, Warned: w, Rejected: r,
+		State: validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED, Attempts: 1,
 	}
 }
+
+// Attempt is ingest's receipt for one attempt to store sub, sent with an
+// idempotency key: its start (RECEIVING), or how it ended (RECEIVED with
+// the counts, or ABANDONED). Every attempt has the submission's received
+// time; attempt n was received n-1 minutes later.
+func Attempt(sub, key string, attempt int64, state validationv1.SubmissionState, records, refused int64) *validationv1.SubmissionReceipt {
+	r := Receipt(sub, records, refused)
+	r.State, r.IdempotencyKey, r.ContentSha256, r.Attempt = state, key, Digest, attempt
+	r.AttemptTime = timestamppb.New(Received.Add(time.Duration(attempt-1) * time.Minute))
+	return r
+}
+
+// Digest is the content digest the suite's attempts carry.
+const Digest = "5e0a5d7c1e3f0f2b8f4e6b0c9a1d2e3f4a5b6c7d8e9f00112233445566778899"
+
+const (
+	receiving = validationv1.SubmissionState_SUBMISSION_STATE_RECEIVING
+	received  = validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED
+	abandoned = validationv1.SubmissionState_SUBMISSION_STATE_ABANDONED
+)
 
 func rule(id, field string, sev dmicv1.Severity, n int64) *validationv1.RuleCount {
 	return &validationv1.RuleCount{RuleId: id, Field: field, Severity: sev, Records: n}
@@ -119,6 +145,7 @@ func Cases() []Case {
 	return []Case{
 		acceptedOnly(), mixed(), redelivered(), rejudged(), moreThanLimit(),
 		noReceiptYet(), receiptOnly(), incomplete(), noSubmission(), sparse(),
+		resent(), abandonedAttempt(), stillReceiving(), supersededCase("sub-superseded-first"), supersededCase("sub-superseded-second"),
 	}
 }
 
@@ -252,6 +279,7 @@ func noReceiptYet() Case {
 	l2 := Outcome(sub, 2, accepted)
 	l2.Header.ReceivedTime = timestamppb.New(Received.Add(time.Hour)) // the lowest position's header counts
 	want := report(sub, 2, 2, false, 1, 0, 1)
+	want.State, want.Attempts = 0, 0
 	want.Rules = []*validationv1.RuleCount{rule("NHS-002", "nhs_number", errorSev, 1)}
 	want.FailingRecords = []*validationv1.FailingRecord{failing(l1)}
 	want.SpecVersions = []string{specOld}
@@ -306,6 +334,7 @@ func noSubmission() Case {
 	}
 	first := o()
 	want := report("", 4, 4, false, 1, 1, 2)
+	want.State, want.Attempts = 0, 0
 	want.Rules = []*validationv1.RuleCount{rule("NHS-002", "nhs_number", errorSev, 2), rule("W-ETHNIC", "ethnic_category", warnSev, 1)}
 	want.FailingRecords = []*validationv1.FailingRecord{failing(first[2]), failing(first[0]), failing(first[1])}
 	want.SpecVersions = []string{specOld}
@@ -352,12 +381,114 @@ func sparse() Case {
 	}
 }
 
+// resent: an attempt interrupted after two records (ingest killed: a start
+// and no end), and a resend of the whole file with the same key, which is the
+// same submission. Each record counts once, with the resend's verdict.
+func resent() Case {
+	const sub, key = "sub-resent", "RR8-apc-2025-04.ndjson"
+	first := func(line int64, v validationv1.Outcome, fs ...*dmicv1.Failure) *validationv1.ValidationOutcome {
+		return Outcome(sub, line, v, fs...)
+	}
+	again := func(line int64, v validationv1.Outcome, fs ...*dmicv1.Failure) *validationv1.ValidationOutcome {
+		o := at(Outcome(sub, line, v, fs...), Validated.Add(time.Minute), specOld)
+		o.Header.RawOffset = 2000 + line // produced again: new raw offsets
+		return o
+	}
+	nhs := func() *dmicv1.Failure { return Failure("NHS-002", "nhs_number", errorSev) }
+	eth := func() *dmicv1.Failure { return Failure("W-ETHNIC", "ethnic_category", warnSev) }
+	l1, l2, l3 := again(1, rejected, nhs()), again(2, warned, eth()), again(3, accepted)
+	want := report(sub, 3, 3, true, 1, 1, 1)
+	want.State, want.Attempts, want.IdempotencyKey, want.ContentSha256 = received, 2, key, Digest
+	want.Rules = []*validationv1.RuleCount{rule("NHS-002", "nhs_number", errorSev, 1), rule("W-ETHNIC", "ethnic_category", warnSev, 1)}
+	want.FailingRecords = []*validationv1.FailingRecord{failing(l1), failing(l2)}
+	want.SpecVersions = []string{specOld}
+	return Case{
+		Name: "an interrupted attempt and its resend count once", SubmissionID: sub, Limit: 100,
+		Receipts: []*validationv1.SubmissionReceipt{
+			Attempt(sub, key, 1, receiving, 0, 0), Attempt(sub, key, 2, receiving, 0, 0), Attempt(sub, key, 2, received, 3, 0),
+		},
+		Batches: [][]*validationv1.ValidationOutcome{{first(1, rejected, nhs()), first(2, warned, eth())}, {l3, l1}, {l2}},
+		Want:    want,
+	}
+}
+
+// abandonedAttempt: an attempt that stopped after two records and that no
+// resend finished.
+func abandonedAttempt() Case {
+	const sub, key = "sub-abandoned", "RR8-apc-abandoned"
+	l2 := Outcome(sub, 2, rejected, Failure("NHS-002", "nhs_number", errorSev))
+	want := report(sub, 2, 2, false, 1, 0, 1)
+	want.State, want.IdempotencyKey, want.ContentSha256 = abandoned, key, Digest
+	want.Rules = []*validationv1.RuleCount{rule("NHS-002", "nhs_number", errorSev, 1)}
+	want.FailingRecords = []*validationv1.FailingRecord{failing(l2)}
+	want.SpecVersions = []string{specOld}
+	return Case{
+		Name: "an abandoned attempt is not complete", SubmissionID: sub, Limit: 100,
+		Receipts: []*validationv1.SubmissionReceipt{Attempt(sub, key, 1, receiving, 0, 0), Attempt(sub, key, 1, abandoned, 0, 0)},
+		Batches:  [][]*validationv1.ValidationOutcome{{Outcome(sub, 1, accepted), l2}},
+		Want:     want,
+	}
+}
+
+// stillReceiving: ingest has started an attempt (a resend of an abandoned
+// one) and not finished it.
+func stillReceiving() Case {
+	const sub, key = "sub-receiving", "RR8-apc-receiving"
+	want := report(sub, 1, 1, false, 1, 0, 0)
+	want.State, want.Attempts, want.IdempotencyKey, want.ContentSha256 = receiving, 2, key, Digest
+	want.SpecVersions = []string{specOld}
+	return Case{
+		Name: "an attempt still being stored", SubmissionID: sub, Limit: 100,
+		Receipts: []*validationv1.SubmissionReceipt{
+			Attempt(sub, key, 1, receiving, 0, 0), Attempt(sub, key, 1, abandoned, 0, 0), Attempt(sub, key, 2, receiving, 0, 0),
+		},
+		Batches: [][]*validationv1.ValidationOutcome{{Outcome(sub, 1, accepted)}},
+		Want:    want,
+	}
+}
+
+// supersededCase: two finished submissions with one key (as when the log of
+// keys was lost, or two ingest instances took the key at one instant with
+// different files): the one received later is current, the other superseded.
+// sub is either of them.
+func supersededCase(sub string) Case {
+	const first, second, key = "sub-superseded-first", "sub-superseded-second", "RR8-apc-twice"
+	later := func(r *validationv1.SubmissionReceipt) *validationv1.SubmissionReceipt {
+		r.ReceivedTime = timestamppb.New(Received.Add(time.Hour))
+		r.ContentSha256 = strings.Repeat("ab", 32)
+		return r
+	}
+	receipts := []*validationv1.SubmissionReceipt{
+		Attempt(first, key, 1, receiving, 0, 0), Attempt(first, key, 1, received, 1, 0),
+		later(Attempt(second, key, 1, receiving, 0, 0)), later(Attempt(second, key, 1, received, 1, 0)),
+	}
+	o := Outcome(sub, 1, accepted)
+	want := report(sub, 1, 1, true, 1, 0, 0)
+	want.IdempotencyKey, want.ContentSha256 = key, Digest
+	want.SpecVersions = []string{specOld}
+	name := "the earlier of two submissions with one key is superseded"
+	if sub == first {
+		want.State, want.SupersededBy = validationv1.SubmissionState_SUBMISSION_STATE_SUPERSEDED, second
+	} else {
+		name = "the later of two submissions with one key is current"
+		o.Header.ReceivedTime = timestamppb.New(Received.Add(time.Hour))
+		want.ReceivedTime = timestamppb.New(Received.Add(time.Hour).Truncate(time.Second))
+		want.ContentSha256 = strings.Repeat("ab", 32)
+	}
+	return Case{
+		Name: name, SubmissionID: sub, Limit: 100,
+		Receipts: receipts,
+		Batches:  [][]*validationv1.ValidationOutcome{{o}},
+		Want:     want,
+	}
+}
+
 // Build runs the case through a dqreport.Builder: the offline side of the
 // conformance suite.
 func (c Case) Build() *validationv1.SubmissionReport {
 	b := dqreport.NewBuilder(c.Limit)
 	for _, r := range c.Receipts {
-		b.SetReceipt(r)
+		b.AddReceipt(r)
 	}
 	for _, batch := range c.Batches {
 		for _, o := range batch {

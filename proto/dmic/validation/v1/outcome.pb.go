@@ -79,6 +79,74 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_dmic_validation_v1_outcome_proto_rawDescGZIP(), []int{0}
 }
 
+// SubmissionState is where a submission is in its life. A receipt carries the
+// state of one attempt to store it; a report, the submission's.
+type SubmissionState int32
+
+const (
+	// Receipt: a final receipt written before receipts had states (read as
+	// RECEIVED). Report: no receipt is known (records produced straight to
+	// Kafka, or an offline check).
+	SubmissionState_SUBMISSION_STATE_UNSPECIFIED SubmissionState = 0
+	// Ingest has started storing the submission; its final receipt has not come.
+	SubmissionState_SUBMISSION_STATE_RECEIVING SubmissionState = 1
+	// Every record is stored (the final receipt). A report may still be
+	// incomplete while records are being judged.
+	SubmissionState_SUBMISSION_STATE_RECEIVED SubmissionState = 2
+	// An attempt stopped before its end (ingest failed, or was stopped, and no
+	// final receipt came within the abandon time), and no attempt finished.
+	// Its records are not counted in the data-quality summaries.
+	SubmissionState_SUBMISSION_STATE_ABANDONED SubmissionState = 3
+	// Report only: a later submission with the same idempotency key (or the same
+	// content) replaced this one; superseded_by names it. Not counted.
+	SubmissionState_SUBMISSION_STATE_SUPERSEDED SubmissionState = 4
+)
+
+// Enum value maps for SubmissionState.
+var (
+	SubmissionState_name = map[int32]string{
+		0: "SUBMISSION_STATE_UNSPECIFIED",
+		1: "SUBMISSION_STATE_RECEIVING",
+		2: "SUBMISSION_STATE_RECEIVED",
+		3: "SUBMISSION_STATE_ABANDONED",
+		4: "SUBMISSION_STATE_SUPERSEDED",
+	}
+	SubmissionState_value = map[string]int32{
+		"SUBMISSION_STATE_UNSPECIFIED": 0,
+		"SUBMISSION_STATE_RECEIVING":   1,
+		"SUBMISSION_STATE_RECEIVED":    2,
+		"SUBMISSION_STATE_ABANDONED":   3,
+		"SUBMISSION_STATE_SUPERSEDED":  4,
+	}
+)
+
+func (x SubmissionState) Enum() *SubmissionState {
+	p := new(SubmissionState)
+	*p = x
+	return p
+}
+
+func (x SubmissionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SubmissionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_dmic_validation_v1_outcome_proto_enumTypes[1].Descriptor()
+}
+
+func (SubmissionState) Type() protoreflect.EnumType {
+	return &file_dmic_validation_v1_outcome_proto_enumTypes[1]
+}
+
+func (x SubmissionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SubmissionState.Descriptor instead.
+func (SubmissionState) EnumDescriptor() ([]byte, []int) {
+	return file_dmic_validation_v1_outcome_proto_rawDescGZIP(), []int{1}
+}
+
 // ValidationOutcome travels on the dmic.validation-outcomes topic: the verdict
 // on one submitted record, for data-quality feedback. It holds no
 // patient-identifiable value: failures name the rule and field, never the value.
@@ -181,6 +249,8 @@ func (x *ValidationOutcome) GetValidatedTime() *timestamppb.Timestamp {
 
 // SubmissionReceipt travels on the dmic.submissions topic: what ingest took in
 // one submission, so a report can say whether every record has been judged.
+// Ingest writes one when an attempt starts (RECEIVING, before any record),
+// and one when it ends (RECEIVED with the counts, or ABANDONED).
 type SubmissionReceipt struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	SubmissionId     string                 `protobuf:"bytes,1,opt,name=submission_id,json=submissionId,proto3" json:"submission_id,omitempty"`
@@ -193,7 +263,20 @@ type SubmissionReceipt struct {
 	// Records refused at the door (undecodable); they have outcomes of stage "ingest".
 	Refused int64 `protobuf:"varint,7,opt,name=refused,proto3" json:"refused,omitempty"`
 	// "http" or "grpc".
-	Transport     string `protobuf:"bytes,8,opt,name=transport,proto3" json:"transport,omitempty"`
+	Transport string `protobuf:"bytes,8,opt,name=transport,proto3" json:"transport,omitempty"`
+	// The attempt's state: RECEIVING, RECEIVED or ABANDONED.
+	State SubmissionState `protobuf:"varint,9,opt,name=state,proto3,enum=dmic.validation.v1.SubmissionState" json:"state,omitempty"`
+	// The client's idempotency key; empty when the submission is identified by
+	// its content. Scoped by submitter, dataset and source.
+	IdempotencyKey string `protobuf:"bytes,10,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// SHA-256 (hex) of the submission's content (see SubmitRecordsResponse).
+	ContentSha256 string `protobuf:"bytes,11,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
+	// 1 for the first attempt to store this submission, 2 for the first
+	// resend, and so on. 0 on receipts written before attempts were counted.
+	Attempt int64 `protobuf:"varint,12,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// When this attempt was received. received_time stays the first attempt's,
+	// so that every attempt is judged alike and counts in the same month.
+	AttemptTime   *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=attempt_time,json=attemptTime,proto3" json:"attempt_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +367,99 @@ func (x *SubmissionReceipt) GetTransport() string {
 	return ""
 }
 
+func (x *SubmissionReceipt) GetState() SubmissionState {
+	if x != nil {
+		return x.State
+	}
+	return SubmissionState_SUBMISSION_STATE_UNSPECIFIED
+}
+
+func (x *SubmissionReceipt) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *SubmissionReceipt) GetContentSha256() string {
+	if x != nil {
+		return x.ContentSha256
+	}
+	return ""
+}
+
+func (x *SubmissionReceipt) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *SubmissionReceipt) GetAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AttemptTime
+	}
+	return nil
+}
+
+// SubmissionAttempt travels on dmic.submission-attempts (one partition, kept):
+// ingest's log of every attempt to store a submission, its start (a receipt
+// RECEIVING) and its end (RECEIVED or ABANDONED). Every ingest instance
+// replays it and follows it, to recognise a resend, refuse a reused key and
+// find attempts that never ended.
+type SubmissionAttempt struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Receipt *SubmissionReceipt     `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// Random, on a start: lets the instance that wrote it find it on the log.
+	Nonce         string `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmissionAttempt) Reset() {
+	*x = SubmissionAttempt{}
+	mi := &file_dmic_validation_v1_outcome_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmissionAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmissionAttempt) ProtoMessage() {}
+
+func (x *SubmissionAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_validation_v1_outcome_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmissionAttempt.ProtoReflect.Descriptor instead.
+func (*SubmissionAttempt) Descriptor() ([]byte, []int) {
+	return file_dmic_validation_v1_outcome_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SubmissionAttempt) GetReceipt() *SubmissionReceipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+func (x *SubmissionAttempt) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
 var File_dmic_validation_v1_outcome_proto protoreflect.FileDescriptor
 
 const file_dmic_validation_v1_outcome_proto_rawDesc = "" +
@@ -296,7 +472,7 @@ const file_dmic_validation_v1_outcome_proto_rawDesc = "" +
 	"\aoutcome\x18\x04 \x01(\x0e2\x1b.dmic.validation.v1.OutcomeR\aoutcome\x12,\n" +
 	"\bfailures\x18\x05 \x03(\v2\x10.dmic.v1.FailureR\bfailures\x12\x14\n" +
 	"\x05stage\x18\x06 \x01(\tR\x05stage\x12A\n" +
-	"\x0evalidated_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rvalidatedTime\"\xce\x02\n" +
+	"\x0evalidated_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rvalidatedTime\"\xb2\x04\n" +
 	"\x11SubmissionReceipt\x12#\n" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x12*\n" +
 	"\adataset\x18\x02 \x01(\x0e2\x10.dmic.v1.DatasetR\adataset\x12'\n" +
@@ -305,12 +481,27 @@ const file_dmic_validation_v1_outcome_proto_rawDesc = "" +
 	"\rreceived_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\freceivedTime\x12\x18\n" +
 	"\arecords\x18\x06 \x01(\x03R\arecords\x12\x18\n" +
 	"\arefused\x18\a \x01(\x03R\arefused\x12\x1c\n" +
-	"\ttransport\x18\b \x01(\tR\ttransport*b\n" +
+	"\ttransport\x18\b \x01(\tR\ttransport\x129\n" +
+	"\x05state\x18\t \x01(\x0e2#.dmic.validation.v1.SubmissionStateR\x05state\x12'\n" +
+	"\x0fidempotency_key\x18\n" +
+	" \x01(\tR\x0eidempotencyKey\x12%\n" +
+	"\x0econtent_sha256\x18\v \x01(\tR\rcontentSha256\x12\x18\n" +
+	"\aattempt\x18\f \x01(\x03R\aattempt\x12=\n" +
+	"\fattempt_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\"j\n" +
+	"\x11SubmissionAttempt\x12?\n" +
+	"\areceipt\x18\x01 \x01(\v2%.dmic.validation.v1.SubmissionReceiptR\areceipt\x12\x14\n" +
+	"\x05nonce\x18\x02 \x01(\tR\x05nonce*b\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OUTCOME_ACCEPTED\x10\x01\x12\x12\n" +
 	"\x0eOUTCOME_WARNED\x10\x02\x12\x14\n" +
-	"\x10OUTCOME_REJECTED\x10\x03B@Z>github.com/dmic-nhs/dmic/proto/dmic/validation/v1;validationv1b\x06proto3"
+	"\x10OUTCOME_REJECTED\x10\x03*\xb3\x01\n" +
+	"\x0fSubmissionState\x12 \n" +
+	"\x1cSUBMISSION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aSUBMISSION_STATE_RECEIVING\x10\x01\x12\x1d\n" +
+	"\x19SUBMISSION_STATE_RECEIVED\x10\x02\x12\x1e\n" +
+	"\x1aSUBMISSION_STATE_ABANDONED\x10\x03\x12\x1f\n" +
+	"\x1bSUBMISSION_STATE_SUPERSEDED\x10\x04B@Z>github.com/dmic-nhs/dmic/proto/dmic/validation/v1;validationv1b\x06proto3"
 
 var (
 	file_dmic_validation_v1_outcome_proto_rawDescOnce sync.Once
@@ -324,31 +515,36 @@ func file_dmic_validation_v1_outcome_proto_rawDescGZIP() []byte {
 	return file_dmic_validation_v1_outcome_proto_rawDescData
 }
 
-var file_dmic_validation_v1_outcome_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dmic_validation_v1_outcome_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_dmic_validation_v1_outcome_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_dmic_validation_v1_outcome_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_dmic_validation_v1_outcome_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: dmic.validation.v1.Outcome
-	(*ValidationOutcome)(nil),     // 1: dmic.validation.v1.ValidationOutcome
-	(*SubmissionReceipt)(nil),     // 2: dmic.validation.v1.SubmissionReceipt
-	(*v1.EnvelopeHeader)(nil),     // 3: dmic.v1.EnvelopeHeader
-	(*v1.Failure)(nil),            // 4: dmic.v1.Failure
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(v1.Dataset)(0),               // 6: dmic.v1.Dataset
-	(v1.Source)(0),                // 7: dmic.v1.Source
+	(SubmissionState)(0),          // 1: dmic.validation.v1.SubmissionState
+	(*ValidationOutcome)(nil),     // 2: dmic.validation.v1.ValidationOutcome
+	(*SubmissionReceipt)(nil),     // 3: dmic.validation.v1.SubmissionReceipt
+	(*SubmissionAttempt)(nil),     // 4: dmic.validation.v1.SubmissionAttempt
+	(*v1.EnvelopeHeader)(nil),     // 5: dmic.v1.EnvelopeHeader
+	(*v1.Failure)(nil),            // 6: dmic.v1.Failure
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(v1.Dataset)(0),               // 8: dmic.v1.Dataset
+	(v1.Source)(0),                // 9: dmic.v1.Source
 }
 var file_dmic_validation_v1_outcome_proto_depIdxs = []int32{
-	3, // 0: dmic.validation.v1.ValidationOutcome.header:type_name -> dmic.v1.EnvelopeHeader
-	0, // 1: dmic.validation.v1.ValidationOutcome.outcome:type_name -> dmic.validation.v1.Outcome
-	4, // 2: dmic.validation.v1.ValidationOutcome.failures:type_name -> dmic.v1.Failure
-	5, // 3: dmic.validation.v1.ValidationOutcome.validated_time:type_name -> google.protobuf.Timestamp
-	6, // 4: dmic.validation.v1.SubmissionReceipt.dataset:type_name -> dmic.v1.Dataset
-	7, // 5: dmic.validation.v1.SubmissionReceipt.source:type_name -> dmic.v1.Source
-	5, // 6: dmic.validation.v1.SubmissionReceipt.received_time:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	5,  // 0: dmic.validation.v1.ValidationOutcome.header:type_name -> dmic.v1.EnvelopeHeader
+	0,  // 1: dmic.validation.v1.ValidationOutcome.outcome:type_name -> dmic.validation.v1.Outcome
+	6,  // 2: dmic.validation.v1.ValidationOutcome.failures:type_name -> dmic.v1.Failure
+	7,  // 3: dmic.validation.v1.ValidationOutcome.validated_time:type_name -> google.protobuf.Timestamp
+	8,  // 4: dmic.validation.v1.SubmissionReceipt.dataset:type_name -> dmic.v1.Dataset
+	9,  // 5: dmic.validation.v1.SubmissionReceipt.source:type_name -> dmic.v1.Source
+	7,  // 6: dmic.validation.v1.SubmissionReceipt.received_time:type_name -> google.protobuf.Timestamp
+	1,  // 7: dmic.validation.v1.SubmissionReceipt.state:type_name -> dmic.validation.v1.SubmissionState
+	7,  // 8: dmic.validation.v1.SubmissionReceipt.attempt_time:type_name -> google.protobuf.Timestamp
+	3,  // 9: dmic.validation.v1.SubmissionAttempt.receipt:type_name -> dmic.validation.v1.SubmissionReceipt
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_dmic_validation_v1_outcome_proto_init() }
@@ -361,8 +557,8 @@ func file_dmic_validation_v1_outcome_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dmic_validation_v1_outcome_proto_rawDesc), len(file_dmic_validation_v1_outcome_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   2,
+			NumEnums:      2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -148,7 +148,20 @@ type SubmissionReport struct {
 	// The first failing records (rejected or warned) in line order.
 	FailingRecords []*FailingRecord `protobuf:"bytes,12,rep,name=failing_records,json=failingRecords,proto3" json:"failing_records,omitempty"`
 	// Specification versions the records were checked against, sorted.
-	SpecVersions  []string `protobuf:"bytes,13,rep,name=spec_versions,json=specVersions,proto3" json:"spec_versions,omitempty"`
+	SpecVersions []string `protobuf:"bytes,13,rep,name=spec_versions,json=specVersions,proto3" json:"spec_versions,omitempty"`
+	// Where the submission is: RECEIVING, RECEIVED, ABANDONED or SUPERSEDED
+	// (unspecified without a receipt, and for the offline checker).
+	State SubmissionState `protobuf:"varint,14,opt,name=state,proto3,enum=dmic.validation.v1.SubmissionState" json:"state,omitempty"`
+	// How many times the submission was sent (a resend of the same file, or with
+	// the same idempotency key, is the same submission); 0 for the offline checker.
+	Attempts int64 `protobuf:"varint,15,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// When SUPERSEDED: the submission that replaced this one.
+	SupersededBy string `protobuf:"bytes,16,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	// The idempotency key the submission was sent with, if any.
+	IdempotencyKey string `protobuf:"bytes,17,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// SHA-256 (hex) of the submission's content; the offline checker gives the
+	// file's, which is the same as the platform's for a file sent over HTTP.
+	ContentSha256 string `protobuf:"bytes,18,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,6 +285,41 @@ func (x *SubmissionReport) GetSpecVersions() []string {
 		return x.SpecVersions
 	}
 	return nil
+}
+
+func (x *SubmissionReport) GetState() SubmissionState {
+	if x != nil {
+		return x.State
+	}
+	return SubmissionState_SUBMISSION_STATE_UNSPECIFIED
+}
+
+func (x *SubmissionReport) GetAttempts() int64 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *SubmissionReport) GetSupersededBy() string {
+	if x != nil {
+		return x.SupersededBy
+	}
+	return ""
+}
+
+func (x *SubmissionReport) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *SubmissionReport) GetContentSha256() string {
+	if x != nil {
+		return x.ContentSha256
+	}
+	return ""
 }
 
 // RuleCount counts the records that broke one rule on one field.
@@ -421,7 +469,7 @@ const file_dmic_validation_v1_report_proto_rawDesc = "" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x122\n" +
 	"\x15failing_records_limit\x18\x02 \x01(\x05R\x13failingRecordsLimit\"[\n" +
 	"\x1bGetSubmissionReportResponse\x12<\n" +
-	"\x06report\x18\x01 \x01(\v2$.dmic.validation.v1.SubmissionReportR\x06report\"\x9c\x04\n" +
+	"\x06report\x18\x01 \x01(\v2$.dmic.validation.v1.SubmissionReportR\x06report\"\xe8\x05\n" +
 	"\x10SubmissionReport\x12#\n" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x12*\n" +
 	"\adataset\x18\x02 \x01(\x0e2\x10.dmic.v1.DatasetR\adataset\x12,\n" +
@@ -436,7 +484,12 @@ const file_dmic_validation_v1_report_proto_rawDesc = "" +
 	" \x01(\x03R\brejected\x123\n" +
 	"\x05rules\x18\v \x03(\v2\x1d.dmic.validation.v1.RuleCountR\x05rules\x12J\n" +
 	"\x0ffailing_records\x18\f \x03(\v2!.dmic.validation.v1.FailingRecordR\x0efailingRecords\x12#\n" +
-	"\rspec_versions\x18\r \x03(\tR\fspecVersions\"\x83\x01\n" +
+	"\rspec_versions\x18\r \x03(\tR\fspecVersions\x129\n" +
+	"\x05state\x18\x0e \x01(\x0e2#.dmic.validation.v1.SubmissionStateR\x05state\x12\x1a\n" +
+	"\battempts\x18\x0f \x01(\x03R\battempts\x12#\n" +
+	"\rsuperseded_by\x18\x10 \x01(\tR\fsupersededBy\x12'\n" +
+	"\x0fidempotency_key\x18\x11 \x01(\tR\x0eidempotencyKey\x12%\n" +
+	"\x0econtent_sha256\x18\x12 \x01(\tR\rcontentSha256\"\x83\x01\n" +
 	"\tRuleCount\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12-\n" +
@@ -472,26 +525,28 @@ var file_dmic_validation_v1_report_proto_goTypes = []any{
 	(*FailingRecord)(nil),               // 4: dmic.validation.v1.FailingRecord
 	(v1.Dataset)(0),                     // 5: dmic.v1.Dataset
 	(*timestamppb.Timestamp)(nil),       // 6: google.protobuf.Timestamp
-	(v1.Severity)(0),                    // 7: dmic.v1.Severity
-	(Outcome)(0),                        // 8: dmic.validation.v1.Outcome
-	(*v1.Failure)(nil),                  // 9: dmic.v1.Failure
+	(SubmissionState)(0),                // 7: dmic.validation.v1.SubmissionState
+	(v1.Severity)(0),                    // 8: dmic.v1.Severity
+	(Outcome)(0),                        // 9: dmic.validation.v1.Outcome
+	(*v1.Failure)(nil),                  // 10: dmic.v1.Failure
 }
 var file_dmic_validation_v1_report_proto_depIdxs = []int32{
-	2, // 0: dmic.validation.v1.GetSubmissionReportResponse.report:type_name -> dmic.validation.v1.SubmissionReport
-	5, // 1: dmic.validation.v1.SubmissionReport.dataset:type_name -> dmic.v1.Dataset
-	6, // 2: dmic.validation.v1.SubmissionReport.received_time:type_name -> google.protobuf.Timestamp
-	3, // 3: dmic.validation.v1.SubmissionReport.rules:type_name -> dmic.validation.v1.RuleCount
-	4, // 4: dmic.validation.v1.SubmissionReport.failing_records:type_name -> dmic.validation.v1.FailingRecord
-	7, // 5: dmic.validation.v1.RuleCount.severity:type_name -> dmic.v1.Severity
-	8, // 6: dmic.validation.v1.FailingRecord.outcome:type_name -> dmic.validation.v1.Outcome
-	9, // 7: dmic.validation.v1.FailingRecord.failures:type_name -> dmic.v1.Failure
-	0, // 8: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:input_type -> dmic.validation.v1.GetSubmissionReportRequest
-	1, // 9: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:output_type -> dmic.validation.v1.GetSubmissionReportResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	2,  // 0: dmic.validation.v1.GetSubmissionReportResponse.report:type_name -> dmic.validation.v1.SubmissionReport
+	5,  // 1: dmic.validation.v1.SubmissionReport.dataset:type_name -> dmic.v1.Dataset
+	6,  // 2: dmic.validation.v1.SubmissionReport.received_time:type_name -> google.protobuf.Timestamp
+	3,  // 3: dmic.validation.v1.SubmissionReport.rules:type_name -> dmic.validation.v1.RuleCount
+	4,  // 4: dmic.validation.v1.SubmissionReport.failing_records:type_name -> dmic.validation.v1.FailingRecord
+	7,  // 5: dmic.validation.v1.SubmissionReport.state:type_name -> dmic.validation.v1.SubmissionState
+	8,  // 6: dmic.validation.v1.RuleCount.severity:type_name -> dmic.v1.Severity
+	9,  // 7: dmic.validation.v1.FailingRecord.outcome:type_name -> dmic.validation.v1.Outcome
+	10, // 8: dmic.validation.v1.FailingRecord.failures:type_name -> dmic.v1.Failure
+	0,  // 9: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:input_type -> dmic.validation.v1.GetSubmissionReportRequest
+	1,  // 10: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:output_type -> dmic.validation.v1.GetSubmissionReportResponse
+	10, // [10:11] is the sub-list for method output_type
+	9,  // [9:10] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_dmic_validation_v1_report_proto_init() }
