@@ -93,11 +93,14 @@ func (x *SubmitRecordsRequest) GetJsonRecords() []string {
 }
 
 type SubmitRecordsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SubmissionId  string                 `protobuf:"bytes,1,opt,name=submission_id,json=submissionId,proto3" json:"submission_id,omitempty"`
-	Accepted      int64                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Rejected      int64                  `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	Results       []*RecordResult        `protobuf:"bytes,4,rep,name=results,proto3" json:"results,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	SubmissionId string                 `protobuf:"bytes,1,opt,name=submission_id,json=submissionId,proto3" json:"submission_id,omitempty"`
+	Accepted     int64                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Rejected     int64                  `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Results      []*RecordResult        `protobuf:"bytes,4,rep,name=results,proto3" json:"results,omitempty"`
+	// How much of the body was read: compare records and lines with the file
+	// sent. stopped_at_line is set when reading stopped before the end.
+	Read          *ReadSummary `protobuf:"bytes,10,opt,name=read,proto3" json:"read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +159,13 @@ func (x *SubmitRecordsResponse) GetRejected() int64 {
 func (x *SubmitRecordsResponse) GetResults() []*RecordResult {
 	if x != nil {
 		return x.Results
+	}
+	return nil
+}
+
+func (x *SubmitRecordsResponse) GetRead() *ReadSummary {
+	if x != nil {
+		return x.Read
 	}
 	return nil
 }
@@ -238,12 +248,14 @@ const file_dmic_v1_ingest_proto_rawDesc = "" +
 	"\adataset\x18\x01 \x01(\x0e2\x10.dmic.v1.DatasetR\adataset\x12'\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x0f.dmic.v1.SourceR\x06source\x12,\n" +
 	"\x12submitter_org_code\x18\x03 \x01(\tR\x10submitterOrgCode\x12!\n" +
-	"\fjson_records\x18\x04 \x03(\tR\vjsonRecords\"\xa5\x01\n" +
+	"\fjson_records\x18\x04 \x03(\tR\vjsonRecords\"\xcf\x01\n" +
 	"\x15SubmitRecordsResponse\x12#\n" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12\x1a\n" +
 	"\brejected\x18\x03 \x01(\x03R\brejected\x12/\n" +
-	"\aresults\x18\x04 \x03(\v2\x15.dmic.v1.RecordResultR\aresults\"\x96\x01\n" +
+	"\aresults\x18\x04 \x03(\v2\x15.dmic.v1.RecordResultR\aresults\x12(\n" +
+	"\x04read\x18\n" +
+	" \x01(\v2\x14.dmic.v1.ReadSummaryR\x04read\"\x96\x01\n" +
 	"\fRecordResult\x12\x1f\n" +
 	"\vline_number\x18\x01 \x01(\x03R\n" +
 	"lineNumber\x12\x1b\n" +
@@ -272,20 +284,22 @@ var file_dmic_v1_ingest_proto_goTypes = []any{
 	(*RecordResult)(nil),          // 2: dmic.v1.RecordResult
 	(Dataset)(0),                  // 3: dmic.v1.Dataset
 	(Source)(0),                   // 4: dmic.v1.Source
-	(*Failure)(nil),               // 5: dmic.v1.Failure
+	(*ReadSummary)(nil),           // 5: dmic.v1.ReadSummary
+	(*Failure)(nil),               // 6: dmic.v1.Failure
 }
 var file_dmic_v1_ingest_proto_depIdxs = []int32{
 	3, // 0: dmic.v1.SubmitRecordsRequest.dataset:type_name -> dmic.v1.Dataset
 	4, // 1: dmic.v1.SubmitRecordsRequest.source:type_name -> dmic.v1.Source
 	2, // 2: dmic.v1.SubmitRecordsResponse.results:type_name -> dmic.v1.RecordResult
-	5, // 3: dmic.v1.RecordResult.failures:type_name -> dmic.v1.Failure
-	0, // 4: dmic.v1.IngestService.SubmitRecords:input_type -> dmic.v1.SubmitRecordsRequest
-	1, // 5: dmic.v1.IngestService.SubmitRecords:output_type -> dmic.v1.SubmitRecordsResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 3: dmic.v1.SubmitRecordsResponse.read:type_name -> dmic.v1.ReadSummary
+	6, // 4: dmic.v1.RecordResult.failures:type_name -> dmic.v1.Failure
+	0, // 5: dmic.v1.IngestService.SubmitRecords:input_type -> dmic.v1.SubmitRecordsRequest
+	1, // 6: dmic.v1.IngestService.SubmitRecords:output_type -> dmic.v1.SubmitRecordsResponse
+	6, // [6:7] is the sub-list for method output_type
+	5, // [5:6] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_dmic_v1_ingest_proto_init() }

@@ -148,7 +148,11 @@ type SubmissionReport struct {
 	// The first failing records (rejected or warned) in line order.
 	FailingRecords []*FailingRecord `protobuf:"bytes,12,rep,name=failing_records,json=failingRecords,proto3" json:"failing_records,omitempty"`
 	// Specification versions the records were checked against, sorted.
-	SpecVersions  []string `protobuf:"bytes,13,rep,name=spec_versions,json=specVersions,proto3" json:"spec_versions,omitempty"`
+	SpecVersions []string `protobuf:"bytes,13,rep,name=spec_versions,json=specVersions,proto3" json:"spec_versions,omitempty"`
+	// How the offline checker read the file (records, lines, where reading
+	// stopped). Empty in the platform's report: the submission's answer
+	// (SubmitRecordsResponse.read) carries it.
+	Read          *v1.ReadSummary `protobuf:"bytes,14,opt,name=read,proto3" json:"read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -270,6 +274,13 @@ func (x *SubmissionReport) GetFailingRecords() []*FailingRecord {
 func (x *SubmissionReport) GetSpecVersions() []string {
 	if x != nil {
 		return x.SpecVersions
+	}
+	return nil
+}
+
+func (x *SubmissionReport) GetRead() *v1.ReadSummary {
+	if x != nil {
+		return x.Read
 	}
 	return nil
 }
@@ -421,7 +432,7 @@ const file_dmic_validation_v1_report_proto_rawDesc = "" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x122\n" +
 	"\x15failing_records_limit\x18\x02 \x01(\x05R\x13failingRecordsLimit\"[\n" +
 	"\x1bGetSubmissionReportResponse\x12<\n" +
-	"\x06report\x18\x01 \x01(\v2$.dmic.validation.v1.SubmissionReportR\x06report\"\x9c\x04\n" +
+	"\x06report\x18\x01 \x01(\v2$.dmic.validation.v1.SubmissionReportR\x06report\"\xc6\x04\n" +
 	"\x10SubmissionReport\x12#\n" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x12*\n" +
 	"\adataset\x18\x02 \x01(\x0e2\x10.dmic.v1.DatasetR\adataset\x12,\n" +
@@ -436,7 +447,8 @@ const file_dmic_validation_v1_report_proto_rawDesc = "" +
 	" \x01(\x03R\brejected\x123\n" +
 	"\x05rules\x18\v \x03(\v2\x1d.dmic.validation.v1.RuleCountR\x05rules\x12J\n" +
 	"\x0ffailing_records\x18\f \x03(\v2!.dmic.validation.v1.FailingRecordR\x0efailingRecords\x12#\n" +
-	"\rspec_versions\x18\r \x03(\tR\fspecVersions\"\x83\x01\n" +
+	"\rspec_versions\x18\r \x03(\tR\fspecVersions\x12(\n" +
+	"\x04read\x18\x0e \x01(\v2\x14.dmic.v1.ReadSummaryR\x04read\"\x83\x01\n" +
 	"\tRuleCount\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12-\n" +
@@ -472,26 +484,28 @@ var file_dmic_validation_v1_report_proto_goTypes = []any{
 	(*FailingRecord)(nil),               // 4: dmic.validation.v1.FailingRecord
 	(v1.Dataset)(0),                     // 5: dmic.v1.Dataset
 	(*timestamppb.Timestamp)(nil),       // 6: google.protobuf.Timestamp
-	(v1.Severity)(0),                    // 7: dmic.v1.Severity
-	(Outcome)(0),                        // 8: dmic.validation.v1.Outcome
-	(*v1.Failure)(nil),                  // 9: dmic.v1.Failure
+	(*v1.ReadSummary)(nil),              // 7: dmic.v1.ReadSummary
+	(v1.Severity)(0),                    // 8: dmic.v1.Severity
+	(Outcome)(0),                        // 9: dmic.validation.v1.Outcome
+	(*v1.Failure)(nil),                  // 10: dmic.v1.Failure
 }
 var file_dmic_validation_v1_report_proto_depIdxs = []int32{
-	2, // 0: dmic.validation.v1.GetSubmissionReportResponse.report:type_name -> dmic.validation.v1.SubmissionReport
-	5, // 1: dmic.validation.v1.SubmissionReport.dataset:type_name -> dmic.v1.Dataset
-	6, // 2: dmic.validation.v1.SubmissionReport.received_time:type_name -> google.protobuf.Timestamp
-	3, // 3: dmic.validation.v1.SubmissionReport.rules:type_name -> dmic.validation.v1.RuleCount
-	4, // 4: dmic.validation.v1.SubmissionReport.failing_records:type_name -> dmic.validation.v1.FailingRecord
-	7, // 5: dmic.validation.v1.RuleCount.severity:type_name -> dmic.v1.Severity
-	8, // 6: dmic.validation.v1.FailingRecord.outcome:type_name -> dmic.validation.v1.Outcome
-	9, // 7: dmic.validation.v1.FailingRecord.failures:type_name -> dmic.v1.Failure
-	0, // 8: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:input_type -> dmic.validation.v1.GetSubmissionReportRequest
-	1, // 9: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:output_type -> dmic.validation.v1.GetSubmissionReportResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	2,  // 0: dmic.validation.v1.GetSubmissionReportResponse.report:type_name -> dmic.validation.v1.SubmissionReport
+	5,  // 1: dmic.validation.v1.SubmissionReport.dataset:type_name -> dmic.v1.Dataset
+	6,  // 2: dmic.validation.v1.SubmissionReport.received_time:type_name -> google.protobuf.Timestamp
+	3,  // 3: dmic.validation.v1.SubmissionReport.rules:type_name -> dmic.validation.v1.RuleCount
+	4,  // 4: dmic.validation.v1.SubmissionReport.failing_records:type_name -> dmic.validation.v1.FailingRecord
+	7,  // 5: dmic.validation.v1.SubmissionReport.read:type_name -> dmic.v1.ReadSummary
+	8,  // 6: dmic.validation.v1.RuleCount.severity:type_name -> dmic.v1.Severity
+	9,  // 7: dmic.validation.v1.FailingRecord.outcome:type_name -> dmic.validation.v1.Outcome
+	10, // 8: dmic.validation.v1.FailingRecord.failures:type_name -> dmic.v1.Failure
+	0,  // 9: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:input_type -> dmic.validation.v1.GetSubmissionReportRequest
+	1,  // 10: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:output_type -> dmic.validation.v1.GetSubmissionReportResponse
+	10, // [10:11] is the sub-list for method output_type
+	9,  // [9:10] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_dmic_validation_v1_report_proto_init() }
