@@ -64,16 +64,15 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 		o.Limit = 100
 	}
 	o.Submitter = strings.ToUpper(strings.TrimSpace(o.Submitter))
-	var next func() (record.Item, bool)
+	var rd *record.Reader
 	switch o.Format {
 	case NDJSON:
-		next = record.NewNDJSONReader(in, o.Dataset).Next
+		rd = record.NewNDJSONReader(in, o.Dataset)
 	case CSV:
-		rd, err := record.NewCSVReader(in, o.Dataset)
-		if err != nil {
+		var err error
+		if rd, err = record.NewCSVReader(in, o.Dataset); err != nil {
 			return nil, fmt.Errorf("CSV: %w", err)
 		}
-		next = rd.Next
 	default:
 		return nil, fmt.Errorf("format %d: not NDJSON or CSV", o.Format)
 	}
@@ -86,7 +85,7 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		it, ok := next()
+		it, ok := rd.Next()
 		if !ok {
 			break
 		}
@@ -107,7 +106,10 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 		b.Add(outcome)
 	}
 	b.SetReceipt(receipt)
-	return b.Report(), nil
+	rep := b.Report()
+	// As ingest answers a submission: how much of the file was read.
+	rep.Read = rd.Summary().Proto()
+	return rep, nil
 }
 
 // refused is ingest's verdict on a line it cannot decode.

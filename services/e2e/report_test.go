@@ -225,8 +225,14 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	if err := protojson.Unmarshal(out, offline); err != nil {
 		t.Fatalf("dmic validate output: %v\n%s", err, out)
 	}
-	// Only the platform knows the submission id and when it received the file.
+	// Only the platform knows the submission id and when it received the file;
+	// how much of the file was read is in the submission's answer, not in the
+	// platform's report.
 	online.SubmissionId, online.ReceivedTime = "", nil
+	if rd := offline.GetRead(); rd.GetRecords() != online.GetRecords() || rd.GetStoppedAtLine() != 0 {
+		t.Errorf("offline read summary %v, want %d records read to the end", rd, online.GetRecords())
+	}
+	offline.Read = nil
 	if !proto.Equal(online, offline) {
 		t.Errorf("online and offline reports differ:\nonline:  %v\noffline: %v", online, offline)
 	}

@@ -80,10 +80,12 @@ func (s *Service) Processed() int64 { return s.accepted.Load() }
 func (s *Service) Rejected() int64 { return s.rejected.Load() }
 
 // run feeds every item of a reader into a new submission, then sends its
-// receipt with the last records.
-func (s *Service) run(ctx context.Context, sub *submission, next func() (record.Item, bool)) error {
+// receipt with the last records. The answer says how much of the body was
+// read, so that a body cut short or a CSV quote left open is never taken for
+// a smaller file.
+func (s *Service) run(ctx context.Context, sub *submission, rd *record.Reader) error {
 	for {
-		it, ok := next()
+		it, ok := rd.Next()
 		if !ok {
 			break
 		}
@@ -91,6 +93,7 @@ func (s *Service) run(ctx context.Context, sub *submission, next func() (record.
 			return err
 		}
 	}
+	sub.resp.Read = rd.Summary().Proto()
 	return sub.finish(ctx, "http")
 }
 
@@ -108,7 +111,8 @@ func (s *Service) finish(sub *submission, transport string, err error) {
 		s.rejected.Add(sub.resp.Rejected)
 	}
 	s.log.Info("submission", "submission_id", sub.id, "transport", transport, "dataset", ds, "source", src,
-		"submitter", sub.submitter, "accepted", sub.resp.Accepted, "rejected", sub.resp.Rejected, "err", err)
+		"submitter", sub.submitter, "accepted", sub.resp.Accepted, "rejected", sub.resp.Rejected,
+		"lines", sub.resp.GetRead().GetLines(), "stopped_at_line", sub.resp.GetRead().GetStoppedAtLine(), "err", err)
 }
 
 // RegisterHTTP adds the submission endpoint to mux.
@@ -149,17 +153,15 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if ct == "" {
 		ct = "application/x-ndjson"
 	}
-	var next func() (record.Item, bool)
+	var rd *record.Reader
 	body := http.MaxBytesReader(w, r.Body, 4<<30)
 	switch ct {
 	case "application/x-ndjson", "application/json", "application/jsonl", "text/plain":
-		next = record.NewNDJSONReader(body, ds).Next
+		rd = record.NewNDJSONReader(body, ds)
 	case "text/csv":
-		rd, err := record.NewCSVReader(body, ds)
+		rd, err = record.NewCSVReader(body, ds)
 		if err != nil {
 			problems = append(problems, "CSV: "+err.Error())
-		} else {
-			next = rd.Next
 		}
 	default:
 		problems = append(problems, fmt.Sprintf("Content-Type %q: use application/x-ndjson or text/csv", ct))
@@ -169,7 +171,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub := newSubmission(s.producer, s.clock.Now(), ds, src, q.Get("submitter"), keepAll)
-	err = s.run(r.Context(), sub, next)
+	err = s.run(r.Context(), sub, rd)
 	s.finish(sub, "http", err)
 	if err != nil {
 		// Records before the failure may have been produced; the provider
@@ -232,6 +234,8 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 			var rerr error
 			req, rerr = stream.Recv()
 			if errors.Is(rerr, io.EOF) {
+				// Every message arrived whole: each record is a "line".
+				sub.resp.Read = &dmicv1.ReadSummary{Records: line, Lines: line}
 				return sub.finish(ctx, "grpc")
 			}
 			if rerr != nil {
