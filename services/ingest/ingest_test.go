@@ -360,3 +360,38 @@ func TestNDJSONLongAndTruncatedLinesAreAnswered(t *testing.T) {
 		t.Errorf("read = %v, want %v", resp.Read, want)
 	}
 }
+
+// A query parameter the endpoint does not take used to be ignored: a
+// submitter misspelt "submiter" left every record counted as its own
+// provider's. It is refused now, with the name it most likely meant, and
+// nothing is stored.
+func TestUnknownQueryParametersAreRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"dataset=outpatient&submiter=RXX", []string{`\"submiter\" is not known`, "did you mean submitter?",
+			"known: dataset, source, submitter, results, idempotency_key"}},
+		{"Dataset=outpatient", []string{`\"Dataset\" is not known`, "did you mean dataset?"}},
+		{"dataset=outpatient&colour=blue&submiter=RXX", []string{`\"colour\" is not known; known:`, `\"submiter\"`}},
+		{"dataset=outpatient&submitter=RXX&submitter=RYY", []string{`\"submitter\" is given 2 times`}},
+	} {
+		code, _, raw := f.post(t, tc.query, "application/x-ndjson", op("BRXX1"))
+		if code != http.StatusBadRequest {
+			t.Errorf("?%s: status %d, want 400: %s", tc.query, code, raw)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(raw, w) {
+				t.Errorf("?%s: answer %s does not say %s", tc.query, raw, w)
+			}
+		}
+	}
+	if f.svc.Processed() != 0 || f.svc.Rejected() != 0 {
+		t.Errorf("refused requests stored %d records and refused %d", f.svc.Processed(), f.svc.Rejected())
+	}
+	// The parameter of idempotent resends is known (it is documented there).
+	if code, _, raw := f.post(t, "dataset=outpatient&submitter=RXX&idempotency_key=k1", "application/x-ndjson", op("BRXX1")); code != http.StatusOK {
+		t.Errorf("idempotency_key: status %d: %s", code, raw)
+	}
+}

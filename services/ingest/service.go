@@ -129,7 +129,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	var ds dmicv1.Dataset
-	var problems []string
+	problems := checkQuery(q, submitParams)
 	if v := q.Get("dataset"); v != "" {
 		d, err := record.ParseDataset(v)
 		if err != nil {
