@@ -69,7 +69,9 @@ func startInstance(t *testing.T, ctx context.Context, brokers []string, clk cloc
 func (in *instance) verdict(t *testing.T, day time.Time) *validationv1.ValidationOutcome {
 	t.Helper()
 	raw := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_APC, Submitter: "RJ7", SubmissionID: "sub-1", Received: day, Line: 1}
-	outs, err := in.stage.Process(context.Background(), message(apcRecord(`"person_gender_code":"7"`), raw.Headers()))
+	m := message(apcRecord(`"person_gender_code":"7"`), raw.Headers())
+	m.Time = day // received by ingest on day
+	outs, err := in.stage.Process(context.Background(), m)
 	if rej, ok := err.(*pipeline.Rejection); ok {
 		outs = rej.Also
 	} else if err != nil {
