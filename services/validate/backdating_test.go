@@ -96,6 +96,13 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 		!resp.Created || resp.Summary.GetLoad().GetBackdated() {
 		t.Errorf("effective today: %v, %v; want loaded, not backdated", resp, err)
 	}
+	// An override that turns out not to be needed loads the version as it
+	// is, and keeps the reason given.
+	if resp, err := client.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{
+		Document: apcVersion(t, "2026.10", clocktest.Date(today.AddDate(0, 0, 1))), AllowBackdated: true, Reason: "just in case",
+	}); err != nil || resp.Summary.GetLoad().GetBackdated() || resp.Summary.GetLoad().GetReason() != "just in case" {
+		t.Errorf("effective tomorrow, with the override: %v, %v; want loaded, not backdated, the reason kept", resp, err)
+	}
 	if strings.Contains(logs.String(), `"level":"WARN"`) {
 		t.Errorf("logged a warning before any override:\n%s", logs.String())
 	}

@@ -160,7 +160,9 @@ func (s *Specifications) LoadSpecification(ctx context.Context, req *validationv
 	}
 	label := spec.Label()
 	load := requestedBy(ctx)
-	load.LoadedTime = timestamppb.New(now)
+	// The reason is kept even when the override turns out not to be needed:
+	// what an operator wrote is never dropped unseen.
+	load.LoadedTime, load.Reason = timestamppb.New(now), reason
 	if spec.Backdated(now) {
 		if !req.GetAllowBackdated() {
 			return nil, status.Errorf(codes.FailedPrecondition, "specification %s refused: it is effective from %s, before today (%s, Europe/London), "+
@@ -169,7 +171,7 @@ func (s *Specifications) LoadSpecification(ctx context.Context, req *validationv
 				"(dmicctl spec load --allow-backdated --reason TEXT FILE): the override is audited",
 				label, spec.EffectiveFrom(), validation.CalendarDate(now), spec.EffectiveFrom())
 		}
-		load.Backdated, load.Reason = true, reason
+		load.Backdated = true
 		s.lg.Warn("backdated specification loaded by override", append([]any{"spec", label, "effective_from", spec.EffectiveFrom(),
 			"today", validation.CalendarDate(now)}, loadAttrs(load)...)...)
 	}

@@ -165,9 +165,12 @@ func show(w io.Writer, s *validationv1.SpecificationSummary) {
 	p("Loaded", loadedAt(s))
 	if l := s.GetLoad(); l != nil {
 		p("Requested by", fmt.Sprintf("operator %s (as the client said), from %s, user agent %s", orDash(l.GetOperator()), orDash(l.GetPeer()), orDash(l.GetUserAgent())))
-		if l.GetBackdated() {
+		switch {
+		case l.GetBackdated():
 			p("Backdated", "yes, by override: "+l.GetReason())
-		} else {
+		case l.GetReason() != "":
+			p("Backdated", "no (the override was given but not needed: "+l.GetReason()+")")
+		default:
 			p("Backdated", "no")
 		}
 	}

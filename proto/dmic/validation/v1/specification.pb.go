@@ -181,7 +181,8 @@ type SpecificationLoad struct {
 	// True when the effective date was before the day of the load and
 	// allow_backdated overrode the refusal.
 	Backdated bool `protobuf:"varint,5,opt,name=backdated,proto3" json:"backdated,omitempty"`
-	// The reason given with allow_backdated.
+	// The reason given with allow_backdated (kept even when the version
+	// turned out not to be backdated).
 	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
