@@ -70,16 +70,15 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 	// HTTP, so that a provider can match a report to the file.
 	digest := sha256.New()
 	in = io.TeeReader(in, digest)
-	var next func() (record.Item, bool)
+	var rd *record.Reader
 	switch o.Format {
 	case NDJSON:
-		next = record.NewNDJSONReader(in, o.Dataset).Next
+		rd = record.NewNDJSONReader(in, o.Dataset)
 	case CSV:
-		rd, err := record.NewCSVReader(in, o.Dataset)
-		if err != nil {
+		var err error
+		if rd, err = record.NewCSVReader(in, o.Dataset); err != nil {
 			return nil, fmt.Errorf("CSV: %w", err)
 		}
-		next = rd.Next
 	default:
 		return nil, fmt.Errorf("format %d: not NDJSON or CSV", o.Format)
 	}
@@ -92,7 +91,7 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		it, ok := next()
+		it, ok := rd.Next()
 		if !ok {
 			break
 		}
@@ -120,6 +119,8 @@ func Check(ctx context.Context, v *validation.Validator, in io.Reader, o Options
 	rep := b.Report()
 	// Nothing was sent: the report has no submission id, state or attempts.
 	rep.SubmissionId, rep.State, rep.Attempts = "", validationv1.SubmissionState_SUBMISSION_STATE_UNSPECIFIED, 0
+	// As ingest answers a submission: how much of the file was read.
+	rep.Read = rd.Summary().Proto()
 	return rep, nil
 }
 

@@ -168,6 +168,10 @@ func TestCheckCSVAndNDJSONAgree(t *testing.T) {
 	for _, f := range fromCSV.FailingRecords {
 		f.LineNumber--
 	}
+	if fromCSV.Read.GetLines() != fromNDJSON.Read.GetLines()+1 || fromCSV.Read.GetRecords() != 3 {
+		t.Errorf("read: CSV %v, NDJSON %v; want 3 records each, the CSV one line longer", fromCSV.Read, fromNDJSON.Read)
+	}
+	fromCSV.Read.Lines--
 	if !proto.Equal(fromCSV, fromNDJSON) {
 		t.Errorf("CSV and NDJSON reports differ:\n%v\n%v", fromCSV, fromNDJSON)
 	}

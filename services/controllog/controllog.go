@@ -26,20 +26,35 @@ func New(brokers []string, topic string, w *kafka.Writer) *Log {
 	return &Log{brokers: brokers, topic: topic, w: w}
 }
 
-// Publish appends an entry under key and returns once the broker
-// acknowledged it.
-func (l *Log) Publish(ctx context.Context, key string, value []byte) error {
-	if err := l.w.WriteMessages(ctx, kafka.Message{Topic: l.topic, Key: []byte(key), Value: value}); err != nil {
+// Entry is one entry of the log.
+type Entry struct {
+	Offset int64
+	Value  []byte
+	// Headers carry what the log keeps about the decision besides its value
+	// (who asked for it, and why), so that every instance sees it too.
+	Headers []kafka.Header
+}
+
+// Publish appends an entry under key, with headers, and returns once the
+// broker acknowledged it.
+func (l *Log) Publish(ctx context.Context, key string, value []byte, headers ...kafka.Header) error {
+	if err := l.w.WriteMessages(ctx, kafka.Message{Topic: l.topic, Key: []byte(key), Value: value, Headers: headers}); err != nil {
 		return fmt.Errorf("publish %s to %s: %w", key, l.topic, err)
 	}
 	return nil
 }
 
-// Follow calls apply for every entry on the log, oldest first, then for
-// every new one until ctx ends. caughtUp is called once, when every entry
-// that was on the log when Follow started has been applied (at once when the
-// log is empty), so that a caller can wait for it before acting.
+// Follow calls apply with the offset and value of every entry; see
+// FollowEntries.
 func (l *Log) Follow(ctx context.Context, apply func(offset int64, doc []byte), caughtUp func()) error {
+	return l.FollowEntries(ctx, func(e Entry) { apply(e.Offset, e.Value) }, caughtUp)
+}
+
+// FollowEntries calls apply for every entry on the log, oldest first, then
+// for every new one until ctx ends. caughtUp is called once, when every entry
+// that was on the log when it started has been applied (at once when the log
+// is empty), so that a caller can wait for it before acting.
+func (l *Log) FollowEntries(ctx context.Context, apply func(Entry), caughtUp func()) error {
 	end, err := l.endOffset(ctx)
 	if err != nil {
 		return err
@@ -64,7 +79,7 @@ func (l *Log) Follow(ctx context.Context, apply func(offset int64, doc []byte), 
 			}
 			return fmt.Errorf("follow %s: %w", l.topic, err)
 		}
-		apply(m.Offset, m.Value)
+		apply(Entry{Offset: m.Offset, Value: m.Value, Headers: m.Headers})
 		if caughtUp != nil && m.Offset >= end-1 {
 			caughtUp()
 			caughtUp = nil

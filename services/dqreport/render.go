@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/record"
 )
@@ -62,6 +63,9 @@ func WriteText(w io.Writer, r *validationv1.SubmissionReport) error {
 		p("Received:\t%s\n", t.AsTime().UTC().Format(time.RFC3339))
 	}
 	p("Records:\t%s\n", recordsLine(r))
+	if rd := r.GetRead(); rd != nil {
+		p("Read:\t%s\n", readLine(rd))
+	}
 	if len(r.GetSpecVersions()) > 0 {
 		p("Specification:\t%s\n", clean(strings.Join(r.GetSpecVersions(), ", ")))
 	}
@@ -147,6 +151,15 @@ func recordsLine(r *validationv1.SubmissionReport) string {
 	default:
 		return fmt.Sprintf("%d validated", r.GetValidated())
 	}
+}
+
+// readLine says how much of the file was read, and where reading stopped.
+func readLine(rd *dmicv1.ReadSummary) string {
+	s := fmt.Sprintf("%d records from %d lines", rd.GetRecords(), rd.GetLines())
+	if rd.GetStoppedAtLine() == 0 {
+		return s + ", to the end of the file"
+	}
+	return fmt.Sprintf("%s; reading STOPPED at line %d (%s): nothing after it was read as records", s, rd.GetStoppedAtLine(), clean(rd.GetStoppedByRule()))
 }
 
 // clean keeps a string on one table cell: control characters (tabs, line

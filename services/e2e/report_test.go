@@ -23,6 +23,8 @@ import (
 	"github.com/dmic-nhs/dmic/services/chserver"
 	"github.com/dmic-nhs/dmic/services/devstack"
 	"github.com/dmic-nhs/dmic/services/leakguard"
+	"github.com/dmic-nhs/dmic/services/limits"
+	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/synth"
 )
@@ -69,6 +71,16 @@ var faults = []fault{
 	{"ORG-006", "general_medical_practice_code", sevWarn, func(r, _ map[string]any) { r["general_medical_practice_code"] = "Y99999" }},
 	{"CODE-003", "person_gender_code", sevWarn, func(r, _ map[string]any) { r["person_gender_code"] = "7" }},
 	{"CLIN-004", "hrg_code", sevWarn, func(r, _ map[string]any) { r["hrg_code"] = "UZ01Z" }},
+	// Near the record limit, the issue-10 case: a field of half a MiB goes
+	// through ingest, is judged, and dead-lettered with an excerpt; nothing
+	// stalls behind it.
+	{"CLIN-003", "hrg_code", sevErr, func(r, _ map[string]any) {
+		r["hrg_code"] = strings.Repeat("A", limits.MaxRecordBytes-4096)
+	}},
+	// Over it: refused at the door, by line.
+	{record.RuleTooLong, "", sevErr, func(r, _ map[string]any) {
+		r["hrg_code"] = strings.Repeat("A", limits.MaxRecordBytes)
+	}},
 }
 
 const (
@@ -235,6 +247,12 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 		t.Errorf("report state %v after %d attempts, want received after 1", online.State, online.Attempts)
 	}
 	online.SubmissionId, online.ReceivedTime, online.State, online.Attempts = "", nil, 0, 0
+	// How much of the file was read is in the submission's answer, not in the
+	// platform's report.
+	if rd := offline.GetRead(); rd.GetRecords() != online.GetRecords() || rd.GetStoppedAtLine() != 0 {
+		t.Errorf("offline read summary %v, want %d records read to the end", rd, online.GetRecords())
+	}
+	offline.Read = nil
 	if !proto.Equal(online, offline) {
 		t.Errorf("online and offline reports differ:\nonline:  %v\noffline: %v", online, offline)
 	}

@@ -223,6 +223,11 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	}
 	big := proto.Clone(online).(*validationv1.SubmissionReport)
 	online.SubmissionId, online.ReceivedTime, online.State, online.Attempts, online.IdempotencyKey = "", nil, 0, 0, ""
+	// How much of the file was read is in the answer, not the platform's report.
+	if rd := offline.GetRead(); rd.GetRecords() != bigRecords || rd.GetStoppedAtLine() != 0 {
+		t.Errorf("offline read summary %v, want %d records read to the end", rd, bigRecords)
+	}
+	offline.Read = nil
 	if !proto.Equal(online, offline) {
 		t.Errorf("resent submission's report differs from dmic validate's:\nonline:  %.2000s\noffline: %.2000s", prototext.Format(online), prototext.Format(offline))
 	}

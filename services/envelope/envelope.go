@@ -140,6 +140,23 @@ func ParseHeaders(hs []kafka.Header) (Raw, error) {
 	return r, nil
 }
 
+// Received is when a raw message counts as received, which picks the
+// specification version that judges it: the message's Kafka timestamp, not
+// the dmic-received-time header, which any producer writing to the raw topic
+// can set to choose a version. Ingest writes its receipt time as both; the
+// header, which keeps the receipt's sub-millisecond part, is taken only when
+// it names the same millisecond as the timestamp. ok is false when the
+// message carries no timestamp (a zero or pre-1970 time).
+func Received(r Raw, m kafka.Message) (t time.Time, ok bool) {
+	if m.Time.UnixMilli() <= 0 {
+		return time.Time{}, false
+	}
+	if !r.Received.IsZero() && r.Received.UnixMilli() == m.Time.UnixMilli() {
+		return r.Received, true
+	}
+	return m.Time, true
+}
+
 // SourceName is "provider" or "national".
 func SourceName(s dmicv1.Source) string {
 	switch s {

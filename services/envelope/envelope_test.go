@@ -73,3 +73,32 @@ func TestHeaderDefaultsForRawTopicRecords(t *testing.T) {
 		t.Error("bad applicable date/time accepted")
 	}
 }
+
+// The message timestamp says when a raw record was received; the header
+// only refines it, to ingest's sub-millisecond receipt, when both name the
+// same millisecond. A header naming another time is a producer's claim.
+func TestReceivedIsTheMessageTimestamp(t *testing.T) {
+	receipt := time.Date(2026, 11, 22, 9, 30, 0, 123456789, time.UTC)
+	// What the broker gives back: milliseconds, in the reader's location.
+	stamped := time.UnixMilli(receipt.UnixMilli())
+	forged := time.Date(2020, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		header time.Time
+		msg    time.Time
+		want   time.Time
+		ok     bool
+	}{
+		{"ingest: header and timestamp agree", receipt, stamped, receipt, true},
+		{"forged header", forged, stamped, stamped, true},
+		{"header a millisecond off", receipt.Add(time.Millisecond), stamped, stamped, true},
+		{"no header", time.Time{}, stamped, stamped, true},
+		{"no timestamp", forged, time.Time{}, time.Time{}, false},
+		{"timestamp -1 (none, as kafka-go reads it)", forged, time.UnixMilli(-1), time.Time{}, false},
+	} {
+		got, ok := Received(Raw{Received: tc.header}, kafka.Message{Time: tc.msg})
+		if ok != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("%s: %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

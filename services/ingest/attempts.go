@@ -24,6 +24,11 @@ import (
 // being followed, and the provider is asked to resend later.
 const claimWait = 30 * time.Second
 
+// ResendKeepsReceived is how long after a submission's first attempt a
+// resend still takes the first attempt's received time: well inside the
+// day by which the broker bounds how old a record's timestamp may be.
+const ResendKeepsReceived = 12 * time.Hour
+
 // Attempts is ingest's memory of submissions, shared by every instance
 // through the attempt log (dmic.submission-attempts, one partition, kept
 // whole): each attempt to store a submission writes its start there and,
@@ -33,8 +38,9 @@ const claimWait = 30 * time.Second
 //   - which submission a scope and key belong to: the first start wins, and a
 //     start with other content under the same key is a conflict (the caller
 //     refuses it, and it is not an attempt);
-//   - the submission's received time (its first attempt's), so that a resend
-//     is judged under the same specification and counts in the same month;
+//   - the submission's received time (its first attempt's, for a resend
+//     within ResendKeepsReceived of it), so that a resend is judged under the
+//     same specification and counts in the same month;
 //   - the number of each attempt;
 //   - which attempts never ended (ingest stopped mid-way), to abandon.
 //
@@ -127,7 +133,14 @@ func (a *Attempts) start(r *validationv1.SubmissionReceipt) Claimed {
 	s := a.subs[c.id]
 	got := proto.Clone(r).(*validationv1.SubmissionReceipt)
 	s.attempts++
-	got.SubmissionId, got.ReceivedTime, got.Attempt = c.id, c.received, s.attempts
+	got.SubmissionId, got.Attempt = c.id, s.attempts
+	// A later resend is received when it is sent: its records carry their
+	// received time as their Kafka timestamp, which the broker refuses when
+	// it is too old (log.message.timestamp.before.max.ms, one day in
+	// docker-compose.yml), and which picks the specification version.
+	if got.GetReceivedTime().AsTime().Sub(c.received.AsTime()) <= ResendKeepsReceived {
+		got.ReceivedTime = c.received
+	}
 	s.open[got.Attempt] = got
 	return Claimed{Receipt: got}
 }

@@ -282,8 +282,8 @@ func TestGRPCStreamingSubmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Accepted != 2 || resp.Rejected != 1 {
-		t.Fatalf("answer = %v", resp)
+	if resp.Accepted != 2 || resp.Rejected != 1 || resp.Read.GetRecords() != 3 || resp.Read.GetStoppedAtLine() != 0 {
+		t.Fatalf("answer = %v, want 3 records read, 2 accepted", resp)
 	}
 	for _, r := range resp.Results {
 		if !r.Accepted && (r.LineNumber != 2 || r.Failures[0].RuleId != "DEC-JSON") {
@@ -297,5 +297,119 @@ func TestGRPCStreamingSubmission(t *testing.T) {
 	_ = stream.Send(&dmicv1.SubmitRecordsRequest{Dataset: dmicv1.Dataset_DATASET_OUTPATIENT, JsonRecords: []string{op("B3")}})
 	if _, err := stream.CloseAndRecv(); status.Code(err) != codes.Unavailable {
 		t.Errorf("paused ingest over gRPC: %v", err)
+	}
+}
+
+// A CSV with a quote left open in row 2 of 4 used to answer two results and
+// say nothing of rows 3 and 4. The answer now says how much was read and
+// where reading stopped, and row 2's failure names the lines it took in; the
+// submission's receipt and the refused row's verdict say the same, so the
+// report shows it too.
+func TestCSVUnclosedQuoteIsAnsweredWithWhereReadingStopped(t *testing.T) {
+	f := newFixture(t)
+	csv := "cds_unique_identifier,provider_code,person_birth_date,attendance_identifier,appointment_date,attended_or_did_not_attend_code,treatment_function_code\n" +
+		"BRXX1,RXX,1980-01-01,A1,2026-01-02,5,100\n" + // line 2: row 1
+		"BRXX2,RXX,1980-01-01,\"A2,2026-01-02,5,100\n" + // line 3: row 2, the quote never closes
+		"BRXX3,RXX,1980-01-01,A3,2026-01-02,5,100\n" + // line 4: row 3
+		"BRXX4,RXX,1980-01-01,A4,2026-01-02,5,100\n" // line 5: row 4
+	code, resp, raw := f.post(t, "dataset=outpatient", "text/csv", csv)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, raw)
+	}
+	if resp.Accepted != 1 || resp.Rejected != 1 {
+		t.Fatalf("answer = %v, want row 1 accepted and row 2 refused", resp)
+	}
+	want := &dmicv1.ReadSummary{Records: 2, Lines: 5, StoppedAtLine: 3, StoppedByRule: "DEC-CSV"}
+	if !proto.Equal(resp.Read, want) {
+		t.Errorf("read = %v, want %v", resp.Read, want)
+	}
+	for _, w := range []string{`"stopped_at_line":"3"`, `"lines":"5"`} {
+		if !strings.Contains(raw, w) {
+			t.Errorf("answer %s does not hold %s", raw, w)
+		}
+	}
+	var failure *dmicv1.Failure
+	for _, r := range resp.Results {
+		if r.LineNumber == 3 && len(r.Failures) == 1 {
+			failure = r.Failures[0]
+		}
+	}
+	if failure.GetRuleId() != "DEC-CSV" || !strings.Contains(failure.GetMessage(), "lines 3 to 5") || !strings.Contains(failure.GetMessage(), "never closed") {
+		t.Errorf("line 3 failure = %v, want DEC-CSV naming lines 3 to 5", failure)
+	}
+	o := &validationv1.ValidationOutcome{}
+	if err := proto.Unmarshal(read(t, f.brokers, topics.ValidationOutcomes, 1)[0].Value, o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Header.GetLineNumber() != 3 || !proto.Equal(o.Failures[0], failure) {
+		t.Errorf("verdict for the report = %v, want the same failure on line 3", o)
+	}
+}
+
+// NDJSON: a line over the reader's cap is refused and reading goes on; a
+// last line cut short says so; the answer counts every line.
+func TestNDJSONLongAndTruncatedLinesAreAnswered(t *testing.T) {
+	f := newFixture(t)
+	body := op("BRXX1") + "\n" + // 1
+		`{"cds_unique_identifier":"BRXX2","x":"` + strings.Repeat("y", 1<<20) + `"}` + "\n" + // 2: over 1 MiB
+		op("BRXX3") + "\n" + // 3
+		op("BRXX4")[:40] // 4: cut short, no line ending
+	code, resp, raw := f.post(t, "dataset=outpatient", "application/x-ndjson", body)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %.300s", code, raw)
+	}
+	rules := map[int64]string{}
+	var last string
+	for _, r := range resp.Results {
+		if len(r.Failures) > 0 {
+			rules[r.LineNumber] = r.Failures[0].RuleId
+			last = r.Failures[0].Message
+		} else {
+			rules[r.LineNumber] = "accepted"
+		}
+	}
+	if want := map[int64]string{1: "accepted", 2: "DEC-TOO-LONG", 3: "accepted", 4: "DEC-JSON"}; !maps.Equal(rules, want) {
+		t.Errorf("results by line = %v, want %v", rules, want)
+	}
+	if !strings.Contains(last, "cut short") {
+		t.Errorf("line 4 message %q does not say the submission may have been cut short", last)
+	}
+	if want := (&dmicv1.ReadSummary{Records: 4, Lines: 4}); !proto.Equal(resp.Read, want) {
+		t.Errorf("read = %v, want %v", resp.Read, want)
+	}
+}
+
+// A query parameter the endpoint does not take used to be ignored: a
+// submitter misspelt "submiter" left every record counted as its own
+// provider's. It is refused now, with the name it most likely meant, and
+// nothing is stored.
+func TestUnknownQueryParametersAreRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"dataset=outpatient&submiter=RXX", []string{`\"submiter\" is not known`, "did you mean submitter?",
+			"known: dataset, source, submitter, results, idempotency_key"}},
+		{"Dataset=outpatient", []string{`\"Dataset\" is not known`, "did you mean dataset?"}},
+		{"dataset=outpatient&colour=blue&submiter=RXX", []string{`\"colour\" is not known; known:`, `\"submiter\"`}},
+		{"dataset=outpatient&submitter=RXX&submitter=RYY", []string{`\"submitter\" is given 2 times`}},
+	} {
+		code, _, raw := f.post(t, tc.query, "application/x-ndjson", op("BRXX1"))
+		if code != http.StatusBadRequest {
+			t.Errorf("?%s: status %d, want 400: %s", tc.query, code, raw)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(raw, w) {
+				t.Errorf("?%s: answer %s does not say %s", tc.query, raw, w)
+			}
+		}
+	}
+	if f.svc.Processed() != 0 || f.svc.Rejected() != 0 {
+		t.Errorf("refused requests stored %d records and refused %d", f.svc.Processed(), f.svc.Rejected())
+	}
+	// The parameter of idempotent resends is known (it is documented there).
+	if code, _, raw := f.post(t, "dataset=outpatient&submitter=RXX&idempotency_key=k1", "application/x-ndjson", op("BRXX1")); code != http.StatusOK {
+		t.Errorf("idempotency_key: status %d: %s", code, raw)
 	}
 }

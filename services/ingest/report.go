@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -81,17 +82,21 @@ func (r *Reports) GetSubmissionReport(ctx context.Context, req *validationv1.Get
 // handleGet: GET /v1/submissions/{id}[?limit=N][&format=text]
 func (r *Reports) handleGet(w http.ResponseWriter, req *http.Request) {
 	limit := 0
-	if f := req.URL.Query().Get("format"); f != "" && f != "json" && f != "text" {
-		httpError(w, http.StatusBadRequest, "query parameter format: must be json or text")
-		return
+	q := req.URL.Query()
+	problems := checkQuery(q, reportParams)
+	if f := q.Get("format"); f != "" && f != "json" && f != "text" {
+		problems = append(problems, "query parameter format: must be json or text")
 	}
-	if v := req.URL.Query().Get("limit"); v != "" {
+	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("query parameter limit: must be 1 to %d", MaxReportLimit))
-			return
+			problems = append(problems, fmt.Sprintf("query parameter limit: must be 1 to %d", MaxReportLimit))
 		}
 		limit = n
+	}
+	if len(problems) > 0 {
+		httpError(w, http.StatusBadRequest, strings.Join(problems, "; "))
+		return
 	}
 	rep, err := r.report(req.Context(), req.PathValue("id"), limit)
 	if err != nil {
@@ -110,7 +115,7 @@ func (r *Reports) handleGet(w http.ResponseWriter, req *http.Request) {
 	}
 	// The same renderers as `dmic validate`, so that a provider can compare
 	// the platform's report with the offline check line by line.
-	if req.URL.Query().Get("format") == "text" {
+	if q.Get("format") == "text" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_ = dqreport.WriteText(w, rep)
 		return

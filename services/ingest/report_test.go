@@ -92,6 +92,22 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d with an error", path, code, body, want)
 		}
 	}
+	// A parameter the endpoint does not take is refused, not ignored, with
+	// the name it most likely meant; so is one given twice.
+	for query, want := range map[string][]string{
+		"limt=5":           {`\"limt\" is not known`, `did you mean limit?`, "known: limit, format"},
+		"limit=5&limit=50": {`\"limit\" is given 2 times`},
+	} {
+		code, body := get("/v1/submissions/" + sub + "?" + query)
+		if code != http.StatusBadRequest {
+			t.Errorf("GET ?%s: %d %s, want 400", query, code, body)
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET ?%s: %s does not say %s", query, body, w)
+			}
+		}
+	}
 
 	// gRPC gives the same report.
 	client := validationv1.NewSubmissionReportServiceClient(serveGRPC(t, func(gs *grpc.Server) {

@@ -62,7 +62,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 	if code != http.StatusOK || first.Attempt != 1 {
 		t.Fatalf("first send: %d %s", code, raw)
 	}
-	clk.Advance(26 * time.Hour)
+	clk.Advance(6 * time.Hour)
 	code, again, raw := f.post(t, "dataset=outpatient&submitter=rxx", ndjson, body)
 	if code != http.StatusOK {
 		t.Fatalf("resend: %d %s", code, raw)
@@ -86,9 +86,27 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 		}
 		got = append(got, r.State.String()+" "+r.AttemptTime.AsTime().Sub(today).String())
 	}
-	want := "[SUBMISSION_STATE_RECEIVING 0s SUBMISSION_STATE_RECEIVED 0s SUBMISSION_STATE_RECEIVING 26h0m0s SUBMISSION_STATE_RECEIVED 26h0m0s]"
+	want := "[SUBMISSION_STATE_RECEIVING 0s SUBMISSION_STATE_RECEIVED 0s SUBMISSION_STATE_RECEIVING 6h0m0s SUBMISSION_STATE_RECEIVED 6h0m0s]"
 	if strings.Join(got, " ") != strings.Trim(want, "[]") {
 		t.Errorf("receipts (state, attempt time) = %v, want %s", got, want)
+	}
+
+	// A resend more than ResendKeepsReceived after the first attempt is the
+	// same submission, received when it is sent: the broker bounds how old a
+	// record's timestamp may be.
+	clk.Advance(20 * time.Hour)
+	code, late, raw := f.post(t, "dataset=outpatient&submitter=rxx", ndjson, body)
+	if code != http.StatusOK || late.SubmissionId != first.SubmissionId || late.Attempt != 3 {
+		t.Fatalf("late resend: %d %s", code, raw)
+	}
+	for _, m := range read(t, f.brokers, topics.Raw, 2) {
+		h, err := envelope.ParseHeaders(m.Headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := today.Add(26 * time.Hour); !h.Received.Equal(want) || !m.Time.Equal(want) {
+			t.Errorf("late resend's record received %v (timestamp %v), want %v", h.Received, m.Time, want)
+		}
 	}
 
 	// Other content, or another submitter, is another submission.

@@ -116,9 +116,9 @@ func (s *Service) Rejected() int64 { return s.rejected.Load() }
 
 // run feeds every item of a reader into a submission, then sends its
 // receipt with the last records.
-func (s *Service) run(ctx context.Context, sub *submission, next func() (record.Item, bool)) error {
+func (s *Service) run(ctx context.Context, sub *submission, rd *record.Reader) error {
 	for {
-		it, ok := next()
+		it, ok := rd.Next()
 		if !ok {
 			break
 		}
@@ -126,6 +126,9 @@ func (s *Service) run(ctx context.Context, sub *submission, next func() (record.
 			return err
 		}
 	}
+	// The answer says how much of the body was read, so that a body cut
+	// short or a CSV quote left open is never taken for a smaller file.
+	sub.resp.Read = rd.Summary().Proto()
 	return sub.finish(ctx)
 }
 
@@ -225,7 +228,8 @@ func (s *Service) finish(ctx context.Context, sub *submission, transport string,
 		s.rejected.Add(sub.resp.Rejected)
 	}
 	attrs := []any{"submission_id", sub.id, "attempt", sub.start.GetAttempt(), "transport", transport, "dataset", ds, "source", src,
-		"submitter", sub.submitter, "accepted", sub.resp.Accepted, "rejected", sub.resp.Rejected}
+		"submitter", sub.submitter, "accepted", sub.resp.Accepted, "rejected", sub.resp.Rejected,
+		"lines", sub.resp.GetRead().GetLines(), "stopped_at_line", sub.resp.GetRead().GetStoppedAtLine()}
 	if err != nil {
 		// The provider was told to resend; an operator looking for the
 		// submission id finds why.
@@ -306,7 +310,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	var ds dmicv1.Dataset
-	var problems []string
+	problems := checkQuery(q, submitParams)
 	if v := q.Get("dataset"); v != "" {
 		d, err := record.ParseDataset(v)
 		if err != nil {
@@ -364,14 +368,12 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "the submission could not be kept while it is stored; resend it")
 		return
 	}
-	next := record.NewNDJSONReader(body, ds).Next
+	rd := record.NewNDJSONReader(body, ds)
 	if csv {
-		rd, err := record.NewCSVReader(body, ds)
-		if err != nil {
+		if rd, err = record.NewCSVReader(body, ds); err != nil {
 			httpError(w, http.StatusBadRequest, "CSV: "+err.Error())
 			return
 		}
-		next = rd.Next
 	}
 	// Once started, the submission is stored to the end even if the client
 	// goes away: a resend is the same submission either way.
@@ -388,7 +390,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "submission not stored (resend it): "+err.Error())
 		return
 	}
-	err = s.run(ctx, sub, next)
+	err = s.run(ctx, sub, rd)
 	s.finish(ctx, sub, "http", err)
 	if err != nil {
 		// Records before the failure may have been stored; the resend is the
@@ -492,6 +494,8 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 		return sub.add(ctx, it)
 	})
 	if err == nil {
+		// Every message arrived whole: each record is a "line".
+		sub.resp.Read = &dmicv1.ReadSummary{Records: line, Lines: line}
 		err = sub.finish(ctx)
 	}
 	s.finish(ctx, sub, "grpc", err)

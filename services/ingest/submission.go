@@ -115,6 +115,10 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 		Key:     []byte(envelope.RecordKey(submitter, ds, it.Record.GetCdsUniqueIdentifier())),
 		Value:   body,
 		Headers: raw.Headers(),
+		// Validate judges by the message timestamp: the receipt time, so that
+		// every record of a submission is judged by one version, however long
+		// it took to send (envelope.Received).
+		Time: s.received,
 	})
 }
 

@@ -168,6 +168,9 @@ func decodeJSON(data []byte, fallback dmicv1.Dataset) (*dmicv1.CommissioningReco
 const (
 	msgNotJSON   = "record is not valid JSON"
 	msgNotObject = "record is not a JSON object"
+	// Records that would otherwise pass for one bad line: say what they are.
+	msgArray   = "record is a JSON array, not an object: send one record object per line, not an array of them"
+	msgSeveral = "line holds more than one JSON object: put each record on its own line"
 )
 
 // scanObject checks that src is exactly one JSON object and splits it into
@@ -181,10 +184,13 @@ func scanObject(src string, entries []entry) ([]entry, string) {
 		return entries, msgNotJSON
 	}
 	if src[i] != '{' {
-		if isValidJSON(src) {
-			return entries, msgNotObject
+		switch {
+		case !isValidJSON(src):
+			return entries, msgNotJSON
+		case src[i] == '[':
+			return entries, msgArray
 		}
-		return entries, msgNotJSON
+		return entries, msgNotObject
 	}
 	i = skipWS(src, i+1)
 	if i < len(src) && src[i] == '}' {
@@ -259,7 +265,10 @@ func scanObject(src string, entries []entry) ([]entry, string) {
 			i = skipWS(src, i+1)
 		}
 	}
-	if skipWS(src, i) != len(src) {
+	if j := skipWS(src, i); j != len(src) {
+		if src[j] == '{' {
+			return entries, msgSeveral
+		}
 		return entries, msgNotJSON
 	}
 	return entries, ""

@@ -118,7 +118,14 @@ func FuzzCSVReader(f *testing.F) {
 			return
 		}
 		var last int64
-		for n := 0; ; n++ {
+		n := 0
+		defer func() {
+			// Every item is counted, and reading stops only at an item.
+			if sum := rd.Summary(); sum.Records != int64(n) || sum.StoppedAt > last || sum.Lines < last {
+				t.Errorf("summary %+v after %d items, the last on line %d", sum, n, last)
+			}
+		}()
+		for ; ; n++ {
 			it, ok := rd.Next()
 			if !ok {
 				break

@@ -126,13 +126,53 @@ func TestNDJSONReaderLongLines(t *testing.T) {
 	})
 }
 
+// The NDJSON cousins of a CSV quote left open: records that would pass for
+// one bad line, and a last line cut short, say what they are; the summary
+// counts every line.
+func TestNDJSONReaderNamesLinesThatHideRecords(t *testing.T) {
+	body := `{"cds_unique_identifier":"a"}` + "\n" + // 1
+		`{"cds_unique_identifier":"b"} {"cds_unique_identifier":"c"}` + "\n" + // 2: two on one line
+		`[{"cds_unique_identifier":"d"},{"cds_unique_identifier":"e"}]` + "\n" + // 3: an array
+		strings.Repeat("z", MaxLineBytes+1) + "\n" + // 4: too long, skipped
+		"\n" + // 5: blank
+		`{"cds_unique_identifier":"f"}` + "\n" + // 6
+		`{"cds_unique_identifier":"g","provider_co` // 7: cut short
+	rd := NewNDJSONReader(strings.NewReader(body), dmicv1.Dataset_DATASET_APC)
+	items := collect(t, rd)
+	checkItems(t, items, []wantItem{
+		{line: 1, id: "a"}, {line: 2, rule: RuleJSON}, {line: 3, rule: RuleJSON},
+		{line: 4, rule: RuleTooLong}, {line: 6, id: "f"}, {line: 7, rule: RuleJSON},
+	})
+	for i, want := range map[int]string{1: "more than one JSON object", 2: "JSON array", 5: "cut short"} {
+		if msg := decodeMessage(t, items[i]); !strings.Contains(msg, want) {
+			t.Errorf("line %d: message %q does not say %q", items[i].Line, msg, want)
+		}
+	}
+	if msg := decodeMessage(t, items[0+1]); strings.Contains(msg, "cut short") {
+		t.Errorf("line 2 is not the last line: %q", msg)
+	}
+	if want := (Summary{Records: 6, Lines: 7}); rd.Summary() != want {
+		t.Errorf("summary %+v, want %+v", rd.Summary(), want)
+	}
+}
+
 func TestNDJSONReaderReadError(t *testing.T) {
 	boom := errors.New("connection reset")
 	body := io.MultiReader(strings.NewReader(`{"cds_unique_identifier":"a"}`+"\n"+`{"cds_uni`), iotest.ErrReader(boom))
-	items := collect(t, NewNDJSONReader(body, dmicv1.Dataset_DATASET_APC))
+	rd := NewNDJSONReader(body, dmicv1.Dataset_DATASET_APC)
+	items := collect(t, rd)
 	checkItems(t, items, []wantItem{{line: 1, id: "a"}, {line: 2, rule: RuleRead}})
 	if !errors.Is(items[1].Err, boom) {
 		t.Errorf("read error %v does not wrap the cause", items[1].Err)
+	}
+	if want := (Summary{Records: 2, Lines: 2, StoppedAt: 2, StopRule: RuleRead}); rd.Summary() != want {
+		t.Errorf("summary %+v, want %+v", rd.Summary(), want)
+	}
+	// Broken between lines: the line that did not arrive is where it stopped.
+	rd = NewNDJSONReader(io.MultiReader(strings.NewReader(`{"cds_unique_identifier":"a"}`+"\n"), iotest.ErrReader(boom)), dmicv1.Dataset_DATASET_APC)
+	checkItems(t, collect(t, rd), []wantItem{{line: 1, id: "a"}, {line: 2, rule: RuleRead}})
+	if sum := rd.Summary(); sum.StoppedAt != 2 || sum.Records != 2 {
+		t.Errorf("summary %+v, want 2 records, stopped at line 2", sum)
 	}
 }
 
@@ -145,7 +185,7 @@ func TestCSVReader(t *testing.T) {
 		"apc,d,RJ7,2026-01-08,130,,\n" + // 6: outpatient field with a value in an apc row
 		"local_flow,e,RJ7,,,12.50,1\n" + // 7: price not an integer
 		"apc,f,RJ7\n" + // 8: short row
-		"apc,\"g\nstill g\",RJ7,,130,,\n" + // 9-10: quoted newline, line is where the row starts
+		"apc,\"g\nstill g\",RJ7,,130,,\n" + // 9-10: quoted newline: no field holds one, so the row is refused
 		"apc,h\"x,RJ7,,130,,\n" + // 11: bare quote
 		",i,RJ7,,,,\n" + // 12: no dataset anywhere
 		"op,j,RJ7,2026-01-09,,,\n" // 13
@@ -161,7 +201,7 @@ func TestCSVReader(t *testing.T) {
 		{line: 6, rule: RuleFieldDataset},
 		{line: 7, rule: RuleValue},
 		{line: 8, rule: RuleColumns},
-		{line: 9, id: "g\nstill g"},
+		{line: 9, rule: RuleCSV},
 		{line: 11, rule: RuleCSV},
 		{line: 12, rule: RuleDataset},
 		{line: 13, id: "j"},
@@ -171,6 +211,86 @@ func TestCSVReader(t *testing.T) {
 	}
 	if items[0].Record.GetOutpatient().GetAppointmentDate() != "2026-01-08" || items[0].Dataset != dmicv1.Dataset_DATASET_OUTPATIENT {
 		t.Errorf("outpatient row: %v", items[0].Record)
+	}
+}
+
+// csvItems reads a whole CSV body of outpatient rows.
+func csvItems(t *testing.T, body string) ([]Item, Summary) {
+	t.Helper()
+	rd, err := NewCSVReader(strings.NewReader(body), dmicv1.Dataset_DATASET_OUTPATIENT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := collect(t, rd)
+	return items, rd.Summary()
+}
+
+// decodeMessage is the message of an item's decode error.
+func decodeMessage(t *testing.T, it Item) string {
+	t.Helper()
+	var de *DecodeError
+	if !errors.As(it.Err, &de) {
+		t.Fatalf("line %d: %v, want a decode error", it.Line, it.Err)
+	}
+	return de.Message
+}
+
+// A quote left open in row 2 of 4 took in every line after it, and the file
+// used to answer 2 results with no word of rows 3 and 4. Now the row's
+// failure names the lines it took in, and the summary says reading stopped
+// there.
+func TestCSVUnclosedQuoteSaysWhereReadingStopped(t *testing.T) {
+	body := "cds_unique_identifier,provider_code,appointment_date\n" + // 1
+		"B1,RJ7,2026-01-02\n" + // 2: row 1
+		"B2,\"RJ7,2026-01-02\n" + // 3: row 2, the quote opens and is never closed
+		"B3,RJ7,2026-01-02\n" + // 4: row 3
+		"B4,RJ7,2026-01-02\n" // 5: row 4
+	items, sum := csvItems(t, body)
+	checkItems(t, items, []wantItem{{line: 2, id: "B1"}, {line: 3, rule: RuleCSV}})
+	msg := decodeMessage(t, items[1])
+	for _, want := range []string{"never closed", "lines 3 to 5", "rest of the submission"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not say %q", msg, want)
+		}
+	}
+	if want := (Summary{Records: 2, Lines: 5, StoppedAt: 3, StopRule: RuleCSV}); sum != want {
+		t.Errorf("summary %+v, want %+v", sum, want)
+	}
+	// The same without a final line ending.
+	if _, sum := csvItems(t, strings.TrimSuffix(body, "\n")); sum.Lines != 5 || sum.StoppedAt != 3 {
+		t.Errorf("without a final newline: summary %+v, want 5 lines, stopped at 3", sum)
+	}
+}
+
+// A quote opened on one line and closed lines later takes in the lines
+// between; the error names them and reading goes on after them. A row that
+// parses but holds a line break is refused for the same reason: it would
+// otherwise hide the rows it took in, and might pass as a record.
+func TestCSVQuoteSpanningLinesNamesTheLinesTakenIn(t *testing.T) {
+	body := "cds_unique_identifier,provider_code,appointment_date\n" + // 1
+		"B1,\"RJ7,2026-01-02\n" + // 2: quote opens
+		"B2,RJ7,2026-01-02\n" + // 3
+		"B3,R\"J7,2026-01-02\n" + // 4: a stray quote closes it, then text: unparsable
+		"B4,RJ7,2026-01-02\n" + // 5
+		"B5,\"RJ7\n" + // 6: quote opens
+		"B6\",2026-01-02,\n" + // 7: and closes: a row of 3 cells over 2 lines
+		"B7,RJ7,2026-01-02\n" // 8
+	items, sum := csvItems(t, body)
+	checkItems(t, items, []wantItem{{line: 2, rule: RuleCSV}, {line: 5, id: "B4"}, {line: 6, rule: RuleCSV}, {line: 8, id: "B7"}})
+	if msg := decodeMessage(t, items[0]); !strings.Contains(msg, "lines 2 to 4") || !strings.Contains(msg, "rows on lines 3 to 4 were not read") {
+		t.Errorf("message %q does not name the lines taken in", msg)
+	}
+	if msg := decodeMessage(t, items[2]); !strings.Contains(msg, "from line 6 to line 7") {
+		t.Errorf("message %q does not name the lines of the row", msg)
+	}
+	if want := (Summary{Records: 4, Lines: 8}); sum != want {
+		t.Errorf("summary %+v, want %+v (read to the end)", sum, want)
+	}
+	// Two open quotes in a row: each is reported, none is read twice.
+	items, sum = csvItems(t, "cds_unique_identifier,provider_code\n\"B1,RJ7\n\"x,\"B2\n\"B3,RJ7\nB4,RJ7\n")
+	checkItems(t, items, []wantItem{{line: 2, rule: RuleCSV}, {line: 4, rule: RuleCSV}})
+	if sum.StoppedAt != 4 || sum.Records != 2 {
+		t.Errorf("summary %+v, want 2 records, stopped at line 4", sum)
 	}
 }
 
@@ -255,6 +375,9 @@ func TestCSVReaderReadError(t *testing.T) {
 	}
 	if RecordID(items[0].Record) != "a" {
 		t.Errorf("first item %+v", items[0])
+	}
+	if sum := rd.Summary(); sum.StoppedAt != last.Line || sum.StopRule != RuleRead || sum.Records != int64(len(items)) {
+		t.Errorf("summary %+v, want stopped at line %d by %s", sum, last.Line, RuleRead)
 	}
 }
 

@@ -2,11 +2,19 @@ package validate
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
@@ -16,6 +24,15 @@ import (
 	"github.com/dmic-nhs/dmic/services/validation"
 )
 
+// headerLoad carries a version's load record (a SpecificationLoad, protobuf)
+// on the log entry of its document. The value stays the document, byte for
+// byte, so entries written before loads were recorded still apply.
+const headerLoad = "dmic-spec-load"
+
+// maxReasonLen bounds the reason of a backdated load: it is kept on every
+// instance and shown in listings.
+const maxReasonLen = 500
+
 // Specifications manages the validator's specifications at run time: the
 // built-in ones, and those loaded through the gRPC API, which are kept on the
 // specification log so that every instance and every restart applies them.
@@ -23,31 +40,45 @@ import (
 type Specifications struct {
 	validationv1.UnimplementedSpecificationServiceServer
 
-	// mu serialises read-modify-write of the validator's registry; the
-	// validator itself is read without it, by the stage, concurrently.
+	// mu serialises read-modify-write of the validator's registry and guards
+	// loads; the validator itself is read without it, by the stage,
+	// concurrently.
 	mu  sync.Mutex
 	v   *validation.Validator
 	log *controllog.Log
 	lg  *slog.Logger
+	// loads are the load records of the versions loaded, by label, as the
+	// log holds them.
+	loads map[string]*validationv1.SpecificationLoad
 }
 
 // NewSpecifications manages v's specifications, persisting loads to log.
-// "Now" (which version is in effect, when one was loaded) is v's clock, the
-// same one that selects the version for each record.
+// "Now" (which version is in effect, when one was loaded, whether a version
+// is backdated) is v's clock, the same one that selects the version for each
+// record.
 func NewSpecifications(v *validation.Validator, log *controllog.Log, lg *slog.Logger) *Specifications {
-	return &Specifications{v: v, log: log, lg: lg}
+	return &Specifications{v: v, log: log, lg: lg, loads: map[string]*validationv1.SpecificationLoad{}}
 }
 
-// apply adds a document to the registry; a document already there is a no-op.
-func (s *Specifications) apply(doc []byte, origin string) (*validation.Spec, bool, error) {
+// apply adds a document to the registry; a document already there is a
+// no-op. load is its load record (nil for an entry written before loads were
+// recorded): its time is the loaded time, so every instance shows the same.
+func (s *Specifications) apply(doc []byte, load *validationv1.SpecificationLoad) (*validation.Spec, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next, spec, created, err := s.v.Registry().With(doc, origin, s.v.Clock().Now())
+	loaded := s.v.Clock().Now()
+	if load.GetLoadedTime() != nil {
+		loaded = load.GetLoadedTime().AsTime()
+	}
+	next, spec, created, err := s.v.Registry().With(doc, validation.OriginLoaded, loaded)
 	if err != nil {
 		return nil, false, err
 	}
 	if created {
 		s.v.SetRegistry(next)
+	}
+	if _, known := s.loads[spec.Label()]; load != nil && (created || !known) {
+		s.loads[spec.Label()] = load
 	}
 	return spec, created, nil
 }
@@ -56,47 +87,165 @@ func (s *Specifications) apply(doc []byte, origin string) (*validation.Spec, boo
 // ctx ends. caughtUp is called once the documents present at start are
 // applied. A document that does not apply (written by a newer version, or
 // conflicting with one already applied) is logged and skipped: it must not
-// stop validation.
+// stop validation. The backdating check is not made here: an entry on the
+// log is a load already decided (and audited), and judging it again by
+// today's date would make instances disagree.
 func (s *Specifications) Follow(ctx context.Context, caughtUp func()) error {
-	return s.log.Follow(ctx, func(offset int64, doc []byte) {
-		spec, created, err := s.apply(doc, validation.OriginLoaded)
+	return s.log.FollowEntries(ctx, func(e controllog.Entry) {
+		load, err := loadOf(e.Headers)
 		if err != nil {
-			s.lg.Error("specification on the log not applied", "offset", offset, "err", err)
+			s.lg.Error("specification log entry: load record not read; applied without it", "offset", e.Offset, "err", err)
+		}
+		spec, created, err := s.apply(e.Value, load)
+		if err != nil {
+			s.lg.Error("specification on the log not applied", "offset", e.Offset, "err", err)
 			return
 		}
 		if created {
-			s.lg.Info("specification applied", "spec", spec.Label(), "effective_from", spec.EffectiveFrom(), "offset", offset)
+			s.lg.Info("specification applied", append([]any{"spec", spec.Label(), "effective_from", spec.EffectiveFrom(), "offset", e.Offset},
+				loadAttrs(load)...)...)
 		}
 	}, caughtUp)
 }
 
-// LoadSpecification implements the gRPC call: check, persist, apply.
+// loadOf reads the load record among an entry's headers; nil when there is none.
+func loadOf(hs []kafka.Header) (*validationv1.SpecificationLoad, error) {
+	for _, h := range hs {
+		if h.Key == headerLoad {
+			load := &validationv1.SpecificationLoad{}
+			if err := proto.Unmarshal(h.Value, load); err != nil {
+				return nil, fmt.Errorf("header %s: %w", headerLoad, err)
+			}
+			return load, nil
+		}
+	}
+	return nil, nil
+}
+
+// loadAttrs are the log attributes of a load record: who asked and, for a
+// backdated load, why.
+func loadAttrs(load *validationv1.SpecificationLoad) []any {
+	if load == nil {
+		return nil
+	}
+	attrs := []any{"peer", load.GetPeer(), "operator", load.GetOperator(), "user_agent", load.GetUserAgent()}
+	if load.GetBackdated() {
+		attrs = append(attrs, "backdated", true, "reason", load.GetReason())
+	}
+	return attrs
+}
+
+// LoadSpecification implements the gRPC call: check, persist, apply. A
+// version effective before today is refused unless the request overrides
+// it with a reason; the override is logged at WARN and its record kept on
+// the log with the document.
 func (s *Specifications) LoadSpecification(ctx context.Context, req *validationv1.LoadSpecificationRequest) (*validationv1.LoadSpecificationResponse, error) {
 	doc := req.GetDocument()
 	if len(doc) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "document: empty")
 	}
+	reason, err := overrideReason(req)
+	if err != nil {
+		return nil, err
+	}
 	// Check against the current registry first: a bad or conflicting document
 	// must never reach the log.
-	_, spec, created, err := s.v.Registry().With(doc, validation.OriginLoaded, s.v.Clock().Now())
+	now := s.v.Clock().Now()
+	_, spec, created, err := s.v.Registry().With(doc, validation.OriginLoaded, now)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "specification refused:\n%v", err)
 	}
 	if !created {
 		return &validationv1.LoadSpecificationResponse{Summary: s.summary(spec)}, nil
 	}
-	if err := s.log.Publish(ctx, spec.ID()+"@"+spec.Version(), doc); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "specification %s not stored: %v", spec.Label(), err)
+	label := spec.Label()
+	load := requestedBy(ctx)
+	// The reason is kept even when the override turns out not to be needed:
+	// what an operator wrote is never dropped unseen.
+	load.LoadedTime, load.Reason = timestamppb.New(now), reason
+	if spec.Backdated(now) {
+		if !req.GetAllowBackdated() {
+			return nil, status.Errorf(codes.FailedPrecondition, "specification %s refused: it is effective from %s, before today (%s, Europe/London), "+
+				"so it would judge records received since %s that are validated or replayed from now on, by rules that did not exist when they were received. "+
+				"Make it effective today or later; or, if judging those records by it is intended, load it with allow_backdated and a reason "+
+				"(dmicctl spec load --allow-backdated --reason TEXT FILE): the override is audited",
+				label, spec.EffectiveFrom(), validation.CalendarDate(now), spec.EffectiveFrom())
+		}
+		load.Backdated = true
+		s.lg.Warn("backdated specification loaded by override", append([]any{"spec", label, "effective_from", spec.EffectiveFrom(),
+			"today", validation.CalendarDate(now)}, loadAttrs(load)...)...)
+	}
+	record, err := proto.Marshal(load)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "specification %s: load record: %v", label, err)
+	}
+	if err := s.log.Publish(ctx, spec.ID()+"@"+spec.Version(), doc, kafka.Header{Key: headerLoad, Value: record}); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "specification %s not stored: %v", label, err)
 	}
 	// This instance's follower may apply it from the log first: either way
 	// it is this call that created it.
-	label := spec.Label()
-	if spec, _, err = s.apply(doc, validation.OriginLoaded); err != nil {
+	if spec, _, err = s.apply(doc, load); err != nil {
 		// Another load of the same version, with other content, won the race.
 		return nil, status.Errorf(codes.Aborted, "specification %s: %v", label, err)
 	}
-	s.lg.Info("specification loaded", "spec", spec.Label(), "effective_from", spec.EffectiveFrom(), "sha256", spec.SHA256())
+	s.lg.Info("specification loaded", append([]any{"spec", spec.Label(), "effective_from", spec.EffectiveFrom(), "sha256", spec.SHA256()},
+		loadAttrs(load)...)...)
 	return &validationv1.LoadSpecificationResponse{Summary: s.summary(spec), Created: true}, nil
+}
+
+// overrideReason checks the override fields of a request: a reason comes
+// with allow_backdated and only with it, one line of at most maxReasonLen
+// characters.
+func overrideReason(req *validationv1.LoadSpecificationRequest) (string, error) {
+	reason := strings.TrimSpace(req.GetReason())
+	switch {
+	case req.GetAllowBackdated() && reason == "":
+		return "", status.Error(codes.InvalidArgument, "reason: required with allow_backdated (it is kept in the audit of the load)")
+	case !req.GetAllowBackdated() && reason != "":
+		return "", status.Error(codes.InvalidArgument, "reason: given without allow_backdated (it is only the reason for a backdated load)")
+	case utf8.RuneCountInString(reason) > maxReasonLen:
+		return "", status.Errorf(codes.InvalidArgument, "reason: longer than %d characters", maxReasonLen)
+	case strings.ContainsFunc(reason, unicode.IsControl):
+		return "", status.Error(codes.InvalidArgument, "reason: must be one line of text, without control characters")
+	}
+	return reason, nil
+}
+
+// requestedBy is what can be told of who made a call before there is
+// authentication: the peer's address, its user agent, and the operator name
+// its client sent (dmicctl sends the local user's; not verified).
+func requestedBy(ctx context.Context) *validationv1.SpecificationLoad {
+	load := &validationv1.SpecificationLoad{}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		load.Peer = p.Addr.String()
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	first := func(key string) string {
+		if vs := md.Get(key); len(vs) > 0 {
+			return bounded(vs[0])
+		}
+		return ""
+	}
+	load.UserAgent, load.Operator = first("user-agent"), first(OperatorMetadata)
+	return load
+}
+
+// OperatorMetadata is the gRPC metadata key a client names its operator in.
+const OperatorMetadata = "dmic-operator"
+
+// bounded keeps a caller-supplied name short and printable.
+func bounded(s string) string {
+	const max = 100
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max]) + "…"
+	}
+	return s
 }
 
 // ListSpecifications implements the gRPC call.
@@ -143,5 +292,10 @@ func (s *Specifications) summary(spec *validation.Spec) *validationv1.Specificat
 	if t := spec.LoadedTime(); !t.IsZero() {
 		sum.LoadedTime = timestamppb.New(t)
 	}
+	s.mu.Lock()
+	if load := s.loads[spec.Label()]; load != nil {
+		sum.Load = proto.Clone(load).(*validationv1.SpecificationLoad)
+	}
+	s.mu.Unlock()
 	return sum
 }

@@ -13,13 +13,13 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
 	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/topicstest"
 	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/validation"
 	"github.com/dmic-nhs/dmic/services/validation/validationtest"
@@ -69,7 +69,9 @@ func startInstance(t *testing.T, ctx context.Context, brokers []string, clk cloc
 func (in *instance) verdict(t *testing.T, day time.Time) *validationv1.ValidationOutcome {
 	t.Helper()
 	raw := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_APC, Submitter: "RJ7", SubmissionID: "sub-1", Received: day, Line: 1}
-	outs, err := in.stage.Process(context.Background(), message(apcRecord(`"person_gender_code":"7"`), raw.Headers()))
+	m := message(apcRecord(`"person_gender_code":"7"`), raw.Headers())
+	m.Time = day // received by ingest on day
+	outs, err := in.stage.Process(context.Background(), m)
 	if rej, ok := err.(*pipeline.Rejection); ok {
 		outs = rej.Also
 	} else if err != nil {
@@ -85,13 +87,9 @@ func (in *instance) verdict(t *testing.T, day time.Time) *validationv1.Validatio
 // instance: what is "in effect" and which version judges a record are read
 // from the same clock, so moving it moves both.
 func TestSpecificationLoadedAtRunTime(t *testing.T) {
-	b := broker.ForTest(t)
-	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
-		t.Fatal(err)
-	}
+	brokers := topicstest.Brokers(ctx, t, 3)
 	// The new version takes effect nine days after today (in England's
 	// calendar); before is the day before that.
 	clk := clocktest.Manual(t)

@@ -64,6 +64,13 @@ func New(v *validation.Validator, opts ...Option) *Stage {
 // Process implements pipeline.Processor.
 func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
 	raw, err := envelope.ParseHeaders(m.Headers)
+	// The message's timestamp, not a header a producer chose, picks the
+	// version; without one, when validate first sees the record does.
+	received, ok := envelope.Received(raw, m)
+	if !ok {
+		received = s.v.Clock().Now()
+	}
+	raw.Received = received
 	if err != nil {
 		f := &dmicv1.Failure{RuleId: "HDR-001", Field: "headers", Severity: dmicv1.Severity_SEVERITY_ERROR, Message: err.Error()}
 		return nil, s.reject(m, partialHeader(raw, m), "", "", []*dmicv1.Failure{f})
@@ -89,10 +96,6 @@ func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, 
 		return nil, s.reject(m, partialHeader(raw, m), recordID, raw.Submitter, []*dmicv1.Failure{record.FailureOf(err)})
 	}
 	raw.Dataset = ds
-	received := raw.Received
-	if received.IsZero() {
-		received = m.Time
-	}
 	// Every rule runs before the header is built, so that a provider learns
 	// of all that is wrong with a record at once (a bad applicable date/time
 	// is one of those rules, DATE-004).
@@ -180,10 +183,7 @@ func partialHeader(raw envelope.Raw, m kafka.Message) *dmicv1.EnvelopeHeader {
 		RawPartition:     int32(m.Partition),
 		RawOffset:        m.Offset,
 		LineNumber:       raw.Line,
-		ReceivedTime:     timestamppb.New(m.Time),
-	}
-	if !raw.Received.IsZero() {
-		h.ReceivedTime = timestamppb.New(raw.Received)
+		ReceivedTime:     timestamppb.New(raw.Received), // Process set it (envelope.Received)
 	}
 	return h
 }

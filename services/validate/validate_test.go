@@ -74,7 +74,9 @@ func message(value []byte, headers []kafka.Header) kafka.Message {
 		Key:       []byte("RJ7|apc|BRJ700000000000000000001"),
 		Value:     value,
 		Headers:   headers,
-		Time:      received.Add(time.Second),
+		// As ingest writes it: the receipt time, in the header and as the
+		// message timestamp (which the broker keeps to the millisecond).
+		Time: received,
 	}
 }
 

@@ -13,17 +13,17 @@ import (
 // decoderRules are the rules the record decoder applies before any
 // specification; a record that breaks one is rejected with it alone.
 var decoderRules = []struct{ id, meaning string }{
-	{record.RuleJSON, "The line is not valid JSON, is not a single JSON object, or is not UTF-8 text."},
+	{record.RuleJSON, "The line is not valid JSON, is not a single JSON object (two records on one line, or an array of records), or is not UTF-8 text. A last line with no line ending that is not valid JSON is said to be possibly cut short."},
 	{record.RuleDataset, "The dataset is named neither by the record nor by the submission (for CSV: no `dataset` column and no dataset named by the submission)."},
 	{record.RuleUnknownField, "The record has a field name the format does not have. The failure names the field."},
 	{record.RuleFieldDataset, "The record has a field of another dataset, for example `appointment_date` in an `apc` record."},
 	{record.RuleType, "A value has the wrong JSON type: an object, array or `true`/`false` where text or a number is expected, or a number for `dataset`."},
 	{record.RuleValue, "A value cannot be read: `cds_update_type` other than `9` or `1`, an unknown `dataset`, `price_pence` or `activity_count` that is not a whole number or is out of range."},
-	{record.RuleTooLong, "The line is longer than 1 MiB."},
-	{record.RuleCSV, "The CSV row cannot be parsed (for example, a stray quote), or is not UTF-8 text."},
+	{record.RuleTooLong, "The line is longer than 1 MiB. Reading goes on with the next line."},
+	{record.RuleCSV, "The CSV row cannot be parsed (for example, a stray quote), a quoted cell holds a line break (no field can: it is a quote left open that took in the rows after it; the failure names the lines), or the row is not UTF-8 text. A quote never closed takes in the rest of the file: the failure names the lines, and reading stops there (the answer's `read.stopped_at_line`)."},
 	{record.RuleColumns, "The CSV row has a different number of cells from the header."},
 	{record.RuleCSVHeader, "The CSV header cannot be used (a column that is not a field, a repeated or unnamed column, an empty file). The whole file is rejected."},
-	{record.RuleRead, "The submission could not be read, for example because the connection broke."},
+	{record.RuleRead, "The submission could not be read, for example because the connection broke. Reading stops there (the answer's `read.stopped_at_line`)."},
 }
 
 // Document renders specs as markdown for providers: how records are

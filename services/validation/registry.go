@@ -158,6 +158,19 @@ func pick(list []*Spec, date int) *Spec {
 	return list[0]
 }
 
+// Backdated reports whether s takes effect before day's calendar date in
+// Europe/London: loaded on day, it would judge records received before it was
+// loaded, which are validated (or replayed) from then on.
+func (s *Spec) Backdated(day time.Time) bool {
+	return s.effective < civilDate(day, london())
+}
+
+// CalendarDate is day's date in the calendar effective dates are read in
+// (Europe/London), YYYY-MM-DD.
+func CalendarDate(day time.Time) string {
+	return day.In(london()).Format(time.DateOnly)
+}
+
 // InEffect reports whether s is what Select answers on day for one of the
 // datasets it covers.
 func (r *Registry) InEffect(s *Spec, day time.Time) bool {

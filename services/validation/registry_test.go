@@ -171,3 +171,24 @@ func TestListAndGet(t *testing.T) {
 		t.Error("nil registry is not empty")
 	}
 }
+
+// Backdated reads today in England's calendar: at 00:30 BST on 1 April
+// (still 31 March in UTC) a version effective 31 March is backdated, and one
+// effective 1 April is not.
+func TestBackdatedUsesLondonCalendar(t *testing.T) {
+	if london() == time.UTC {
+		t.Skip("no tzdata for Europe/London")
+	}
+	_, march := with(t, &Registry{}, variant(t, "apc", "2027.0", "2027-03-31"))
+	_, april := with(t, &Registry{}, variant(t, "apc", "2027.1", "2027-04-01"))
+	firstMinutes := day("2027-03-31T23:30:00Z")
+	if !march.Backdated(firstMinutes) || april.Backdated(firstMinutes) {
+		t.Errorf("at %v: 31 March backdated %v, 1 April backdated %v; want true, false", firstMinutes, march.Backdated(firstMinutes), april.Backdated(firstMinutes))
+	}
+	if march.Backdated(day("2027-03-31T12:00:00Z")) {
+		t.Error("a version effective today is not backdated")
+	}
+	if got := CalendarDate(firstMinutes); got != "2027-04-01" {
+		t.Errorf("CalendarDate = %s, want 2027-04-01", got)
+	}
+}

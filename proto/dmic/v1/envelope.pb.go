@@ -1157,6 +1157,86 @@ func (x *Failure) GetMessage() string {
 	return ""
 }
 
+// ReadSummary says how much of a submission's body was read as records, so
+// that a file cut short, or a quote left open that took in the rows after it,
+// is never mistaken for a smaller file.
+type ReadSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Records read: every line or CSV row that got a result, accepted or not.
+	Records int64 `protobuf:"varint,1,opt,name=records,proto3" json:"records,omitempty"`
+	// Lines of the body read, the CSV header and blank lines included. Over
+	// gRPC, the number of json_records.
+	Lines int64 `protobuf:"varint,2,opt,name=lines,proto3" json:"lines,omitempty"`
+	// The line from which the rest of the body could not be read as records
+	// (a quoted CSV cell opened there and never closed, or the connection
+	// broke there); 0 when the body was read to its end. That line's result
+	// says why.
+	StoppedAtLine int64 `protobuf:"varint,3,opt,name=stopped_at_line,json=stoppedAtLine,proto3" json:"stopped_at_line,omitempty"`
+	// The rule of that line's result (DEC-CSV, DEC-READ); empty when the body
+	// was read to its end.
+	StoppedByRule string `protobuf:"bytes,4,opt,name=stopped_by_rule,json=stoppedByRule,proto3" json:"stopped_by_rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadSummary) Reset() {
+	*x = ReadSummary{}
+	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadSummary) ProtoMessage() {}
+
+func (x *ReadSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadSummary.ProtoReflect.Descriptor instead.
+func (*ReadSummary) Descriptor() ([]byte, []int) {
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReadSummary) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ReadSummary) GetLines() int64 {
+	if x != nil {
+		return x.Lines
+	}
+	return 0
+}
+
+func (x *ReadSummary) GetStoppedAtLine() int64 {
+	if x != nil {
+		return x.StoppedAtLine
+	}
+	return 0
+}
+
+func (x *ReadSummary) GetStoppedByRule() string {
+	if x != nil {
+		return x.StoppedByRule
+	}
+	return ""
+}
+
 // DeadLetter travels on the rejected topic: a record a stage could not accept, and why.
 type DeadLetter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1188,7 +1268,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1280,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1293,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{9}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeadLetter) GetStage() string {
@@ -1409,7 +1489,12 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12-\n" +
 	"\bseverity\x18\x03 \x01(\x0e2\x11.dmic.v1.SeverityR\bseverity\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\xe3\x03\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x8d\x01\n" +
+	"\vReadSummary\x12\x18\n" +
+	"\arecords\x18\x01 \x01(\x03R\arecords\x12\x14\n" +
+	"\x05lines\x18\x02 \x01(\x03R\x05lines\x12&\n" +
+	"\x0fstopped_at_line\x18\x03 \x01(\x03R\rstoppedAtLine\x12&\n" +
+	"\x0fstopped_by_rule\x18\x04 \x01(\tR\rstoppedByRule\"\xe3\x03\n" +
 	"\n" +
 	"DeadLetter\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12,\n" +
@@ -1449,7 +1534,7 @@ func file_dmic_v1_envelope_proto_rawDescGZIP() []byte {
 }
 
 var file_dmic_v1_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dmic_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_dmic_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_dmic_v1_envelope_proto_goTypes = []any{
 	(ReconciliationStatus)(0),       // 0: dmic.v1.ReconciliationStatus
 	(Severity)(0),                   // 1: dmic.v1.Severity
@@ -1462,43 +1547,44 @@ var file_dmic_v1_envelope_proto_goTypes = []any{
 	(*DeidentifiedRecord)(nil),      // 8: dmic.v1.DeidentifiedRecord
 	(*ReconciliationResult)(nil),    // 9: dmic.v1.ReconciliationResult
 	(*Failure)(nil),                 // 10: dmic.v1.Failure
-	(*DeadLetter)(nil),              // 11: dmic.v1.DeadLetter
-	(Dataset)(0),                    // 12: dmic.v1.Dataset
-	(Source)(0),                     // 13: dmic.v1.Source
-	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
-	(*CommissioningRecord)(nil),     // 15: dmic.v1.CommissioningRecord
-	(UpdateType)(0),                 // 16: dmic.v1.UpdateType
-	(*Demographics)(nil),            // 17: dmic.v1.Demographics
-	(*ApcEpisode)(nil),              // 18: dmic.v1.ApcEpisode
-	(*OutpatientAttendance)(nil),    // 19: dmic.v1.OutpatientAttendance
-	(*EmergencyCareAttendance)(nil), // 20: dmic.v1.EmergencyCareAttendance
-	(*LocalFlowRecord)(nil),         // 21: dmic.v1.LocalFlowRecord
+	(*ReadSummary)(nil),             // 11: dmic.v1.ReadSummary
+	(*DeadLetter)(nil),              // 12: dmic.v1.DeadLetter
+	(Dataset)(0),                    // 13: dmic.v1.Dataset
+	(Source)(0),                     // 14: dmic.v1.Source
+	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
+	(*CommissioningRecord)(nil),     // 16: dmic.v1.CommissioningRecord
+	(UpdateType)(0),                 // 17: dmic.v1.UpdateType
+	(*Demographics)(nil),            // 18: dmic.v1.Demographics
+	(*ApcEpisode)(nil),              // 19: dmic.v1.ApcEpisode
+	(*OutpatientAttendance)(nil),    // 20: dmic.v1.OutpatientAttendance
+	(*EmergencyCareAttendance)(nil), // 21: dmic.v1.EmergencyCareAttendance
+	(*LocalFlowRecord)(nil),         // 22: dmic.v1.LocalFlowRecord
 }
 var file_dmic_v1_envelope_proto_depIdxs = []int32{
-	12, // 0: dmic.v1.EnvelopeHeader.dataset:type_name -> dmic.v1.Dataset
-	13, // 1: dmic.v1.EnvelopeHeader.source:type_name -> dmic.v1.Source
-	14, // 2: dmic.v1.EnvelopeHeader.received_time:type_name -> google.protobuf.Timestamp
+	13, // 0: dmic.v1.EnvelopeHeader.dataset:type_name -> dmic.v1.Dataset
+	14, // 1: dmic.v1.EnvelopeHeader.source:type_name -> dmic.v1.Source
+	15, // 2: dmic.v1.EnvelopeHeader.received_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: dmic.v1.ValidatedRecord.header:type_name -> dmic.v1.EnvelopeHeader
-	15, // 4: dmic.v1.ValidatedRecord.record:type_name -> dmic.v1.CommissioningRecord
+	16, // 4: dmic.v1.ValidatedRecord.record:type_name -> dmic.v1.CommissioningRecord
 	10, // 5: dmic.v1.ValidatedRecord.warnings:type_name -> dmic.v1.Failure
-	16, // 6: dmic.v1.DeidentifiedActivity.update_type:type_name -> dmic.v1.UpdateType
-	17, // 7: dmic.v1.DeidentifiedActivity.demographics:type_name -> dmic.v1.Demographics
+	17, // 6: dmic.v1.DeidentifiedActivity.update_type:type_name -> dmic.v1.UpdateType
+	18, // 7: dmic.v1.DeidentifiedActivity.demographics:type_name -> dmic.v1.Demographics
 	4,  // 8: dmic.v1.DeidentifiedActivity.residence:type_name -> dmic.v1.Residence
-	18, // 9: dmic.v1.DeidentifiedActivity.apc:type_name -> dmic.v1.ApcEpisode
-	19, // 10: dmic.v1.DeidentifiedActivity.outpatient:type_name -> dmic.v1.OutpatientAttendance
-	20, // 11: dmic.v1.DeidentifiedActivity.emergency_care:type_name -> dmic.v1.EmergencyCareAttendance
-	21, // 12: dmic.v1.DeidentifiedActivity.local_flow:type_name -> dmic.v1.LocalFlowRecord
+	19, // 9: dmic.v1.DeidentifiedActivity.apc:type_name -> dmic.v1.ApcEpisode
+	20, // 10: dmic.v1.DeidentifiedActivity.outpatient:type_name -> dmic.v1.OutpatientAttendance
+	21, // 11: dmic.v1.DeidentifiedActivity.emergency_care:type_name -> dmic.v1.EmergencyCareAttendance
+	22, // 12: dmic.v1.DeidentifiedActivity.local_flow:type_name -> dmic.v1.LocalFlowRecord
 	5,  // 13: dmic.v1.DeidentifiedActivity.domain_pseudonyms:type_name -> dmic.v1.DomainPseudonym
 	2,  // 14: dmic.v1.DeidentifiedRecord.header:type_name -> dmic.v1.EnvelopeHeader
 	7,  // 15: dmic.v1.DeidentifiedRecord.activity:type_name -> dmic.v1.DeidentifiedActivity
 	6,  // 16: dmic.v1.DeidentifiedRecord.assignment:type_name -> dmic.v1.Assignment
 	10, // 17: dmic.v1.DeidentifiedRecord.warnings:type_name -> dmic.v1.Failure
 	0,  // 18: dmic.v1.ReconciliationResult.status:type_name -> dmic.v1.ReconciliationStatus
-	12, // 19: dmic.v1.ReconciliationResult.dataset:type_name -> dmic.v1.Dataset
+	13, // 19: dmic.v1.ReconciliationResult.dataset:type_name -> dmic.v1.Dataset
 	1,  // 20: dmic.v1.Failure.severity:type_name -> dmic.v1.Severity
 	10, // 21: dmic.v1.DeadLetter.failures:type_name -> dmic.v1.Failure
 	2,  // 22: dmic.v1.DeadLetter.header:type_name -> dmic.v1.EnvelopeHeader
-	14, // 23: dmic.v1.DeadLetter.rejected_time:type_name -> google.protobuf.Timestamp
+	15, // 23: dmic.v1.DeadLetter.rejected_time:type_name -> google.protobuf.Timestamp
 	24, // [24:24] is the sub-list for method output_type
 	24, // [24:24] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
@@ -1524,7 +1610,7 @@ func file_dmic_v1_envelope_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dmic_v1_envelope_proto_rawDesc), len(file_dmic_v1_envelope_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -117,6 +117,9 @@ type SubmitRecordsResponse struct {
 	// SHA-256 (hex) of the submission's content: the request body over HTTP;
 	// over gRPC, each record's length (unsigned varint) and bytes, in order.
 	ContentSha256 string `protobuf:"bytes,6,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
+	// How much of the body was read: compare records and lines with the file
+	// sent. stopped_at_line is set when reading stopped before the end.
+	Read          *ReadSummary `protobuf:"bytes,10,opt,name=read,proto3" json:"read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -191,6 +194,13 @@ func (x *SubmitRecordsResponse) GetContentSha256() string {
 		return x.ContentSha256
 	}
 	return ""
+}
+
+func (x *SubmitRecordsResponse) GetRead() *ReadSummary {
+	if x != nil {
+		return x.Read
+	}
+	return nil
 }
 
 // RecordResult is the fate of one record at the ingest door.
@@ -272,14 +282,16 @@ const file_dmic_v1_ingest_proto_rawDesc = "" +
 	"\x06source\x18\x02 \x01(\x0e2\x0f.dmic.v1.SourceR\x06source\x12,\n" +
 	"\x12submitter_org_code\x18\x03 \x01(\tR\x10submitterOrgCode\x12!\n" +
 	"\fjson_records\x18\x04 \x03(\tR\vjsonRecords\x12'\n" +
-	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xe6\x01\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\x90\x02\n" +
 	"\x15SubmitRecordsResponse\x12#\n" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12\x1a\n" +
 	"\brejected\x18\x03 \x01(\x03R\brejected\x12/\n" +
 	"\aresults\x18\x04 \x03(\v2\x15.dmic.v1.RecordResultR\aresults\x12\x18\n" +
 	"\aattempt\x18\x05 \x01(\x03R\aattempt\x12%\n" +
-	"\x0econtent_sha256\x18\x06 \x01(\tR\rcontentSha256\"\x96\x01\n" +
+	"\x0econtent_sha256\x18\x06 \x01(\tR\rcontentSha256\x12(\n" +
+	"\x04read\x18\n" +
+	" \x01(\v2\x14.dmic.v1.ReadSummaryR\x04read\"\x96\x01\n" +
 	"\fRecordResult\x12\x1f\n" +
 	"\vline_number\x18\x01 \x01(\x03R\n" +
 	"lineNumber\x12\x1b\n" +
@@ -308,20 +320,22 @@ var file_dmic_v1_ingest_proto_goTypes = []any{
 	(*RecordResult)(nil),          // 2: dmic.v1.RecordResult
 	(Dataset)(0),                  // 3: dmic.v1.Dataset
 	(Source)(0),                   // 4: dmic.v1.Source
-	(*Failure)(nil),               // 5: dmic.v1.Failure
+	(*ReadSummary)(nil),           // 5: dmic.v1.ReadSummary
+	(*Failure)(nil),               // 6: dmic.v1.Failure
 }
 var file_dmic_v1_ingest_proto_depIdxs = []int32{
 	3, // 0: dmic.v1.SubmitRecordsRequest.dataset:type_name -> dmic.v1.Dataset
 	4, // 1: dmic.v1.SubmitRecordsRequest.source:type_name -> dmic.v1.Source
 	2, // 2: dmic.v1.SubmitRecordsResponse.results:type_name -> dmic.v1.RecordResult
-	5, // 3: dmic.v1.RecordResult.failures:type_name -> dmic.v1.Failure
-	0, // 4: dmic.v1.IngestService.SubmitRecords:input_type -> dmic.v1.SubmitRecordsRequest
-	1, // 5: dmic.v1.IngestService.SubmitRecords:output_type -> dmic.v1.SubmitRecordsResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 3: dmic.v1.SubmitRecordsResponse.read:type_name -> dmic.v1.ReadSummary
+	6, // 4: dmic.v1.RecordResult.failures:type_name -> dmic.v1.Failure
+	0, // 5: dmic.v1.IngestService.SubmitRecords:input_type -> dmic.v1.SubmitRecordsRequest
+	1, // 6: dmic.v1.IngestService.SubmitRecords:output_type -> dmic.v1.SubmitRecordsResponse
+	6, // [6:7] is the sub-list for method output_type
+	5, // [5:6] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_dmic_v1_ingest_proto_init() }

@@ -61,3 +61,34 @@ func TestValidateExitStatusAndReport(t *testing.T) {
 		}
 	}
 }
+
+// The offline checker says, as the platform's answer does, how much of a CSV
+// was read: a quote left open in row 2 of 4 stops it at line 3, and the
+// report and the exit status say so.
+func TestValidateSaysWhereACSVStoppedBeingRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "attendances.csv")
+	csv := "cds_unique_identifier,provider_code,appointment_date\n" +
+		"BRJ71,RJ7,2026-01-02\n" +
+		"BRJ72,\"RJ7,2026-01-02\n" + // the quote never closes
+		"BRJ73,RJ7,2026-01-02\n" +
+		"BRJ74,RJ7,2026-01-02\n"
+	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), clocktest.Clock(t), []string{"validate", "--dataset", "outpatient", path}, nil, &stdout, &stderr); code != 1 {
+		t.Errorf("exit %d, want 1 (a row rejected)\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"Read:", "2 records from 5 lines; reading STOPPED at line 3 (DEC-CSV)", "lines 3 to 5"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("text report does not say %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	run(context.Background(), clocktest.Clock(t), []string{"validate", "--dataset", "outpatient", "-o", "json", path}, nil, &stdout, &stderr)
+	for _, want := range []string{`"stopped_at_line": "3"`, `"stopped_by_rule": "DEC-CSV"`, `"lines": "5"`} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("JSON report does not hold %s:\n%s", want, stdout.String())
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,12 +14,12 @@ import (
 	"google.golang.org/grpc"
 
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/topicstest"
 )
 
 func TestParseInstant(t *testing.T) {
@@ -63,11 +62,7 @@ func TestParseRotate(t *testing.T) {
 func TestKeyCommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b := broker.ForTest(t)
-	brokers := []string{b.Addr()}
-	if err := topics.Ensure(ctx, brokers, 2); err != nil {
-		t.Fatal(err)
-	}
+	brokers := topicstest.Brokers(ctx, t, 2)
 	dir := filepath.Join(t.TempDir(), "keys")
 	for _, d := range deid.Domains() {
 		if err := deid.GenerateKeyFile(filepath.Join(dir, d, "v1.key"), "v1"); err != nil {
@@ -86,21 +81,9 @@ func TestKeyCommands(t *testing.T) {
 	caught := make(chan struct{})
 	go func() { _ = keys.FollowLog(ctx, func() { close(caught) }) }()
 	<-caught
-	srv := grpc.NewServer()
-	deidv1.RegisterKeyServiceServer(srv, keys)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Stop()
-	svcs := []service{{"deidentify", l.Addr().String()}}
-
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := key(ctx, args, svcs, &out, &errb, 10*time.Second)
-		return code, out.String(), errb.String()
-	}
+	addr := serveGRPC(t, func(s *grpc.Server) { deidv1.RegisterKeyServiceServer(s, keys) })
+	svcs := []service{{"deidentify", addr}}
+	run := runner(ctx, key, svcs)
 	code, out, _ := run("rotate", "analytics", "v2", "-generate")
 	if code != 0 || !strings.Contains(out, "analytics: key v2 is active for new records (was v1); key file analytics/v2.key") {
 		t.Errorf("rotate: %d %q", code, out)

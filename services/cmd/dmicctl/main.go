@@ -9,7 +9,7 @@
 //	dmicctl resume validate
 //	dmicctl dq [-provider RJ7] [-dataset apc] [-source provider] [-months 3] [-rules]
 //	dmicctl small-numbers [-k 5] [-provider RJ7] [-dataset apc] [-source provider] [-months 3]
-//	dmicctl spec list | spec load FILE | spec get ID [VERSION]
+//	dmicctl spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE
 //	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
 //	dmicctl skip SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
 //	dmicctl replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
@@ -40,7 +40,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(os.Stderr, "usage: dmicctl [-services name=addr,...] [-timeout d] status | pause SERVICE | resume SERVICE\n"+
-		"       dmicctl [-services ...] spec list | spec load FILE | spec get ID [VERSION]\n"+
+		"       dmicctl [-services ...] spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE\n"+
 		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
 		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+

@@ -162,6 +162,10 @@ type SubmissionReport struct {
 	// SHA-256 (hex) of the submission's content; the offline checker gives the
 	// file's, which is the same as the platform's for a file sent over HTTP.
 	ContentSha256 string `protobuf:"bytes,18,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
+	// How the offline checker read the file (records, lines, where reading
+	// stopped). Empty in the platform's report: the submission's answer
+	// (SubmitRecordsResponse.read) carries it.
+	Read          *v1.ReadSummary `protobuf:"bytes,19,opt,name=read,proto3" json:"read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +326,13 @@ func (x *SubmissionReport) GetContentSha256() string {
 	return ""
 }
 
+func (x *SubmissionReport) GetRead() *v1.ReadSummary {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
 // RuleCount counts the records that broke one rule on one field.
 type RuleCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -469,7 +480,7 @@ const file_dmic_validation_v1_report_proto_rawDesc = "" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x122\n" +
 	"\x15failing_records_limit\x18\x02 \x01(\x05R\x13failingRecordsLimit\"[\n" +
 	"\x1bGetSubmissionReportResponse\x12<\n" +
-	"\x06report\x18\x01 \x01(\v2$.dmic.validation.v1.SubmissionReportR\x06report\"\xe8\x05\n" +
+	"\x06report\x18\x01 \x01(\v2$.dmic.validation.v1.SubmissionReportR\x06report\"\x92\x06\n" +
 	"\x10SubmissionReport\x12#\n" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x12*\n" +
 	"\adataset\x18\x02 \x01(\x0e2\x10.dmic.v1.DatasetR\adataset\x12,\n" +
@@ -489,7 +500,8 @@ const file_dmic_validation_v1_report_proto_rawDesc = "" +
 	"\battempts\x18\x0f \x01(\x03R\battempts\x12#\n" +
 	"\rsuperseded_by\x18\x10 \x01(\tR\fsupersededBy\x12'\n" +
 	"\x0fidempotency_key\x18\x11 \x01(\tR\x0eidempotencyKey\x12%\n" +
-	"\x0econtent_sha256\x18\x12 \x01(\tR\rcontentSha256\"\x83\x01\n" +
+	"\x0econtent_sha256\x18\x12 \x01(\tR\rcontentSha256\x12(\n" +
+	"\x04read\x18\x13 \x01(\v2\x14.dmic.v1.ReadSummaryR\x04read\"\x83\x01\n" +
 	"\tRuleCount\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12-\n" +
@@ -526,9 +538,10 @@ var file_dmic_validation_v1_report_proto_goTypes = []any{
 	(v1.Dataset)(0),                     // 5: dmic.v1.Dataset
 	(*timestamppb.Timestamp)(nil),       // 6: google.protobuf.Timestamp
 	(SubmissionState)(0),                // 7: dmic.validation.v1.SubmissionState
-	(v1.Severity)(0),                    // 8: dmic.v1.Severity
-	(Outcome)(0),                        // 9: dmic.validation.v1.Outcome
-	(*v1.Failure)(nil),                  // 10: dmic.v1.Failure
+	(*v1.ReadSummary)(nil),              // 8: dmic.v1.ReadSummary
+	(v1.Severity)(0),                    // 9: dmic.v1.Severity
+	(Outcome)(0),                        // 10: dmic.validation.v1.Outcome
+	(*v1.Failure)(nil),                  // 11: dmic.v1.Failure
 }
 var file_dmic_validation_v1_report_proto_depIdxs = []int32{
 	2,  // 0: dmic.validation.v1.GetSubmissionReportResponse.report:type_name -> dmic.validation.v1.SubmissionReport
@@ -537,16 +550,17 @@ var file_dmic_validation_v1_report_proto_depIdxs = []int32{
 	3,  // 3: dmic.validation.v1.SubmissionReport.rules:type_name -> dmic.validation.v1.RuleCount
 	4,  // 4: dmic.validation.v1.SubmissionReport.failing_records:type_name -> dmic.validation.v1.FailingRecord
 	7,  // 5: dmic.validation.v1.SubmissionReport.state:type_name -> dmic.validation.v1.SubmissionState
-	8,  // 6: dmic.validation.v1.RuleCount.severity:type_name -> dmic.v1.Severity
-	9,  // 7: dmic.validation.v1.FailingRecord.outcome:type_name -> dmic.validation.v1.Outcome
-	10, // 8: dmic.validation.v1.FailingRecord.failures:type_name -> dmic.v1.Failure
-	0,  // 9: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:input_type -> dmic.validation.v1.GetSubmissionReportRequest
-	1,  // 10: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:output_type -> dmic.validation.v1.GetSubmissionReportResponse
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	8,  // 6: dmic.validation.v1.SubmissionReport.read:type_name -> dmic.v1.ReadSummary
+	9,  // 7: dmic.validation.v1.RuleCount.severity:type_name -> dmic.v1.Severity
+	10, // 8: dmic.validation.v1.FailingRecord.outcome:type_name -> dmic.validation.v1.Outcome
+	11, // 9: dmic.validation.v1.FailingRecord.failures:type_name -> dmic.v1.Failure
+	0,  // 10: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:input_type -> dmic.validation.v1.GetSubmissionReportRequest
+	1,  // 11: dmic.validation.v1.SubmissionReportService.GetSubmissionReport:output_type -> dmic.validation.v1.GetSubmissionReportResponse
+	11, // [11:12] is the sub-list for method output_type
+	10, // [10:11] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_dmic_validation_v1_report_proto_init() }

@@ -41,8 +41,11 @@ type SpecificationSummary struct {
 	// True when this version is the one applied to records received today.
 	InEffect bool `protobuf:"varint,9,opt,name=in_effect,json=inEffect,proto3" json:"in_effect,omitempty"`
 	// SHA-256 of the document, hex.
-	Sha256        string                 `protobuf:"bytes,10,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	LoadedTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=loaded_time,json=loadedTime,proto3" json:"loaded_time,omitempty"`
+	Sha256     string                 `protobuf:"bytes,10,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	LoadedTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=loaded_time,json=loadedTime,proto3" json:"loaded_time,omitempty"`
+	// How it was loaded; absent for a built-in version (and for one loaded
+	// before loads were recorded).
+	Load          *SpecificationLoad `protobuf:"bytes,12,opt,name=load,proto3" json:"load,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -154,6 +157,109 @@ func (x *SpecificationSummary) GetLoadedTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SpecificationSummary) GetLoad() *SpecificationLoad {
+	if x != nil {
+		return x.Load
+	}
+	return nil
+}
+
+// SpecificationLoad records one load of a specification version: when, who
+// asked, and whether the backdating check was overridden. It travels with the
+// document on the dmic.specifications log (as the dmic-spec-load header), so
+// every validate instance, and every restart, shows the same record.
+type SpecificationLoad struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the version was loaded, by the validator's clock.
+	LoadedTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=loaded_time,json=loadedTime,proto3" json:"loaded_time,omitempty"`
+	// Who asked, as far as can be told without authentication: the caller's
+	// network address, its gRPC user agent, and the operator name its client
+	// sent in the dmic-operator metadata (claimed by the client, not verified).
+	Peer      string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	UserAgent string `protobuf:"bytes,3,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	Operator  string `protobuf:"bytes,4,opt,name=operator,proto3" json:"operator,omitempty"`
+	// True when the effective date was before the day of the load and
+	// allow_backdated overrode the refusal.
+	Backdated bool `protobuf:"varint,5,opt,name=backdated,proto3" json:"backdated,omitempty"`
+	// The reason given with allow_backdated (kept even when the version
+	// turned out not to be backdated).
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpecificationLoad) Reset() {
+	*x = SpecificationLoad{}
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpecificationLoad) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpecificationLoad) ProtoMessage() {}
+
+func (x *SpecificationLoad) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpecificationLoad.ProtoReflect.Descriptor instead.
+func (*SpecificationLoad) Descriptor() ([]byte, []int) {
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SpecificationLoad) GetLoadedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoadedTime
+	}
+	return nil
+}
+
+func (x *SpecificationLoad) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SpecificationLoad) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *SpecificationLoad) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *SpecificationLoad) GetBackdated() bool {
+	if x != nil {
+		return x.Backdated
+	}
+	return false
+}
+
+func (x *SpecificationLoad) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type ListSpecificationsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -162,7 +268,7 @@ type ListSpecificationsRequest struct {
 
 func (x *ListSpecificationsRequest) Reset() {
 	*x = ListSpecificationsRequest{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[1]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +280,7 @@ func (x *ListSpecificationsRequest) String() string {
 func (*ListSpecificationsRequest) ProtoMessage() {}
 
 func (x *ListSpecificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[1]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +293,7 @@ func (x *ListSpecificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSpecificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSpecificationsRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{1}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{2}
 }
 
 type ListSpecificationsResponse struct {
@@ -199,7 +305,7 @@ type ListSpecificationsResponse struct {
 
 func (x *ListSpecificationsResponse) Reset() {
 	*x = ListSpecificationsResponse{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[2]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +317,7 @@ func (x *ListSpecificationsResponse) String() string {
 func (*ListSpecificationsResponse) ProtoMessage() {}
 
 func (x *ListSpecificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[2]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +330,7 @@ func (x *ListSpecificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSpecificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSpecificationsResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{2}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListSpecificationsResponse) GetSpecifications() []*SpecificationSummary {
@@ -245,7 +351,7 @@ type GetSpecificationRequest struct {
 
 func (x *GetSpecificationRequest) Reset() {
 	*x = GetSpecificationRequest{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[3]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -257,7 +363,7 @@ func (x *GetSpecificationRequest) String() string {
 func (*GetSpecificationRequest) ProtoMessage() {}
 
 func (x *GetSpecificationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[3]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -270,7 +376,7 @@ func (x *GetSpecificationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpecificationRequest.ProtoReflect.Descriptor instead.
 func (*GetSpecificationRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{3}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetSpecificationRequest) GetId() string {
@@ -298,7 +404,7 @@ type GetSpecificationResponse struct {
 
 func (x *GetSpecificationResponse) Reset() {
 	*x = GetSpecificationResponse{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[4]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +416,7 @@ func (x *GetSpecificationResponse) String() string {
 func (*GetSpecificationResponse) ProtoMessage() {}
 
 func (x *GetSpecificationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[4]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +429,7 @@ func (x *GetSpecificationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpecificationResponse.ProtoReflect.Descriptor instead.
 func (*GetSpecificationResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{4}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetSpecificationResponse) GetSummary() *SpecificationSummary {
@@ -343,14 +449,21 @@ func (x *GetSpecificationResponse) GetDocument() []byte {
 type LoadSpecificationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The specification document (JSON, docs/specifications.md).
-	Document      []byte `protobuf:"bytes,1,opt,name=document,proto3" json:"document,omitempty"`
+	Document []byte `protobuf:"bytes,1,opt,name=document,proto3" json:"document,omitempty"`
+	// Load the version even though its effective date is before today, so that
+	// it judges records received since that date that are validated (or
+	// replayed) from now on. Needs a reason; audited.
+	AllowBackdated bool `protobuf:"varint,2,opt,name=allow_backdated,json=allowBackdated,proto3" json:"allow_backdated,omitempty"`
+	// Why the backdated load is needed (for the audit). Required with
+	// allow_backdated, at most 500 characters.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoadSpecificationRequest) Reset() {
 	*x = LoadSpecificationRequest{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[5]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +475,7 @@ func (x *LoadSpecificationRequest) String() string {
 func (*LoadSpecificationRequest) ProtoMessage() {}
 
 func (x *LoadSpecificationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[5]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +488,7 @@ func (x *LoadSpecificationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadSpecificationRequest.ProtoReflect.Descriptor instead.
 func (*LoadSpecificationRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{5}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoadSpecificationRequest) GetDocument() []byte {
@@ -383,6 +496,20 @@ func (x *LoadSpecificationRequest) GetDocument() []byte {
 		return x.Document
 	}
 	return nil
+}
+
+func (x *LoadSpecificationRequest) GetAllowBackdated() bool {
+	if x != nil {
+		return x.AllowBackdated
+	}
+	return false
+}
+
+func (x *LoadSpecificationRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 type LoadSpecificationResponse struct {
@@ -396,7 +523,7 @@ type LoadSpecificationResponse struct {
 
 func (x *LoadSpecificationResponse) Reset() {
 	*x = LoadSpecificationResponse{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[6]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -408,7 +535,7 @@ func (x *LoadSpecificationResponse) String() string {
 func (*LoadSpecificationResponse) ProtoMessage() {}
 
 func (x *LoadSpecificationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[6]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -421,7 +548,7 @@ func (x *LoadSpecificationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadSpecificationResponse.ProtoReflect.Descriptor instead.
 func (*LoadSpecificationResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{6}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LoadSpecificationResponse) GetSummary() *SpecificationSummary {
@@ -442,7 +569,7 @@ var File_dmic_validation_v1_specification_proto protoreflect.FileDescriptor
 
 const file_dmic_validation_v1_specification_proto_rawDesc = "" +
 	"\n" +
-	"&dmic/validation/v1/specification.proto\x12\x12dmic.validation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n" +
+	"&dmic/validation/v1/specification.proto\x12\x12dmic.validation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x03\n" +
 	"\x14SpecificationSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
@@ -456,7 +583,17 @@ const file_dmic_validation_v1_specification_proto_rawDesc = "" +
 	"\x06sha256\x18\n" +
 	" \x01(\tR\x06sha256\x12;\n" +
 	"\vloaded_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"loadedTime\"\x1b\n" +
+	"loadedTime\x129\n" +
+	"\x04load\x18\f \x01(\v2%.dmic.validation.v1.SpecificationLoadR\x04load\"\xd5\x01\n" +
+	"\x11SpecificationLoad\x12;\n" +
+	"\vloaded_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"loadedTime\x12\x12\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x03 \x01(\tR\tuserAgent\x12\x1a\n" +
+	"\boperator\x18\x04 \x01(\tR\boperator\x12\x1c\n" +
+	"\tbackdated\x18\x05 \x01(\bR\tbackdated\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\x1b\n" +
 	"\x19ListSpecificationsRequest\"n\n" +
 	"\x1aListSpecificationsResponse\x12P\n" +
 	"\x0especifications\x18\x01 \x03(\v2(.dmic.validation.v1.SpecificationSummaryR\x0especifications\"C\n" +
@@ -465,9 +602,11 @@ const file_dmic_validation_v1_specification_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\"z\n" +
 	"\x18GetSpecificationResponse\x12B\n" +
 	"\asummary\x18\x01 \x01(\v2(.dmic.validation.v1.SpecificationSummaryR\asummary\x12\x1a\n" +
-	"\bdocument\x18\x02 \x01(\fR\bdocument\"6\n" +
+	"\bdocument\x18\x02 \x01(\fR\bdocument\"w\n" +
 	"\x18LoadSpecificationRequest\x12\x1a\n" +
-	"\bdocument\x18\x01 \x01(\fR\bdocument\"y\n" +
+	"\bdocument\x18\x01 \x01(\fR\bdocument\x12'\n" +
+	"\x0fallow_backdated\x18\x02 \x01(\bR\x0eallowBackdated\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"y\n" +
 	"\x19LoadSpecificationResponse\x12B\n" +
 	"\asummary\x18\x01 \x01(\v2(.dmic.validation.v1.SpecificationSummaryR\asummary\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated2\xec\x02\n" +
@@ -488,33 +627,36 @@ func file_dmic_validation_v1_specification_proto_rawDescGZIP() []byte {
 	return file_dmic_validation_v1_specification_proto_rawDescData
 }
 
-var file_dmic_validation_v1_specification_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_dmic_validation_v1_specification_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_dmic_validation_v1_specification_proto_goTypes = []any{
 	(*SpecificationSummary)(nil),       // 0: dmic.validation.v1.SpecificationSummary
-	(*ListSpecificationsRequest)(nil),  // 1: dmic.validation.v1.ListSpecificationsRequest
-	(*ListSpecificationsResponse)(nil), // 2: dmic.validation.v1.ListSpecificationsResponse
-	(*GetSpecificationRequest)(nil),    // 3: dmic.validation.v1.GetSpecificationRequest
-	(*GetSpecificationResponse)(nil),   // 4: dmic.validation.v1.GetSpecificationResponse
-	(*LoadSpecificationRequest)(nil),   // 5: dmic.validation.v1.LoadSpecificationRequest
-	(*LoadSpecificationResponse)(nil),  // 6: dmic.validation.v1.LoadSpecificationResponse
-	(*timestamppb.Timestamp)(nil),      // 7: google.protobuf.Timestamp
+	(*SpecificationLoad)(nil),          // 1: dmic.validation.v1.SpecificationLoad
+	(*ListSpecificationsRequest)(nil),  // 2: dmic.validation.v1.ListSpecificationsRequest
+	(*ListSpecificationsResponse)(nil), // 3: dmic.validation.v1.ListSpecificationsResponse
+	(*GetSpecificationRequest)(nil),    // 4: dmic.validation.v1.GetSpecificationRequest
+	(*GetSpecificationResponse)(nil),   // 5: dmic.validation.v1.GetSpecificationResponse
+	(*LoadSpecificationRequest)(nil),   // 6: dmic.validation.v1.LoadSpecificationRequest
+	(*LoadSpecificationResponse)(nil),  // 7: dmic.validation.v1.LoadSpecificationResponse
+	(*timestamppb.Timestamp)(nil),      // 8: google.protobuf.Timestamp
 }
 var file_dmic_validation_v1_specification_proto_depIdxs = []int32{
-	7, // 0: dmic.validation.v1.SpecificationSummary.loaded_time:type_name -> google.protobuf.Timestamp
-	0, // 1: dmic.validation.v1.ListSpecificationsResponse.specifications:type_name -> dmic.validation.v1.SpecificationSummary
-	0, // 2: dmic.validation.v1.GetSpecificationResponse.summary:type_name -> dmic.validation.v1.SpecificationSummary
-	0, // 3: dmic.validation.v1.LoadSpecificationResponse.summary:type_name -> dmic.validation.v1.SpecificationSummary
-	1, // 4: dmic.validation.v1.SpecificationService.ListSpecifications:input_type -> dmic.validation.v1.ListSpecificationsRequest
-	3, // 5: dmic.validation.v1.SpecificationService.GetSpecification:input_type -> dmic.validation.v1.GetSpecificationRequest
-	5, // 6: dmic.validation.v1.SpecificationService.LoadSpecification:input_type -> dmic.validation.v1.LoadSpecificationRequest
-	2, // 7: dmic.validation.v1.SpecificationService.ListSpecifications:output_type -> dmic.validation.v1.ListSpecificationsResponse
-	4, // 8: dmic.validation.v1.SpecificationService.GetSpecification:output_type -> dmic.validation.v1.GetSpecificationResponse
-	6, // 9: dmic.validation.v1.SpecificationService.LoadSpecification:output_type -> dmic.validation.v1.LoadSpecificationResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8, // 0: dmic.validation.v1.SpecificationSummary.loaded_time:type_name -> google.protobuf.Timestamp
+	1, // 1: dmic.validation.v1.SpecificationSummary.load:type_name -> dmic.validation.v1.SpecificationLoad
+	8, // 2: dmic.validation.v1.SpecificationLoad.loaded_time:type_name -> google.protobuf.Timestamp
+	0, // 3: dmic.validation.v1.ListSpecificationsResponse.specifications:type_name -> dmic.validation.v1.SpecificationSummary
+	0, // 4: dmic.validation.v1.GetSpecificationResponse.summary:type_name -> dmic.validation.v1.SpecificationSummary
+	0, // 5: dmic.validation.v1.LoadSpecificationResponse.summary:type_name -> dmic.validation.v1.SpecificationSummary
+	2, // 6: dmic.validation.v1.SpecificationService.ListSpecifications:input_type -> dmic.validation.v1.ListSpecificationsRequest
+	4, // 7: dmic.validation.v1.SpecificationService.GetSpecification:input_type -> dmic.validation.v1.GetSpecificationRequest
+	6, // 8: dmic.validation.v1.SpecificationService.LoadSpecification:input_type -> dmic.validation.v1.LoadSpecificationRequest
+	3, // 9: dmic.validation.v1.SpecificationService.ListSpecifications:output_type -> dmic.validation.v1.ListSpecificationsResponse
+	5, // 10: dmic.validation.v1.SpecificationService.GetSpecification:output_type -> dmic.validation.v1.GetSpecificationResponse
+	7, // 11: dmic.validation.v1.SpecificationService.LoadSpecification:output_type -> dmic.validation.v1.LoadSpecificationResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_dmic_validation_v1_specification_proto_init() }
@@ -528,7 +670,7 @@ func file_dmic_validation_v1_specification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dmic_validation_v1_specification_proto_rawDesc), len(file_dmic_validation_v1_specification_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

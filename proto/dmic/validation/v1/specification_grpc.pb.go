@@ -39,6 +39,10 @@ type SpecificationServiceClient interface {
 	// makes it available at once: it applies to records received on or after its
 	// effective date. A version, once loaded, cannot be changed: loading the same
 	// document again is a no-op, a different document under the same version is refused.
+	// A version effective before today (the validator's calendar, Europe/London)
+	// would judge records already received, and is refused (FAILED_PRECONDITION)
+	// unless allow_backdated is set with a reason; such a load is logged at WARN
+	// and its audit is kept with the version on the log.
 	LoadSpecification(ctx context.Context, in *LoadSpecificationRequest, opts ...grpc.CallOption) (*LoadSpecificationResponse, error)
 }
 
@@ -95,6 +99,10 @@ type SpecificationServiceServer interface {
 	// makes it available at once: it applies to records received on or after its
 	// effective date. A version, once loaded, cannot be changed: loading the same
 	// document again is a no-op, a different document under the same version is refused.
+	// A version effective before today (the validator's calendar, Europe/London)
+	// would judge records already received, and is refused (FAILED_PRECONDITION)
+	// unless allow_backdated is set with a reason; such a load is logged at WARN
+	// and its audit is kept with the version on the log.
 	LoadSpecification(context.Context, *LoadSpecificationRequest) (*LoadSpecificationResponse, error)
 	mustEmbedUnimplementedSpecificationServiceServer()
 }

@@ -1,0 +1,114 @@
+package validate_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/controllog"
+	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/topicstest"
+)
+
+// A producer writing straight to dmic.raw used to choose the specification
+// version that judged its record, by setting dmic-received-time. Validate now
+// judges by the message's Kafka timestamp: a record produced with a header
+// years old is judged by the version in effect when it was appended, while
+// ingest's records keep ingest's receipt time (ingest writes it as both).
+// Everything here is real: ingest over HTTP, the broker over TCP, a consumer
+// reading what the broker stored. (kfake keeps the producer's CreateTime,
+// which kafka-go stamps at the write: the append time, to within its latency.)
+func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	brokers := topicstest.Brokers(ctx, t, 3)
+	clk := clocktest.Manual(t)
+	today := clk.Now()
+	in := startInstance(t, ctx, brokers, clk.Clock())
+
+	// An old version, in effect in 2020 (loaded by the audited override):
+	// the one a forged header of 2020 would pick. Gender code 7 is an error
+	// under it, a warning under the built-in version.
+	const old = "apc/2019.1"
+	if _, err := in.specs.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{
+		Document: apcVersion(t, "2019.1", "2019-04-01"), AllowBackdated: true, Reason: "test: a version in effect in 2020",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	record := apcRecord(`"person_gender_code":"7"`)
+
+	// Straight to the raw topic, claiming receipt in 2020.
+	w := pipeline.NewWriter(brokers)
+	t.Cleanup(func() { w.Close() })
+	forged := time.Date(2020, 6, 1, 12, 0, 0, 0, time.UTC)
+	hs := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_APC, Submitter: "RJ7", Received: forged}.Headers()
+	if err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("RJ7|apc|forged"), Value: record, Headers: hs}); err != nil {
+		t.Fatal(err)
+	}
+	// Through ingest, received today by ingest's clock.
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := ingest.New(w, ingest.NewAttempts(controllog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), ingest.WithClock(clk.Clock()))
+	runCtx, stopIngest := context.WithCancel(ctx)
+	ingestDone := make(chan struct{})
+	go func() { defer close(ingestDone); _ = svc.Run(runCtx) }()
+	t.Cleanup(func() { stopIngest(); <-ingestDone })
+	mux := http.NewServeMux()
+	svc.RegisterHTTP(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	resp, err := http.Post(srv.URL+"/v1/submissions?dataset=apc&submitter=RJ7", "application/x-ndjson", strings.NewReader(string(record)+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest answered %d", resp.StatusCode)
+	}
+
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "t-received", Topic: topics.Raw, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	judged := 0
+	for judged < 2 {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s: %v", topics.Raw, err)
+		}
+		judged++
+		outs, err := in.stage.Process(ctx, m)
+		if rej, ok := err.(*pipeline.Rejection); ok {
+			outs = rej.Also
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		v := verdictOf(t, outs)
+		got, spec := v.Header.GetReceivedTime().AsTime(), v.Header.GetSpecVersion()
+		if strings.HasPrefix(v.Header.GetSubmissionId(), "sub-") {
+			// Ingest's: its receipt time, to the nanosecond, picks the version.
+			if want := in.v.Registry().Select(dmicv1.Dataset_DATASET_APC, dmicv1.Source_SOURCE_PROVIDER, today).Label(); !got.Equal(today) || spec != want {
+				t.Errorf("ingest's record: received %v under %s, want ingest's receipt %v under %s", got, spec, today, want)
+			}
+			continue
+		}
+		want := in.v.Registry().Select(dmicv1.Dataset_DATASET_APC, dmicv1.Source_SOURCE_PROVIDER, m.Time).Label()
+		if !got.Equal(m.Time) || spec != want || spec == old || v.Outcome != validationv1.Outcome_OUTCOME_WARNED {
+			t.Errorf("forged header: received %v under %s (%v), want the append time %v under %s, a warning", got, spec, v.Outcome, m.Time, want)
+		}
+		if got.Year() == forged.Year() {
+			t.Errorf("forged header: judged as received in %d", forged.Year())
+		}
+	}
+}
