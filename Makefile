@@ -19,8 +19,11 @@ build:
 	cd services && $(GO) build $(BUILDVCS) -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
 ## run: the whole pipeline on the embedded broker and a local ClickHouse, with sample data flowing.
+## RUN_ARGS passes devrun flags, e.g. a second stack beside the first:
+##   make run RUN_ARGS="-port-base 1000 -clickhouse-database dmic2 -var var2 -records 0"
+RUN_ARGS ?=
 run: build ensure-clickhouse
-	$(BIN)/devrun -bin $(BIN) -var $(CURDIR)/var -reference-dir $(CURDIR)/reference/sample
+	$(BIN)/devrun -bin $(BIN) -var $(CURDIR)/var -reference-dir $(CURDIR)/reference/sample $(RUN_ARGS)
 
 ## ensure-clickhouse: install clickhouse-server on Debian if it is missing (needs root).
 ensure-clickhouse:

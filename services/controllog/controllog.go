@@ -114,7 +114,7 @@ func Keep(ctx context.Context, follow func(ctx context.Context, caughtUp func())
 	var once sync.Once
 	go func() {
 		for ctx.Err() == nil {
-			if err := follow(ctx, func() { once.Do(func() { close(caughtUp) }) }); err != nil {
+			if err := follow(ctx, func() { once.Do(func() { close(caughtUp) }) }); err != nil && ctx.Err() == nil {
 				failed(err)
 				select {
 				case <-ctx.Done():

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/ports"
 )
 
 // Config is the part of every service's configuration that is the same for all.
@@ -158,10 +159,16 @@ func Version() string {
 
 // Main is the whole of a service's main: parse flags (with the service's own
 // flags added by register), validate every setting at once, then run until
-// SIGTERM or Ctrl-C. It returns the process exit code.
-func Main(name string, grpcPort, httpPort int, args []string, register func(fs *flag.FlagSet), validate func() error, run func(ctx context.Context, d *Daemon) error) int {
+// SIGTERM or Ctrl-C. It returns the process exit code. The default ports are
+// the service's in the one port table (package ports).
+func Main(name string, args []string, register func(fs *flag.FlagSet), validate func() error, run func(ctx context.Context, d *Daemon) error) int {
 	var cfg Config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	grpcPort, httpPort, err := ports.Default(name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
 	cfg.RegisterFlags(fs, grpcPort, httpPort)
 	if register != nil {
 		register(fs)

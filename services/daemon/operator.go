@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -129,35 +128,21 @@ func readOne(ctx context.Context, brokers []string, p pipeline.Position) (kafka.
 // those there at start before it returns (so a restarted instance skips
 // what it was told to), the rest as they come, until ctx ends.
 func (o *operator) followSkips(ctx context.Context) {
-	caughtUp := make(chan struct{})
-	signal := func() {
-		select {
-		case <-caughtUp:
-		default:
-			close(caughtUp)
-		}
-	}
-	go func() {
-		for ctx.Err() == nil {
-			err := o.audit.Follow(ctx, func(offset int64, doc []byte) {
-				var e AuditEntry
-				if err := json.Unmarshal(doc, &e); err != nil {
-					o.d.Log.Error("audit log entry not understood", "offset", offset, "err", err)
-					return
-				}
-				if e.Group == o.group && e.Action == "skip" {
-					o.runner.Skip(pipeline.Position{Topic: e.Topic, Partition: int(e.Partition), Offset: e.Offset}, e.Reason)
-				}
-			}, signal)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				o.d.Log.Error("following the operator audit log; retrying", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(2 * time.Second):
-				}
+	follow := func(ctx context.Context, caughtUp func()) error {
+		return o.audit.Follow(ctx, func(offset int64, doc []byte) {
+			var e AuditEntry
+			if err := json.Unmarshal(doc, &e); err != nil {
+				o.d.Log.Error("audit log entry not understood", "offset", offset, "err", err)
+				return
 			}
-		}
-	}()
+			if e.Group == o.group && e.Action == "skip" {
+				o.runner.Skip(pipeline.Position{Topic: e.Topic, Partition: int(e.Partition), Offset: e.Offset}, e.Reason)
+			}
+		}, caughtUp)
+	}
+	caughtUp := controllog.Keep(ctx, follow, func(err error) {
+		o.d.Log.Error("following the operator audit log; retrying", "err", err)
+	})
 	select {
 	case <-caughtUp:
 	case <-ctx.Done():

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/chserver"
 	"github.com/dmic-nhs/dmic/services/deid"
+	"github.com/dmic-nhs/dmic/services/ports"
 )
 
 // Config places the stack.
@@ -38,33 +39,13 @@ type Config struct {
 	LogLevel string
 }
 
-// Ports of the stack.
-type Ports struct {
-	Broker     int
-	IngestHTTP int
-	GRPC       map[string]int
-	HTTP       map[string]int
-}
-
 // ServiceNames in pipeline order.
-var ServiceNames = []string{"ingest", "validate", "deidentify", "assign", "reconcile", "load"}
-
-// PortsFor gives the ports for a base offset.
-func PortsFor(base int) Ports {
-	p := Ports{Broker: 9092 + base, IngestHTTP: 8080 + base, GRPC: map[string]int{}, HTTP: map[string]int{}}
-	for i, n := range ServiceNames {
-		p.GRPC[n] = 9101 + i + base
-		p.HTTP[n] = 9201 + i + base
-	}
-	p.HTTP["ingest"] = p.IngestHTTP
-	p.HTTP["broker"] = 9200 + base // pprof of the embedded broker
-	return p
-}
+var ServiceNames = ports.Services
 
 // Stack is a running pipeline.
 type Stack struct {
 	cfg     Config
-	Ports   Ports
+	Ports   ports.Table
 	Brokers string
 	CHAddr  string
 	// KeyDir is deidentify's key directory (docs/deidentification.md).
@@ -86,7 +67,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if cfg.LogLevel == "" {
 		cfg.LogLevel = "info"
 	}
-	s := &Stack{cfg: cfg, Ports: PortsFor(cfg.PortBase), Procs: map[string]*Process{}, outWidth: 10}
+	s := &Stack{cfg: cfg, Ports: ports.For(cfg.PortBase), Procs: map[string]*Process{}, outWidth: 10}
 	s.log = slog.New(slog.NewTextHandler(s.writer("devstack"), nil))
 	s.Brokers = "localhost:" + strconv.Itoa(s.Ports.Broker)
 	ok := false
@@ -102,7 +83,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	// Broker first: everything else waits for it.
 	if err := s.spawn("broker", false, nil, "-port", strconv.Itoa(s.Ports.Broker), "-data-dir", filepath.Join(cfg.VarDir, "kafka"),
-		"-http-addr", "localhost:"+strconv.Itoa(s.Ports.HTTP["broker"])); err != nil {
+		"-http-addr", "localhost:"+strconv.Itoa(s.Ports.BrokerHTTP)); err != nil {
 		return nil, err
 	}
 	if err := waitTCP(ctx, s.Brokers, 30*time.Second); err != nil {
@@ -191,20 +172,11 @@ func (s *Stack) devKeys() error {
 
 // IngestURL is ingest's base URL.
 func (s *Stack) IngestURL() string {
-	return "http://localhost:" + strconv.Itoa(s.Ports.IngestHTTP)
+	return "http://localhost:" + strconv.Itoa(s.Ports.HTTP["ingest"])
 }
 
 // ControlAddrs is the -services value for dmicctl.
-func (s *Stack) ControlAddrs() string {
-	out := ""
-	for i, n := range ServiceNames {
-		if i > 0 {
-			out += ","
-		}
-		out += n + "=localhost:" + strconv.Itoa(s.Ports.GRPC[n])
-	}
-	return out
-}
+func (s *Stack) ControlAddrs() string { return s.Ports.ControlAddrs("localhost") }
 
 func (s *Stack) writer(name string) *prefixWriter {
 	out := s.cfg.Out

@@ -21,7 +21,7 @@ func main() {
 	register := func(fs *flag.FlagSet) {
 		fs.StringVar(&refDir, "reference-dir", "reference/sample", "Folder of reference data (ODS practices, trusts, postcodes, sub-ICBs).")
 	}
-	os.Exit(daemon.Main("assign", 9104, 9204, os.Args[1:], register, nil, func(ctx context.Context, d *daemon.Daemon) error {
+	os.Exit(daemon.Main("assign", os.Args[1:], register, nil, func(ctx context.Context, d *daemon.Daemon) error {
 		ref, err := refdata.LoadDir(refDir)
 		if err != nil {
 			return fmt.Errorf("reference data: %w", err)

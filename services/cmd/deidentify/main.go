@@ -42,7 +42,7 @@ func main() {
 		}
 		return errors.Join(errs...)
 	}
-	os.Exit(daemon.Main("deidentify", 9103, 9203, os.Args[1:], register, validateCfg, func(ctx context.Context, d *daemon.Daemon) error {
+	os.Exit(daemon.Main("deidentify", os.Args[1:], register, validateCfg, func(ctx context.Context, d *daemon.Daemon) error {
 		ring, err := deid.LoadKeyDir(keyDir)
 		if err != nil {
 			return fmt.Errorf("pseudonymisation keys: %w", err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,44 +28,66 @@ func run() int {
 	binDir := fs.String("bin", "bin", "Folder of the built binaries.")
 	varDir := fs.String("var", "var", "Folder for broker data, ClickHouse data and the dev key.")
 	refDir := fs.String("reference-dir", "reference/sample", "Reference data folder.")
-	records := fs.Int("records", 2000, "Activities the generator sends first.")
+	records := fs.Int("records", 2000, "Activities the generator sends first (0: no sample feed at all, a quiet stack).")
+	portBase := fs.Int("port-base", 0, "Shift every port by this much (broker 9092+N, ingest 8080+N, …), so that a second stack runs beside the first; see the port table in services/ports.")
+	database := fs.String("clickhouse-database", "dmic", "ClickHouse database (use another one for a second stack on the same server).")
 	trickle := fs.Int("trickle", 200, "Activities sent again every -every (0: none).")
 	every := fs.Duration("every", 30*time.Second, "Interval of the trickle feed.")
 	fs.StringVar(&chAddr, "clickhouse-addr", chAddr, "ClickHouse address (default from CLICKHOUSE_ADDR); started here if nothing answers.")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
+	var problems []string
+	if *records < 0 || *trickle < 0 {
+		problems = append(problems, "-records and -trickle: must not be negative")
+	}
+	if *portBase < 0 || *portBase > 50000 {
+		problems = append(problems, "-port-base: must be 0 to 50000")
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(os.Stderr, "make run:", strings.Join(problems, "; "))
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := devstack.Start(ctx, devstack.Config{BinDir: *binDir, VarDir: *varDir, ReferenceDir: *refDir, ClickHouseAddr: chAddr, Out: os.Stdout})
+	st, err := devstack.Start(ctx, devstack.Config{BinDir: *binDir, VarDir: *varDir, ReferenceDir: *refDir, ClickHouseAddr: chAddr,
+		Database: *database, PortBase: *portBase, Out: os.Stdout})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "make run: %v\n", err)
 		return 1
 	}
 	defer st.Stop()
-	if err := st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*records), "-seed", "1", "-ingest", st.IngestURL(), "-reference-dir", *refDir); err != nil {
-		fmt.Fprintf(os.Stderr, "make run: generator: %v\n", err)
+	if *records > 0 {
+		if err := st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*records), "-seed", "1", "-ingest", st.IngestURL(), "-reference-dir", *refDir); err != nil {
+			fmt.Fprintf(os.Stderr, "make run: generator: %v\n", err)
+		}
 	}
 	chHost, chPort := splitAddr(st.CHAddr)
+	p := st.Ports
+	ctl := ""
+	if *portBase != 0 {
+		ctl = " -services " + st.ControlAddrs()
+	}
 	fmt.Printf(`
 ================================================================================
  dmic is running. Ctrl-C stops everything.
 
  Broker (Kafka protocol)  %[1]s     kcat -b %[1]s -L
  Ingest HTTP              %[2]s/v1/submissions?dataset=apc
- gRPC control             localhost:9101..9106   grpcurl -plaintext localhost:9102 list
- Status                   bin/dmicctl status
- Metrics                  http://localhost:9202/metrics (validate; 9201..9206, ingest on 8080)
- ClickHouse               %[3]s
+ gRPC control             localhost:%[6]d..%[7]d   grpcurl -plaintext localhost:%[8]d list
+ Status                   bin/dmicctl%[9]s status
+ Metrics                  http://localhost:%[10]d/metrics (validate; %[11]d..%[12]d, ingest on %[13]d)
+ ClickHouse               %[3]s, database %[14]s
 
  Try:
-   clickhouse-client --host %[4]s --port %[5]s --query "SELECT dataset, source, count() FROM dmic.activity_current GROUP BY dataset, source ORDER BY dataset, source"
-   clickhouse-client --host %[4]s --port %[5]s --query "SELECT rule_id, count() FROM dmic.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
-   clickhouse-client --host %[4]s --port %[5]s --query "SELECT status, count() FROM dmic.reconciliation FINAL GROUP BY status"
+   clickhouse-client --host %[4]s --port %[5]s --query "SELECT dataset, source, count() FROM %[14]s.activity_current GROUP BY dataset, source ORDER BY dataset, source"
+   clickhouse-client --host %[4]s --port %[5]s --query "SELECT rule_id, count() FROM %[14]s.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
+   clickhouse-client --host %[4]s --port %[5]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
 ================================================================================
-`, st.Brokers, st.IngestURL(), st.CHAddr, chHost, chPort)
-	if *trickle > 0 {
+`, st.Brokers, st.IngestURL(), st.CHAddr, chHost, chPort, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
+		p.HTTP["validate"], p.HTTP["validate"], p.HTTP["load"], p.HTTP["ingest"], *database)
+	if *trickle > 0 && *records > 0 {
 		go func() {
 			for seed := 2; ; seed++ {
 				select {

@@ -29,10 +29,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/ports"
 )
 
-// defaultServices are the control addresses `make run` uses.
-const defaultServices = "ingest=localhost:9101,validate=localhost:9102,deidentify=localhost:9103,assign=localhost:9104,reconcile=localhost:9105,load=localhost:9106"
+// defaultServices are the control addresses `make run` uses (the port
+// table's defaults).
+var defaultServices = ports.For(0).ControlAddrs("localhost")
 
 type service struct{ name, addr string }
 

@@ -40,7 +40,7 @@ func main() {
 		}
 		return nil
 	}
-	os.Exit(daemon.Main("ingest", 9101, 8080, os.Args[1:], register, validate, func(ctx context.Context, d *daemon.Daemon) error {
+	os.Exit(daemon.Main("ingest", os.Args[1:], register, validate, func(ctx context.Context, d *daemon.Daemon) error {
 		if err := d.WaitForTopics(ctx); err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ import (
 func main() {
 	var ch chstore.Config
 	register := func(fs *flag.FlagSet) { ch.RegisterFlags(fs) }
-	os.Exit(daemon.Main("load", 9106, 9206, os.Args[1:], register, nil, func(ctx context.Context, d *daemon.Daemon) error {
+	os.Exit(daemon.Main("load", os.Args[1:], register, nil, func(ctx context.Context, d *daemon.Daemon) error {
 		if err := d.WaitForTopics(ctx); err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	os.Exit(daemon.Main("reconcile", 9105, 9205, os.Args[1:], nil, nil, func(ctx context.Context, d *daemon.Daemon) error {
+	os.Exit(daemon.Main("reconcile", os.Args[1:], nil, nil, func(ctx context.Context, d *daemon.Daemon) error {
 		if err := d.WaitForTopics(ctx); err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ func main() {
 		fs.StringVar(&refDir, "reference-dir", "reference/sample",
 			"Folder of reference data; its GP practices (epraccur.csv) back rule ORG-006. Empty: ORG-006 is not checked.")
 	}
-	os.Exit(daemon.Main("validate", 9102, 9202, os.Args[1:], register, nil, func(ctx context.Context, d *daemon.Daemon) error {
+	os.Exit(daemon.Main("validate", os.Args[1:], register, nil, func(ctx context.Context, d *daemon.Daemon) error {
 		reg, err := validation.BuiltIn()
 		if err != nil {
 			return fmt.Errorf("built-in specifications: %w", err)
