@@ -111,7 +111,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	log := cfg.Log
 	res := &Result{StartedAt: time.Now().UTC(), Records: cfg.Records,
 		Settings: Settings{Workers: cfg.Workers, SubmissionSize: cfg.SubmissionSize,
 			Seed: throughputSeed, LatencySeed: latencySeed, LatencySeconds: cfg.LatencySeconds, Database: database,
@@ -120,24 +119,79 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("results folder: %w", err)
 	}
-
 	// 1. Records, generated before anything is timed.
+	loads, err := generateWorkloads(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res.ExpectedActivities, res.ExpectedRejected = loads.work.expect.Activities, loads.work.expect.Rejected
+	// 2. A fresh stack of its own: own var directory, own ClickHouse.
+	st, err := startStack(ctx, cfg, res)
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+	if err := st.warmUp(ctx, cfg, loads.warm); err != nil {
+		return nil, err
+	}
+	// 3. Throughput, with CPU read at both ends.
+	if err := st.throughput(ctx, cfg, loads, res); err != nil {
+		return nil, err
+	}
+	// 4. Latency under a steady feed, on the same stack.
+	if loads.steady != nil {
+		if err := st.latency(ctx, cfg, loads.steady, res); err != nil {
+			return nil, err
+		}
+	}
+	// 5. Peak memory of every process over the throughput and latency runs.
+	res.PeakRSSMB = map[string]float64{}
+	for n, pid := range st.pids {
+		if v, err := st.procs.peakRSSMB(pid); err == nil {
+			res.PeakRSSMB[n] = v
+		}
+	}
+	// 6. The floors, on the same broker, the same ClickHouse and the same
+	// records. A floor that fails does not throw away what was measured: the
+	// results are written with a warning, and Run returns the error.
+	var floorErr error
+	if !cfg.SkipFloors {
+		floorErr = st.floors(ctx, cfg, loads.work, res)
+	}
+	res.Machine = describeMachine(ctx, st.conn)
+	res.GitCommit, res.GitDirty = gitCommit(ctx)
+	path, err := res.write(cfg.OutDir)
+	if err != nil {
+		return nil, err
+	}
+	res.printTable(cfg.Stdout)
+	cfg.Log.Info("results written", "path", path)
+	return res, floorErr
+}
+
+// workloads are the records of every phase, generated before anything is
+// timed.
+type workloads struct {
+	work, warm *workload
+	steady     *workload // nil with SkipLatency
+}
+
+func generateWorkloads(cfg Config) (workloads, error) {
+	var w workloads
 	ref, err := refdata.LoadDir(cfg.ReferenceDir)
 	if err != nil {
-		return nil, fmt.Errorf("reference data: %w", err)
+		return w, fmt.Errorf("reference data: %w", err)
 	}
 	trusts := ref.TrustCodes()
 	base := synth.Config{Practices: ref.PracticeCodes(), Postcodes: ref.Postcodes(), Providers: trusts}
 	t0 := time.Now()
 	thr := base
 	thr.Seed, thr.Records = throughputSeed, cfg.Records // more activities than needed: the stream is cut at Records items
-	work, err := generate(thr, cfg.Records)
-	if err != nil {
-		return nil, fmt.Errorf("generate records: %w", err)
+	if w.work, err = generate(thr, cfg.Records); err != nil {
+		return w, fmt.Errorf("generate records: %w", err)
 	}
-	log.Info("generated records", "records", len(work.lines), "bytes", work.bytes(), "activities", work.expect.Activities,
-		"rejected", work.expect.Rejected, "seconds", time.Since(t0).Round(time.Millisecond).Seconds())
-	res.ExpectedActivities, res.ExpectedRejected = work.expect.Activities, work.expect.Rejected
+	cfg.Log.Info("generated records", "records", len(w.work.lines), "bytes", w.work.bytes(), "activities", w.work.expect.Activities,
+		"rejected", w.work.expect.Rejected, "seconds", time.Since(t0).Round(time.Millisecond).Seconds())
 
 	goodOnly := base
 	goodOnly.Providers = trusts[:1]
@@ -146,29 +200,57 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	goodOnly.Start, goodOnly.End = latencyStart, latencyEnd
 	warmCfg := goodOnly
 	warmCfg.Seed, warmCfg.Records = warmupSeed, warmupRecords
-	warm, err := generate(warmCfg, warmupRecords)
-	if err != nil {
-		return nil, fmt.Errorf("generate warm-up records: %w", err)
+	if w.warm, err = generate(warmCfg, warmupRecords); err != nil {
+		return w, fmt.Errorf("generate warm-up records: %w", err)
 	}
-	var steady *workload
 	if !cfg.SkipLatency {
 		n := cfg.LatencyRate * cfg.LatencySeconds
 		lc := goodOnly
 		lc.Seed, lc.Records = latencySeed, n
-		if steady, err = generate(lc, n); err != nil {
-			return nil, fmt.Errorf("generate steady-feed records: %w", err)
+		if w.steady, err = generate(lc, n); err != nil {
+			return w, fmt.Errorf("generate steady-feed records: %w", err)
 		}
 	}
+	return w, nil
+}
 
-	// 2. A fresh stack of its own: own var directory, own ClickHouse.
-	varDir, err := os.MkdirTemp("", "dmic-bench-")
-	if err != nil {
+// benchStack is the stack under measurement and the bench's handles on it.
+type benchStack struct {
+	st      *devstack.Stack
+	varDir  string
+	conn    driver.Conn
+	status  *statusClients
+	client  *ingestClient
+	procs   procReader
+	pids    map[string]int
+	log     *slog.Logger
+	cleanup []func()
+}
+
+func (b *benchStack) close() {
+	for i := len(b.cleanup) - 1; i >= 0; i-- {
+		b.cleanup[i]()
+	}
+}
+
+// startStack starts a fresh stack (own var directory, own ClickHouse) and
+// waits until its services answer and its schema exists.
+func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, err error) {
+	log := cfg.Log
+	b := &benchStack{log: log}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if b.varDir, err = os.MkdirTemp("", "dmic-bench-"); err != nil {
 		return nil, fmt.Errorf("var directory: %w", err)
 	}
 	if cfg.Keep {
-		log.Info("keeping the var directory", "path", varDir)
+		log.Info("keeping the var directory", "path", b.varDir)
 	} else {
-		defer os.RemoveAll(varDir)
+		dir := b.varDir
+		b.cleanup = append(b.cleanup, func() { os.RemoveAll(dir) })
 	}
 	chPort, err := freePort()
 	if err != nil {
@@ -179,67 +261,74 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service log: %w", err)
 	}
-	defer logFile.Close()
-	log.Info("starting the stack", "var", varDir, "service_log", logPath)
-	st, err := devstack.Start(ctx, devstack.Config{BinDir: cfg.BinDir, VarDir: varDir, ReferenceDir: cfg.ReferenceDir,
+	b.cleanup = append(b.cleanup, func() { logFile.Close() })
+	log.Info("starting the stack", "var", b.varDir, "service_log", logPath)
+	b.st, err = devstack.Start(ctx, devstack.Config{BinDir: cfg.BinDir, VarDir: b.varDir, ReferenceDir: cfg.ReferenceDir,
 		ClickHouseAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(chPort)), Database: database,
 		PortBase: cfg.PortBase, Out: logFile, LogLevel: "warn"})
 	if err != nil {
 		return nil, fmt.Errorf("start the stack (see %s): %w", logPath, err)
 	}
-	defer func() {
+	b.cleanup = append(b.cleanup, func() {
 		log.Info("stopping the stack")
-		st.Stop()
-	}()
-	conn, err := chstore.Open(ctx, st.CHAddr, database)
-	if err != nil {
+		b.st.Stop()
+	})
+	if b.conn, err = chstore.Open(ctx, b.st.CHAddr, database); err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	status, err := dialStatus(devstack.ServiceNames, st.Ports.GRPC)
-	if err != nil {
+	b.cleanup = append(b.cleanup, func() { b.conn.Close() })
+	if b.status, err = dialStatus(devstack.ServiceNames, b.st.Ports.GRPC); err != nil {
 		return nil, err
 	}
-	defer status.close()
-	if err := status.ready(ctx, time.Minute); err != nil {
+	b.cleanup = append(b.cleanup, b.status.close)
+	if err := b.status.ready(ctx, time.Minute); err != nil {
 		return nil, fmt.Errorf("services not answering: %w", err)
 	}
-	if err := waitSchema(ctx, conn, time.Minute); err != nil {
+	if err := waitSchema(ctx, b.conn, time.Minute); err != nil {
 		return nil, err
 	}
-	client := newIngestClient(st.IngestURL(), cfg.Workers+8)
-	if n, err := rawPartitions(ctx, st.Brokers); err == nil {
+	b.client = newIngestClient(b.st.IngestURL(), cfg.Workers+8)
+	if n, err := rawPartitions(ctx, b.st.Brokers); err == nil {
 		res.Settings.Partitions = n
 	}
-
-	// Warm-up: consumer groups joined, ClickHouse connections open, code paths hot.
-	if _, _, err := submitAll(ctx, client, warm, plan(warm, cfg.SubmissionSize), cfg.Workers); err != nil {
-		return nil, fmt.Errorf("warm-up: %w", err)
-	}
-	if _, err := waitVisible(ctx, conn, visibleWant{rows: warm.rows, activities: warm.expect.Activities}, 2*time.Minute, log, nil); err != nil {
-		return nil, fmt.Errorf("warm-up: %w", err)
-	}
-	log.Info("warm-up visible", "records", warmupRecords)
-
-	// 3. Throughput, with CPU read at both ends.
-	procs := newProcReader()
-	pids := map[string]int{"broker": st.Procs["broker"].Pid(), "bench-client": os.Getpid()}
+	b.procs = newProcReader()
+	b.pids = map[string]int{"broker": b.st.Procs["broker"].Pid(), "bench-client": os.Getpid()}
 	for _, n := range devstack.ServiceNames {
-		pids[n] = st.Procs[n].Pid()
+		b.pids[n] = b.st.Procs[n].Pid()
 	}
-	if pid, err := procs.findProcess("clickhouse", varDir); err == nil && pid > 0 {
-		pids["clickhouse"] = pid
+	if pid, err := b.procs.findProcess("clickhouse", b.varDir); err == nil && pid > 0 {
+		b.pids["clickhouse"] = pid
 	} else {
 		res.Warnings = append(res.Warnings, "clickhouse-server process not found: its CPU and memory are not reported")
 	}
+	return b, nil
+}
+
+// warmUp sends warm until it is visible: consumer groups joined, ClickHouse
+// connections open, code paths hot.
+func (b *benchStack) warmUp(ctx context.Context, cfg Config, warm *workload) error {
+	if _, _, err := submitAll(ctx, b.client, warm, plan(warm, cfg.SubmissionSize), cfg.Workers); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if _, err := waitVisible(ctx, b.conn, visibleWant{rows: warm.rows, activities: warm.expect.Activities}, 2*time.Minute, b.log, nil); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	b.log.Info("warm-up visible", "records", warmupRecords)
+	return nil
+}
+
+// throughput submits the main workload as fast as the workers go and times
+// it until every record is visible, reading each process's CPU at both ends.
+func (b *benchStack) throughput(ctx context.Context, cfg Config, loads workloads, res *Result) error {
+	work, warm := loads.work, loads.warm
 	starts := map[string]int{}
-	for n, p := range st.Procs {
+	for n, p := range b.st.Procs {
 		starts[n] = p.Starts()
 	}
-	cpu0 := readCPU(procs, pids)
+	cpu0 := readCPU(b.procs, b.pids)
 	chunks := plan(work, cfg.SubmissionSize)
-	log.Info("throughput run", "records", cfg.Records, "submissions", len(chunks), "workers", cfg.Workers)
-	smp := startSampler(ctx, status, samplePeriod)
+	b.log.Info("throughput run", "records", cfg.Records, "submissions", len(chunks), "workers", cfg.Workers)
+	smp := startSampler(ctx, b.status, samplePeriod)
 	// A failed submission stops the wait at once.
 	waitCtx, stopWait := context.WithCancelCause(ctx)
 	defer stopWait(nil)
@@ -248,14 +337,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	subDone := make(chan error, 1)
 	go func() {
 		var err error
-		subStart, subEnd, err = submitAll(ctx, client, work, chunks, cfg.Workers)
+		subStart, subEnd, err = submitAll(ctx, b.client, work, chunks, cfg.Workers)
 		if err != nil {
 			stopWait(fmt.Errorf("submitting: %w", err))
 		}
 		subDone <- err
 	}()
 	want := visibleWant{rows: warm.rows + work.rows, activities: warm.expect.Activities + work.expect.Activities,
-		rejected: work.expect.Rejected, client: client}
+		rejected: work.expect.Rejected, client: b.client}
 	timeout := 10*time.Minute + time.Duration(cfg.Records)*time.Millisecond
 	var rowsSeen [][2]float64
 	observe := func(at time.Time, rows uint64) {
@@ -263,20 +352,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			rowsSeen = append(rowsSeen, [2]float64{roundTenth(at.Sub(runStart).Seconds()), float64(rows)})
 		}
 	}
-	visibleAt, err := waitVisible(waitCtx, conn, want, timeout, log, observe)
+	visibleAt, err := waitVisible(waitCtx, b.conn, want, timeout, b.log, observe)
 	if err != nil {
 		smp.finish(time.Now())
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("throughput run interrupted: %w", ctx.Err())
+			return fmt.Errorf("throughput run interrupted: %w", ctx.Err())
 		}
 		if c := context.Cause(waitCtx); c != nil {
 			err = c
 		}
-		return nil, fmt.Errorf("throughput run: %w (service statuses: %s)", err, statusLine(ctx, status))
+		return fmt.Errorf("throughput run: %w (service statuses: %s)", err, statusLine(ctx, b.status))
 	}
-	cpu1 := readCPU(procs, pids)
+	cpu1 := readCPU(b.procs, b.pids)
 	if err := <-subDone; err != nil {
-		return nil, fmt.Errorf("throughput run: %w", err)
+		return fmt.Errorf("throughput run: %w", err)
 	}
 	stages, timeline := smp.finish(runStart)
 	timeline["clickhouse_activity_rows"] = rowsSeen
@@ -289,11 +378,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for n, s := range stages {
 		res.StageRecordsPerS[n] = s.RecordsPerSec
 	}
+	res.cpu(cpu0, cpu1, cfg.Records)
+	for n, p := range b.st.Procs {
+		if p.Starts() != starts[n] || (b.pids[n] != 0 && p.Pid() != b.pids[n]) {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s restarted during the run: its CPU and memory numbers are incomplete", n))
+		}
+	}
+	if r := b.client.retries.Load(); r > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d submissions were resent after a failure", r))
+	}
+	b.log.Info("throughput", "records_per_s", int(res.E2ERecordsPerS), "seconds", res.E2ESeconds)
+	return nil
+}
+
+// cpu fills the CPU figures from the readings at both ends of the run.
+func (res *Result) cpu(cpu0, cpu1 map[string]float64, records int) {
 	res.CPUSeconds, res.CPUSecondsPer1k = map[string]float64{}, map[string]float64{}
 	for n, c1 := range cpu1 {
 		if c0, ok := cpu0[n]; ok {
 			res.CPUSeconds[n] = c1 - c0
-			res.CPUSecondsPer1k[n] = (c1 - c0) / (float64(cfg.Records) / 1000)
+			res.CPUSecondsPer1k[n] = (c1 - c0) / (float64(records) / 1000)
 		}
 	}
 	var perK float64
@@ -305,80 +409,56 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if perK > 0 {
 		res.CPUCeilingPerS = float64(runtime.NumCPU()) * 1000 / perK
 	}
-	for n, p := range st.Procs {
-		if p.Starts() != starts[n] || (pids[n] != 0 && p.Pid() != pids[n]) {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s restarted during the run: its CPU and memory numbers are incomplete", n))
-		}
-	}
-	if r := client.retries.Load(); r > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%d submissions were resent after a failure", r))
-	}
-	log.Info("throughput", "records_per_s", int(res.E2ERecordsPerS), "seconds", res.E2ESeconds)
+}
 
-	// 4. Latency under a steady feed, on the same stack.
-	if steady != nil {
-		log.Info("steady feed", "rate", cfg.LatencyRate, "seconds", cfg.LatencySeconds)
-		lf := &latencyFeed{client: client, conn: conn, database: database, log: log, rate: float64(cfg.LatencyRate),
-			tick: 50 * time.Millisecond, poll: 100 * time.Millisecond, drain: 2 * time.Minute,
-			dateMin: steady.dateMin, dateMax: steady.dateMax}
-		if res.Latency, err = lf.run(ctx, steady); err != nil {
-			return nil, fmt.Errorf("latency run: %w", err)
-		}
-		if res.Latency.Unseen > 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%d records of the steady feed never became visible", res.Latency.Unseen))
-		}
-		log.Info("latency", "p50_ms", res.Latency.P50, "p95_ms", res.Latency.P95, "p99_ms", res.Latency.P99, "rate", int(res.Latency.Rate))
+// latency feeds steady at the configured rate and measures each record's
+// time from ingest's answer to queryable.
+func (b *benchStack) latency(ctx context.Context, cfg Config, steady *workload, res *Result) error {
+	b.log.Info("steady feed", "rate", cfg.LatencyRate, "seconds", cfg.LatencySeconds)
+	lf := &latencyFeed{client: b.client, conn: b.conn, database: database, log: b.log, rate: float64(cfg.LatencyRate),
+		tick: 50 * time.Millisecond, poll: 100 * time.Millisecond, drain: 2 * time.Minute,
+		dateMin: steady.dateMin, dateMax: steady.dateMax}
+	var err error
+	if res.Latency, err = lf.run(ctx, steady); err != nil {
+		return fmt.Errorf("latency run: %w", err)
 	}
-
-	// 5. Peak memory of every process over the throughput and latency runs.
-	res.PeakRSSMB = map[string]float64{}
-	for n, pid := range pids {
-		if v, err := procs.peakRSSMB(pid); err == nil {
-			res.PeakRSSMB[n] = v
-		}
+	if res.Latency.Unseen > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d records of the steady feed never became visible", res.Latency.Unseen))
 	}
+	b.log.Info("latency", "p50_ms", res.Latency.P50, "p95_ms", res.Latency.P95, "p99_ms", res.Latency.P99, "rate", int(res.Latency.Rate))
+	return nil
+}
 
-	// 6. The floors, on the same broker, the same ClickHouse and the same
-	// records. A floor that fails does not throw away what was measured: the
-	// results are written with a warning, and Run returns the error.
+// floors measures the transport and compute floors on the same broker,
+// ClickHouse and records; a floor that fails is a warning and the error.
+func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res *Result) error {
 	var floorErr error
-	if !cfg.SkipFloors {
-		log.Info("transport floor")
-		// The embedded broker listens on 127.0.0.1 only; librdkafka inside
-		// ClickHouse is given that address rather than "localhost", which it
-		// may resolve to ::1 first and then never consume.
-		brokers := strings.ReplaceAll(st.Brokers, "localhost:", "127.0.0.1:")
-		tf, err := TransportFloor(ctx, brokers, st.CHAddr, work.lines, log)
-		if err != nil {
-			floorErr = fmt.Errorf("transport floor: %w", err)
-			res.Warnings = append(res.Warnings, floorErr.Error())
-		}
-		log.Info("compute floor")
-		cf, err := ComputeFloor(ctx, work.lines, cfg.ReferenceDir)
-		if err != nil {
-			err = fmt.Errorf("compute floor: %w", err)
-			floorErr = errors.Join(floorErr, err)
-			res.Warnings = append(res.Warnings, err.Error())
-		}
-		res.TransportFloorPerS, res.TransportFloorSecs = tf.RecordsPerSec, tf.Seconds
-		res.ComputeFloorPerS, res.ComputeFloorSecs = cf.RecordsPerSec, cf.Seconds
-		if tf.RecordsPerSec > 0 {
-			res.RatioE2EToTransport = res.E2ERecordsPerS / tf.RecordsPerSec
-		}
-		if cf.RecordsPerSec > 0 {
-			res.RatioE2EToCompute = res.E2ERecordsPerS / cf.RecordsPerSec
-		}
-	}
-
-	res.Machine = describeMachine(ctx, conn)
-	res.GitCommit, res.GitDirty = gitCommit(ctx)
-	path, err := res.write(cfg.OutDir)
+	b.log.Info("transport floor")
+	// The embedded broker listens on 127.0.0.1 only; librdkafka inside
+	// ClickHouse is given that address rather than "localhost", which it
+	// may resolve to ::1 first and then never consume.
+	brokers := strings.ReplaceAll(b.st.Brokers, "localhost:", "127.0.0.1:")
+	tf, err := TransportFloor(ctx, brokers, b.st.CHAddr, work.lines, b.log)
 	if err != nil {
-		return nil, err
+		floorErr = fmt.Errorf("transport floor: %w", err)
+		res.Warnings = append(res.Warnings, floorErr.Error())
 	}
-	res.printTable(cfg.Stdout)
-	log.Info("results written", "path", path)
-	return res, floorErr
+	b.log.Info("compute floor")
+	cf, err := ComputeFloor(ctx, work.lines, cfg.ReferenceDir)
+	if err != nil {
+		err = fmt.Errorf("compute floor: %w", err)
+		floorErr = errors.Join(floorErr, err)
+		res.Warnings = append(res.Warnings, err.Error())
+	}
+	res.TransportFloorPerS, res.TransportFloorSecs = tf.RecordsPerSec, tf.Seconds
+	res.ComputeFloorPerS, res.ComputeFloorSecs = cf.RecordsPerSec, cf.Seconds
+	if tf.RecordsPerSec > 0 {
+		res.RatioE2EToTransport = res.E2ERecordsPerS / tf.RecordsPerSec
+	}
+	if cf.RecordsPerSec > 0 {
+		res.RatioE2EToCompute = res.E2ERecordsPerS / cf.RecordsPerSec
+	}
+	return floorErr
 }
 
 func readCPU(r procReader, pids map[string]int) map[string]float64 {
