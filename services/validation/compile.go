@@ -146,8 +146,60 @@ func Compile(doc []byte) (*Spec, error) {
 	if d == nil {
 		return nil, specError(nil, problems)
 	}
-	add := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	c := newCompiler(d, doc)
+	c.problems = problems
+	c.compileFields()
+	for ri := range d.Rules {
+		c.compileRule(&d.Rules[ri])
+	}
+	c.assignCatchAlls()
+	c.checkCoverage()
+	c.checkCodeListsUsed()
+	for _, ds := range c.s.datasets {
+		if n := len(c.s.plans[ds].slots); n > maxSlots {
+			c.add("dataset %s: rules read %d fields, more than %d", record.DatasetName(ds), n, maxSlots)
+		}
+	}
+	if len(c.problems) > 0 {
+		return nil, specError(d, c.problems)
+	}
+	c.s.messages = slices.Sorted(maps.Keys(c.messages))
+	return c.s, nil
+}
 
+// compiler holds what compiling one document builds up: the spec, and the
+// bookkeeping that the checks across fields and rules read at the end.
+type compiler struct {
+	d        *Specification
+	s        *Spec
+	problems []error
+	dsOf     map[string]dmicv1.Dataset
+	// fields[ds][name] are the declared fields per dataset.
+	fields    map[dmicv1.Dataset]map[string]fieldRef
+	usedLists map[string]bool
+	// checked[ds][field] is the code list a code_list rule checks the field
+	// against, to compare with the list the field declares.
+	checked map[dmicv1.Dataset]map[string]string
+	// named[check][ds] are the fields obligation rules name; catchAlls are
+	// the obligation rules (per dataset) that take the rest.
+	named     map[checkKind]map[dmicv1.Dataset]map[string]bool
+	catchAlls []catchAllRef
+	seenIDs   map[string]bool
+	messages  map[string]bool
+}
+
+type catchAllRef struct {
+	rule int
+	ds   dmicv1.Dataset
+}
+
+func (c *compiler) add(format string, args ...any) {
+	c.problems = append(c.problems, fmt.Errorf(format, args...))
+}
+
+// newCompiler starts the spec: identity, digest, effective date, source and
+// data sets.
+func newCompiler(d *Specification, doc []byte) *compiler {
 	s := &Spec{doc: d, raw: slices.Clone(doc), label: d.ID + "/" + d.Version}
 	sum := sha256.Sum256(doc)
 	s.sha = hex.EncodeToString(sum[:])
@@ -156,249 +208,255 @@ func Compile(doc []byte) (*Spec, error) {
 	if d.Source == sourceNational {
 		s.source = dmicv1.Source_SOURCE_NATIONAL
 	}
-	dsOf := map[string]dmicv1.Dataset{}
+	c := &compiler{d: d, s: s, dsOf: map[string]dmicv1.Dataset{}, fields: map[dmicv1.Dataset]map[string]fieldRef{},
+		usedLists: map[string]bool{}, checked: map[dmicv1.Dataset]map[string]string{},
+		named:   map[checkKind]map[dmicv1.Dataset]map[string]bool{chkMandatory: {}, chkRequired: {}},
+		seenIDs: map[string]bool{}, messages: map[string]bool{}}
 	for _, name := range d.Datasets {
 		if ds, err := datasetByName(name); err == nil && !slices.Contains(s.datasets, ds) {
-			dsOf[name] = ds
+			c.dsOf[name] = ds
 			s.datasets = append(s.datasets, ds)
 		}
 	}
-	datasetsOf := func(restrict []string) []dmicv1.Dataset {
-		var out []dmicv1.Dataset
-		for _, name := range d.Datasets {
-			if ds, ok := dsOf[name]; ok && appliesTo(restrict, name) {
-				out = append(out, ds)
-			}
-		}
-		return out
-	}
-
-	// Fields, per dataset.
-	fields := map[dmicv1.Dataset]map[string]fieldRef{}
 	for _, ds := range s.datasets {
-		fields[ds] = map[string]fieldRef{}
+		c.fields[ds] = map[string]fieldRef{}
+		s.plans[ds] = &plan{}
 	}
-	for i := range d.Fields {
-		f := &d.Fields[i]
+	return c
+}
+
+// datasetsOf are the spec's data sets that restrict (empty: all) allows.
+func (c *compiler) datasetsOf(restrict []string) []dmicv1.Dataset {
+	var out []dmicv1.Dataset
+	for _, name := range c.d.Datasets {
+		if ds, ok := c.dsOf[name]; ok && appliesTo(restrict, name) {
+			out = append(out, ds)
+		}
+	}
+	return out
+}
+
+// compileFields declares each field in each of its data sets.
+func (c *compiler) compileFields() {
+	for i := range c.d.Fields {
+		f := &c.d.Fields[i]
 		if f.Name == "" {
 			continue
 		}
 		_, isInt := intFields[f.Name]
 		if f.Type == typeInteger && !isInt || f.Type == typeString && isInt {
-			add("field %q: type %q is not the record format's", f.Name, f.Type)
+			c.add("field %q: type %q is not the record format's", f.Name, f.Type)
 		}
 		if isInt && f.Obligation != ObligationOptional {
-			add("field %q: an integer field cannot be %s (an absent number reads 0)", f.Name, f.Obligation)
+			c.add("field %q: an integer field cannot be %s (an absent number reads 0)", f.Name, f.Obligation)
 		}
 		if f.Name == "dataset" {
-			add("field %q: the dataset is the decoder's, not a field a specification can check", f.Name)
+			c.add("field %q: the dataset is the decoder's, not a field a specification can check", f.Name)
 			continue
 		}
-		for _, ds := range datasetsOf(f.Datasets) {
+		for _, ds := range c.datasetsOf(f.Datasets) {
 			get, ok := record.Getter(f.Name, ds)
 			if !ok {
-				add("field %q: the record format has no such field in dataset %s", f.Name, record.DatasetName(ds))
+				c.add("field %q: the record format has no such field in dataset %s", f.Name, record.DatasetName(ds))
 				continue
 			}
-			fields[ds][f.Name] = fieldRef{spec: f, get: get}
+			c.fields[ds][f.Name] = fieldRef{spec: f, get: get}
 		}
-		s.fields = append(s.fields, FieldInfo{Name: f.Name, Item: f.Item, Type: f.Type, Format: f.Format,
-			Obligation: f.Obligation, CodeList: f.CodeList, Delete: f.Delete, Datasets: datasetsOf(f.Datasets)})
+		c.s.fields = append(c.s.fields, FieldInfo{Name: f.Name, Item: f.Item, Type: f.Type, Format: f.Format,
+			Obligation: f.Obligation, CodeList: f.CodeList, Delete: f.Delete, Datasets: c.datasetsOf(f.Datasets)})
+	}
+}
+
+// compileRule checks one rule and adds it to the plan of each of its data
+// sets.
+func (c *compiler) compileRule(rs *RuleSpec) {
+	where := fmt.Sprintf("rule %q", rs.ID)
+	for _, u := range rs.UnlessFailed {
+		if !c.seenIDs[u] {
+			c.add("%s: unless_failed names %q, which is not an earlier rule", where, u)
+		}
+	}
+	c.seenIDs[rs.ID] = true
+	c.messages[rs.Message] = true
+	sev := dmicv1.Severity_SEVERITY_ERROR
+	if rs.Severity == severityWarning {
+		sev = dmicv1.Severity_SEVERITY_WARNING
+	}
+	rdatasets := c.datasetsOf(rs.Datasets)
+	c.s.rules = append(c.s.rules, RuleInfo{ID: rs.ID, Severity: sev, Check: rs.Check, Fields: slices.Clone(rs.Fields),
+		ReportField: rs.ReportField, Message: rs.Message, Datasets: rdatasets})
+
+	def, ok := checkByName(rs.Check)
+	if !ok {
+		if rs.Check != "" {
+			c.add("%s: unknown check %q", where, rs.Check)
+		}
+		return
+	}
+	base := rule{id: rs.ID, sev: sev, msg: rs.Message, kind: def.kind, unless: rs.UnlessFailed}
+	if !compileParams(&base, def, rs, c.d, where, c.add) {
+		return
+	}
+	if def.kind == chkCodeList {
+		c.usedLists[rs.Params.CodeList] = true
+	}
+	switch {
+	case def.arity == pair && len(rs.Fields) != 2:
+		c.add("%s: check %s compares two fields; %d named", where, def.name, len(rs.Fields))
+		return
+	case def.arity == perField && len(rs.Fields) == 0:
+		c.add("%s: check %s needs at least one field", where, def.name)
+		return
+	}
+	if rs.ReportField != "" && (def.arity != pair || !slices.Contains(rs.Fields, rs.ReportField)) {
+		c.add("%s: report_field %q must be one of the two fields of a comparing check", where, rs.ReportField)
+		return
+	}
+	if def.arity == pair && rs.ReportField != "" {
+		base.report = slices.Index(rs.Fields, rs.ReportField)
 	}
 
-	for _, ds := range s.datasets {
-		s.plans[ds] = &plan{}
-	}
-	usedLists := map[string]bool{}
-	// checked[ds][field] is the code list a code_list rule checks the field
-	// against, to compare with the list the field declares.
-	checked := map[dmicv1.Dataset]map[string]string{}
-	// named[check][ds] are the fields obligation rules name; catchAlls are
-	// the obligation rules (per dataset) that take the rest.
-	named := map[checkKind]map[dmicv1.Dataset]map[string]bool{chkMandatory: {}, chkRequired: {}}
-	type catchAllRef struct {
-		rule int
-		ds   dmicv1.Dataset
-	}
-	var catchAlls []catchAllRef
-	seenIDs := map[string]bool{}
-	messages := map[string]bool{}
-
-	for ri := range d.Rules {
-		rs := &d.Rules[ri]
-		where := fmt.Sprintf("rule %q", rs.ID)
-		for _, u := range rs.UnlessFailed {
-			if !seenIDs[u] {
-				add("%s: unless_failed names %q, which is not an earlier rule", where, u)
-			}
-		}
-		seenIDs[rs.ID] = true
-		messages[rs.Message] = true
-		sev := dmicv1.Severity_SEVERITY_ERROR
-		if rs.Severity == severityWarning {
-			sev = dmicv1.Severity_SEVERITY_WARNING
-		}
-		rdatasets := datasetsOf(rs.Datasets)
-		s.rules = append(s.rules, RuleInfo{ID: rs.ID, Severity: sev, Check: rs.Check, Fields: slices.Clone(rs.Fields),
-			ReportField: rs.ReportField, Message: rs.Message, Datasets: rdatasets})
-
-		def, ok := checkByName(rs.Check)
-		if !ok {
-			if rs.Check != "" {
-				add("%s: unknown check %q", where, rs.Check)
-			}
-			continue
-		}
-		base := rule{id: rs.ID, sev: sev, msg: rs.Message, kind: def.kind, unless: rs.UnlessFailed}
-		if !compileParams(&base, def, rs, d, where, add) {
-			continue
-		}
-		if def.kind == chkCodeList {
-			usedLists[rs.Params.CodeList] = true
-		}
-		switch {
-		case def.arity == pair && len(rs.Fields) != 2:
-			add("%s: check %s compares two fields; %d named", where, def.name, len(rs.Fields))
-			continue
-		case def.arity == perField && len(rs.Fields) == 0:
-			add("%s: check %s needs at least one field", where, def.name)
-			continue
-		}
-		if rs.ReportField != "" && (def.arity != pair || !slices.Contains(rs.Fields, rs.ReportField)) {
-			add("%s: report_field %q must be one of the two fields of a comparing check", where, rs.ReportField)
-			continue
-		}
-		if def.arity == pair && rs.ReportField != "" {
-			base.report = slices.Index(rs.Fields, rs.ReportField)
-		}
-
-		declared := map[string]bool{}
-		for _, ds := range rdatasets {
-			ru := base
-			bad := false
-			for _, name := range rs.Fields {
-				ref, ok := fields[ds][name]
-				if !ok {
-					// A field-by-field check skips a dataset whose records
-					// cannot carry the field (one DATE-001 covers the date
-					// fields of three datasets); a field those records can
-					// carry must be declared, or the rule restricted.
-					if _, inFormat := record.Getter(name, ds); def.arity == perField && !inFormat {
-						continue
-					}
-					add("%s: field %q is not declared for dataset %s (declare it, or restrict the rule with \"datasets\")", where, name, record.DatasetName(ds))
-					bad = true
-					continue
-				}
-				declared[name] = true
-				isInt := ref.spec.Type == typeInteger
-				switch {
-				case def.integer && !isInt:
-					add("%s: check %s reads whole numbers; field %q is text", where, def.name, name)
-					bad = true
-				case !def.integer && isInt:
-					add("%s: check %s reads text; field %q is a whole number", where, def.name, name)
-					bad = true
-				}
-				if def.arity == byObligation {
-					want := obligationOf(def.kind)
-					if ref.spec.Obligation != want {
-						add("%s: field %q is %s, not %s", where, name, ref.spec.Obligation, want)
-						bad = true
-					}
-					named[def.kind][ds] = setWith(named[def.kind][ds], name)
-				}
-				if def.kind == chkCodeList {
-					if checked[ds] == nil {
-						checked[ds] = map[string]string{}
-					}
-					checked[ds][name] = rs.Params.CodeList
-					if ref.spec.CodeList != rs.Params.CodeList {
-						add("%s: field %q declares code list %q, the rule checks %q", where, name, ref.spec.CodeList, rs.Params.CodeList)
-						bad = true
-					}
-				}
-				ru.ops = append(ru.ops, operand{slot: s.plans[ds].slotOf(name, ref.get), name: name, onDelete: ref.spec.Delete})
-			}
-			if bad || len(ru.ops) == 0 && len(rs.Fields) > 0 {
-				continue
-			}
-			if def.arity == byObligation && len(rs.Fields) == 0 {
-				catchAlls = append(catchAlls, catchAllRef{rule: len(s.plans[ds].rules), ds: ds})
-			}
-			s.plans[ds].rules = append(s.plans[ds].rules, ru)
-		}
+	declared := map[string]bool{}
+	for _, ds := range rdatasets {
+		ru := base
+		bad := false
 		for _, name := range rs.Fields {
-			if !declared[name] && def.arity == perField {
-				add("%s: field %q is not declared for any of the rule's datasets (%s)", where, name, datasetNames(rdatasets))
+			op, found, ok := c.operand(where, def, rs, ds, name)
+			if found {
+				declared[name] = true
 			}
-		}
-	}
-
-	// Obligation rules with no fields take every field of their obligation
-	// that no other rule of the same check names. Every mandatory or
-	// required field must end up checked.
-	for _, c := range catchAlls {
-		ru := &s.plans[c.ds].rules[c.rule]
-		for _, other := range catchAlls {
-			if other.ds == c.ds && other.rule < c.rule && s.plans[c.ds].rules[other.rule].kind == ru.kind {
-				add("rule %q: rule %q already checks every %s field of dataset %s", ru.id, s.plans[c.ds].rules[other.rule].id,
-					obligationOf(ru.kind), record.DatasetName(c.ds))
-			}
-		}
-		for i := range d.Fields {
-			f := &d.Fields[i]
-			ref, ok := fields[c.ds][f.Name]
-			// ref.spec == f: this is the field's declaration for the dataset.
-			if !ok || ref.spec != f || f.Obligation != obligationOf(ru.kind) || named[ru.kind][c.ds][f.Name] {
+			if !ok {
+				bad = bad || found || !c.notInFormat(def, ds, name)
 				continue
 			}
-			ru.ops = append(ru.ops, operand{slot: s.plans[c.ds].slotOf(f.Name, ref.get), name: f.Name, onDelete: f.Delete})
-			named[ru.kind][c.ds] = setWith(named[ru.kind][c.ds], f.Name)
+			ru.ops = append(ru.ops, op)
+		}
+		if bad || len(ru.ops) == 0 && len(rs.Fields) > 0 {
+			continue
+		}
+		if def.arity == byObligation && len(rs.Fields) == 0 {
+			c.catchAlls = append(c.catchAlls, catchAllRef{rule: len(c.s.plans[ds].rules), ds: ds})
+		}
+		c.s.plans[ds].rules = append(c.s.plans[ds].rules, ru)
+	}
+	for _, name := range rs.Fields {
+		if !declared[name] && def.arity == perField {
+			c.add("%s: field %q is not declared for any of the rule's datasets (%s)", where, name, datasetNames(rdatasets))
 		}
 	}
-	for _, ds := range s.datasets {
-		for name, ref := range sortedFields(fields[ds]) {
+}
+
+// operand is the field name of rule rs as read in dataset ds, checked
+// against the field's declaration (found: declared for ds; ok: usable by
+// the rule, every problem reported). A field-by-field check skips, without
+// a problem, a dataset whose records cannot carry the field (notInFormat).
+func (c *compiler) operand(where string, def checkDef, rs *RuleSpec, ds dmicv1.Dataset, name string) (op operand, found, ok bool) {
+	ref, declared := c.fields[ds][name]
+	if !declared {
+		// One DATE-001 covers the date fields of three datasets; a field
+		// those records can carry must be declared, or the rule restricted.
+		if !c.notInFormat(def, ds, name) {
+			c.add("%s: field %q is not declared for dataset %s (declare it, or restrict the rule with \"datasets\")", where, name, record.DatasetName(ds))
+		}
+		return op, false, false
+	}
+	ok = true
+	isInt := ref.spec.Type == typeInteger
+	switch {
+	case def.integer && !isInt:
+		c.add("%s: check %s reads whole numbers; field %q is text", where, def.name, name)
+		ok = false
+	case !def.integer && isInt:
+		c.add("%s: check %s reads text; field %q is a whole number", where, def.name, name)
+		ok = false
+	}
+	if def.arity == byObligation {
+		want := obligationOf(def.kind)
+		if ref.spec.Obligation != want {
+			c.add("%s: field %q is %s, not %s", where, name, ref.spec.Obligation, want)
+			ok = false
+		}
+		c.named[def.kind][ds] = setWith(c.named[def.kind][ds], name)
+	}
+	if def.kind == chkCodeList {
+		if c.checked[ds] == nil {
+			c.checked[ds] = map[string]string{}
+		}
+		c.checked[ds][name] = rs.Params.CodeList
+		if ref.spec.CodeList != rs.Params.CodeList {
+			c.add("%s: field %q declares code list %q, the rule checks %q", where, name, ref.spec.CodeList, rs.Params.CodeList)
+			ok = false
+		}
+	}
+	return operand{slot: c.s.plans[ds].slotOf(name, ref.get), name: name, onDelete: ref.spec.Delete}, true, ok
+}
+
+// notInFormat: a field-by-field check, and records of ds cannot carry name.
+func (c *compiler) notInFormat(def checkDef, ds dmicv1.Dataset, name string) bool {
+	_, inFormat := record.Getter(name, ds)
+	return def.arity == perField && !inFormat
+}
+
+// assignCatchAlls gives each obligation rule with no fields every field of
+// its obligation that no other rule of the same check names.
+func (c *compiler) assignCatchAlls() {
+	for _, ca := range c.catchAlls {
+		ru := &c.s.plans[ca.ds].rules[ca.rule]
+		for _, other := range c.catchAlls {
+			if other.ds == ca.ds && other.rule < ca.rule && c.s.plans[ca.ds].rules[other.rule].kind == ru.kind {
+				c.add("rule %q: rule %q already checks every %s field of dataset %s", ru.id, c.s.plans[ca.ds].rules[other.rule].id,
+					obligationOf(ru.kind), record.DatasetName(ca.ds))
+			}
+		}
+		for i := range c.d.Fields {
+			f := &c.d.Fields[i]
+			ref, ok := c.fields[ca.ds][f.Name]
+			// ref.spec == f: this is the field's declaration for the dataset.
+			if !ok || ref.spec != f || f.Obligation != obligationOf(ru.kind) || c.named[ru.kind][ca.ds][f.Name] {
+				continue
+			}
+			ru.ops = append(ru.ops, operand{slot: c.s.plans[ca.ds].slotOf(f.Name, ref.get), name: f.Name, onDelete: f.Delete})
+			c.named[ru.kind][ca.ds] = setWith(c.named[ru.kind][ca.ds], f.Name)
+		}
+	}
+}
+
+// checkCoverage: every mandatory or required field is checked by an
+// obligation rule, and every field's code list by a code_list rule.
+func (c *compiler) checkCoverage() {
+	for _, ds := range c.s.datasets {
+		for name, ref := range sortedFields(c.fields[ds]) {
 			f := ref.spec
 			switch f.Obligation {
 			case ObligationMandatory:
-				if !named[chkMandatory][ds][name] {
-					add("field %q: mandatory in dataset %s, but no mandatory rule checks it", name, record.DatasetName(ds))
+				if !c.named[chkMandatory][ds][name] {
+					c.add("field %q: mandatory in dataset %s, but no mandatory rule checks it", name, record.DatasetName(ds))
 				}
 			case ObligationRequired:
-				if !named[chkRequired][ds][name] {
-					add("field %q: required in dataset %s, but no required rule checks it", name, record.DatasetName(ds))
+				if !c.named[chkRequired][ds][name] {
+					c.add("field %q: required in dataset %s, but no required rule checks it", name, record.DatasetName(ds))
 				}
 			}
-			if f.CodeList != "" && checked[ds][name] != f.CodeList {
-				add("field %q: declares code list %q, but no code_list rule checks it against that list in dataset %s", name, f.CodeList, record.DatasetName(ds))
+			if f.CodeList != "" && c.checked[ds][name] != f.CodeList {
+				c.add("field %q: declares code list %q, but no code_list rule checks it against that list in dataset %s", name, f.CodeList, record.DatasetName(ds))
 			}
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(d.CodeLists)) {
-		used := usedLists[name]
-		for _, f := range d.Fields {
+}
+
+// checkCodeListsUsed: a code list no field or rule uses is a mistake.
+func (c *compiler) checkCodeListsUsed() {
+	for _, name := range slices.Sorted(maps.Keys(c.d.CodeLists)) {
+		used := c.usedLists[name]
+		for _, f := range c.d.Fields {
 			used = used || f.CodeList == name
 		}
 		if !used {
-			add("code list %q: not used by any field or rule", name)
+			c.add("code list %q: not used by any field or rule", name)
 		}
 	}
-
-	for _, ds := range s.datasets {
-		if n := len(s.plans[ds].slots); n > maxSlots {
-			add("dataset %s: rules read %d fields, more than %d", record.DatasetName(ds), n, maxSlots)
-		}
-	}
-	if len(problems) > 0 {
-		return nil, specError(d, problems)
-	}
-	s.messages = slices.Sorted(maps.Keys(messages))
-	return s, nil
 }
 
-// compileParams checks a rule's parameters against its check and fills the
-// compiled rule; false when they are unusable.
 func compileParams(ru *rule, def checkDef, rs *RuleSpec, d *Specification, where string, add func(string, ...any)) bool {
 	given := paramsSet(rs.Params)
 	ok := true
