@@ -197,6 +197,9 @@ func Main(name string, args []string, register func(fs *flag.FlagSet), validate 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d := New(name, cfg)
+	// Seen starting, not unreachable, while run waits for its dependencies.
+	stopStarting := d.ServeStarting()
+	defer stopStarting()
 	if err := run(ctx, d); err != nil && ctx.Err() == nil {
 		d.Log.Error("exiting", "err", err)
 		return 1

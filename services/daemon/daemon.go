@@ -38,6 +38,8 @@ type Daemon struct {
 	Health *control.Checks
 	// operator serves skips and replays of a stage's input (RunStage).
 	operator control.Operator
+	// starting answers on the ports until Serve takes them (ServeStarting).
+	starting *starting
 }
 
 // New builds the daemon's shared parts. It does not listen yet.
@@ -76,6 +78,9 @@ func New(name string, cfg Config) *Daemon {
 func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Controllable, lag control.LagFunc, work func(ctx context.Context) error) error {
 	info.Service = d.Name
 	info.Version = Version()
+	if d.starting != nil {
+		d.starting.stop() // hand the ports over
+	}
 	cs, hs := control.Register(d.GRPC, info, target, lag, d.Health, d.Log)
 	if d.operator != nil {
 		cs.SetOperator(d.operator)
