@@ -14,9 +14,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dmic-nhs/dmic/services/record"
-
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/nhs"
+	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"google.golang.org/protobuf/proto"
 )
@@ -41,26 +41,15 @@ const (
 	NotePostcodeInvalid = "postcode invalid"
 )
 
-// pseudoPostcodes are the ZZ99 pseudo-postcodes with a fixed meaning. Any
-// other "ZZ99 nXZ" is a country outside the UK.
+// pseudoPostcodes are what the ZZ99 pseudo-postcodes with a fixed meaning
+// tell of residence. Any other pseudo-postcode is a country outside the UK.
 var pseudoPostcodes = map[string]struct{ country, note string }{
-	"ZZ99 3VZ": {"", NoteNoFixedAbode},
-	"ZZ99 3WZ": {"", NoteNotKnown},
-	"ZZ99 3CZ": {refdata.CountryEngland, NoteEnglandNOS},
-	"ZZ99 1WZ": {refdata.CountryScotland, NoteScotlandNOS},
-	"ZZ99 2WZ": {refdata.CountryNorthernIreland, NoteNorthernIreland},
-	"ZZ99 3GZ": {refdata.CountryWales, NoteWalesNOS},
-}
-
-// PostcodeSector returns the sector of a normalised postcode: the outward
-// code, a space and the first digit of the inward code ("SM1 2AB" ->
-// "SM1 2"). It returns "" for anything not in the normalised form.
-func PostcodeSector(normalised string) string {
-	i := strings.IndexByte(normalised, ' ')
-	if i < 2 || len(normalised) != i+4 {
-		return ""
-	}
-	return normalised[:i+2]
+	nhs.PseudoNoFixedAbode:    {"", NoteNoFixedAbode},
+	nhs.PseudoNotKnown:        {"", NoteNotKnown},
+	nhs.PseudoEngland:         {refdata.CountryEngland, NoteEnglandNOS},
+	nhs.PseudoScotland:        {refdata.CountryScotland, NoteScotlandNOS},
+	nhs.PseudoNorthernIreland: {refdata.CountryNorthernIreland, NoteNorthernIreland},
+	nhs.PseudoWales:           {refdata.CountryWales, NoteWalesNOS},
 }
 
 // MatchKey is the key under which the local (provider) and national (SUS)
@@ -209,16 +198,17 @@ func (d *Deidentifier) Deidentify(ds dmicv1.Dataset, r *dmicv1.CommissioningReco
 
 // pseudonymise sets the analytics pseudonym and the other domains' ones, or
 // none at all (in any domain) with the reason.
-func (d *Deidentifier) pseudonymise(nhs string, out *dmicv1.DeidentifiedActivity) {
+func (d *Deidentifier) pseudonymise(number string, out *dmicv1.DeidentifiedActivity) {
 	out.PseudonymDomain = DomainAnalytics
-	if strings.TrimSpace(nhs) == "" {
+	if strings.TrimSpace(number) == "" {
 		out.PseudonymAbsentReason = AbsentMissing
 		return
 	}
-	if !normaliseNHSNumber(nhs, &d.digits) || !nhsNumberValid(&d.digits) {
+	if !nhs.NumberValid(number) {
 		out.PseudonymAbsentReason = AbsentInvalid
 		return
 	}
+	copy(d.digits[:], number)
 	if r := d.keys.KeyRing(); r != d.ring {
 		d.use(r)
 	}
@@ -233,21 +223,21 @@ func (d *Deidentifier) residence(raw string) *dmicv1.Residence {
 	if strings.TrimSpace(raw) == "" {
 		return &dmicv1.Residence{Note: NotePostcodeMissing}
 	}
-	pc := refdata.NormalisePostcode(raw)
-	if pc == "" {
+	// The form validate accepted and rewrote the postcode to: a postcode
+	// validation calls malformed (a warning on a national record) gets no
+	// sector and no look-up here either.
+	pc, ok := nhs.NormalisePostcode(raw)
+	if !ok {
 		return &dmicv1.Residence{Note: NotePostcodeInvalid}
 	}
-	if strings.HasPrefix(pc, "ZZ99 ") {
+	if nhs.IsPseudoPostcode(pc) {
 		if p, ok := pseudoPostcodes[pc]; ok {
 			return &dmicv1.Residence{Country: p.country, Note: p.note}
 		}
 		// "ZZ99 nXZ": X stands for a letter naming the country.
-		if len(pc) == 8 && pc[7] == 'Z' {
-			return &dmicv1.Residence{Note: NoteOverseas}
-		}
-		return &dmicv1.Residence{Note: NotePostcodeInvalid}
+		return &dmicv1.Residence{Note: NoteOverseas}
 	}
-	res := &dmicv1.Residence{PostcodeSector: PostcodeSector(pc)}
+	res := &dmicv1.Residence{PostcodeSector: nhs.PostcodeSector(pc)}
 	if d.ref == nil {
 		res.Note = NoteNotInReference
 		return res

@@ -145,6 +145,13 @@ func TestDeidentifyResidenceEdgeCases(t *testing.T) {
 		{"too long", "SM2 7HSX", &dmicv1.Residence{Note: NotePostcodeInvalid}},
 		{"punctuation", "SM2-7HS", &dmicv1.Residence{Note: NotePostcodeInvalid}},
 		{"inward code not digit-letter-letter", "SM2 77S", &dmicv1.Residence{Note: NotePostcodeInvalid}},
+		// Validation's postcode format is the one rule (package nhs): what it
+		// calls malformed (only a warning on a national record) is never
+		// given a sector or looked up here.
+		{"C as an inward letter: malformed to validation too", "SW1A 1CA", &dmicv1.Residence{Note: NotePostcodeInvalid}},
+		{"Q as the first letter", "Q1 1AA", &dmicv1.Residence{Note: NotePostcodeInvalid}},
+		{"outward code with no digit", "SMA 2AB", &dmicv1.Residence{Note: NotePostcodeInvalid}},
+		{"GIR 0AA: the special case has a sector", "gir0aa", &dmicv1.Residence{PostcodeSector: "GIR 0", Note: NoteNotInReference}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

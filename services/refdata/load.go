@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/dmic-nhs/dmic/services/nhs"
 )
 
 // ParseError says which file and line of a reference file is bad. The
@@ -83,6 +85,14 @@ func (r *reader) code(s string) string {
 	return v
 }
 
+// postcode is the canonical form of a reference file's postcode (see package
+// nhs), or "" when it is not a postcode by those rules: the form in which
+// de-identification and assignment look postcodes up.
+func postcode(s string) string {
+	pc, _ := nhs.NormalisePostcode(s)
+	return pc
+}
+
 func badf(line int, format string, args ...any) error {
 	return &ParseError{Line: line, Err: fmt.Errorf(format, args...)}
 }
@@ -132,7 +142,7 @@ func LoadPractices(in io.Reader) ([]Practice, error) {
 			Code:         r.code(strings.ToUpper(code)),
 			Commissioner: r.code(strings.ToUpper(rec[14])),
 			Status:       status,
-			Postcode:     r.code(NormalisePostcode(rec[9])),
+			Postcode:     r.code(postcode(rec[9])),
 			Open:         r.code(open),
 			Close:        r.code(closed),
 		}
@@ -172,7 +182,7 @@ func LoadTrusts(in io.Reader) ([]Trust, error) {
 			Name:     strings.Clone(strings.TrimSpace(rec[1])),
 			Region:   r.code(rec[2]),
 			ICB:      r.code(rec[3]),
-			Postcode: r.code(NormalisePostcode(rec[9])),
+			Postcode: r.code(postcode(rec[9])),
 			Close:    r.code(closed),
 		})
 	}
@@ -271,7 +281,7 @@ func LoadPostcodes(in io.Reader) ([]Area, error) {
 		if strings.TrimSpace(rec[iTerm]) != "" {
 			continue // terminated: no longer a live postcode
 		}
-		pc := NormalisePostcode(rec[iPc])
+		pc := postcode(rec[iPc])
 		if pc == "" {
 			return nil, badf(line, "postcode column is empty or not a postcode")
 		}

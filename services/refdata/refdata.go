@@ -322,53 +322,13 @@ func (r *Reference) TrustCodes() []string {
 		if t.Close != "" {
 			continue
 		}
-		if _, ok := r.postcodes[NormalisePostcode(t.Postcode)]; ok {
+		if _, ok := r.postcodes[postcode(t.Postcode)]; ok {
 			out = append(out, c)
 		}
 	}
 	sort.Strings(out)
 	return out
 }
-
-// NormalisePostcode returns the single-space form of a postcode: upper case,
-// spaces removed, one space before the last 3 characters ("sm11aa" ->
-// "SM1 1AA"). It returns "" when what is left cannot be a postcode (not 5-7
-// letters and digits, or an inward code that is not digit-letter-letter).
-// It does not check that the postcode exists.
-func NormalisePostcode(s string) string {
-	var buf [8]byte
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t':
-			continue
-		case c >= 'a' && c <= 'z':
-			c -= 'a' - 'A'
-		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		default:
-			return ""
-		}
-		if n == 7 {
-			return ""
-		}
-		buf[n] = c
-		n++
-	}
-	if n < 5 {
-		return ""
-	}
-	in := buf[n-3 : n]
-	if !isDigit(in[0]) || !isLetter(in[1]) || !isLetter(in[2]) || !isLetter(buf[0]) {
-		return ""
-	}
-	copy(buf[n-2:n+1], buf[n-3:n])
-	buf[n-3] = ' '
-	return string(buf[:n+1])
-}
-
-func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
-func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' }
 
 func upperTrim(s string) string {
 	s = strings.TrimSpace(s)

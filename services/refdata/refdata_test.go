@@ -24,32 +24,6 @@ func loadSample(t testing.TB) *Reference {
 	return r
 }
 
-func TestNormalisePostcode(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"SM1 1AA", "SM1 1AA"},
-		{"sm11aa", "SM1 1AA"},
-		{" SM1  1AA ", "SM1 1AA"},
-		{"HG1  1AA", "HG1 1AA"}, // pcd8 form
-		{"TD151LL", "TD15 1LL"}, // pcd7 form
-		{"EC1A1BB", "EC1A 1BB"}, // AA9A
-		{"w1a0ax", "W1A 0AX"},   // A9A
-		{"M11AE", "M1 1AE"},     // A9
-		{"ZZ993VZ", "ZZ99 3VZ"}, // pseudo-postcode still normalises
-		{"", ""},                // empty
-		{"SM1", ""},             // too short
-		{"SM1 1AAA", ""},        // too long
-		{"SM1-1AA", ""},         // punctuation
-		{"SM1 AAA", ""},         // inward code must start with a digit
-		{"123 4AA", ""},         // must start with a letter
-		{"SM1 11A", ""},         // inward letters
-	}
-	for _, tt := range tests {
-		if got := NormalisePostcode(tt.in); got != tt.want {
-			t.Errorf("NormalisePostcode(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestLoadDirSample(t *testing.T) {
 	r := loadSample(t)
 
@@ -296,6 +270,15 @@ func TestLoadPostcodes(t *testing.T) {
 			t.Errorf("got %+v\nwant %+v", got, want)
 		}
 	})
+	t.Run("keyed by the canonical form, whatever the file's spacing and case", func(t *testing.T) {
+		got, err := LoadPostcodes(strings.NewReader(strings.Replace(nspl, `"DT1  1AA","DT1 1AA"`, `"DT1  1AA"," dt11aa"`, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Postcode != "DT1 1AA" {
+			t.Errorf("got %+v, want one area keyed DT1 1AA", got)
+		}
+	})
 	bad := []struct {
 		name string
 		in   string
@@ -305,6 +288,9 @@ func TestLoadPostcodes(t *testing.T) {
 		{"empty", "", 1},
 		{"short row", onspd + `"SM5 1AB","x"` + "\n", 4},
 		{"bad postcode", nspl + strings.Replace(strings.SplitN(nspl, "\n", 2)[1], `"DT1 1AA","DT1  1AA","DT1 1AA"`, `"x","x","not a postcode"`, 1), 3},
+		// The one postcode format (package nhs), not a looser one: C is
+		// never an inward letter, so no patient's postcode could match it.
+		{"postcode breaking the format rules", strings.Replace(onspd, `"SM5 1AA","SM5  1AA","SM5 1AA"`, `"SM5 1CA","SM5  1CA","SM5 1CA"`, 1), 2},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ package synth
 // is an elective ophthalmology day case with C751, a hip fracture an emergency
 // trauma admission of an older patient. Exact clinical grouping is not the point.
 
+import "github.com/dmic-nhs/dmic/services/nhs"
+
 // apcCase is one kind of admitted patient care episode.
 type apcCase struct {
 	cdsType        string // 120 birth, 130 general, 140 delivery
@@ -143,7 +145,7 @@ var defaultCommissioners = []string{"36L", "72Q", "93C", "W2U3Z", "A3A8R", "92A"
 
 // Default codes from the NHS Data Dictionary.
 const (
-	noFixedAbode          = "ZZ99 3VZ"
+	noFixedAbode          = nhs.PseudoNoFixedAbode
 	unknownPractice       = "V81999"
 	privateCommissioner   = "VPP00"
 	specialisedHub        = "13R"

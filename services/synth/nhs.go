@@ -1,37 +1,10 @@
 package synth
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
 
-// nhsCheckDigit returns the Modulus 11 check digit of the first nine digits
-// of d, or 10 when no check digit exists (such a number is never valid).
-func nhsCheckDigit(d *[10]byte) int {
-	s := 0
-	for i := 0; i < 9; i++ {
-		s += int(d[i]) * (10 - i)
-	}
-	c := 11 - s%11
-	if c == 11 {
-		c = 0
-	}
-	return c
-}
-
-func allSame(d *[10]byte) bool {
-	for i := 1; i < 10; i++ {
-		if d[i] != d[0] {
-			return false
-		}
-	}
-	return true
-}
-
-func digitsString(d *[10]byte) string {
-	var b [10]byte
-	for i, v := range d {
-		b[i] = '0' + v
-	}
-	return string(b[:])
-}
+	"github.com/dmic-nhs/dmic/services/nhs"
+)
 
 // nhsPrefix draws the first digit from the ranges England and Wales issue
 // from (400–499M, 600–799M), so numbers look real rather than like the 999
@@ -39,32 +12,37 @@ func digitsString(d *[10]byte) string {
 func nhsPrefix(rng *rand.Rand) byte {
 	switch r := rng.IntN(4); r {
 	case 0, 1:
-		return 4
+		return '4'
 	case 2:
-		return 6
+		return '6'
 	default:
-		return 7
+		return '7'
 	}
 }
 
-// ValidNHSNumber returns a 10-digit NHS number that passes Modulus 11, is not
-// one repeated digit, and starts 4, 6 or 7 (the English and Welsh ranges).
+// drawNine fills the first nine digits of d: a prefix and eight random digits.
+func drawNine(rng *rand.Rand, d *[10]byte) {
+	d[0] = nhsPrefix(rng)
+	for i := 1; i < 9; i++ {
+		d[i] = '0' + byte(rng.IntN(10))
+	}
+}
+
+// ValidNHSNumber returns a 10-digit NHS number that passes the NHS number
+// rules (package nhs: Modulus 11, not one repeated digit) and starts 4, 6
+// or 7 (the English and Welsh ranges).
 func ValidNHSNumber(rng *rand.Rand) string {
 	var d [10]byte
 	for {
-		d[0] = nhsPrefix(rng)
-		for i := 1; i < 9; i++ {
-			d[i] = byte(rng.IntN(10))
-		}
-		c := nhsCheckDigit(&d)
-		if c == 10 {
+		drawNine(rng, &d)
+		c, ok := nhs.CheckDigit(string(d[:9]))
+		if !ok {
 			continue
 		}
-		d[9] = byte(c)
-		if allSame(&d) {
-			continue
+		d[9] = c
+		if n := string(d[:]); !nhs.NumberRepeated(n) {
+			return n
 		}
-		return digitsString(&d)
 	}
 }
 
@@ -75,22 +53,18 @@ func invalidNHSNumber(rng *rand.Rand) string {
 	var d [10]byte
 	wantNoCheck := rng.IntN(2) == 0
 	for {
-		d[0] = nhsPrefix(rng)
-		for i := 1; i < 9; i++ {
-			d[i] = byte(rng.IntN(10))
-		}
-		c := nhsCheckDigit(&d)
+		drawNine(rng, &d)
+		c, ok := nhs.CheckDigit(string(d[:9]))
 		switch {
-		case wantNoCheck && c == 10:
-			d[9] = byte(rng.IntN(10))
-		case !wantNoCheck && c != 10:
-			d[9] = byte((c + 1 + rng.IntN(9)) % 10)
+		case wantNoCheck && !ok:
+			d[9] = '0' + byte(rng.IntN(10))
+		case !wantNoCheck && ok:
+			d[9] = '0' + byte((int(c-'0')+1+rng.IntN(9))%10)
 		default:
 			continue
 		}
-		if allSame(&d) {
-			continue
+		if n := string(d[:]); !nhs.NumberRepeated(n) {
+			return n
 		}
-		return digitsString(&d)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/nhs"
 )
 
 var (
@@ -62,56 +63,18 @@ var (
 		dmicv1.Dataset_DATASET_EMERGENCY_CARE: "ec_arrival_date",
 		dmicv1.Dataset_DATASET_LOCAL_FLOW:     "activity_date",
 	}
-	postcodeFormat = regexp.MustCompile(`^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$`)
-	uidFormat      = regexp.MustCompile(`^[A-Z0-9]{1,35}$`)
-	timeFormat     = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+	uidFormat  = regexp.MustCompile(`^[A-Z0-9]{1,35}$`)
+	timeFormat = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 )
-
-// mod11 is the NHS number check, written from the algorithm independently of
-// the generator's code.
-func mod11(n string) bool {
-	if len(n) != 10 {
-		return false
-	}
-	sum := 0
-	for i := 0; i < 9; i++ {
-		if n[i] < '0' || n[i] > '9' {
-			return false
-		}
-		sum += int(n[i]-'0') * (10 - i)
-	}
-	c := 11 - sum%11
-	if c == 11 {
-		c = 0
-	}
-	return c != 10 && n[9] == byte('0'+c)
-}
-
-func TestMod11Reference(t *testing.T) {
-	// Worked examples from the domain brief keep the test's own check honest.
-	for _, tc := range []struct {
-		n     string
-		valid bool
-	}{
-		{"9434765919", true}, {"9434765918", false}, {"9449305552", true},
-		{"4010232137", true}, {"1234567890", false}, {"1234567891", false}, {"943476591", false},
-	} {
-		if got := mod11(tc.n); got != tc.valid {
-			t.Errorf("mod11(%s) = %v, want %v", tc.n, got, tc.valid)
-		}
-	}
-}
 
 func TestValidNHSNumber(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	first := map[byte]int{}
 	for i := 0; i < 20000; i++ {
 		n := ValidNHSNumber(rng)
-		if !mod11(n) {
-			t.Fatalf("draw %d fails Modulus 11", i)
-		}
-		if strings.Count(n, n[:1]) == 10 {
-			t.Fatalf("draw %d is one repeated digit", i)
+		// The rules validation and de-identification apply (package nhs).
+		if !nhs.NumberValid(n) {
+			t.Fatalf("draw %d is not a valid NHS number", i)
 		}
 		first[n[0]]++
 	}
@@ -125,7 +88,7 @@ func TestValidNHSNumber(t *testing.T) {
 	}
 	for i := 0; i < 5000; i++ {
 		n := invalidNHSNumber(rng)
-		if len(n) != 10 || mod11(n) || strings.Count(n, n[:1]) == 10 {
+		if !nhs.NumberWellFormed(n) || nhs.NumberCheckDigitOK(n) || nhs.NumberRepeated(n) {
 			t.Fatalf("invalid draw %d is not a well-formed Modulus 11 failure", i)
 		}
 	}
@@ -339,14 +302,14 @@ func problems(it Item, practices, postcodes map[string]bool) []string {
 		out = append(out, "FORMAT:applicable before activity")
 	}
 
-	nhs := str(m, "nhs_number")
-	if nhs != it.NHSNumber {
+	num := str(m, "nhs_number")
+	if num != it.NHSNumber {
 		out = append(out, "FORMAT:NHSNumber")
 	}
-	if nhs != "" {
-		if len(nhs) != 10 || strings.Count(nhs, nhs[:1]) == 10 {
+	if num != "" {
+		if !nhs.NumberWellFormed(num) || nhs.NumberRepeated(num) {
 			out = append(out, "FORMAT:nhs_number")
-		} else if !mod11(nhs) {
+		} else if !nhs.NumberCheckDigitOK(num) {
 			out = append(out, RuleNHSModulus11)
 		}
 	} else if str(m, "nhs_number_status_indicator_code") != "07" {
@@ -369,12 +332,8 @@ func problems(it Item, practices, postcodes map[string]bool) []string {
 		out = append(out, "FORMAT:no birth date")
 	}
 	pc := str(m, "postcode_of_usual_address")
-	norm := strings.ReplaceAll(strings.ToUpper(pc), " ", "")
-	if len(norm) > 3 {
-		norm = norm[:len(norm)-3] + " " + norm[len(norm)-3:]
-	}
 	switch {
-	case !postcodeFormat.MatchString(norm):
+	case !nhs.PostcodeValid(pc): // the format rule validation applies (PC-001)
 		out = append(out, RulePostcode)
 	case pc != noFixedAbode && !postcodes[pc]:
 		out = append(out, "FORMAT:postcode not from config")

@@ -5,6 +5,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/clock"
+	"github.com/dmic-nhs/dmic/services/nhs"
 	"github.com/dmic-nhs/dmic/services/record"
 )
 
@@ -125,7 +126,7 @@ var checkDefs = []checkDef{
 	{name: "required", kind: chkRequired, arity: byObligation,
 		doc: "The field has a value. With no fields, every required field that no other `required` rule names. Not checked on a delete."},
 	{name: "nhs_format", kind: chkNHSFormat,
-		doc: "Exactly 10 digits."},
+		doc: "Exactly 10 digits and nothing else: no spaces, hyphens or other separators (`943 476 5919` fails; send `9434765919`)."},
 	{name: "nhs_check_digit", kind: chkNHSCheckDigit,
 		doc: "A 10-digit value passes the Modulus 11 check: weights 10 to 2 on the first nine digits, check digit 11 − (sum mod 11), 11 read as 0, 10 never valid."},
 	{name: "nhs_not_repeated", kind: chkNHSNotRepeated,
@@ -362,7 +363,7 @@ func (p *plan) run(env *checkEnv) []*dmicv1.Failure {
 				}
 				if ru.kind == chkFormat && ru.format == fmtPostcode {
 					if set := p.slots[op.slot].set; set != nil {
-						if c, _ := NormalisePostcode(v); c != v {
+						if c, _ := nhs.NormalisePostcode(v); c != v {
 							set(r, c)
 							vs.s[op.slot] = c
 						}
@@ -402,11 +403,11 @@ func (ru *rule) pairPasses(vs *values) bool {
 func (ru *rule) passes(v string, i int, vs *values, env *checkEnv) bool {
 	switch ru.kind {
 	case chkNHSFormat:
-		return nhsTenDigits(v)
+		return nhs.NumberWellFormed(v)
 	case chkNHSCheckDigit:
-		return !nhsTenDigits(v) || nhsCheckDigitOK(v)
+		return !nhs.NumberWellFormed(v) || nhs.NumberCheckDigitOK(v)
 	case chkNHSNotRepeated:
-		return !nhsTenDigits(v) || !nhsRepeated(v)
+		return !nhs.NumberWellFormed(v) || !nhs.NumberRepeated(v)
 	case chkCodeList:
 		if ru.codes == nil {
 			return inList(ru.list, v)

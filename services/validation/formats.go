@@ -1,6 +1,10 @@
 package validation
 
-import "time"
+import (
+	"time"
+
+	"github.com/dmic-nhs/dmic/services/nhs"
+)
 
 // The formats a "format" rule can require of a field, by the name a
 // specification uses. Each is a function of the value alone, allocates
@@ -36,7 +40,7 @@ var formatDefs = []formatDef{
 	{"date", fmtDate, "a calendar date `YYYY-MM-DD` (years 0001–9999; 29 February only in leap years)"},
 	{"date_time", fmtDateTime, "an RFC 3339 date-time, for example `2026-01-06T09:15:00Z` or `2026-01-06T09:15:00+01:00`"},
 	{"time_hhmm", fmtTimeHHMM, "a 24-hour time `HH:MM` (`HH:MM:SS` is also accepted)"},
-	{"postcode", fmtPostcode, "a UK postcode, case and spaces ignored: outward code `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A` (first letter not Q, V or X; second letter not I, J or Z), inward code `9AA` (letters not C, I, K, M, O or V); also `GIR 0AA` and the pseudo-postcodes `ZZ99` + digit + two letters (`ZZ99 3VZ` no fixed abode, `ZZ99 3WZ` not known, `ZZ99 6CZ` India, ...). An accepted postcode is stored in its one-space upper-case form"},
+	{"postcode", fmtPostcode, "a UK postcode, case, spaces and tabs ignored (any other character is refused): outward code `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A` (first letter not Q, V or X; second letter not I, J or Z), inward code `9AA` (letters not C, I, K, M, O or V); also `GIR 0AA` and the pseudo-postcodes `ZZ99` + digit + letter + `Z` (`ZZ99 3VZ` no fixed abode, `ZZ99 3WZ` not known, `ZZ99 6CZ` India, ...). An accepted postcode is stored in its one-space upper-case form"},
 	{"org_code", fmtOrgCode, "an organisation code: 3 to 5 letters and digits"},
 	{"site_code", fmtSiteCode, "a site code: 5 to 9 letters and digits (an NHS trust site is the trust code and 2 more characters, `RJ701`)"},
 	{"practice_code", fmtPracticeCode, "a GP practice code: an upper-case letter and 5 digits, or a default code `V81999` (not known), `V81998` (not applicable), `V81997` (not registered)"},
@@ -73,7 +77,7 @@ func formatValid(k formatKind, length int, s string) bool {
 	case fmtTimeHHMM:
 		return timeValid(s)
 	case fmtPostcode:
-		return postcodeValid(s)
+		return nhs.PostcodeValid(s)
 	case fmtOrgCode, fmtCommissionerCode:
 		return len(s) >= 3 && len(s) <= 5 && alnum(s)
 	case fmtSiteCode:
@@ -96,148 +100,8 @@ func formatValid(k formatKind, length int, s string) bool {
 	return false
 }
 
-// NHSNumberValid reports whether s is a valid NHS number: exactly 10 digits,
-// not one digit repeated, and a correct Modulus 11 check digit.
-func NHSNumberValid(s string) bool {
-	return nhsTenDigits(s) && !nhsRepeated(s) && nhsCheckDigitOK(s)
-}
-
-// nhsTenDigits is NHS-001's test: exactly 10 ASCII digits.
-func nhsTenDigits(s string) bool {
-	return len(s) == 10 && allDigits(s)
-}
-
-// nhsRepeated reports whether a 10-digit s is one digit repeated. Every such
-// number passes the checksum, so it needs a rule of its own.
-func nhsRepeated(s string) bool {
-	for i := 1; i < len(s); i++ {
-		if s[i] != s[0] {
-			return false
-		}
-	}
-	return true
-}
-
-// nhsCheckDigitOK applies Modulus 11 to a 10-digit s: weights 10..2 on the
-// first nine digits, check = 11 - sum mod 11 (11 reads 0; 10 means no number
-// with these nine digits is valid).
-func nhsCheckDigitOK(s string) bool {
-	sum := 0
-	for i := 0; i < 9; i++ {
-		sum += int(s[i]-'0') * (10 - i)
-	}
-	check := 11 - sum%11
-	if check == 11 {
-		check = 0
-	}
-	return check != 10 && check == int(s[9]-'0')
-}
-
-// NormalisePostcode returns a UK postcode in its one-space form ("SW1A 1AA",
-// "ZZ99 3VZ"): upper case, spaces removed, one space before the last three
-// characters. ok is false, and the result "", when s is not a valid postcode
-// format (see the "postcode" format).
-func NormalisePostcode(s string) (string, bool) {
-	b, n, ok := normalisePostcode(s)
-	if !ok {
-		return "", false
-	}
-	if s == string(b[:n]) { // compared without allocating
-		return s, true
-	}
-	return string(b[:n]), true
-}
-
-// postcodeValid is NormalisePostcode without building the result.
-func postcodeValid(s string) bool {
-	_, _, ok := normalisePostcode(s)
-	return ok
-}
-
-func normalisePostcode(s string) (out [8]byte, n int, ok bool) {
-	var pc [7]byte
-	m := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t':
-			continue
-		case 'a' <= c && c <= 'z':
-			c -= 'a' - 'A'
-		case 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		default:
-			return out, 0, false
-		}
-		if m == len(pc) {
-			return out, 0, false
-		}
-		pc[m] = c
-		m++
-	}
-	if m < 5 {
-		return out, 0, false
-	}
-	outward, inward := pc[:m-3], pc[m-3:m]
-	if !postcodeParts(outward, inward) {
-		return out, 0, false
-	}
-	n = copy(out[:], outward)
-	out[n] = ' '
-	n++
-	n += copy(out[n:], inward)
-	return out, n, true
-}
-
-func postcodeParts(outward, inward []byte) bool {
-	switch {
-	case string(outward) == "GIR" && string(inward) == "0AA":
-		return true
-	case string(outward) == "ZZ99":
-		// Pseudo-postcodes (ZZ99 3VZ no fixed abode, ZZ99 6CZ India, ...):
-		// their inward letters break the position rules (V, C), so they are
-		// accepted as digit + two letters.
-		return isDigit(inward[0]) && isLetter(inward[1]) && isLetter(inward[2])
-	}
-	if !isDigit(inward[0]) || !inwardLetter(inward[1]) || !inwardLetter(inward[2]) {
-		return false
-	}
-	o := outward
-	if !isLetter(o[0]) || o[0] == 'Q' || o[0] == 'V' || o[0] == 'X' {
-		return false
-	}
-	// A9, A99, A9A
-	if isDigit(o[1]) {
-		switch len(o) {
-		case 2:
-			return true
-		case 3:
-			return isDigit(o[2]) || isLetter(o[2])
-		}
-		return false
-	}
-	// AA9, AA99, AA9A
-	if o[1] == 'I' || o[1] == 'J' || o[1] == 'Z' || len(o) < 3 || !isDigit(o[2]) {
-		return false
-	}
-	switch len(o) {
-	case 3:
-		return true
-	case 4:
-		return isDigit(o[3]) || isLetter(o[3])
-	}
-	return false
-}
-
 func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
 func isLetter(c byte) bool { return 'A' <= c && c <= 'Z' }
-
-func inwardLetter(c byte) bool {
-	switch c {
-	case 'C', 'I', 'K', 'M', 'O', 'V':
-		return false
-	}
-	return isLetter(c)
-}
 
 func allDigits(s string) bool {
 	if s == "" {
