@@ -11,8 +11,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
-	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/chstore"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/refdata"
@@ -89,8 +89,8 @@ func TestTransportFloor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ClickHouse and a broker and moves 20,000 records")
 	}
-	chAddr := chserver.ForTest(t)
-	b := broker.ForTest(t)
+	chAddr := chservertest.Addr(t)
+	b := brokertest.New(t)
 	lines := floorTestLines(t, 20000)
 	want := floorTestExpect(t, lines)
 	if want.valid == len(lines) || want.pricePence == 0 {

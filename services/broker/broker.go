@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -93,14 +92,3 @@ func (b *Broker) Port() int {
 
 // Close stops the broker, flushing persisted state.
 func (b *Broker) Close() { b.cluster.Close() }
-
-// ForTest starts a broker on a free port for the duration of a test.
-func ForTest(t testing.TB, opts ...Option) *Broker {
-	t.Helper()
-	b, err := Start(opts...)
-	if err != nil {
-		t.Fatalf("embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}

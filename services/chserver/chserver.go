@@ -32,9 +32,9 @@ var ErrNotInstalled = errors.New("clickhouse-server is not installed (Debian/Ubu
 	"or install a current ClickHouse from https://clickhouse.com/docs/install, or point the service at a running server)")
 
 const (
-	// startTimeout bounds the wait for a started server to answer. 18.16 answers
+	// StartTimeout bounds the wait for a started server to answer. 18.16 answers
 	// in 1–3 s on a fresh data directory; a large existing one takes longer.
-	startTimeout = 60 * time.Second
+	StartTimeout = 60 * time.Second
 	// stopTimeout bounds the wait after SIGTERM before the server is killed.
 	stopTimeout = 30 * time.Second
 	pollEvery   = 200 * time.Millisecond
@@ -64,7 +64,7 @@ func Ensure(ctx context.Context, addr, dataDir string, logger *slog.Logger) (act
 	if err != nil {
 		return "", noop, fmt.Errorf("clickhouse address %q: %w", addr, err)
 	}
-	if answers(ctx, addr) {
+	if Answers(ctx, addr) {
 		logger.Debug("clickhouse answers", "addr", addr)
 		return addr, noop, nil
 	}
@@ -133,7 +133,7 @@ func Ensure(ctx context.Context, addr, dataDir string, logger *slog.Logger) (act
 	}
 
 	logs := filepath.Join(dir, "log")
-	deadline := time.NewTimer(startTimeout)
+	deadline := time.NewTimer(StartTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
@@ -143,7 +143,7 @@ func Ensure(ctx context.Context, addr, dataDir string, logger *slog.Logger) (act
 			// Another process may have started a server on the same port at the
 			// same moment (ours then fails to bind or to lock the data path):
 			// use that one.
-			if answers(ctx, addr) {
+			if Answers(ctx, addr) {
 				logger.Info("clickhouse-server we started exited, but another answers", "addr", addr)
 				return addr, noop, nil
 			}
@@ -153,9 +153,9 @@ func Ensure(ctx context.Context, addr, dataDir string, logger *slog.Logger) (act
 			return "", noop, fmt.Errorf("waiting for clickhouse-server on %s: %w", addr, ctx.Err())
 		case <-deadline.C:
 			stop()
-			return "", noop, fmt.Errorf("clickhouse-server did not answer on %s within %s; see the logs in %s", addr, startTimeout, logs)
+			return "", noop, fmt.Errorf("clickhouse-server did not answer on %s within %s; see the logs in %s", addr, StartTimeout, logs)
 		case <-tick.C:
-			if answers(ctx, addr) {
+			if Answers(ctx, addr) {
 				logger.Info("local clickhouse-server answers", "addr", addr)
 				return addr, stop, nil
 			}
@@ -163,8 +163,8 @@ func Ensure(ctx context.Context, addr, dataDir string, logger *slog.Logger) (act
 	}
 }
 
-// answers reports whether a ClickHouse server answers a native-protocol ping at addr.
-func answers(ctx context.Context, addr string) bool {
+// Answers reports whether a ClickHouse server answers a native-protocol ping at addr.
+func Answers(ctx context.Context, addr string) bool {
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{addr},
 		Protocol:    clickhouse.Native,

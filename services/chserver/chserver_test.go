@@ -170,7 +170,7 @@ func TestEnsureStartsStopsAndKeepsData(t *testing.T) {
 		t.Fatalf("second Ensure: %q, %v", again, err)
 	}
 	stop2()
-	if !answers(ctx, addr) {
+	if !Answers(ctx, addr) {
 		t.Fatal("the second caller's stop stopped a server it did not start")
 	}
 
@@ -180,7 +180,7 @@ func TestEnsureStartsStopsAndKeepsData(t *testing.T) {
 		t.Errorf("stop with an open client pool took %s; poll_interval should keep it near 1 s", d)
 	}
 	stop() // harmless twice
-	if answers(ctx, addr) {
+	if Answers(ctx, addr) {
 		t.Fatal("server still answers after stop")
 	}
 
@@ -195,17 +195,6 @@ func TestEnsureStartsStopsAndKeepsData(t *testing.T) {
 		t.Fatalf("database created before the restart: count %d, err %v", n, err)
 	}
 	stop3()
-}
-
-func TestForTest(t *testing.T) {
-	addr := ForTest(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var v string
-	if err := query(t, ctx, addr, "SELECT version()").Scan(&v); err != nil || v == "" {
-		t.Fatalf("SELECT version() on %s: %q, %v", addr, v, err)
-	}
-	t.Logf("ClickHouse %s at %s", v, addr)
 }
 
 func connect(t *testing.T, addr string) clickhouse.Conn {

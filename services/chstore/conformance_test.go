@@ -11,16 +11,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
 )
 
-// testServer connects to a real ClickHouse (chserver.ForTest) and returns a
+// testServer connects to a real ClickHouse (chservertest.Addr) and returns a
 // function that makes a fresh database with the schema applied, dropped when
 // the (sub)test ends.
 func testServer(t *testing.T) (context.Context, driver.Conn, func(t *testing.T) (string, *Writer)) {
 	t.Helper()
-	addr := chserver.ForTest(t)
+	addr := chservertest.Addr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	conn, err := Open(ctx, addr, DefaultDatabase)

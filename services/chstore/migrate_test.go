@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 )
@@ -42,7 +42,7 @@ var layout1 = []string{
 // and a resend's duplicates collapsed; the old tables are kept, and the copy
 // is recorded so that it is not done again.
 func TestLayoutMigration(t *testing.T) {
-	addr := chserver.ForTest(t)
+	addr := chservertest.Addr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	conn, err := Open(ctx, addr, DefaultDatabase)

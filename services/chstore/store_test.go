@@ -13,15 +13,15 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
 )
 
-// TestStore runs against a real ClickHouse (chserver.ForTest): 18.16 on the
+// TestStore runs against a real ClickHouse (chservertest.Addr): 18.16 on the
 // development machines, or whatever CLICKHOUSE_ADDR points at. Each subtest
 // has its own database.
 func TestStore(t *testing.T) {
-	addr := chserver.ForTest(t)
+	addr := chservertest.Addr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	conn, err := Open(ctx, addr, DefaultDatabase)
@@ -447,7 +447,7 @@ func count(t *testing.T, conn driver.Conn, q string, args ...any) uint64 {
 // BenchmarkWriteActivity measures one WriteActivity of 10k rows against a real
 // server (ns/op is per batch of 10k).
 func BenchmarkWriteActivity(b *testing.B) {
-	addr := chserver.ForTest(b)
+	addr := chservertest.Addr(b)
 	ctx := context.Background()
 	conn, err := Open(ctx, addr, "dmic_bench")
 	if err != nil {

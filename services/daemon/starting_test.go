@@ -16,6 +16,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/control"
 	"github.com/dmic-nhs/dmic/services/daemon"
 )
@@ -96,7 +97,7 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	}
 
 	// The broker arrives; the service serves.
-	broker.ForTest(t, broker.WithPort(brokerPort))
+	brokertest.New(t, broker.WithPort(brokerPort))
 	if err := <-waited; err != nil {
 		t.Fatal(err)
 	}

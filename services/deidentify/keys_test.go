@@ -25,7 +25,7 @@ import (
 
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/deid"
@@ -40,7 +40,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // startBroker starts a real broker with dmic's topics.
 func startBroker(t *testing.T, ctx context.Context) []string {
 	t.Helper()
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	brokers := []string{b.Addr()}
 	if err := topics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/record"
 )
 
@@ -158,7 +157,7 @@ func latestOrder(r *validationv1.SubmissionReceipt) int64 {
 // them: by the stored names of dataset and source.
 func scopeKey(r *validationv1.SubmissionReceipt) string {
 	return strings.Join([]string{r.GetSubmitterOrgCode(), record.DatasetName(r.GetDataset()),
-		envelope.SourceName(r.GetSource()), Identity(r)}, "\x00")
+		record.SourceName(r.GetSource()), Identity(r)}, "\x00")
 }
 
 // compareCurrency orders two finished submissions of one scope and identity:

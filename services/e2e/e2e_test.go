@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/chstore"
 	"github.com/dmic-nhs/dmic/services/devstack"
 	"github.com/dmic-nhs/dmic/services/leakguard"
@@ -153,7 +153,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Skip("end-to-end test runs the whole stack")
 	}
 	bin := buildBinaries(t)
-	chAddr := chserver.ForTest(t)
+	chAddr := chservertest.Addr(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

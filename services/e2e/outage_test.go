@@ -19,8 +19,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/chstore"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -51,13 +52,13 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		t.Skip("starts and stops a ClickHouse server")
 	}
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
-		chserver.ForTest(t) // skips, or fails in CI, with the reason
+		chservertest.Addr(t) // skips, or fails in CI, with the reason
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("go", "build", "-o", dir+"/", "../cmd/load").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	if err := topics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {

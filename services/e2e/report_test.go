@@ -20,7 +20,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/devstack"
 	"github.com/dmic-nhs/dmic/services/leakguard"
 	"github.com/dmic-nhs/dmic/services/limits"
@@ -158,7 +158,7 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 		t.Skip("end-to-end test runs the whole stack")
 	}
 	bin := buildBinaries(t)
-	chAddr := chserver.ForTest(t)
+	chAddr := chservertest.Addr(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()

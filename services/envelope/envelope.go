@@ -157,27 +157,13 @@ func Received(r Raw, m kafka.Message) (t time.Time, ok bool) {
 	return m.Time, true
 }
 
-// SourceName is "provider" or "national".
-func SourceName(s dmicv1.Source) string {
-	switch s {
-	case dmicv1.Source_SOURCE_PROVIDER:
-		return "provider"
-	case dmicv1.Source_SOURCE_NATIONAL:
-		return "national"
-	}
-	return ""
-}
+// SourceName is record.SourceName, kept here for the callers that read and
+// write headers with it.
+func SourceName(s dmicv1.Source) string { return record.SourceName(s) }
 
-// ParseSource accepts "provider", "local", "national" or "sus".
-func ParseSource(s string) (dmicv1.Source, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "provider", "local", "":
-		return dmicv1.Source_SOURCE_PROVIDER, nil
-	case "national", "sus":
-		return dmicv1.Source_SOURCE_NATIONAL, nil
-	}
-	return 0, fmt.Errorf("source %q is not provider or national", s)
-}
+// ParseSource is record.ParseSource, kept here for the callers that read and
+// write headers with it.
+func ParseSource(s string) (dmicv1.Source, error) { return record.ParseSource(s) }
 
 // RecordKey is a record's identity across its revisions: who sent it, which
 // data set, and its CDS unique identifier. It is the key of the raw and

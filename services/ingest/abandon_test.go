@@ -18,7 +18,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
@@ -37,7 +37,7 @@ type process struct {
 
 func testBrokers(t *testing.T) []string {
 	t.Helper()
-	brokers := []string{broker.ForTest(t).Addr()}
+	brokers := []string{brokertest.New(t).Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := topics.Ensure(ctx, brokers, 3); err != nil {

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/chstore"
 	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/envelope"
@@ -85,7 +85,7 @@ func validated(t *testing.T, items []synth.Item) []kafka.Message {
 // and returns what the guard finds in both.
 func run(t *testing.T, ctx context.Context, stage pipeline.Processor, msgs []kafka.Message, ids *leakguard.Identifiers) []leakguard.Finding {
 	t.Helper()
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	brokers := []string{b.Addr()}
 	if err := topics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
@@ -31,7 +32,7 @@ const (
 
 func setup(t *testing.T) []string {
 	t.Helper()
-	b := broker.ForTest(t, broker.WithDefaultPartitions(3))
+	b := brokertest.New(t, broker.WithDefaultPartitions(3))
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

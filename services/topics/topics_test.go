@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
@@ -39,7 +40,7 @@ func partitionCounts(t *testing.T, ctx context.Context, addr string) map[string]
 
 func TestEnsure(t *testing.T) {
 	// The broker would auto-create with 2: a topic with 3 was made by Ensure.
-	b := broker.ForTest(t, broker.WithDefaultPartitions(2))
+	b := brokertest.New(t, broker.WithDefaultPartitions(2))
 	ctx := testContext(t)
 	brokers := []string{b.Addr()}
 	if err := topics.Ensure(ctx, brokers, 3); err != nil {
@@ -77,7 +78,7 @@ func TestEnsure(t *testing.T) {
 }
 
 func TestEnsureConfig(t *testing.T) {
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	ctx := testContext(t)
 	if err := topics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func lag(t *testing.T, ctx context.Context, addr, group string, names ...string)
 }
 
 func TestGroupLag(t *testing.T) {
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	ctx := testContext(t)
 	addr := b.Addr()
 	if err := topics.Ensure(ctx, []string{addr}, 3); err != nil {
@@ -188,7 +189,7 @@ func TestGroupLag(t *testing.T) {
 }
 
 func TestGroupLagEmptyTopics(t *testing.T) {
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	ctx := testContext(t)
 	if err := topics.Ensure(ctx, []string{b.Addr()}, 3); err != nil {
 		t.Fatal(err)
@@ -218,7 +219,7 @@ func joinGroup(t *testing.T, ctx context.Context, addr, group, topic string) {
 // group with offset -1 and no error; the embedded broker (kfake) answers
 // GROUP_ID_NOT_FOUND; both mean nothing is committed.
 func TestGroupLagUnknownGroup(t *testing.T) {
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	ctx := testContext(t)
 	if err := topics.Ensure(ctx, []string{b.Addr()}, 3); err != nil {
 		t.Fatal(err)

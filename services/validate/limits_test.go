@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/pipeline"
@@ -28,7 +28,7 @@ import (
 // excerpt, and the good record behind them is validated: none holds the
 // partition. A value above the topics' max.message.bytes never gets in.
 func TestRecordLimitStraightToKafka(t *testing.T) {
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

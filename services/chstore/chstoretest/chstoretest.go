@@ -1,5 +1,5 @@
 // Package chstoretest gives a test its own dmic database on a real ClickHouse
-// (chserver.ForTest), with the schema applied and dropped afterwards.
+// (chservertest.Addr), with the schema applied and dropped afterwards.
 package chstoretest
 
 import (
@@ -10,7 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/dmic-nhs/dmic/services/chserver"
+	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/chstore"
 )
 
@@ -18,7 +18,7 @@ import (
 // returns the connection and the config that reaches it.
 func Database(t testing.TB, prefix string) (driver.Conn, chstore.Config) {
 	t.Helper()
-	cfg := chstore.Config{Addr: chserver.ForTest(t), Database: fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1e6)}
+	cfg := chstore.Config{Addr: chservertest.Addr(t), Database: fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1e6)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conn, err := cfg.Open(ctx)

@@ -13,6 +13,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/daemon"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
@@ -60,7 +61,7 @@ func startStage(t *testing.T, brokers []string) (addr string, stop func()) {
 func TestSkipAndReplayCommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	b := broker.ForTest(t, broker.WithDefaultPartitions(1))
+	b := brokertest.New(t, broker.WithDefaultPartitions(1))
 	brokers := []string{b.Addr()}
 	if err := topics.Ensure(ctx, brokers, 1); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/dmic-nhs/dmic/services/broker"
+	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -15,7 +15,7 @@ import (
 // broker list.
 func Brokers(ctx context.Context, t testing.TB, partitions int) []string {
 	t.Helper()
-	b := broker.ForTest(t)
+	b := brokertest.New(t)
 	brokers := []string{b.Addr()}
 	if err := topics.Ensure(ctx, brokers, partitions); err != nil {
 		t.Fatal(err)
