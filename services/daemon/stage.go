@@ -12,6 +12,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/control"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -113,7 +114,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 		return err
 	}
 	brokers := d.Config.BrokerList()
-	reader := pipeline.NewReader(brokers, s.Group, s.Inputs...)
+	reader := kafkapipe.NewReader(brokers, s.Group, s.Inputs...)
 	defer reader.Close()
 	sink := s.Sink
 	var opened pipeline.Sink
@@ -125,7 +126,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	case sink == nil:
 		w := d.NewWriter()
 		defer w.Close()
-		sink = pipeline.KafkaSink{W: w}
+		sink = kafkapipe.Sink{W: w}
 	}
 	if d.Config.MaxBatch > 0 {
 		s.MaxBatch = d.Config.MaxBatch
@@ -180,8 +181,8 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 
 // NewWriter returns a Kafka writer with the configured compression.
 func (d *Daemon) NewWriter() *kafka.Writer {
-	c, _ := pipeline.ParseCompression(d.Config.Compression) // checked by Validate
-	return pipeline.NewWriter(d.Config.BrokerList(), pipeline.WithCompression(c))
+	c, _ := kafkapipe.ParseCompression(d.Config.Compression) // checked by Validate
+	return kafkapipe.NewWriter(d.Config.BrokerList(), kafkapipe.WithCompression(c))
 }
 
 // lagCollector reports the group's lag per input partition when scraped (a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
@@ -190,13 +191,13 @@ type rangeReader struct {
 }
 
 // FetchMessage implements pipeline.Reader.
-func (r *rangeReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
+func (r *rangeReader) FetchMessage(ctx context.Context) (pipeline.Message, error) {
 	for {
 		if r.i >= len(r.ranges) {
 			r.exhausted = true
 			r.finishIfDone()
 			<-ctx.Done()
-			return kafka.Message{}, ctx.Err()
+			return pipeline.Message{}, ctx.Err()
 		}
 		rg := r.ranges[r.i]
 		if r.cur == nil {
@@ -205,15 +206,15 @@ func (r *rangeReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
 				MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
 			})
 			if err := r.cur.SetOffset(rg.start); err != nil {
-				return kafka.Message{}, r.fail(fmt.Errorf("seek %s partition %d to %d: %w", r.topic, rg.partition, rg.start, err))
+				return pipeline.Message{}, r.fail(fmt.Errorf("seek %s partition %d to %d: %w", r.topic, rg.partition, rg.start, err))
 			}
 		}
 		m, err := r.cur.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return kafka.Message{}, err // the runner's wait ran out: not a failure
+				return pipeline.Message{}, err // the runner's wait ran out: not a failure
 			}
-			return kafka.Message{}, r.fail(fmt.Errorf("read %s partition %d: %w", r.topic, rg.partition, err))
+			return pipeline.Message{}, r.fail(fmt.Errorf("read %s partition %d: %w", r.topic, rg.partition, err))
 		}
 		if m.Offset >= rg.end-1 {
 			r.cur.Close()
@@ -224,13 +225,13 @@ func (r *rangeReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
 			continue
 		}
 		r.handedOut++
-		return m, nil
+		return kafkapipe.FromKafka(m), nil
 	}
 }
 
 // CommitMessages implements pipeline.Reader: a replay commits no offsets
 // (it reads outside any consumer group); it only counts.
-func (r *rangeReader) CommitMessages(_ context.Context, msgs ...kafka.Message) error {
+func (r *rangeReader) CommitMessages(_ context.Context, msgs ...pipeline.Message) error {
 	r.committed += len(msgs)
 	r.finishIfDone()
 	return nil

@@ -23,7 +23,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/chserver"
 	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -131,7 +131,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 
 	// 1. ClickHouse down at start: load waits, serving health, NOT_SERVING.
 	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "waiting for clickhouse "+chAddr)
-	w := pipeline.NewWriter([]string{b.Addr()})
+	w := kafkapipe.NewWriter([]string{b.Addr()})
 	defer w.Close()
 	send := func(from, n int) {
 		t.Helper()

@@ -22,7 +22,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
@@ -48,7 +48,7 @@ func testBrokers(t *testing.T) []string {
 
 func startProcess(t *testing.T, brokers []string, clk clock.Clock) *process {
 	t.Helper()
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := New(w, NewAttempts(controllog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), WithClock(clk))

@@ -34,7 +34,7 @@ func NewStage() *Stage { return &Stage{state: map[string]*Entry{}} }
 func (s *Stage) Len() int { return len(s.state) }
 
 // Process implements pipeline.Processor.
-func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	rec := &dmicv1.DeidentifiedRecord{}
 	if err := proto.Unmarshal(m.Value, rec); err != nil {
 		return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.v1.DeidentifiedRecord")

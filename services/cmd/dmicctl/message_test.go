@@ -16,6 +16,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/daemon"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -23,7 +24,7 @@ const testInput = "test.in"
 
 // routeByValue sends value "x" to topic test.x, which may not exist: a
 // record that names a missing topic holds its batch.
-var routeByValue = pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+var routeByValue = pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	return []pipeline.Output{{Topic: "test." + string(m.Value), Key: m.Key, Value: m.Value}}, nil
 })
 
@@ -76,7 +77,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 		}
 	}
 	conn.Close()
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	produce := func(values ...string) {
 		t.Helper()
