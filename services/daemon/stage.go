@@ -14,6 +14,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 // Stage describes a consumer stage for RunStage.
@@ -45,7 +46,7 @@ type Stage struct {
 // same wait by its supervisor.
 func (d *Daemon) WaitForTopics(ctx context.Context) error {
 	return d.WaitFor(ctx, "broker", func(ctx context.Context) error {
-		return topics.Ensure(ctx, d.Config.BrokerList(), d.Config.Partitions)
+		return kafkatopics.Ensure(ctx, d.Config.BrokerList(), d.Config.Partitions)
 	})
 }
 
@@ -138,7 +139,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	runner := pipeline.NewRunner(pipeline.Config{Stage: d.Name, MaxBatch: s.MaxBatch, BatchWait: s.BatchWait},
 		reader, s.Processor, sink, d.Log, metrics)
 	lag := func(ctx context.Context) (int64, error) {
-		return topics.GroupLag(ctx, brokers, s.Group, s.Inputs...)
+		return kafkatopics.GroupLag(ctx, brokers, s.Group, s.Inputs...)
 	}
 	d.Registry.MustRegister(&lagCollector{brokers: brokers, group: s.Group, topics: s.Inputs,
 		desc: prometheus.NewDesc("dmic_consumer_lag", "Messages of an input partition not yet committed by the service's consumer group.",
@@ -199,7 +200,7 @@ func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	parts, err := topics.GroupLagByPartition(ctx, c.brokers, c.group, c.topics...)
+	parts, err := kafkatopics.GroupLagByPartition(ctx, c.brokers, c.group, c.topics...)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return

@@ -25,6 +25,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/chstore"
 	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func freeAddr(t *testing.T) string {
@@ -61,7 +62,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	b := brokertest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := topics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
+	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
 		t.Fatal(err)
 	}
 	chAddr, grpcAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)

@@ -31,6 +31,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/record/recordtest"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func op(uid string) string { return recordtest.Outpatient(uid) }
@@ -47,7 +48,7 @@ func newFixture(t *testing.T, opts ...ingest.Option) *fixture {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
 	return instance(t, brokers, append([]ingest.Option{ingest.WithClock(clocktest.Clock(t))}, opts...)...)

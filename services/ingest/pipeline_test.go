@@ -29,6 +29,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/synth"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/validation"
 )
@@ -200,7 +201,7 @@ func TestResendsCountOnceInTheStore(t *testing.T) {
 		inputs []string
 	}{{"dmic-validate", []string{topics.Raw}}, {"dmic-load", load.Inputs}} {
 		for {
-			lag, err := topics.GroupLag(ctx, brokers, g.group, g.inputs...)
+			lag, err := kafkatopics.GroupLag(ctx, brokers, g.group, g.inputs...)
 			if err == nil && lag == 0 {
 				break
 			}

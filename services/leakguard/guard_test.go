@@ -19,6 +19,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/synth"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 const refDir = "../../reference/sample"
@@ -87,7 +88,7 @@ func run(t *testing.T, ctx context.Context, stage pipeline.Processor, msgs []pip
 	t.Helper()
 	b := brokertest.New(t)
 	brokers := []string{b.Addr()}
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
 	var outs []pipeline.Output

@@ -24,6 +24,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 const (
@@ -37,7 +38,7 @@ func setup(t *testing.T) []string {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{in, out} {
@@ -176,7 +177,7 @@ func TestRunnerProcessesAndDeadLetters(t *testing.T) {
 	if n%2 != 1 {
 		t.Errorf("dead letter payload %q is not the odd input", dl.Payload)
 	}
-	lag, err := topics.GroupLag(context.Background(), brokers, "g1", in)
+	lag, err := kafkatopics.GroupLag(context.Background(), brokers, "g1", in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func rec(src dmicv1.Source, version uint64, hrg string, del bool) *dmicv1.DeidentifiedRecord {
@@ -114,7 +115,7 @@ func TestStateSurvivesRestartThroughChangelog(t *testing.T) {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, topics.DefaultPartitions); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, topics.DefaultPartitions); err != nil {
 		t.Fatal(err)
 	}
 	w := kafkapipe.NewWriter(brokers)

@@ -21,6 +21,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/record/recordtest"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 // TestRecordLimitStraightToKafka: records produced straight to dmic.raw
@@ -33,7 +34,7 @@ func TestRecordLimitStraightToKafka(t *testing.T) {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, 1); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 1); err != nil {
 		t.Fatal(err)
 	}
 	hdrs := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_OUTPATIENT, Source: dmicv1.Source_SOURCE_PROVIDER, Submitter: "RXX"}.Headers()

@@ -18,6 +18,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 const testInput = "test.in"
@@ -64,7 +65,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 	defer cancel()
 	b := brokertest.New(t, broker.WithDefaultPartitions(1))
 	brokers := []string{b.Addr()}
-	if err := topics.Ensure(ctx, brokers, 1); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 1); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := kafka.DialContext(ctx, "tcp", b.Addr())
