@@ -54,6 +54,7 @@ func RowOutput[R any](row R) Output { return Output{row: row} }
 // another type is a bug that retrying cannot cure: the error is Permanent,
 // so the runner dead-letters the message that produced it.
 func SplitRows[R any](outs []Output) (rows []R, messages []Output, err error) {
+	rows = make([]R, 0, len(outs)) // one slice per batch: a row sink's outputs are nearly all rows
 	for _, o := range outs {
 		if o.row == nil {
 			messages = append(messages, o)
