@@ -26,12 +26,12 @@ var (
 	// libraries that are not a transport, and nothing else of dmic.
 	//
 	// Not domain today, though they hold rules:
-	//   - reconcile is rules and stage in one package (it imports pipeline,
-	//     topics and kafka-go); issue 11 splits off match/, the rules, which
-	//     joins this list.
+	//   - reconcile is rules and stage in one package (it imports pipeline
+	//     and the Kafka adapter for its changelog); issue 11 splits off
+	//     match/, the rules, which joins this list.
 	//   - checker, the providers' offline checker, runs validate's stage on
-	//     Kafka messages it builds; it joins once the stage contract no longer
-	//     names the transport (issue 11).
+	//     pipeline messages it builds; it reaches validate's specification log
+	//     (controllog) through validate, so it is a stage below, not domain.
 	domain = []entry{
 		{name: "record"},
 		{name: "refdata"},
@@ -62,6 +62,40 @@ var (
 		{name: "cmd/generate"},
 	}
 
+	// stages: the runner's contract (pipeline, envelope, topics) and the
+	// packages that implement it or run it (the five stages and the offline
+	// checker). None of them imports kafka-go: a stage sees pipeline.Message,
+	// whatever brought it. Each may reach kafka-go only through the ports it
+	// lists, which the search does not look past; a port is a package that
+	// owns a Kafka concern other than the stage contract. A name here is one
+	// package, not the packages below it (pipeline/kafkapipe is the adapter).
+	stages = []stage{
+		{name: "pipeline"},
+		{name: "envelope"},
+		{name: "topics"},
+		{name: "assign"},
+		{name: "load"},
+		{name: "validate", ports: []string{
+			"controllog", // the specification log every instance follows
+		}},
+		{name: "checker", ports: []string{
+			"controllog", // through validate: its specification log, which the checker does not use
+		}},
+		{name: "deidentify", ports: []string{
+			"controllog",         // the key-rotation log every instance follows
+			"pipeline/kafkapipe", // the replay of a period of dmic.validated (TimeRange)
+		}},
+		{name: "reconcile", ports: []string{
+			"pipeline/kafkapipe", // the state restored from dmic.reconcile-state at start (ReadAll)
+		}},
+	}
+
+	// kafkaClients: the module paths of Kafka client libraries.
+	kafkaClients = []string{
+		"github.com/segmentio/kafka-go",
+		"github.com/twmb/franz-go",
+	}
+
 	// transports: the module paths (prefixes) of the Kafka, ClickHouse, gRPC and
 	// metrics libraries, which a domain package must not reach.
 	transports = []string{
@@ -85,6 +119,11 @@ const (
 type entry struct {
 	name         string
 	mayBeMissing string // why the package may not exist yet; "" if it must
+}
+
+type stage struct {
+	name  string
+	ports []string
 }
 
 type pkg struct {
@@ -205,7 +244,11 @@ func TestDomainIsPlainGo(t *testing.T) {
 		if !within(rel, domain) || testSupport(rel) {
 			continue
 		}
-		for _, chain := range g.forbiddenChains(ours[rel].ImportPath, allowed) {
+		forbidden := func(imp string) bool {
+			rel, isOurs := relative(imp)
+			return transport(imp) || (isOurs && !allowed(rel))
+		}
+		for _, chain := range g.forbiddenChains(ours[rel].ImportPath, forbidden, nil) {
 			last := chain[len(chain)-1]
 			what := "a transport library"
 			if _, isOurs := relative(last); isOurs {
@@ -217,10 +260,10 @@ func TestDomainIsPlainGo(t *testing.T) {
 }
 
 // forbiddenChains walks the imports of from, breadth first, and returns the
-// shortest chain of imports to each forbidden package it reaches: a transport
-// library, or a package of the module that allowed refuses. It does not look
-// past a forbidden package, nor into the standard library or the contract.
-func (g graph) forbiddenChains(from string, allowed func(rel string) bool) [][]string {
+// shortest chain of imports to each package it reaches that forbidden names.
+// It does not look past a forbidden package, nor into the standard library,
+// the contract, or a package that pass names (nil: none).
+func (g graph) forbiddenChains(from string, forbidden, pass func(importPath string) bool) [][]string {
 	parent := map[string]string{from: ""}
 	queue := []string{from}
 	var chains [][]string
@@ -233,21 +276,51 @@ func (g graph) forbiddenChains(from string, allowed func(rel string) bool) [][]s
 			}
 			parent[imp] = cur
 			p := g[imp]
-			rel, isOurs := relative(imp)
 			switch {
-			case transport(imp) || (isOurs && !allowed(rel)):
+			case forbidden(imp):
 				var chain []string
 				for at := imp; at != ""; at = parent[at] {
 					chain = append([]string{at}, chain...)
 				}
 				chains = append(chains, chain)
-			case p == nil || p.Standard || strings.HasPrefix(imp, contract):
+			case p == nil || p.Standard || strings.HasPrefix(imp, contract) || (pass != nil && pass(imp)):
 			default:
 				queue = append(queue, imp)
 			}
 		}
 	}
 	return chains
+}
+
+// TestStagesDoNotNameTheTransport: the stage contract and the stages reach no
+// Kafka client, except through the ports each one lists (issue 11). Each
+// failure shows the chain of imports; a direct import is a chain of one.
+func TestStagesDoNotNameTheTransport(t *testing.T) {
+	g := loadGraph(t)
+	ours := g.ours()
+	kafka := func(imp string) bool {
+		return slices.ContainsFunc(kafkaClients, func(prefix string) bool { return strings.HasPrefix(imp, prefix) })
+	}
+	for _, s := range stages {
+		p, ok := ours[s.name]
+		if !ok {
+			t.Errorf("stage package %s does not exist: update the table in layers_test.go", s.name)
+			continue
+		}
+		for _, port := range s.ports {
+			if _, ok := ours[port]; !ok {
+				t.Errorf("port %s of stage package %s does not exist: update the table in layers_test.go", port, s.name)
+			}
+		}
+		pass := func(imp string) bool {
+			rel, isOurs := relative(imp)
+			return isOurs && slices.Contains(s.ports, rel)
+		}
+		for _, chain := range g.forbiddenChains(p.ImportPath, kafka, pass) {
+			t.Errorf("stage package %s reaches %s (import chain: %s): a stage sees pipeline.Message; Kafka stays in the adapter (pipeline/kafkapipe) or a port listed for it",
+				s.name, chain[len(chain)-1], strings.Join(shortAll(chain), " → "))
+		}
+	}
 }
 
 // TestKernelImportsOnlyTheStandardLibrary: the kernel is what the domain may

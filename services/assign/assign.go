@@ -5,7 +5,6 @@ package assign
 import (
 	"context"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -23,7 +22,7 @@ type Stage struct {
 func New(a *cam.Assigner) *Stage { return &Stage{a: a} }
 
 // Process implements pipeline.Processor.
-func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	rec := &dmicv1.DeidentifiedRecord{}
 	if err := proto.Unmarshal(m.Value, rec); err != nil {
 		return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.v1.DeidentifiedRecord")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -61,7 +60,7 @@ func TestProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			key := []byte("apc|RJ7|A1")
-			outs, err := newStage(t).Process(context.Background(), kafka.Message{Topic: topics.Deidentified, Key: key, Value: v})
+			outs, err := newStage(t).Process(context.Background(), pipeline.Message{Topic: topics.Deidentified, Key: key, Value: v})
 			if err != nil {
 				t.Fatalf("Process: %v", err)
 			}
@@ -88,7 +87,7 @@ func TestProcess(t *testing.T) {
 }
 
 func TestProcessRejectsGarbage(t *testing.T) {
-	m := kafka.Message{Topic: topics.Deidentified, Key: []byte("k"), Value: []byte{0x0a, 0x64, 0x01}}
+	m := pipeline.Message{Topic: topics.Deidentified, Key: []byte("k"), Value: []byte{0x0a, 0x64, 0x01}}
 	outs, err := newStage(t).Process(context.Background(), m)
 	if len(outs) != 0 {
 		t.Errorf("got %d outputs, want none", len(outs))

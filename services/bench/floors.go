@@ -625,8 +625,8 @@ func (w *floorWorker) run(lines [][]byte, base int) (int, error) {
 // decoded. A rejection ends the chain, as a dead letter would.
 func (w *floorWorker) one(line []byte, offset int64) (bool, error) {
 	ctx := context.Background()
-	m := kafka.Message{Topic: topics.Raw, Offset: offset, Value: line, Time: w.received,
-		Headers: []kafka.Header{{Key: envelope.HeaderSubmission, Value: []byte("bench-compute-floor")}}}
+	m := pipeline.Message{Topic: topics.Raw, Offset: offset, Value: line, Time: w.received,
+		Headers: []pipeline.Header{{Key: envelope.HeaderSubmission, Value: []byte("bench-compute-floor")}}}
 	for i, stage := range []pipeline.Processor{w.validate, w.deidentify, w.assign} {
 		outs, err := stage.Process(ctx, m)
 		if err != nil {
@@ -652,7 +652,7 @@ func (w *floorWorker) one(line []byte, offset int64) (bool, error) {
 		if next < 0 {
 			return true, fmt.Errorf("stage %d gave no record output", i)
 		}
-		m = kafka.Message{Topic: outs[next].Topic, Key: outs[next].Key, Value: outs[next].Value, Offset: offset, Time: w.received}
+		m = pipeline.Message{Topic: outs[next].Topic, Key: outs[next].Key, Value: outs[next].Value, Offset: offset, Time: w.received}
 	}
 	return true, nil
 }

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -153,7 +153,7 @@ func judge(ctx context.Context, stage *validate.Stage, it record.Item, o Options
 	}
 	raw := envelope.Raw{Dataset: it.Dataset, Source: o.Source, Submitter: submitter, SubmissionID: offline, Received: o.Received, Line: it.Line,
 		DuplicateOfLine: first.See(it.Dataset, it.Record.GetCdsUniqueIdentifier(), it.Line)}
-	m := kafka.Message{Topic: topics.Raw, Offset: it.Line, Value: body, Headers: raw.Headers(), Time: o.Received,
+	m := pipeline.Message{Topic: topics.Raw, Offset: it.Line, Value: body, Headers: raw.Headers(), Time: o.Received,
 		Key: []byte(envelope.RecordKey(submitter, it.Dataset, it.Record.GetCdsUniqueIdentifier()))}
 	outs, err := stage.Process(ctx, m)
 	var rej *pipeline.Rejection
@@ -164,8 +164,12 @@ func judge(ctx context.Context, stage *validate.Stage, it record.Item, o Options
 		return nil, err
 	}
 	for _, out := range outs {
-		if o, ok := out.Payload.(*validationv1.ValidationOutcome); ok && out.Topic == topics.ValidationOutcomes {
-			return o, nil
+		if out.Topic == topics.ValidationOutcomes {
+			v := &validationv1.ValidationOutcome{}
+			if err := proto.Unmarshal(out.Value, v); err != nil {
+				return nil, fmt.Errorf("the validate stage's verdict: %w", err)
+			}
+			return v, nil
 		}
 	}
 	return nil, errors.New("the validate stage gave no verdict")

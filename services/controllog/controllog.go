@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -32,13 +34,13 @@ type Entry struct {
 	Value  []byte
 	// Headers carry what the log keeps about the decision besides its value
 	// (who asked for it, and why), so that every instance sees it too.
-	Headers []kafka.Header
+	Headers []pipeline.Header
 }
 
 // Publish appends an entry under key, with headers, and returns once the
 // broker acknowledged it.
-func (l *Log) Publish(ctx context.Context, key string, value []byte, headers ...kafka.Header) error {
-	if err := l.w.WriteMessages(ctx, kafka.Message{Topic: l.topic, Key: []byte(key), Value: value, Headers: headers}); err != nil {
+func (l *Log) Publish(ctx context.Context, key string, value []byte, headers ...pipeline.Header) error {
+	if err := l.w.WriteMessages(ctx, kafka.Message{Topic: l.topic, Key: []byte(key), Value: value, Headers: kafkapipe.ToKafkaHeaders(headers)}); err != nil {
 		return fmt.Errorf("publish %s to %s: %w", key, l.topic, err)
 	}
 	return nil
@@ -79,7 +81,7 @@ func (l *Log) FollowEntries(ctx context.Context, apply func(Entry), caughtUp fun
 			}
 			return fmt.Errorf("follow %s: %w", l.topic, err)
 		}
-		apply(Entry{Offset: m.Offset, Value: m.Value, Headers: m.Headers})
+		apply(Entry{Offset: m.Offset, Value: m.Value, Headers: kafkapipe.FromKafkaHeaders(m.Headers)})
 		if caughtUp != nil && m.Offset >= end-1 {
 			caughtUp()
 			caughtUp = nil

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/ports"
 )
 
@@ -64,7 +64,7 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("-log-format: %q is not text or json", c.LogFormat))
 	}
-	if _, err := pipeline.ParseCompression(c.Compression); err != nil {
+	if _, err := kafkapipe.ParseCompression(c.Compression); err != nil {
 		errs = append(errs, fmt.Errorf("-kafka-compression: %w", err))
 	}
 	if c.MaxBatch < 0 || c.BatchWait < 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/control"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -80,7 +81,7 @@ func (o *operator) Replay(ctx context.Context, req control.OperatorRequest) (boo
 	if err != nil {
 		return false, 0, err
 	}
-	res, err := o.runner.Replay(ctx, m)
+	res, err := o.runner.Replay(ctx, kafkapipe.FromKafka(m))
 	if err != nil {
 		return false, 0, err
 	}

@@ -12,7 +12,9 @@ import (
 	"github.com/dmic-nhs/dmic/services/control"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 // Stage describes a consumer stage for RunStage.
@@ -44,7 +46,7 @@ type Stage struct {
 // same wait by its supervisor.
 func (d *Daemon) WaitForTopics(ctx context.Context) error {
 	return d.WaitFor(ctx, "broker", func(ctx context.Context) error {
-		return topics.Ensure(ctx, d.Config.BrokerList(), d.Config.Partitions)
+		return kafkatopics.Ensure(ctx, d.Config.BrokerList(), d.Config.Partitions)
 	})
 }
 
@@ -113,7 +115,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 		return err
 	}
 	brokers := d.Config.BrokerList()
-	reader := pipeline.NewReader(brokers, s.Group, s.Inputs...)
+	reader := kafkapipe.NewReader(brokers, s.Group, s.Inputs...)
 	defer reader.Close()
 	sink := s.Sink
 	var opened pipeline.Sink
@@ -125,7 +127,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	case sink == nil:
 		w := d.NewWriter()
 		defer w.Close()
-		sink = pipeline.KafkaSink{W: w}
+		sink = kafkapipe.Sink{W: w}
 	}
 	if d.Config.MaxBatch > 0 {
 		s.MaxBatch = d.Config.MaxBatch
@@ -137,7 +139,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	runner := pipeline.NewRunner(pipeline.Config{Stage: d.Name, MaxBatch: s.MaxBatch, BatchWait: s.BatchWait},
 		reader, s.Processor, sink, d.Log, metrics)
 	lag := func(ctx context.Context) (int64, error) {
-		return topics.GroupLag(ctx, brokers, s.Group, s.Inputs...)
+		return kafkatopics.GroupLag(ctx, brokers, s.Group, s.Inputs...)
 	}
 	d.Registry.MustRegister(&lagCollector{brokers: brokers, group: s.Group, topics: s.Inputs,
 		desc: prometheus.NewDesc("dmic_consumer_lag", "Messages of an input partition not yet committed by the service's consumer group.",
@@ -180,8 +182,8 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 
 // NewWriter returns a Kafka writer with the configured compression.
 func (d *Daemon) NewWriter() *kafka.Writer {
-	c, _ := pipeline.ParseCompression(d.Config.Compression) // checked by Validate
-	return pipeline.NewWriter(d.Config.BrokerList(), pipeline.WithCompression(c))
+	c, _ := kafkapipe.ParseCompression(d.Config.Compression) // checked by Validate
+	return kafkapipe.NewWriter(d.Config.BrokerList(), kafkapipe.WithCompression(c))
 }
 
 // lagCollector reports the group's lag per input partition when scraped (a
@@ -198,7 +200,7 @@ func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	parts, err := topics.GroupLagByPartition(ctx, c.brokers, c.group, c.topics...)
+	parts, err := kafkatopics.GroupLagByPartition(ctx, c.brokers, c.group, c.topics...)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return

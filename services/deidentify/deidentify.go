@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -28,7 +27,7 @@ type Stage struct {
 func New(d *deid.Deidentifier) *Stage { return &Stage{d: d} }
 
 // Process implements pipeline.Processor.
-func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	in := &s.in
 	proto.Reset(in)
 	if err := proto.Unmarshal(m.Value, in); err != nil {

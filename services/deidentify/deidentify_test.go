@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -81,13 +80,13 @@ func validated(ds dmicv1.Dataset) *dmicv1.ValidatedRecord {
 	}
 }
 
-func message(t *testing.T, m proto.Message) kafka.Message {
+func message(t *testing.T, m proto.Message) pipeline.Message {
 	t.Helper()
 	v, err := proto.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kafka.Message{Topic: topics.Validated, Key: []byte("RJ7|apc|" + uid), Value: v}
+	return pipeline.Message{Topic: topics.Validated, Key: []byte("RJ7|apc|" + uid), Value: v}
 }
 
 func TestProcessDeidentifies(t *testing.T) {
@@ -165,7 +164,7 @@ func rejection(t *testing.T, err error) *pipeline.Rejection {
 
 func TestProcessRejectsGarbage(t *testing.T) {
 	// A length-delimited field 1 claiming 100 bytes that are not there.
-	m := kafka.Message{Topic: topics.Validated, Value: []byte{0x0a, 0x64, 0x01, 0x02}}
+	m := pipeline.Message{Topic: topics.Validated, Value: []byte{0x0a, 0x64, 0x01, 0x02}}
 	outs, err := newStage(t).Process(context.Background(), m)
 	if len(outs) != 0 {
 		t.Errorf("got %d outputs, want none", len(outs))

@@ -31,8 +31,10 @@ import (
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -42,7 +44,7 @@ func startBroker(t *testing.T, ctx context.Context) []string {
 	t.Helper()
 	b := brokertest.New(t)
 	brokers := []string{b.Addr()}
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
 	return brokers
@@ -109,10 +111,10 @@ func startInstance(t *testing.T, ctx context.Context, brokers []string, dir stri
 		t.Fatal(err)
 	}
 	ref := sampleRef(t)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	keys := deidentify.NewKeyService(ring, controllog.New(brokers, topics.KeyRotations, w),
-		deidentify.NewReplayer(brokers, pipeline.KafkaSink{W: w}, ref, quiet), quiet, deidentify.WithClock(clocktest.Clock(t)))
+		deidentify.NewReplayer(brokers, kafkapipe.Sink{W: w}, ref, quiet), quiet, deidentify.WithClock(clocktest.Clock(t)))
 	in := &instance{keys: keys, stage: deidentify.New(deid.NewDeidentifier(keys, ref)), followErr: make(chan error, 1)}
 	caught := make(chan struct{})
 	fctx, cancel := context.WithCancel(ctx)
@@ -329,7 +331,7 @@ func TestRotationLogNamesMissingKey(t *testing.T) {
 	defer cancel()
 	brokers := startBroker(t, ctx)
 	dir := newKeyDir(t)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	log := controllog.New(brokers, topics.KeyRotations, w)
 	publish := func(domain, version string) {
@@ -418,7 +420,7 @@ func TestRepseudonymise(t *testing.T) {
 	brokers := startBroker(t, ctx)
 	dir := newKeyDir(t)
 	a := mustStart(t, ctx, brokers, dir)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 
 	from := time.Now().Add(-time.Minute)
@@ -431,7 +433,7 @@ func TestRepseudonymise(t *testing.T) {
 		v.Record.Patient.NhsNumber = n
 		m := message(t, v)
 		m.Key = []byte(v.Header.RecordKey)
-		msgs = append(msgs, m)
+		msgs = append(msgs, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value})
 	}
 	msgs = append(msgs, kafka.Message{Topic: topics.Validated, Key: []byte("garbage"), Value: []byte{0x0a, 0x64, 0x01}})
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
@@ -444,14 +446,14 @@ func TestRepseudonymise(t *testing.T) {
 	late.Header.RecordKey = "RJ7|apc|BRJ7LATE"
 	lm := message(t, late)
 	lm.Key = []byte(late.Header.RecordKey)
-	if err := w.WriteMessages(ctx, lm); err != nil {
+	if err := w.WriteMessages(ctx, kafka.Message{Topic: lm.Topic, Key: lm.Key, Value: lm.Value}); err != nil {
 		t.Fatal(err)
 	}
 
 	// The stage as the service runs it, with key v1.
 	rctx, stopRunner := context.WithCancel(ctx)
-	reader := pipeline.NewReader(brokers, "dmic-deidentify-test", topics.Validated)
-	runner := pipeline.NewRunner(pipeline.Config{Stage: "deidentify"}, reader, a.stage, pipeline.KafkaSink{W: w}, quiet, pipeline.NewMetrics(prometheus.NewRegistry()))
+	reader := kafkapipe.NewReader(brokers, "dmic-deidentify-test", topics.Validated)
+	runner := pipeline.NewRunner(pipeline.Config{Stage: "deidentify"}, reader, a.stage, kafkapipe.Sink{W: w}, quiet, pipeline.NewMetrics(prometheus.NewRegistry()))
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(rctx) }()
 	deadline := time.Now().Add(30 * time.Second)

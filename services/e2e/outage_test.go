@@ -23,8 +23,9 @@ import (
 	"github.com/dmic-nhs/dmic/services/chserver"
 	"github.com/dmic-nhs/dmic/services/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func freeAddr(t *testing.T) string {
@@ -61,7 +62,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	b := brokertest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := topics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
+	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
 		t.Fatal(err)
 	}
 	chAddr, grpcAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
@@ -131,7 +132,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 
 	// 1. ClickHouse down at start: load waits, serving health, NOT_SERVING.
 	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "waiting for clickhouse "+chAddr)
-	w := pipeline.NewWriter([]string{b.Addr()})
+	w := kafkapipe.NewWriter([]string{b.Addr()})
 	defer w.Close()
 	send := func(from, n int) {
 		t.Helper()

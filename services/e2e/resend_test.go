@@ -27,6 +27,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/synth"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 const (
@@ -310,7 +311,7 @@ func waitIdle(ctx context.Context, t *testing.T, brokers, group string, inputs [
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		lag, err := topics.GroupLag(ctx, []string{brokers}, group, inputs...)
+		lag, err := kafkatopics.GroupLag(ctx, []string{brokers}, group, inputs...)
 		if err == nil && lag == 0 {
 			return
 		}

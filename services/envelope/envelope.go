@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/record"
 )
 
@@ -64,11 +64,11 @@ type Raw struct {
 }
 
 // Headers encodes r as Kafka headers.
-func (r Raw) Headers() []kafka.Header {
-	hs := make([]kafka.Header, 0, 8)
+func (r Raw) Headers() []pipeline.Header {
+	hs := make([]pipeline.Header, 0, 8)
 	add := func(k, v string) {
 		if v != "" {
-			hs = append(hs, kafka.Header{Key: k, Value: []byte(v)})
+			hs = append(hs, pipeline.Header{Key: k, Value: []byte(v)})
 		}
 	}
 	add(HeaderDataset, record.DatasetName(r.Dataset))
@@ -90,7 +90,7 @@ func (r Raw) Headers() []kafka.Header {
 
 // ParseHeaders reads the metadata of a raw message. Missing headers stay
 // zero; a header with a bad value is an error naming it.
-func ParseHeaders(hs []kafka.Header) (Raw, error) {
+func ParseHeaders(hs []pipeline.Header) (Raw, error) {
 	var r Raw
 	for _, h := range hs {
 		v := strings.TrimSpace(string(h.Value))
@@ -147,7 +147,7 @@ func ParseHeaders(hs []kafka.Header) (Raw, error) {
 // header, which keeps the receipt's sub-millisecond part, is taken only when
 // it names the same millisecond as the timestamp. ok is false when the
 // message carries no timestamp (a zero or pre-1970 time).
-func Received(r Raw, m kafka.Message) (t time.Time, ok bool) {
+func Received(r Raw, m pipeline.Message) (t time.Time, ok bool) {
 	if m.Time.UnixMilli() <= 0 {
 		return time.Time{}, false
 	}
@@ -185,7 +185,7 @@ func Version(applicable time.Time, rawOffset int64) uint64 {
 }
 
 // Header builds the EnvelopeHeader of a validated record.
-func Header(r Raw, rec *dmicv1.CommissioningRecord, m kafka.Message, specVersion string) (*dmicv1.EnvelopeHeader, error) {
+func Header(r Raw, rec *dmicv1.CommissioningRecord, m pipeline.Message, specVersion string) (*dmicv1.EnvelopeHeader, error) {
 	submitter := r.Submitter
 	if submitter == "" {
 		if r.Source == dmicv1.Source_SOURCE_NATIONAL {

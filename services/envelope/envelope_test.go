@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/pipeline"
 )
 
 func TestHeadersRoundTrip(t *testing.T) {
@@ -30,7 +29,7 @@ func TestParseHeadersDefaultsAndErrors(t *testing.T) {
 	if r.Source != dmicv1.Source_SOURCE_PROVIDER || r.Dataset != dmicv1.Dataset_DATASET_UNSPECIFIED {
 		t.Errorf("no headers: %+v, want provider source and no dataset", r)
 	}
-	for _, h := range []kafka.Header{
+	for _, h := range []pipeline.Header{
 		{Key: HeaderDataset, Value: []byte("dentistry")},
 		{Key: HeaderSource, Value: []byte("somebody")},
 		{Key: HeaderReceived, Value: []byte("yesterday")},
@@ -38,7 +37,7 @@ func TestParseHeadersDefaultsAndErrors(t *testing.T) {
 		{Key: HeaderDuplicateOf, Value: []byte("0")},
 		{Key: HeaderDuplicateOf, Value: []byte("three")},
 	} {
-		if _, err := ParseHeaders([]kafka.Header{h}); err == nil {
+		if _, err := ParseHeaders([]pipeline.Header{h}); err == nil {
 			t.Errorf("header %s=%s accepted", h.Key, h.Value)
 		}
 	}
@@ -60,7 +59,7 @@ func TestVersionOrdersByApplicableTimeThenOffset(t *testing.T) {
 
 func TestHeaderDefaultsForRawTopicRecords(t *testing.T) {
 	rec := &dmicv1.CommissioningRecord{CdsUniqueIdentifier: "BRXX1", ProviderCode: "rxx"}
-	m := kafka.Message{Topic: "dmic.raw", Partition: 2, Offset: 41, Time: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
+	m := pipeline.Message{Topic: "dmic.raw", Partition: 2, Offset: 41, Time: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
 	h, err := Header(Raw{Dataset: dmicv1.Dataset_DATASET_APC, Source: dmicv1.Source_SOURCE_PROVIDER}, rec, m, "spec-1")
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +95,7 @@ func TestReceivedIsTheMessageTimestamp(t *testing.T) {
 		{"no timestamp", forged, time.Time{}, time.Time{}, false},
 		{"timestamp -1 (none, as kafka-go reads it)", forged, time.UnixMilli(-1), time.Time{}, false},
 	} {
-		got, ok := Received(Raw{Received: tc.header}, kafka.Message{Time: tc.msg})
+		got, ok := Received(Raw{Received: tc.header}, pipeline.Message{Time: tc.msg})
 		if ok != tc.ok || !got.Equal(tc.want) {
 			t.Errorf("%s: %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
 		}

@@ -22,9 +22,10 @@ import (
 	"github.com/dmic-nhs/dmic/services/clock"
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 // process is one ingest process of a test: stop ends it as a kill would,
@@ -40,7 +41,7 @@ func testBrokers(t *testing.T) []string {
 	brokers := []string{brokertest.New(t).Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
 	return brokers
@@ -48,7 +49,7 @@ func testBrokers(t *testing.T) []string {
 
 func startProcess(t *testing.T, brokers []string, clk clock.Clock) *process {
 	t.Helper()
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := New(w, NewAttempts(controllog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), WithClock(clk))

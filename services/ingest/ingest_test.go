@@ -28,9 +28,10 @@ import (
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/record/recordtest"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func op(uid string) string { return recordtest.Outpatient(uid) }
@@ -47,7 +48,7 @@ func newFixture(t *testing.T, opts ...ingest.Option) *fixture {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
 	return instance(t, brokers, append([]ingest.Option{ingest.WithClock(clocktest.Clock(t))}, opts...)...)
@@ -57,7 +58,7 @@ func newFixture(t *testing.T, opts ...ingest.Option) *fixture {
 // follower and HTTP server, running until the test ends.
 func instance(t *testing.T, brokers []string, opts ...ingest.Option) *fixture {
 	t.Helper()
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := ingest.New(w, ingest.NewAttempts(controllog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), opts...)
@@ -131,7 +132,7 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 	}
 	rawMsgs := read(t, f.brokers, topics.Raw, 2)
 	for _, m := range rawMsgs {
-		h, err := envelope.ParseHeaders(m.Headers)
+		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +221,7 @@ func TestRepeatedRecordIDsAreMarkedWithTheirFirstLine(t *testing.T) {
 	}
 	dup := map[int64]int64{}
 	for _, m := range read(t, f.brokers, topics.Raw, 4) {
-		h, err := envelope.ParseHeaders(m.Headers)
+		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +245,7 @@ func TestCSVAndNationalCopyComeThroughTheSameDoor(t *testing.T) {
 		t.Fatalf("answer = %v", resp)
 	}
 	m := read(t, f.brokers, topics.Raw, 1)[0]
-	h, _ := envelope.ParseHeaders(m.Headers)
+	h, _ := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 	if h.Source != dmicv1.Source_SOURCE_NATIONAL || h.Submitter != envelope.NationalSubmitter {
 		t.Errorf("national copy headers = %+v", h)
 	}

@@ -25,9 +25,11 @@ import (
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/load"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/synth"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/validation"
 )
@@ -35,7 +37,7 @@ import (
 // runStage runs a pipeline stage in this process until the test ends.
 func runStage(t *testing.T, brokers []string, stage string, inputs []string, p pipeline.Processor, sink pipeline.Sink) {
 	t.Helper()
-	reader := pipeline.NewReader(brokers, "dmic-"+stage, inputs...)
+	reader := kafkapipe.NewReader(brokers, "dmic-"+stage, inputs...)
 	runner := pipeline.NewRunner(pipeline.Config{Stage: stage, MaxBatch: 5000, BatchWait: 50 * time.Millisecond}, reader, p, sink,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -100,10 +102,10 @@ func TestResendsCountOnceInTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := validation.New(reg, validation.WithClock(clk.Clock()))
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
-	runStage(t, brokers, "validate", []string{topics.Raw}, validate.New(v), pipeline.KafkaSink{W: w})
-	runStage(t, brokers, "load", load.Inputs, load.Processor{}, load.Sink{Store: chstore.NewWriter(conn, cfg.Database), Kafka: pipeline.KafkaSink{W: w}})
+	runStage(t, brokers, "validate", []string{topics.Raw}, validate.New(v), kafkapipe.Sink{W: w})
+	runStage(t, brokers, "load", load.Inputs, load.Processor{}, load.Sink{Store: chstore.NewWriter(conn, cfg.Database), Kafka: kafkapipe.Sink{W: w}})
 
 	files := map[string]string{"F": outpatientFile(t, 11), "G": outpatientFile(t, 12), "H": outpatientFile(t, 13)}
 	send := func(p *process, file, key string, wantAttempt int64) string {
@@ -199,7 +201,7 @@ func TestResendsCountOnceInTheStore(t *testing.T) {
 		inputs []string
 	}{{"dmic-validate", []string{topics.Raw}}, {"dmic-load", load.Inputs}} {
 		for {
-			lag, err := topics.GroupLag(ctx, brokers, g.group, g.inputs...)
+			lag, err := kafkatopics.GroupLag(ctx, brokers, g.group, g.inputs...)
 			if err == nil && lag == 0 {
 				break
 			}

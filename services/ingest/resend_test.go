@@ -21,6 +21,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -71,7 +72,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 		t.Errorf("resend answered %v, want submission %s, attempt 2, 2 accepted and 1 rejected", again, first.SubmissionId)
 	}
 	for _, m := range read(t, f.brokers, topics.Raw, 4) {
-		h, err := envelope.ParseHeaders(m.Headers)
+		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +101,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 		t.Fatalf("late resend: %d %s", code, raw)
 	}
 	for _, m := range read(t, f.brokers, topics.Raw, 2) {
-		h, err := envelope.ParseHeaders(m.Headers)
+		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
 		}

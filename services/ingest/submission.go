@@ -19,6 +19,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/limits"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
@@ -114,7 +115,7 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 		Topic:   topics.Raw,
 		Key:     []byte(envelope.RecordKey(submitter, ds, it.Record.GetCdsUniqueIdentifier())),
 		Value:   body,
-		Headers: raw.Headers(),
+		Headers: kafkapipe.ToKafkaHeaders(raw.Headers()),
 		// Validate judges by the message timestamp: the receipt time, so that
 		// every record of a submission is judged by one version, however long
 		// it took to send (envelope.Received).

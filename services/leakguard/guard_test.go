@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -15,10 +14,12 @@ import (
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/leakguard"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/synth"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 const refDir = "../../reference/sample"
@@ -28,7 +29,7 @@ const refDir = "../../reference/sample"
 // guard exists to catch.
 type brokenStage struct{ real pipeline.Processor }
 
-func (b brokenStage) Process(ctx context.Context, m kafka.Message) ([]pipeline.Output, error) {
+func (b brokenStage) Process(ctx context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	outs, err := b.real.Process(ctx, m)
 	if err != nil {
 		return outs, err
@@ -50,15 +51,15 @@ func (b brokenStage) Process(ctx context.Context, m kafka.Message) ([]pipeline.O
 		if err != nil {
 			return nil, err
 		}
-		outs[i].Value, outs[i].Payload = v, r
+		outs[i].Value = v
 	}
 	return outs, nil
 }
 
 // validated turns generated provider records into validate's output.
-func validated(t *testing.T, items []synth.Item) []kafka.Message {
+func validated(t *testing.T, items []synth.Item) []pipeline.Message {
 	t.Helper()
-	var msgs []kafka.Message
+	var msgs []pipeline.Message
 	for i, it := range items {
 		if it.Source != dmicv1.Source_SOURCE_PROVIDER || len(it.Bad) > 0 {
 			continue
@@ -75,7 +76,7 @@ func validated(t *testing.T, items []synth.Item) []kafka.Message {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs = append(msgs, kafka.Message{Topic: topics.Validated, Key: []byte(key), Value: v, Offset: int64(i)})
+		msgs = append(msgs, pipeline.Message{Topic: topics.Validated, Key: []byte(key), Value: v, Offset: int64(i)})
 	}
 	return msgs
 }
@@ -83,11 +84,11 @@ func validated(t *testing.T, items []synth.Item) []kafka.Message {
 // run de-identifies msgs with stage, writes the results to the de-identified
 // topic of a fresh broker and to the activity table of a fresh database,
 // and returns what the guard finds in both.
-func run(t *testing.T, ctx context.Context, stage pipeline.Processor, msgs []kafka.Message, ids *leakguard.Identifiers) []leakguard.Finding {
+func run(t *testing.T, ctx context.Context, stage pipeline.Processor, msgs []pipeline.Message, ids *leakguard.Identifiers) []leakguard.Finding {
 	t.Helper()
 	b := brokertest.New(t)
 	brokers := []string{b.Addr()}
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
 	var outs []pipeline.Output
@@ -106,9 +107,9 @@ func run(t *testing.T, ctx context.Context, stage pipeline.Processor, msgs []kaf
 		}
 		outs = append(outs, o...)
 	}
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	if err := (pipeline.KafkaSink{W: w}).Write(ctx, outs); err != nil {
+	if err := (kafkapipe.Sink{W: w}).Write(ctx, outs); err != nil {
 		t.Fatal(err)
 	}
 	conn, cfg := chstoretest.Database(t, "dmic_leakguard")

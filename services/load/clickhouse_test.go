@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
@@ -31,10 +30,10 @@ func TestOutcomesReachClickHouse(t *testing.T) {
 			c = cc
 		}
 	}
-	var msgs []kafka.Message
+	var msgs []pipeline.Message
 	offset := int64(0)
 	add := func(topic string, m proto.Message) {
-		msgs = append(msgs, kafka.Message{Topic: topic, Offset: offset, Value: marshal(t, m)})
+		msgs = append(msgs, pipeline.Message{Topic: topic, Offset: offset, Value: marshal(t, m)})
 		offset++
 	}
 	for range 2 { // everything delivered twice

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -22,20 +21,54 @@ import (
 // Inputs are the topics load consumes.
 var Inputs = []string{topics.Assigned, topics.Reconciled, topics.Rejected, topics.ValidationOutcomes, topics.Submissions}
 
-// Destinations of decoded outputs.
-const (
-	TableActivity       = "activity"
-	TableReconciliation = "reconciliation"
-	TableRejections     = "rejections"
-	TableOutcomes       = "validation_outcomes"
-	TableSubmissions    = "submissions"
-)
+// Row is one row for ClickHouse: an Activity, a Reconciliation, a
+// Rejection, an Outcome or a Receipt, and nothing else (the method is
+// unexported). The stage decodes each message into one (Decode); the sink
+// writes them to their tables; the runner carries them in between as
+// pipeline.RowOutput[Row], which only this package reads back.
+type Row interface{ isRow() }
 
-// Processor decodes each message into a row for its table.
+// Activity is a row of the activity table.
+type Activity struct{ Record *dmicv1.DeidentifiedRecord }
+
+// Reconciliation is a row of the reconciliation table.
+type Reconciliation struct{ Result *dmicv1.ReconciliationResult }
+
+// Rejection is a row of the rejections table: a dead letter of any stage,
+// without its payload.
+type Rejection struct{ DeadLetter *dmicv1.DeadLetter }
+
+// Outcome is a row of the validation outcomes table.
+type Outcome struct {
+	Outcome *validationv1.ValidationOutcome
+}
+
+// Receipt is a row of the submissions table.
+type Receipt struct {
+	Receipt *validationv1.SubmissionReceipt
+}
+
+func (Activity) isRow()       {}
+func (Reconciliation) isRow() {}
+func (Rejection) isRow()      {}
+func (Outcome) isRow()        {}
+func (Receipt) isRow()        {}
+
+// Processor is the load stage: each message becomes one Row.
 type Processor struct{}
 
 // Process implements pipeline.Processor.
-func (Processor) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+func (Processor) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
+	row, err := Decode(m)
+	if err != nil {
+		return nil, err
+	}
+	return []pipeline.Output{pipeline.RowOutput(row)}, nil
+}
+
+// Decode is the row of m, by its topic. A message that is not what its topic
+// carries is a *pipeline.Rejection (dead-lettered).
+func Decode(m pipeline.Message) (Row, error) {
 	switch m.Topic {
 	case topics.Assigned:
 		r := &dmicv1.DeidentifiedRecord{}
@@ -47,13 +80,13 @@ func (Processor) Process(_ context.Context, m kafka.Message) ([]pipeline.Output,
 		if a := r.GetActivity(); a != nil {
 			a.DomainPseudonyms = nil
 		}
-		return []pipeline.Output{{Topic: TableActivity, Payload: r}}, nil
+		return Activity{r}, nil
 	case topics.Reconciled:
 		r := &dmicv1.ReconciliationResult{}
 		if err := proto.Unmarshal(m.Value, r); err != nil {
 			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.v1.ReconciliationResult")
 		}
-		return []pipeline.Output{{Topic: TableReconciliation, Payload: r}}, nil
+		return Reconciliation{r}, nil
 	case topics.Rejected:
 		r := &dmicv1.DeadLetter{}
 		if err := proto.Unmarshal(m.Value, r); err != nil {
@@ -67,19 +100,19 @@ func (Processor) Process(_ context.Context, m kafka.Message) ([]pipeline.Output,
 			r.SourceTopic, r.SourcePartition, r.SourceOffset = m.Topic, int32(m.Partition), m.Offset
 		}
 		r.Payload = nil // never stored
-		return []pipeline.Output{{Topic: TableRejections, Payload: r}}, nil
+		return Rejection{r}, nil
 	case topics.ValidationOutcomes:
 		o := &validationv1.ValidationOutcome{}
 		if err := proto.Unmarshal(m.Value, o); err != nil {
 			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.validation.v1.ValidationOutcome")
 		}
-		return []pipeline.Output{{Topic: TableOutcomes, Payload: o}}, nil
+		return Outcome{o}, nil
 	case topics.Submissions:
 		r := &validationv1.SubmissionReceipt{}
 		if err := proto.Unmarshal(m.Value, r); err != nil {
 			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.validation.v1.SubmissionReceipt")
 		}
-		return []pipeline.Output{{Topic: TableSubmissions, Payload: r}}, nil
+		return Receipt{r}, nil
 	}
 	return nil, fmt.Errorf("load: unexpected topic %s", m.Topic)
 }
@@ -93,8 +126,9 @@ type Store interface {
 	WriteReceipts(ctx context.Context, rs []*validationv1.SubmissionReceipt) error
 }
 
-// Sink writes decoded rows to ClickHouse, one insert per table per batch, and
-// dead letters of load itself to Kafka.
+// Sink writes the stage's rows to ClickHouse, one insert per table per
+// batch, and dead letters of load itself (messages it could not decode) to
+// Kafka, as every stage does.
 type Sink struct {
 	Store Store
 	Kafka pipeline.Sink
@@ -102,32 +136,41 @@ type Sink struct {
 
 // Write implements pipeline.Sink.
 func (s Sink) Write(ctx context.Context, outs []pipeline.Output) error {
+	rows, messages, err := pipeline.SplitRows[Row](outs)
+	if err != nil {
+		return err
+	}
+	if err := s.WriteRows(ctx, rows); err != nil {
+		return err
+	}
+	if len(messages) > 0 {
+		return s.Kafka.Write(ctx, messages)
+	}
+	return nil
+}
+
+// WriteRows writes rows to their tables.
+func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 	var acts []*dmicv1.DeidentifiedRecord
 	var recs []*dmicv1.ReconciliationResult
 	var rejs []*dmicv1.DeadLetter
 	var outcomes []*validationv1.ValidationOutcome
 	var receipts []*validationv1.SubmissionReceipt
-	var kafkaOuts []pipeline.Output
-	for _, o := range outs {
-		switch p := o.Payload.(type) {
-		case *dmicv1.DeidentifiedRecord:
-			acts = append(acts, p)
-		case *dmicv1.ReconciliationResult:
-			recs = append(recs, p)
-		case *validationv1.ValidationOutcome:
-			outcomes = append(outcomes, p)
-		case *validationv1.SubmissionReceipt:
-			receipts = append(receipts, p)
-		case *dmicv1.DeadLetter:
-			if o.Topic == TableRejections {
-				rejs = append(rejs, p)
-			} else {
-				// load's own dead letter (a message it could not decode):
-				// send it to the dead-letter topic like any stage does.
-				kafkaOuts = append(kafkaOuts, o)
-			}
+	for _, row := range rows {
+		switch r := row.(type) {
+		case Activity:
+			acts = append(acts, r.Record)
+		case Reconciliation:
+			recs = append(recs, r.Result)
+		case Rejection:
+			rejs = append(rejs, r.DeadLetter)
+		case Outcome:
+			outcomes = append(outcomes, r.Outcome)
+		case Receipt:
+			receipts = append(receipts, r.Receipt)
 		default:
-			kafkaOuts = append(kafkaOuts, o)
+			// Only a new Row type this switch forgot can get here.
+			return pipeline.Permanent(fmt.Errorf("load: no table for a row of type %T", row))
 		}
 	}
 	if err := s.Store.WriteActivity(ctx, acts); err != nil {
@@ -144,11 +187,5 @@ func (s Sink) Write(ctx context.Context, outs []pipeline.Output) error {
 	if err := s.Store.WriteReceipts(ctx, receipts); err != nil {
 		return err
 	}
-	if err := s.Store.WriteOutcomes(ctx, outcomes); err != nil {
-		return err
-	}
-	if len(kafkaOuts) > 0 {
-		return s.Kafka.Write(ctx, kafkaOuts)
-	}
-	return nil
+	return s.Store.WriteOutcomes(ctx, outcomes)
 }

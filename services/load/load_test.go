@@ -1,12 +1,13 @@
 package load_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -44,24 +45,23 @@ func TestProcessorRoutes(t *testing.T) {
 	receipt := &validationv1.SubmissionReceipt{SubmissionId: "sub-1", Records: 10, Refused: 1, Transport: "http"}
 
 	tests := []struct {
-		name  string
-		msg   kafka.Message
-		table string
-		want  proto.Message
+		name string
+		msg  pipeline.Message
+		want load.Row
 	}{
-		{"assigned", kafka.Message{Topic: topics.Assigned, Value: marshal(t, act)}, load.TableActivity, act},
-		{"reconciled", kafka.Message{Topic: topics.Reconciled, Value: marshal(t, rec)}, load.TableReconciliation, rec},
-		{"validation outcome", kafka.Message{Topic: topics.ValidationOutcomes, Value: marshal(t, outcome)}, load.TableOutcomes, outcome},
-		{"submission receipt", kafka.Message{Topic: topics.Submissions, Value: marshal(t, receipt)}, load.TableSubmissions, receipt},
-		{"dead letter without its payload", kafka.Message{Topic: topics.Rejected, Partition: 1, Offset: 8, Value: marshal(t, dl)},
-			load.TableRejections, dlWant},
+		{"assigned", pipeline.Message{Topic: topics.Assigned, Value: marshal(t, act)}, load.Activity{Record: act}},
+		{"reconciled", pipeline.Message{Topic: topics.Reconciled, Value: marshal(t, rec)}, load.Reconciliation{Result: rec}},
+		{"validation outcome", pipeline.Message{Topic: topics.ValidationOutcomes, Value: marshal(t, outcome)}, load.Outcome{Outcome: outcome}},
+		{"submission receipt", pipeline.Message{Topic: topics.Submissions, Value: marshal(t, receipt)}, load.Receipt{Receipt: receipt}},
+		{"dead letter without its payload", pipeline.Message{Topic: topics.Rejected, Partition: 1, Offset: 8, Value: marshal(t, dl)},
+			load.Rejection{DeadLetter: dlWant}},
 		{"dead letter without a source gets its own position",
-			kafka.Message{Topic: topics.Rejected, Partition: 2, Offset: 9, Value: marshal(t, &dmicv1.DeadLetter{Stage: "ingest"})},
-			load.TableRejections, &dmicv1.DeadLetter{Stage: "ingest", SourceTopic: topics.Rejected, SourcePartition: 2, SourceOffset: 9}},
-		{"undecodable dead letter becomes a rejection row", kafka.Message{Topic: topics.Rejected, Partition: 5, Offset: 77, Value: garbage},
-			load.TableRejections, &dmicv1.DeadLetter{Stage: "load", SourceTopic: topics.Rejected, SourcePartition: 5, SourceOffset: 77,
+			pipeline.Message{Topic: topics.Rejected, Partition: 2, Offset: 9, Value: marshal(t, &dmicv1.DeadLetter{Stage: "ingest"})},
+			load.Rejection{DeadLetter: &dmicv1.DeadLetter{Stage: "ingest", SourceTopic: topics.Rejected, SourcePartition: 2, SourceOffset: 9}}},
+		{"undecodable dead letter becomes a rejection row", pipeline.Message{Topic: topics.Rejected, Partition: 5, Offset: 77, Value: garbage},
+			load.Rejection{DeadLetter: &dmicv1.DeadLetter{Stage: "load", SourceTopic: topics.Rejected, SourcePartition: 5, SourceOffset: 77,
 				Failures: []*dmicv1.Failure{{RuleId: "STAGE-DECODE", Severity: dmicv1.Severity_SEVERITY_ERROR,
-					Message: "dead letter is not a dmic.v1.DeadLetter"}}}},
+					Message: "dead letter is not a dmic.v1.DeadLetter"}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,24 +72,41 @@ func TestProcessorRoutes(t *testing.T) {
 			if len(outs) != 1 {
 				t.Fatalf("got %d outputs, want 1", len(outs))
 			}
-			if outs[0].Topic != tt.table {
-				t.Errorf("destination = %q, want %q", outs[0].Topic, tt.table)
+			rows, messages, err := pipeline.SplitRows[load.Row](outs)
+			if err != nil || len(rows) != 1 || len(messages) != 0 {
+				t.Fatalf("SplitRows = %d rows, %d Kafka messages, %v; want one row", len(rows), len(messages), err)
 			}
-			got, ok := outs[0].Payload.(proto.Message)
-			if !ok {
-				t.Fatalf("payload is %T, want a decoded message", outs[0].Payload)
+			if fmt.Sprintf("%T", rows[0]) != fmt.Sprintf("%T", tt.want) {
+				t.Fatalf("row is a %T, want a %T", rows[0], tt.want)
 			}
-			if !proto.Equal(got, tt.want) {
-				t.Errorf("payload = %v, want %v", got, tt.want)
+			if got, want := rowMessage(rows[0]), rowMessage(tt.want); !proto.Equal(got, want) {
+				t.Errorf("row = %v, want %v", got, want)
 			}
 		})
 	}
 }
 
+// rowMessage is what row carries.
+func rowMessage(row load.Row) proto.Message {
+	switch r := row.(type) {
+	case load.Activity:
+		return r.Record
+	case load.Reconciliation:
+		return r.Result
+	case load.Rejection:
+		return r.DeadLetter
+	case load.Outcome:
+		return r.Outcome
+	case load.Receipt:
+		return r.Receipt
+	}
+	panic(fmt.Sprintf("row of type %T", row))
+}
+
 func TestProcessorRejects(t *testing.T) {
 	for _, topic := range []string{topics.Assigned, topics.Reconciled, topics.ValidationOutcomes, topics.Submissions} {
 		t.Run(topic, func(t *testing.T) {
-			outs, err := load.Processor{}.Process(context.Background(), kafka.Message{Topic: topic, Value: garbage})
+			outs, err := load.Processor{}.Process(context.Background(), pipeline.Message{Topic: topic, Value: garbage})
 			if len(outs) != 0 {
 				t.Errorf("got %d outputs, want none", len(outs))
 			}
@@ -103,7 +120,7 @@ func TestProcessorRejects(t *testing.T) {
 		})
 	}
 	t.Run("unexpected topic", func(t *testing.T) {
-		outs, err := load.Processor{}.Process(context.Background(), kafka.Message{Topic: topics.Raw, Value: []byte("{}")})
+		outs, err := load.Processor{}.Process(context.Background(), pipeline.Message{Topic: topics.Raw, Value: []byte("{}")})
 		if err == nil || len(outs) != 0 {
 			t.Fatalf("Process = %v, %v; want an error and no outputs", outs, err)
 		}
@@ -178,16 +195,17 @@ func TestSinkSplits(t *testing.T) {
 	out1 := &validationv1.ValidationOutcome{RecordId: "o1"}
 	out2 := &validationv1.ValidationOutcome{RecordId: "o2"}
 	rcpt := &validationv1.SubmissionReceipt{SubmissionId: "s1"}
+	ownValue := marshal(t, own)
 	outs := []pipeline.Output{
-		{Topic: load.TableOutcomes, Payload: out1},
-		{Topic: load.TableActivity, Payload: act1},
-		{Topic: load.TableSubmissions, Payload: rcpt},
-		{Topic: load.TableRejections, Payload: row},
-		{Topic: topics.Rejected, Key: []byte("k"), Value: []byte("v"), Payload: own}, // load's own dead letter
-		{Topic: load.TableReconciliation, Payload: rec},
+		rowOut(load.Outcome{Outcome: out1}),
+		rowOut(load.Activity{Record: act1}),
+		rowOut(load.Receipt{Receipt: rcpt}),
+		rowOut(load.Rejection{DeadLetter: row}),
+		{Topic: topics.Rejected, Key: []byte("k"), Value: ownValue}, // load's own dead letter
+		rowOut(load.Reconciliation{Result: rec}),
 		{Topic: "some.topic", Value: []byte("x")},
-		{Topic: load.TableActivity, Payload: act2},
-		{Topic: load.TableOutcomes, Payload: out2},
+		rowOut(load.Activity{Record: act2}),
+		rowOut(load.Outcome{Outcome: out2}),
 	}
 	store, kf := &fakeStore{}, &fakeKafka{}
 	if err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs); err != nil {
@@ -214,14 +232,32 @@ func TestSinkSplits(t *testing.T) {
 	if len(kf.writes) != 1 {
 		t.Fatalf("Kafka writes = %d, want 1", len(kf.writes))
 	}
-	if k := kf.writes[0]; len(k) != 2 || k[0].Payload != own || k[1].Topic != "some.topic" {
+	if k := kf.writes[0]; len(k) != 2 || k[0].Topic != topics.Rejected || !bytes.Equal(k[0].Value, ownValue) || k[1].Topic != "some.topic" {
 		t.Errorf("Kafka outputs = %+v, want load's own dead letter and the other output", k)
+	}
+}
+
+// rowOut is row as the load stage hands it to the runner.
+func rowOut(row load.Row) pipeline.Output { return pipeline.RowOutput(row) }
+
+// TestSinkRefusesAForeignRow: a row of a type the load sink does not take
+// (a wiring bug) is refused for good, so that the runner dead-letters the
+// message instead of retrying forever, and nothing is written.
+func TestSinkRefusesAForeignRow(t *testing.T) {
+	store, kf := &fakeStore{}, &fakeKafka{}
+	outs := []pipeline.Output{rowOut(load.Activity{Record: &dmicv1.DeidentifiedRecord{}}), pipeline.RowOutput("not a load.Row")}
+	err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs)
+	if !pipeline.IsPermanent(err) {
+		t.Fatalf("Write = %v, want a permanent error", err)
+	}
+	if len(store.calls) != 0 || len(kf.writes) != 0 {
+		t.Errorf("wrote %v to the store and %d times to Kafka, want nothing", store.calls, len(kf.writes))
 	}
 }
 
 func TestSinkSkipsKafkaWhenNothingForIt(t *testing.T) {
 	store, kf := &fakeStore{}, &fakeKafka{}
-	outs := []pipeline.Output{{Topic: load.TableActivity, Payload: &dmicv1.DeidentifiedRecord{}}}
+	outs := []pipeline.Output{rowOut(load.Activity{Record: &dmicv1.DeidentifiedRecord{}})}
 	if err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs); err != nil {
 		t.Fatal(err)
 	}
@@ -235,12 +271,12 @@ func TestSinkSkipsKafkaWhenNothingForIt(t *testing.T) {
 func TestSinkReturnsErrors(t *testing.T) {
 	boom := errors.New("clickhouse down")
 	outs := []pipeline.Output{
-		{Topic: load.TableActivity, Payload: &dmicv1.DeidentifiedRecord{}},
-		{Topic: load.TableReconciliation, Payload: &dmicv1.ReconciliationResult{}},
-		{Topic: load.TableRejections, Payload: &dmicv1.DeadLetter{}},
-		{Topic: load.TableOutcomes, Payload: &validationv1.ValidationOutcome{}},
-		{Topic: load.TableSubmissions, Payload: &validationv1.SubmissionReceipt{}},
-		{Topic: topics.Rejected, Payload: &dmicv1.DeadLetter{}},
+		rowOut(load.Activity{Record: &dmicv1.DeidentifiedRecord{}}),
+		rowOut(load.Reconciliation{Result: &dmicv1.ReconciliationResult{}}),
+		rowOut(load.Rejection{DeadLetter: &dmicv1.DeadLetter{}}),
+		rowOut(load.Outcome{Outcome: &validationv1.ValidationOutcome{}}),
+		rowOut(load.Receipt{Receipt: &validationv1.SubmissionReceipt{}}),
+		{Topic: topics.Rejected, Value: []byte("a dead letter")},
 	}
 	for _, failOn := range []string{"activity", "reconciliation", "rejections", "receipts", "outcomes", "kafka"} {
 		t.Run(failOn, func(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -15,6 +14,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/load"
+	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -37,11 +37,11 @@ func assignedRecord(analytics, analyticsVersion, national string) *dmicv1.Deiden
 // Load drops the other domains' pseudonyms before it builds a row.
 func TestProcessorDropsDomainPseudonyms(t *testing.T) {
 	in := assignedRecord(strings.Repeat("a", 64), "v1", strings.Repeat("b", 64))
-	outs, err := load.Processor{}.Process(context.Background(), kafka.Message{Topic: topics.Assigned, Value: marshal(t, in)})
+	row, err := load.Decode(pipeline.Message{Topic: topics.Assigned, Value: marshal(t, in)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := outs[0].Payload.(*dmicv1.DeidentifiedRecord)
+	got := row.(load.Activity).Record
 	want := proto.Clone(in).(*dmicv1.DeidentifiedRecord)
 	want.Activity.DomainPseudonyms = nil
 	if !proto.Equal(got, want) {
@@ -62,7 +62,7 @@ func TestRepseudonymisedRowReplacesTheFirst(t *testing.T) {
 	sink := load.Sink{Store: chstore.NewWriter(conn, db), Kafka: &fakeKafka{}}
 	for _, r := range []*dmicv1.DeidentifiedRecord{assignedRecord(v1, "v1", national), assignedRecord(v2, "v2", national)} {
 		// One insert each, like the first pass and the replay.
-		outs, err := load.Processor{}.Process(ctx, kafka.Message{Topic: topics.Assigned, Value: marshal(t, r)})
+		outs, err := load.Processor{}.Process(ctx, pipeline.Message{Topic: topics.Assigned, Value: marshal(t, r)})
 		if err != nil {
 			t.Fatal(err)
 		}

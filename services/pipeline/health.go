@@ -3,8 +3,6 @@ package pipeline
 import (
 	"fmt"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 )
 
 // trouble is the write or commit the runner is retrying.
@@ -24,7 +22,7 @@ func (r *Runner) noteTrouble(op string, units []unit, attempt int, err error) {
 	if r.trouble.since.IsZero() || r.trouble.op != op {
 		r.trouble = trouble{op: op, since: time.Now()}
 		if len(units) > 0 {
-			r.trouble.first = position(units[0].msg)
+			r.trouble.first = units[0].msg.Position().String()
 		}
 	}
 	r.trouble.attempts = attempt
@@ -75,10 +73,6 @@ func (r *Runner) LastProgress() time.Time {
 		return time.Unix(0, n)
 	}
 	return time.Time{}
-}
-
-func position(m kafka.Message) string {
-	return fmt.Sprintf("%s/%d@%d", m.Topic, m.Partition, m.Offset)
 }
 
 func boolGauge(b bool) float64 {

@@ -18,6 +18,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -44,7 +45,7 @@ func deadLetters(t *testing.T, brokers []string, n int) map[int64]*dmicv1.DeadLe
 // produceValues writes values to the input topic's partition 0, in order.
 func produceValues(t *testing.T, brokers []string, values ...[]byte) {
 	t.Helper()
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	w.Balancer = kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 })
 	defer w.Close()
 	for i, v := range values {
@@ -63,7 +64,7 @@ func produceValues(t *testing.T, brokers []string, values ...[]byte) {
 func TestOversizeOutputIsDeadLetteredNotRetried(t *testing.T) {
 	brokers := setup(t)
 	// The stage echoes its input, padded to the size the input names.
-	grow := pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+	grow := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		n, err := strconv.Atoi(string(bytes.TrimRight(m.Value, "x")))
 		if err != nil {
 			return nil, err
@@ -82,9 +83,9 @@ func TestOversizeOutputIsDeadLetteredNotRetried(t *testing.T) {
 		values = append(values, v)
 	}
 	produceValues(t, brokers, values...)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g-size", grow, pipeline.KafkaSink{W: w})
+	r, reader := newRunner(brokers, "g-size", grow, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "4 processed", func() bool { return r.Processed() == 4 })
@@ -128,14 +129,14 @@ func TestBrokerRefusalDeadLettersTheMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toSmall := pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+	toSmall := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		n, _ := strconv.Atoi(string(m.Value))
 		return []pipeline.Output{{Topic: small, Key: m.Key, Value: bytes.Repeat([]byte("z"), n)}}, nil
 	})
 	produceValues(t, brokers, []byte("100"), []byte("5000"), []byte("200"))
-	w := pipeline.NewWriter(brokers, pipeline.WithCompression(0))
+	w := kafkapipe.NewWriter(brokers, kafkapipe.WithCompression(0))
 	defer w.Close()
-	r, reader := newRunner(brokers, "g-refused", toSmall, pipeline.KafkaSink{W: w})
+	r, reader := newRunner(brokers, "g-refused", toSmall, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "3 processed", func() bool { return r.Processed() == 3 })
@@ -165,16 +166,16 @@ func TestBrokerRefusalDeadLettersTheMessage(t *testing.T) {
 func TestHealthReportsAStuckSink(t *testing.T) {
 	brokers := setup(t)
 	const later = "test.later"
-	pass := pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+	pass := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		return []pipeline.Output{{Topic: later, Key: m.Key, Value: m.Value}}, nil
 	})
 	produceValues(t, brokers, []byte("1"), []byte("2"))
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	reader := pipeline.NewReader(brokers, "g-health", in)
+	reader := kafkapipe.NewReader(brokers, "g-health", in)
 	defer reader.Close()
 	r := pipeline.NewRunner(pipeline.Config{Stage: "test", MaxBatch: 10, BatchWait: 10 * time.Millisecond, UnhealthyAttempts: 2},
-		reader, pass, pipeline.KafkaSink{W: w}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
+		reader, pass, kafkapipe.Sink{W: w}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
 	if serving, _ := r.Health(); !serving || !r.LastProgress().IsZero() {
 		t.Fatalf("a new runner: serving %v, last progress %v; want serving, never", serving, r.LastProgress())
 	}

@@ -3,23 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
-
-	"github.com/segmentio/kafka-go"
 )
-
-// Position names one input message.
-type Position struct {
-	Topic     string
-	Partition int
-	Offset    int64
-}
-
-func (p Position) String() string { return fmt.Sprintf("%s/%d@%d", p.Topic, p.Partition, p.Offset) }
-
-func positionOf(m kafka.Message) Position {
-	return Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
-}
 
 // Skip makes the runner dead-letter the message at p (rule OPERATOR-SKIP,
 // with reason) instead of processing it: when it is read, or at once if it
@@ -36,10 +20,10 @@ func (r *Runner) Skip(p Position, reason string) {
 }
 
 // skipped is the reason m is to be skipped, if it is.
-func (r *Runner) skipped(m kafka.Message) (string, bool) {
+func (r *Runner) skipped(m Message) (string, bool) {
 	r.skipMu.Lock()
 	defer r.skipMu.Unlock()
-	reason, ok := r.skips[positionOf(m)]
+	reason, ok := r.skips[m.Position()]
 	return reason, ok
 }
 
@@ -56,7 +40,7 @@ func (r *Runner) applySkips(units []unit) bool {
 	return changed
 }
 
-func (r *Runner) skipUnit(m kafka.Message, reason string) unit {
+func (r *Runner) skipUnit(m Message, reason string) unit {
 	u := r.rejectUnit(m, Reject(RuleOperatorSkip, "", "skipped by an operator: "+reason))
 	u.outs = u.outs[:1]
 	u.skippedOut = true
@@ -73,7 +57,7 @@ type ReplayResult struct {
 }
 
 type replayOp struct {
-	msg  kafka.Message
+	msg  Message
 	done chan replayDone
 }
 
@@ -86,7 +70,7 @@ type replayDone struct {
 // anything (it was committed when first processed). It runs in the runner's
 // goroutine, between batches (a stage is not safe for concurrent use), also
 // while the runner is paused; it waits while a batch is being retried.
-func (r *Runner) Replay(ctx context.Context, m kafka.Message) (ReplayResult, error) {
+func (r *Runner) Replay(ctx context.Context, m Message) (ReplayResult, error) {
 	op := replayOp{msg: m, done: make(chan replayDone, 1)}
 	select {
 	case r.ops <- op:
@@ -120,12 +104,12 @@ func (r *Runner) serveOps(ctx context.Context) {
 	}
 }
 
-func (r *Runner) replay(ctx context.Context, m kafka.Message) replayDone {
+func (r *Runner) replay(ctx context.Context, m Message) replayDone {
 	u := r.processUnit(ctx, m)
 	units := []unit{u}
 	if err := r.writeUnits(ctx, units); err != nil {
 		return replayDone{err: err}
 	}
-	r.log.Warn("replayed a message by operator request", "position", positionOf(m).String(), "rejected", units[0].rejected, "outputs", len(units[0].outs))
+	r.log.Warn("replayed a message by operator request", "position", m.Position().String(), "rejected", units[0].rejected, "outputs", len(units[0].outs))
 	return replayDone{res: ReplayResult{Rejected: units[0].rejected, Outputs: len(units[0].outs)}}
 }

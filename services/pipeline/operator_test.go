@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 )
 
 // toTopicNamedByValue sends value "x" to topic test.x, which may not exist.
-var toTopicNamedByValue = pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+var toTopicNamedByValue = pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	return []pipeline.Output{{Topic: "test." + string(m.Value), Key: m.Key, Value: m.Value}}, nil
 })
 
@@ -25,9 +24,9 @@ var toTopicNamedByValue = pipeline.ProcessorFunc(func(_ context.Context, m kafka
 func TestSkipFreesAStuckBatch(t *testing.T) {
 	brokers := setup(t)
 	produceValues(t, brokers, []byte("out"), []byte("missing"), []byte("out"))
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g-skip", toTopicNamedByValue, pipeline.KafkaSink{W: w})
+	r, reader := newRunner(brokers, "g-skip", toTopicNamedByValue, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	defer stop()
@@ -55,9 +54,9 @@ func TestSkipFreesAStuckBatch(t *testing.T) {
 func TestReplayProcessesOneMessageAgain(t *testing.T) {
 	brokers := setup(t)
 	produceValues(t, brokers, []byte("2"), []byte("3"))
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g-replay", evenOnly, pipeline.KafkaSink{W: w})
+	r, reader := newRunner(brokers, "g-replay", evenOnly, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	defer stop()
@@ -66,7 +65,7 @@ func TestReplayProcessesOneMessageAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for off, wantRejected := range []bool{false, true} {
-		m := kafka.Message{Topic: in, Partition: 0, Offset: int64(off), Key: []byte("k" + strconv.Itoa(off)), Value: []byte(strconv.Itoa(off + 2))}
+		m := pipeline.Message{Topic: in, Partition: 0, Offset: int64(off), Key: []byte("k" + strconv.Itoa(off)), Value: []byte(strconv.Itoa(off + 2))}
 		res, err := r.Replay(ctx, m)
 		if err != nil || res.Rejected != wantRejected || res.Outputs != 1 {
 			t.Errorf("replay of offset %d: %+v, %v; want rejected %v, 1 output", off, res, err, wantRejected)

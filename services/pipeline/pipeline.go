@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -29,15 +28,46 @@ import (
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
-// Output is one message a stage produces. Topic names a Kafka topic, or for a
-// non-Kafka sink (ClickHouse) a destination the sink understands; Payload
-// carries an already-decoded value for such sinks.
+// Output is one thing a stage produces for the sink: a Kafka message (Topic,
+// Key, Value, Headers), or a row for a sink that is not Kafka (load's
+// ClickHouse rows), made by RowOutput and read back by SplitRows with the
+// type the stage and its sink agree on. The runner passes a row through
+// untouched; its size limit and dead letters are for Kafka messages.
 type Output struct {
 	Topic   string
 	Key     []byte
 	Value   []byte
-	Headers []kafka.Header
-	Payload any
+	Headers []Header
+	// row is unexported so that a row is only ever made and read with a type
+	// parameter (RowOutput, SplitRows), never cast by hand from an any.
+	row any
+}
+
+// IsRow reports whether o is a row for a non-Kafka sink.
+func (o Output) IsRow() bool { return o.row != nil }
+
+// RowOutput is an output that carries row to a sink that takes rows of type R.
+func RowOutput[R any](row R) Output { return Output{row: row} }
+
+// SplitRows is the sink's side of RowOutput: the rows of outs, each of type
+// R, and the Kafka messages among them (the runner's dead letters). A row of
+// another type is a bug that retrying cannot cure: the error is Permanent,
+// so the runner dead-letters the message that produced it.
+func SplitRows[R any](outs []Output) (rows []R, messages []Output, err error) {
+	rows = make([]R, 0, len(outs)) // one slice per batch: a row sink's outputs are nearly all rows
+	for _, o := range outs {
+		if o.row == nil {
+			messages = append(messages, o)
+			continue
+		}
+		r, ok := o.row.(R)
+		if !ok {
+			var want R
+			return nil, nil, Permanent(fmt.Errorf("a row of type %T where the sink takes %T", o.row, &want))
+		}
+		rows = append(rows, r)
+	}
+	return rows, messages, nil
 }
 
 // Processor turns one input message into outputs. Returning a *Rejection sends
@@ -45,14 +75,14 @@ type Output struct {
 // way (a bug or bad data must never stop the partition) but logged as an
 // unexpected failure.
 type Processor interface {
-	Process(ctx context.Context, m kafka.Message) ([]Output, error)
+	Process(ctx context.Context, m Message) ([]Output, error)
 }
 
 // ProcessorFunc adapts a function to Processor.
-type ProcessorFunc func(ctx context.Context, m kafka.Message) ([]Output, error)
+type ProcessorFunc func(ctx context.Context, m Message) ([]Output, error)
 
 // Process calls f.
-func (f ProcessorFunc) Process(ctx context.Context, m kafka.Message) ([]Output, error) {
+func (f ProcessorFunc) Process(ctx context.Context, m Message) ([]Output, error) {
 	return f(ctx, m)
 }
 
@@ -116,10 +146,12 @@ type Config struct {
 	UnhealthyAttempts int
 }
 
-// Reader is the part of *kafka.Reader the runner uses.
+// Reader is where the runner reads its input: the Kafka adapter
+// (kafkapipe.Reader) in a service, a range of a topic in a replay. Commit
+// marks every message of a batch done (for Kafka: the group's offsets).
 type Reader interface {
-	FetchMessage(ctx context.Context) (kafka.Message, error)
-	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+	FetchMessage(ctx context.Context) (Message, error)
+	CommitMessages(ctx context.Context, msgs ...Message) error
 }
 
 // Runner runs one stage.
@@ -285,12 +317,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-func (r *Runner) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
+func (r *Runner) fetchBatch(ctx context.Context) ([]Message, error) {
 	first, err := r.reader.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	batch := make([]kafka.Message, 1, r.cfg.MaxBatch)
+	batch := make([]Message, 1, r.cfg.MaxBatch)
 	batch[0] = first
 	deadline := time.Now().Add(r.cfg.BatchWait)
 	for len(batch) < r.cfg.MaxBatch {
@@ -312,14 +344,14 @@ func (r *Runner) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
 // unit is one input message and what it produced: its outputs, or its dead
 // letter (with any outputs written beside it).
 type unit struct {
-	msg      kafka.Message
+	msg      Message
 	outs     []Output
 	rejected bool
 	// skippedOut: replaced by its dead letter at an operator's request.
 	skippedOut bool
 }
 
-func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
+func (r *Runner) handle(ctx context.Context, batch []Message) error {
 	start := time.Now()
 	units := make([]unit, len(batch))
 	for i, m := range batch {
@@ -354,7 +386,7 @@ func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
 // outputs could never be written (one above limits.MaxMessageBytes), becomes
 // a dead letter: an error that retrying cannot cure must never hold the
 // partition.
-func (r *Runner) processUnit(ctx context.Context, m kafka.Message) unit {
+func (r *Runner) processUnit(ctx context.Context, m Message) unit {
 	if reason, ok := r.skipped(m); ok {
 		return r.skipUnit(m, reason)
 	}
@@ -369,7 +401,7 @@ func (r *Runner) processUnit(ctx context.Context, m kafka.Message) unit {
 }
 
 // rejectUnit is m's dead letter, with the outputs a Rejection asks for.
-func (r *Runner) rejectUnit(m kafka.Message, err error) unit {
+func (r *Runner) rejectUnit(m Message, err error) unit {
 	u := unit{msg: m, rejected: true, outs: []Output{r.deadLetter(m, err)}}
 	var rej *Rejection
 	if errors.As(err, &rej) {
@@ -383,10 +415,10 @@ func (r *Runner) rejectUnit(m kafka.Message, err error) unit {
 }
 
 // checkSizes refuses outputs that no broker would take: a Kafka message
-// (one with a Value) above limits.MaxMessageBytes.
+// above limits.MaxMessageBytes. Rows (IsRow) are the row sink's business.
 func checkSizes(outs []Output) error {
 	for _, o := range outs {
-		if o.Value == nil {
+		if o.IsRow() {
 			continue
 		}
 		if n := MessageSize(o); n > limits.MaxMessageBytes {
@@ -424,7 +456,7 @@ const (
 // process runs the stage on one message. A panic becomes an error, so the
 // message is dead-lettered: otherwise the service would crash, restart, read
 // the same message and crash again.
-func (r *Runner) process(ctx context.Context, m kafka.Message) (outs []Output, err error) {
+func (r *Runner) process(ctx context.Context, m Message) (outs []Output, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.metrics.panics.WithLabelValues(r.cfg.Stage).Inc()
@@ -439,7 +471,7 @@ func (r *Runner) process(ctx context.Context, m kafka.Message) (outs []Output, e
 // deadLetter is m's dead letter: the failures, where m was read, and at most
 // limits.DeadLetterExcerptBytes of it, so that a dead letter always fits
 // where the message itself might not.
-func (r *Runner) deadLetter(m kafka.Message, err error) Output {
+func (r *Runner) deadLetter(m Message, err error) Output {
 	excerpt, cut := limits.Excerpt(m.Value)
 	dl := &dmicv1.DeadLetter{
 		Stage:            r.cfg.Stage,
@@ -478,7 +510,7 @@ func (r *Runner) deadLetter(m kafka.Message, err error) Output {
 	if merr != nil {
 		v = nil
 	}
-	return Output{Topic: r.cfg.DeadLetterTopic, Key: m.Key, Value: v, Payload: dl}
+	return Output{Topic: r.cfg.DeadLetterTopic, Key: m.Key, Value: v}
 }
 
 func (r *Runner) ownRule(id string) bool {
@@ -574,7 +606,7 @@ func (r *Runner) writeEach(ctx context.Context, units []unit) error {
 	return nil
 }
 
-func (r *Runner) commitWithRetry(ctx context.Context, batch []kafka.Message) error {
+func (r *Runner) commitWithRetry(ctx context.Context, batch []Message) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := r.reader.CommitMessages(ctx, batch...)

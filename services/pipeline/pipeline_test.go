@@ -22,7 +22,9 @@ import (
 	"github.com/dmic-nhs/dmic/services/broker"
 	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 const (
@@ -36,7 +38,7 @@ func setup(t *testing.T) []string {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{in, out} {
@@ -54,7 +56,7 @@ func setup(t *testing.T) []string {
 
 func produce(t *testing.T, brokers []string, n int) {
 	t.Helper()
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
@@ -95,7 +97,7 @@ func readAll(t *testing.T, brokers []string, topic string, want int, timeout tim
 }
 
 // evenOnly passes even numbers through and rejects odd ones.
-var evenOnly = pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+var evenOnly = pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	n, err := strconv.Atoi(string(m.Value))
 	if err != nil {
 		return nil, err
@@ -106,8 +108,8 @@ var evenOnly = pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) (
 	return []pipeline.Output{{Topic: out, Key: m.Key, Value: m.Value}}, nil
 })
 
-func newRunner(brokers []string, group string, p pipeline.Processor, sink pipeline.Sink) (*pipeline.Runner, *kafka.Reader) {
-	r := pipeline.NewReader(brokers, group, in)
+func newRunner(brokers []string, group string, p pipeline.Processor, sink pipeline.Sink) (*pipeline.Runner, kafkapipe.Reader) {
+	r := kafkapipe.NewReader(brokers, group, in)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return pipeline.NewRunner(pipeline.Config{Stage: "test", MaxBatch: 100, BatchWait: 10 * time.Millisecond}, r, p, sink,
 		log, pipeline.NewMetrics(prometheus.NewRegistry())), r
@@ -139,9 +141,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRunnerProcessesAndDeadLetters(t *testing.T) {
 	brokers := setup(t)
 	produce(t, brokers, 200)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g1", evenOnly, pipeline.KafkaSink{W: w})
+	r, reader := newRunner(brokers, "g1", evenOnly, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "200 processed", func() bool { return r.Processed() == 200 })
@@ -175,7 +177,7 @@ func TestRunnerProcessesAndDeadLetters(t *testing.T) {
 	if n%2 != 1 {
 		t.Errorf("dead letter payload %q is not the odd input", dl.Payload)
 	}
-	lag, err := topics.GroupLag(context.Background(), brokers, "g1", in)
+	lag, err := kafkatopics.GroupLag(context.Background(), brokers, "g1", in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +204,9 @@ func (s *flakySink) Write(ctx context.Context, outs []pipeline.Output) error {
 func TestRunnerRetriesSinkAndCommitsOnlyAfterWrite(t *testing.T) {
 	brokers := setup(t)
 	produce(t, brokers, 50)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	sink := &flakySink{next: pipeline.KafkaSink{W: w}}
+	sink := &flakySink{next: kafkapipe.Sink{W: w}}
 	sink.failures.Store(3)
 	r, reader := newRunner(brokers, "g2", evenOnly, sink)
 	defer reader.Close()
@@ -238,9 +240,9 @@ func TestUncommittedBatchIsReplayedByTheNextConsumer(t *testing.T) {
 		t.Fatalf("processed = %d with a sink that never wrote", r1.Processed())
 	}
 
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	r2, reader2 := newRunner(brokers, "g3", evenOnly, pipeline.KafkaSink{W: w})
+	r2, reader2 := newRunner(brokers, "g3", evenOnly, kafkapipe.Sink{W: w})
 	defer reader2.Close()
 	stop2 := run(t, r2)
 	waitFor(t, "all 30 replayed", func() bool { return r2.Processed() == 30 })
@@ -252,9 +254,9 @@ func TestUncommittedBatchIsReplayedByTheNextConsumer(t *testing.T) {
 
 func TestPauseStopsConsumingAndResumeDrains(t *testing.T) {
 	brokers := setup(t)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g4", evenOnly, pipeline.KafkaSink{W: w})
+	r, reader := newRunner(brokers, "g4", evenOnly, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	defer stop()
@@ -278,11 +280,11 @@ func TestPauseStopsConsumingAndResumeDrains(t *testing.T) {
 func TestProcessorErrorOrPanicIsDeadLetteredNotFatal(t *testing.T) {
 	brokers := setup(t)
 	produce(t, brokers, 5)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	var mu sync.Mutex
 	seen := 0
-	boom := pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+	boom := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		mu.Lock()
 		seen++
 		mu.Unlock()
@@ -295,7 +297,7 @@ func TestProcessorErrorOrPanicIsDeadLetteredNotFatal(t *testing.T) {
 		}
 		return []pipeline.Output{{Topic: out, Value: m.Value}}, nil
 	})
-	r, reader := newRunner(brokers, "g5", boom, pipeline.KafkaSink{W: w})
+	r, reader := newRunner(brokers, "g5", boom, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "5 processed", func() bool { return r.Processed() == 5 })
@@ -324,9 +326,9 @@ func TestProcessorErrorOrPanicIsDeadLetteredNotFatal(t *testing.T) {
 func TestFullBatchesOfLargeMessagesAreAccepted(t *testing.T) {
 	brokers := setup(t)
 	produce(t, brokers, 2000)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	grow := pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+	grow := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		// Random bytes: the writer compresses, and a repeated pattern would
 		// shrink below the limit whatever the batch size.
 		big := make([]byte, 4096)
@@ -334,10 +336,10 @@ func TestFullBatchesOfLargeMessagesAreAccepted(t *testing.T) {
 		// One key: the whole batch goes to one partition, in one record batch.
 		return []pipeline.Output{{Topic: out, Key: []byte("one"), Value: append(append([]byte{}, m.Value...), big...)}}, nil
 	})
-	reader := pipeline.NewReader(brokers, "g6", in)
+	reader := kafkapipe.NewReader(brokers, "g6", in)
 	defer reader.Close()
 	r := pipeline.NewRunner(pipeline.Config{Stage: "test", MaxBatch: 2000, BatchWait: time.Second}, reader, grow,
-		pipeline.KafkaSink{W: w}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
+		kafkapipe.Sink{W: w}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
 	stop := run(t, r)
 	waitFor(t, "2000 large messages written", func() bool { return r.Processed() == 2000 })
 	stop()
@@ -349,9 +351,9 @@ func TestFullBatchesOfLargeMessagesAreAccepted(t *testing.T) {
 func TestRejectionCarriesOutputsAlong(t *testing.T) {
 	brokers := setup(t)
 	produce(t, brokers, 20)
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	verdicts := pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+	verdicts := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		n, _ := strconv.Atoi(string(m.Value))
 		verdict := pipeline.Output{Topic: out, Key: m.Key, Value: []byte("verdict:" + string(m.Value))}
 		if n%2 == 1 {
@@ -361,7 +363,7 @@ func TestRejectionCarriesOutputsAlong(t *testing.T) {
 		}
 		return []pipeline.Output{verdict}, nil
 	})
-	r, reader := newRunner(brokers, "g-also", verdicts, pipeline.KafkaSink{W: w})
+	r, reader := newRunner(brokers, "g-also", verdicts, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "20 processed", func() bool { return r.Processed() == 20 })

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func rec(src dmicv1.Source, version uint64, hrg string, del bool) *dmicv1.DeidentifiedRecord {
@@ -93,12 +94,12 @@ func TestEntryStatuses(t *testing.T) {
 	}
 }
 
-func msg(t *testing.T, r *dmicv1.DeidentifiedRecord) kafka.Message {
+func msg(t *testing.T, r *dmicv1.DeidentifiedRecord) pipeline.Message {
 	b, err := proto.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kafka.Message{Topic: topics.Assigned, Key: []byte(r.MatchKey), Value: b}
+	return pipeline.Message{Topic: topics.Assigned, Key: []byte(r.MatchKey), Value: b}
 }
 
 func outputsByTopic(outs []pipeline.Output) map[string]int {
@@ -114,12 +115,12 @@ func TestStateSurvivesRestartThroughChangelog(t *testing.T) {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, topics.DefaultPartitions); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, topics.DefaultPartitions); err != nil {
 		t.Fatal(err)
 	}
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	sink := pipeline.KafkaSink{W: w}
+	sink := kafkapipe.Sink{W: w}
 
 	s1 := NewStage()
 	outs, err := s1.Process(ctx, msg(t, rec(local, 1, "HN12A", false)))
@@ -169,7 +170,7 @@ func TestStateSurvivesRestartThroughChangelog(t *testing.T) {
 
 func TestProcessRejectsUndecodableAndKeyless(t *testing.T) {
 	s := NewStage()
-	if _, err := s.Process(context.Background(), kafka.Message{Value: []byte{0xff, 0x01}}); err == nil {
+	if _, err := s.Process(context.Background(), pipeline.Message{Value: []byte{0xff, 0x01}}); err == nil {
 		t.Error("garbage accepted")
 	}
 	r := rec(local, 1, "HN12A", false)
@@ -202,12 +203,12 @@ func TestComparedFieldsAreNamedAndSorted(t *testing.T) {
 
 func BenchmarkProcess(b *testing.B) {
 	s := NewStage()
-	recs := make([]kafka.Message, 1000)
+	recs := make([]pipeline.Message, 1000)
 	for i := range recs {
 		r := rec(local, uint64(i+1), "HN12A", false)
 		r.MatchKey = "apc|RXX|B" + strconv.Itoa(i)
 		v, _ := proto.Marshal(r)
-		recs[i] = kafka.Message{Topic: topics.Assigned, Value: v}
+		recs[i] = pipeline.Message{Topic: topics.Assigned, Value: v}
 	}
 	ctx := context.Background()
 	b.ReportAllocs()

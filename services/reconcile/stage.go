@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -34,7 +34,7 @@ func NewStage() *Stage { return &Stage{state: map[string]*Entry{}} }
 func (s *Stage) Len() int { return len(s.state) }
 
 // Process implements pipeline.Processor.
-func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	rec := &dmicv1.DeidentifiedRecord{}
 	if err := proto.Unmarshal(m.Value, rec); err != nil {
 		return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.v1.DeidentifiedRecord")
@@ -81,61 +81,17 @@ func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, 
 // Restore reads the whole changelog topic into memory, last value per key.
 func (s *Stage) Restore(ctx context.Context, brokers []string, log *slog.Logger) error {
 	start := time.Now()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topics.ReconcileState}})
+	n, err := kafkapipe.ReadAll(ctx, brokers, topics.ReconcileState, func(m pipeline.Message) error {
+		e := &Entry{}
+		if err := json.Unmarshal(m.Value, e); err != nil {
+			return fmt.Errorf("partition %d offset %d: bad state: %w", m.Partition, m.Offset, err)
+		}
+		s.state[string(m.Key)] = e
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("restore: metadata: %w", err)
-	}
-	var n int
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			return fmt.Errorf("restore: topic %s: %w", t.Name, t.Error)
-		}
-		for _, p := range t.Partitions {
-			c, err := s.restorePartition(ctx, client, brokers, p.ID)
-			if err != nil {
-				return err
-			}
-			n += c
-		}
+		return fmt.Errorf("restore: %w", err)
 	}
 	log.Info("reconcile state restored", "changelog_messages", n, "match_keys", len(s.state), "took", time.Since(start))
 	return nil
-}
-
-func (s *Stage) restorePartition(ctx context.Context, client *kafka.Client, brokers []string, partition int) (int, error) {
-	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-		topics.ReconcileState: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)}}})
-	if err != nil {
-		return 0, fmt.Errorf("restore: offsets of partition %d: %w", partition, err)
-	}
-	po := offs.Topics[topics.ReconcileState]
-	if len(po) == 0 || po[0].Error != nil {
-		return 0, fmt.Errorf("restore: offsets of partition %d unavailable", partition)
-	}
-	first, last := po[0].FirstOffset, po[0].LastOffset
-	if last <= first {
-		return 0, nil
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topics.ReconcileState, Partition: partition, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	if err := r.SetOffset(first); err != nil {
-		return 0, fmt.Errorf("restore: seek partition %d: %w", partition, err)
-	}
-	n := 0
-	for {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			return n, fmt.Errorf("restore: read partition %d: %w", partition, err)
-		}
-		e := &Entry{}
-		if err := json.Unmarshal(m.Value, e); err != nil {
-			return n, fmt.Errorf("restore: partition %d offset %d: bad state: %w", partition, m.Offset, err)
-		}
-		s.state[string(m.Key)] = e
-		n++
-		if m.Offset >= last-1 {
-			return n, nil
-		}
-	}
 }

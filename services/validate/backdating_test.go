@@ -19,7 +19,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 	"github.com/dmic-nhs/dmic/services/topics/topicstest"
 	"github.com/dmic-nhs/dmic/services/validate"
@@ -63,7 +63,7 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := validation.New(reg, validation.WithClock(clk.Clock()))
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	var logs bytes.Buffer
 	specs := validate.NewSpecifications(v, controllog.New(brokers, topics.Specifications, w), slog.New(slog.NewJSONHandler(&logs, nil)))

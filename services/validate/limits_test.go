@@ -17,9 +17,11 @@ import (
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/record/recordtest"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 // TestRecordLimitStraightToKafka: records produced straight to dmic.raw
@@ -32,7 +34,7 @@ func TestRecordLimitStraightToKafka(t *testing.T) {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := topics.Ensure(ctx, brokers, 1); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 1); err != nil {
 		t.Fatal(err)
 	}
 	hdrs := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_OUTPATIENT, Source: dmicv1.Source_SOURCE_PROVIDER, Submitter: "RXX"}.Headers()
@@ -46,21 +48,21 @@ func TestRecordLimitStraightToKafka(t *testing.T) {
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchBytes: 4 << 20, RequiredAcks: kafka.RequireAll, BatchSize: 1}
 	defer w.Close()
 	for _, v := range values {
-		if err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("k"), Value: []byte(v), Headers: hdrs}); err != nil {
+		if err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("k"), Value: []byte(v), Headers: kafkapipe.ToKafkaHeaders(hdrs)}); err != nil {
 			t.Fatalf("produce %d bytes: %v", len(v), err)
 		}
 	}
 	err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("k"), Value: make([]byte, limits.TopicMaxMessageBytes+1)})
-	if err == nil || !pipeline.IsPermanent(err) {
+	if err == nil || !kafkapipe.IsPermanent(err) {
 		t.Errorf("a value above max.message.bytes: %v, want the broker's permanent refusal", err)
 	}
 
-	out := pipeline.NewWriter(brokers)
+	out := kafkapipe.NewWriter(brokers)
 	defer out.Close()
-	reader := pipeline.NewReader(brokers, "dmic-validate-limits", topics.Raw)
+	reader := kafkapipe.NewReader(brokers, "dmic-validate-limits", topics.Raw)
 	defer reader.Close()
 	runner := pipeline.NewRunner(pipeline.Config{Stage: "validate", MaxBatch: 100, BatchWait: 20 * time.Millisecond}, reader,
-		newStage(), pipeline.KafkaSink{W: out}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
+		newStage(), kafkapipe.Sink{W: out}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(rctx) }()

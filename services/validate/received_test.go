@@ -20,6 +20,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 	"github.com/dmic-nhs/dmic/services/topics/topicstest"
 )
@@ -52,11 +53,11 @@ func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 	record := apcRecord(`"person_gender_code":"7"`)
 
 	// Straight to the raw topic, claiming receipt in 2020.
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	forged := time.Date(2020, 6, 1, 12, 0, 0, 0, time.UTC)
 	hs := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_APC, Submitter: "RJ7", Received: forged}.Headers()
-	if err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("RJ7|apc|forged"), Value: record, Headers: hs}); err != nil {
+	if err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("RJ7|apc|forged"), Value: record, Headers: kafkapipe.ToKafkaHeaders(hs)}); err != nil {
 		t.Fatal(err)
 	}
 	// Through ingest, received today by ingest's clock.
@@ -88,7 +89,7 @@ func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 			t.Fatalf("read %s: %v", topics.Raw, err)
 		}
 		judged++
-		outs, err := in.stage.Process(ctx, m)
+		outs, err := in.stage.Process(ctx, kafkapipe.FromKafka(m))
 		if rej, ok := err.(*pipeline.Rejection); ok {
 			outs = rej.Also
 		} else if err != nil {

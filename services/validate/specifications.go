@@ -9,7 +9,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -20,6 +19,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/envelope"
+	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/record"
 	"github.com/dmic-nhs/dmic/services/validation"
 )
@@ -109,7 +109,7 @@ func (s *Specifications) Follow(ctx context.Context, caughtUp func()) error {
 }
 
 // loadOf reads the load record among an entry's headers; nil when there is none.
-func loadOf(hs []kafka.Header) (*validationv1.SpecificationLoad, error) {
+func loadOf(hs []pipeline.Header) (*validationv1.SpecificationLoad, error) {
 	for _, h := range hs {
 		if h.Key == headerLoad {
 			load := &validationv1.SpecificationLoad{}
@@ -179,7 +179,7 @@ func (s *Specifications) LoadSpecification(ctx context.Context, req *validationv
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "specification %s: load record: %v", label, err)
 	}
-	if err := s.log.Publish(ctx, spec.ID()+"@"+spec.Version(), doc, kafka.Header{Key: headerLoad, Value: record}); err != nil {
+	if err := s.log.Publish(ctx, spec.ID()+"@"+spec.Version(), doc, pipeline.Header{Key: headerLoad, Value: record}); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "specification %s not stored: %v", label, err)
 	}
 	// This instance's follower may apply it from the log first: either way

@@ -18,6 +18,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 	"github.com/dmic-nhs/dmic/services/topics/topicstest"
 	"github.com/dmic-nhs/dmic/services/validate"
@@ -52,7 +53,7 @@ func startInstance(t *testing.T, ctx context.Context, brokers []string, clk cloc
 		t.Fatal(err)
 	}
 	v := validation.New(reg, validation.WithClock(clk))
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	specs := validate.NewSpecifications(v, controllog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	caught := make(chan struct{})

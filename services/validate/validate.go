@@ -9,7 +9,6 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -62,7 +61,7 @@ func New(v *validation.Validator, opts ...Option) *Stage {
 }
 
 // Process implements pipeline.Processor.
-func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	raw, err := envelope.ParseHeaders(m.Headers)
 	// The message's timestamp, not a header a producer chose, picks the
 	// version; without one, when validate first sees the record does.
@@ -135,7 +134,7 @@ func (s *Stage) Process(_ context.Context, m kafka.Message) ([]pipeline.Output, 
 }
 
 // reject dead-letters a record and sends its verdict along.
-func (s *Stage) reject(m kafka.Message, hdr *dmicv1.EnvelopeHeader, recordID, provider string, failures []*dmicv1.Failure) error {
+func (s *Stage) reject(m pipeline.Message, hdr *dmicv1.EnvelopeHeader, recordID, provider string, failures []*dmicv1.Failure) error {
 	rej := &pipeline.Rejection{Failures: failures, Header: hdr, RecordID: recordID, Provider: provider}
 	verdict, err := s.verdict(hdr, recordID, provider, validationv1.Outcome_OUTCOME_REJECTED, failures)
 	if err == nil {
@@ -169,11 +168,11 @@ func (s *Stage) verdict(hdr *dmicv1.EnvelopeHeader, recordID, provider string, o
 	if err != nil {
 		return pipeline.Output{}, err
 	}
-	return pipeline.Output{Topic: topics.ValidationOutcomes, Key: []byte(hdr.GetRecordKey()), Value: v, Payload: o}, nil
+	return pipeline.Output{Topic: topics.ValidationOutcomes, Key: []byte(hdr.GetRecordKey()), Value: v}, nil
 }
 
 // partialHeader is what is known of a record that could not be decoded.
-func partialHeader(raw envelope.Raw, m kafka.Message) *dmicv1.EnvelopeHeader {
+func partialHeader(raw envelope.Raw, m pipeline.Message) *dmicv1.EnvelopeHeader {
 	h := &dmicv1.EnvelopeHeader{
 		Dataset:          raw.Dataset,
 		Source:           raw.Source,

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -54,7 +53,7 @@ func apcRecord(extra string) []byte {
 
 var received = time.Date(2026, 1, 7, 10, 0, 0, 0, time.UTC)
 
-func rawHeaders() []kafka.Header {
+func rawHeaders() []pipeline.Header {
 	return envelope.Raw{
 		Dataset:      dmicv1.Dataset_DATASET_APC,
 		Source:       dmicv1.Source_SOURCE_PROVIDER,
@@ -66,8 +65,8 @@ func rawHeaders() []kafka.Header {
 	}.Headers()
 }
 
-func message(value []byte, headers []kafka.Header) kafka.Message {
-	return kafka.Message{
+func message(value []byte, headers []pipeline.Header) pipeline.Message {
+	return pipeline.Message{
 		Topic:     topics.Raw,
 		Partition: 2,
 		Offset:    1234,
@@ -245,17 +244,17 @@ func TestProcessWarningOnlyPasses(t *testing.T) {
 
 func TestProcessRejects(t *testing.T) {
 	// The good headers, then a bad data set: what parsed before it is kept.
-	var badDataset []kafka.Header
+	var badDataset []pipeline.Header
 	for _, h := range rawHeaders() {
 		if h.Key != envelope.HeaderDataset {
 			badDataset = append(badDataset, h)
 		}
 	}
-	badDataset = append(badDataset, kafka.Header{Key: envelope.HeaderDataset, Value: []byte("dental")})
+	badDataset = append(badDataset, pipeline.Header{Key: envelope.HeaderDataset, Value: []byte("dental")})
 	tests := []struct {
 		name    string
 		value   []byte
-		headers []kafka.Header
+		headers []pipeline.Header
 		rule    string
 		field   string
 		// wantHeader: the rejection carries (at least a partial) header.

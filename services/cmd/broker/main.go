@@ -18,6 +18,7 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/broker"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func main() { os.Exit(run()) }
@@ -54,7 +55,7 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := topics.Ensure(ctx, []string{b.Addr()}, *partitions); err != nil {
+	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, *partitions); err != nil {
 		log.Error("create topics", "err", err)
 		b.Close()
 		return 1

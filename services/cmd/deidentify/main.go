@@ -16,7 +16,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/daemon"
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/refdata"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
@@ -59,7 +59,7 @@ func main() {
 		brokers := d.Config.BrokerList()
 		keys := deidentify.NewKeyService(ring,
 			controllog.New(brokers, topics.KeyRotations, w),
-			deidentify.NewReplayer(brokers, pipeline.KafkaSink{W: w}, ref, d.Log),
+			deidentify.NewReplayer(brokers, kafkapipe.Sink{W: w}, ref, d.Log),
 			d.Log, deidentify.WithClock(d.Clock))
 		deidv1.RegisterKeyServiceServer(d.GRPC, keys)
 

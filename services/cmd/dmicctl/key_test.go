@@ -17,7 +17,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/controllog"
 	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 	"github.com/dmic-nhs/dmic/services/topics/topicstest"
 )
@@ -73,11 +73,11 @@ func TestKeyCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	keys := deidentify.NewKeyService(ring, controllog.New(brokers, topics.KeyRotations, w),
-		deidentify.NewReplayer(brokers, pipeline.KafkaSink{W: w}, nil, quiet), quiet)
+		deidentify.NewReplayer(brokers, kafkapipe.Sink{W: w}, nil, quiet), quiet)
 	caught := make(chan struct{})
 	go func() { _ = keys.FollowLog(ctx, func() { close(caught) }) }()
 	<-caught

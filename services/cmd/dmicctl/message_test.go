@@ -16,14 +16,16 @@ import (
 	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/daemon"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 const testInput = "test.in"
 
 // routeByValue sends value "x" to topic test.x, which may not exist: a
 // record that names a missing topic holds its batch.
-var routeByValue = pipeline.ProcessorFunc(func(_ context.Context, m kafka.Message) ([]pipeline.Output, error) {
+var routeByValue = pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 	return []pipeline.Output{{Topic: "test." + string(m.Value), Key: m.Key, Value: m.Value}}, nil
 })
 
@@ -63,7 +65,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 	defer cancel()
 	b := brokertest.New(t, broker.WithDefaultPartitions(1))
 	brokers := []string{b.Addr()}
-	if err := topics.Ensure(ctx, brokers, 1); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 1); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := kafka.DialContext(ctx, "tcp", b.Addr())
@@ -76,7 +78,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 		}
 	}
 	conn.Close()
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	produce := func(values ...string) {
 		t.Helper()

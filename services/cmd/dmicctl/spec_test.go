@@ -15,7 +15,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 	"github.com/dmic-nhs/dmic/services/topics/topicstest"
 	"github.com/dmic-nhs/dmic/services/validate"
@@ -60,7 +60,7 @@ func TestSpecCommandsBackdating(t *testing.T) {
 	}
 	today := clocktest.Today(t)
 	v := validation.New(reg, validation.WithClock(clocktest.Clock(t)))
-	w := pipeline.NewWriter(brokers)
+	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	specs := validate.NewSpecifications(v, controllog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	caught := make(chan struct{})

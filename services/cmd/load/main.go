@@ -14,6 +14,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/daemon"
 	"github.com/dmic-nhs/dmic/services/load"
 	"github.com/dmic-nhs/dmic/services/pipeline"
+	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -41,7 +42,7 @@ func main() {
 				return nil, nil, err
 			}
 			store := chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock))
-			return load.Sink{Store: store, Kafka: pipeline.KafkaSink{W: w}}, func() { conn.Close() }, nil
+			return load.Sink{Store: store, Kafka: kafkapipe.Sink{W: w}}, func() { conn.Close() }, nil
 		}
 		return d.RunStage(ctx, daemon.Stage{
 			Group: "dmic-load", Inputs: load.Inputs, Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/dmic-nhs/dmic/services/broker/brokertest"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 // Brokers starts a broker (kfake, over TCP) for the duration of the test,
@@ -17,7 +17,7 @@ func Brokers(ctx context.Context, t testing.TB, partitions int) []string {
 	t.Helper()
 	b := brokertest.New(t)
 	brokers := []string{b.Addr()}
-	if err := topics.Ensure(ctx, brokers, partitions); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, partitions); err != nil {
 		t.Fatal(err)
 	}
 	return brokers

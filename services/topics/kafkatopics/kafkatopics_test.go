@@ -1,4 +1,4 @@
-package topics_test
+package kafkatopics_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/limits"
 	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -43,7 +44,7 @@ func TestEnsure(t *testing.T) {
 	b := brokertest.New(t, broker.WithDefaultPartitions(2))
 	ctx := testContext(t)
 	brokers := []string{b.Addr()}
-	if err := topics.Ensure(ctx, brokers, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
 	got := partitionCounts(t, ctx, b.Addr())
@@ -66,7 +67,7 @@ func TestEnsure(t *testing.T) {
 	}
 
 	// Again, even with another count: existing topics are left alone.
-	if err := topics.Ensure(ctx, brokers, 5); err != nil {
+	if err := kafkatopics.Ensure(ctx, brokers, 5); err != nil {
 		t.Fatalf("second Ensure: %v", err)
 	}
 	again := partitionCounts(t, ctx, b.Addr())
@@ -80,7 +81,7 @@ func TestEnsure(t *testing.T) {
 func TestEnsureConfig(t *testing.T) {
 	b := brokertest.New(t)
 	ctx := testContext(t)
-	if err := topics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
+	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
 		t.Fatal(err)
 	}
 	client := &kafka.Client{Addr: kafka.TCP(b.Addr()), Timeout: 10 * time.Second}
@@ -118,7 +119,7 @@ func TestEnsureConfig(t *testing.T) {
 }
 
 func TestEnsureNoBrokers(t *testing.T) {
-	if err := topics.Ensure(context.Background(), nil, 3); err == nil {
+	if err := kafkatopics.Ensure(context.Background(), nil, 3); err == nil {
 		t.Fatal("Ensure with no brokers succeeded")
 	}
 }
@@ -138,7 +139,7 @@ func produce(t *testing.T, ctx context.Context, addr, topic string, n int) {
 
 func lag(t *testing.T, ctx context.Context, addr, group string, names ...string) int64 {
 	t.Helper()
-	n, err := topics.GroupLag(ctx, []string{addr}, group, names...)
+	n, err := kafkatopics.GroupLag(ctx, []string{addr}, group, names...)
 	if err != nil {
 		t.Fatalf("GroupLag: %v", err)
 	}
@@ -149,7 +150,7 @@ func TestGroupLag(t *testing.T) {
 	b := brokertest.New(t)
 	ctx := testContext(t)
 	addr := b.Addr()
-	if err := topics.Ensure(ctx, []string{addr}, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, []string{addr}, 3); err != nil {
 		t.Fatal(err)
 	}
 	const group = "lag-test"
@@ -191,7 +192,7 @@ func TestGroupLag(t *testing.T) {
 func TestGroupLagEmptyTopics(t *testing.T) {
 	b := brokertest.New(t)
 	ctx := testContext(t)
-	if err := topics.Ensure(ctx, []string{b.Addr()}, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 3); err != nil {
 		t.Fatal(err)
 	}
 	joinGroup(t, ctx, b.Addr(), "empty", topics.Raw)
@@ -221,11 +222,11 @@ func joinGroup(t *testing.T, ctx context.Context, addr, group, topic string) {
 func TestGroupLagUnknownGroup(t *testing.T) {
 	b := brokertest.New(t)
 	ctx := testContext(t)
-	if err := topics.Ensure(ctx, []string{b.Addr()}, 3); err != nil {
+	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 3); err != nil {
 		t.Fatal(err)
 	}
 	produce(t, ctx, b.Addr(), topics.Raw, 7)
-	n, err := topics.GroupLag(ctx, []string{b.Addr()}, "never-seen", topics.Raw)
+	n, err := kafkatopics.GroupLag(ctx, []string{b.Addr()}, "never-seen", topics.Raw)
 	if err != nil {
 		t.Fatalf("GroupLag: %v", err)
 	}

@@ -1,0 +1,42 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+)
+
+// Message is one input message as a stage sees it: the runner's own type, so
+// that stages, the providers' offline checker and header parsing never name
+// the transport. The Kafka adapter (package kafkapipe) converts each fetched
+// message once, reusing its Key, Value and header slices.
+type Message struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	// Time is the message's timestamp (for Kafka, set by the producer or
+	// the broker): validate reads the specification version in effect by it.
+	Time time.Time
+}
+
+// Header is one message header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Position names one input message.
+type Position struct {
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+func (p Position) String() string { return fmt.Sprintf("%s/%d@%d", p.Topic, p.Partition, p.Offset) }
+
+// Position is where m was read.
+func (m Message) Position() Position {
+	return Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+}
