@@ -44,21 +44,21 @@ func TestClockGuard(t *testing.T) {
 		t.Fatal("the date-sensitive suites ran no test")
 	}
 	for name, r := range base {
-		if r != "pass" && r != "skip" {
-			t.Errorf("on the default day %s: %s %s", clocktest.Format(clocktest.DefaultToday), name, r)
+		if r.action != "pass" && r.action != "skip" {
+			t.Errorf("on the default day %s: %s %s%s", clocktest.Format(clocktest.DefaultToday), name, r.action, r.tail())
 		}
 	}
 	for _, day := range clocktest.GuardDays() {
 		got := runSuites(t, goBin, pkgs, clocktest.Format(day))
 		var diffs []string
 		for name, want := range base {
-			if got[name] != want {
-				diffs = append(diffs, fmt.Sprintf("%s: %s, on the default day %s", name, orNotRun(got[name]), want))
+			if got[name].action != want.action {
+				diffs = append(diffs, fmt.Sprintf("%s: %s, on the default day %s%s", name, orNotRun(got[name].action), want.action, got[name].tail()))
 			}
 		}
 		for name, r := range got {
 			if _, ok := base[name]; !ok {
-				diffs = append(diffs, fmt.Sprintf("%s: %s, not run on the default day", name, r))
+				diffs = append(diffs, fmt.Sprintf("%s: %s, not run on the default day", name, r.action))
 			}
 		}
 		slices.Sort(diffs)
@@ -115,9 +115,24 @@ func dateSensitive(t *testing.T, goBin string) []string {
 	return pkgs
 }
 
+// result is one test's outcome and what it printed.
+type result struct {
+	action string
+	output []string
+}
+
+// tail is the end of what a failed test printed, to see why.
+func (r result) tail() string {
+	if r.action != "fail" || len(r.output) == 0 {
+		return ""
+	}
+	out := r.output[max(0, len(r.output)-15):]
+	return ":\n" + strings.Join(out, "")
+}
+
 // runSuites runs pkgs' tests with today set and returns
 // each test's result by package and name.
-func runSuites(t *testing.T, goBin string, pkgs []string, today string) map[string]string {
+func runSuites(t *testing.T, goBin string, pkgs []string, today string) map[string]result {
 	t.Helper()
 	args := append([]string{"test", "-count=1", "-json", "-timeout", "5m"}, pkgs...)
 	cmd := exec.Command(goBin, args...)
@@ -130,17 +145,27 @@ func runSuites(t *testing.T, goBin string, pkgs []string, today string) map[stri
 	if _, exit := err.(*exec.ExitError); err != nil && !exit {
 		t.Fatalf("go test with today %q: %v\n%s", today, err, stderr.String())
 	}
-	results := map[string]string{}
+	results := map[string]result{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		var ev struct{ Action, Package, Test string }
+		var ev struct{ Action, Package, Test, Output string }
 		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Test == "" {
 			continue
 		}
+		key := strings.TrimPrefix(ev.Package, "github.com/dmic-nhs/dmic/services/") + " " + ev.Test
+		r := results[key]
 		switch ev.Action {
+		case "output":
+			r.output = append(r.output, ev.Output)
 		case "pass", "fail", "skip":
-			results[strings.TrimPrefix(ev.Package, "github.com/dmic-nhs/dmic/services/")+" "+ev.Test] = ev.Action
+			r.action = ev.Action
+		}
+		results[key] = r
+	}
+	for k, r := range results {
+		if r.action == "" {
+			delete(results, k) // output of a test that never ended (the run was cut short)
 		}
 	}
 	if len(results) == 0 {

@@ -130,8 +130,10 @@ func TestSkipAndReplayCommands(t *testing.T) {
 		status = st.GetHealthReason()
 		return err == nil && !st.GetServing()
 	})
-	if !strings.Contains(status, testInput+"/0@0") {
-		t.Errorf("health reason %q does not name the batch's position", status)
+	// The stuck batch starts at the first record, or at the missing one
+	// when the first came in a batch of its own.
+	if !strings.Contains(status, testInput+"/0@0") && !strings.Contains(status, testInput+"/0@1") {
+		t.Errorf("health reason %q does not name the stuck batch's position", status)
 	}
 
 	// Refusals name every problem.
