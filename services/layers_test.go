@@ -25,10 +25,9 @@ var (
 	// import other domain packages, the kernel, the API contract (proto/) and
 	// libraries that are not a transport, and nothing else of dmic.
 	//
-	// Not domain today, though they hold rules:
-	//   - reconcile is rules and stage in one package (it imports pipeline
-	//     and the Kafka adapter for its changelog); issue 11 splits off
-	//     match/, the rules, which joins this list.
+	// Not domain, though they hold rules:
+	//   - reconcile is the stage (pipeline, and the Kafka adapter for its
+	//     changelog); its rules are reconcile/match, below.
 	//   - checker, the providers' offline checker, runs validate's stage on
 	//     pipeline messages it builds; it reaches validate's specification log
 	//     (controllog) through validate, so it is a stage below, not domain.
@@ -39,7 +38,8 @@ var (
 		{name: "deid"},
 		{name: "cam"},
 		{name: "dqreport"},
-		{name: "nhs", mayBeMissing: "NHS number and postcode rules, arriving from another branch of issue 11"},
+		{name: "nhs"},
+		{name: "reconcile/match"},
 	}
 
 	// kernel: packages so small and neutral that domain code may use them.

@@ -15,6 +15,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/reconcile/match"
 	"github.com/dmic-nhs/dmic/services/topics"
 	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
@@ -76,7 +77,7 @@ func TestEntryStatuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := &Entry{}
+			e := &match.Entry{}
 			for _, r := range tt.recs {
 				e.Apply(r)
 			}
@@ -188,17 +189,6 @@ func asRejection(err error, target **pipeline.Rejection) bool {
 		*target = r
 	}
 	return ok
-}
-
-func TestComparedFieldsAreNamedAndSorted(t *testing.T) {
-	for i, name := range comparedFields {
-		if name == "" {
-			t.Errorf("compared field %d has no name", i)
-		}
-		if i > 0 && comparedFields[i-1] >= name {
-			t.Errorf("compared fields not sorted at %q, %q: Differences would not be sorted", comparedFields[i-1], name)
-		}
-	}
 }
 
 func BenchmarkProcess(b *testing.B) {

@@ -1,3 +1,12 @@
+// Package reconcile is the reconcile stage: it matches local provider
+// records with their national (SUS) counterparts by match key, keeps the
+// state of each key in memory and in its changelog, and writes the results
+// and the national return. The matching rules are package match.
+//
+// The match key is made at de-identification (deid.MatchKey: data set,
+// provider and CDS unique identifier), and the de-identified topics are keyed
+// by it, so both copies of one activity reach the same partition and the same
+// reconcile instance.
 package reconcile
 
 import (
@@ -12,6 +21,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/pipeline"
 	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/reconcile/match"
 	"github.com/dmic-nhs/dmic/services/topics"
 )
 
@@ -24,11 +34,11 @@ import (
 // partition of the changelog, which is right for one instance; with several,
 // state would have to be loaded per assigned partition on each rebalance.
 type Stage struct {
-	state map[string]*Entry
+	state map[string]*match.Entry
 }
 
 // NewStage builds an empty stage; call Restore before consuming.
-func NewStage() *Stage { return &Stage{state: map[string]*Entry{}} }
+func NewStage() *Stage { return &Stage{state: map[string]*match.Entry{}} }
 
 // Len is the number of match keys held.
 func (s *Stage) Len() int { return len(s.state) }
@@ -47,11 +57,11 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 	}
 	e := s.state[mk]
 	if e == nil {
-		e = &Entry{}
+		e = &match.Entry{}
 		s.state[mk] = e
 	}
 	outcome := e.Apply(rec)
-	if outcome == Stale {
+	if outcome == match.Stale {
 		return nil, nil
 	}
 	res, err := proto.Marshal(e.Result(mk))
@@ -59,7 +69,7 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 		return nil, err
 	}
 	outs := []pipeline.Output{{Topic: topics.Reconciled, Key: []byte(mk), Value: res}}
-	if outcome == Changed {
+	if outcome == match.Changed {
 		snap, err := json.Marshal(e)
 		if err != nil {
 			return nil, err
@@ -82,7 +92,7 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 func (s *Stage) Restore(ctx context.Context, brokers []string, log *slog.Logger) error {
 	start := time.Now()
 	n, err := kafkapipe.ReadAll(ctx, brokers, topics.ReconcileState, func(m pipeline.Message) error {
-		e := &Entry{}
+		e := &match.Entry{}
 		if err := json.Unmarshal(m.Value, e); err != nil {
 			return fmt.Errorf("partition %d offset %d: bad state: %w", m.Partition, m.Offset, err)
 		}

@@ -1,12 +1,10 @@
-// Package reconcile matches local provider records with their national (SUS)
-// counterparts by match key and reports matched / local only / national only /
-// mismatched, with the fields that differ.
-//
-// The match key is made at de-identification (deid.MatchKey: data set,
-// provider and CDS unique identifier), and the de-identified topics are keyed
-// by it, so both copies of one activity reach the same partition and the same
-// reconcile instance.
-package reconcile
+// Package match holds the rules of reconciliation, as plain Go: what is
+// remembered of each copy of an activity (never a field value, only its
+// hash), how a revision folds into the state of its match key, and what the
+// result is: matched, local only, national only or mismatched, with the
+// fields that differ. The reconcile stage keeps one Entry per match key and
+// its changelog; this package knows nothing of either.
+package match
 
 import (
 	"slices"
