@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -58,7 +59,7 @@ func (s *Server) check(ctx context.Context, action string, pos *dmicv1.MessagePo
 		problems = append(problems, "position: required (topic, partition, offset)")
 	} else {
 		if !slices.Contains(s.info.InputTopics, req.Topic) {
-			problems = append(problems, "position.topic: "+quote(req.Topic)+" is not an input of "+s.info.Service+" ("+strings.Join(s.info.InputTopics, ", ")+")")
+			problems = append(problems, fmt.Sprintf("position.topic: %q is not an input of %s (%s)", req.Topic, s.info.Service, strings.Join(s.info.InputTopics, ", ")))
 		}
 		if req.Partition < 0 {
 			problems = append(problems, "position.partition: must not be negative")
@@ -113,5 +114,3 @@ func auditID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
 }
-
-func quote(s string) string { return "\"" + s + "\"" }

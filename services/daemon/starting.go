@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -70,18 +71,13 @@ func (d *Daemon) ServeStarting() (stop func()) {
 			stops = append(stops, func() { _ = srv.Close() })
 		}
 	}
-	done := false
-	stop = func() {
-		if done {
-			return
-		}
-		done = true
+	stop = sync.OnceFunc(func() {
 		cancel()
 		for _, s := range stops {
 			s()
 		}
 		d.Health.Set("starting", true, "")
-	}
+	})
 	d.starting = &starting{stop: stop}
 	return stop
 }

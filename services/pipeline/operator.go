@@ -41,8 +41,7 @@ func (r *Runner) applySkips(units []unit) bool {
 }
 
 func (r *Runner) skipUnit(m Message, reason string) unit {
-	u := r.rejectUnit(m, Reject(RuleOperatorSkip, "", "skipped by an operator: "+reason))
-	u.outs = u.outs[:1]
+	u := r.deadLetterUnit(m, RuleOperatorSkip, "skipped by an operator: "+reason)
 	u.skippedOut = true
 	return u
 }

@@ -400,6 +400,11 @@ func (r *Runner) processUnit(ctx context.Context, m Message) unit {
 	return unit{msg: m, outs: outs}
 }
 
+// deadLetterUnit is m's dead letter alone, for a rule of the runner's own.
+func (r *Runner) deadLetterUnit(m Message, rule, msg string) unit {
+	return unit{msg: m, rejected: true, outs: []Output{r.deadLetter(m, Reject(rule, "", msg))}}
+}
+
 // rejectUnit is m's dead letter, with the outputs a Rejection asks for.
 func (r *Runner) rejectUnit(m Message, err error) unit {
 	u := unit{msg: m, rejected: true, outs: []Output{r.deadLetter(m, err)}}
@@ -587,8 +592,7 @@ func (r *Runner) writeEach(ctx context.Context, units []unit) error {
 				return ctx.Err()
 			}
 			if IsPermanent(err) && !(u.rejected && len(u.outs) == 1) {
-				*u = r.rejectUnit(u.msg, Reject(RuleWriteRefused, "", "the sink refused this message's outputs: "+shorten(err)))
-				u.outs = u.outs[:1] // the dead letter alone
+				*u = r.deadLetterUnit(u.msg, RuleWriteRefused, "the sink refused this message's outputs: "+shorten(err))
 				continue
 			}
 			// A bare dead letter is bounded: if it is refused, the sink is
