@@ -6,7 +6,7 @@ COPY go.work ./
 COPY proto/ proto/
 COPY services/ services/
 RUN cd services && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ \
-      ./cmd/ingest ./cmd/validate ./cmd/deidentify ./cmd/assign ./cmd/reconcile ./cmd/load ./cmd/generate ./cmd/dmicctl
+      ./ingest/cmd/ingest ./validate/cmd/validate ./deidentify/cmd/deidentify ./assign/cmd/assign ./reconcile/cmd/reconcile ./load/cmd/load ./cmd/generate ./cmd/dmicctl
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/

@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
-CMDS  := broker ingest validate deidentify assign reconcile load generate dmicctl dmic devrun bench
+# A service keeps its main in its own folder (services/<service>/cmd/<service>);
+# the other commands sit in services/cmd/ (docs/architecture.md, The tree).
+SERVICES := ingest validate deidentify assign reconcile load
+COMMANDS := broker generate dmicctl dmic devrun bench
+MAINS    := $(foreach s,$(SERVICES),./$(s)/cmd/$(s)) $(addprefix ./cmd/,$(COMMANDS))
 export CLICKHOUSE_ADDR ?= localhost:9000
 
 .PHONY: all build run test test-short bench bench-micro proto lint breaking docs vet fmt clean ensure-clickhouse
@@ -16,7 +20,7 @@ BUILDVCS := $(if $(wildcard .git),-buildvcs=true,)
 
 build:
 	@mkdir -p $(BIN)
-	cd services && $(GO) build $(BUILDVCS) -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+	cd services && $(GO) build $(BUILDVCS) -o $(BIN)/ $(MAINS)
 
 ## run: the whole pipeline on the embedded broker and a local ClickHouse, with sample data flowing.
 ## RUN_ARGS passes devrun flags, e.g. a second stack beside the first:
@@ -44,7 +48,7 @@ bench: build ensure-clickhouse
 
 ## bench-micro: Go micro-benchmarks of each stage's per-record work.
 bench-micro:
-	cd services && $(GO) test -run '^$$' -bench . -benchmem ./record ./validation ./deid ./cam ./synth ./chstore
+	cd services && $(GO) test -run '^$$' -bench . -benchmem ./internal/record ./validate/spec ./deidentify/didi ./assign/cam ./tools/synth ./internal/chstore
 
 ## docs: regenerate docs/specifications.md from the specification files (a test checks it is current).
 docs:

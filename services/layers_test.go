@@ -23,71 +23,67 @@ import (
 var (
 	// domain: the rules of commissioning data, plain Go. A domain package may
 	// import other domain packages, the kernel, the API contract (proto/) and
-	// libraries that are not a transport, and nothing else of dmic.
+	// libraries that are not a transport, and nothing else of dmic. A
+	// service's own rules sit in its folder (validate/spec, deidentify/didi,
+	// assign/cam, reconcile/match); rules several services share sit under
+	// internal/.
 	//
 	// Not domain, though they hold rules:
-	//   - reconcile is the stage (pipeline, and the Kafka adapter for its
-	//     changelog); its rules are reconcile/match, below.
-	//   - checker, the providers' offline checker, runs validate's stage on
-	//     pipeline messages it builds; it reaches validate's specification log
-	//     (controllog) through validate, so it is a stage below, not domain.
+	//   - reconcile is the stage and its state; its rules are reconcile/match.
+	//   - validate/checker, the providers' offline checker, runs validate's
+	//     stage on pipeline messages it builds, so it is a stage below.
 	domain = []entry{
-		{name: "record"},
-		{name: "refdata"},
-		{name: "validation"},
-		{name: "deid"},
-		{name: "cam"},
-		{name: "dqreport"},
-		{name: "nhs"},
+		{name: "internal/record"},
+		{name: "internal/refdata"},
+		{name: "internal/nhs"},
+		{name: "internal/dqreport"},
+		{name: "validate/spec"},
+		{name: "validate/specs"},
+		{name: "deidentify/didi"},
+		{name: "assign/cam"},
 		{name: "reconcile/match"},
 	}
 
 	// kernel: packages so small and neutral that domain code may use them.
 	// They import the standard library only.
 	kernel = []entry{
-		{name: "clock"},  // the one clock every date decision reads
-		{name: "limits"}, // sizes shared by the reader and the transport
+		{name: "internal/clock"},  // the one clock every date decision reads
+		{name: "internal/limits"}, // sizes shared by the reader and the transport
 	}
 
 	// tooling: what is not shipped. Nothing outside it imports it, except
 	// tests and test-support packages.
 	tooling = []entry{
-		{name: "bench"},
-		{name: "devstack"},
-		{name: "synth"},
-		{name: "leakguard"},
-		{name: "e2e"},
+		{name: "tools"},
 		{name: "cmd/bench"},
 		{name: "cmd/devrun"},
 		{name: "cmd/generate"},
 	}
 
-	// stages: the runner's contract (pipeline, envelope, topics) and the
-	// packages that implement it or run it (the five stages and the offline
-	// checker). None of them imports kafka-go: a stage sees pipeline.Message,
-	// whatever brought it. Each may reach kafka-go only through the ports it
-	// lists, which the search does not look past; a port is a package that
-	// owns a Kafka concern other than the stage contract. A name here is one
-	// package, not the packages below it (pipeline/kafkapipe is the adapter).
-	stages = []stage{
-		{name: "pipeline"},
-		{name: "envelope"},
-		{name: "topics"},
-		{name: "assign"},
-		{name: "load"},
-		{name: "validate", ports: []string{
-			"controllog", // the specification log every instance follows
-		}},
-		{name: "checker", ports: []string{
-			"controllog", // through validate: its specification log, which the checker does not use
-		}},
-		{name: "deidentify", ports: []string{
-			"controllog",         // the key-rotation log every instance follows
-			"pipeline/kafkapipe", // the replay of a period of dmic.validated (TimeRange)
-		}},
-		{name: "reconcile", ports: []string{
-			"pipeline/kafkapipe", // the state restored from dmic.reconcile-state at start (ReadAll)
-		}},
+	// services: one folder per service, holding its main (cmd/), its stage or
+	// API, and its own rules. What several services share is under
+	// internal/, which imports no service (TestSharedImportsNoService).
+	services = []string{"ingest", "validate", "deidentify", "assign", "reconcile", "load"}
+
+	// stages: the runner's contract (pipeline, envelope, topics, controllog)
+	// and the packages that implement it or run it (the five stages and the
+	// offline checker). None of them imports kafka-go: a stage sees
+	// pipeline.Message, whatever brought it, and a control log, a replay or a
+	// changelog through a small interface (controllog.Log, pipeline.OpenRange,
+	// pipeline.ReadAll) that its main fills with the Kafka adapter. A name
+	// here is one package, not the packages below it (the adapters are
+	// internal/pipeline/kafkapipe and internal/controllog/kafkalog).
+	stages = []string{
+		"internal/pipeline",
+		"internal/envelope",
+		"internal/topics",
+		"internal/controllog",
+		"validate",
+		"validate/checker",
+		"deidentify",
+		"assign",
+		"reconcile",
+		"load",
 	}
 
 	// kafkaClients: the module paths of Kafka client libraries.
@@ -119,11 +115,6 @@ const (
 type entry struct {
 	name         string
 	mayBeMissing string // why the package may not exist yet; "" if it must
-}
-
-type stage struct {
-	name  string
-	ports []string
 }
 
 type pkg struct {
@@ -293,7 +284,7 @@ func (g graph) forbiddenChains(from string, forbidden, pass func(importPath stri
 }
 
 // TestStagesDoNotNameTheTransport: the stage contract and the stages reach no
-// Kafka client, except through the ports each one lists (issue 11). Each
+// Kafka client (issue 11). Each
 // failure shows the chain of imports; a direct import is a chain of one.
 func TestStagesDoNotNameTheTransport(t *testing.T) {
 	g := loadGraph(t)
@@ -301,24 +292,15 @@ func TestStagesDoNotNameTheTransport(t *testing.T) {
 	kafka := func(imp string) bool {
 		return slices.ContainsFunc(kafkaClients, func(prefix string) bool { return strings.HasPrefix(imp, prefix) })
 	}
-	for _, s := range stages {
-		p, ok := ours[s.name]
+	for _, name := range stages {
+		p, ok := ours[name]
 		if !ok {
-			t.Errorf("stage package %s does not exist: update the table in layers_test.go", s.name)
+			t.Errorf("stage package %s does not exist: update the table in layers_test.go", name)
 			continue
 		}
-		for _, port := range s.ports {
-			if _, ok := ours[port]; !ok {
-				t.Errorf("port %s of stage package %s does not exist: update the table in layers_test.go", port, s.name)
-			}
-		}
-		pass := func(imp string) bool {
-			rel, isOurs := relative(imp)
-			return isOurs && slices.Contains(s.ports, rel)
-		}
-		for _, chain := range g.forbiddenChains(p.ImportPath, kafka, pass) {
-			t.Errorf("stage package %s reaches %s (import chain: %s): a stage sees pipeline.Message; Kafka stays in the adapter (pipeline/kafkapipe) or a port listed for it",
-				s.name, chain[len(chain)-1], strings.Join(shortAll(chain), " → "))
+		for _, chain := range g.forbiddenChains(p.ImportPath, kafka, nil) {
+			t.Errorf("stage package %s reaches %s (import chain: %s): a stage sees pipeline.Message; Kafka stays in the adapters (internal/pipeline/kafkapipe, internal/controllog/kafkalog), which the main wires in",
+				name, chain[len(chain)-1], strings.Join(shortAll(chain), " → "))
 		}
 	}
 }
@@ -393,4 +375,25 @@ func shortAll(importPaths []string) []string {
 		out[i] = short(p)
 	}
 	return out
+}
+
+// TestSharedImportsNoService: what several services share (internal/) depends
+// on no service and no tool, so that a service can change its own folder
+// without reaching the others.
+func TestSharedImportsNoService(t *testing.T) {
+	ours := loadGraph(t).ours()
+	for _, rel := range slices.Sorted(maps.Keys(ours)) {
+		if !strings.HasPrefix(rel, "internal/") {
+			continue
+		}
+		for _, imp := range ours[rel].Imports {
+			to, isOurs := relative(imp)
+			if !isOurs {
+				continue
+			}
+			if top, _, _ := strings.Cut(to, "/"); slices.Contains(services, top) || within(to, tooling) {
+				t.Errorf("shared package %s imports %s: internal/ serves the services and imports none of them", rel, to)
+			}
+		}
+	}
 }

@@ -8,9 +8,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/cam"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/assign/cam"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // Stage assigns commissioners.

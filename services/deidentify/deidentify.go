@@ -11,20 +11,20 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/deid"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // Stage de-identifies records. One goroutine at a time (the Deidentifier
 // reuses its HMAC state).
 type Stage struct {
-	d  *deid.Deidentifier
+	d  *didi.Deidentifier
 	in dmicv1.ValidatedRecord
 }
 
 // New builds the stage.
-func New(d *deid.Deidentifier) *Stage { return &Stage{d: d} }
+func New(d *didi.Deidentifier) *Stage { return &Stage{d: d} }
 
 // Process implements pipeline.Processor.
 func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
@@ -43,7 +43,7 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 	out := &dmicv1.DeidentifiedRecord{
 		Header:   hdr,
 		Activity: act,
-		MatchKey: deid.MatchKey(hdr.GetDataset(), act.GetProviderCode(), act.GetCdsUniqueIdentifier()),
+		MatchKey: didi.MatchKey(hdr.GetDataset(), act.GetProviderCode(), act.GetCdsUniqueIdentifier()),
 		Warnings: in.GetWarnings(),
 	}
 	v, err := proto.Marshal(out)

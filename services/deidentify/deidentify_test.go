@@ -10,11 +10,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/refdata"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 const (
@@ -31,14 +31,14 @@ func newStage(t *testing.T) *deidentify.Stage {
 	if err != nil {
 		t.Fatalf("load reference sample: %v", err)
 	}
-	ring, err := deid.NewKeyRing(map[string]deid.Key{
-		deid.DomainAnalytics:      {Version: "t1", Secret: bytes.Repeat([]byte("k"), 32)},
-		deid.DomainNationalReturn: {Version: "n1", Secret: bytes.Repeat([]byte("n"), 32)},
+	ring, err := didi.NewKeyRing(map[string]didi.Key{
+		didi.DomainAnalytics:      {Version: "t1", Secret: bytes.Repeat([]byte("k"), 32)},
+		didi.DomainNationalReturn: {Version: "n1", Secret: bytes.Repeat([]byte("n"), 32)},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return deidentify.New(deid.NewDeidentifier(ring, ref))
+	return deidentify.New(didi.NewDeidentifier(ring, ref))
 }
 
 func header(ds dmicv1.Dataset) *dmicv1.EnvelopeHeader {
@@ -102,7 +102,7 @@ func TestProcessDeidentifies(t *testing.T) {
 	if o.Topic != topics.Deidentified {
 		t.Errorf("topic = %q, want %q", o.Topic, topics.Deidentified)
 	}
-	wantKey := deid.MatchKey(dmicv1.Dataset_DATASET_APC, "RJ7", uid)
+	wantKey := didi.MatchKey(dmicv1.Dataset_DATASET_APC, "RJ7", uid)
 	if wantKey != "apc|RJ7|"+uid {
 		t.Fatalf("MatchKey = %q: unexpected form", wantKey)
 	}
@@ -131,11 +131,11 @@ func TestProcessDeidentifies(t *testing.T) {
 		t.Errorf("warnings = %v, want the ORG-002 warning carried", dr.GetWarnings())
 	}
 	act := dr.GetActivity()
-	if act.GetPseudoNhsNumber() == "" || act.GetPseudonymKeyVersion() != "t1" || act.GetPseudonymDomain() != deid.DomainAnalytics {
+	if act.GetPseudoNhsNumber() == "" || act.GetPseudonymKeyVersion() != "t1" || act.GetPseudonymDomain() != didi.DomainAnalytics {
 		t.Errorf("pseudonym %q, key version %q, domain %q; want an analytics pseudonym made with key t1", act.GetPseudoNhsNumber(), act.GetPseudonymKeyVersion(), act.GetPseudonymDomain())
 	}
 	// The national-return pseudonym travels beside it, for reconcile.
-	if dp := act.GetDomainPseudonyms(); len(dp) != 1 || dp[0].GetDomain() != deid.DomainNationalReturn || dp[0].GetKeyVersion() != "n1" ||
+	if dp := act.GetDomainPseudonyms(); len(dp) != 1 || dp[0].GetDomain() != didi.DomainNationalReturn || dp[0].GetKeyVersion() != "n1" ||
 		len(dp[0].GetPseudonym()) != 64 || dp[0].GetPseudonym() == act.GetPseudoNhsNumber() {
 		t.Errorf("domain pseudonyms = %v, want one national-return pseudonym under n1, unlike the analytics one", dp)
 	}
@@ -219,7 +219,7 @@ func TestProcessReusesNoState(t *testing.T) {
 	if len(dr.GetWarnings()) != 0 {
 		t.Errorf("warnings = %v, want none", dr.GetWarnings())
 	}
-	if a := dr.GetActivity(); a.GetPseudoNhsNumber() != "" || a.GetPseudonymAbsentReason() != deid.AbsentMissing {
-		t.Errorf("pseudonym %q, absent reason %q; want none, %q", a.GetPseudoNhsNumber(), a.GetPseudonymAbsentReason(), deid.AbsentMissing)
+	if a := dr.GetActivity(); a.GetPseudoNhsNumber() != "" || a.GetPseudonymAbsentReason() != didi.AbsentMissing {
+		t.Errorf("pseudonym %q, absent reason %q; want none, %q", a.GetPseudoNhsNumber(), a.GetPseudonymAbsentReason(), didi.AbsentMissing)
 	}
 }

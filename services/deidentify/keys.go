@@ -17,10 +17,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
-	"github.com/dmic-nhs/dmic/services/clock"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/deid"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // Rotation is one entry of the key rotation log (topics.KeyRotations, keyed
@@ -44,12 +44,12 @@ var ErrRotationNotApplied = errors.New("key rotation not applied")
 
 // KeyService holds the key ring the stage pseudonymises with, follows the
 // rotation log, and serves dmic.deid.v1.KeyService. It is the stage's
-// deid.KeySource: the ring is swapped atomically, so the pipeline goroutine
+// didi.KeySource: the ring is swapped atomically, so the pipeline goroutine
 // reads it without a lock while a rotation is applied.
 type KeyService struct {
 	deidv1.UnimplementedKeyServiceServer
 
-	ring atomic.Pointer[deid.KeyRing]
+	ring atomic.Pointer[didi.KeyRing]
 
 	// mu serialises changes of the ring and guards next and waiting.
 	mu sync.Mutex
@@ -59,7 +59,7 @@ type KeyService struct {
 	next    int64
 	waiting map[string]chan error // rotation id -> its RotateKey call
 
-	rotations *controllog.Log
+	rotations controllog.Log
 	replayer  *Replayer
 	lg        *slog.Logger
 	clock     clock.Clock
@@ -75,7 +75,7 @@ func WithClock(c clock.Clock) KeyServiceOption { return func(s *KeyService) { s.
 // NewKeyService starts from ring (as loaded from the key directory),
 // publishes rotations to the log rotations, and re-pseudonymises with
 // replayer.
-func NewKeyService(ring *deid.KeyRing, rotations *controllog.Log, replayer *Replayer, lg *slog.Logger, opts ...KeyServiceOption) *KeyService {
+func NewKeyService(ring *didi.KeyRing, rotations controllog.Log, replayer *Replayer, lg *slog.Logger, opts ...KeyServiceOption) *KeyService {
 	s := &KeyService{rotations: rotations, replayer: replayer, lg: lg, waiting: map[string]chan error{}}
 	for _, o := range opts {
 		o(s)
@@ -84,8 +84,8 @@ func NewKeyService(ring *deid.KeyRing, rotations *controllog.Log, replayer *Repl
 	return s
 }
 
-// KeyRing implements deid.KeySource.
-func (s *KeyService) KeyRing() *deid.KeyRing { return s.ring.Load() }
+// KeyRing implements didi.KeySource.
+func (s *KeyService) KeyRing() *didi.KeyRing { return s.ring.Load() }
 
 // FollowLog applies the rotation log: every entry on it, then new ones,
 // until ctx ends, restarting after broker errors. caughtUp is called once,
@@ -116,7 +116,7 @@ func (s *KeyService) follow(ctx context.Context, caughtUp func()) error {
 	defer stop(nil)
 	replaying := true
 	pending := map[string]error{} // domain -> why its last entry at start did not apply
-	err := s.rotations.Follow(fctx, func(offset int64, doc []byte) {
+	err := controllog.Follow(fctx, s.rotations, func(offset int64, doc []byte) {
 		domain, err := s.apply(offset, doc)
 		switch {
 		case err == nil:
@@ -194,7 +194,7 @@ func (s *KeyService) ListKeys(context.Context, *deidv1.ListKeysRequest) (*deidv1
 	return out, nil
 }
 
-func keyInfo(k deid.KeyInfo) *deidv1.KeyInfo {
+func keyInfo(k didi.KeyInfo) *deidv1.KeyInfo {
 	return &deidv1.KeyInfo{Domain: k.Domain, Version: k.Version, Active: k.Active, File: k.File}
 }
 
@@ -213,7 +213,7 @@ func (s *KeyService) RotateKey(ctx context.Context, req *deidv1.RotateKeyRequest
 		if ring.HasVersion(domain, version) {
 			return nil, status.Errorf(codes.AlreadyExists, "key %s/%s is already loaded: choose a new version to generate", domain, version)
 		}
-		if err := deid.GenerateKeyFile(path, version); err != nil {
+		if err := didi.GenerateKeyFile(path, version); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				return nil, status.Errorf(codes.AlreadyExists, "key file %s exists: rotate to it without -generate, or choose a new version", path)
 			}

@@ -25,16 +25,16 @@ import (
 
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/broker/brokertest"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/refdata"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -54,8 +54,8 @@ func startBroker(t *testing.T, ctx context.Context) []string {
 func newKeyDir(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "keys")
-	for _, domain := range deid.Domains() {
-		if err := deid.GenerateKeyFile(filepath.Join(dir, domain, "v1.key"), "v1"); err != nil {
+	for _, domain := range didi.Domains() {
+		if err := didi.GenerateKeyFile(filepath.Join(dir, domain, "v1.key"), "v1"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,16 +106,16 @@ func sampleRef(t *testing.T) *refdata.Reference {
 // log is replayed, or with the error that stopped the follower.
 func startInstance(t *testing.T, ctx context.Context, brokers []string, dir string) (*instance, error) {
 	t.Helper()
-	ring, err := deid.LoadKeyDir(dir)
+	ring, err := didi.LoadKeyDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := sampleRef(t)
 	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
-	keys := deidentify.NewKeyService(ring, controllog.New(brokers, topics.KeyRotations, w),
-		deidentify.NewReplayer(brokers, kafkapipe.Sink{W: w}, ref, quiet), quiet, deidentify.WithClock(clocktest.Clock(t)))
-	in := &instance{keys: keys, stage: deidentify.New(deid.NewDeidentifier(keys, ref)), followErr: make(chan error, 1)}
+	keys := deidentify.NewKeyService(ring, kafkalog.New(brokers, topics.KeyRotations, w),
+		deidentify.NewReplayer(kafkapipe.RangeOpener(brokers), kafkapipe.Sink{W: w}, ref, quiet), quiet, deidentify.WithClock(clocktest.Clock(t)))
+	in := &instance{keys: keys, stage: deidentify.New(didi.NewDeidentifier(keys, ref)), followErr: make(chan error, 1)}
 	caught := make(chan struct{})
 	fctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
@@ -158,7 +158,7 @@ func (in *instance) activity(t *testing.T, nhs string) *dmicv1.DeidentifiedActiv
 
 func nationalPseudonym(a *dmicv1.DeidentifiedActivity) *dmicv1.DomainPseudonym {
 	for _, p := range a.GetDomainPseudonyms() {
-		if p.GetDomain() == deid.DomainNationalReturn {
+		if p.GetDomain() == didi.DomainNationalReturn {
 			return p
 		}
 	}
@@ -212,7 +212,7 @@ func TestRotateKey(t *testing.T) {
 			}
 		}
 	}()
-	resp, err := a.keys.RotateKey(ctx, &deidv1.RotateKeyRequest{Domain: deid.DomainAnalytics, Version: "v2", Generate: true})
+	resp, err := a.keys.RotateKey(ctx, &deidv1.RotateKeyRequest{Domain: didi.DomainAnalytics, Version: "v2", Generate: true})
 	close(stopPipeline)
 	wg.Wait()
 	if err != nil {
@@ -263,7 +263,7 @@ func TestRotateKey(t *testing.T) {
 	}
 
 	// Back to v1, which is still loaded, without generating.
-	if _, err := a.keys.RotateKey(ctx, &deidv1.RotateKeyRequest{Domain: deid.DomainAnalytics, Version: "v1"}); err != nil {
+	if _, err := a.keys.RotateKey(ctx, &deidv1.RotateKeyRequest{Domain: didi.DomainAnalytics, Version: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.activity(t, nhsNumber); got.GetPseudoNhsNumber() != before.GetPseudoNhsNumber() {
@@ -277,10 +277,10 @@ func TestRotateKey(t *testing.T) {
 		code codes.Code
 		msg  string
 	}{
-		{"generate an existing version", &deidv1.RotateKeyRequest{Domain: deid.DomainAnalytics, Version: "v2", Generate: true}, codes.AlreadyExists, "already loaded"},
+		{"generate an existing version", &deidv1.RotateKeyRequest{Domain: didi.DomainAnalytics, Version: "v2", Generate: true}, codes.AlreadyExists, "already loaded"},
 		{"unknown domain", &deidv1.RotateKeyRequest{Domain: "commissioner-x", Version: "v1", Generate: true}, codes.InvalidArgument, "no domain"},
-		{"bad version", &deidv1.RotateKeyRequest{Domain: deid.DomainAnalytics, Version: "../x", Generate: true}, codes.InvalidArgument, "key version"},
-		{"no such key file", &deidv1.RotateKeyRequest{Domain: deid.DomainNationalReturn, Version: "v7"}, codes.FailedPrecondition, "v7.key"},
+		{"bad version", &deidv1.RotateKeyRequest{Domain: didi.DomainAnalytics, Version: "../x", Generate: true}, codes.InvalidArgument, "key version"},
+		{"no such key file", &deidv1.RotateKeyRequest{Domain: didi.DomainNationalReturn, Version: "v7"}, codes.FailedPrecondition, "v7.key"},
 	} {
 		_, err := a.keys.RotateKey(ctx, tc.req)
 		if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
@@ -293,11 +293,11 @@ func TestRotateKey(t *testing.T) {
 		}
 	}
 	// A key file refused at load never reaches the log.
-	short := filepath.Join(dir, deid.DomainNationalReturn, "v3.key")
+	short := filepath.Join(dir, didi.DomainNationalReturn, "v3.key")
 	if err := os.WriteFile(short, []byte("v3:"+hex.EncodeToString([]byte("too short"))+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.keys.RotateKey(ctx, &deidv1.RotateKeyRequest{Domain: deid.DomainNationalReturn, Version: "v3"}); status.Code(err) != codes.FailedPrecondition ||
+	if _, err := a.keys.RotateKey(ctx, &deidv1.RotateKeyRequest{Domain: didi.DomainNationalReturn, Version: "v3"}); status.Code(err) != codes.FailedPrecondition ||
 		!strings.Contains(err.Error(), "at least 32") {
 		t.Errorf("rotate to a short key: %v, want FailedPrecondition", err)
 	}
@@ -333,7 +333,7 @@ func TestRotationLogNamesMissingKey(t *testing.T) {
 	dir := newKeyDir(t)
 	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	log := controllog.New(brokers, topics.KeyRotations, w)
+	log := kafkalog.New(brokers, topics.KeyRotations, w)
 	publish := func(domain, version string) {
 		t.Helper()
 		doc, _ := json.Marshal(deidentify.Rotation{Domain: domain, Version: version})
@@ -342,18 +342,18 @@ func TestRotationLogNamesMissingKey(t *testing.T) {
 		}
 	}
 
-	publish(deid.DomainAnalytics, "gone") // a retired key, superseded below
-	if err := deid.GenerateKeyFile(filepath.Join(dir, "analytics", "v2.key"), "v2"); err != nil {
+	publish(didi.DomainAnalytics, "gone") // a retired key, superseded below
+	if err := didi.GenerateKeyFile(filepath.Join(dir, "analytics", "v2.key"), "v2"); err != nil {
 		t.Fatal(err)
 	}
-	publish(deid.DomainAnalytics, "v2")
+	publish(didi.DomainAnalytics, "v2")
 	in := mustStart(t, ctx, brokers, dir)
 	if got := in.activity(t, nhsNumber).GetPseudonymKeyVersion(); got != "v2" {
 		t.Errorf("after replay: version %q, want v2", got)
 	}
 
 	// Running: a rotation to a key this instance lacks stops it.
-	publish(deid.DomainNationalReturn, "elsewhere")
+	publish(didi.DomainNationalReturn, "elsewhere")
 	select {
 	case err := <-in.followErr:
 		if !errors.Is(err, deidentify.ErrRotationNotApplied) || !strings.Contains(err.Error(), "national-return/elsewhere") {
@@ -475,7 +475,7 @@ func TestRepseudonymise(t *testing.T) {
 		}
 	}
 
-	if _, err := a.keys.RotateKey(ctx, &deidv1.RotateKeyRequest{Domain: deid.DomainAnalytics, Version: "v2", Generate: true}); err != nil {
+	if _, err := a.keys.RotateKey(ctx, &deidv1.RotateKeyRequest{Domain: didi.DomainAnalytics, Version: "v2", Generate: true}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := a.keys.Repseudonymise(ctx, &deidv1.RepseudonymiseRequest{From: timestamppb.New(from), To: timestamppb.New(to)})
@@ -483,14 +483,14 @@ func TestRepseudonymise(t *testing.T) {
 		t.Fatalf("Repseudonymise: %v", err)
 	}
 	if resp.GetRecords() != int64(len(msgs)) || resp.GetRejected() != 1 ||
-		resp.GetKeyVersions()[deid.DomainAnalytics] != "v2" || resp.GetKeyVersions()[deid.DomainNationalReturn] != "v1" {
+		resp.GetKeyVersions()[didi.DomainAnalytics] != "v2" || resp.GetKeyVersions()[didi.DomainNationalReturn] != "v1" {
 		t.Errorf("Repseudonymise = %v, want %d records, 1 rejected, analytics v2, national-return v1", resp, len(msgs))
 	}
 
 	second := deidentified(t, ctx, brokers)
 	v2 := map[string]string{} // NHS number -> v2 pseudonym
 	for i, n := range nhs {
-		key := deid.MatchKey(dmicv1.Dataset_DATASET_APC, "RJ7", fmt.Sprintf("BRJ7%020d", i))
+		key := didi.MatchKey(dmicv1.Dataset_DATASET_APC, "RJ7", fmt.Sprintf("BRJ7%020d", i))
 		recs := second[key]
 		if len(recs) != 2 {
 			t.Fatalf("%s: %d records on %s, want the first pass and the replay", key, len(recs), topics.Deidentified)
@@ -514,7 +514,7 @@ func TestRepseudonymise(t *testing.T) {
 	if v2[nhs[0]] == v2[nhs[1]] {
 		t.Error("two patients got one v2 pseudonym")
 	}
-	if got := len(second[deid.MatchKey(dmicv1.Dataset_DATASET_APC, "RJ7", "BRJ7LATE")]); got != 1 {
+	if got := len(second[didi.MatchKey(dmicv1.Dataset_DATASET_APC, "RJ7", "BRJ7LATE")]); got != 1 {
 		t.Errorf("the record after the range is on %s %d times, want once (not replayed)", topics.Deidentified, got)
 	}
 	var deadLetters int

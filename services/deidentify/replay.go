@@ -7,11 +7,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dmic-nhs/dmic/services/deid"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/refdata"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // Replayer re-runs a time range of the validated topic through the
@@ -23,16 +22,16 @@ import (
 // header, hence their version, so downstream they replace the rows of the
 // first pass (ClickHouse keeps the last inserted row of equal version).
 type Replayer struct {
-	brokers []string
-	sink    pipeline.Sink
-	ref     *refdata.Reference
-	lg      *slog.Logger
+	open pipeline.OpenRange
+	sink pipeline.Sink
+	ref  *refdata.Reference
+	lg   *slog.Logger
 }
 
-// NewReplayer reads from brokers and writes the stage's outputs (and dead
-// letters) to sink.
-func NewReplayer(brokers []string, sink pipeline.Sink, ref *refdata.Reference, lg *slog.Logger) *Replayer {
-	return &Replayer{brokers: brokers, sink: sink, ref: ref, lg: lg}
+// NewReplayer reads the period with open and writes the stage's outputs (and
+// dead letters) to sink.
+func NewReplayer(open pipeline.OpenRange, sink pipeline.Sink, ref *refdata.Reference, lg *slog.Logger) *Replayer {
+	return &Replayer{open: open, sink: sink, ref: ref, lg: lg}
 }
 
 // ReplayResult counts a replay.
@@ -47,10 +46,10 @@ type ReplayResult struct {
 // in [from, to) and writes the outputs, through the shared pipeline runner
 // (same dead letters, same retries). It returns when every output is
 // acknowledged, or with the counts so far and an error.
-func (r *Replayer) Replay(ctx context.Context, keys deid.KeySource, from, to time.Time) (ReplayResult, error) {
+func (r *Replayer) Replay(ctx context.Context, keys didi.KeySource, from, to time.Time) (ReplayResult, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	rr, err := kafkapipe.NewTimeRange(ctx, r.brokers, topics.Validated, from, to, stop)
+	rr, err := r.open(ctx, topics.Validated, from, to, stop)
 	if err != nil {
 		return ReplayResult{}, err
 	}
@@ -61,7 +60,7 @@ func (r *Replayer) Replay(ctx context.Context, keys deid.KeySource, from, to tim
 	// A registry of its own: the stage's runner has the service's metrics.
 	metrics := pipeline.NewMetrics(prometheus.NewRegistry())
 	runner := pipeline.NewRunner(pipeline.Config{Stage: "deidentify", MaxBatch: 1000, BatchWait: 50 * time.Millisecond},
-		rr, New(deid.NewDeidentifier(keys, r.ref)), r.sink, r.lg.With("replay", true), metrics)
+		rr, New(didi.NewDeidentifier(keys, r.ref)), r.sink, r.lg.With("replay", true), metrics)
 	err = runner.Run(runCtx)
 	res := ReplayResult{Records: runner.Processed(), Rejected: runner.Rejected()}
 	switch {

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/controllog"
 )
 
 // claimWait bounds how long a submission waits to read its own start back
@@ -47,7 +47,7 @@ const ResendKeepsReceived = 12 * time.Hour
 // A claim is only decided once the instance has read its own start back from
 // the log, so two instances taking one key at the same moment decide alike.
 type Attempts struct {
-	log *controllog.Log
+	log controllog.Log
 	lg  *slog.Logger
 
 	mu       sync.Mutex
@@ -80,14 +80,14 @@ type Claimed struct {
 }
 
 // NewAttempts keeps the attempt log on log.
-func NewAttempts(log *controllog.Log, lg *slog.Logger) *Attempts {
+func NewAttempts(log controllog.Log, lg *slog.Logger) *Attempts {
 	return &Attempts{log: log, lg: lg, scopes: map[string]*claim{}, subs: map[string]*subAttempts{}, waiting: map[string]chan<- Claimed{}}
 }
 
 // Follow applies every entry on the log, then new ones, until ctx ends.
 // caughtUp is called once the entries present at start are applied.
 func (a *Attempts) Follow(ctx context.Context, caughtUp func()) error {
-	return a.log.Follow(ctx, a.apply, func() {
+	return controllog.Follow(ctx, a.log, a.apply, func() {
 		a.mu.Lock()
 		a.caughtUp = true
 		a.mu.Unlock()

@@ -23,15 +23,15 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/broker/brokertest"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/record/recordtest"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/record/recordtest"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 )
 
 func op(uid string) string { return recordtest.Outpatient(uid) }
@@ -61,7 +61,7 @@ func instance(t *testing.T, brokers []string, opts ...ingest.Option) *fixture {
 	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := ingest.New(w, ingest.NewAttempts(controllog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), opts...)
+	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), opts...)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()

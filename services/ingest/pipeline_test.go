@@ -18,20 +18,20 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/checker"
-	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
-	"github.com/dmic-nhs/dmic/services/clock"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/load"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/refdata"
-	"github.com/dmic-nhs/dmic/services/synth"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/tools/synth"
 	"github.com/dmic-nhs/dmic/services/validate"
-	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/validate/checker"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
 )
 
 // runStage runs a pipeline stage in this process until the test ends.
@@ -97,11 +97,11 @@ func TestResendsCountOnceInTheStore(t *testing.T) {
 	brokers := testBrokers(t)
 	conn, cfg := chstoretest.Database(t, "dmic_ingest_resend")
 	clk := clock.NewManual(clocktest.Today(t))
-	reg, err := validation.BuiltIn()
+	reg, err := spec.BuiltIn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := validation.New(reg, validation.WithClock(clk.Clock()))
+	v := spec.New(reg, spec.WithClock(clk.Clock()))
 	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	runStage(t, brokers, "validate", []string{topics.Raw}, validate.New(v), kafkapipe.Sink{W: w})

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/dqreport"
+	"github.com/dmic-nhs/dmic/services/internal/dqreport"
 )
 
 // ReportSource answers submission reports; chstore does, from ClickHouse.

@@ -18,10 +18,10 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
-	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
 )
 
 // TestReportsOverHTTPAndGRPC serves a report from a real ClickHouse the way

@@ -17,12 +17,12 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/clock"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 const ndjson = "application/x-ndjson"

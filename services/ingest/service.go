@@ -24,12 +24,12 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/clock"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/dqreport"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/limits"
-	"github.com/dmic-nhs/dmic/services/record"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/dqreport"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/limits"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 )
 
 // Service takes submissions.
@@ -243,13 +243,10 @@ func (s *Service) finish(ctx context.Context, sub *submission, transport string,
 // read the log to its end, abandons the attempts that never ended, until ctx
 // ends.
 func (s *Service) Run(ctx context.Context) error {
-	caughtUp := controllog.Keep(ctx, s.attempts.Follow, func(err error) {
+	if err := controllog.CatchUp(ctx, s.attempts.Follow, func(err error) {
 		s.log.Error("following the attempt log; retrying", "err", err)
-	})
-	select {
-	case <-caughtUp:
-	case <-ctx.Done():
-		return nil
+	}); err != nil {
+		return nil // ctx ended
 	}
 	// Check a few times per abandon time, and at least every minute.
 	every := min(max(s.abandonAfter/4, time.Second), time.Minute)

@@ -17,11 +17,11 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/limits"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/record"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/limits"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // flushEvery is how many raw messages are produced together.

@@ -8,12 +8,12 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
-	"github.com/dmic-nhs/dmic/services/dqreport/dqreporttest"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/load"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/topics"
 )
 
 // Outcomes and receipts read from their topics reach ClickHouse and make the

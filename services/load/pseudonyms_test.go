@@ -10,12 +10,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
-	"github.com/dmic-nhs/dmic/services/deid"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/load"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/topics"
 )
 
 // assignedRecord is an assigned APC record with an analytics pseudonym and a
@@ -26,8 +26,8 @@ func assignedRecord(analytics, analyticsVersion, national string) *dmicv1.Deiden
 		MatchKey: "apc|RJ7|B1",
 		Activity: &dmicv1.DeidentifiedActivity{
 			CdsUniqueIdentifier: "B1", ProviderCode: "RJ7", ActivityDate: "2026-01-05",
-			PseudoNhsNumber: analytics, PseudonymKeyVersion: analyticsVersion, PseudonymDomain: deid.DomainAnalytics,
-			DomainPseudonyms: []*dmicv1.DomainPseudonym{{Domain: deid.DomainNationalReturn, Pseudonym: national, KeyVersion: "n1"}},
+			PseudoNhsNumber: analytics, PseudonymKeyVersion: analyticsVersion, PseudonymDomain: didi.DomainAnalytics,
+			DomainPseudonyms: []*dmicv1.DomainPseudonym{{Domain: didi.DomainNationalReturn, Pseudonym: national, KeyVersion: "n1"}},
 			Activity:         &dmicv1.DeidentifiedActivity_Apc{Apc: &dmicv1.ApcEpisode{HrgCode: "EB10A"}},
 		},
 		Assignment: &dmicv1.Assignment{CommissionerCode: "36L"},

@@ -4,7 +4,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/deid"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
 )
 
 // nationalReturn re-keys a record for the national return: the pseudonym it
@@ -20,16 +20,16 @@ func nationalReturn(rec *dmicv1.DeidentifiedRecord) ([]byte, error) {
 	}
 	var nr *dmicv1.DomainPseudonym
 	for _, p := range a.GetDomainPseudonyms() {
-		if p.GetDomain() == deid.DomainNationalReturn {
+		if p.GetDomain() == didi.DomainNationalReturn {
 			nr = p
 		}
 	}
 	hadPseudonym := a.GetPseudoNhsNumber() != ""
-	a.PseudonymDomain = deid.DomainNationalReturn
+	a.PseudonymDomain = didi.DomainNationalReturn
 	a.PseudoNhsNumber, a.PseudonymKeyVersion = nr.GetPseudonym(), nr.GetKeyVersion()
 	if nr.GetPseudonym() == "" && hadPseudonym {
 		// Pseudonymised in analytics only (before the domain had a key).
-		a.PseudonymAbsentReason = deid.AbsentNoDomainPseudonym
+		a.PseudonymAbsentReason = didi.AbsentNoDomainPseudonym
 	}
 	a.DomainPseudonyms = nil
 	return proto.Marshal(rec)

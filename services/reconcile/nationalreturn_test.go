@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/deid"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 var (
@@ -23,8 +23,8 @@ var (
 func withPseudonyms(src dmicv1.Source) *dmicv1.DeidentifiedRecord {
 	r := rec(src, 1, "HN12A", false)
 	a := r.Activity
-	a.PseudoNhsNumber, a.PseudonymKeyVersion, a.PseudonymDomain = analyticsPseudonym, "av1", deid.DomainAnalytics
-	a.DomainPseudonyms = []*dmicv1.DomainPseudonym{{Domain: deid.DomainNationalReturn, Pseudonym: nationalPseudonym, KeyVersion: "nv1"}}
+	a.PseudoNhsNumber, a.PseudonymKeyVersion, a.PseudonymDomain = analyticsPseudonym, "av1", didi.DomainAnalytics
+	a.DomainPseudonyms = []*dmicv1.DomainPseudonym{{Domain: didi.DomainNationalReturn, Pseudonym: nationalPseudonym, KeyVersion: "nv1"}}
 	return r
 }
 
@@ -56,7 +56,7 @@ func TestNationalReturnCarriesItsDomainPseudonymOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := nr.GetActivity()
-	if a.GetPseudoNhsNumber() != nationalPseudonym || a.GetPseudonymKeyVersion() != "nv1" || a.GetPseudonymDomain() != deid.DomainNationalReturn {
+	if a.GetPseudoNhsNumber() != nationalPseudonym || a.GetPseudonymKeyVersion() != "nv1" || a.GetPseudonymDomain() != didi.DomainNationalReturn {
 		t.Errorf("national return: pseudonym %q version %q domain %q; want the national-return one", a.GetPseudoNhsNumber(), a.GetPseudonymKeyVersion(), a.GetPseudonymDomain())
 	}
 	if len(a.GetDomainPseudonyms()) != 0 || a.GetPseudonymAbsentReason() != "" {
@@ -67,7 +67,7 @@ func TestNationalReturnCarriesItsDomainPseudonymOnly(t *testing.T) {
 	}
 	// Apart from the pseudonym, the record is the one read.
 	want := proto.Clone(assigned).(*dmicv1.DeidentifiedRecord)
-	want.Activity.PseudoNhsNumber, want.Activity.PseudonymKeyVersion, want.Activity.PseudonymDomain = nationalPseudonym, "nv1", deid.DomainNationalReturn
+	want.Activity.PseudoNhsNumber, want.Activity.PseudonymKeyVersion, want.Activity.PseudonymDomain = nationalPseudonym, "nv1", didi.DomainNationalReturn
 	want.Activity.DomainPseudonyms = nil
 	if !proto.Equal(&nr, want) {
 		t.Errorf("national return = %v\nwant %v", &nr, want)
@@ -82,7 +82,7 @@ func TestNationalReturnCarriesItsDomainPseudonymOnly(t *testing.T) {
 			}
 		}
 	}
-	if a := assigned.GetActivity(); a.GetPseudoNhsNumber() != analyticsPseudonym || a.GetPseudonymDomain() != deid.DomainAnalytics {
+	if a := assigned.GetActivity(); a.GetPseudoNhsNumber() != analyticsPseudonym || a.GetPseudonymDomain() != didi.DomainAnalytics {
 		t.Errorf("assigned record: %q in %q, want the analytics pseudonym", a.GetPseudoNhsNumber(), a.GetPseudonymDomain())
 	}
 
@@ -99,13 +99,13 @@ func TestNationalReturnWithoutDomainPseudonym(t *testing.T) {
 	analyticsOnly := withPseudonyms(local)
 	analyticsOnly.Activity.DomainPseudonyms = nil
 	noNumber := rec(local, 1, "HN12A", false)
-	noNumber.Activity.PseudoNhsNumber, noNumber.Activity.PseudonymAbsentReason = "", deid.AbsentMissing
+	noNumber.Activity.PseudoNhsNumber, noNumber.Activity.PseudonymAbsentReason = "", didi.AbsentMissing
 	for name, tc := range map[string]struct {
 		in     *dmicv1.DeidentifiedRecord
 		reason string
 	}{
-		"analytics only": {analyticsOnly, deid.AbsentNoDomainPseudonym},
-		"no NHS number":  {noNumber, deid.AbsentMissing},
+		"analytics only": {analyticsOnly, didi.AbsentNoDomainPseudonym},
+		"no NHS number":  {noNumber, didi.AbsentMissing},
 	} {
 		outs := byTopic(t, NewStage(), tc.in)
 		var nr dmicv1.DeidentifiedRecord
@@ -113,7 +113,7 @@ func TestNationalReturnWithoutDomainPseudonym(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := nr.GetActivity()
-		if a.GetPseudoNhsNumber() != "" || a.GetPseudonymKeyVersion() != "" || a.GetPseudonymAbsentReason() != tc.reason || a.GetPseudonymDomain() != deid.DomainNationalReturn {
+		if a.GetPseudoNhsNumber() != "" || a.GetPseudonymKeyVersion() != "" || a.GetPseudonymAbsentReason() != tc.reason || a.GetPseudonymDomain() != didi.DomainNationalReturn {
 			t.Errorf("%s: pseudonym %q version %q reason %q domain %q; want none, reason %q", name,
 				a.GetPseudoNhsNumber(), a.GetPseudonymKeyVersion(), a.GetPseudonymAbsentReason(), a.GetPseudonymDomain(), tc.reason)
 		}

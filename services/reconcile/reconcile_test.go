@@ -12,12 +12,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/broker/brokertest"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/reconcile/match"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
 )
 
 func rec(src dmicv1.Source, version uint64, hrg string, del bool) *dmicv1.DeidentifiedRecord {
@@ -138,7 +138,7 @@ func TestStateSurvivesRestartThroughChangelog(t *testing.T) {
 
 	// A new instance restores the state, so the national copy matches.
 	s2 := NewStage()
-	if err := s2.Restore(ctx, brokers, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := s2.Restore(ctx, kafkapipe.AllReader(brokers), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
 	if s2.Len() != 1 {

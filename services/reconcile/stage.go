@@ -19,10 +19,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/reconcile/match"
-	"github.com/dmic-nhs/dmic/services/topics"
 )
 
 // Stage reconciles assigned records. Its state lives in memory and, durably,
@@ -89,9 +88,9 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 }
 
 // Restore reads the whole changelog topic into memory, last value per key.
-func (s *Stage) Restore(ctx context.Context, brokers []string, log *slog.Logger) error {
+func (s *Stage) Restore(ctx context.Context, readAll pipeline.ReadAll, log *slog.Logger) error {
 	start := time.Now()
-	n, err := kafkapipe.ReadAll(ctx, brokers, topics.ReconcileState, func(m pipeline.Message) error {
+	n, err := readAll(ctx, topics.ReconcileState, func(m pipeline.Message) error {
 		e := &match.Entry{}
 		if err := json.Unmarshal(m.Value, e); err != nil {
 			return fmt.Errorf("partition %d offset %d: bad state: %w", m.Partition, m.Offset, err)

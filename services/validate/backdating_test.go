@@ -17,13 +17,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
 	"github.com/dmic-nhs/dmic/services/validate"
-	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
 )
 
 // serve serves specs over gRPC on a TCP port and returns a client, so that
@@ -58,15 +58,15 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 	today := clk.Now()
 	yesterday := clocktest.Date(today.AddDate(0, 0, -1))
 
-	reg, err := validation.BuiltIn()
+	reg, err := spec.BuiltIn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := validation.New(reg, validation.WithClock(clk.Clock()))
+	v := spec.New(reg, spec.WithClock(clk.Clock()))
 	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
 	var logs bytes.Buffer
-	specs := validate.NewSpecifications(v, controllog.New(brokers, topics.Specifications, w), slog.New(slog.NewJSONHandler(&logs, nil)))
+	specs := validate.NewSpecifications(v, kafkalog.New(brokers, topics.Specifications, w), slog.New(slog.NewJSONHandler(&logs, nil)))
 	client := serve(t, specs)
 	ctx = metadata.AppendToOutgoingContext(ctx, validate.OperatorMetadata, "a.operator")
 

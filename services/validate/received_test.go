@@ -15,14 +15,14 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/envelope"
 	"github.com/dmic-nhs/dmic/services/ingest"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
 )
 
 // A producer writing straight to dmic.raw used to choose the specification
@@ -62,7 +62,7 @@ func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 	}
 	// Through ingest, received today by ingest's clock.
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := ingest.New(w, ingest.NewAttempts(controllog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), ingest.WithClock(clk.Clock()))
+	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), ingest.WithClock(clk.Clock()))
 	runCtx, stopIngest := context.WithCancel(ctx)
 	ingestDone := make(chan struct{})
 	go func() { defer close(ingestDone); _ = svc.Run(runCtx) }()

@@ -17,11 +17,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/record"
-	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/internal/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
 )
 
 // headerLoad carries a version's load record (a SpecificationLoad, protobuf)
@@ -44,8 +44,8 @@ type Specifications struct {
 	// loads; the validator itself is read without it, by the stage,
 	// concurrently.
 	mu  sync.Mutex
-	v   *validation.Validator
-	log *controllog.Log
+	v   *spec.Validator
+	log controllog.Log
 	lg  *slog.Logger
 	// loads are the load records of the versions loaded, by label, as the
 	// log holds them.
@@ -56,31 +56,31 @@ type Specifications struct {
 // "Now" (which version is in effect, when one was loaded, whether a version
 // is backdated) is v's clock, the same one that selects the version for each
 // record.
-func NewSpecifications(v *validation.Validator, log *controllog.Log, lg *slog.Logger) *Specifications {
+func NewSpecifications(v *spec.Validator, log controllog.Log, lg *slog.Logger) *Specifications {
 	return &Specifications{v: v, log: log, lg: lg, loads: map[string]*validationv1.SpecificationLoad{}}
 }
 
 // apply adds a document to the registry; a document already there is a
 // no-op. load is its load record (nil for an entry written before loads were
 // recorded): its time is the loaded time, so every instance shows the same.
-func (s *Specifications) apply(doc []byte, load *validationv1.SpecificationLoad) (*validation.Spec, bool, error) {
+func (s *Specifications) apply(doc []byte, load *validationv1.SpecificationLoad) (*spec.Spec, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	loaded := s.v.Clock().Now()
 	if load.GetLoadedTime() != nil {
 		loaded = load.GetLoadedTime().AsTime()
 	}
-	next, spec, created, err := s.v.Registry().With(doc, validation.OriginLoaded, loaded)
+	next, sp, created, err := s.v.Registry().With(doc, spec.OriginLoaded, loaded)
 	if err != nil {
 		return nil, false, err
 	}
 	if created {
 		s.v.SetRegistry(next)
 	}
-	if _, known := s.loads[spec.Label()]; load != nil && (created || !known) {
-		s.loads[spec.Label()] = load
+	if _, known := s.loads[sp.Label()]; load != nil && (created || !known) {
+		s.loads[sp.Label()] = load
 	}
-	return spec, created, nil
+	return sp, created, nil
 }
 
 // Follow applies every document on the log, then new ones as they come, until
@@ -96,13 +96,13 @@ func (s *Specifications) Follow(ctx context.Context, caughtUp func()) error {
 		if err != nil {
 			s.lg.Error("specification log entry: load record not read; applied without it", "offset", e.Offset, "err", err)
 		}
-		spec, created, err := s.apply(e.Value, load)
+		sp, created, err := s.apply(e.Value, load)
 		if err != nil {
 			s.lg.Error("specification on the log not applied", "offset", e.Offset, "err", err)
 			return
 		}
 		if created {
-			s.lg.Info("specification applied", append([]any{"spec", spec.Label(), "effective_from", spec.EffectiveFrom(), "offset", e.Offset},
+			s.lg.Info("specification applied", append([]any{"spec", sp.Label(), "effective_from", sp.EffectiveFrom(), "offset", e.Offset},
 				loadAttrs(load)...)...)
 		}
 	}, caughtUp)
@@ -151,46 +151,46 @@ func (s *Specifications) LoadSpecification(ctx context.Context, req *validationv
 	// Check against the current registry first: a bad or conflicting document
 	// must never reach the log.
 	now := s.v.Clock().Now()
-	_, spec, created, err := s.v.Registry().With(doc, validation.OriginLoaded, now)
+	_, sp, created, err := s.v.Registry().With(doc, spec.OriginLoaded, now)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "specification refused:\n%v", err)
 	}
 	if !created {
-		return &validationv1.LoadSpecificationResponse{Summary: s.summary(spec)}, nil
+		return &validationv1.LoadSpecificationResponse{Summary: s.summary(sp)}, nil
 	}
-	label := spec.Label()
+	label := sp.Label()
 	load := requestedBy(ctx)
 	// The reason is kept even when the override turns out not to be needed:
 	// what an operator wrote is never dropped unseen.
 	load.LoadedTime, load.Reason = timestamppb.New(now), reason
-	if spec.Backdated(now) {
+	if sp.Backdated(now) {
 		if !req.GetAllowBackdated() {
 			return nil, status.Errorf(codes.FailedPrecondition, "specification %s refused: it is effective from %s, before today (%s, Europe/London), "+
 				"so it would judge records received since %s that are validated or replayed from now on, by rules that did not exist when they were received. "+
 				"Make it effective today or later; or, if judging those records by it is intended, load it with allow_backdated and a reason "+
 				"(dmicctl spec load --allow-backdated --reason TEXT FILE): the override is audited",
-				label, spec.EffectiveFrom(), validation.CalendarDate(now), spec.EffectiveFrom())
+				label, sp.EffectiveFrom(), spec.CalendarDate(now), sp.EffectiveFrom())
 		}
 		load.Backdated = true
-		s.lg.Warn("backdated specification loaded by override", append([]any{"spec", label, "effective_from", spec.EffectiveFrom(),
-			"today", validation.CalendarDate(now)}, loadAttrs(load)...)...)
+		s.lg.Warn("backdated specification loaded by override", append([]any{"spec", label, "effective_from", sp.EffectiveFrom(),
+			"today", spec.CalendarDate(now)}, loadAttrs(load)...)...)
 	}
 	record, err := proto.Marshal(load)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "specification %s: load record: %v", label, err)
 	}
-	if err := s.log.Publish(ctx, spec.ID()+"@"+spec.Version(), doc, pipeline.Header{Key: headerLoad, Value: record}); err != nil {
+	if err := s.log.Publish(ctx, sp.ID()+"@"+sp.Version(), doc, pipeline.Header{Key: headerLoad, Value: record}); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "specification %s not stored: %v", label, err)
 	}
 	// This instance's follower may apply it from the log first: either way
 	// it is this call that created it.
-	if spec, _, err = s.apply(doc, load); err != nil {
+	if sp, _, err = s.apply(doc, load); err != nil {
 		// Another load of the same version, with other content, won the race.
 		return nil, status.Errorf(codes.Aborted, "specification %s: %v", label, err)
 	}
-	s.lg.Info("specification loaded", append([]any{"spec", spec.Label(), "effective_from", spec.EffectiveFrom(), "sha256", spec.SHA256()},
+	s.lg.Info("specification loaded", append([]any{"spec", sp.Label(), "effective_from", sp.EffectiveFrom(), "sha256", sp.SHA256()},
 		loadAttrs(load)...)...)
-	return &validationv1.LoadSpecificationResponse{Summary: s.summary(spec), Created: true}, nil
+	return &validationv1.LoadSpecificationResponse{Summary: s.summary(sp), Created: true}, nil
 }
 
 // overrideReason checks the override fields of a request: a reason comes
@@ -251,8 +251,8 @@ func bounded(s string) string {
 // ListSpecifications implements the gRPC call.
 func (s *Specifications) ListSpecifications(context.Context, *validationv1.ListSpecificationsRequest) (*validationv1.ListSpecificationsResponse, error) {
 	out := &validationv1.ListSpecificationsResponse{}
-	for _, spec := range s.v.Registry().List() {
-		out.Specifications = append(out.Specifications, s.summary(spec))
+	for _, sp := range s.v.Registry().List() {
+		out.Specifications = append(out.Specifications, s.summary(sp))
 	}
 	return out, nil
 }
@@ -260,40 +260,40 @@ func (s *Specifications) ListSpecifications(context.Context, *validationv1.ListS
 // GetSpecification implements the gRPC call.
 func (s *Specifications) GetSpecification(_ context.Context, req *validationv1.GetSpecificationRequest) (*validationv1.GetSpecificationResponse, error) {
 	reg := s.v.Registry()
-	var spec *validation.Spec
+	var sp *spec.Spec
 	if req.GetVersion() != "" {
-		spec, _ = reg.Get(req.GetId(), req.GetVersion())
+		sp, _ = reg.Get(req.GetId(), req.GetVersion())
 	} else {
 		for _, c := range reg.List() {
 			if c.ID() == req.GetId() && s.inEffect(reg, c) {
-				spec = c
+				sp = c
 			}
 		}
 	}
-	if spec == nil {
+	if sp == nil {
 		return nil, status.Errorf(codes.NotFound, "no specification %q version %q", req.GetId(), req.GetVersion())
 	}
-	return &validationv1.GetSpecificationResponse{Summary: s.summary(spec), Document: spec.Document()}, nil
+	return &validationv1.GetSpecificationResponse{Summary: s.summary(sp), Document: sp.Document()}, nil
 }
 
-func (s *Specifications) inEffect(reg *validation.Registry, spec *validation.Spec) bool {
-	return reg.InEffect(spec, s.v.Clock().Now())
+func (s *Specifications) inEffect(reg *spec.Registry, sp *spec.Spec) bool {
+	return reg.InEffect(sp, s.v.Clock().Now())
 }
 
-func (s *Specifications) summary(spec *validation.Spec) *validationv1.SpecificationSummary {
+func (s *Specifications) summary(sp *spec.Spec) *validationv1.SpecificationSummary {
 	sum := &validationv1.SpecificationSummary{
-		Id: spec.ID(), Version: spec.Version(), Title: spec.Title(), EffectiveFrom: spec.EffectiveFrom(),
-		Source: envelope.SourceName(spec.Source()), Rules: int32(len(spec.Rules())), Origin: spec.Origin(),
-		InEffect: s.inEffect(s.v.Registry(), spec), Sha256: spec.SHA256(),
+		Id: sp.ID(), Version: sp.Version(), Title: sp.Title(), EffectiveFrom: sp.EffectiveFrom(),
+		Source: envelope.SourceName(sp.Source()), Rules: int32(len(sp.Rules())), Origin: sp.Origin(),
+		InEffect: s.inEffect(s.v.Registry(), sp), Sha256: sp.SHA256(),
 	}
-	for _, ds := range spec.Datasets() {
+	for _, ds := range sp.Datasets() {
 		sum.Datasets = append(sum.Datasets, record.DatasetName(ds))
 	}
-	if t := spec.LoadedTime(); !t.IsZero() {
+	if t := sp.LoadedTime(); !t.IsZero() {
 		sum.LoadedTime = timestamppb.New(t)
 	}
 	s.mu.Lock()
-	if load := s.loads[spec.Label()]; load != nil {
+	if load := s.loads[sp.Label()]; load != nil {
 		sum.Load = proto.Clone(load).(*validationv1.SpecificationLoad)
 	}
 	s.mu.Unlock()

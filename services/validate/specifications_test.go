@@ -13,24 +13,24 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/clock"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
 	"github.com/dmic-nhs/dmic/services/validate"
-	"github.com/dmic-nhs/dmic/services/validation"
-	"github.com/dmic-nhs/dmic/services/validation/validationtest"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
+	"github.com/dmic-nhs/dmic/services/validate/spec/spectest"
 )
 
 // apcVersion is the built-in apc document as a new version: effective from
 // the given day, with gender codes (CODE-003) made an error.
 func apcVersion(t *testing.T, version, effective string) []byte {
 	t.Helper()
-	return validationtest.Version(t, "apc", version, effective, func(doc map[string]any) {
+	return spectest.Version(t, "apc", version, effective, func(doc map[string]any) {
 		for _, r := range doc["rules"].([]any) {
 			if rule := r.(map[string]any); rule["id"] == "CODE-003" {
 				rule["severity"] = "error"
@@ -41,21 +41,21 @@ func apcVersion(t *testing.T, version, effective string) []byte {
 
 // instance is one validate process: its validator, following the log.
 type instance struct {
-	v     *validation.Validator
+	v     *spec.Validator
 	specs *validate.Specifications
 	stage *validate.Stage
 }
 
 func startInstance(t *testing.T, ctx context.Context, brokers []string, clk clock.Clock) *instance {
 	t.Helper()
-	reg, err := validation.BuiltIn()
+	reg, err := spec.BuiltIn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := validation.New(reg, validation.WithClock(clk))
+	v := spec.New(reg, spec.WithClock(clk))
 	w := kafkapipe.NewWriter(brokers)
 	t.Cleanup(func() { w.Close() })
-	specs := validate.NewSpecifications(v, controllog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	specs := validate.NewSpecifications(v, kafkalog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	caught := make(chan struct{})
 	go func() { _ = specs.Follow(ctx, func() { close(caught) }) }()
 	select {
@@ -121,14 +121,14 @@ func TestSpecificationLoadedAtRunTime(t *testing.T) {
 	for _, tc := range []struct {
 		day     time.Time
 		outcome validationv1.Outcome
-		spec    string
+		sp      string
 	}{
 		{before, validationv1.Outcome_OUTCOME_WARNED, "apc/2026.1"},
 		{after, validationv1.Outcome_OUTCOME_REJECTED, "apc/2026.2"},
 	} {
-		if v := a.verdict(t, tc.day); v.Outcome != tc.outcome || v.Header.GetSpecVersion() != tc.spec {
+		if v := a.verdict(t, tc.day); v.Outcome != tc.outcome || v.Header.GetSpecVersion() != tc.sp {
 			t.Errorf("received %s: %v under %s, want %v under %s", tc.day.Format(time.DateOnly), v.Outcome,
-				v.Header.GetSpecVersion(), tc.outcome, tc.spec)
+				v.Header.GetSpecVersion(), tc.outcome, tc.sp)
 		}
 	}
 

@@ -14,13 +14,13 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/dqreport"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/limits"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/record"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/internal/dqreport"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/limits"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
 )
 
 // StageName names the stage in outcomes and dead letters.
@@ -29,7 +29,7 @@ const StageName = "validate"
 // Stage validates raw records. It is used by one goroutine at a time; the
 // validator it holds may have its specifications replaced meanwhile.
 type Stage struct {
-	v *validation.Validator
+	v *spec.Validator
 	// Optional metrics (nil without WithMetrics).
 	outcomes *prometheus.CounterVec
 	failures *prometheus.CounterVec
@@ -52,7 +52,7 @@ func WithMetrics(reg prometheus.Registerer) Option {
 }
 
 // New builds the stage.
-func New(v *validation.Validator, opts ...Option) *Stage {
+func New(v *spec.Validator, opts ...Option) *Stage {
 	s := &Stage{v: v}
 	for _, o := range opts {
 		o(s)
@@ -98,7 +98,7 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 	// Every rule runs before the header is built, so that a provider learns
 	// of all that is wrong with a record at once (a bad applicable date/time
 	// is one of those rules, DATE-004).
-	res := s.v.Validate(rec, validation.ValidateInput{
+	res := s.v.Validate(rec, spec.ValidateInput{
 		Dataset: ds, Source: raw.Source, Received: received, DuplicateOfLine: raw.DuplicateOfLine,
 	})
 	failures := res.Failures
@@ -110,12 +110,12 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 	if herr != nil {
 		hdr = partialHeader(raw, m)
 		hdr.SpecVersion = label
-		if !validation.HasErrors(failures) {
+		if !spec.HasErrors(failures) {
 			failures = append(failures, &dmicv1.Failure{RuleId: "DATE-004", Field: "cds_applicable_date_time",
 				Severity: dmicv1.Severity_SEVERITY_ERROR, Message: herr.Error()})
 		}
 	}
-	if validation.HasErrors(failures) {
+	if spec.HasErrors(failures) {
 		return nil, s.reject(m, hdr, rec.GetCdsUniqueIdentifier(), rec.GetProviderCode(), failures)
 	}
 	v, err := proto.Marshal(&dmicv1.ValidatedRecord{Header: hdr, Record: rec, Warnings: failures})
@@ -158,10 +158,10 @@ func (s *Stage) verdict(hdr *dmicv1.EnvelopeHeader, recordID, provider string, o
 		Failures: failures, Stage: StageName, ValidatedTime: timestamppb.New(s.v.Clock().Now()),
 	}
 	if s.outcomes != nil {
-		spec := hdr.GetSpecVersion()
-		s.outcomes.WithLabelValues(spec, dqreport.OutcomeName(outcome)).Inc()
+		sp := hdr.GetSpecVersion()
+		s.outcomes.WithLabelValues(sp, dqreport.OutcomeName(outcome)).Inc()
 		for _, f := range failures {
-			s.failures.WithLabelValues(spec, f.GetRuleId(), dqreport.SeverityName(f.GetSeverity())).Inc()
+			s.failures.WithLabelValues(sp, f.GetRuleId(), dqreport.SeverityName(f.GetSeverity())).Inc()
 		}
 	}
 	v, err := proto.Marshal(o)

@@ -11,13 +11,13 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/clock"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/topics"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/validate"
-	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
 )
 
 // Identifiable values used by the records below. No rejection may contain them.
@@ -81,11 +81,11 @@ func message(value []byte, headers []pipeline.Header) pipeline.Message {
 
 func newStage() *validate.Stage {
 	// The suite's today (clocktest), after the 2026 example dates.
-	reg, err := validation.BuiltIn()
+	reg, err := spec.BuiltIn()
 	if err != nil {
 		panic(err)
 	}
-	return validate.New(validation.New(reg, validation.WithClock(clock.Fixed(clocktest.Now()))))
+	return validate.New(spec.New(reg, spec.WithClock(clock.Fixed(clocktest.Now()))))
 }
 
 // specVersion is the label of the built-in apc specification the examples

@@ -19,7 +19,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/dmic-nhs/dmic/services/bench"
+	"github.com/dmic-nhs/dmic/services/tools/bench"
 )
 
 func main() { os.Exit(run()) }

@@ -16,9 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/broker"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 )
 
 func main() { os.Exit(run()) }

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/devstack"
+	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
 
 func main() { os.Exit(run()) }
@@ -29,7 +29,7 @@ func run() int {
 	varDir := fs.String("var", "var", "Folder for broker data, ClickHouse data and the dev key.")
 	refDir := fs.String("reference-dir", "reference/sample", "Reference data folder.")
 	records := fs.Int("records", 2000, "Activities the generator sends first (0: no sample feed at all, a quiet stack).")
-	portBase := fs.Int("port-base", 0, "Shift every port by this much (broker 9092+N, ingest 8080+N, …), so that a second stack runs beside the first; see the port table in services/ports.")
+	portBase := fs.Int("port-base", 0, "Shift every port by this much (broker 9092+N, ingest 8080+N, …), so that a second stack runs beside the first; see the port table in services/internal/ports.")
 	database := fs.String("clickhouse-database", "dmic", "ClickHouse database (use another one for a second stack on the same server).")
 	trickle := fs.Int("trickle", 200, "Activities sent again every -every (0: none).")
 	every := fs.Duration("every", 30*time.Second, "Interval of the trickle feed.")

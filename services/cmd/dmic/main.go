@@ -20,13 +20,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/checker"
-	"github.com/dmic-nhs/dmic/services/clock"
-	"github.com/dmic-nhs/dmic/services/dqreport"
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/record"
-	"github.com/dmic-nhs/dmic/services/refdata"
-	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/dqreport"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/validate"
+	"github.com/dmic-nhs/dmic/services/validate/checker"
 )
 
 func main() {
@@ -119,7 +118,7 @@ func validateCmd(ctx context.Context, clk clock.Clock, args []string, stdin io.R
 		return fail(errors.Join(problems...))
 	}
 
-	v, err := validator(clk, specs, *refDir)
+	v, err := validate.NewValidator(validate.ValidatorConfig{ReferenceDir: *refDir, SpecFiles: specs, Clock: clk})
 	if err != nil {
 		return fail(err)
 	}
@@ -148,31 +147,4 @@ func validateCmd(ctx context.Context, clk clock.Clock, args []string, stdin io.R
 		return 1
 	}
 	return 0
-}
-
-// validator builds the validator from the built-in specifications, extra
-// documents and reference data.
-func validator(clk clock.Clock, specs []string, refDir string) (*validation.Validator, error) {
-	reg, err := validation.BuiltIn()
-	if err != nil {
-		return nil, fmt.Errorf("built-in specifications: %w", err)
-	}
-	for _, path := range specs {
-		doc, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("--spec: %w", err)
-		}
-		if reg, _, _, err = reg.With(doc, validation.OriginLoaded, clk.Now()); err != nil {
-			return nil, fmt.Errorf("--spec %s: %w", path, err)
-		}
-	}
-	opts := []validation.Option{validation.WithClock(clk)}
-	if refDir != "" {
-		ref, err := refdata.LoadDir(refDir)
-		if err != nil {
-			return nil, fmt.Errorf("--reference-dir: %w", err)
-		}
-		opts = append(opts, validation.WithPractices(ref))
-	}
-	return validation.New(reg, opts...), nil
 }

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 )
 
 func TestValidateExitStatusAndReport(t *testing.T) {
-	b, err := os.ReadFile("../../record/testdata/examples.jsonl")
+	b, err := os.ReadFile("../../internal/record/testdata/examples.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}

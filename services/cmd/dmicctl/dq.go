@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
 )
 
 // dq prints the data-quality summary (dq_summary) and, with -rules, the

@@ -27,10 +27,10 @@ func serveGRPC(t *testing.T, register func(*grpc.Server)) string {
 }
 
 // command is a dmicctl command over the services' gRPC APIs (spec, key).
-type command func(ctx context.Context, args []string, svcs []service, stdout, stderr io.Writer, timeout time.Duration) int
+type command func(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.Writer, timeout time.Duration) int
 
 // runner runs cmd with args and answers its exit status, output and errors.
-func runner(ctx context.Context, cmd command, svcs []service) func(args ...string) (int, string, string) {
+func runner(ctx context.Context, cmd command, svcs []endpoint) func(args ...string) (int, string, string) {
 	return func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := cmd(ctx, args, svcs, &out, &errb, 10*time.Second)

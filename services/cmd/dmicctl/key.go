@@ -27,7 +27,7 @@ const keyUsage = "usage: dmicctl key list | key rotate DOMAIN VERSION [-generate
 //	dmicctl key list
 //	dmicctl key rotate DOMAIN VERSION [-generate]
 //	dmicctl key repseudonymise [-timeout 1h] FROM TO
-func key(ctx context.Context, args []string, svcs []service, stdout, stderr io.Writer, timeout time.Duration) int {
+func key(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.Writer, timeout time.Duration) int {
 	svc, ok := find(svcs, "deidentify")
 	addr := svc.addr
 	if !ok {

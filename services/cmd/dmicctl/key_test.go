@@ -14,12 +14,12 @@ import (
 	"google.golang.org/grpc"
 
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/deid"
 	"github.com/dmic-nhs/dmic/services/deidentify"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
 )
 
 func TestParseInstant(t *testing.T) {
@@ -64,25 +64,25 @@ func TestKeyCommands(t *testing.T) {
 	defer cancel()
 	brokers := topicstest.Brokers(ctx, t, 2)
 	dir := filepath.Join(t.TempDir(), "keys")
-	for _, d := range deid.Domains() {
-		if err := deid.GenerateKeyFile(filepath.Join(dir, d, "v1.key"), "v1"); err != nil {
+	for _, d := range didi.Domains() {
+		if err := didi.GenerateKeyFile(filepath.Join(dir, d, "v1.key"), "v1"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ring, err := deid.LoadKeyDir(dir)
+	ring, err := didi.LoadKeyDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	keys := deidentify.NewKeyService(ring, controllog.New(brokers, topics.KeyRotations, w),
-		deidentify.NewReplayer(brokers, kafkapipe.Sink{W: w}, nil, quiet), quiet)
+	keys := deidentify.NewKeyService(ring, kafkalog.New(brokers, topics.KeyRotations, w),
+		deidentify.NewReplayer(kafkapipe.RangeOpener(brokers), kafkapipe.Sink{W: w}, nil, quiet), quiet)
 	caught := make(chan struct{})
 	go func() { _ = keys.FollowLog(ctx, func() { close(caught) }) }()
 	<-caught
 	addr := serveGRPC(t, func(s *grpc.Server) { deidv1.RegisterKeyServiceServer(s, keys) })
-	svcs := []service{{"deidentify", addr}}
+	svcs := []endpoint{{"deidentify", addr}}
 	run := runner(ctx, key, svcs)
 	code, out, _ := run("rotate", "analytics", "v2", "-generate")
 	if code != 0 || !strings.Contains(out, "analytics: key v2 is active for new records (was v1); key file analytics/v2.key") {
@@ -118,7 +118,7 @@ func TestKeyCommands(t *testing.T) {
 		}
 	}
 	var errb bytes.Buffer
-	if code := key(ctx, []string{"list"}, []service{{"validate", "x:1"}}, io.Discard, &errb, time.Second); code != 2 || !strings.Contains(errb.String(), "no deidentify service") {
+	if code := key(ctx, []string{"list"}, []endpoint{{"validate", "x:1"}}, io.Discard, &errb, time.Second); code != 2 || !strings.Contains(errb.String(), "no deidentify service") {
 		t.Errorf("without a deidentify service: %d %q", code, errb.String())
 	}
 }

@@ -29,14 +29,14 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/ports"
+	"github.com/dmic-nhs/dmic/services/internal/ports"
 )
 
 // defaultServices are the control addresses `make run` uses (the port
 // table's defaults).
 var defaultServices = ports.For(0).ControlAddrs("localhost")
 
-type service struct{ name, addr string }
+type endpoint struct{ name, addr string }
 
 func main() { os.Exit(run(os.Args[1:])) }
 
@@ -85,7 +85,7 @@ func run(args []string) int {
 	case "status":
 		return status(ctx, os.Stdout, svcs, *timeout)
 	case "spec":
-		return spec(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
+		return specCommand(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
 	case "key":
 		return key(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
 	case "skip", "replay":
@@ -109,8 +109,8 @@ func run(args []string) int {
 	}
 }
 
-func parseServices(s string) ([]service, error) {
-	var out []service
+func parseServices(s string) ([]endpoint, error) {
+	var out []endpoint
 	var errs []error
 	for _, part := range strings.Split(s, ",") {
 		if part = strings.TrimSpace(part); part == "" {
@@ -121,7 +121,7 @@ func parseServices(s string) ([]service, error) {
 			errs = append(errs, fmt.Errorf("-services: %q is not name=host:port", part))
 			continue
 		}
-		out = append(out, service{name, addr})
+		out = append(out, endpoint{name, addr})
 	}
 	if len(out) == 0 && len(errs) == 0 {
 		errs = append(errs, errors.New("-services: empty"))
@@ -130,16 +130,16 @@ func parseServices(s string) ([]service, error) {
 }
 
 // find is the service of that name.
-func find(svcs []service, name string) (service, bool) {
+func find(svcs []endpoint, name string) (endpoint, bool) {
 	for _, s := range svcs {
 		if s.name == name {
 			return s, true
 		}
 	}
-	return service{}, false
+	return endpoint{}, false
 }
 
-func names(svcs []service) string {
+func names(svcs []endpoint) string {
 	var n []string
 	for _, s := range svcs {
 		n = append(n, s.name)
@@ -147,7 +147,7 @@ func names(svcs []service) string {
 	return strings.Join(n, ", ")
 }
 
-func dial(s service) (dmicv1.ControlServiceClient, func(), error) {
+func dial(s endpoint) (dmicv1.ControlServiceClient, func(), error) {
 	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, nil, err
@@ -155,7 +155,7 @@ func dial(s service) (dmicv1.ControlServiceClient, func(), error) {
 	return dmicv1.NewControlServiceClient(conn), func() { conn.Close() }, nil
 }
 
-func status(ctx context.Context, out *os.File, svcs []service, timeout time.Duration) int {
+func status(ctx context.Context, out *os.File, svcs []endpoint, timeout time.Duration) int {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tADDRESS\tSTATE\tPROCESSED\tREJECTED\tLAG\tINPUT\tVERSION\tUPTIME\tLAST PROGRESS")
 	code := 0
@@ -216,7 +216,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-func pauseResume(ctx context.Context, s service, cmd string, timeout time.Duration) int {
+func pauseResume(ctx context.Context, s endpoint, cmd string, timeout time.Duration) int {
 	c, closeFn, err := dial(s)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dmicctl: %s at %s: %v\n", s.name, s.addr, err)

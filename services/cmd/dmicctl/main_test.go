@@ -10,19 +10,19 @@ func TestParseServices(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want []service
+		want []endpoint
 		errs []string // each must be in the error; none: no error
 	}{
-		{"one", "validate=localhost:9102", []service{{"validate", "localhost:9102"}}, nil},
-		{"spaces and empty parts", " validate=localhost:9102 , ,load=h:1,", []service{{"validate", "localhost:9102"}, {"load", "h:1"}}, nil},
-		{"address with =", "a=h:1=2", []service{{"a", "h:1=2"}}, nil},
-		{"defaults", defaultServices, []service{
+		{"one", "validate=localhost:9102", []endpoint{{"validate", "localhost:9102"}}, nil},
+		{"spaces and empty parts", " validate=localhost:9102 , ,load=h:1,", []endpoint{{"validate", "localhost:9102"}, {"load", "h:1"}}, nil},
+		{"address with =", "a=h:1=2", []endpoint{{"a", "h:1=2"}}, nil},
+		{"defaults", defaultServices, []endpoint{
 			{"ingest", "localhost:9101"}, {"validate", "localhost:9102"}, {"deidentify", "localhost:9103"},
 			{"assign", "localhost:9104"}, {"reconcile", "localhost:9105"}, {"load", "localhost:9106"},
 		}, nil},
 		{"empty", "", nil, []string{"-services: empty"}},
 		{"only commas", " , ", nil, []string{"-services: empty"}},
-		{"every bad part reported", "validate,=h:1,load=,ok=h:2", []service{{"ok", "h:2"}},
+		{"every bad part reported", "validate,=h:1,load=,ok=h:2", []endpoint{{"ok", "h:2"}},
 			[]string{`"validate" is not name=host:port`, `"=h:1" is not name=host:port`, `"load=" is not name=host:port`}},
 	}
 	for _, tt := range tests {
@@ -53,7 +53,7 @@ func TestParseServices(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	if got := names([]service{{"a", "x"}, {"b", "y"}}); got != "a, b" {
+	if got := names([]endpoint{{"a", "x"}, {"b", "y"}}); got != "a, b" {
 		t.Errorf("names = %q, want %q", got, "a, b")
 	}
 }

@@ -12,13 +12,13 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/broker"
-	"github.com/dmic-nhs/dmic/services/broker/brokertest"
-	"github.com/dmic-nhs/dmic/services/daemon"
-	"github.com/dmic-nhs/dmic/services/pipeline"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/service"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 )
 
 const testInput = "test.in"
@@ -39,11 +39,11 @@ func startStage(t *testing.T, brokers []string) (addr string, stop func()) {
 	}
 	addr = l.Addr().String()
 	l.Close()
-	d := daemon.New("router", daemon.Config{Brokers: strings.Join(brokers, ","), GRPCAddr: addr, LogLevel: "error", Partitions: 1})
+	d := service.New("router", service.Config{Brokers: strings.Join(brokers, ","), GRPCAddr: addr, LogLevel: "error", Partitions: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- d.RunStage(ctx, daemon.Stage{Group: "dmic-router", Inputs: []string{testInput}, Outputs: []string{"test.out"},
+		done <- d.RunStage(ctx, service.Stage{Group: "dmic-router", Inputs: []string{testInput}, Outputs: []string{"test.out"},
 			MaxBatch: 10, BatchWait: 10 * time.Millisecond, Processor: routeByValue})
 	}()
 	return addr, func() {
@@ -89,7 +89,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 		}
 	}
 	addr, stop := startStage(t, brokers)
-	svcs := []service{{"router", addr}}
+	svcs := []endpoint{{"router", addr}}
 	cmd := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := message(ctx, args[0], args[1:], svcs, &out, &errb, 30*time.Second)
@@ -181,7 +181,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 		if err != nil {
 			t.Fatalf("audit log: %v (have %v)", err, actions)
 		}
-		var e daemon.AuditEntry
+		var e service.AuditEntry
 		if err := json.Unmarshal(m.Value, &e); err != nil {
 			t.Fatal(err)
 		}

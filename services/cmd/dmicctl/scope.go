@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/envelope"
-	"github.com/dmic-nhs/dmic/services/record"
+	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 )
 
 // scope is what the ClickHouse-reading commands (dq, small-numbers) narrow

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
 )
 
 // smallNumbers lists the combinations of quasi-identifiers (age band, sex,

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmic-nhs/dmic/services/chstore"
-	"github.com/dmic-nhs/dmic/services/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 )
 
 // TestSmallNumbers writes activity with known combination sizes (see

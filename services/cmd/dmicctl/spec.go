@@ -31,7 +31,7 @@ const operatorMetadata = "dmic-operator"
 //	dmicctl spec show ID [VERSION]
 //	dmicctl spec get ID [VERSION]
 //	dmicctl spec load [--allow-backdated --reason TEXT] FILE
-func spec(ctx context.Context, args []string, svcs []service, stdout, stderr io.Writer, timeout time.Duration) int {
+func specCommand(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.Writer, timeout time.Duration) int {
 	svc, ok := find(svcs, "validate")
 	addr := svc.addr
 	if !ok {

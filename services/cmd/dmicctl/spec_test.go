@@ -13,14 +13,14 @@ import (
 	"google.golang.org/grpc"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
-	"github.com/dmic-nhs/dmic/services/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/controllog"
-	"github.com/dmic-nhs/dmic/services/pipeline/kafkapipe"
-	"github.com/dmic-nhs/dmic/services/topics"
-	"github.com/dmic-nhs/dmic/services/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
 	"github.com/dmic-nhs/dmic/services/validate"
-	"github.com/dmic-nhs/dmic/services/validation"
-	"github.com/dmic-nhs/dmic/services/validation/validationtest"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
+	"github.com/dmic-nhs/dmic/services/validate/spec/spectest"
 )
 
 func TestOperatorMetadataIsValidates(t *testing.T) {
@@ -54,24 +54,24 @@ func TestSpecCommandsBackdating(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	brokers := topicstest.Brokers(ctx, t, 2)
-	reg, err := validation.BuiltIn()
+	reg, err := spec.BuiltIn()
 	if err != nil {
 		t.Fatal(err)
 	}
 	today := clocktest.Today(t)
-	v := validation.New(reg, validation.WithClock(clocktest.Clock(t)))
+	v := spec.New(reg, spec.WithClock(clocktest.Clock(t)))
 	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
-	specs := validate.NewSpecifications(v, controllog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	specs := validate.NewSpecifications(v, kafkalog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	caught := make(chan struct{})
 	go func() { _ = specs.Follow(ctx, func() { close(caught) }) }()
 	<-caught
 	addr := serveGRPC(t, func(s *grpc.Server) { validationv1.RegisterSpecificationServiceServer(s, specs) })
-	run := runner(ctx, spec, []service{{"validate", addr}})
+	run := runner(ctx, specCommand, []endpoint{{"validate", addr}})
 
 	lastWeek := clocktest.Date(today.AddDate(0, 0, -7))
 	file := filepath.Join(t.TempDir(), "apc-2026.7.json")
-	if err := os.WriteFile(file, validationtest.Version(t, "apc", "2026.7", lastWeek, nil), 0o600); err != nil {
+	if err := os.WriteFile(file, spectest.Version(t, "apc", "2026.7", lastWeek, nil), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, errOut := run("load", file); code != 1 || !strings.Contains(errOut, "FailedPrecondition") || !strings.Contains(errOut, "--allow-backdated") {

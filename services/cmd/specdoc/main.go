@@ -3,7 +3,7 @@
 //
 //	cd services && go run ./cmd/specdoc > ../docs/specifications.md
 //
-// A test in services/validation fails when docs/specifications.md differs
+// A test in services/validate/spec fails when docs/specifications.md differs
 // from what this writes, so the page cannot drift from the specifications.
 package main
 
@@ -11,16 +11,16 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/dmic-nhs/dmic/services/validation"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
 )
 
 func main() {
-	reg, err := validation.BuiltIn()
+	reg, err := spec.BuiltIn()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "specdoc:", err)
 		os.Exit(1)
 	}
-	if _, err := os.Stdout.WriteString(validation.Document(reg.List())); err != nil {
+	if _, err := os.Stdout.WriteString(spec.Document(reg.List())); err != nil {
 		fmt.Fprintln(os.Stderr, "specdoc:", err)
 		os.Exit(1)
 	}

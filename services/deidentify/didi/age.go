@@ -1,0 +1,116 @@
+package didi
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+var (
+	errBirthDate    = errors.New("birth date is not a valid YYYY-MM-DD date")
+	errActivityDate = errors.New("activity date is not a valid YYYY-MM-DD date")
+	errBirthAfter   = errors.New("birth date is after the activity date")
+)
+
+// parseDate reads a strict YYYY-MM-DD date and checks the day exists.
+func parseDate(s string) (y, m, d int, ok bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return 0, 0, 0, false
+	}
+	num := func(s string) (int, bool) {
+		n := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return 0, false
+			}
+			n = n*10 + int(s[i]-'0')
+		}
+		return n, true
+	}
+	var ok1, ok2, ok3 bool
+	y, ok1 = num(s[0:4])
+	m, ok2 = num(s[5:7])
+	d, ok3 = num(s[8:10])
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0, 0, 0, false
+	}
+	return y, m, d, true
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if isLeap(y) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// AgeAt returns the age on the activity date: completed years and, only
+// when that is 0, completed weeks since birth. Both dates are YYYY-MM-DD.
+// Someone born on 29 February has their birthday on 1 March in non-leap
+// years (the convention UK law uses for coming of age). It is an error for
+// birth to be after activity. Errors never repeat the dates.
+func AgeAt(birth, activity string) (years, weeks int, err error) {
+	by, bm, bd, ok := parseDate(birth)
+	if !ok {
+		return 0, 0, errBirthDate
+	}
+	ay, am, ad, ok := parseDate(activity)
+	if !ok {
+		return 0, 0, errActivityDate
+	}
+	if by > ay || by == ay && (bm > am || bm == am && bd > ad) {
+		return 0, 0, errBirthAfter
+	}
+	// The birthday in the activity year.
+	cm, cd := bm, bd
+	if bm == 2 && bd == 29 && !isLeap(ay) {
+		cm, cd = 3, 1
+	}
+	years = ay - by
+	if am < cm || am == cm && ad < cd {
+		years--
+	}
+	if years == 0 {
+		days := time.Date(ay, time.Month(am), ad, 0, 0, 0, 0, time.UTC).
+			Sub(time.Date(by, time.Month(bm), bd, 0, 0, 0, 0, time.UTC)).Hours() / 24
+		weeks = int(days) / 7
+	}
+	return years, weeks, nil
+}
+
+// AgeBand returns the five-year band of an age in completed years: "0"
+// (under one), "1-4", "5-9", "10-14", ... "85-89", then "90+". Under one is
+// a band of its own because infant activity is analysed apart; 1-4 is
+// therefore four years wide. A negative age gives "".
+func AgeBand(years int) string {
+	switch {
+	case years < 0:
+		return ""
+	case years == 0:
+		return "0"
+	case years < 5:
+		return "1-4"
+	case years >= 90:
+		return "90+"
+	}
+	lo := years / 5 * 5
+	return bands[lo/5]
+}
+
+// bands holds "5-9" .. "85-89", indexed by lower bound / 5, built once so
+// AgeBand does not allocate.
+var bands = func() [18]string {
+	var b [18]string
+	for lo := 5; lo < 90; lo += 5 {
+		b[lo/5] = strconv.Itoa(lo) + "-" + strconv.Itoa(lo+4)
+	}
+	return b
+}()

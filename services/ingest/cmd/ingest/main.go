@@ -1,0 +1,66 @@
+// Command ingest takes submissions over HTTP and gRPC and writes them to the
+// raw topic, and answers each submission's validation report.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/control"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/service"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+)
+
+func main() {
+	// Reports are read from ClickHouse; submissions never need it.
+	var ch chstore.Config
+	var spoolDir string
+	var abandonAfter time.Duration
+	register := func(fs *flag.FlagSet) {
+		ch.RegisterFlags(fs)
+		fs.StringVar(&spoolDir, "spool-dir", os.TempDir(),
+			"Folder where a submission larger than 16 MiB is kept while it is received (an unlinked file: it holds patient data and never outlives the process).")
+		fs.DurationVar(&abandonAfter, "submission-abandon-after", ingest.DefaultAbandonAfter,
+			"How long an attempt to store a submission may go without ending (ingest stopped mid-way) before it is abandoned.")
+	}
+	validate := func() error {
+		if abandonAfter < time.Second {
+			return fmt.Errorf("-submission-abandon-after: %v is less than a second", abandonAfter)
+		}
+		if fi, err := os.Stat(spoolDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("-spool-dir: %q is not a folder", spoolDir)
+		}
+		return nil
+	}
+	os.Exit(service.Main("ingest", os.Args[1:], register, validate, func(ctx context.Context, d *service.Daemon) error {
+		if err := d.WaitForTopics(ctx); err != nil {
+			return err
+		}
+		w := d.NewWriter()
+		defer w.Close()
+		attempts := ingest.NewAttempts(kafkalog.New(d.Config.BrokerList(), topics.SubmissionAttempts, w), d.Log)
+		svc := ingest.New(w, attempts, d.Log, d.Registry, ingest.WithClock(d.Clock),
+			ingest.WithSpool(spoolDir, ingest.DefaultSpoolMemory), ingest.WithAbandonAfter(abandonAfter))
+		svc.RegisterHTTP(d.HTTP)
+		dmicv1.RegisterIngestServiceServer(d.GRPC, svc)
+
+		src := chstore.NewReports(ch)
+		defer src.Close()
+		reports := ingest.NewReports(src, d.Log)
+		reports.RegisterHTTP(d.HTTP)
+		validationv1.RegisterSubmissionReportServiceServer(d.GRPC, reports)
+
+		info := control.Info{OutputTopics: []string{topics.Raw, topics.Rejected, topics.ValidationOutcomes, topics.Submissions, topics.SubmissionAttempts}}
+		// Run follows the attempt log, which every submission waits to read
+		// its own start back from, and abandons attempts that never ended.
+		return d.Serve(ctx, info, svc, nil, svc.Run)
+	}))
+}

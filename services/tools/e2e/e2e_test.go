@@ -1,0 +1,388 @@
+// Package e2e runs the real service binaries as separate processes against the
+// embedded broker over TCP and a real ClickHouse, as `make run` does, and
+// checks what reaches ClickHouse.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devstack"
+	"github.com/dmic-nhs/dmic/services/tools/leakguard"
+	"github.com/dmic-nhs/dmic/services/tools/synth"
+)
+
+const (
+	refDir   = "../../../reference/sample"
+	database = "dmic_e2e"
+	portBase = 1000
+	seed     = 7
+	records  = 400
+)
+
+// syncBuffer collects every process's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmds := []string{"broker", "ingest", "validate", "deidentify", "assign", "reconcile", "load", "generate", "dmic"}
+	if err := devstack.Build(context.Background(), "../..", dir, cmds...); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type stackUnderTest struct {
+	*devstack.Stack
+	t    *testing.T
+	conn driver.Conn
+	logs *syncBuffer
+}
+
+func (s *stackUnderTest) count(q string) int64 {
+	s.t.Helper()
+	var n uint64
+	row := s.conn.QueryRow(context.Background(), q)
+	if err := row.Scan(&n); err != nil {
+		if strings.Contains(err.Error(), "doesn't exist") || strings.Contains(err.Error(), "does not exist") {
+			return -1
+		}
+		s.t.Fatalf("%s: %v", q, err)
+	}
+	return int64(n)
+}
+
+func (s *stackUnderTest) activity() int64 {
+	return s.count("SELECT count() FROM " + database + ".activity_current")
+}
+
+func (s *stackUnderTest) rejectedRecords() int64 {
+	return s.count("SELECT uniqExact(source_topic, source_partition, source_offset) FROM " + database + ".rejections FINAL")
+}
+
+func (s *stackUnderTest) waitFor(what string, timeout time.Duration, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %v waiting for %s; now: activity=%d rejected=%d\n%s", timeout, what, s.activity(), s.rejectedRecords(), s.statuses())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (s *stackUnderTest) statuses() string {
+	var b strings.Builder
+	for _, n := range devstack.ServiceNames {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		st, err := s.control(n).GetStatus(ctx, &dmicv1.GetStatusRequest{})
+		cancel()
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", n, err)
+			continue
+		}
+		fmt.Fprintf(&b, "%s: processed=%d rejected=%d lag=%d paused=%v\n", n, st.Processed, st.Rejected, st.ConsumerLag, st.Paused)
+	}
+	return b.String()
+}
+
+func (s *stackUnderTest) control(name string) dmicv1.ControlServiceClient {
+	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC[name]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { conn.Close() })
+	return dmicv1.NewControlServiceClient(conn)
+}
+
+// status asks a service for its status. A service serves gRPC only once it
+// is ready to work (validate and deidentify first replay their control
+// logs), so the call waits for it to listen, for a while, before failing.
+func (s *stackUnderTest) status(name string) *dmicv1.GetStatusResponse {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := s.control(name).GetStatus(ctx, &dmicv1.GetStatusRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		s.t.Fatalf("status of %s: %v", name, err)
+	}
+	return st
+}
+
+func TestPipelineEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test runs the whole stack")
+	}
+	bin := buildBinaries(t)
+	chAddr := chservertest.Addr(t)
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
+		ClickHouseAddr: chAddr, Database: database, PortBase: portBase, Out: logs})
+	if err != nil {
+		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
+	}
+	defer st.Stop()
+	conn, err := chstore.Open(ctx, chAddr, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s := &stackUnderTest{Stack: st, t: t, conn: conn, logs: logs}
+	defer func() {
+		if t.Failed() {
+			t.Logf("service logs (tail):\n%s", tail(logs.String(), 150))
+		}
+	}()
+
+	ref, err := refdata.LoadDir(refDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := synth.Config{Seed: seed, Records: records, BadShare: 0.05,
+		Practices: ref.PracticeCodes(), Postcodes: ref.Postcodes(), Providers: ref.TrustCodes()}
+	items, err := synth.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := synth.Expect(items)
+	if want.Rejected == 0 || want.NationalLive == 0 {
+		t.Fatalf("generator made no bad or no national records: %+v", want)
+	}
+
+	// 1. Send through ingest over HTTP while killing services mid-stream.
+	genDone := make(chan error, 1)
+	go func() {
+		genDone <- st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(records), "-seed", strconv.Itoa(seed),
+			"-ingest", st.IngestURL(), "-reference-dir", refDir, "-submission-size", "50")
+	}()
+	s.waitFor("validate to start processing", time.Minute, func() bool { return s.status("validate").Processed > 0 })
+	killHard(t, st, "validate")
+	s.waitFor("load to write rows", 2*time.Minute, func() bool { return s.activity() > 0 })
+	killHard(t, st, "load")
+	killHard(t, st, "reconcile")
+	if err := <-genDone; err != nil {
+		t.Fatalf("generator: %v", err)
+	}
+
+	// 2. The same JSON straight onto the raw topic, as kcat would (no headers).
+	kcatCfg := cfg
+	// Negative shares mean none (zero means the default).
+	kcatCfg.Seed, kcatCfg.Records, kcatCfg.BadShare, kcatCfg.NationalShare, kcatCfg.NationalOnlyShare = seed+100, 20, -1, -1, -1
+	kcatCfg.RevisionShare, kcatCfg.DeleteShare = -1, -1
+	kcatItems, err := synth.Generate(kcatCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kcatItems = produceRaw(t, st.Brokers, kcatItems)
+	kcatWant := synth.Expect(kcatItems)
+
+	wantActivity := int64(want.Activities + kcatWant.Activities)
+	s.waitFor(fmt.Sprintf("%d activities and %d rejected records in ClickHouse", wantActivity, want.Rejected), 3*time.Minute, func() bool {
+		return s.activity() == wantActivity && s.rejectedRecords() == int64(want.Rejected)
+	})
+
+	// Records written straight to the raw topic are provider records with a
+	// submission id naming their position.
+	if n := s.count("SELECT count() FROM " + database + ".activity_current WHERE submission_id LIKE 'kafka-dmic.raw-%' AND source = 'provider'"); n != int64(kcatWant.Activities) {
+		t.Errorf("raw-topic records in ClickHouse as provider records = %d, want %d", n, kcatWant.Activities)
+	}
+
+	// Nothing twice: every record key once in the analysts' view, whatever was replayed.
+	if d := s.count("SELECT count() FROM (SELECT record_key, count() AS c FROM " + database + ".activity_current GROUP BY record_key HAVING c > 1)"); d != 0 {
+		t.Errorf("activity_current holds %d duplicate rows", d)
+	}
+	for _, name := range []string{"validate", "load", "reconcile"} {
+		if st.Procs[name].Starts() < 2 {
+			t.Errorf("%s was not restarted after kill -9", name)
+		}
+	}
+
+	// Rule ids of the bad records are all there.
+	for rule := range want.ByRule {
+		if n := s.count("SELECT count() FROM " + database + ".rejections FINAL WHERE rule_id = '" + rule + "'"); n < 1 {
+			t.Errorf("no rejection with rule %s (generator made %d)", rule, want.ByRule[rule])
+		}
+	}
+	// Pseudonyms, commissioners and reconciliation statuses are present.
+	if n := s.count("SELECT count() FROM " + database + ".activity_current WHERE length(pseudo_nhs_number) = 64"); n < wantActivity*8/10 {
+		t.Errorf("only %d of %d activities have a pseudonym", n, wantActivity)
+	}
+	if n := s.count("SELECT count() FROM " + database + ".activity_current WHERE commissioner_code != ''"); n != wantActivity {
+		t.Errorf("%d of %d activities have a commissioner", n, wantActivity)
+	}
+	for _, status := range []string{"matched", "mismatched", "local_only", "national_only"} {
+		s.waitFor("reconciliation status "+status, time.Minute, func() bool {
+			return s.count("SELECT count() FROM "+database+".reconciliation FINAL WHERE status = '"+status+"'") > 0
+		})
+	}
+
+	// 3. Pausing validate stops the flow after it; resuming drains the backlog.
+	ctl := s.control("validate")
+	if _, err := ctl.Pause(ctx, &dmicv1.PauseRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	before := s.activity()
+	pausedCfg := kcatCfg
+	pausedCfg.Seed = seed + 200
+	pausedItems, _ := synth.Generate(pausedCfg)
+	pausedItems = produceRaw(t, st.Brokers, pausedItems)
+	pausedWant := int64(synth.Expect(pausedItems).Activities)
+	s.waitFor("lag to build up on validate", 30*time.Second, func() bool { return s.status("validate").ConsumerLag > 0 })
+	time.Sleep(2 * time.Second)
+	if got := s.activity(); got != before {
+		t.Errorf("activity grew from %d to %d while validate was paused", before, got)
+	}
+	if !s.status("validate").Paused {
+		t.Error("validate does not report paused")
+	}
+	if _, err := ctl.Resume(ctx, &dmicv1.ResumeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("backlog drained after resume", 2*time.Minute, func() bool { return s.activity() == before+pausedWant })
+	s.waitFor("validate lag back to 0", time.Minute, func() bool { return s.status("validate").ConsumerLag == 0 })
+
+	// 4. No identifier anywhere after de-identification.
+	all := append(append(append([]synth.Item{}, items...), kcatItems...), pausedItems...)
+	ids := identifiers(all, cfg)
+	ctx2 := context.Background()
+	found, err := ids.ScanClickHouse(ctx2, conn, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	found, counts, err := ids.ScanTopics(ctx2, []string{st.Brokers}, leakguard.AfterDeidentification)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	for _, topic := range []string{topics.Deidentified, topics.Assigned, topics.Reconciled, topics.NationalReturn, topics.ValidationOutcomes, topics.Submissions} {
+		if counts[topic] == 0 {
+			t.Errorf("topic %s is empty: the scan saw nothing", topic)
+		}
+	}
+	noLeaks(t, ids.ScanText("service logs", logs.String()))
+
+	// The scanner must be able to see identifiers: the raw topic holds them.
+	var raw strings.Builder
+	if _, err := leakguard.ReadTopic(ctx2, []string{st.Brokers}, topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := ids.Count(raw.String()); n < ids.Len()/2 {
+		t.Errorf("leak scanner found only %d of %d identifiers on the raw topic: it cannot be trusted", n, ids.Len())
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func killHard(t *testing.T, st *devstack.Stack, name string) {
+	t.Helper()
+	p := st.Procs[name]
+	pid := p.Pid()
+	if pid == 0 {
+		t.Fatalf("%s is not running", name)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %s: %v", name, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Starts() < 2 || p.Pid() == pid {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not restarted", name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// produceRaw writes items' JSON to the raw topic without headers, as
+// `kcat -P -t dmic.raw` does: only provider records, which it returns.
+func produceRaw(t *testing.T, brokers string, items []synth.Item) []synth.Item {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topics.Raw, BatchTimeout: 5 * time.Millisecond}
+	defer w.Close()
+	var msgs []kafka.Message
+	var sent []synth.Item
+	for _, it := range items {
+		if it.Source != dmicv1.Source_SOURCE_PROVIDER {
+			continue
+		}
+		sent = append(sent, it)
+		msgs = append(msgs, kafka.Message{Value: it.JSON})
+	}
+	if len(msgs) == 0 {
+		t.Fatal("nothing to produce")
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+// identifiers lists the NHS numbers, postcodes, dates of birth and local
+// patient ids submitted. Dates of birth that fall inside the activity period
+// are left out: they can legitimately equal some record's activity date.
+func identifiers(items []synth.Item, cfg synth.Config) *leakguard.Identifiers {
+	notBefore := "2024-01-01"
+	if !cfg.Start.IsZero() && cfg.Start.Format(time.DateOnly) < notBefore {
+		notBefore = cfg.Start.Format(time.DateOnly)
+	}
+	ps := make([]leakguard.Patient, len(items))
+	for i, it := range items {
+		ps[i] = leakguard.Patient{NHSNumber: it.NHSNumber, Postcode: it.Postcode, BirthDate: it.BirthDate, LocalPatientID: it.LocalPatientID}
+	}
+	return leakguard.NewIdentifiers(ps, notBefore)
+}
+
+// noLeaks fails for every finding; a finding names where and what kind,
+// never the value.
+func noLeaks(t *testing.T, fs []leakguard.Finding) {
+	t.Helper()
+	for i, f := range fs {
+		if i == 10 {
+			t.Errorf("... %d findings in all", len(fs))
+			break
+		}
+		t.Errorf("identifier found: %s", f)
+	}
+}

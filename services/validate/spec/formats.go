@@ -1,0 +1,242 @@
+package spec
+
+import (
+	"time"
+
+	"github.com/dmic-nhs/dmic/services/internal/nhs"
+)
+
+// The formats a "format" rule can require of a field, by the name a
+// specification uses. Each is a function of the value alone, allocates
+// nothing, and is documented for providers in docs/specifications.md.
+type formatKind uint8
+
+const (
+	fmtDate formatKind = iota + 1
+	fmtDateTime
+	fmtTimeHHMM
+	fmtPostcode
+	fmtOrgCode
+	fmtSiteCode
+	fmtPracticeCode
+	fmtCommissionerCode
+	fmtICD10
+	fmtOPCS4
+	fmtHRG
+	fmtSNOMEDCT
+	fmtCDSUniqueIdentifier
+	fmtDigits
+)
+
+// formatDef is one format: its name in specifications and what it accepts,
+// in words for the documentation.
+type formatDef struct {
+	name string
+	kind formatKind
+	doc  string
+}
+
+var formatDefs = []formatDef{
+	{"date", fmtDate, "a calendar date `YYYY-MM-DD` (years 0001–9999; 29 February only in leap years)"},
+	{"date_time", fmtDateTime, "an RFC 3339 date-time, for example `2026-01-06T09:15:00Z` or `2026-01-06T09:15:00+01:00`"},
+	{"time_hhmm", fmtTimeHHMM, "a 24-hour time `HH:MM` (`HH:MM:SS` is also accepted)"},
+	{"postcode", fmtPostcode, "a UK postcode, case, spaces and tabs ignored (any other character is refused): outward code `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A` (first letter not Q, V or X; second letter not I, J or Z), inward code `9AA` (letters not C, I, K, M, O or V); also `GIR 0AA` and the pseudo-postcodes `ZZ99` + digit + letter + `Z` (`ZZ99 3VZ` no fixed abode, `ZZ99 3WZ` not known, `ZZ99 6CZ` India, ...). An accepted postcode is stored in its one-space upper-case form"},
+	{"org_code", fmtOrgCode, "an organisation code: 3 to 5 letters and digits"},
+	{"site_code", fmtSiteCode, "a site code: 5 to 9 letters and digits (an NHS trust site is the trust code and 2 more characters, `RJ701`)"},
+	{"practice_code", fmtPracticeCode, "a GP practice code: an upper-case letter and 5 digits, or a default code `V81999` (not known), `V81998` (not applicable), `V81997` (not registered)"},
+	{"commissioner_code", fmtCommissionerCode, "a commissioner code: 3 to 5 letters and digits"},
+	{"icd10", fmtICD10, "an ICD-10 code without the dot: an upper-case letter, 2 digits, and optionally a fourth character that is a digit or `X` (`I219`, `I10X`, `J45`)"},
+	{"opcs4", fmtOPCS4, "an OPCS-4 code without the dot: an upper-case letter and 2 or 3 digits (`W371`, `W37`)"},
+	{"hrg", fmtHRG, "an HRG4+ code: 2 upper-case letters, 2 digits, 1 upper-case letter (`HN12A`)"},
+	{"snomed_ct", fmtSNOMEDCT, "a SNOMED CT concept id: 6 to 18 digits, not starting with 0"},
+	{"cds_unique_identifier", fmtCDSUniqueIdentifier, "at most 35 characters of `A–Z`, `a–z`, `0–9` and `-`"},
+	{"digits", fmtDigits, "exactly the number of digits the rule's `length` says"},
+}
+
+func formatByName(name string) (formatDef, bool) {
+	for _, f := range formatDefs {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return formatDef{}, false
+}
+
+// formatValid reports whether s has format k; length is the digit count of
+// fmtDigits.
+func formatValid(k formatKind, length int, s string) bool {
+	switch k {
+	case fmtDate:
+		_, ok := parseDate(s)
+		return ok
+	case fmtDateTime:
+		// The parser the envelope uses for the applicable date/time, so a
+		// value this rule passes is one the header can carry.
+		_, err := time.Parse(time.RFC3339, s)
+		return err == nil
+	case fmtTimeHHMM:
+		return timeValid(s)
+	case fmtPostcode:
+		return nhs.PostcodeValid(s)
+	case fmtOrgCode, fmtCommissionerCode:
+		return len(s) >= 3 && len(s) <= 5 && alnum(s)
+	case fmtSiteCode:
+		return len(s) >= 5 && len(s) <= 9 && alnum(s)
+	case fmtPracticeCode:
+		return practiceCodeValid(s)
+	case fmtICD10:
+		return icd10Valid(s)
+	case fmtOPCS4:
+		return (len(s) == 3 || len(s) == 4) && isLetter(s[0]) && allDigits(s[1:])
+	case fmtHRG:
+		return len(s) == 5 && isLetter(s[0]) && isLetter(s[1]) && isDigit(s[2]) && isDigit(s[3]) && isLetter(s[4])
+	case fmtSNOMEDCT:
+		return len(s) >= 6 && len(s) <= 18 && s[0] != '0' && allDigits(s)
+	case fmtCDSUniqueIdentifier:
+		return uniqueIdentifierValid(s)
+	case fmtDigits:
+		return len(s) == length && allDigits(s)
+	}
+	return false
+}
+
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
+func isLetter(c byte) bool { return 'A' <= c && c <= 'Z' }
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// parseDate reads a YYYY-MM-DD calendar date as the number yyyymmdd, which
+// orders like the date. Years 0001-9999; ok is false for anything else.
+func parseDate(s string) (int, bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return 0, false
+	}
+	y, ok1 := digits(s[0:4])
+	m, ok2 := digits(s[5:7])
+	d, ok3 := digits(s[8:10])
+	if !ok1 || !ok2 || !ok3 || y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0, false
+	}
+	return y*10000 + m*100 + d, true
+}
+
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// civilDate is t's calendar date in loc as yyyymmdd.
+func civilDate(t time.Time, loc *time.Location) int {
+	y, m, d := t.In(loc).Date()
+	return y*10000 + int(m)*100 + d
+}
+
+// timeValid accepts HH:MM and HH:MM:SS on a 24-hour clock.
+func timeValid(s string) bool {
+	if len(s) != 5 && len(s) != 8 {
+		return false
+	}
+	if s[2] != ':' {
+		return false
+	}
+	h, ok1 := digits(s[0:2])
+	m, ok2 := digits(s[3:5])
+	if !ok1 || !ok2 || h > 23 || m > 59 {
+		return false
+	}
+	if len(s) == 8 {
+		sec, ok := digits(s[6:8])
+		return s[5] == ':' && ok && sec <= 59
+	}
+	return true
+}
+
+// alnum reports whether s is only ASCII letters and digits.
+func alnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// uniqueIdentifierValid: up to 35 of A-Z a-z 0-9 and '-'.
+func uniqueIdentifierValid(s string) bool {
+	if len(s) > 35 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// practiceDefaults are the GP practice default codes: not known, not
+// applicable, and not registered.
+var practiceDefaults = [...]string{"V81999", "V81998", "V81997"}
+
+// practiceCodeValid: a letter and five digits, or a default code.
+func practiceCodeValid(s string) bool {
+	for _, d := range practiceDefaults {
+		if s == d {
+			return true
+		}
+	}
+	return len(s) == 6 && isLetter(s[0]) && allDigits(s[1:])
+}
+
+// icd10Valid: letter, two digits, and an optional fourth character that is a
+// digit or X (the filler of a three-character code).
+func icd10Valid(s string) bool {
+	if len(s) != 3 && len(s) != 4 {
+		return false
+	}
+	if !isLetter(s[0]) || !isDigit(s[1]) || !isDigit(s[2]) {
+		return false
+	}
+	return len(s) == 3 || isDigit(s[3]) || s[3] == 'X'
+}
+
+func inList(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,52 @@
+package validate
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/validate/spec"
+)
+
+// ValidatorConfig is what a validator is built from. The service, the
+// providers' offline checker (dmic validate) and the benchmark's compute
+// floor all build theirs with NewValidator, so that all three judge a record
+// by the same rules.
+type ValidatorConfig struct {
+	// ReferenceDir is the folder of reference data whose GP practices
+	// (epraccur.csv) back rule ORG-006; "" leaves ORG-006 unchecked.
+	ReferenceDir string
+	// SpecFiles are specification documents to add to the built-in ones, as
+	// if loaded at Clock's now (the offline checker's --spec).
+	SpecFiles []string
+	// Clock decides which specification version is in effect; nil is the
+	// wall clock.
+	Clock clock.Clock
+}
+
+// NewValidator builds the validator cfg describes.
+func NewValidator(cfg ValidatorConfig) (*spec.Validator, error) {
+	reg, err := spec.BuiltIn()
+	if err != nil {
+		return nil, fmt.Errorf("built-in specifications: %w", err)
+	}
+	for _, path := range cfg.SpecFiles {
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("specification file: %w", err)
+		}
+		if reg, _, _, err = reg.With(doc, spec.OriginLoaded, cfg.Clock.Now()); err != nil {
+			return nil, fmt.Errorf("specification file %s: %w", path, err)
+		}
+	}
+	opts := []spec.Option{spec.WithClock(cfg.Clock)}
+	if cfg.ReferenceDir != "" {
+		ref, err := refdata.LoadDir(cfg.ReferenceDir)
+		if err != nil {
+			return nil, fmt.Errorf("reference data: %w", err)
+		}
+		opts = append(opts, spec.WithPractices(ref))
+	}
+	return spec.New(reg, opts...), nil
+}
