@@ -80,6 +80,25 @@ func TestBenchSmoke(t *testing.T) {
 			}
 		}
 	}
+	// The figures that carry between machines: every stage fetched, every
+	// Kafka-writing stage produced, load inserted into the activity table.
+	for _, n := range []string{"validate", "deidentify", "assign", "reconcile", "load"} {
+		f := res.Processes[n]
+		if f.FetchRequests <= 0 || f.UserCPUS <= 0 || f.Syscalls <= 0 {
+			t.Errorf("%s: per-1,000 figures %+v, want fetch requests, user CPU and system calls", n, f)
+		}
+	}
+	for _, n := range []string{"ingest", "validate", "deidentify", "assign", "reconcile"} {
+		if res.Processes[n].ProduceRequests <= 0 {
+			t.Errorf("%s made no produce request: %+v", n, res.Processes[n])
+		}
+	}
+	if ins := res.ClickHouseInserts["activity"]; ins.Inserts <= 0 || ins.RowsPerInsert <= 0 {
+		t.Errorf("activity inserts: %+v (all: %v)", ins, res.ClickHouseInserts)
+	}
+	if res.TransportFloorCPUPer1k <= 0 || res.ComputeFloorCPUPer1k <= 0 {
+		t.Errorf("floors' CPU per 1,000 records: transport %v, compute %v", res.TransportFloorCPUPer1k, res.ComputeFloorCPUPer1k)
+	}
 	if m, _ := filepath.Glob(filepath.Join(out, "20*Z.json")); len(m) != 1 {
 		t.Errorf("dated copies in the results folder: %v, want one", m)
 	}
