@@ -29,8 +29,13 @@ func TestBenchSmoke(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	// A free base, not a fixed one: two test runs on one machine must not meet.
+	portBase, err := devstack.FreePortBase(3000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := Run(ctx, Config{Records: 5000, LatencyRate: 2000, LatencySeconds: 5, OutDir: out, BinDir: bin,
-		ReferenceDir: "../../../reference/sample", PortBase: 3000, Log: slog.New(slog.NewTextHandler(testLog{t}, nil))})
+		ReferenceDir: "../../../reference/sample", PortBase: portBase, Log: slog.New(slog.NewTextHandler(testLog{t}, nil))})
 	if errors.Is(err, chserver.ErrNotInstalled) && os.Getenv("CI") == "" {
 		t.Skipf("skipping: %v", err)
 	}
