@@ -60,3 +60,12 @@ func (t Table) ControlAddrs(host string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// All lists every port of the table.
+func (t Table) All() []int {
+	out := []int{t.Broker, t.BrokerHTTP}
+	for _, n := range Services {
+		out = append(out, t.GRPC[n], t.HTTP[n])
+	}
+	return out
+}

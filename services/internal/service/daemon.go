@@ -40,12 +40,16 @@ type Daemon struct {
 	operator control.Operator
 	// starting answers on the ports until Serve takes them (ServeStarting).
 	starting *starting
+	// kafkaStats counts the Kafka requests of the writers and readers the
+	// daemon made (NewWriter, RunStage).
+	kafkaStats *kafkaStats
 }
 
 // New builds the daemon's shared parts. It does not listen yet.
 func New(name string, cfg Config) *Daemon {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ks := newKafkaStats()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), ks)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -69,7 +73,8 @@ func New(name string, cfg Config) *Daemon {
 		GRPC:     grpc.NewServer(),
 		HTTP:     mux,
 		// The process edge: the only place a service reads the wall clock.
-		Clock: clock.System(),
+		Clock:      clock.System(),
+		kafkaStats: ks,
 	}
 }
 

@@ -117,6 +117,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	brokers := d.Config.BrokerList()
 	reader := kafkapipe.NewReader(brokers, s.Group, s.Inputs...)
 	defer reader.Close()
+	d.kafkaStats.addReader(reader.R)
 	sink := s.Sink
 	var opened pipeline.Sink
 	switch {
@@ -183,7 +184,9 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 // NewWriter returns a Kafka writer with the configured compression.
 func (d *Daemon) NewWriter() *kafka.Writer {
 	c, _ := kafkapipe.ParseCompression(d.Config.Compression) // checked by Validate
-	return kafkapipe.NewWriter(d.Config.BrokerList(), kafkapipe.WithCompression(c))
+	w := kafkapipe.NewWriter(d.Config.BrokerList(), kafkapipe.WithCompression(c))
+	d.kafkaStats.addWriter(w)
+	return w
 }
 
 // lagCollector reports the group's lag per input partition when scraped (a

@@ -326,6 +326,8 @@ func (b *benchStack) throughput(ctx context.Context, cfg Config, loads workloads
 		starts[n] = p.Starts()
 	}
 	cpu0 := readCPU(b.procs, b.pids)
+	p0, _ := readSamples(b.procs, b.pids)
+	m0 := b.scrape(ctx, res)
 	chunks := plan(work, cfg.SubmissionSize)
 	b.log.Info("throughput run", "records", cfg.Records, "submissions", len(chunks), "workers", cfg.Workers)
 	smp := startSampler(ctx, b.status, samplePeriod)
@@ -364,6 +366,11 @@ func (b *benchStack) throughput(ctx context.Context, cfg Config, loads workloads
 		return fmt.Errorf("throughput run: %w (service statuses: %s)", err, statusLine(ctx, b.status))
 	}
 	cpu1 := readCPU(b.procs, b.pids)
+	p1, perrs := readSamples(b.procs, b.pids)
+	for _, err := range perrs {
+		res.Warnings = append(res.Warnings, "process counters: "+err.Error())
+	}
+	m1 := b.scrape(ctx, res)
 	if err := <-subDone; err != nil {
 		return fmt.Errorf("throughput run: %w", err)
 	}
@@ -379,6 +386,7 @@ func (b *benchStack) throughput(ctx context.Context, cfg Config, loads workloads
 		res.StageRecordsPerS[n] = s.RecordsPerSec
 	}
 	res.cpu(cpu0, cpu1, cfg.Records)
+	res.figures(p0, p1, m0, m1, cfg.Records)
 	for n, p := range b.st.Procs {
 		if p.Starts() != starts[n] || (b.pids[n] != 0 && p.Pid() != b.pids[n]) {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s restarted during the run: its CPU and memory numbers are incomplete", n))
@@ -438,13 +446,25 @@ func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res
 	// ClickHouse is given that address rather than "localhost", which it
 	// may resolve to ::1 first and then never consume.
 	brokers := strings.ReplaceAll(b.st.Brokers, "localhost:", "127.0.0.1:")
+	floorPids := map[string]int{"broker": b.pids["broker"], "clickhouse": b.pids["clickhouse"]}
+	t0, _ := readSamples(b.procs, floorPids)
 	tf, err := TransportFloor(ctx, brokers, b.st.CHAddr, work.lines, b.log)
+	t1, _ := readSamples(b.procs, floorPids)
+	if tf.Records > 0 {
+		res.TransportFloorCPUPer1k = cpuPer1k(t0, t1, tf.Records)
+	}
 	if err != nil {
 		floorErr = fmt.Errorf("transport floor: %w", err)
 		res.Warnings = append(res.Warnings, floorErr.Error())
 	}
 	b.log.Info("compute floor")
+	self := map[string]int{"bench-client": os.Getpid()}
+	c0, _ := readSamples(b.procs, self)
 	cf, err := ComputeFloor(ctx, work.lines, cfg.ReferenceDir)
+	c1, _ := readSamples(b.procs, self)
+	if cf.Records > 0 {
+		res.ComputeFloorCPUPer1k = cpuPer1k(c0, c1, cf.Records)
+	}
 	if err != nil {
 		err = fmt.Errorf("compute floor: %w", err)
 		floorErr = errors.Join(floorErr, err)
@@ -459,6 +479,34 @@ func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res
 		res.RatioE2EToCompute = res.E2ERecordsPerS / cf.RecordsPerSec
 	}
 	return floorErr
+}
+
+// cpuPer1k is the user + system CPU of the processes in s0 and s1 between the
+// two readings, per 1,000 of records.
+func cpuPer1k(s0, s1 map[string]procSample, records int) float64 {
+	var cpu float64
+	for n, b := range s1 {
+		if a, ok := s0[n]; ok {
+			d := b.minus(a)
+			cpu += d.UserS + d.SystemS
+		}
+	}
+	return cpu / (float64(records) / 1000)
+}
+
+// scrape reads the counters of every service's /metrics; a service that does
+// not answer is a warning, and its request counts are left out.
+func (b *benchStack) scrape(ctx context.Context, res *Result) map[string]metricSample {
+	out := map[string]metricSample{}
+	for _, n := range devstack.ServiceNames {
+		m, err := scrapeMetrics(ctx, fmt.Sprintf("http://localhost:%d/metrics", b.st.Ports.HTTP[n]))
+		if err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("metrics of %s: %v", n, err))
+			continue
+		}
+		out[n] = m
+	}
+	return out
 }
 
 func readCPU(r procReader, pids map[string]int) map[string]float64 {

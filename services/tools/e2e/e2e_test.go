@@ -32,10 +32,20 @@ import (
 const (
 	refDir   = "../../../reference/sample"
 	database = "dmic_e2e"
-	portBase = 1000
 	seed     = 7
 	records  = 400
 )
+
+// freePortBase is a port base from 1000 whose ports are free, so that two
+// runs of the tests on one machine do not meet.
+func freePortBase(t *testing.T) int {
+	t.Helper()
+	base, err := devstack.FreePortBase(1000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
 
 // syncBuffer collects every process's log lines.
 type syncBuffer struct {
@@ -152,7 +162,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: chAddr, Database: database, PortBase: portBase, Out: logs})
+		ClickHouseAddr: chAddr, Database: database, PortBase: freePortBase(t), Out: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}

@@ -31,6 +31,7 @@ func main() {
 		// waits with backoff and says so in its health, and commits nothing
 		// it has not written.
 		var conn driver.Conn
+		inserted := load.InsertMetrics(d.Registry) // once: open may run again after an outage
 		open := func(ctx context.Context) (pipeline.Sink, func(), error) {
 			var err error
 			conn, err = ch.Open(ctx)
@@ -41,7 +42,7 @@ func main() {
 				conn.Close()
 				return nil, nil, err
 			}
-			store := chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock))
+			store := chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock), chstore.WithInsertObserver(inserted))
 			return load.Sink{Store: store, Kafka: kafkapipe.Sink{W: w}}, func() { conn.Close() }, nil
 		}
 		return d.RunStage(ctx, service.Stage{
