@@ -351,8 +351,9 @@ type Residence struct {
 	// Index of Multiple Deprivation decile of the LSOA 2021 (1 most deprived,
 	// 10 least); 0 when unknown.
 	ImdDecile int32 `protobuf:"varint,11,opt,name=imd_decile,json=imdDecile,proto3" json:"imd_decile,omitempty"`
-	// The ZZ99 pseudo postcode, when the postcode was one: it names a country
-	// or "no fixed abode", never a person (CAM steps B, B-2, WB-3, A&E-1).
+	// The inward part of the ZZ99 pseudo postcode ("3VZ" of "ZZ99 3VZ"),
+	// when the postcode was one: it names a country or "no fixed abode",
+	// never a person (CAM steps B, B-2, WB-3, A&E-1).
 	PseudoPostcode string `protobuf:"bytes,12,opt,name=pseudo_postcode,json=pseudoPostcode,proto3" json:"pseudo_postcode,omitempty"`
 	// ONS code of the postcode's sub-ICB / Welsh LHB / Scottish HSCP / NI LCG
 	// (E38..., W11..., S03..., ZC0n0).

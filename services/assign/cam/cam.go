@@ -222,9 +222,9 @@ type hostArea struct {
 
 // ukPseudo are the pseudo postcodes the guidance sends to the provider's
 // main site, with England as the country (p.7, and steps A&E-1, B, WB-3).
-func ukPseudo(pc string) bool {
-	switch pc {
-	case "ZZ99 3WZ", "ZZ99 3VZ", "ZZ99 3CZ", "ZZ99 3GZ", "ZZ99 1WZ", "ZZ99 2WZ":
+func ukPseudo(code string) bool {
+	switch code {
+	case "3WZ", "3VZ", "3CZ", "3GZ", "1WZ", "2WZ":
 		return true
 	}
 	return false
@@ -240,9 +240,9 @@ func (x *run) residence() *residence {
 	x.r.Tables |= 1 << tPostcodes
 	switch pc := r.GetPseudoPostcode(); {
 	case pc != "" && ukPseudo(pc):
-		x.res = residence{kind: resProviderSite, why: "pseudo postcode " + pc}
+		x.res = residence{kind: resProviderSite, why: "pseudo postcode code " + pc}
 	case pc != "":
-		x.res = residence{kind: resOverseas, why: "overseas pseudo postcode " + pc}
+		x.res = residence{kind: resOverseas, why: "overseas pseudo postcode code " + pc}
 	case r.GetCountry() == "" && r.GetSubIcb() == "":
 		// Missing, invalid or not in the postcode directory. The guidance
 		// sends missing postcodes to the provider's main site; a postcode
@@ -441,7 +441,7 @@ func (x *run) responsible() (code string, how int, why string) {
 		return res.subICB, 2, usePostcode + "; postcode sub-ICB " + res.subICB
 	}
 	if h := x.hostArea(); h.ok {
-		return h.subICB, 3, usePostcode + "; residence " + res.why + ": host " + h.trust + " (" + h.postcode + ") sub-ICB " + h.subICB
+		return h.subICB, 3, usePostcode + "; residence " + res.why + ": host " + h.trust + " main site sub-ICB " + h.subICB
 	}
 	return "", 0, usePostcode + "; no postcode sub-ICB and no host for provider " + orNone(x.act.GetProviderCode())
 }

@@ -41,10 +41,10 @@ var (
 	belfast  = &dmicv1.Residence{Country: refdata.CountryNorthernIreland, LocalAuthority: "N09000003", HealthArea: "ZC010"}
 	shropsh  = &dmicv1.Residence{Country: refdata.CountryEngland, SubIcb: "M2L0M", Icb: "QOC", LocalAuthority: "E06000051"}
 	highDown = &dmicv1.Residence{Country: refdata.CountryEngland, SubIcb: "92A", Icb: "QXU", LocalAuthority: "E07000211", JusticeFacilityCode: "YDE39", JusticeHub: "97T"}
-	noFixed  = &dmicv1.Residence{Note: "no fixed abode", PseudoPostcode: "ZZ99 3VZ"}
-	wales99  = &dmicv1.Residence{Country: refdata.CountryWales, Note: "Wales n.o.s.", PseudoPostcode: "ZZ99 3GZ"}
-	france   = &dmicv1.Residence{Note: "overseas", PseudoPostcode: "ZZ99 4GZ"}
-	usa      = &dmicv1.Residence{Note: "overseas", PseudoPostcode: "ZZ99 6CZ"}
+	noFixed  = &dmicv1.Residence{Note: "no fixed abode", PseudoPostcode: "3VZ"}
+	wales99  = &dmicv1.Residence{Country: refdata.CountryWales, Note: "Wales n.o.s.", PseudoPostcode: "3GZ"}
+	france   = &dmicv1.Residence{Note: "overseas", PseudoPostcode: "4GZ"}
+	usa      = &dmicv1.Residence{Note: "overseas", PseudoPostcode: "6CZ"}
 )
 
 func apc(date string, o ...opt) *dmicv1.DeidentifiedActivity {

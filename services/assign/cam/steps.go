@@ -114,7 +114,7 @@ func (x *run) ordinarilyResident(ovc string) bool {
 	}
 	p, open := x.practice()
 	if open && (strings.HasPrefix(p.Postcode, "BF1 ") || strings.HasPrefix(p.Postcode, "BF2 ")) {
-		x.ask("B", false, "GP practice", "practice "+p.Code+" has a BFPO postcode "+p.Postcode)
+		x.ask("B", false, "GP practice", "practice "+p.Code+" has a BFPO (BF1/BF2) postcode")
 		return false
 	}
 	if open {
@@ -141,11 +141,13 @@ func (x *run) overseas(ovc string) {
 	highly := ok && s.HighlySpecialised
 	x.ask("B-1", highly, "service code", x.serviceWhy(s, ok))
 	if highly {
-		pc := x.act.GetResidence().GetPseudoPostcode()
+		code := x.act.GetResidence().GetPseudoPostcode()
 		x.r.Tables |= 1 << tPseudo
-		p, found := x.ref.PseudoPostcode(pc)
+		p, found := x.ref.PseudoPostcode("ZZ99 " + code)
 		eea := found && p.EEA
-		x.ask("B-2", eea, "pseudo postcode (Appendix H)", orNone(pc)+" "+p.Country)
+		// The trail names the pseudo postcode by its code and country only:
+		// the whole "ZZ99 nXZ" is the value submitted as the postcode.
+		x.ask("B-2", eea, "pseudo postcode (Appendix H)", "code "+orNone(code)+" "+p.Country)
 		if eea {
 			hub, why := x.providerHub()
 			if hub == "" {

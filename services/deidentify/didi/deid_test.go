@@ -330,7 +330,7 @@ func TestDeidentifyAPC(t *testing.T) {
 		Residence: &dmicv1.Residence{
 			Lsoa_2011: "E01004128", Lsoa_2021: "E01004128", Msoa_2011: "E02000841", Msoa_2021: "E02000841",
 			LocalAuthority: "E09000029", SubIcb: "36L", Icb: "QWE", Country: refdata.CountryEngland, PostcodeSector: "SM5 1",
-			ImdDecile: 4, // E01004128 in imd2025_lsoa21.csv
+			ImdDecile:  4, // E01004128 in imd2025_lsoa21.csv
 			HealthArea: "E38000245", Region: "E40000003",
 		},
 		Activity: &dmicv1.DeidentifiedActivity_Apc{Apc: proto.Clone(in.GetApc()).(*dmicv1.ApcEpisode)},
@@ -416,15 +416,15 @@ func TestDeidentifyResidence(t *testing.T) {
 		postcode string
 		want     *dmicv1.Residence
 	}{
-		{"ZZ99 3VZ", &dmicv1.Residence{Note: NoteNoFixedAbode, PseudoPostcode: "ZZ99 3VZ"}},
-		{"zz993vz", &dmicv1.Residence{Note: NoteNoFixedAbode, PseudoPostcode: "ZZ99 3VZ"}},
-		{"ZZ99 3WZ", &dmicv1.Residence{Note: NoteNotKnown, PseudoPostcode: "ZZ99 3WZ"}},
-		{"ZZ99 3CZ", &dmicv1.Residence{Country: "E92000001", Note: NoteEnglandNOS, PseudoPostcode: "ZZ99 3CZ"}},
-		{"ZZ99 1WZ", &dmicv1.Residence{Country: "S92000003", Note: NoteScotlandNOS, PseudoPostcode: "ZZ99 1WZ"}},
-		{"ZZ99 2WZ", &dmicv1.Residence{Country: "N92000002", Note: NoteNorthernIreland, PseudoPostcode: "ZZ99 2WZ"}},
-		{"ZZ99 3GZ", &dmicv1.Residence{Country: "W92000004", Note: NoteWalesNOS, PseudoPostcode: "ZZ99 3GZ"}},
-		{"ZZ99 6CZ", &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: "ZZ99 6CZ"}},
-		{"ZZ99 4HZ", &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: "ZZ99 4HZ"}},
+		{"ZZ99 3VZ", &dmicv1.Residence{Note: NoteNoFixedAbode, PseudoPostcode: "3VZ"}},
+		{"zz993vz", &dmicv1.Residence{Note: NoteNoFixedAbode, PseudoPostcode: "3VZ"}},
+		{"ZZ99 3WZ", &dmicv1.Residence{Note: NoteNotKnown, PseudoPostcode: "3WZ"}},
+		{"ZZ99 3CZ", &dmicv1.Residence{Country: "E92000001", Note: NoteEnglandNOS, PseudoPostcode: "3CZ"}},
+		{"ZZ99 1WZ", &dmicv1.Residence{Country: "S92000003", Note: NoteScotlandNOS, PseudoPostcode: "1WZ"}},
+		{"ZZ99 2WZ", &dmicv1.Residence{Country: "N92000002", Note: NoteNorthernIreland, PseudoPostcode: "2WZ"}},
+		{"ZZ99 3GZ", &dmicv1.Residence{Country: "W92000004", Note: NoteWalesNOS, PseudoPostcode: "3GZ"}},
+		{"ZZ99 6CZ", &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: "6CZ"}},
+		{"ZZ99 4HZ", &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: "4HZ"}},
 		{"SW1A 1AA", &dmicv1.Residence{PostcodeSector: "SW1A 1", Note: NoteNotInReference}},
 		{"", &dmicv1.Residence{Note: NotePostcodeMissing}},
 		{"NOT A POSTCODE", &dmicv1.Residence{Note: NotePostcodeInvalid}},

@@ -130,7 +130,10 @@ func (r *Reference) loadCAM(dir string) error {
 		{PseudoPostcodesFile, func(f *os.File) (err error) { t.pseudo, err = loadPseudo(f); return }},
 		{DevolvedFile, func(f *os.File) (err error) { t.devolvedONS, t.devolvedCode, err = loadDevolved(f); return }},
 		{WalesLHBFile, func(f *os.File) (err error) { t.walesLHB, err = loadPairs(f, "ltla21_code", "lhb_ods_code"); return }},
-		{ScottishBoardsFile, func(f *os.File) (err error) { t.scotBoard, err = loadPairs(f, "council_area_code", "health_board_ods_code"); return }},
+		{ScottishBoardsFile, func(f *os.File) (err error) {
+			t.scotBoard, err = loadPairs(f, "council_area_code", "health_board_ods_code")
+			return
+		}},
 		{VintagesFile, func(f *os.File) (err error) { t.vintages, err = loadPairs(f, "table", "vintage"); return }},
 	}
 	for _, l := range loaders {
