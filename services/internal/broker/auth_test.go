@@ -176,3 +176,34 @@ func TestLoadCannotWriteRaw(t *testing.T) {
 		t.Fatalf("load cannot write %s: %v", topics.Rejected, err)
 	}
 }
+
+// librdkafka (kcat) uses SASL only with a broker that lists SaslHandshake
+// version 0; kfake lists it from version 1, so the broker lowers that
+// minimum (advertiseHandshakeV0). A kafka-go client still authenticates.
+func TestHandshakeVersionZeroIsListed(t *testing.T) {
+	b := brokertest.New(t)
+	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second}).Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	versions, err := conn.ApiVersions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range versions {
+		if v.ApiKey == 17 { // SaslHandshake
+			found = true
+			if v.MinVersion != 0 || v.MaxVersion < 1 {
+				t.Errorf("SaslHandshake versions %d..%d, want 0..1 or more", v.MinVersion, v.MaxVersion)
+			}
+		}
+	}
+	if !found || len(versions) < 20 {
+		t.Errorf("ApiVersions lists %d keys (SaslHandshake among them: %v)", len(versions), found)
+	}
+	if _, err := brokertest.As(t, b, topics.Operator).Dial(context.Background()); err != nil {
+		t.Errorf("kafka-go cannot authenticate after the change: %v", err)
+	}
+}

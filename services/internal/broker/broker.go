@@ -28,7 +28,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/secret"
@@ -160,11 +162,57 @@ func Start(opts ...Option) (*Broker, error) {
 		return nil, fmt.Errorf("embedded broker has no listen address")
 	}
 	b.cluster, b.addr = c, addrs[0]
+	if b.auth {
+		if err := b.advertiseHandshakeV0(cfg.clientTLS); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	if err := b.setup(cfg); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// advertiseHandshakeV0 works round kfake's ApiVersions answer, which lists
+// SaslHandshake (key 17) from version 1 only. librdkafka (kcat, and the
+// Kafka engine of ClickHouse) takes a broker to support the handshake only
+// if version 0 is listed, and refuses every SASL mechanism otherwise ("SASL
+// Handshake not supported by broker"); a real Kafka broker lists 0 and 1.
+// The broker answers ApiVersions (up to version 3, which librdkafka and
+// kafka-go send) with kfake's own list, that one minimum lowered to 0; a
+// client then sends version 1, the highest both know, which kfake serves.
+func (b *Broker) advertiseHandshakeV0(clientTLS *tls.Config) error {
+	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second, TLS: clientTLS}).Dial("tcp", b.addr)
+	if err != nil {
+		return fmt.Errorf("embedded broker: ask its API versions: %w", err)
+	}
+	versions, err := conn.ApiVersions()
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("embedded broker: ask its API versions: %w", err)
+	}
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(versions))
+	for _, v := range versions {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = v.ApiKey, v.MinVersion, v.MaxVersion
+		if k.ApiKey == int16(kmsg.SASLHandshake) {
+			k.MinVersion = 0
+		}
+		keys = append(keys, k)
+	}
+	b.cluster.ControlKey(int16(kmsg.ApiVersions), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		b.cluster.KeepControl()
+		req, ok := r.(*kmsg.ApiVersionsRequest)
+		if !ok || req.Version > 3 {
+			return nil, nil, false // kfake's own answer
+		}
+		resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+		resp.ApiKeys = slices.Clone(keys)
+		return resp, nil, true
+	})
+	return nil
 }
 
 // setup makes the topics (unless WithoutTopics) and, with auth, the users
