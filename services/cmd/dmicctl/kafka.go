@@ -33,7 +33,7 @@ func kafkaSetup(ctx context.Context, args []string, stdout, stderr io.Writer, ti
 	brokers := fs.String("brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated.")
 	partitions := fs.Int("partitions", topics.DefaultPartitions, "Partitions of every topic created.")
 	passwordsDir := fs.String("passwords-dir", "",
-		"Folder of the principals' SCRAM passwords, <principal>.password (mode 0600); empty: leave the users' credentials as they are.")
+		"Folder of the principals' SCRAM passwords, <principal>.password (mode 0600; "+topics.Admin+".password too, to change the administrator's); empty: leave the users' credentials as they are.")
 	print := fs.Bool("print", false, "Print the ACL table's rules and stop, connecting to nothing.")
 	// The administrator is the cluster's superuser (Kafka's super.users).
 	admin := kafkaconn.Config{User: topics.Admin}
@@ -100,7 +100,9 @@ func kafkaSetup(ctx context.Context, args []string, stdout, stderr io.Writer, ti
 }
 
 // readPasswords reads every principal's password file in dir; every file
-// missing or unsafe is named. Nothing when dir is "".
+// missing or unsafe is named. The administrator's (topics.Admin) is read too
+// if it is there: a rotation of the administrator's password. Nothing when
+// dir is "".
 func readPasswords(dir string) (map[string]secret.Secret, error) {
 	if dir == "" {
 		return nil, nil
@@ -117,6 +119,15 @@ func readPasswords(dir string) (map[string]secret.Secret, error) {
 			continue
 		}
 		out[p] = s
+	}
+	adminFile := filepath.Join(dir, topics.Admin+".password")
+	if _, err := os.Stat(adminFile); err == nil {
+		s, err := secret.FromFile(adminFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-passwords-dir: %s: %w", topics.Admin, err))
+		} else {
+			out[topics.Admin] = s
+		}
 	}
 	return out, errors.Join(errs...)
 }
