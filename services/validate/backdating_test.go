@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
@@ -53,7 +54,8 @@ func serve(t *testing.T, specs *validate.Specifications) validationv1.Specificat
 func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 3)
+	brokers := topicstest.Broker(t, 3)
+	vc := brokertest.As(t, brokers, validate.Access().Principal)
 	clk := clocktest.Manual(t)
 	today := clk.Now()
 	yesterday := clocktest.Date(today.AddDate(0, 0, -1))
@@ -63,10 +65,10 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := spec.New(reg, spec.WithClock(clk.Clock()))
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(vc)
 	t.Cleanup(func() { w.Close() })
 	var logs bytes.Buffer
-	specs := validate.NewSpecifications(v, kafkalog.New(brokers, topics.Specifications, w), slog.New(slog.NewJSONHandler(&logs, nil)))
+	specs := validate.NewSpecifications(v, kafkalog.New(vc, topics.Specifications, w), slog.New(slog.NewJSONHandler(&logs, nil)))
 	client := serve(t, specs)
 	ctx = metadata.AppendToOutgoingContext(ctx, validate.OperatorMetadata, "a.operator")
 

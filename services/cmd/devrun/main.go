@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
 
@@ -73,7 +74,8 @@ func run() int {
 ================================================================================
  dmic is running. Ctrl-C stops everything.
 
- Broker (Kafka protocol)  %[1]s     kcat -b %[1]s -L
+ Broker (Kafka protocol)  %[1]s     kcat -b %[1]s -F %[15]s -L
+                          (SASL/SCRAM as dmic-operator; every principal's password is in %[16]s)
  Ingest HTTP              %[2]s/v1/submissions?dataset=apc
  gRPC control             localhost:%[6]d..%[7]d   grpcurl -plaintext localhost:%[8]d list
  Status                   bin/dmicctl%[9]s status
@@ -86,7 +88,8 @@ func run() int {
    clickhouse-client --host %[4]s --port %[5]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
 ================================================================================
 `, st.Brokers, st.IngestURL(), st.CHAddr, chHost, chPort, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
-		p.HTTP["validate"], p.HTTP["validate"], p.HTTP["load"], p.HTTP["ingest"], *database)
+		p.HTTP["validate"], p.HTTP["validate"], p.HTTP["load"], p.HTTP["ingest"], *database,
+		broker.KcatConfigFile(st.KafkaCredentials), st.KafkaCredentials)
 	if *trickle > 0 && *records > 0 {
 		go func() {
 			for seed := 2; ; seed++ {

@@ -6,10 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 )
 
 func validConfig() Config {
-	return Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4"}
+	return Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4",
+		Kafka: kafkaconn.Config{Mechanism: kafkaconn.None}}
 }
 
 func TestValidate(t *testing.T) {
@@ -26,9 +29,13 @@ func TestValidate(t *testing.T) {
 		{"no partitions", func(c *Config) { c.Partitions = 0 }, []string{"-partitions: 0"}},
 		{"no grpc address", func(c *Config) { c.GRPCAddr = "" }, []string{"-grpc-addr"}},
 		{"bad compression", func(c *Config) { c.Compression = "brotli" }, []string{`-kafka-compression: compression "brotli"`}},
+		{"SASL without a password", func(c *Config) {
+			c.Kafka = kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512, User: "dmic-validate"}
+		}, []string{"-kafka-sasl-password-file: required"}},
 		{"everything at once", func(c *Config) {
-			*c = Config{Brokers: "", LogLevel: "loud", LogFormat: "xml", Partitions: 0, Compression: "brotli"}
-		}, []string{"-brokers", "-grpc-addr", `-log-level: "loud"`, `-log-format: "xml"`, "-partitions: 0", "-kafka-compression"}},
+			*c = Config{Brokers: "", LogLevel: "loud", LogFormat: "xml", Partitions: 0, Compression: "brotli", Kafka: kafkaconn.Config{Mechanism: "PLAIN", TLSCA: "/nonexistent/ca.pem"}}
+		}, []string{"-brokers", "-grpc-addr", `-log-level: "loud"`, `-log-format: "xml"`, "-partitions: 0", "-kafka-compression",
+			`-kafka-sasl-mechanism: "PLAIN"`, "-kafka-sasl-user", "-kafka-sasl-password-file", "-kafka-tls-ca"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,7 +95,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err := ParseFlags(newFlagSet(&c), nil); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", HTTPAddr: "localhost:9202", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4"}
+	want := Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", HTTPAddr: "localhost:9202", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4",
+		Kafka: kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512}}
 	if c != want {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
@@ -116,6 +124,7 @@ func TestParseFlagsEnvAndFlags(t *testing.T) {
 		LogFormat:   "text",             // default
 		Partitions:  3,                  // flag wins over env
 		Compression: "lz4",
+		Kafka:       kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512},
 	}
 	if c != want {
 		t.Errorf("config = %+v, want %+v", c, want)

@@ -19,12 +19,16 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/control"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 )
 
 // Daemon is one running service process: logger, metrics, gRPC server.
 type Daemon struct {
-	Name     string
-	Config   Config
+	Name   string
+	Config Config
+	// Kafka is the cluster as this service's principal: every Kafka client
+	// of the service is built from it.
+	Kafka    kafkaconn.Cluster
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 	GRPC     *grpc.Server
@@ -46,7 +50,7 @@ type Daemon struct {
 }
 
 // New builds the daemon's shared parts. It does not listen yet.
-func New(name string, cfg Config) *Daemon {
+func New(name string, cfg Config, kafka kafkaconn.Cluster) *Daemon {
 	reg := prometheus.NewRegistry()
 	ks := newKafkaStats()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), ks)
@@ -68,6 +72,7 @@ func New(name string, cfg Config) *Daemon {
 		Health:   checks,
 		Name:     name,
 		Config:   cfg,
+		Kafka:    kafka,
 		Log:      cfg.Logger(name),
 		Registry: reg,
 		GRPC:     grpc.NewServer(),
@@ -105,7 +110,7 @@ func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Co
 		}
 		hsrv = &http.Server{Handler: d.HTTP, ReadHeaderTimeout: 10 * time.Second}
 	}
-	d.Log.Info("started", "version", info.Version, "grpc", gl.Addr().String(), "http", d.Config.HTTPAddr, "brokers", d.Config.Brokers)
+	d.Log.Info("started", "version", info.Version, "grpc", gl.Addr().String(), "http", d.Config.HTTPAddr, "kafka", d.Kafka.String())
 
 	g, gctx := errgroup.WithContext(ctx)
 	wctx, stopWatch := context.WithCancel(gctx)

@@ -21,19 +21,22 @@ func TestKafkaStatsCountRequests(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const topic = "stats-test"
-	conn, err := kafka.DialContext(ctx, "tcp", b.Addr())
+	// As the broker's administrator: the ACLs are not what this test is about.
+	kc := brokertest.Admin(t, b)
+	// Created through kc's own pool, whose metadata cache then knows it.
+	resp, err := kc.Client(10*time.Second).CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}); err != nil {
+	if err := resp.Errors[topic]; err != nil {
 		t.Fatal(err)
 	}
-	conn.Close()
 
 	ks := newKafkaStats()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(ks)
-	w := kafkapipe.NewWriter([]string{b.Addr()})
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	ks.addWriter(w)
 	// Two calls of five messages: two produce requests (one partition).
@@ -51,7 +54,7 @@ func TestKafkaStatsCountRequests(t *testing.T) {
 		t.Errorf("after two writes of five: %v", got)
 	}
 
-	r := kafkapipe.NewReader([]string{b.Addr()}, "stats-test-group", topic)
+	r := kafkapipe.NewReader(kc, "stats-test-group", topic)
 	defer r.Close()
 	ks.addReader(r.R)
 	for range 10 {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +19,9 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/control"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/service"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 func freePort(t *testing.T) int {
@@ -47,14 +50,31 @@ func (idle) Rejected() int64  { return 0 }
 func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	brokerPort := freePort(t)
 	grpcAddr, httpAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
-	d := service.New("validate", service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, HTTPAddr: httpAddr,
-		LogLevel: "error", Partitions: 1})
+	// The service's password is in the broker's credentials folder before
+	// either starts, as `make run` leaves it after a first run.
+	creds := t.TempDir()
+	principal := topics.ServicePrincipal("validate")
+	if err := os.WriteFile(broker.PasswordFile(creds, principal), []byte("validate-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, HTTPAddr: httpAddr,
+		LogLevel: "error", LogFormat: "text", Partitions: 1, Compression: "none",
+		Kafka: kafkaconn.Config{Mechanism: broker.Mechanism, User: principal, PasswordFile: broker.PasswordFile(creds, principal)}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := cfg.Kafka.Cluster(cfg.BrokerList())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := service.New("validate", cfg, kc)
+	access, _ := topics.GrantOf(principal)
 	stop := d.ServeStarting()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	waited := make(chan error, 1)
-	go func() { waited <- d.WaitForTopics(ctx) }()
+	go func() { waited <- d.WaitForTopics(ctx, access) }()
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -97,7 +117,7 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	}
 
 	// The broker arrives; the service serves.
-	brokertest.New(t, broker.WithPort(brokerPort))
+	brokertest.New(t, broker.WithPort(brokerPort), broker.WithCredentialsDir(creds))
 	if err := <-waited; err != nil {
 		t.Fatal(err)
 	}

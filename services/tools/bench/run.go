@@ -18,13 +18,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/segmentio/kafka-go"
 
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
@@ -288,7 +288,7 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 		return nil, err
 	}
 	b.client = newIngestClient(b.st.IngestURL(), cfg.Workers+8)
-	if n, err := rawPartitions(ctx, b.st.Brokers); err == nil {
+	if n, err := rawPartitions(ctx, b.st); err == nil {
 		res.Settings.Partitions = n
 	}
 	b.procs = newProcReader()
@@ -442,15 +442,24 @@ func (b *benchStack) latency(ctx context.Context, cfg Config, steady *workload, 
 func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res *Result) error {
 	var floorErr error
 	b.log.Info("transport floor")
-	// The embedded broker listens on 127.0.0.1 only; librdkafka inside
-	// ClickHouse is given that address rather than "localhost", which it
-	// may resolve to ::1 first and then never consume.
-	brokers := strings.ReplaceAll(b.st.Brokers, "localhost:", "127.0.0.1:")
-	floorPids := map[string]int{"broker": b.pids["broker"], "clickhouse": b.pids["clickhouse"]}
+	// On a broker of its own without authentication: ClickHouse 18.16's
+	// Kafka engine has no SASL settings per table, and the stack's broker
+	// refuses anonymous clients (TransportFloor). It listens on 127.0.0.1,
+	// the address librdkafka inside ClickHouse is given rather than
+	// "localhost", which it may resolve to ::1 first and then never consume.
+	// Its CPU is the broker's (in this process) and ClickHouse's.
+	floorPids := map[string]int{"bench-client": os.Getpid(), "clickhouse": b.pids["clickhouse"]}
 	t0, _ := readSamples(b.procs, floorPids)
-	tf, err := TransportFloor(ctx, brokers, b.st.CHAddr, work.lines, b.log)
-	t1, _ := readSamples(b.procs, floorPids)
-	if tf.Records > 0 {
+	var tf FloorResult
+	fb, err := broker.Start(broker.WithoutAuth(), broker.WithoutTopics())
+	if err == nil {
+		var fc kafkaconn.Cluster
+		if fc, err = fb.Admin(); err == nil {
+			tf, err = TransportFloor(ctx, fc, b.st.CHAddr, work.lines, b.log)
+		}
+		fb.Close()
+	}
+	if t1, _ := readSamples(b.procs, floorPids); tf.Records > 0 {
 		res.TransportFloorCPUPer1k = cpuPer1k(t0, t1, tf.Records)
 	}
 	if err != nil {
@@ -524,8 +533,12 @@ func readCPU(r procReader, pids map[string]int) map[string]float64 {
 
 // rawPartitions is the partition count of the raw topic (every dmic topic has
 // the same), which bounds how many consumers of a group can work at once.
-func rawPartitions(ctx context.Context, brokers string) (int, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", brokers)
+func rawPartitions(ctx context.Context, st *devstack.Stack) (int, error) {
+	c, err := st.Kafka(topics.Operator)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := c.Dial(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("dial broker: %w", err)
 	}

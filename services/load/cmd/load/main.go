@@ -22,7 +22,7 @@ func main() {
 	var ch chstore.Config
 	register := func(fs *flag.FlagSet) { ch.RegisterFlags(fs) }
 	os.Exit(service.Main("load", os.Args[1:], register, nil, func(ctx context.Context, d *service.Daemon) error {
-		if err := d.WaitForTopics(ctx); err != nil {
+		if err := d.WaitForTopics(ctx, load.Access()); err != nil {
 			return err
 		}
 		w := d.NewWriter()
@@ -46,7 +46,7 @@ func main() {
 			return load.Sink{Store: store, Kafka: kafkapipe.Sink{W: w}}, func() { conn.Close() }, nil
 		}
 		return d.RunStage(ctx, service.Stage{
-			Group: "dmic-load", Inputs: load.Inputs, Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
+			Access: load.Access(), Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
 			// Few, large inserts: ClickHouse wants about one per second per table.
 			MaxBatch: 50000, BatchWait: time.Second, Processor: load.Processor{},
 			OpenSink: open, SinkName: "clickhouse " + ch.String(),
