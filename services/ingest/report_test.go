@@ -19,6 +19,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
@@ -46,7 +47,7 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	src := chstore.NewReports(cfg)
+	src := chstore.NewReports(chstoretest.As(t, cfg, chaccess.Reader)) // as ingest reads them
 	defer src.Close()
 	reports := ingest.NewReports(src, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mux := http.NewServeMux()

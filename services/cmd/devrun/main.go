@@ -9,21 +9,21 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/ports"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
-	chAddr := os.Getenv("CLICKHOUSE_ADDR")
-	if chAddr == "" {
-		chAddr = "localhost:9000"
-	}
 	fs := flag.NewFlagSet("devrun", flag.ContinueOnError)
 	binDir := fs.String("bin", "bin", "Folder of the built binaries.")
 	varDir := fs.String("var", "var", "Folder for broker data, ClickHouse data and the dev key.")
@@ -33,7 +33,10 @@ func run() int {
 	database := fs.String("clickhouse-database", "dmic", "ClickHouse database (use another one for a second stack on the same server).")
 	trickle := fs.Int("trickle", 200, "Activities sent again every -every (0: none).")
 	every := fs.Duration("every", 30*time.Second, "Interval of the trickle feed.")
-	fs.StringVar(&chAddr, "clickhouse-addr", chAddr, "ClickHouse address (default from CLICKHOUSE_ADDR); started here if nothing answers.")
+	chAddr := fs.String("clickhouse-addr", os.Getenv("CLICKHOUSE_ADDR"),
+		"ClickHouse address (default from CLICKHOUSE_ADDR, else localhost:9000 shifted by -port-base); started here if nothing answers.")
+	chSecrets := fs.String("clickhouse-secrets", os.Getenv("DMIC_CLICKHOUSE_SECRETS"),
+		"Folder of the password files of dmic's ClickHouse users (one per user, named after it) on a server at -clickhouse-addr that was not started here (default from DMIC_CLICKHOUSE_SECRETS). A server started here keeps its own under -var.")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -48,11 +51,16 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "make run:", strings.Join(problems, "; "))
 		return 2
 	}
+	if *chAddr == "" {
+		// Each stack its own server (and so its own users' passwords): a second
+		// stack beside the first does not need the first one's passwords.
+		*chAddr = "localhost:" + strconv.Itoa(ports.For(*portBase).ClickHouse)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := devstack.Start(ctx, devstack.Config{BinDir: *binDir, VarDir: *varDir, ReferenceDir: *refDir, ClickHouseAddr: chAddr,
-		Database: *database, PortBase: *portBase, Out: os.Stdout})
+	st, err := devstack.Start(ctx, devstack.Config{BinDir: *binDir, VarDir: *varDir, ReferenceDir: *refDir, ClickHouseAddr: *chAddr,
+		ClickHouseSecrets: *chSecrets, Database: *database, PortBase: *portBase, Out: os.Stdout})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "make run: %v\n", err)
 		return 1
@@ -63,8 +71,16 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "make run: generator: %v\n", err)
 		}
 	}
-	chHost, chPort := splitAddr(st.CHAddr)
 	p := st.Ports
+	analyst := relative(st.ClientConfig(chaccess.Analyst))
+	// dmicctl's ClickHouse flags, where they differ from its defaults.
+	dq := "DMIC_CLICKHOUSE_PASSWORD_FILE=" + relative(st.CH.PasswordFile(chaccess.Analyst)) + " bin/dmicctl dq"
+	if st.CH.Addr != chstore.DefaultAddr {
+		dq += " -clickhouse-addr " + st.CH.Addr
+	}
+	if *database != chstore.DefaultDatabase {
+		dq += " -clickhouse-database " + *database
+	}
 	ctl := ""
 	if *portBase != 0 {
 		ctl = " -services " + st.ControlAddrs()
@@ -78,15 +94,18 @@ func run() int {
  gRPC control             localhost:%[6]d..%[7]d   grpcurl -plaintext localhost:%[8]d list
  Status                   bin/dmicctl%[9]s status
  Metrics                  http://localhost:%[10]d/metrics (validate; %[11]d..%[12]d, ingest on %[13]d)
- ClickHouse               %[3]s, database %[14]s
+ ClickHouse               %[3]s, database %[14]s; no default user: passwords in %[4]s
+                          (analyst reads; %[5]s is the administrator: %[15]s)
 
- Try:
-   clickhouse-client --host %[4]s --port %[5]s --query "SELECT dataset, source, count() FROM %[14]s.activity_current GROUP BY dataset, source ORDER BY dataset, source"
-   clickhouse-client --host %[4]s --port %[5]s --query "SELECT rule_id, count() FROM %[14]s.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
-   clickhouse-client --host %[4]s --port %[5]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
+ Try (as the read-only analyst; the client config holds the password, so no command line shows it):
+   clickhouse-client --config-file %[16]s --query "SELECT dataset, source, count() FROM %[14]s.activity_current GROUP BY dataset, source ORDER BY dataset, source"
+   clickhouse-client --config-file %[16]s --query "SELECT rule_id, count() FROM %[14]s.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
+   clickhouse-client --config-file %[16]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
+   %[17]s
 ================================================================================
-`, st.Brokers, st.IngestURL(), st.CHAddr, chHost, chPort, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
-		p.HTTP["validate"], p.HTTP["validate"], p.HTTP["load"], p.HTTP["ingest"], *database)
+`, st.Brokers, st.IngestURL(), st.CH.Addr, relative(st.CH.Secrets), chaccess.Migrator, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
+		p.HTTP["validate"], p.HTTP["validate"], p.HTTP["load"], p.HTTP["ingest"], *database,
+		"clickhouse-client --config-file "+relative(st.ClientConfig(chaccess.Migrator)), analyst, dq)
 	if *trickle > 0 && *records > 0 {
 		go func() {
 			for seed := 2; ; seed++ {
@@ -104,11 +123,15 @@ func run() int {
 	return 0
 }
 
-func splitAddr(a string) (string, string) {
-	for i := len(a) - 1; i >= 0; i-- {
-		if a[i] == ':' {
-			return a[:i], a[i+1:]
-		}
+// relative is path relative to the working folder when it lies below it
+// (make run's var/...), so that the banner's commands are short.
+func relative(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
 	}
-	return a, "9000"
+	if rel, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
 }

@@ -1,14 +1,15 @@
 // Command dmicctl shows the status of every dmic service and pauses or
 // resumes one, over each service's gRPC control API; manages the data
 // specifications on validate and the pseudonymisation keys on deidentify;
-// and shows the data-quality summary and the small-numbers check from
-// ClickHouse.
+// shows the data-quality summary and the small-numbers check from
+// ClickHouse; and creates or migrates the ClickHouse schema.
 //
 //	dmicctl status
 //	dmicctl pause validate
 //	dmicctl resume validate
 //	dmicctl dq [-provider RJ7] [-dataset apc] [-source provider] [-months 3] [-rules]
 //	dmicctl small-numbers [-k 5] [-provider RJ7] [-dataset apc] [-source provider] [-months 3]
+//	dmicctl migrate [-clickhouse-addr ADDR] [-clickhouse-database DB]
 //	dmicctl spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE
 //	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
 //	dmicctl skip SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
@@ -46,7 +47,9 @@ func usage(fs *flag.FlagSet) {
 		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
 		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
-		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n")
+		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
+		"       dmicctl [-timeout d] migrate [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
+		"       (ClickHouse commands also take -clickhouse-user and -clickhouse-password-file, or DMIC_CLICKHOUSE_PASSWORD; docs/security.md)\n")
 	fs.PrintDefaults()
 }
 
@@ -63,16 +66,23 @@ func run(args []string) int {
 		return 2
 	}
 	ctx := context.Background()
-	if cmd := fs.Arg(0); cmd == "dq" || cmd == "small-numbers" {
-		// Reads ClickHouse, not the services: -services does not matter. The
+	if cmd := fs.Arg(0); cmd == "dq" || cmd == "small-numbers" || cmd == "migrate" {
+		// Talks to ClickHouse, not the services: -services does not matter. The
 		// views read their tables whole (FINAL), which takes longer than a
 		// control call: unless -timeout was given, allow a minute.
 		t := time.Minute
 		if flagSet(fs, "timeout") {
 			t = *timeout
 		}
-		if cmd == "small-numbers" {
+		switch cmd {
+		case "small-numbers":
 			return smallNumbers(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
+		case "migrate":
+			// A layout migration copies a table's rows: allow it time.
+			if !flagSet(fs, "timeout") {
+				t = time.Hour
+			}
+			return migrate(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t)
 		}
 		return dq(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
 	}

@@ -2,12 +2,15 @@ package chstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 )
 
 // Table and view names in the dmic database.
@@ -302,6 +305,68 @@ func ApplySchema(ctx context.Context, conn driver.Conn, database string) error {
 		if err := ensureView(ctx, conn, db, v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ErrSchemaNotCurrent is returned (wrapped) by CheckSchema when the database
+// lacks something this version needs: `dmicctl migrate` has not run since.
+var ErrSchemaNotCurrent = errors.New("schema not current")
+
+// CheckSchema reports whether database has every table (with its sorting key
+// and columns) and every view (with its columns) that ApplySchema makes,
+// naming everything missing at once. It only reads the system tables, so the
+// writer, who may not change the schema, runs it at start: a load that is
+// newer than the schema waits (NOT SERVING, with the reason) instead of
+// failing on its first insert.
+func CheckSchema(ctx context.Context, conn driver.Conn, database string) error {
+	if err := validateDatabase(database); err != nil {
+		return err
+	}
+	db := database
+	var missing []string
+	for _, t := range tables() {
+		ok, err := exists(ctx, conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, t.name)
+		if err != nil {
+			return fmt.Errorf("check schema of %s: %w", db, err)
+		}
+		if !ok {
+			missing = append(missing, "table "+t.name)
+			continue
+		}
+		if key, err := hasSortingKey(ctx, conn, db, t); err != nil {
+			return fmt.Errorf("check schema of %s: %w", db, err)
+		} else if !key {
+			missing = append(missing, fmt.Sprintf("table %s's sorting key (%s)", t.name, strings.Join(t.orderBy, ", ")))
+		}
+		have, err := columnNames(ctx, conn, db, t.name)
+		if err != nil {
+			return fmt.Errorf("check schema of %s: %w", db, err)
+		}
+		for _, c := range t.columns {
+			if !have[c.name] {
+				missing = append(missing, "column "+t.name+"."+c.name)
+			}
+		}
+	}
+	for _, v := range views(db) {
+		have, err := columnNames(ctx, conn, db, v.name)
+		if err != nil {
+			return fmt.Errorf("check schema of %s: %w", db, err)
+		}
+		if len(have) == 0 {
+			missing = append(missing, "view "+v.name)
+			continue
+		}
+		for _, c := range v.columns {
+			if !have[c] {
+				missing = append(missing, "column "+v.name+"."+c)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: database %s lacks %s; run `dmicctl migrate` as %s",
+			ErrSchemaNotCurrent, db, strings.Join(missing, ", "), chaccess.Migrator)
 	}
 	return nil
 }

@@ -8,8 +8,9 @@
 //	embedded broker (Kafka)      9092, its /debug/pprof 9200
 //	ingest                       HTTP API + /metrics 8080, gRPC 9101
 //	validate … load              gRPC 9102 … 9106, HTTP (/metrics, /healthz) 9202 … 9206
-//	ClickHouse (native)          9000, not shifted: one server can hold several
-//	                             stacks' databases
+//	ClickHouse (native)          9000, the server `make run` starts when
+//	                             CLICKHOUSE_ADDR is not set: each stack has its
+//	                             own, with its own users' passwords
 package ports
 
 import (
@@ -25,6 +26,8 @@ type Table struct {
 	Base int
 	// Broker is the embedded broker's Kafka port; BrokerHTTP its pprof.
 	Broker, BrokerHTTP int
+	// ClickHouse is the native port of the local ClickHouse server.
+	ClickHouse int
 	// GRPC and HTTP are each service's control and HTTP ports; ingest's
 	// HTTP port is also its submission API.
 	GRPC, HTTP map[string]int
@@ -32,7 +35,7 @@ type Table struct {
 
 // For is the table shifted by base (0: the defaults).
 func For(base int) Table {
-	t := Table{Base: base, Broker: 9092 + base, BrokerHTTP: 9200 + base, GRPC: map[string]int{}, HTTP: map[string]int{}}
+	t := Table{Base: base, Broker: 9092 + base, BrokerHTTP: 9200 + base, ClickHouse: 9000 + base, GRPC: map[string]int{}, HTTP: map[string]int{}}
 	for i, n := range Services {
 		t.GRPC[n] = 9101 + i + base
 		t.HTTP[n] = 9201 + i + base

@@ -8,7 +8,7 @@ import (
 
 func TestTable(t *testing.T) {
 	d := ports.For(0)
-	if d.Broker != 9092 || d.HTTP["ingest"] != 8080 || d.GRPC["ingest"] != 9101 || d.GRPC["load"] != 9106 || d.HTTP["validate"] != 9202 {
+	if d.Broker != 9092 || d.ClickHouse != 9000 || d.HTTP["ingest"] != 8080 || d.GRPC["ingest"] != 9101 || d.GRPC["load"] != 9106 || d.HTTP["validate"] != 9202 {
 		t.Errorf("defaults = %+v", d)
 	}
 	// Every port of a shifted table is the default plus the base, and no
@@ -26,6 +26,7 @@ func TestTable(t *testing.T) {
 	}
 	check("broker", s.Broker, d.Broker)
 	check("broker http", s.BrokerHTTP, d.BrokerHTTP)
+	check("clickhouse", s.ClickHouse, d.ClickHouse)
 	for _, n := range ports.Services {
 		check(n+" grpc", s.GRPC[n], d.GRPC[n])
 		check(n+" http", s.HTTP[n], d.HTTP[n])

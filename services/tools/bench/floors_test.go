@@ -12,8 +12,10 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
@@ -89,7 +91,7 @@ func TestTransportFloor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ClickHouse and a broker and moves 20,000 records")
 	}
-	chAddr := chservertest.Addr(t)
+	ch := chstoretest.Config(t, chservertest.Server(t), chaccess.Migrator, "default")
 	b := brokertest.New(t)
 	lines := floorTestLines(t, 20000)
 	want := floorTestExpect(t, lines)
@@ -102,7 +104,7 @@ func TestTransportFloor(t *testing.T) {
 	var target string
 	inspected := false
 	log := slog.New(slog.NewTextHandler(floorTestWriter{t}, nil))
-	res, err := floorTransport(ctx, b.Addr(), chAddr, lines, log, func(ctx context.Context, conn driver.Conn, tbl string) error {
+	res, err := floorTransport(ctx, b.Addr(), ch, lines, log, func(ctx context.Context, conn driver.Conn, tbl string) error {
 		target, inspected = tbl, true
 		var rows, ids uint64
 		var price int64
@@ -138,7 +140,7 @@ func TestTransportFloor(t *testing.T) {
 
 	// Everything it made is gone, so no Kafka consumer is left inside the
 	// server when the test's cleanup stops it.
-	conn, err := chstore.Open(ctx, chAddr, "default")
+	conn, err := ch.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestTransportFloor(t *testing.T) {
 }
 
 func TestTransportFloorRefusesNoUsableLines(t *testing.T) {
-	_, err := TransportFloor(context.Background(), "127.0.0.1:1", "127.0.0.1:1", [][]byte{[]byte(`{"a":`), []byte(`[1]`), []byte(`{"price_pence":"x"}`)}, nil)
+	_, err := TransportFloor(context.Background(), "127.0.0.1:1", chstore.Config{Addr: "127.0.0.1:1"}, [][]byte{[]byte(`{"a":`), []byte(`[1]`), []byte(`{"price_pence":"x"}`)}, nil)
 	if err == nil || !strings.Contains(err.Error(), "none of the 3 lines") {
 		t.Fatalf("err = %v, want none of the 3 lines usable", err)
 	}

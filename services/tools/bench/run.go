@@ -24,7 +24,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
@@ -273,7 +273,12 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 		log.Info("stopping the stack")
 		b.st.Stop()
 	})
-	if b.conn, err = chstore.Open(ctx, b.st.CHAddr, database); err != nil {
+	// The bench only reads the stack's database: as the analyst.
+	analyst, err := b.st.ClickHouseConfig(chaccess.Analyst)
+	if err != nil {
+		return nil, err
+	}
+	if b.conn, err = analyst.Open(ctx); err != nil {
 		return nil, err
 	}
 	b.cleanup = append(b.cleanup, func() { b.conn.Close() })
@@ -438,7 +443,13 @@ func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res
 	// ClickHouse is given that address rather than "localhost", which it
 	// may resolve to ::1 first and then never consume.
 	brokers := strings.ReplaceAll(b.st.Brokers, "localhost:", "127.0.0.1:")
-	tf, err := TransportFloor(ctx, brokers, b.st.CHAddr, work.lines, b.log)
+	// Its tables go in the database default: the migrator, the
+	// development server's administrator, may make them.
+	migrator, err := b.st.ClickHouseConfig(chaccess.Migrator)
+	if err != nil {
+		return err
+	}
+	tf, err := TransportFloor(ctx, brokers, migrator, work.lines, b.log)
 	if err != nil {
 		floorErr = fmt.Errorf("transport floor: %w", err)
 		res.Warnings = append(res.Warnings, floorErr.Error())

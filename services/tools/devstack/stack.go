@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
 )
 
@@ -28,6 +30,10 @@ type Config struct {
 	ReferenceDir string
 	// ClickHouseAddr is used if something answers there, else a server is started on it.
 	ClickHouseAddr string
+	// ClickHouseSecrets is the folder of password files (one per user, named
+	// after it) of a server that answers at ClickHouseAddr but is not started
+	// here; a server started here keeps its own under VarDir/clickhouse/secrets.
+	ClickHouseSecrets string
 	// Database in ClickHouse.
 	Database string
 	// PortBase shifts every port (0 for the defaults: broker 9092, ingest 8080/9101, ...),
@@ -47,7 +53,8 @@ type Stack struct {
 	cfg     Config
 	Ports   ports.Table
 	Brokers string
-	CHAddr  string
+	// CH is the ClickHouse server and its users' password files.
+	CH chserver.Server
 	// KeyDir is deidentify's key directory (docs/deidentification.md).
 	KeyDir   string
 	Procs    map[string]*Process
@@ -89,11 +96,20 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := waitTCP(ctx, s.Brokers, 30*time.Second); err != nil {
 		return nil, fmt.Errorf("broker did not start: %w", err)
 	}
-	addr, stop, err := chserver.Ensure(ctx, cfg.ClickHouseAddr, filepath.Join(cfg.VarDir, "clickhouse"), s.log)
+	srv, stop, err := chserver.Ensure(ctx, chserver.Options{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(cfg.VarDir, "clickhouse"),
+		Databases: []string{cfg.Database}, Secrets: cfg.ClickHouseSecrets, Logger: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("ClickHouse: %w", err)
 	}
-	s.CHAddr, s.stopCH = addr, stop
+	s.CH, s.stopCH = srv, stop
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	for _, user := range []string{chaccess.Analyst, chaccess.Migrator} {
+		if err := chserver.WriteClientConfig(s.ClientConfig(user), s.CH.Addr, user, s.CH.PasswordFile(user)); err != nil {
+			return nil, err
+		}
+	}
 
 	s.KeyDir = filepath.Join(cfg.VarDir, "keys")
 	if err := s.devKeys(); err != nil {
@@ -101,28 +117,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 
 	for _, name := range ServiceNames {
-		args := []string{
-			"-brokers", s.Brokers,
-			"-grpc-addr", "localhost:" + strconv.Itoa(s.Ports.GRPC[name]),
-			"-http-addr", "localhost:" + strconv.Itoa(s.Ports.HTTP[name]),
-			"-log-level", cfg.LogLevel,
-			// Broker on the same machine: compression would only cost CPU.
-			"-kafka-compression", "none",
-		}
-		switch name {
-		case "deidentify":
-			args = append(args, "-key-dir", s.KeyDir, "-reference-dir", cfg.ReferenceDir)
-		case "assign", "validate":
-			args = append(args, "-reference-dir", cfg.ReferenceDir)
-		case "load", "ingest":
-			args = append(args, "-clickhouse-addr", s.CHAddr, "-clickhouse-database", cfg.Database)
-		}
-		if err := s.spawn(name, true, nil, args...); err != nil {
+		if err := s.spawn(name, true, nil, s.serviceArgs(name)...); err != nil {
 			return nil, err
 		}
 	}
-	// Ready is every service SERVING: load has opened ClickHouse and made
-	// the schema that ingest's reports read.
+	// Ready is every service SERVING: load has opened ClickHouse and found
+	// the schema current.
 	for _, name := range ServiceNames {
 		url := "http://localhost:" + strconv.Itoa(s.Ports.HTTP[name]) + "/healthz"
 		if err := waitHTTP(ctx, url, 90*time.Second); err != nil {
@@ -131,6 +131,79 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// serviceArgs is the command line of a service. A password is never on it
+// (every user of the machine can read a command line): a service that logs
+// in to ClickHouse gets the path of its password file.
+func (s *Stack) serviceArgs(name string) []string {
+	args := []string{
+		"-brokers", s.Brokers,
+		"-grpc-addr", "localhost:" + strconv.Itoa(s.Ports.GRPC[name]),
+		"-http-addr", "localhost:" + strconv.Itoa(s.Ports.HTTP[name]),
+		"-log-level", s.cfg.LogLevel,
+		// Broker on the same machine: compression would only cost CPU.
+		"-kafka-compression", "none",
+	}
+	switch name {
+	case "deidentify":
+		args = append(args, "-key-dir", s.KeyDir, "-reference-dir", s.cfg.ReferenceDir)
+	case "assign", "validate":
+		args = append(args, "-reference-dir", s.cfg.ReferenceDir)
+	}
+	if user := ClickHouseUser(name); user != "" {
+		args = append(args, "-clickhouse-addr", s.CH.Addr, "-clickhouse-database", s.cfg.Database,
+			"-clickhouse-user", user, "-clickhouse-password-file", s.CH.PasswordFile(user))
+	}
+	return args
+}
+
+// ClickHouseUser is the ClickHouse user a service logs in as, "" for one
+// that does not (chaccess.Users says why).
+func ClickHouseUser(service string) string {
+	switch service {
+	case "load":
+		return chaccess.Writer
+	case "ingest":
+		return chaccess.Reader
+	}
+	return ""
+}
+
+// migrate makes or migrates the schema as the migrator, before the services
+// start: load only checks it (chstore.CheckSchema), and ingest's reports
+// read it. This is what `dmicctl migrate` does in production.
+func (s *Stack) migrate(ctx context.Context) error {
+	c, err := s.ClickHouseConfig(chaccess.Migrator)
+	if err != nil {
+		return err
+	}
+	conn, err := c.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("ClickHouse schema: %w", err)
+	}
+	defer conn.Close()
+	if err := chstore.ApplySchema(ctx, conn, s.cfg.Database); err != nil {
+		return fmt.Errorf("ClickHouse schema: %w", err)
+	}
+	return nil
+}
+
+// ClickHouseConfig is the config that logs in to the stack's database as
+// user, its password read from the user's file.
+func (s *Stack) ClickHouseConfig(user string) (chstore.Config, error) {
+	c := chstore.Config{Addr: s.CH.Addr, Database: s.cfg.Database, User: user, PasswordFile: s.CH.PasswordFile(user)}
+	if err := c.Validate(); err != nil {
+		return chstore.Config{}, fmt.Errorf("ClickHouse user %s: %w", user, err)
+	}
+	return c, nil
+}
+
+// ClientConfig is the clickhouse-client configuration that logs in as user
+// (`clickhouse-client --config-file PATH`): written at start for the analyst
+// and the migrator, mode 0600.
+func (s *Stack) ClientConfig(user string) string {
+	return filepath.Join(s.cfg.VarDir, "clickhouse", "client", user+".xml")
 }
 
 // devKeys makes sure the key directory has a development key in every

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,9 +22,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
-	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/secret"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
@@ -147,17 +150,22 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Skip("end-to-end test runs the whole stack")
 	}
 	bin := buildBinaries(t)
-	chAddr := chservertest.Addr(t)
+	ch := chservertest.Server(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: chAddr, Database: database, PortBase: portBase, Out: logs})
+		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: database, PortBase: portBase, Out: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}
 	defer st.Stop()
-	conn, err := chstore.Open(ctx, chAddr, database)
+	// The test reads what analysts read, as the analyst.
+	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := analyst.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +313,50 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	if n := ids.Count(raw.String()); n < ids.Len()/2 {
 		t.Errorf("leak scanner found only %d of %d identifiers on the raw topic: it cannot be trusted", n, ids.Len())
+	}
+
+	// 5. No ClickHouse password on a command line or in a log line.
+	noPasswordShown(t, st, logs.String())
+}
+
+// noPasswordShown checks that no password of the stack's ClickHouse users is
+// on the command line of a running service (what ps and /proc/<pid>/cmdline
+// show every user of the machine), in the services' logs, or in the
+// server's own logs and configuration (which hold hashes).
+func noPasswordShown(t *testing.T, st *devstack.Stack, logs string) {
+	t.Helper()
+	places := map[string]string{"service logs": logs}
+	for name, p := range st.Procs {
+		places[name+"'s command line (as started)"] = strings.Join(p.Args, " ")
+		if pid := p.Pid(); pid != 0 {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+				places[name+"'s /proc cmdline"] = string(b)
+			}
+		}
+	}
+	// A server chserver started (here, or by chservertest) keeps its
+	// configuration and logs beside its secrets folder.
+	dir := filepath.Dir(st.CH.Secrets)
+	files, _ := filepath.Glob(filepath.Join(dir, "log", "*"))
+	files = append(files, filepath.Join(dir, "users.xml"), filepath.Join(dir, "config.xml"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			places[f] = string(b)
+		}
+	}
+	for _, user := range chaccess.Names() {
+		s, err := secret.FromFile(st.CH.PasswordFile(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for where, text := range places {
+			if strings.Contains(text, s.Reveal()) {
+				t.Errorf("%s's ClickHouse password is in %s", user, where)
+			}
+		}
+	}
+	if p := st.Procs["load"]; !strings.Contains(strings.Join(p.Args, " "), "-clickhouse-password-file "+st.CH.PasswordFile(chaccess.Writer)) {
+		t.Errorf("load was not given the writer's password file: %q", p.Args)
 	}
 }
 

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +22,11 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
@@ -54,7 +58,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		t.Skip("starts and stops a ClickHouse server")
 	}
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
-		chservertest.Addr(t) // skips, or fails in CI, with the reason
+		chservertest.Server(t) // skips, or fails in CI, with the reason
 	}
 	dir := t.TempDir()
 	if err := devstack.Build(context.Background(), "../..", dir, "load"); err != nil {
@@ -68,9 +72,21 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	}
 	chAddr, grpcAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	const db = "dmic_outage"
+	// The writer's password is put where the server will keep its users'
+	// passwords before the server first starts: it keeps a password file it
+	// finds, and load reads its file at start.
+	chDir := t.TempDir()
+	writerPassword := filepath.Join(chDir, "secrets", chaccess.Writer)
+	if err := os.MkdirAll(filepath.Dir(writerPassword), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(writerPassword, []byte("outage-test-writer-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncBuffer{}
 	cmd := exec.CommandContext(ctx, dir+"/load", "-brokers", b.Addr(), "-grpc-addr", grpcAddr, "-http-addr", httpAddr,
-		"-clickhouse-addr", chAddr, "-clickhouse-database", db, "-partitions", "1", "-batch-wait", "50ms")
+		"-clickhouse-addr", chAddr, "-clickhouse-database", db, "-clickhouse-password-file", writerPassword,
+		"-partitions", "1", "-batch-wait", "50ms")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -132,7 +148,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	}
 
 	// 1. ClickHouse down at start: load waits, serving health, NOT_SERVING.
-	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "waiting for clickhouse "+chAddr)
+	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "waiting for clickhouse "+chaccess.Writer+"@"+chAddr)
 	w := kafkapipe.NewWriter([]string{b.Addr()})
 	defer w.Close()
 	send := func(from, n int) {
@@ -152,16 +168,28 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	}
 	send(0, 10)
 
-	// 2. ClickHouse comes up: load opens it and loads what waited.
-	chDir := t.TempDir()
+	// 2. ClickHouse comes up; until the schema is made load still waits,
+	// saying why; once it is (by the migrator, as `dmicctl migrate` does),
+	// load opens it and loads what waited.
 	quiet := slog.New(slog.DiscardHandler)
-	_, stopCH, err := chserver.Ensure(ctx, chAddr, chDir, quiet)
+	srv, stopCH, err := chserver.Ensure(ctx, chserver.Options{Addr: chAddr, DataDir: chDir, Databases: []string{db}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { stopCH() }()
+	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "run `dmicctl migrate`")
+	migrator := chstoretest.Config(t, srv, chaccess.Migrator, db)
+	mc, err := migrator.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chstore.ApplySchema(ctx, mc, db); err != nil {
+		t.Fatal(err)
+	}
+	mc.Close()
+	analyst := chstoretest.Config(t, srv, chaccess.Analyst, db)
 	rows := func() int64 {
-		c, err := chstore.Open(ctx, chAddr, db)
+		c, err := analyst.Open(ctx)
 		if err != nil {
 			return -1
 		}
@@ -184,7 +212,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	}
 
 	// 4. ClickHouse back on the same data: every record once, SERVING.
-	if _, stopCH, err = chserver.Ensure(ctx, chAddr, chDir, quiet); err != nil {
+	if _, stopCH, err = chserver.Ensure(ctx, chserver.Options{Addr: chAddr, DataDir: chDir, Databases: []string{db}, Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, ctx, "20 rejections loaded", func() bool { return rows() == 20 })

@@ -158,7 +158,7 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 		t.Skip("end-to-end test runs the whole stack")
 	}
 	bin := buildBinaries(t)
-	chAddr := chservertest.Addr(t)
+	ch := chservertest.Server(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
@@ -166,7 +166,7 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	// that the test sees an interrupted submission abandoned.
 	t.Setenv("DMIC_SUBMISSION_ABANDON_AFTER", abandonAfter.String())
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: chAddr, Database: database + "_report", PortBase: portBase, Out: logs})
+		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: database + "_report", PortBase: portBase, Out: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}

@@ -20,6 +20,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
@@ -136,7 +137,11 @@ func postWithKey(ctx context.Context, url, key string, body []byte) (int, []byte
 // of the file submitted before, by the same provider.
 func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack, bin string, first *validationv1.SubmissionReport) {
 	db := database + "_report"
-	conn, err := chstore.Open(ctx, st.CHAddr, db)
+	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := analyst.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

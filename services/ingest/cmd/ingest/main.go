@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
@@ -20,8 +22,10 @@ import (
 )
 
 func main() {
-	// Reports are read from ClickHouse; submissions never need it.
-	var ch chstore.Config
+	// Reports are read from ClickHouse, as dmic_reader (read-only): ingest
+	// faces the providers, so it holds no password that can write. Submissions
+	// never need ClickHouse.
+	ch := chstore.Config{User: chaccess.Reader}
 	var spoolDir string
 	var abandonAfter time.Duration
 	register := func(fs *flag.FlagSet) {
@@ -32,13 +36,14 @@ func main() {
 			"How long an attempt to store a submission may go without ending (ingest stopped mid-way) before it is abandoned.")
 	}
 	validate := func() error {
+		errs := []error{ch.Validate()}
 		if abandonAfter < time.Second {
-			return fmt.Errorf("-submission-abandon-after: %v is less than a second", abandonAfter)
+			errs = append(errs, fmt.Errorf("-submission-abandon-after: %v is less than a second", abandonAfter))
 		}
 		if fi, err := os.Stat(spoolDir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("-spool-dir: %q is not a folder", spoolDir)
+			errs = append(errs, fmt.Errorf("-spool-dir: %q is not a folder", spoolDir))
 		}
-		return nil
+		return errors.Join(errs...)
 	}
 	os.Exit(service.Main("ingest", os.Args[1:], register, validate, func(ctx context.Context, d *service.Daemon) error {
 		if err := d.WaitForTopics(ctx); err != nil {

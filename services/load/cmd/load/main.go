@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
@@ -19,17 +20,20 @@ import (
 )
 
 func main() {
-	var ch chstore.Config
+	// Load writes as dmic_writer, which may insert but not change the
+	// schema: `dmicctl migrate` (the migrator) makes and migrates it.
+	ch := chstore.Config{User: chaccess.Writer}
 	register := func(fs *flag.FlagSet) { ch.RegisterFlags(fs) }
-	os.Exit(service.Main("load", os.Args[1:], register, nil, func(ctx context.Context, d *service.Daemon) error {
+	os.Exit(service.Main("load", os.Args[1:], register, ch.Validate, func(ctx context.Context, d *service.Daemon) error {
 		if err := d.WaitForTopics(ctx); err != nil {
 			return err
 		}
 		w := d.NewWriter()
 		defer w.Close()
-		// ClickHouse may be down at start, or go down later: either way load
-		// waits with backoff and says so in its health, and commits nothing
-		// it has not written.
+		// ClickHouse may be down at start, or go down later, or hold a schema
+		// older than this load (not migrated yet): either way load waits with
+		// backoff and says so in its health, and commits nothing it has not
+		// written.
 		var conn driver.Conn
 		open := func(ctx context.Context) (pipeline.Sink, func(), error) {
 			var err error
@@ -37,7 +41,7 @@ func main() {
 			if err != nil {
 				return nil, nil, err
 			}
-			if err := chstore.ApplySchema(ctx, conn, ch.Database); err != nil {
+			if err := chstore.CheckSchema(ctx, conn, ch.Database); err != nil {
 				conn.Close()
 				return nil, nil, err
 			}
