@@ -120,6 +120,25 @@ func HashPassword(password string) string {
 // 127.0.0.1 only.
 func Loopback() []string { return []string{"127.0.0.1", "::1"} }
 
+// ComposeFile is the users.d file of docker-compose's ClickHouse, from the
+// repository's root; Compose is its content (a test keeps the two equal).
+const ComposeFile = "deploy/clickhouse/users.d/dmic.xml"
+
+// Compose is the users configuration of docker-compose's ClickHouse: every
+// user limited to the dmic database, the migrator too; logins from the
+// container's own loopback and from the private address ranges Docker's
+// networks are made from (ClickHouse's ports are not published, except the
+// native port on the host's 127.0.0.1, which arrives from the bridge's
+// gateway); no password hashes (the secret file deploy/secrets/clickhouse.sh
+// makes gives them); the image's default user removed.
+func Compose() Config {
+	return Config{
+		Databases:     []string{"dmic"},
+		Networks:      append(Loopback(), "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+		RemoveDefault: true,
+	}
+}
+
 // Config is a users configuration to write.
 type Config struct {
 	// Databases are the databases the users may use. Empty: every database

@@ -62,6 +62,13 @@ type Options struct {
 	// Secrets is the folder of password files (one per user, named after it)
 	// of a server that answers at Addr but was not started here.
 	Secrets string
+	// UsersConfig, when set, is the started server's users.xml instead of
+	// dmic's users with the generated passwords, and UsersD are files for
+	// users.d/ beside it, by name: a test of another users configuration
+	// (docker-compose's, on a server that has a passwordless default user
+	// as the image's has).
+	UsersConfig []byte
+	UsersD      map[string][]byte
 	// Logger receives what happens (nil: nothing).
 	Logger *slog.Logger
 }
@@ -145,12 +152,15 @@ func Ensure(ctx context.Context, o Options) (srv Server, stop func(), err error)
 	if err != nil {
 		return Server{}, noop, err
 	}
-	users, err := chaccess.Config{Databases: o.Databases, Development: true, Networks: chaccess.Loopback(),
-		PasswordHashes: hashes, BaseProfile: true, BaseSettings: baseSettings()}.XML()
-	if err != nil {
-		return Server{}, noop, err
+	users := o.UsersConfig
+	if users == nil {
+		users, err = chaccess.Config{Databases: o.Databases, Development: true, Networks: chaccess.Loopback(),
+			PasswordHashes: hashes, BaseProfile: true, BaseSettings: baseSettings()}.XML()
+		if err != nil {
+			return Server{}, noop, err
+		}
 	}
-	configPath, err := writeConfig(dir, portNum, o.HTTPPort, users)
+	configPath, err := writeConfig(dir, portNum, o.HTTPPort, users, o.UsersD)
 	if err != nil {
 		return Server{}, noop, err
 	}

@@ -71,9 +71,10 @@ func renderConfig(dir string, port, httpPort int) []byte {
 	return bytes.ReplaceAll(out, []byte("{{PORT}}"), []byte(strconv.Itoa(port)))
 }
 
-// writeConfig creates dir's layout and writes config.xml and users.xml into it.
-// It returns config.xml's path.
-func writeConfig(dir string, port, httpPort int, users []byte) (string, error) {
+// writeConfig creates dir's layout and writes config.xml, users.xml and the
+// files of usersD (in users.d/, which is emptied first) into it. It returns
+// config.xml's path.
+func writeConfig(dir string, port, httpPort int, users []byte, usersD map[string][]byte) (string, error) {
 	for _, sub := range []string{"data", "log"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o750); err != nil {
 			return "", fmt.Errorf("create clickhouse directory: %w", err)
@@ -90,6 +91,25 @@ func writeConfig(dir string, port, httpPort int, users []byte) (string, error) {
 	}
 	if err := os.Chmod(usersPath, 0o600); err != nil { // an older users.xml was 0640
 		return "", fmt.Errorf("write clickhouse users config: %w", err)
+	}
+	// ClickHouse merges every file of users.d into users.xml: none may be
+	// left from an earlier start.
+	usersDir := filepath.Join(dir, "users.d")
+	if err := os.RemoveAll(usersDir); err != nil {
+		return "", fmt.Errorf("clear clickhouse users.d: %w", err)
+	}
+	if len(usersD) > 0 {
+		if err := os.Mkdir(usersDir, 0o700); err != nil {
+			return "", fmt.Errorf("create clickhouse users.d: %w", err)
+		}
+	}
+	for name, body := range usersD {
+		if name != filepath.Base(name) {
+			return "", fmt.Errorf("users.d file %q: a name, not a path", name)
+		}
+		if err := os.WriteFile(filepath.Join(usersDir, name), body, 0o600); err != nil {
+			return "", fmt.Errorf("write clickhouse users.d/%s: %w", name, err)
+		}
 	}
 	return configPath, nil
 }

@@ -34,10 +34,11 @@ const DefaultDatabase = "dmic"
 //
 // c.Addr is host:port, or a clickhouse-go DSN such as
 // clickhouse://host:9000?dial_timeout=5s for other options (a password in it
-// is refused by Validate: it would be on a command line). The session's
-// database is "default" (or the DSN's) because c.Database may not exist yet:
-// every statement in this package names its tables in full as
-// database.table.
+// is refused by Validate: it would be on a command line). The session has
+// no database (unless the DSN names one): c.Database may not exist yet, and
+// ClickHouse 18.16 refuses a login whose session database the user may not
+// use (a user limited to dmic may not use default). Every statement in this
+// package names its tables in full as database.table.
 func Open(ctx context.Context, c Config) (driver.Conn, error) {
 	if err := validateDatabase(c.Database); err != nil {
 		return nil, err
@@ -77,9 +78,6 @@ func options(c Config) (*clickhouse.Options, error) {
 	// Only the native protocol works against 18.16 (HTTP fails on the
 	// client_protocol_version setting), so it is not left to the DSN.
 	opts.Protocol = clickhouse.Native
-	if opts.Auth.Database == "" {
-		opts.Auth.Database = "default"
-	}
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 10 * time.Second
 	}

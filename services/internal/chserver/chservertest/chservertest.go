@@ -96,7 +96,7 @@ func canLogIn(ctx context.Context, srv chserver.Server) error {
 		return err
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{srv.Addr},
-		Auth:        clickhouse.Auth{Database: "default", Username: chaccess.Migrator, Password: pw.Reveal()},
+		Auth:        clickhouse.Auth{Username: chaccess.Migrator, Password: pw.Reveal()},
 		DialTimeout: 2 * time.Second})
 	if err != nil {
 		return err
