@@ -177,7 +177,10 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { stopCH() }()
-	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "run `dmicctl migrate`")
+	waitUntil(t, ctx, "load to say the schema needs dmicctl migrate", func() bool {
+		st, err := control.GetStatus(ctx, &dmicv1.GetStatusRequest{})
+		return err == nil && !st.GetServing() && strings.Contains(st.GetHealthReason(), "run `dmicctl migrate`")
+	})
 	migrator := chstoretest.Config(t, srv, chaccess.Migrator, db)
 	mc, err := migrator.Open(ctx)
 	if err != nil {
