@@ -117,7 +117,23 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 
 	for _, name := range ServiceNames {
-		if err := s.spawn(name, true, nil, s.serviceArgs(name)...); err != nil {
+		args := []string{
+			"-brokers", s.Brokers,
+			"-grpc-addr", "localhost:" + strconv.Itoa(s.Ports.GRPC[name]),
+			"-http-addr", "localhost:" + strconv.Itoa(s.Ports.HTTP[name]),
+			"-log-level", cfg.LogLevel,
+			// Broker on the same machine: compression would only cost CPU.
+			"-kafka-compression", "none",
+		}
+		switch name {
+		case "deidentify":
+			args = append(args, "-key-dir", s.KeyDir, "-reference-dir", cfg.ReferenceDir)
+		case "assign", "validate":
+			args = append(args, "-reference-dir", cfg.ReferenceDir)
+		case "load", "ingest":
+			args = append(args, s.clickHouseArgs(name)...)
+		}
+		if err := s.spawn(name, true, nil, args...); err != nil {
 			return nil, err
 		}
 	}
@@ -133,29 +149,13 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// serviceArgs is the command line of a service. A password is never on it
-// (every user of the machine can read a command line): a service that logs
-// in to ClickHouse gets the path of its password file.
-func (s *Stack) serviceArgs(name string) []string {
-	args := []string{
-		"-brokers", s.Brokers,
-		"-grpc-addr", "localhost:" + strconv.Itoa(s.Ports.GRPC[name]),
-		"-http-addr", "localhost:" + strconv.Itoa(s.Ports.HTTP[name]),
-		"-log-level", s.cfg.LogLevel,
-		// Broker on the same machine: compression would only cost CPU.
-		"-kafka-compression", "none",
-	}
-	switch name {
-	case "deidentify":
-		args = append(args, "-key-dir", s.KeyDir, "-reference-dir", s.cfg.ReferenceDir)
-	case "assign", "validate":
-		args = append(args, "-reference-dir", s.cfg.ReferenceDir)
-	}
-	if user := ClickHouseUser(name); user != "" {
-		args = append(args, "-clickhouse-addr", s.CH.Addr, "-clickhouse-database", s.cfg.Database,
-			"-clickhouse-user", user, "-clickhouse-password-file", s.CH.PasswordFile(user))
-	}
-	return args
+// clickHouseArgs are the ClickHouse flags of a service that logs in. A
+// password is never on a command line (every user of the machine can read
+// one): the service gets the path of its password file.
+func (s *Stack) clickHouseArgs(service string) []string {
+	user := ClickHouseUser(service)
+	return []string{"-clickhouse-addr", s.CH.Addr, "-clickhouse-database", s.cfg.Database,
+		"-clickhouse-user", user, "-clickhouse-password-file", s.CH.PasswordFile(user)}
 }
 
 // ClickHouseUser is the ClickHouse user a service logs in as, "" for one
