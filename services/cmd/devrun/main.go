@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
+	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
@@ -63,6 +65,10 @@ func run() int {
 		ClickHouseSecrets: *chSecrets, Database: *database, PortBase: *portBase, Out: os.Stdout})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "make run: %v\n", err)
+		if errors.Is(err, chserver.ErrNoSecrets) {
+			fmt.Fprintf(os.Stderr, "make run: set DMIC_CLICKHOUSE_SECRETS (or -clickhouse-secrets) to the folder of its users' password files, "+
+				"one per user named after it (another stack's var/clickhouse/secrets), or unset CLICKHOUSE_ADDR for a ClickHouse of this stack's own\n")
+		}
 		return 1
 	}
 	defer st.Stop()

@@ -31,6 +31,10 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 )
 
+// ErrNoSecrets is returned (wrapped) by Ensure when a server answers that was
+// not started here and no password files were given for it.
+var ErrNoSecrets = errors.New("no password files were given for its users")
+
 // ErrNotInstalled is returned (wrapped) when no clickhouse-server binary can be found.
 var ErrNotInstalled = errors.New("clickhouse-server is not installed (Debian/Ubuntu: apt-get install clickhouse-server clickhouse-client; " +
 	"or install a current ClickHouse from https://clickhouse.com/docs/install, or point the service at a running server)")
@@ -121,8 +125,8 @@ func Ensure(ctx context.Context, o Options) (srv Server, stop func(), err error)
 	if Answers(ctx, addr) {
 		logger.Debug("clickhouse answers", "addr", addr)
 		if o.Secrets == "" {
-			return Server{}, noop, fmt.Errorf("a ClickHouse answers at %s, but it was not started here and no password files were given for its users (%s)",
-				addr, strings.Join(chaccess.Names(), ", "))
+			return Server{}, noop, fmt.Errorf("a ClickHouse answers at %s, but it was not started here and %w (%s)",
+				addr, ErrNoSecrets, strings.Join(chaccess.Names(), ", "))
 		}
 		return Server{Addr: addr, Secrets: o.Secrets}, noop, nil
 	}

@@ -161,7 +161,7 @@ func TestEnsureStartsStopsAndKeepsData(t *testing.T) {
 
 	// A second caller finds the running server: without its password files
 	// it is refused; with them, it gets the server and must not own it.
-	if _, stop2, err := Ensure(ctx, Options{Addr: addr, DataDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no password files") {
+	if _, stop2, err := Ensure(ctx, Options{Addr: addr, DataDir: t.TempDir()}); !errors.Is(err, ErrNoSecrets) {
 		stop2()
 		t.Fatalf("second Ensure without password files: %v, want a refusal", err)
 	}
