@@ -63,7 +63,7 @@ func TestRecordLimitOverGRPC(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := grpcClient(t, f.svc).SubmitRecords(ctx)
+	stream, err := f.grpcClient(t, f.rxx).SubmitRecords(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

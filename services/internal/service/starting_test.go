@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/control"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/service"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 func freePort(t *testing.T) int {
@@ -46,9 +47,14 @@ func (idle) Rejected() int64  { return 0 }
 // instead of being unreachable).
 func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	brokerPort := freePort(t)
-	grpcAddr, httpAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
-	d := service.New("validate", service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, HTTPAddr: httpAddr,
-		LogLevel: "error", Partitions: 1})
+	grpcAddr, opsAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	pki := devpkitest.New(t, time.Now())
+	files := pki.ServiceFiles("validate")
+	d, err := service.New("validate", service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, OpsAddr: opsAddr,
+		TLSCert: files.Cert, TLSKey: files.Key, TLSClientCA: files.CA, LogLevel: "error", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	stop := d.ServeStarting()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -56,7 +62,8 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- d.WaitForTopics(ctx) }()
 
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Status needs a caller; health does not.
+	conn, err := grpc.NewClient(grpcAddr, pki.DialOption(pki.Client(identity.Analyst, "0DC", "test analyst")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +93,7 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	if st.GetServing() || !strings.Contains(st.GetHealthReason(), "starting") {
 		t.Errorf("status while starting: serving %v, reason %q", st.GetServing(), st.GetHealthReason())
 	}
-	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	resp, err := http.Get("http://" + opsAddr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -209,10 +208,14 @@ func (p *PKI) ServeHTTP(g *access.Guard, mux *access.Mux) string {
 	if err := g.CheckHTTP(mux); err != nil {
 		p.t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(g.HTTP(mux))
-	srv.TLS = p.ServerTLS()
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	p.t.Cleanup(srv.Close)
-	return srv.URL
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cfg := p.ServerTLS()
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	srv := &http.Server{Handler: g.HTTP(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelDebug)}
+	go func() { _ = srv.Serve(tls.NewListener(l, cfg)) }()
+	p.t.Cleanup(func() { srv.Close() })
+	return "https://" + l.Addr().String()
 }
