@@ -16,14 +16,14 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
-	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
-	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
+	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/validate/spec"
 )
 

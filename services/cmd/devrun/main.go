@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +27,7 @@ func run() int {
 	}
 	fs := flag.NewFlagSet("devrun", flag.ContinueOnError)
 	binDir := fs.String("bin", "bin", "Folder of the built binaries.")
-	varDir := fs.String("var", "var", "Folder for broker data, ClickHouse data and the dev key.")
+	varDir := fs.String("var", "var", "Folder for broker data, ClickHouse data, the dev keys and the dev certificates (pki/).")
 	refDir := fs.String("reference-dir", "reference/sample", "Reference data folder.")
 	records := fs.Int("records", 2000, "Activities the generator sends first (0: no sample feed at all, a quiet stack).")
 	portBase := fs.Int("port-base", 0, "Shift every port by this much (broker 9092+N, ingest 8080+N, …), so that a second stack runs beside the first; see the port table in services/internal/ports.")
@@ -59,7 +60,7 @@ func run() int {
 	}
 	defer st.Stop()
 	if *records > 0 {
-		if err := st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*records), "-seed", "1", "-ingest", st.IngestURL(), "-reference-dir", *refDir); err != nil {
+		if err := st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*records), "-seed", "1", "-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", *refDir); err != nil {
 			fmt.Fprintf(os.Stderr, "make run: generator: %v\n", err)
 		}
 	}
@@ -69,24 +70,35 @@ func run() int {
 	if *portBase != 0 {
 		ctl = " -services " + st.ControlAddrs()
 	}
+	// dmicctl finds var/pki by itself when run from the repository with
+	// the default -var; otherwise it is told.
+	if rel := relPath(st.PKI.Path); rel != "var/pki" {
+		ctl += " -pki " + rel
+	}
+	pki := relPath(st.PKI.Path)
+	provider := firstProvider(pki)
 	fmt.Printf(`
 ================================================================================
- dmic is running. Ctrl-C stops everything.
+ dmic is running. Ctrl-C stops everything. Every door is TLS with client
+ certificates; development ones are in %[15]s (docs/security.md).
 
  Broker (Kafka protocol)  %[1]s     kcat -b %[1]s -L
- Ingest HTTP              %[2]s/v1/submissions?dataset=apc
- gRPC control             localhost:%[6]d..%[7]d   grpcurl -plaintext localhost:%[8]d list
+ Ingest HTTPS             %[2]s/v1/submissions?dataset=apc
+ gRPC (TLS)               localhost:%[6]d..%[7]d
  Status                   bin/dmicctl%[9]s status
- Metrics                  http://localhost:%[10]d/metrics (validate; %[11]d..%[12]d, ingest on %[13]d)
+ Metrics, health, pprof   http://localhost:%[10]d/metrics (validate; %[11]d..%[12]d, ingest on %[13]d)
  ClickHouse               %[3]s, database %[14]s
 
  Try:
+   curl --cacert %[15]s/ca.crt --cert %[15]s/provider-%[16]s.crt --key %[15]s/provider-%[16]s.key \
+        -H 'Content-Type: application/x-ndjson' --data-binary @episodes.ndjson '%[2]s/v1/submissions?dataset=apc'
+   grpcurl -cacert %[15]s/ca.crt -cert %[15]s/operator.crt -key %[15]s/operator.key localhost:%[8]d dmic.v1.ControlService/GetStatus
    clickhouse-client --host %[4]s --port %[5]s --query "SELECT dataset, source, count() FROM %[14]s.activity_current GROUP BY dataset, source ORDER BY dataset, source"
    clickhouse-client --host %[4]s --port %[5]s --query "SELECT rule_id, count() FROM %[14]s.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
    clickhouse-client --host %[4]s --port %[5]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
 ================================================================================
 `, st.Brokers, st.IngestURL(), st.CHAddr, chHost, chPort, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
-		p.HTTP["validate"], p.HTTP["validate"], p.HTTP["load"], p.HTTP["ingest"], *database)
+		p.Ops["validate"], p.Ops["validate"], p.Ops["load"], p.Ops["ingest"], *database, pki, provider)
 	if *trickle > 0 && *records > 0 {
 		go func() {
 			for seed := 2; ; seed++ {
@@ -95,13 +107,34 @@ func run() int {
 					return
 				case <-time.After(*every):
 				}
-				_ = st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*trickle), "-seed", strconv.Itoa(seed), "-ingest", st.IngestURL(), "-reference-dir", *refDir)
+				_ = st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*trickle), "-seed", strconv.Itoa(seed), "-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", *refDir)
 			}
 		}()
 	}
 	<-ctx.Done()
 	fmt.Println("\nstopping…")
 	return 0
+}
+
+// relPath is path relative to the working directory when it is below it.
+func relPath(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
+}
+
+// firstProvider is a provider with a certificate in the PKI, for the banner.
+func firstProvider(pki string) string {
+	certs, _ := filepath.Glob(filepath.Join(pki, "provider-*.crt"))
+	if len(certs) == 0 {
+		return "<ODS>"
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(certs[0]), "provider-"), ".crt")
 }
 
 func splitAddr(a string) (string, string) {

@@ -27,6 +27,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
@@ -277,7 +278,11 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 		return nil, err
 	}
 	b.cleanup = append(b.cleanup, func() { b.conn.Close() })
-	if b.status, err = dialStatus(devstack.ServiceNames, b.st.Ports.GRPC); err != nil {
+	creds, err := b.st.PKI.DialOption(devpki.OperatorFile)
+	if err != nil {
+		return nil, err
+	}
+	if b.status, err = dialStatus(devstack.ServiceNames, b.st.Ports.GRPC, creds); err != nil {
 		return nil, err
 	}
 	b.cleanup = append(b.cleanup, b.status.close)
@@ -287,7 +292,7 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 	if err := waitSchema(ctx, b.conn, time.Minute); err != nil {
 		return nil, err
 	}
-	b.client = newIngestClient(b.st.IngestURL(), cfg.Workers+8)
+	b.client = newIngestClient(b.st.IngestURL(), b.st.PKI, cfg.Workers+8)
 	if n, err := rawPartitions(ctx, b.st.Brokers); err == nil {
 		res.Settings.Partitions = n
 	}

@@ -175,7 +175,9 @@ func (a *Authority) IssueFor(role identity.Role, org, name string, server bool, 
 	req := Request{Name: name, URIs: []string{identity.URI(role, org)}, Client: true, Server: server,
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validity)}
 	if server {
-		req.DNSNames = []string{"localhost"}
+		// localhost, and the service's own name: its host name in the
+		// compose stack (docker-compose.yml).
+		req.DNSNames = []string{"localhost", name}
 		req.IPs = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 	}
 	return a.Issue(req)

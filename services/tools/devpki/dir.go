@@ -2,14 +2,20 @@ package devpki
 
 import (
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/dmic-nhs/dmic/services/internal/identity"
 )
@@ -200,4 +206,84 @@ func writeFile(path string, b []byte, mode os.FileMode) error {
 		return fmt.Errorf("development PKI: %w", err)
 	}
 	return nil
+}
+
+// TLS is a client's TLS configuration presenting the subject's certificate
+// (file "": none) and trusting the folder's authority.
+func (d Dir) TLS(file string) (*tls.Config, error) {
+	roots, err := identity.LoadRoots(d.CA())
+	if err != nil {
+		return nil, err
+	}
+	if file == "" {
+		return identity.ClientConfig(nil, roots), nil
+	}
+	kp, err := identity.LoadKeyPair(d.Cert(file), d.Key(file))
+	if err != nil {
+		return nil, err
+	}
+	return identity.ClientConfig(kp, roots), nil
+}
+
+// HTTPClient is an HTTP client presenting the subject's certificate (file
+// "": none), keeping up to conns idle connections to a host.
+func (d Dir) HTTPClient(file string, conns int) (*http.Client, error) {
+	cfg, err := d.TLS(file)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	tr.MaxIdleConnsPerHost = max(conns, 2)
+	return &http.Client{Transport: tr}, nil
+}
+
+// DialOption makes a gRPC client present the subject's certificate.
+func (d Dir) DialOption(file string) (grpc.DialOption, error) {
+	cfg, err := d.TLS(file)
+	if err != nil {
+		return nil, err
+	}
+	return grpc.WithTransportCredentials(credentials.NewTLS(cfg)), nil
+}
+
+// SubmitterFile is the certificate a submission of submitter is sent with:
+// the national exchange's for national copies, the provider's own else (a
+// provider may send only its own records, so a tool that sends for several
+// needs the certificate of each).
+func SubmitterFile(submitter string, national bool) string {
+	if national {
+		return NationalFile
+	}
+	return ProviderFile(submitter)
+}
+
+// Submitters are HTTP clients of ingest, one per certificate, made when
+// first needed.
+type Submitters struct {
+	dir   Dir
+	conns int
+	mu    sync.Mutex
+	by    map[string]*http.Client
+}
+
+// NewSubmitters makes clients from the certificates in dir.
+func NewSubmitters(dir Dir, conns int) *Submitters {
+	return &Submitters{dir: dir, conns: conns, by: map[string]*http.Client{}}
+}
+
+// For is the client that sends submitter's submissions.
+func (s *Submitters) For(submitter string, national bool) (*http.Client, error) {
+	file := SubmitterFile(submitter, national)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.by[file]; ok {
+		return c, nil
+	}
+	c, err := s.dir.HTTPClient(file, s.conns)
+	if err != nil {
+		return nil, fmt.Errorf("certificate of %s: %w", file, err)
+	}
+	s.by[file] = c
+	return c, nil
 }

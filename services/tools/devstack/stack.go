@@ -16,6 +16,8 @@ import (
 	"github.com/dmic-nhs/dmic/services/deidentify/didi"
 	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 )
 
 // Config places the stack.
@@ -49,7 +51,11 @@ type Stack struct {
 	Brokers string
 	CHAddr  string
 	// KeyDir is deidentify's key directory (docs/deidentification.md).
-	KeyDir   string
+	KeyDir string
+	// PKI holds the development certificates (VarDir/pki): the authority,
+	// each service's, and the operator's, key custodian's, analyst's,
+	// national exchange's and each sample provider's (docs/security.md).
+	PKI      devpki.Dir
 	Procs    map[string]*Process
 	order    []*Process
 	stopCH   func()
@@ -76,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			s.Stop()
 		}
 	}()
-	for _, d := range []string{"kafka", "clickhouse", "keys"} {
+	for _, d := range []string{"kafka", "clickhouse", "keys", "pki"} {
 		if err := os.MkdirAll(filepath.Join(cfg.VarDir, d), 0o700); err != nil {
 			return nil, err
 		}
@@ -99,15 +105,24 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := s.devKeys(); err != nil {
 		return nil, err
 	}
+	s.PKI = devpki.Dir{Path: filepath.Join(cfg.VarDir, "pki")}
+	if err := s.devPKI(); err != nil {
+		return nil, err
+	}
 
 	for _, name := range ServiceNames {
+		file := devpki.ServiceFile(name)
 		args := []string{
 			"-brokers", s.Brokers,
 			"-grpc-addr", "localhost:" + strconv.Itoa(s.Ports.GRPC[name]),
-			"-http-addr", "localhost:" + strconv.Itoa(s.Ports.HTTP[name]),
+			"-ops-addr", "localhost:" + strconv.Itoa(s.Ports.Ops[name]),
+			"-tls-cert", s.PKI.Cert(file), "-tls-key", s.PKI.Key(file), "-tls-client-ca", s.PKI.CA(),
 			"-log-level", cfg.LogLevel,
 			// Broker on the same machine: compression would only cost CPU.
 			"-kafka-compression", "none",
+		}
+		if port, ok := s.Ports.HTTP[name]; ok {
+			args = append(args, "-http-addr", "localhost:"+strconv.Itoa(port))
 		}
 		switch name {
 		case "deidentify":
@@ -122,9 +137,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	// Ready is every service SERVING: load has opened ClickHouse and made
-	// the schema that ingest's reports read.
+	// the schema that ingest's reports read. Health is on the operational
+	// listener, plain HTTP on localhost.
 	for _, name := range ServiceNames {
-		url := "http://localhost:" + strconv.Itoa(s.Ports.HTTP[name]) + "/healthz"
+		url := "http://localhost:" + strconv.Itoa(s.Ports.Ops[name]) + "/healthz"
 		if err := waitHTTP(ctx, url, 90*time.Second); err != nil {
 			return nil, fmt.Errorf("%s did not come up: %w", name, err)
 		}
@@ -170,9 +186,28 @@ func (s *Stack) devKeys() error {
 	return nil
 }
 
-// IngestURL is ingest's base URL.
+// devPKI makes sure VarDir/pki holds the development certificates: every
+// service's, the people's and exchanges', and one per provider of the
+// reference data (the generator sends each provider's records with its own
+// certificate). Kept across runs, issued again when near their end.
+func (s *Stack) devPKI() error {
+	ref, err := refdata.LoadDir(s.cfg.ReferenceDir)
+	if err != nil {
+		return fmt.Errorf("development certificates: reference data: %w", err)
+	}
+	wrote, err := s.PKI.Ensure(time.Now(), devpki.Subjects(ServiceNames, ref.TrustCodes()))
+	if err != nil {
+		return err
+	}
+	if len(wrote) > 0 {
+		s.log.Info("issued development certificates", "dir", s.PKI.Path, "files", len(wrote))
+	}
+	return nil
+}
+
+// IngestURL is ingest's base URL (HTTPS: callers present a certificate).
 func (s *Stack) IngestURL() string {
-	return "http://localhost:" + strconv.Itoa(s.Ports.HTTP["ingest"])
+	return "https://localhost:" + strconv.Itoa(s.Ports.HTTP["ingest"])
 }
 
 // ControlAddrs is the -services value for dmicctl.

@@ -17,16 +17,18 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 )
 
 const (
@@ -119,8 +121,19 @@ func (s *stackUnderTest) statuses() string {
 	return b.String()
 }
 
+// control is name's control API, called with the operator's certificate.
 func (s *stackUnderTest) control(name string) dmicv1.ControlServiceClient {
-	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC[name]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return s.controlAs(name, devpki.OperatorFile)
+}
+
+// controlAs is name's control API, called with the certificate in file of
+// the stack's PKI ("": none).
+func (s *stackUnderTest) controlAs(name, file string) dmicv1.ControlServiceClient {
+	creds, err := s.PKI.DialOption(file)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC[name]), creds)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -188,7 +201,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	genDone := make(chan error, 1)
 	go func() {
 		genDone <- st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(records), "-seed", strconv.Itoa(seed),
-			"-ingest", st.IngestURL(), "-reference-dir", refDir, "-submission-size", "50")
+			"-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", refDir, "-submission-size", "50")
 	}()
 	s.waitFor("validate to start processing", time.Minute, func() bool { return s.status("validate").Processed > 0 })
 	killHard(t, st, "validate")
@@ -251,7 +264,13 @@ func TestPipelineEndToEnd(t *testing.T) {
 		})
 	}
 
-	// 3. Pausing validate stops the flow after it; resuming drains the backlog.
+	// 3. Pausing validate stops the flow after it; resuming drains the
+	// backlog. Only an operator may: the real binaries refuse anyone else.
+	for file, want := range map[string]codes.Code{"": codes.Unauthenticated, devpki.AnalystFile: codes.PermissionDenied, devpki.KeyCustodianFile: codes.PermissionDenied} {
+		if _, err := s.controlAs("validate", file).Pause(ctx, &dmicv1.PauseRequest{}); grpcstatus.Code(err) != want {
+			t.Errorf("pause with certificate %q: %v, want %v", file, err, want)
+		}
+	}
 	ctl := s.control("validate")
 	if _, err := ctl.Pause(ctx, &dmicv1.PauseRequest{}); err != nil {
 		t.Fatal(err)

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
@@ -26,6 +26,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
 
@@ -66,10 +67,15 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
 		t.Fatal(err)
 	}
-	chAddr, grpcAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	chAddr, grpcAddr, opsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	const db = "dmic_outage"
+	pki := devpki.Dir{Path: filepath.Join(t.TempDir(), "pki")}
+	if _, err := pki.Ensure(time.Now(), devpki.Subjects([]string{"load"}, nil)); err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncBuffer{}
-	cmd := exec.CommandContext(ctx, dir+"/load", "-brokers", b.Addr(), "-grpc-addr", grpcAddr, "-http-addr", httpAddr,
+	cmd := exec.CommandContext(ctx, dir+"/load", "-brokers", b.Addr(), "-grpc-addr", grpcAddr, "-ops-addr", opsAddr,
+		"-tls-cert", pki.Cert(devpki.ServiceFile("load")), "-tls-key", pki.Key(devpki.ServiceFile("load")), "-tls-client-ca", pki.CA(),
 		"-clickhouse-addr", chAddr, "-clickhouse-database", db, "-partitions", "1", "-batch-wait", "50ms")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -84,7 +90,11 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 			t.Logf("load's log:\n%s", tail(logs.String(), 60))
 		}
 	}()
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := pki.DialOption(devpki.AnalystFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(grpcAddr, creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +125,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		resp, err := http.Get("http://" + opsAddr + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}

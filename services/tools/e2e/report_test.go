@@ -24,6 +24,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/limits"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
@@ -184,7 +185,9 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	}
 
 	// Online: submit, then poll the report until every record is judged.
-	resp, err := http.Post(st.IngestURL()+"/v1/submissions?dataset=apc", "application/x-ndjson", bytes.NewReader(file))
+	// The file is one provider's, sent with its certificate.
+	client := providerClient(t, st)
+	resp, err := client.Post(st.IngestURL()+"/v1/submissions?dataset=apc", "application/x-ndjson", bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +200,7 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	var online *validationv1.SubmissionReport
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		online = getReport(t, st.IngestURL()+loc+"?limit=1000")
+		online = getReport(t, client, st.IngestURL()+loc+"?limit=1000")
 		if online.GetComplete() {
 			break
 		}
@@ -271,9 +274,24 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	interruptedAndResent(ctx, t, st, bin, first)
 }
 
-func getReport(t *testing.T, url string) *validationv1.SubmissionReport {
+// providerClient is an HTTP client of ingest with the certificate of the
+// provider faultyFile's records are from.
+func providerClient(t *testing.T, st *devstack.Stack) *http.Client {
 	t.Helper()
-	resp, err := http.Get(url)
+	ref, err := refdata.LoadDir(refDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.PKI.HTTPClient(devpki.ProviderFile(ref.TrustCodes()[0]), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func getReport(t *testing.T, client *http.Client, url string) *validationv1.SubmissionReport {
+	t.Helper()
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
