@@ -230,8 +230,9 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 		t.Error("failing records are not in line order")
 	}
 
-	// Offline: the same file through `dmic validate` gives the same report.
-	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--reference-dir", refDir,
+	// Offline: the same file through `dmic validate` gives the same report,
+	// checked as the provider whose certificate sent it.
+	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--submitter", sampleProvider(t), "--reference-dir", refDir,
 		"--limit", "1000", "-o", "json", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -274,15 +275,22 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	interruptedAndResent(ctx, t, st, bin, first)
 }
 
-// providerClient is an HTTP client of ingest with the certificate of the
-// provider faultyFile's records are from.
-func providerClient(t *testing.T, st *devstack.Stack) *http.Client {
+// sampleProvider is the provider faultyFile's and bigFile's records are
+// from: the submitter of their submissions.
+func sampleProvider(t *testing.T) string {
 	t.Helper()
 	ref, err := refdata.LoadDir(refDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := st.PKI.HTTPClient(devpki.ProviderFile(ref.TrustCodes()[0]), 2)
+	return ref.TrustCodes()[0]
+}
+
+// providerClient is an HTTP client of ingest with the certificate of
+// sampleProvider.
+func providerClient(t *testing.T, st *devstack.Stack) *http.Client {
+	t.Helper()
+	c, err := st.PKI.HTTPClient(devpki.ProviderFile(sampleProvider(t)), 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,7 +211,7 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	online = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000")
 
 	// 4. Its report is the file's, as dmic validate gives it.
-	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--reference-dir", refDir, "--limit", "10000", "-o", "json", path)
+	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--submitter", sampleProvider(t), "--reference-dir", refDir, "--limit", "10000", "-o", "json", path)
 	out, _ := cmd.Output()
 	offline := &validationv1.SubmissionReport{}
 	if err := protojson.Unmarshal(out, offline); err != nil {
