@@ -157,6 +157,15 @@ func serial(c *x509.Certificate) string {
 // maxName bounds a holder's name, which is logged and audited.
 const maxName = 128
 
+// CheckName says what is wrong with a holder's name: it is logged and
+// audited, so it is one line of text, and bounded.
+func CheckName(name string) error {
+	if len(name) > maxName || strings.ContainsFunc(name, unicode.IsControl) || !utf8.ValidString(name) {
+		return fmt.Errorf("must be one line of at most %d bytes of text", maxName)
+	}
+	return nil
+}
+
 // FromCertificate is the identity a certificate names: exactly one URI
 // subject alternative name urn:dmic:<role>:<ORG> (other URIs are ignored)
 // and a subject common name, the holder. It does not verify the certificate:
@@ -189,8 +198,8 @@ func FromCertificate(c *x509.Certificate) (Identity, error) {
 	if name == "" {
 		return Identity{}, &Refusal{Reason: ReasonNoName, Message: fmt.Sprintf("client certificate %s has no subject common name: it must name the system, person or service that holds it", who)}
 	}
-	if len(name) > maxName || strings.ContainsFunc(name, unicode.IsControl) || !utf8.ValidString(name) {
-		return Identity{}, &Refusal{Reason: ReasonBadIdentity, Message: fmt.Sprintf("client certificate %s: its common name must be one line of at most %d bytes of text", who, maxName)}
+	if err := CheckName(name); err != nil {
+		return Identity{}, &Refusal{Reason: ReasonBadIdentity, Message: fmt.Sprintf("client certificate %s: its common name %v", who, err)}
 	}
 	id := found[0]
 	id.Name, id.Method, id.Serial = name, MTLS, serial(c)

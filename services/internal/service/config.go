@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/identity/oidcauth"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	TLSCert     string
 	TLSKey      string
 	TLSClientCA string
+	// OIDC, when its issuer is set, also accepts OpenID Connect bearer
+	// tokens of that issuer, beside client certificates.
+	OIDC        oidcauth.Config
 	LogLevel    string
 	LogFormat   string
 	Partitions  int
@@ -61,6 +65,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, p ports.Ports) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "The service's certificate, PEM (with any intermediates after it). Required.")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "The service's private key, PEM; the file must not be readable by other users (mode 0600). Required.")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "Certificate authorities (PEM) whose client certificates the service accepts. Required.")
+	c.OIDC.RegisterFlags(fs)
 	fs.StringVar(&c.LogLevel, "log-level", "info", "Log level: debug, info, warn, error.")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "Log format: text or json.")
 	fs.IntVar(&c.Partitions, "partitions", 6, "Partition count used when creating missing topics.")
@@ -79,6 +84,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("-grpc-addr: required"))
 	}
 	errs = append(errs, c.checkTLS()...)
+	if err := c.OIDC.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/identity/oidcauth"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
 	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
@@ -75,6 +76,11 @@ func TestValidate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, []string{"-tls-cert, -tls-key: private key: secret file", "mode 0644"}, 1},
+		{"OIDC issuer alone", func(c *Config) { c.OIDC.Issuer = "https://login.example" }, []string{"-oidc-audience: required", "-oidc-jwks-url: required"}, 0},
+		{"OIDC audience without an issuer", func(c *Config) { c.OIDC.Audience = "dmic" }, []string{"given without -oidc-issuer"}, 0},
+		{"OIDC", func(c *Config) {
+			c.OIDC = oidcauth.Config{Issuer: "https://login.example", Audience: "dmic", JWKSURL: "https://login.example/jwks"}
+		}, nil, 0},
 		{"client CA not PEM", func(c *Config) { c.TLSClientCA = c.TLSKey }, []string{"-tls-client-ca: certificate authorities", "no PEM certificate"}, 1},
 		{"everything at once", func(c *Config) {
 			*c = Config{Brokers: "", LogLevel: "loud", LogFormat: "xml", Partitions: 0, Compression: "brotli"}

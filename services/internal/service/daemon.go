@@ -26,6 +26,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/identity/oidcauth"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
@@ -105,9 +106,12 @@ func New(name string, cfg Config) (*Daemon, error) {
 	}
 	d.auditWriter = d.NewWriter()
 	d.Audit = audit.New(kafkalog.New(cfg.BrokerList(), topics.Audit, d.auditWriter), name, clk, d.Log, reg)
-	// Client certificates today; a bearer-token authenticator (OpenID
-	// Connect, for people in a browser) goes beside it in this chain.
+	// Client certificates; OpenID Connect bearer tokens beside them (people
+	// in a browser) when an issuer is configured.
 	auth := identity.Chain{identity.NewCertificates(roots, clk)}
+	if cfg.OIDC.Enabled() {
+		auth = append(auth, oidcauth.New(cfg.OIDC, clk, nil))
+	}
 	d.Guard = access.New(auth, d.Audit, d.Log, reg)
 	d.serverTLS = identity.ServerConfig(pair, roots)
 	d.GRPC = d.newGRPCServer()

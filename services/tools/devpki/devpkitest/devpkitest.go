@@ -171,6 +171,13 @@ func (p *PKI) ServiceFiles(service string) Files {
 // registry holds dmic_auth_refusals_total.
 func (p *PKI) Guard(brokers []string, clk clock.Clock) (*access.Guard, *prometheus.Registry) {
 	p.t.Helper()
+	return p.GuardWith(brokers, clk)
+}
+
+// GuardWith is Guard with more authenticators after the certificates' (a
+// bearer-token one).
+func (p *PKI) GuardWith(brokers []string, clk clock.Clock, more ...identity.Authenticator) (*access.Guard, *prometheus.Registry) {
+	p.t.Helper()
 	lg := slog.New(slog.DiscardHandler)
 	w := kafkapipe.NewWriter(brokers)
 	reg := prometheus.NewRegistry()
@@ -179,7 +186,7 @@ func (p *PKI) Guard(brokers []string, clk clock.Clock) (*access.Guard, *promethe
 	ran := make(chan struct{})
 	go func() { trail.Run(ctx); close(ran) }()
 	p.t.Cleanup(func() { stop(); <-ran; w.Close() })
-	return access.New(identity.Chain{p.Authenticator(clk)}, trail, lg, reg), reg
+	return access.New(append(identity.Chain{p.Authenticator(clk)}, more...), trail, lg, reg), reg
 }
 
 // ServeGRPC serves, on a loopback port until the test ends, a gRPC server
