@@ -22,6 +22,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/audit"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
@@ -34,11 +35,11 @@ var dataTopics = []string{topics.Raw, topics.Rejected, topics.ValidationOutcomes
 
 // drain reads with kafka-go every message on topic, from the first offset
 // of each partition to its end.
-func drain(t *testing.T, brokers []string, topic string) []kafka.Message {
+func drain(t *testing.T, c kafkaconn.Cluster, topic string) []kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := c.Client(10 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(meta.Topics) != 1 {
 		t.Fatalf("metadata of %s: %v", topic, err)
@@ -53,7 +54,7 @@ func drain(t *testing.T, brokers []string, topic string) []kafka.Message {
 		if end == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+		r := c.NewReader(kafka.ReaderConfig{Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
@@ -72,10 +73,10 @@ func drain(t *testing.T, brokers []string, topic string) []kafka.Message {
 
 // storedOnly fails unless every message on every data topic belongs to one
 // of the submissions in ids, and none holds text from a refused one.
-func storedOnly(t *testing.T, brokers []string, ids []string, refusedText string) {
+func storedOnly(t *testing.T, c kafkaconn.Cluster, ids []string, refusedText string) {
 	t.Helper()
 	for _, topic := range dataTopics {
-		for _, m := range drain(t, brokers, topic) {
+		for _, m := range drain(t, c, topic) {
 			if bytes.Contains(m.Value, []byte(refusedText)) || bytes.Contains(m.Key, []byte(refusedText)) {
 				t.Errorf("%s/%d@%d holds %q, from a refused submission", topic, m.Partition, m.Offset, refusedText)
 			}
@@ -91,12 +92,12 @@ func storedOnly(t *testing.T, brokers []string, ids []string, refusedText string
 
 // refusalsIn reads the audit trail for refusals with reason, waiting a
 // while for at least want of them (refusals are written in the background).
-func refusalsIn(t *testing.T, brokers []string, reason string, want int) []audit.Entry {
+func refusalsIn(t *testing.T, c kafkaconn.Cluster, reason string, want int) []audit.Entry {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var out []audit.Entry
-		for _, m := range drain(t, brokers, topics.Audit) {
+		for _, m := range drain(t, c, topics.Audit) {
 			var e audit.Entry
 			if err := json.Unmarshal(m.Value, &e); err != nil {
 				t.Fatal(err)
@@ -160,7 +161,7 @@ func TestRefusedSubmissionsStoreNothing(t *testing.T) {
 				t.Errorf("%s: answer %q does not say %s", tc.name, answer.Error, w)
 			}
 		}
-		if got := refusalsIn(t, f.brokers, tc.reason, 1); len(got) == 0 || got[len(got)-1].Action != "POST /v1/submissions" || got[len(got)-1].Detail != answer.Error {
+		if got := refusalsIn(t, f.admin, tc.reason, 1); len(got) == 0 || got[len(got)-1].Action != "POST /v1/submissions" || got[len(got)-1].Detail != answer.Error {
 			t.Errorf("%s: no refusal %s on the audit trail: %+v", tc.name, tc.reason, got)
 		}
 	}
@@ -182,10 +183,10 @@ func TestRefusedSubmissionsStoreNothing(t *testing.T) {
 	if _, err := stream.CloseAndRecv(); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `line 2 ("RP4")`) {
 		t.Errorf("RCF's gRPC submission of an RP4 record: %v, want PermissionDenied naming line 2", err)
 	}
-	if got := refusalsIn(t, f.brokers, ingest.ReasonOtherProviders, 2); len(got) != 2 || got[1].Caller == nil || got[1].Caller.Org != "RCF" || got[1].Protocol != "grpc" {
+	if got := refusalsIn(t, f.admin, ingest.ReasonOtherProviders, 2); len(got) != 2 || got[1].Caller == nil || got[1].Caller.Org != "RCF" || got[1].Protocol != "grpc" {
 		t.Errorf("refusals of other providers' records on the audit trail: %+v, want HTTP's and gRPC's, RCF's", got)
 	}
-	if got := topicSize(t, f.brokers, topics.Raw) + topicSize(t, f.brokers, topics.Submissions); got != 0 {
+	if got := topicSize(t, f.admin, topics.Raw) + topicSize(t, f.admin, topics.Submissions); got != 0 {
 		t.Fatalf("%d messages stored by refused submissions", got)
 	}
 
@@ -199,7 +200,7 @@ func TestRefusedSubmissionsStoreNothing(t *testing.T) {
 	if code != http.StatusOK || national.Accepted != 2 {
 		t.Fatalf("the national exchange's copies: %d %s", code, raw)
 	}
-	for _, m := range drain(t, f.brokers, topics.Raw) {
+	for _, m := range drain(t, f.admin, topics.Raw) {
 		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
@@ -209,9 +210,9 @@ func TestRefusedSubmissionsStoreNothing(t *testing.T) {
 			t.Errorf("raw record of %s: submitter %s, source %s; want %s", h.SubmissionID, h.Submitter, envelope.SourceName(h.Source), want)
 		}
 	}
-	storedOnly(t, f.brokers, []string{own.SubmissionId, national.SubmissionId}, refused)
+	storedOnly(t, f.admin, []string{own.SubmissionId, national.SubmissionId}, refused)
 	var receipts int
-	for _, m := range drain(t, f.brokers, topics.Submissions) {
+	for _, m := range drain(t, f.admin, topics.Submissions) {
 		r := &validationv1.SubmissionReceipt{}
 		if err := proto.Unmarshal(m.Value, r); err != nil {
 			t.Fatal(err)

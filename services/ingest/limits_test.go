@@ -40,7 +40,7 @@ func checkLimitAnswer(t *testing.T, f *fixture, resp *dmicv1.SubmitRecordsRespon
 			t.Errorf("line %d refused: %v", r.LineNumber, r.Failures)
 		}
 	}
-	for _, m := range read(t, f.brokers, topics.Raw, 3) {
+	for _, m := range read(t, f.admin, topics.Raw, 3) {
 		if len(m.Value) > limits.MaxRecordBytes {
 			t.Errorf("a %d-byte record reached %s", len(m.Value), topics.Raw)
 		}

@@ -19,6 +19,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
 	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
@@ -56,7 +57,7 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 	// Served as ingest serves it: TLS, behind the authorisation layer,
 	// which audits on the broker's dmic.audit.
 	pki := devpkitest.New(t, clocktest.Today(t))
-	g, _ := pki.Guard(topicstest.Brokers(ctx, t, 1), clocktest.Clock(t))
+	g, _ := pki.Guard(brokertest.As(t, topicstest.Broker(t, 1), ingest.Access().Principal), clocktest.Clock(t))
 	mux := access.NewMux()
 	reports.RegisterHTTP(mux)
 	url := pki.ServeHTTP(g, mux)

@@ -20,6 +20,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
@@ -28,9 +29,9 @@ import (
 const ndjson = "application/x-ndjson"
 
 // topicSize is how many messages topic holds, over all partitions.
-func topicSize(t *testing.T, brokers []string, topic string) int64 {
+func topicSize(t *testing.T, c kafkaconn.Cluster, topic string) int64 {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := c.Client(10 * time.Second)
 	meta, err := client.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(meta.Topics) != 1 {
 		t.Fatalf("metadata of %s: %v", topic, err)
@@ -71,7 +72,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 	if again.SubmissionId != first.SubmissionId || again.Attempt != 2 || again.Accepted != 2 || again.Rejected != 1 {
 		t.Errorf("resend answered %v, want submission %s, attempt 2, 2 accepted and 1 rejected", again, first.SubmissionId)
 	}
-	for _, m := range read(t, f.brokers, topics.Raw, 4) {
+	for _, m := range read(t, f.admin, topics.Raw, 4) {
 		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +82,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 		}
 	}
 	var got []string
-	for _, r := range receiptsOf(t, read(t, f.brokers, topics.Submissions, 4)) {
+	for _, r := range receiptsOf(t, read(t, f.admin, topics.Submissions, 4)) {
 		if r.SubmissionId != first.SubmissionId || !r.ReceivedTime.AsTime().Equal(today) {
 			t.Errorf("receipt %v: want submission %s received %v", r, first.SubmissionId, today)
 		}
@@ -100,7 +101,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 	if code != http.StatusOK || late.SubmissionId != first.SubmissionId || late.Attempt != 3 {
 		t.Fatalf("late resend: %d %s", code, raw)
 	}
-	for _, m := range read(t, f.brokers, topics.Raw, 2) {
+	for _, m := range read(t, f.admin, topics.Raw, 2) {
 		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
@@ -181,14 +182,14 @@ func TestIdempotencyKey(t *testing.T) {
 	f := newFixture(t)
 	a, b := op("BRXX1")+"\n", op("BRXX2")+"\n"
 	first := f.mustPost(t, "dataset=outpatient&submitter=RXX&idempotency_key=RXX-op-2026-11.ndjson", a)
-	before := topicSize(t, f.brokers, topics.Raw)
+	before := topicSize(t, f.admin, topics.Raw)
 
 	code, body, hdr := f.postKey(t, "dataset=outpatient&submitter=RXX&idempotency_key=RXX-op-2026-11.ndjson", "", b)
 	if code != http.StatusConflict || !strings.Contains(body, `idempotency key \"RXX-op-2026-11.ndjson\" is already used by submission `+first.SubmissionId) ||
 		!strings.Contains(body, "a different file needs a new key") || hdr.Get("Location") != "/v1/submissions/"+first.SubmissionId {
 		t.Errorf("other content under the key: %d %s (Location %q), want 409 naming the key and submission %s", code, body, hdr.Get("Location"), first.SubmissionId)
 	}
-	if after := topicSize(t, f.brokers, topics.Raw); after != before {
+	if after := topicSize(t, f.admin, topics.Raw); after != before {
 		t.Errorf("the refused submission stored %d records", after-before)
 	}
 
@@ -221,7 +222,7 @@ func TestAnotherInstanceKnowsTheKey(t *testing.T) {
 	f := newFixture(t)
 	a, b := op("BRXX1")+"\n", op("BRXX2")+"\n"
 	first := f.mustPost(t, "dataset=outpatient&idempotency_key=batch-7", a)
-	other := instance(t, f.brokers, ingest.WithClock(clocktest.Clock(t)))
+	other := instance(t, f.b, ingest.WithClock(clocktest.Clock(t)))
 	if code, body, _ := other.postKey(t, "dataset=outpatient&idempotency_key=batch-7", "", b); code != http.StatusConflict {
 		t.Errorf("other content at another instance: %d %s, want 409", code, body)
 	}
@@ -289,7 +290,7 @@ func TestGRPCIdempotencyKey(t *testing.T) {
 		t.Errorf("the same records again without a key: %v, %v; want submission %s, attempt 2", again, err, noKey.SubmissionId)
 	}
 	var states []validationv1.SubmissionState
-	for _, r := range receiptsOf(t, read(t, f.brokers, topics.Submissions, 8)) {
+	for _, r := range receiptsOf(t, read(t, f.admin, topics.Submissions, 8)) {
 		if r.Transport != "grpc" {
 			t.Errorf("receipt over gRPC says transport %q", r.Transport)
 		}

@@ -14,10 +14,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
@@ -31,10 +33,10 @@ import (
 // authorisation layer as validate serves them, and returns a client that
 // presents the operator's certificate, so that the call has a real peer,
 // metadata and an authenticated caller.
-func serve(t *testing.T, brokers []string, clk clock.Clock, specs *validate.Specifications) (validationv1.SpecificationServiceClient, *devpki.Leaf) {
+func serve(t *testing.T, kc kafkaconn.Cluster, clk clock.Clock, specs *validate.Specifications) (validationv1.SpecificationServiceClient, *devpki.Leaf) {
 	t.Helper()
 	pki := devpkitest.New(t, clk.Now())
-	g, _ := pki.Guard(brokers, clk)
+	g, _ := pki.Guard(kc, clk)
 	addr := pki.ServeGRPC(g, func(gs *grpc.Server) { validationv1.RegisterSpecificationServiceServer(gs, specs) })
 	op := pki.Client(identity.Operator, "0DC", "Olive Operator")
 	cc, err := grpc.NewClient(addr, pki.DialOption(op), grpc.WithUserAgent("backdating-test"))
@@ -52,7 +54,8 @@ func serve(t *testing.T, brokers []string, clk clock.Clock, specs *validate.Spec
 func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 3)
+	brokers := topicstest.Broker(t, 3)
+	vc := brokertest.As(t, brokers, validate.Access().Principal)
 	clk := clocktest.Manual(t)
 	today := clk.Now()
 	yesterday := clocktest.Date(today.AddDate(0, 0, -1))
@@ -62,11 +65,11 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := spec.New(reg, spec.WithClock(clk.Clock()))
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(vc)
 	t.Cleanup(func() { w.Close() })
 	var logs bytes.Buffer
-	specs := validate.NewSpecifications(v, kafkalog.New(brokers, topics.Specifications, w), slog.New(slog.NewJSONHandler(&logs, nil)))
-	client, op := serve(t, brokers, clk.Clock(), specs)
+	specs := validate.NewSpecifications(v, kafkalog.New(vc, topics.Specifications, w), slog.New(slog.NewJSONHandler(&logs, nil)))
+	client, op := serve(t, vc, clk.Clock(), specs)
 	serial := strings.ToLower(op.Cert.SerialNumber.Text(16))
 
 	backdated := apcVersion(t, "2026.9", yesterday)

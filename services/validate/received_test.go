@@ -16,6 +16,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
 	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
@@ -38,7 +39,7 @@ import (
 func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 3)
+	brokers := topicstest.Broker(t, 3)
 	clk := clocktest.Manual(t)
 	today := clk.Now()
 	in := startInstance(t, ctx, brokers, clk.Clock())
@@ -54,24 +55,28 @@ func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 	}
 	record := apcRecord(`"person_gender_code":"7"`)
 
-	// Straight to the raw topic, claiming receipt in 2020.
-	w := kafkapipe.NewWriter(brokers)
-	t.Cleanup(func() { w.Close() })
+	// Straight to the raw topic, claiming receipt in 2020: an operator's
+	// kcat may write there.
+	ow := kafkapipe.NewWriter(brokertest.As(t, brokers, topics.Operator))
+	t.Cleanup(func() { ow.Close() })
 	forged := time.Date(2020, 6, 1, 12, 0, 0, 0, time.UTC)
 	hs := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_APC, Submitter: "RJ7", Received: forged}.Headers()
-	if err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("RJ7|apc|forged"), Value: record, Headers: kafkapipe.ToKafkaHeaders(hs)}); err != nil {
+	if err := ow.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("RJ7|apc|forged"), Value: record, Headers: kafkapipe.ToKafkaHeaders(hs)}); err != nil {
 		t.Fatal(err)
 	}
 	// Through ingest, received today by ingest's clock.
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), ingest.WithClock(clk.Clock()))
+	ic := brokertest.As(t, brokers, ingest.Access().Principal)
+	w := kafkapipe.NewWriter(ic)
+	t.Cleanup(func() { w.Close() })
+	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(ic, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), ingest.WithClock(clk.Clock()))
 	runCtx, stopIngest := context.WithCancel(ctx)
 	ingestDone := make(chan struct{})
 	go func() { defer close(ingestDone); _ = svc.Run(runCtx) }()
 	t.Cleanup(func() { stopIngest(); <-ingestDone })
 	// As ingest serves it: TLS, the authorisation layer, RJ7's certificate.
 	pki := devpkitest.New(t, today)
-	g, _ := pki.Guard(brokers, clocktest.Clock(t))
+	g, _ := pki.Guard(ic, clocktest.Clock(t))
 	mux := access.NewMux()
 	svc.RegisterHTTP(mux)
 	url := pki.ServeHTTP(g, mux)
@@ -85,7 +90,7 @@ func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 		t.Fatalf("ingest answered %d", resp.StatusCode)
 	}
 
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "t-received", Topic: topics.Raw, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	r := brokertest.Admin(t, brokers).NewReader(kafka.ReaderConfig{GroupID: "t-received", Topic: topics.Raw, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	judged := 0
 	for judged < 2 {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
 
@@ -82,7 +83,8 @@ func run() int {
  dmic is running. Ctrl-C stops everything. Every door is TLS with client
  certificates; development ones are in %[15]s (docs/security.md).
 
- Broker (Kafka protocol)  %[1]s     kcat -b %[1]s -L
+ Broker (Kafka protocol)  %[1]s     kcat -b %[1]s -F %[17]s -L
+                          (SASL/SCRAM as dmic-operator; every principal's password is in %[18]s)
  Ingest HTTPS             %[2]s/v1/submissions?dataset=apc
  gRPC (TLS)               localhost:%[6]d..%[7]d
  Status                   bin/dmicctl%[9]s status
@@ -98,7 +100,8 @@ func run() int {
    clickhouse-client --host %[4]s --port %[5]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
 ================================================================================
 `, st.Brokers, st.IngestURL(), st.CHAddr, chHost, chPort, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
-		p.Ops["validate"], p.Ops["validate"], p.Ops["load"], p.Ops["ingest"], *database, pki, provider)
+		p.Ops["validate"], p.Ops["validate"], p.Ops["load"], p.Ops["ingest"], *database, pki, provider,
+		broker.KcatConfigFile(st.KafkaCredentials), st.KafkaCredentials)
 	if *trickle > 0 && *records > 0 {
 		go func() {
 			for seed := 2; ; seed++ {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
@@ -26,12 +27,12 @@ func whoFor(p *devpkitest.PKI, operator, custodian *devpki.Leaf) who {
 }
 
 // serveGRPC serves what register adds on a TCP port until the test ends,
-// as a dmic service does (TLS, the authorisation layer, audited on brokers),
+// as a dmic service does (TLS, the authorisation layer, audited on kc),
 // and returns its address and dmicctl as an operator and a key custodian.
-func serveGRPC(t *testing.T, brokers []string, register func(*grpc.Server)) (string, who) {
+func serveGRPC(t *testing.T, kc kafkaconn.Cluster, register func(*grpc.Server)) (string, who) {
 	t.Helper()
 	p := testPKI(t)
-	g, _ := p.Guard(brokers, clock.System())
+	g, _ := p.Guard(kc, clock.System())
 	addr := p.ServeGRPC(g, register)
 	return addr, whoFor(p, p.Client(identity.Operator, "0DC", "test operator"), p.Client(identity.KeyCustodian, "0DC", "test custodian"))
 }

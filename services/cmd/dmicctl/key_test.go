@@ -16,6 +16,7 @@ import (
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
 	"github.com/dmic-nhs/dmic/services/deidentify"
 	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -62,7 +63,7 @@ func TestParseRotate(t *testing.T) {
 func TestKeyCommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 2)
+	kc := brokertest.As(t, topicstest.Broker(t, 2), deidentify.Access().Principal)
 	dir := filepath.Join(t.TempDir(), "keys")
 	for _, d := range didi.Domains() {
 		if err := didi.GenerateKeyFile(filepath.Join(dir, d, "v1.key"), "v1"); err != nil {
@@ -73,15 +74,15 @@ func TestKeyCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	keys := deidentify.NewKeyService(ring, kafkalog.New(brokers, topics.KeyRotations, w),
-		deidentify.NewReplayer(kafkapipe.RangeOpener(brokers), kafkapipe.Sink{W: w}, nil, quiet), quiet)
+	keys := deidentify.NewKeyService(ring, kafkalog.New(kc, topics.KeyRotations, w),
+		deidentify.NewReplayer(kafkapipe.RangeOpener(kc), kafkapipe.Sink{W: w}, nil, quiet), quiet)
 	caught := make(chan struct{})
 	go func() { _ = keys.FollowLog(ctx, func() { close(caught) }) }()
 	<-caught
-	addr, as := serveGRPC(t, brokers, func(s *grpc.Server) { deidv1.RegisterKeyServiceServer(s, keys) })
+	addr, as := serveGRPC(t, kc, func(s *grpc.Server) { deidv1.RegisterKeyServiceServer(s, keys) })
 	svcs := []endpoint{{"deidentify", addr}}
 	// An operator's certificate may not touch the keys, not even list them.
 	asOperator := runner(ctx, key, svcs, who{operator: as.operator, custodian: as.operator})

@@ -13,6 +13,7 @@
 //	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
 //	dmicctl skip SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
 //	dmicctl replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
+//	dmicctl kafka-setup [-brokers ADDRS] [-passwords-dir DIR] [-kafka-sasl-password-file F] [-kafka-tls-ca F] | kafka-setup -print
 package main
 
 import (
@@ -46,7 +47,8 @@ func usage(fs *flag.FlagSet) {
 		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
 		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
-		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n")
+		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
+		"       dmicctl [-timeout d] kafka-setup [-brokers ADDRS] [-passwords-dir DIR] [-kafka-sasl-password-file F] [-kafka-tls-ca F] [-partitions N] | kafka-setup -print\n")
 	fs.PrintDefaults()
 }
 
@@ -76,6 +78,14 @@ func run(args []string) int {
 			return smallNumbers(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
 		}
 		return dq(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
+	}
+	if fs.Arg(0) == "kafka-setup" {
+		// Talks to Kafka as its administrator, not to the services.
+		t := time.Minute
+		if flagSet(fs, "timeout") {
+			t = *timeout
+		}
+		return kafkaSetup(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t)
 	}
 	svcs, err := parseServices(*list)
 	w, werr := tf.load()

@@ -16,11 +16,11 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/service"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
@@ -34,8 +34,9 @@ var routeByValue = pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Mes
 
 // startStage runs a real service process shell (daemon) with a stage on the
 // broker, serving gRPC on a loopback port with a certificate of p; stop ends
-// it.
-func startStage(t *testing.T, p *devpkitest.PKI, brokers []string) (addr string, stop func()) {
+// it. It connects as the superuser: its topics are the test's own, outside
+// the ACL table.
+func startStage(t *testing.T, p *devpkitest.PKI, kc kafkaconn.Cluster) (addr string, stop func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,15 +45,16 @@ func startStage(t *testing.T, p *devpkitest.PKI, brokers []string) (addr string,
 	addr = l.Addr().String()
 	l.Close()
 	f := p.ServiceFiles("router")
-	d, err := service.New("router", service.Config{Brokers: strings.Join(brokers, ","), GRPCAddr: addr, LogLevel: "error", Partitions: 1,
-		TLSCert: f.Cert, TLSKey: f.Key, TLSClientCA: f.CA})
+	d, err := service.New("router", service.Config{Brokers: strings.Join(kc.Brokers(), ","), GRPCAddr: addr, LogLevel: "error", Partitions: 1,
+		TLSCert: f.Cert, TLSKey: f.Key, TLSClientCA: f.CA}, kc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- d.RunStage(ctx, service.Stage{Group: "dmic-router", Inputs: []string{testInput}, Outputs: []string{"test.out"},
+		done <- d.RunStage(ctx, service.Stage{Access: topics.Access{Group: "dmic-router", Inputs: []string{testInput}, Logs: []string{topics.OperatorAudit}},
+			Outputs:  []string{"test.out"},
 			MaxBatch: 10, BatchWait: 10 * time.Millisecond, Processor: routeByValue})
 	}()
 	return addr, func() {
@@ -73,20 +75,17 @@ func TestSkipAndReplayCommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	b := brokertest.New(t, broker.WithDefaultPartitions(1))
-	brokers := []string{b.Addr()}
-	if err := kafkatopics.Ensure(ctx, brokers, 1); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := kafka.DialContext(ctx, "tcp", b.Addr())
+	brokers := brokertest.Admin(t, b)
+	resp, err := brokers.Client(10*time.Second).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: testInput, NumPartitions: 1, ReplicationFactor: 1}, {Topic: "test.out", NumPartitions: 1, ReplicationFactor: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{testInput, "test.out"} {
-		if err := conn.CreateTopics(kafka.TopicConfig{Topic: name, NumPartitions: 1, ReplicationFactor: 1}); err != nil {
-			t.Fatal(err)
+	for name, err := range resp.Errors {
+		if err != nil {
+			t.Fatalf("create %s: %v", name, err)
 		}
 	}
-	conn.Close()
 	w := kafkapipe.NewWriter(brokers)
 	defer w.Close()
 	produce := func(values ...string) {
@@ -193,7 +192,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 	waitUntil("the restarted instance to pass the skipped record", func() bool { return processed() == 2 })
 
 	// The audit log has each request, with the reason and the caller.
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topics.OperatorAudit, Partition: 0, MaxWait: 100 * time.Millisecond})
+	r := brokers.NewReader(kafka.ReaderConfig{Topic: topics.OperatorAudit, Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	var actions []string
 	for len(actions) < 3 {

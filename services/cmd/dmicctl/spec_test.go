@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
@@ -47,20 +48,20 @@ func TestParseLoad(t *testing.T) {
 func TestSpecCommandsBackdating(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 2)
+	kc := brokertest.As(t, topicstest.Broker(t, 2), validate.Access().Principal)
 	reg, err := spec.BuiltIn()
 	if err != nil {
 		t.Fatal(err)
 	}
 	today := clocktest.Today(t)
 	v := spec.New(reg, spec.WithClock(clocktest.Clock(t)))
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	specs := validate.NewSpecifications(v, kafkalog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	specs := validate.NewSpecifications(v, kafkalog.New(kc, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	caught := make(chan struct{})
 	go func() { _ = specs.Follow(ctx, func() { close(caught) }) }()
 	<-caught
-	addr, as := serveGRPC(t, brokers, func(s *grpc.Server) { validationv1.RegisterSpecificationServiceServer(s, specs) })
+	addr, as := serveGRPC(t, kc, func(s *grpc.Server) { validationv1.RegisterSpecificationServiceServer(s, specs) })
 	run := runner(ctx, specCommand, []endpoint{{"validate", addr}}, as)
 
 	lastWeek := clocktest.Date(today.AddDate(0, 0, -7))

@@ -30,14 +30,15 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/audit"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
@@ -99,14 +100,15 @@ func TestEveryMethodHasARule(t *testing.T) {
 // stack is a guarded gRPC server and HTTP API over TLS on loopback, with
 // the audit trail on an embedded broker.
 type stack struct {
-	pki     *devpkitest.PKI
-	guard   *access.Guard
-	reg     *prometheus.Registry
-	brokers []string
-	grpc    string
-	http    string
-	target  *target
-	keys    *keys
+	pki   *devpkitest.PKI
+	guard *access.Guard
+	reg   *prometheus.Registry
+	// operator reads the audit trail, as the operators' tools do.
+	operator kafkaconn.Cluster
+	grpc     string
+	http     string
+	target   *target
+	keys     *keys
 }
 
 type target struct {
@@ -157,22 +159,25 @@ var unlisted = grpc.ServiceDesc{
 	}}},
 }
 
-func newStack(t *testing.T, brokers []string) *stack {
+// newStack guards as a service does: its audit trail is written as a
+// service's principal (ingest's), which the ACL table lets append to it.
+func newStack(t *testing.T, b *broker.Broker) *stack {
 	t.Helper()
 	now := time.Now()
 	p := devpkitest.New(t, now)
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := kafkapipe.NewWriter(brokers)
+	kc := brokertest.As(t, b, topics.ServicePrincipal("ingest"))
+	w := kafkapipe.NewWriter(kc)
 	t.Cleanup(func() { w.Close() })
 	reg := prometheus.NewRegistry()
-	trail := audit.New(kafkalog.New(brokers, topics.Audit, w), "test", clock.System(), lg, reg)
+	trail := audit.New(kafkalog.New(kc, topics.Audit, w), "test", clock.System(), lg, reg)
 	ctx, stop := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { trail.Run(ctx); close(ran) }()
 	t.Cleanup(func() { stop(); <-ran })
 	g := access.New(identity.Chain{p.Authenticator(clock.System())}, trail, lg, reg)
 
-	s := &stack{pki: p, guard: g, reg: reg, brokers: brokers, target: &target{}, keys: &keys{}}
+	s := &stack{pki: p, guard: g, reg: reg, operator: brokertest.As(t, b, topics.Operator), target: &target{}, keys: &keys{}}
 	tlsCfg := p.ServerTLS()
 	gs := grpc.NewServer(append(g.ServerOptions(), grpc.Creds(credentialsFor(tlsCfg)))...)
 	control.Register(gs, control.Info{Service: "test"}, s.target, nil, nil, lg)
@@ -220,14 +225,7 @@ func newStack(t *testing.T, brokers []string) *stack {
 
 func setup(t *testing.T) *stack {
 	t.Helper()
-	b := brokertest.New(t)
-	brokers := []string{b.Addr()}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := kafkatopics.Ensure(ctx, brokers, 1); err != nil {
-		t.Fatal(err)
-	}
-	return newStack(t, brokers)
+	return newStack(t, brokertest.New(t, broker.WithDefaultPartitions(1)))
 }
 
 func (s *stack) conn(t *testing.T, leaf *devpki.Leaf) *grpc.ClientConn {
@@ -247,9 +245,9 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // trail reads the audit topic until want entries are there.
-func trail(t *testing.T, brokers []string, want int) []audit.Entry {
+func trail(t *testing.T, c kafkaconn.Cluster, want int) []audit.Entry {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topics.Audit, Partition: 0, MaxWait: 100 * time.Millisecond})
+	r := c.NewReader(kafka.ReaderConfig{Topic: topics.Audit, Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	ctx := ctxT(t)
 	var out []audit.Entry
@@ -346,7 +344,7 @@ func TestGRPCWhoMayDoWhat(t *testing.T) {
 		}
 	}
 	// Audited: 9 refusals, and the pause and the rotation, each allowed and done.
-	entries := trail(t, s.brokers, 13)
+	entries := trail(t, s.operator, 13)
 	var refusals []audit.Entry
 	byOutcome := map[string][]audit.Entry{}
 	for _, e := range entries {
@@ -427,7 +425,7 @@ func TestHTTPWhoMayDoWhat(t *testing.T) {
 	}
 	// 4 refusals; the two submissions allowed, one done (sub-1) and one
 	// refused by its handler.
-	entries := trail(t, s.brokers, 7)
+	entries := trail(t, s.operator, 7)
 	var got []string
 	for _, e := range entries {
 		got = append(got, e.Outcome+"/"+e.Reason+"/"+e.Subject)
@@ -441,13 +439,9 @@ func TestHTTPWhoMayDoWhat(t *testing.T) {
 
 // An action that cannot be recorded is not carried out.
 func TestNoAuditNoAction(t *testing.T) {
-	b := brokertest.New(t)
-	brokers := []string{b.Addr()}
+	b := brokertest.New(t, broker.WithDefaultPartitions(1))
 	ctx := ctxT(t)
-	if err := kafkatopics.Ensure(ctx, brokers, 1); err != nil {
-		t.Fatal(err)
-	}
-	s := newStack(t, brokers)
+	s := newStack(t, b)
 	b.Close() // the audit trail is gone
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

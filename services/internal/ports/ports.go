@@ -74,3 +74,16 @@ func (t Table) ControlAddrs(host string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// All lists every port of the table: the broker's, and each service's gRPC,
+// operational and (ingest's) HTTP API ports.
+func (t Table) All() []int {
+	out := []int{t.Broker, t.BrokerHTTP}
+	for _, n := range Services {
+		out = append(out, t.GRPC[n], t.Ops[n])
+		if p, ok := t.HTTP[n]; ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}

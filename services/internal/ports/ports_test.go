@@ -33,6 +33,17 @@ func TestTable(t *testing.T) {
 			check(n+" http", s.HTTP[n], d.HTTP[n])
 		}
 	}
+	// All is every port of the table, once each (a free port base is one
+	// where all of them are free).
+	all := s.All()
+	if len(all) != len(seen) {
+		t.Errorf("All = %v, want the %d ports %v", all, len(seen), seen)
+	}
+	for _, p := range all {
+		if _, ok := seen[p]; !ok {
+			t.Errorf("All has %d, which is no port of the table", p)
+		}
+	}
 	// Only ingest has an HTTP API: the provider-facing listener.
 	if len(d.HTTP) != 1 || len(s.HTTP) != 1 {
 		t.Errorf("HTTP APIs: %v, want ingest's alone", d.HTTP)

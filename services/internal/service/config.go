@@ -18,8 +18,10 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/identity/oidcauth"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // Config is the part of every service's configuration that is the same for all.
@@ -49,6 +51,9 @@ type Config struct {
 	// MaxBatch and BatchWait override the service's own batch settings when set.
 	MaxBatch  int
 	BatchWait time.Duration
+	// Kafka is how the service authenticates to the brokers: its principal
+	// (default dmic-<service>), SASL mechanism, password file, TLS.
+	Kafka kafkaconn.Config
 }
 
 // RegisterFlags registers the common flags, with this service's default ports
@@ -72,6 +77,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, p ports.Ports) {
 	fs.IntVar(&c.MaxBatch, "max-batch", 0, "Most messages processed and committed together (0: the service's default).")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "Longest wait for a batch to fill after its first message (0: the service's default).")
 	fs.StringVar(&c.Compression, "kafka-compression", "lz4", "Compression of produced messages: none, gzip, snappy, lz4, zstd (none saves CPU when the broker is on the same machine).")
+	c.Kafka.RegisterFlags(fs)
 }
 
 // Validate reports every problem at once.
@@ -102,6 +108,7 @@ func (c *Config) Validate() error {
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions: %d must be at least 1", c.Partitions))
 	}
+	errs = append(errs, c.Kafka.Validate())
 	return errors.Join(errs...)
 }
 
@@ -216,7 +223,8 @@ func Version() string {
 // SIGTERM or Ctrl-C. It returns the process exit code. The default ports are
 // the service's in the one port table (package ports).
 func Main(name string, args []string, register func(fs *flag.FlagSet), validate func() error, run func(ctx context.Context, d *Daemon) error) int {
-	var cfg Config
+	// Each service is its own Kafka principal unless told otherwise.
+	cfg := Config{Kafka: kafkaconn.Config{User: topics.ServicePrincipal(name)}}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	p, err := ports.Default(name)
 	if err != nil {
@@ -250,7 +258,12 @@ func Main(name string, args []string, register func(fs *flag.FlagSet), validate 
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d, err := New(name, cfg)
+	cluster, err := cfg.Kafka.Cluster(cfg.BrokerList())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: invalid configuration:\n%v\n", name, err)
+		return 2
+	}
+	d, err := New(name, cfg, cluster)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 2

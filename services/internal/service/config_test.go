@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/identity/oidcauth"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
 	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
@@ -51,7 +52,7 @@ func TestHTTPAddrOnlyWithAnAPI(t *testing.T) {
 func validConfig(t *testing.T) Config {
 	f := devpkitest.New(t, time.Now()).ServiceFiles("validate")
 	return Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", TLSCert: f.Cert, TLSKey: f.Key, TLSClientCA: f.CA,
-		LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4"}
+		LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4", Kafka: kafkaconn.Config{Mechanism: kafkaconn.None}}
 }
 
 func TestValidate(t *testing.T) {
@@ -82,9 +83,13 @@ func TestValidate(t *testing.T) {
 			c.OIDC = oidcauth.Config{Issuer: "https://login.example", Audience: "dmic", JWKSURL: "https://login.example/jwks"}
 		}, nil, 0},
 		{"client CA not PEM", func(c *Config) { c.TLSClientCA = c.TLSKey }, []string{"-tls-client-ca: certificate authorities", "no PEM certificate"}, 1},
+		{"SASL without a password", func(c *Config) {
+			c.Kafka = kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512, User: "dmic-validate"}
+		}, []string{"-kafka-sasl-password-file: required"}, 0},
 		{"everything at once", func(c *Config) {
-			*c = Config{Brokers: "", LogLevel: "loud", LogFormat: "xml", Partitions: 0, Compression: "brotli"}
-		}, []string{"-brokers", "-grpc-addr", "-tls-cert", "-tls-key", "-tls-client-ca", `-log-level: "loud"`, `-log-format: "xml"`, "-partitions: 0", "-kafka-compression"}, 0},
+			*c = Config{Brokers: "", LogLevel: "loud", LogFormat: "xml", Partitions: 0, Compression: "brotli", Kafka: kafkaconn.Config{Mechanism: "PLAIN", TLSCA: "/nonexistent/ca.pem"}}
+		}, []string{"-brokers", "-grpc-addr", "-tls-cert", "-tls-key", "-tls-client-ca", `-log-level: "loud"`, `-log-format: "xml"`, "-partitions: 0", "-kafka-compression",
+			`-kafka-sasl-mechanism: "PLAIN"`, "-kafka-sasl-user", "-kafka-sasl-password-file", "-kafka-tls-ca"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,7 +153,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err := ParseFlags(newFlagSet(&c), nil); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", OpsAddr: "localhost:9202", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4"}
+	want := Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", OpsAddr: "localhost:9202", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4",
+		Kafka: kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512}}
 	if c != want {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
@@ -178,6 +184,7 @@ func TestParseFlagsEnvAndFlags(t *testing.T) {
 		LogFormat:   "text",  // default
 		Partitions:  3,       // flag wins over env
 		Compression: "lz4",
+		Kafka:       kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512},
 	}
 	if c != want {
 		t.Errorf("config = %+v, want %+v", c, want)

@@ -27,13 +27,17 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/identity/oidcauth"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // Daemon is one running service process: logger, metrics, gRPC server.
 type Daemon struct {
-	Name     string
-	Config   Config
+	Name   string
+	Config Config
+	// Kafka is the cluster as this service's principal: every Kafka client
+	// of the service is built from it.
+	Kafka    kafkaconn.Cluster
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 	// GRPC is the service's gRPC server: TLS, and every call authorised by
@@ -63,11 +67,14 @@ type Daemon struct {
 	operator control.Operator
 	// starting answers on the ports until Serve takes them (ServeStarting).
 	starting *starting
+	// kafkaStats counts the Kafka requests of the writers and readers the
+	// daemon made (NewWriter, RunStage).
+	kafkaStats *kafkaStats
 }
 
 // New builds the daemon's shared parts: it reads the TLS files, and does not
-// listen yet.
-func New(name string, cfg Config) (*Daemon, error) {
+// listen yet. kafka is the cluster as the service's principal.
+func New(name string, cfg Config, kafka kafkaconn.Cluster) (*Daemon, error) {
 	pair, err := identity.LoadKeyPair(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return nil, fmt.Errorf("-tls-cert, -tls-key: %w", err)
@@ -77,7 +84,8 @@ func New(name string, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("-tls-client-ca: %w", err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ks := newKafkaStats()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), ks)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	ops.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -95,17 +103,19 @@ func New(name string, cfg Config) (*Daemon, error) {
 	// The process edge: the only place a service reads the wall clock.
 	clk := clock.System()
 	d := &Daemon{
-		Health:   checks,
-		Name:     name,
-		Config:   cfg,
-		Log:      cfg.Logger(name),
-		Registry: reg,
-		HTTP:     access.NewMux(),
-		Ops:      ops,
-		Clock:    clk,
+		Health:     checks,
+		Name:       name,
+		Config:     cfg,
+		Kafka:      kafka,
+		Log:        cfg.Logger(name),
+		Registry:   reg,
+		HTTP:       access.NewMux(),
+		Ops:        ops,
+		Clock:      clk,
+		kafkaStats: ks,
 	}
 	d.auditWriter = d.NewWriter()
-	d.Audit = audit.New(kafkalog.New(cfg.BrokerList(), topics.Audit, d.auditWriter), name, clk, d.Log, reg)
+	d.Audit = audit.New(kafkalog.New(kafka, topics.Audit, d.auditWriter), name, clk, d.Log, reg)
 	// Client certificates; OpenID Connect bearer tokens beside them (people
 	// in a browser) when an issuer is configured.
 	auth := identity.Chain{identity.NewCertificates(roots, clk)}
@@ -180,7 +190,7 @@ func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Co
 		listeners = append(listeners, ol)
 		servers = append(servers, &http.Server{Handler: d.Ops, ReadHeaderTimeout: 10 * time.Second})
 	}
-	d.Log.Info("started", "version", info.Version, "grpc", gl.Addr().String(), "http_api", d.Config.HTTPAddr, "ops", d.Config.OpsAddr, "brokers", d.Config.Brokers)
+	d.Log.Info("started", "version", info.Version, "grpc", gl.Addr().String(), "http_api", d.Config.HTTPAddr, "ops", d.Config.OpsAddr, "kafka", d.Kafka.String())
 
 	// The audit trail is written until the servers have stopped, so that
 	// the refusals of the last calls are kept too.

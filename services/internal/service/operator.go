@@ -13,6 +13,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -39,11 +40,10 @@ type AuditEntry struct {
 // operator carries out skips and replays on a stage's runner, recording
 // each on the audit log first.
 type operator struct {
-	d       *Daemon
-	group   string
-	runner  *pipeline.Runner
-	audit   controllog.Log
-	brokers []string
+	d      *Daemon
+	group  string
+	runner *pipeline.Runner
+	audit  controllog.Log
 }
 
 var _ control.Operator = (*operator)(nil)
@@ -88,7 +88,7 @@ func (o *operator) Replay(ctx context.Context, req control.OperatorRequest) (boo
 	if _, err := o.record(ctx, req); err != nil {
 		return false, 0, err
 	}
-	m, err := readOne(ctx, o.brokers, position(req))
+	m, err := readOne(ctx, o.d.Kafka, position(req))
 	if err != nil {
 		return false, 0, err
 	}
@@ -101,8 +101,8 @@ func (o *operator) Replay(ctx context.Context, req control.OperatorRequest) (boo
 }
 
 // readOne reads the message at p.
-func readOne(ctx context.Context, brokers []string, p pipeline.Position) (kafka.Message, error) {
-	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], p.Topic, p.Partition)
+func readOne(ctx context.Context, c kafkaconn.Cluster, p pipeline.Position) (kafka.Message, error) {
+	conn, err := c.DialLeader(ctx, p.Topic, p.Partition)
 	if err != nil {
 		return kafka.Message{}, status.Errorf(codes.Unavailable, "%s: %v", p, err)
 	}
@@ -114,7 +114,7 @@ func readOne(ctx context.Context, brokers []string, p pipeline.Position) (kafka.
 	if p.Offset < first || p.Offset >= last {
 		return kafka.Message{}, status.Errorf(codes.NotFound, "%s: no such message: the partition holds offsets %d to %d (older ones are past retention)", p, first, last-1)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: p.Topic, Partition: p.Partition, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
+	r := c.NewReader(kafka.ReaderConfig{Topic: p.Topic, Partition: p.Partition, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
 	defer r.Close()
 	if err := r.SetOffset(p.Offset); err != nil {
 		return kafka.Message{}, err

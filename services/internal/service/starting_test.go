@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +19,9 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/service"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
@@ -50,17 +53,35 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	grpcAddr, opsAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
 	pki := devpkitest.New(t, time.Now())
 	files := pki.ServiceFiles("validate")
-	d, err := service.New("validate", service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, OpsAddr: opsAddr,
-		TLSCert: files.Cert, TLSKey: files.Key, TLSClientCA: files.CA, LogLevel: "error", Partitions: 1})
+	// The service's password is in the broker's credentials folder before
+	// either starts, as `make run` leaves it after a first run.
+	creds := t.TempDir()
+	principal := topics.ServicePrincipal("validate")
+	if err := os.WriteFile(broker.PasswordFile(creds, principal), []byte("validate-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, OpsAddr: opsAddr,
+		TLSCert: files.Cert, TLSKey: files.Key, TLSClientCA: files.CA,
+		LogLevel: "error", LogFormat: "text", Partitions: 1, Compression: "none",
+		Kafka: kafkaconn.Config{Mechanism: broker.Mechanism, User: principal, PasswordFile: broker.PasswordFile(creds, principal)}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := cfg.Kafka.Cluster(cfg.BrokerList())
 	if err != nil {
 		t.Fatal(err)
 	}
+	d, err := service.New("validate", cfg, kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, _ := topics.GrantOf(principal)
 	stop := d.ServeStarting()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	waited := make(chan error, 1)
-	go func() { waited <- d.WaitForTopics(ctx) }()
+	go func() { waited <- d.WaitForTopics(ctx, access) }()
 
 	// Status needs a caller; health does not.
 	conn, err := grpc.NewClient(grpcAddr, pki.DialOption(pki.Client(identity.Analyst, "0DC", "test analyst")))
@@ -104,7 +125,7 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	}
 
 	// The broker arrives; the service serves.
-	brokertest.New(t, broker.WithPort(brokerPort))
+	brokertest.New(t, broker.WithPort(brokerPort), broker.WithCredentialsDir(creds))
 	if err := <-waited; err != nil {
 		t.Fatal(err)
 	}

@@ -59,8 +59,9 @@ type Spec struct {
 	// RetentionMs is -1 for unlimited.
 	RetentionMs int64
 	Compact     bool
-	// Identifiable topics hold patient-identifiable data: short retention, and
-	// only ingest, validate and deidentify may read or write them.
+	// Identifiable topics hold patient-identifiable data: short retention,
+	// and only the services that need them and the operators' tools may read
+	// or write them (Grants; a test keeps it so).
 	Identifiable bool
 	// Partitions overrides the partition count (0: the count every record
 	// topic shares). Topics whose messages are not keyed by record identity

@@ -21,6 +21,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
@@ -34,10 +35,20 @@ import (
 const (
 	refDir   = "../../../reference/sample"
 	database = "dmic_e2e"
-	portBase = 1000
 	seed     = 7
 	records  = 400
 )
+
+// freePortBase is a port base from 1000 whose ports are free, so that two
+// runs of the tests on one machine do not meet.
+func freePortBase(t *testing.T) int {
+	t.Helper()
+	base, err := devstack.FreePortBase(1000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
 
 // syncBuffer collects every process's log lines.
 type syncBuffer struct {
@@ -165,7 +176,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: chAddr, Database: database, PortBase: portBase, Out: logs})
+		ClickHouseAddr: chAddr, Database: database, PortBase: freePortBase(t), Out: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}
@@ -221,7 +232,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kcatItems = produceRaw(t, st.Brokers, kcatItems)
+	kcatItems = produceRaw(t, operator(t, st), kcatItems)
 	kcatWant := synth.Expect(kcatItems)
 
 	wantActivity := int64(want.Activities + kcatWant.Activities)
@@ -280,7 +291,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	pausedCfg := kcatCfg
 	pausedCfg.Seed = seed + 200
 	pausedItems, _ := synth.Generate(pausedCfg)
-	pausedItems = produceRaw(t, st.Brokers, pausedItems)
+	pausedItems = produceRaw(t, operator(t, st), pausedItems)
 	pausedWant := int64(synth.Expect(pausedItems).Activities)
 	s.waitFor("lag to build up on validate", 30*time.Second, func() bool { return s.status("validate").ConsumerLag > 0 })
 	time.Sleep(2 * time.Second)
@@ -305,7 +316,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	noLeaks(t, found)
-	found, counts, err := ids.ScanTopics(ctx2, []string{st.Brokers}, leakguard.AfterDeidentification)
+	found, counts, err := ids.ScanTopics(ctx2, operator(t, st), leakguard.AfterDeidentification)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +330,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	// The scanner must be able to see identifiers: the raw topic holds them.
 	var raw strings.Builder
-	if _, err := leakguard.ReadTopic(ctx2, []string{st.Brokers}, topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
+	if _, err := leakguard.ReadTopic(ctx2, operator(t, st), topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
 		t.Fatal(err)
 	}
 	if n := ids.Count(raw.String()); n < ids.Len()/2 {
@@ -354,11 +365,23 @@ func killHard(t *testing.T, st *devstack.Stack, name string) {
 	}
 }
 
-// produceRaw writes items' JSON to the raw topic without headers, as
-// `kcat -P -t dmic.raw` does: only provider records, which it returns.
-func produceRaw(t *testing.T, brokers string, items []synth.Item) []synth.Item {
+// operator is the stack's broker as the operators' principal, as kcat and
+// the leak guard connect.
+func operator(t *testing.T, st *devstack.Stack) kafkaconn.Cluster {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topics.Raw, BatchTimeout: 5 * time.Millisecond}
+	c, err := st.Kafka(topics.Operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// produceRaw writes items' JSON to the raw topic without headers, as
+// `kcat -P -t dmic.raw` does (as the operators' principal): only provider
+// records, which it returns.
+func produceRaw(t *testing.T, c kafkaconn.Cluster, items []synth.Item) []synth.Item {
+	t.Helper()
+	w := &kafka.Writer{Addr: c.Addr(), Transport: c.Transport(), Topic: topics.Raw, BatchTimeout: 5 * time.Millisecond}
 	defer w.Close()
 	var msgs []kafka.Message
 	var sent []synth.Item

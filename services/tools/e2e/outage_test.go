@@ -19,13 +19,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
@@ -61,12 +61,10 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	if err := devstack.Build(context.Background(), "../..", dir, "load"); err != nil {
 		t.Fatal(err)
 	}
-	b := brokertest.New(t)
+	creds := t.TempDir()
+	b := brokertest.New(t, broker.WithDefaultPartitions(1), broker.WithCredentialsDir(creds))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
-		t.Fatal(err)
-	}
 	chAddr, grpcAddr, opsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	const db = "dmic_outage"
 	pki := devpki.Dir{Path: filepath.Join(t.TempDir(), "pki")}
@@ -76,6 +74,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	logs := &syncBuffer{}
 	cmd := exec.CommandContext(ctx, dir+"/load", "-brokers", b.Addr(), "-grpc-addr", grpcAddr, "-ops-addr", opsAddr,
 		"-tls-cert", pki.Cert(devpki.ServiceFile("load")), "-tls-key", pki.Key(devpki.ServiceFile("load")), "-tls-client-ca", pki.CA(),
+		"-kafka-sasl-password-file", broker.PasswordFile(creds, topics.ServicePrincipal("load")),
 		"-clickhouse-addr", chAddr, "-clickhouse-database", db, "-partitions", "1", "-batch-wait", "50ms")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -90,11 +89,11 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 			t.Logf("load's log:\n%s", tail(logs.String(), 60))
 		}
 	}()
-	creds, err := pki.DialOption(devpki.AnalystFile)
+	analyst, err := pki.DialOption(devpki.AnalystFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(grpcAddr, creds)
+	conn, err := grpc.NewClient(grpcAddr, analyst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +142,8 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 
 	// 1. ClickHouse down at start: load waits, serving health, NOT_SERVING.
 	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "waiting for clickhouse "+chAddr)
-	w := kafkapipe.NewWriter([]string{b.Addr()})
+	// The test feeds load's input as the stages upstream would.
+	w := kafkapipe.NewWriter(brokertest.Admin(t, b))
 	defer w.Close()
 	send := func(from, n int) {
 		t.Helper()

@@ -167,7 +167,7 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	// that the test sees an interrupted submission abandoned.
 	t.Setenv("DMIC_SUBMISSION_ABANDON_AFTER", abandonAfter.String())
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: chAddr, Database: database + "_report", PortBase: portBase, Out: logs})
+		ClickHouseAddr: chAddr, Database: database + "_report", PortBase: freePortBase(t), Out: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}

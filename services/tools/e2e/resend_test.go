@@ -22,6 +22,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
@@ -70,12 +71,12 @@ func bigFile(t *testing.T) (string, []byte) {
 // rawSize is how many messages dmic.raw holds. A failed look (the embedded
 // broker drops a connection now and then under the test's rapid polling) is
 // tried again, for a while.
-func rawSize(ctx context.Context, t *testing.T, brokers string) int64 {
+func rawSize(ctx context.Context, t *testing.T, c kafkaconn.Cluster) int64 {
 	t.Helper()
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
 		var n int64
-		if n, err = lookRawSize(ctx, brokers); err == nil {
+		if n, err = lookRawSize(ctx, c); err == nil {
 			return n
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -84,8 +85,8 @@ func rawSize(ctx context.Context, t *testing.T, brokers string) int64 {
 	return 0
 }
 
-func lookRawSize(ctx context.Context, brokers string) (int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 5 * time.Second}
+func lookRawSize(ctx context.Context, c kafkaconn.Cluster) (int64, error) {
+	client := c.Client(5 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topics.Raw}})
 	if err != nil {
 		return 0, err
@@ -135,6 +136,7 @@ func postWithKey(ctx context.Context, client *http.Client, url, key string, body
 // rejections then hold each record of both files once. first is the report
 // of the file submitted before, by the same provider.
 func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack, bin string, first *validationv1.SubmissionReport) {
+	op := operator(t, st)
 	db := database + "_report"
 	conn, err := chstore.Open(ctx, st.CHAddr, db)
 	if err != nil {
@@ -145,14 +147,14 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	client := providerClient(t, st)
 
 	// 1. Kill ingest once it has stored some of the file, not all.
-	before := rawSize(ctx, t, st.Brokers)
+	before := rawSize(ctx, t, op)
 	answered := make(chan string, 1)
 	go func() {
 		code, body, err := postWithKey(ctx, client, st.IngestURL(), bigKey, file)
 		answered <- fmt.Sprintf("%d %s %v", code, body, err)
 	}()
 	deadline := time.Now().Add(time.Minute)
-	for rawSize(ctx, t, st.Brokers) == before {
+	for rawSize(ctx, t, op) == before {
 		if time.Now().After(deadline) {
 			t.Fatalf("ingest stored nothing of the large file: %s", <-answered)
 		}
@@ -162,7 +164,7 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	if a := <-answered; a[:4] == "200 " {
 		t.Fatalf("the large file was stored before ingest was killed (make it larger): %.200s", a)
 	}
-	stored := rawSize(ctx, t, st.Brokers) - before
+	stored := rawSize(ctx, t, op) - before
 	t.Logf("ingest killed after storing %d of %d records", stored, bigRecords)
 
 	// 2. The restarted ingest abandons the attempt: the report says so, and
@@ -206,8 +208,8 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	waitIdle(ctx, t, st.Brokers, "dmic-validate", []string{topics.Raw})
-	waitIdle(ctx, t, st.Brokers, "dmic-load", load.Inputs)
+	waitIdle(ctx, t, op, "dmic-validate", []string{topics.Raw})
+	waitIdle(ctx, t, op, "dmic-load", load.Inputs)
 	online = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000")
 
 	// 4. Its report is the file's, as dmic validate gives it.
@@ -308,11 +310,11 @@ func dqTotals(ctx context.Context, t *testing.T, conn driver.Conn, db string) to
 }
 
 // waitIdle waits until group has consumed everything of inputs.
-func waitIdle(ctx context.Context, t *testing.T, brokers, group string, inputs []string) {
+func waitIdle(ctx context.Context, t *testing.T, c kafkaconn.Cluster, group string, inputs []string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		lag, err := kafkatopics.GroupLag(ctx, []string{brokers}, group, inputs...)
+		lag, err := kafkatopics.GroupLag(ctx, c, group, inputs...)
 		if err == nil && lag == 0 {
 			return
 		}

@@ -18,10 +18,12 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/identity/oidcauth"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
 	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
@@ -141,11 +143,10 @@ func TestBearerTokenThroughTheGuard(t *testing.T) {
 	now := clocktest.Today(t)
 	is := newIssuer(t)
 	pki := devpkitest.New(t, now)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 1)
+	// Audited as a service is, on its principal.
+	kc := brokertest.As(t, topicstest.Broker(t, 1), topics.ServicePrincipal("ingest"))
 	clk := clock.Fixed(now)
-	guard, _ := pki.GuardWith(brokers, clk, oidcauth.New(oidcauth.Config{Issuer: iss, Audience: aud, JWKSURL: is.url}, clk, nil))
+	guard, _ := pki.GuardWith(kc, clk, oidcauth.New(oidcauth.Config{Issuer: iss, Audience: aud, JWKSURL: is.url}, clk, nil))
 	mux := access.NewMux()
 	mux.HandleFunc("POST /v1/submissions", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := identity.FromContext(r.Context())

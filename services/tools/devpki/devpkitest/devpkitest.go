@@ -27,6 +27,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
@@ -167,21 +168,22 @@ func (p *PKI) ServiceFiles(service string) Files {
 
 // Guard is the authorisation layer of a dmic service for a test: client
 // certificates of this authority, judged at clk's time, the access tables,
-// and the audit trail on brokers' dmic.audit (the topic must exist). Its
-// registry holds dmic_auth_refusals_total.
-func (p *PKI) Guard(brokers []string, clk clock.Clock) (*access.Guard, *prometheus.Registry) {
+// and the audit trail on the cluster's dmic.audit, written as the cluster's
+// principal (the topic must exist, and the principal may write it: a
+// service's). Its registry holds dmic_auth_refusals_total.
+func (p *PKI) Guard(kc kafkaconn.Cluster, clk clock.Clock) (*access.Guard, *prometheus.Registry) {
 	p.t.Helper()
-	return p.GuardWith(brokers, clk)
+	return p.GuardWith(kc, clk)
 }
 
 // GuardWith is Guard with more authenticators after the certificates' (a
 // bearer-token one).
-func (p *PKI) GuardWith(brokers []string, clk clock.Clock, more ...identity.Authenticator) (*access.Guard, *prometheus.Registry) {
+func (p *PKI) GuardWith(kc kafkaconn.Cluster, clk clock.Clock, more ...identity.Authenticator) (*access.Guard, *prometheus.Registry) {
 	p.t.Helper()
 	lg := slog.New(slog.DiscardHandler)
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(kc)
 	reg := prometheus.NewRegistry()
-	trail := audit.New(kafkalog.New(brokers, topics.Audit, w), "test", clk, lg, reg)
+	trail := audit.New(kafkalog.New(kc, topics.Audit, w), "test", clk, lg, reg)
 	ctx, stop := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { trail.Run(ctx); close(ran) }()
