@@ -58,6 +58,7 @@ var (
 		{name: "cmd/bench"},
 		{name: "cmd/devrun"},
 		{name: "cmd/generate"},
+		{name: "cmd/devpki"},
 	}
 
 	// services: one folder per service, holding its main (cmd/), its stage or

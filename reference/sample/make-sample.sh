@@ -30,6 +30,10 @@
 #                    the first 3 terminated rows of SM and of HX (loaders skip them);
 #                    every live postcode of a sample practice or an open trust.
 #   sicbl_icb_nhser_lookup.csv, etr.csv   whole copies.
+#   cam_*.csv, devolved_commissioner_codes.csv, wales_ltla21_lhb22_lookup.csv
+#                  the CAM 2024/25-2025/26 tables: whole copies.
+#   (scottish_council_health_board.csv and vintages.csv are written by hand,
+#   not derived; this script leaves them alone. See README.md.)
 #   imd2025_lsoa21.csv  the IMD 2025 rows of the LSOAs (2021) used by onspd.csv.
 set -euo pipefail
 export LC_ALL=C
@@ -55,6 +59,10 @@ awk -F'","' '
     if (!closed && st == "C" && setting == "4" && (comm in subicb) && pc ~ /^(SM|HX)[0-9]/) { keep = 1; closed = 1 }
     if (!welsh && st == "A" && setting == "4" && comm ~ /^7A/ && pc ~ /^LD[0-9]/) { keep = 1; welsh = 1 }
     if (!border && st == "A" && setting == "4" && comm !~ /^7A/ && pc ~ /^TD[0-9]/) { keep = 1; border = 1 }
+    # CAM cases: an overseas (BFPO) armed-forces practice, a Crown
+    # Dependency practice (high-level geography YAF) and the prescribing
+    # cost centre of HMP High Down (Sutton, H&J hub 97T).
+    if (c == "A91183" || c == "ALD200" || c == "Y02264") keep = 1
     if (keep) print
   }' "$src/epraccur.csv" > "$out/epraccur.csv"
 
@@ -65,6 +73,8 @@ trap 'rm -f "$needed"' EXIT
   awk -F'","' '{ print $10 }' "$out/epraccur.csv"
   # open trusts only: close date (col 12) empty
   awk -F'","' '$12 == "" { print $10 }' "$src/etr.csv"
+  # Appendix F sites (prisons, IRCs): CAM step E matches on their postcodes.
+  awk -F',' 'NR > 1 { print $4 }' "$src/cam_health_justice_facilities.csv"
 } | sort -u > "$needed"
 
 awk -F',' -v needed="$needed" '
@@ -93,6 +103,12 @@ awk -F',' -v needed="$needed" '
   }' "$src/onspd_nov2025_extract.csv" > "$out/onspd.csv"
 
 cat "$src/sicbl_icb_nhser_lookup.csv" > "$out/sicbl_icb_nhser_lookup.csv"
+# --- CAM tables: whole copies (each is small).
+for f in cam_service_codes_2024-25_2025-26.csv cam_commissioner_assignment_reason.csv \
+         cam_subicb_to_direct_commissioner.csv cam_health_justice_facilities.csv cam_armed_forces_gp.csv \
+         cam_pseudo_postcodes_appendix_h.csv devolved_commissioner_codes.csv wales_ltla21_lhb22_lookup.csv; do
+  cat "$src/$f" > "$out/$f"
+done
 cat "$src/etr.csv" > "$out/etr.csv"
 
 # --- IMD 2025: header plus the LSOA 2021 codes (column 22) used by onspd.csv.

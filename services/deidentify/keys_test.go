@@ -30,24 +30,23 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// startBroker starts a real broker with dmic's topics.
-func startBroker(t *testing.T, ctx context.Context) []string {
+// startBroker starts a real broker with dmic's topics, and returns it as
+// deidentify's principal (what the code under test connects as) and as the
+// superuser (the test's own feeding and reading).
+func startBroker(t *testing.T) (svc, admin kafkaconn.Cluster) {
 	t.Helper()
-	b := brokertest.New(t)
-	brokers := []string{b.Addr()}
-	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
-		t.Fatal(err)
-	}
-	return brokers
+	b := topicstest.Broker(t, 3)
+	return brokertest.As(t, b, deidentify.Access().Principal), brokertest.Admin(t, b)
 }
 
 // newKeyDir generates a key directory with analytics/v1 and national-return/v1.
@@ -104,17 +103,17 @@ func sampleRef(t *testing.T) *refdata.Reference {
 
 // startInstance loads dir and follows the rotation log; it returns once the
 // log is replayed, or with the error that stopped the follower.
-func startInstance(t *testing.T, ctx context.Context, brokers []string, dir string) (*instance, error) {
+func startInstance(t *testing.T, ctx context.Context, c kafkaconn.Cluster, dir string) (*instance, error) {
 	t.Helper()
 	ring, err := didi.LoadKeyDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := sampleRef(t)
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(c)
 	t.Cleanup(func() { w.Close() })
-	keys := deidentify.NewKeyService(ring, kafkalog.New(brokers, topics.KeyRotations, w),
-		deidentify.NewReplayer(kafkapipe.RangeOpener(brokers), kafkapipe.Sink{W: w}, ref, quiet), quiet, deidentify.WithClock(clocktest.Clock(t)))
+	keys := deidentify.NewKeyService(ring, kafkalog.New(c, topics.KeyRotations, w),
+		deidentify.NewReplayer(kafkapipe.RangeOpener(c), kafkapipe.Sink{W: w}, ref, quiet), quiet, deidentify.WithClock(clocktest.Clock(t)))
 	in := &instance{keys: keys, stage: deidentify.New(didi.NewDeidentifier(keys, ref)), followErr: make(chan error, 1)}
 	caught := make(chan struct{})
 	fctx, cancel := context.WithCancel(ctx)
@@ -131,9 +130,9 @@ func startInstance(t *testing.T, ctx context.Context, brokers []string, dir stri
 	return nil, nil
 }
 
-func mustStart(t *testing.T, ctx context.Context, brokers []string, dir string) *instance {
+func mustStart(t *testing.T, ctx context.Context, c kafkaconn.Cluster, dir string) *instance {
 	t.Helper()
-	in, err := startInstance(t, ctx, brokers, dir)
+	in, err := startInstance(t, ctx, c, dir)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -184,10 +183,10 @@ func listKeys(t *testing.T, in *instance) []string {
 func TestRotateKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := startBroker(t, ctx)
+	svc, admin := startBroker(t)
 	dir := newKeyDir(t)
-	a := mustStart(t, ctx, brokers, dir)
-	b := mustStart(t, ctx, brokers, dir)
+	a := mustStart(t, ctx, svc, dir)
+	b := mustStart(t, ctx, svc, dir)
 
 	before := a.activity(t, nhsNumber)
 	if before.GetPseudonymKeyVersion() != "v1" || b.activity(t, nhsNumber).GetPseudoNhsNumber() != before.GetPseudoNhsNumber() {
@@ -247,7 +246,7 @@ func TestRotateKey(t *testing.T) {
 	}
 
 	// A restart replays the log before its first record.
-	c := mustStart(t, ctx, brokers, dir)
+	c := mustStart(t, ctx, svc, dir)
 	if got := c.activity(t, nhsNumber); got.GetPseudonymKeyVersion() != "v2" || got.GetPseudoNhsNumber() != after.GetPseudoNhsNumber() {
 		t.Errorf("restarted instance: version %q, same pseudonym %v; want v2's", got.GetPseudonymKeyVersion(), got.GetPseudoNhsNumber() == after.GetPseudoNhsNumber())
 	}
@@ -306,7 +305,7 @@ func TestRotateKey(t *testing.T) {
 	}
 
 	// The log holds versions, never a secret.
-	for _, m := range readTopic(t, ctx, brokers, topics.KeyRotations) {
+	for _, m := range readTopic(t, ctx, admin, topics.KeyRotations) {
 		var rot deidentify.Rotation
 		if err := json.Unmarshal(m.Value, &rot); err != nil || rot.Domain == "" || rot.Version == "" {
 			t.Errorf("log entry %s: %v", m.Value, err)
@@ -329,11 +328,11 @@ func TestRotateKey(t *testing.T) {
 func TestRotationLogNamesMissingKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := startBroker(t, ctx)
+	svc, _ := startBroker(t)
 	dir := newKeyDir(t)
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(svc)
 	defer w.Close()
-	log := kafkalog.New(brokers, topics.KeyRotations, w)
+	log := kafkalog.New(svc, topics.KeyRotations, w)
 	publish := func(domain, version string) {
 		t.Helper()
 		doc, _ := json.Marshal(deidentify.Rotation{Domain: domain, Version: version})
@@ -347,7 +346,7 @@ func TestRotationLogNamesMissingKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(didi.DomainAnalytics, "v2")
-	in := mustStart(t, ctx, brokers, dir)
+	in := mustStart(t, ctx, svc, dir)
 	if got := in.activity(t, nhsNumber).GetPseudonymKeyVersion(); got != "v2" {
 		t.Errorf("after replay: version %q, want v2", got)
 	}
@@ -364,7 +363,7 @@ func TestRotationLogNamesMissingKey(t *testing.T) {
 	}
 
 	// Starting: refused, naming the key file and never a secret.
-	_, err := startInstance(t, ctx, brokers, dir)
+	_, err := startInstance(t, ctx, svc, dir)
 	if !errors.Is(err, deidentify.ErrRotationNotApplied) || !strings.Contains(err.Error(), filepath.Join(dir, "national-return", "elsewhere.key")) {
 		t.Fatalf("start = %v, want ErrRotationNotApplied naming the missing file", err)
 	}
@@ -376,9 +375,9 @@ func TestRotationLogNamesMissingKey(t *testing.T) {
 }
 
 // readTopic reads every message on every partition of a topic.
-func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string) []kafka.Message {
+func readTopic(t *testing.T, ctx context.Context, c kafkaconn.Cluster, topic string) []kafka.Message {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	client := c.Client(10 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +392,7 @@ func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string
 		if end <= 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+		r := c.NewReader(kafka.ReaderConfig{Topic: topic, Partition: p.ID, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
@@ -417,10 +416,14 @@ func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string
 func TestRepseudonymise(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := startBroker(t, ctx)
+	svc, admin := startBroker(t)
 	dir := newKeyDir(t)
-	a := mustStart(t, ctx, brokers, dir)
-	w := kafkapipe.NewWriter(brokers)
+	a := mustStart(t, ctx, svc, dir)
+	// The test feeds dmic.validated as validate would; the stage writes as
+	// deidentify.
+	feed := kafkapipe.NewWriter(admin)
+	defer feed.Close()
+	w := kafkapipe.NewWriter(svc)
 	defer w.Close()
 
 	from := time.Now().Add(-time.Minute)
@@ -436,7 +439,7 @@ func TestRepseudonymise(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value})
 	}
 	msgs = append(msgs, kafka.Message{Topic: topics.Validated, Key: []byte("garbage"), Value: []byte{0x0a, 0x64, 0x01}})
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
+	if err := feed.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
 	to := time.Now()
@@ -446,13 +449,13 @@ func TestRepseudonymise(t *testing.T) {
 	late.Header.RecordKey = "RJ7|apc|BRJ7LATE"
 	lm := message(t, late)
 	lm.Key = []byte(late.Header.RecordKey)
-	if err := w.WriteMessages(ctx, kafka.Message{Topic: lm.Topic, Key: lm.Key, Value: lm.Value}); err != nil {
+	if err := feed.WriteMessages(ctx, kafka.Message{Topic: lm.Topic, Key: lm.Key, Value: lm.Value}); err != nil {
 		t.Fatal(err)
 	}
 
 	// The stage as the service runs it, with key v1.
 	rctx, stopRunner := context.WithCancel(ctx)
-	reader := kafkapipe.NewReader(brokers, "dmic-deidentify-test", topics.Validated)
+	reader := kafkapipe.NewReader(svc, deidentify.Access().Group, topics.Validated)
 	runner := pipeline.NewRunner(pipeline.Config{Stage: "deidentify"}, reader, a.stage, kafkapipe.Sink{W: w}, quiet, pipeline.NewMetrics(prometheus.NewRegistry()))
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(rctx) }()
@@ -468,7 +471,7 @@ func TestRepseudonymise(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader.Close()
-	firstPass := deidentified(t, ctx, brokers)
+	firstPass := deidentified(t, ctx, admin)
 	for key, recs := range firstPass {
 		if len(recs) != 1 || recs[0].GetActivity().GetPseudonymKeyVersion() != "v1" {
 			t.Fatalf("first pass, %s: %v, want one v1 record", key, recs)
@@ -487,7 +490,7 @@ func TestRepseudonymise(t *testing.T) {
 		t.Errorf("Repseudonymise = %v, want %d records, 1 rejected, analytics v2, national-return v1", resp, len(msgs))
 	}
 
-	second := deidentified(t, ctx, brokers)
+	second := deidentified(t, ctx, admin)
 	v2 := map[string]string{} // NHS number -> v2 pseudonym
 	for i, n := range nhs {
 		key := didi.MatchKey(dmicv1.Dataset_DATASET_APC, "RJ7", fmt.Sprintf("BRJ7%020d", i))
@@ -518,7 +521,7 @@ func TestRepseudonymise(t *testing.T) {
 		t.Errorf("the record after the range is on %s %d times, want once (not replayed)", topics.Deidentified, got)
 	}
 	var deadLetters int
-	for _, m := range readTopic(t, ctx, brokers, topics.Rejected) {
+	for _, m := range readTopic(t, ctx, admin, topics.Rejected) {
 		var dl dmicv1.DeadLetter
 		if err := proto.Unmarshal(m.Value, &dl); err == nil && dl.GetStage() == "deidentify" && string(m.Key) == "garbage" {
 			deadLetters++
@@ -538,10 +541,10 @@ func TestRepseudonymise(t *testing.T) {
 }
 
 // deidentified reads dmic.deidentified, records per match key in offset order.
-func deidentified(t *testing.T, ctx context.Context, brokers []string) map[string][]*dmicv1.DeidentifiedRecord {
+func deidentified(t *testing.T, ctx context.Context, c kafkaconn.Cluster) map[string][]*dmicv1.DeidentifiedRecord {
 	t.Helper()
 	out := map[string][]*dmicv1.DeidentifiedRecord{}
-	for _, m := range readTopic(t, ctx, brokers, topics.Deidentified) {
+	for _, m := range readTopic(t, ctx, c, topics.Deidentified) {
 		var dr dmicv1.DeidentifiedRecord
 		if err := proto.Unmarshal(m.Value, &dr); err != nil {
 			t.Fatal(err)

@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,48 +18,54 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 // process is one ingest process of a test: stop ends it as a kill would,
 // leaving whatever it was storing unfinished.
 type process struct {
-	svc  *Service
-	http *httptest.Server
-	stop func()
+	svc *Service
+	// url is its HTTP API, as ingest serves it (TLS, behind the
+	// authorisation layer); client presents RXX's certificate.
+	url    string
+	client *http.Client
+	stop   func()
 }
 
-func testBrokers(t *testing.T) []string {
+// testBroker starts a broker with dmic's topics, three partitions each.
+func testBroker(t *testing.T) *broker.Broker {
 	t.Helper()
-	brokers := []string{brokertest.New(t).Addr()}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
-		t.Fatal(err)
-	}
-	return brokers
+	return topicstest.Broker(t, 3)
 }
 
-func startProcess(t *testing.T, brokers []string, clk clock.Clock) *process {
+// startProcess starts ingest, connected as its principal.
+func startProcess(t *testing.T, b *broker.Broker, clk clock.Clock) *process {
 	t.Helper()
-	w := kafkapipe.NewWriter(brokers)
+	c := brokertest.As(t, b, Access().Principal)
+	w := kafkapipe.NewWriter(c)
 	t.Cleanup(func() { w.Close() })
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := New(w, NewAttempts(kafkalog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), WithClock(clk))
+	svc := New(w, NewAttempts(kafkalog.New(c, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), WithClock(clk))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()
-	mux := http.NewServeMux()
+	pki := devpkitest.New(t, clocktest.Today(t))
+	g, _ := pki.Guard(c, clocktest.Clock(t))
+	mux := access.NewMux()
 	svc.RegisterHTTP(mux)
-	srv := httptest.NewServer(mux)
-	p := &process{svc: svc, http: srv, stop: func() { cancel(); <-done; srv.Close() }}
+	p := &process{svc: svc, url: pki.ServeHTTP(g, mux), client: pki.HTTPClient(pki.Client(identity.Provider, "RXX", "RXX EPR")),
+		stop: sync.OnceFunc(func() { cancel(); <-done })}
 	t.Cleanup(p.stop)
 	return p
 }
@@ -71,7 +77,7 @@ func startProcess(t *testing.T, brokers []string, clk clock.Clock) *process {
 func interrupt(ctx context.Context, t *testing.T, p *process, key, body string, stored int) *submission {
 	t.Helper()
 	sum := sha256.Sum256([]byte(body))
-	id := identity{submitter: "RXX", dataset: dmicv1.Dataset_DATASET_OUTPATIENT, source: dmicv1.Source_SOURCE_PROVIDER,
+	id := submissionIdentity{submitter: "RXX", dataset: dmicv1.Dataset_DATASET_OUTPATIENT, source: dmicv1.Source_SOURCE_PROVIDER,
 		key: key, digest: hex.EncodeToString(sum[:])}
 	sub, err := p.svc.begin(ctx, id, true, "http")
 	if err != nil {
@@ -91,9 +97,9 @@ func interrupt(ctx context.Context, t *testing.T, p *process, key, body string, 
 	return sub
 }
 
-func receiptsOf(t *testing.T, brokers []string, sub string, want int) []*validationv1.SubmissionReceipt {
+func receiptsOf(t *testing.T, b *broker.Broker, sub string, want int) []*validationv1.SubmissionReceipt {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topics.Submissions, GroupID: "t-" + sub + time.Now().String(),
+	r := brokertest.Admin(t, b).NewReader(kafka.ReaderConfig{Topic: topics.Submissions, GroupID: "t-" + sub + time.Now().String(),
 		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -126,7 +132,7 @@ func opRecord(uid string) string {
 func TestUnendedAttemptIsAbandoned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := testBrokers(t)
+	brokers := testBroker(t)
 	clk := clock.NewManual(clocktest.Today(t))
 	body := opRecord("BRXX1") + opRecord("BRXX2") + opRecord("BRXX3")
 	killed := interrupt(ctx, t, startProcess(t, brokers, clk.Clock()), "batch-9", body, 2)
@@ -169,9 +175,9 @@ func TestUnendedAttemptIsAbandoned(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	req, _ := http.NewRequest(http.MethodPost, live.http.URL+"/v1/submissions?dataset=outpatient&submitter=RXX", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, live.url+"/v1/submissions?dataset=outpatient&submitter=RXX", strings.NewReader(body))
 	req.Header.Set(KeyHeader, "batch-9")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := live.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

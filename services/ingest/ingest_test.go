@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -24,58 +24,82 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/record/recordtest"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 func op(uid string) string { return recordtest.Outpatient(uid) }
 
 type fixture struct {
-	svc     *ingest.Service
-	brokers []string
-	http    *httptest.Server
+	svc *ingest.Service
+	b   *broker.Broker
+	// admin reads what ingest wrote.
+	admin kafkaconn.Cluster
+	// url is ingest's HTTP API: TLS, behind the authorisation layer, as
+	// ingest serves it; grpc is its gRPC address, likewise.
+	url  string
+	grpc string
+	pki  *devpkitest.PKI
+	reg  *prometheus.Registry
+	// client presents RXX's certificate (a provider); national the national
+	// exchange's.
+	client, national *http.Client
+	rxx, x26         *devpki.Leaf
 }
 
 func newFixture(t *testing.T, opts ...ingest.Option) *fixture {
 	t.Helper()
-	b := brokertest.New(t)
-	brokers := []string{b.Addr()}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
-		t.Fatal(err)
-	}
-	return instance(t, brokers, append([]ingest.Option{ingest.WithClock(clocktest.Clock(t))}, opts...)...)
+	b := topicstest.Broker(t, 3)
+	return instance(t, b, append([]ingest.Option{ingest.WithClock(clocktest.Clock(t))}, opts...)...)
 }
 
-// instance is one ingest process on brokers: its own writer, attempt log
-// follower and HTTP server, running until the test ends.
-func instance(t *testing.T, brokers []string, opts ...ingest.Option) *fixture {
+// instance is one ingest process on b, connected as ingest's principal: its
+// own writer, attempt log follower and HTTP server, running until the test
+// ends.
+func instance(t *testing.T, b *broker.Broker, opts ...ingest.Option) *fixture {
 	t.Helper()
-	w := kafkapipe.NewWriter(brokers)
+	c := brokertest.As(t, b, ingest.Access().Principal)
+	w := kafkapipe.NewWriter(c)
 	t.Cleanup(func() { w.Close() })
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), opts...)
+	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(c, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), opts...)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	mux := http.NewServeMux()
+	pki := devpkitest.New(t, clocktest.Today(t))
+	g, reg := pki.Guard(c, clocktest.Clock(t))
+	mux := access.NewMux()
 	svc.RegisterHTTP(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &fixture{svc: svc, brokers: brokers, http: srv}
+	f := &fixture{svc: svc, b: b, admin: brokertest.Admin(t, b), pki: pki, reg: reg, url: pki.ServeHTTP(g, mux),
+		grpc: pki.ServeGRPC(g, func(gs *grpc.Server) { dmicv1.RegisterIngestServiceServer(gs, svc) }),
+		rxx:  pki.Client(identity.Provider, "RXX", "RXX EPR"), x26: pki.Client(identity.National, "X26", "SUS")}
+	f.client, f.national = pki.HTTPClient(f.rxx), pki.HTTPClient(f.x26)
+	return f
 }
 
+// post submits as RXX.
 func (f *fixture) post(t *testing.T, query, contentType, body string) (int, *dmicv1.SubmitRecordsResponse, string) {
 	t.Helper()
-	resp, err := http.Post(f.http.URL+"/v1/submissions?"+query, contentType, strings.NewReader(body))
+	return f.postAs(t, f.client, query, contentType, body)
+}
+
+// postAs submits with client's certificate.
+func (f *fixture) postAs(t *testing.T, client *http.Client, query, contentType, body string) (int, *dmicv1.SubmitRecordsResponse, string) {
+	t.Helper()
+	resp, err := client.Post(f.url+"/v1/submissions?"+query, contentType, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,9 +114,9 @@ func (f *fixture) post(t *testing.T, query, contentType, body string) (int, *dmi
 	return resp.StatusCode, out, string(b)
 }
 
-func read(t *testing.T, brokers []string, topic string, want int) []kafka.Message {
+func read(t *testing.T, c kafkaconn.Cluster, topic string, want int) []kafka.Message {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "t-" + topic, Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	r := c.NewReader(kafka.ReaderConfig{GroupID: "t-" + topic, Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -130,7 +154,7 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 	if r := byLine[5]; r == nil || r.Accepted || r.Failures[0].RuleId != "DEC-UNKNOWN-FIELD" || r.Failures[0].Field != "unknown_field" {
 		t.Errorf("line 5 (unknown field) = %v", r)
 	}
-	rawMsgs := read(t, f.brokers, topics.Raw, 2)
+	rawMsgs := read(t, f.admin, topics.Raw, 2)
 	for _, m := range rawMsgs {
 		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
@@ -152,7 +176,7 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 			t.Errorf("raw value is not the canonical JSON: %s", m.Value)
 		}
 	}
-	dls := read(t, f.brokers, topics.Rejected, 2)
+	dls := read(t, f.admin, topics.Rejected, 2)
 	dl := &dmicv1.DeadLetter{}
 	if err := proto.Unmarshal(dls[0].Value, dl); err != nil {
 		t.Fatal(err)
@@ -164,7 +188,7 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 		t.Errorf("counters = %d/%d", f.svc.Processed(), f.svc.Rejected())
 	}
 	// The refused lines are judged here, for the submission report.
-	outs := read(t, f.brokers, topics.ValidationOutcomes, 2)
+	outs := read(t, f.admin, topics.ValidationOutcomes, 2)
 	lines := map[int64]string{}
 	for _, m := range outs {
 		o := &validationv1.ValidationOutcome{}
@@ -180,7 +204,7 @@ func TestNDJSONSubmissionAnswersPerRecordAndKeepsTheGoodOnes(t *testing.T) {
 		t.Errorf("door outcomes by line = %v, want line 2 DEC-JSON and line 5 DEC-UNKNOWN-FIELD", lines)
 	}
 	// The start receipt, before any record; then the final one.
-	receipts := receiptsOf(t, read(t, f.brokers, topics.Submissions, 2))
+	receipts := receiptsOf(t, read(t, f.admin, topics.Submissions, 2))
 	if rc := receipts[0]; rc.State != validationv1.SubmissionState_SUBMISSION_STATE_RECEIVING || rc.SubmissionId != resp.SubmissionId || rc.Attempt != 1 {
 		t.Errorf("first receipt = %v, want the start of attempt 1", rc)
 	}
@@ -220,7 +244,7 @@ func TestRepeatedRecordIDsAreMarkedWithTheirFirstLine(t *testing.T) {
 		t.Fatalf("status %d: %s", code, raw)
 	}
 	dup := map[int64]int64{}
-	for _, m := range read(t, f.brokers, topics.Raw, 4) {
+	for _, m := range read(t, f.admin, topics.Raw, 4) {
 		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
@@ -237,14 +261,14 @@ func TestCSVAndNationalCopyComeThroughTheSameDoor(t *testing.T) {
 	csv := "cds_unique_identifier,provider_code,person_birth_date,attendance_identifier,appointment_date,attended_or_did_not_attend_code,treatment_function_code\n" +
 		"BRXX1,RXX,1980-01-01,A1,2026-01-02,5,100\n" +
 		"BRXX2,RXX,1980-01-01,A2\n"
-	code, resp, raw := f.post(t, "dataset=op&source=national&results=errors", "text/csv", csv)
+	code, resp, raw := f.postAs(t, f.national, "dataset=op&source=national&results=errors", "text/csv", csv)
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, raw)
 	}
 	if resp.Accepted != 1 || resp.Rejected != 1 || len(resp.Results) != 1 || resp.Results[0].LineNumber != 3 {
 		t.Fatalf("answer = %v", resp)
 	}
-	m := read(t, f.brokers, topics.Raw, 1)[0]
+	m := read(t, f.admin, topics.Raw, 1)[0]
 	h, _ := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 	if h.Source != dmicv1.Source_SOURCE_NATIONAL || h.Submitter != envelope.NationalSubmitter {
 		t.Errorf("national copy headers = %+v", h)
@@ -270,7 +294,7 @@ func TestBadRequestsAreRefusedWithAllReasons(t *testing.T) {
 
 func TestGRPCStreamingSubmission(t *testing.T) {
 	f := newFixture(t)
-	client := grpcClient(t, f.svc)
+	client := f.grpcClient(t, f.rxx)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	stream, err := client.SubmitRecords(ctx)
@@ -291,7 +315,7 @@ func TestGRPCStreamingSubmission(t *testing.T) {
 			t.Errorf("rejected result = %v", r)
 		}
 	}
-	read(t, f.brokers, topics.Raw, 2)
+	read(t, f.admin, topics.Raw, 2)
 
 	f.svc.Pause()
 	stream, _ = client.SubmitRecords(ctx)
@@ -339,7 +363,7 @@ func TestCSVUnclosedQuoteIsAnsweredWithWhereReadingStopped(t *testing.T) {
 		t.Errorf("line 3 failure = %v, want DEC-CSV naming lines 3 to 5", failure)
 	}
 	o := &validationv1.ValidationOutcome{}
-	if err := proto.Unmarshal(read(t, f.brokers, topics.ValidationOutcomes, 1)[0].Value, o); err != nil {
+	if err := proto.Unmarshal(read(t, f.admin, topics.ValidationOutcomes, 1)[0].Value, o); err != nil {
 		t.Fatal(err)
 	}
 	if o.Header.GetLineNumber() != 3 || !proto.Equal(o.Failures[0], failure) {

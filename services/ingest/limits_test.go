@@ -40,7 +40,7 @@ func checkLimitAnswer(t *testing.T, f *fixture, resp *dmicv1.SubmitRecordsRespon
 			t.Errorf("line %d refused: %v", r.LineNumber, r.Failures)
 		}
 	}
-	for _, m := range read(t, f.brokers, topics.Raw, 3) {
+	for _, m := range read(t, f.admin, topics.Raw, 3) {
 		if len(m.Value) > limits.MaxRecordBytes {
 			t.Errorf("a %d-byte record reached %s", len(m.Value), topics.Raw)
 		}
@@ -63,7 +63,7 @@ func TestRecordLimitOverGRPC(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := grpcClient(t, f.svc).SubmitRecords(ctx)
+	stream, err := f.grpcClient(t, f.rxx).SubmitRecords(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
@@ -35,9 +37,10 @@ import (
 )
 
 // runStage runs a pipeline stage in this process until the test ends.
-func runStage(t *testing.T, brokers []string, stage string, inputs []string, p pipeline.Processor, sink pipeline.Sink) {
+// It reads as the stage's own principal; sink writes as it too.
+func runStage(t *testing.T, b *broker.Broker, stage string, inputs []string, p pipeline.Processor, sink pipeline.Sink) {
 	t.Helper()
-	reader := kafkapipe.NewReader(brokers, "dmic-"+stage, inputs...)
+	reader := kafkapipe.NewReader(brokertest.As(t, b, topics.ServicePrincipal(stage)), "dmic-"+stage, inputs...)
 	runner := pipeline.NewRunner(pipeline.Config{Stage: stage, MaxBatch: 5000, BatchWait: 50 * time.Millisecond}, reader, p, sink,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,7 +97,7 @@ func TestResendsCountOnceInTheStore(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	brokers := testBrokers(t)
+	brokers := testBroker(t)
 	conn, cfg := chstoretest.Database(t, "dmic_ingest_resend")
 	clk := clock.NewManual(clocktest.Today(t))
 	reg, err := spec.BuiltIn()
@@ -102,19 +105,21 @@ func TestResendsCountOnceInTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := spec.New(reg, spec.WithClock(clk.Clock()))
-	w := kafkapipe.NewWriter(brokers)
-	t.Cleanup(func() { w.Close() })
-	runStage(t, brokers, "validate", []string{topics.Raw}, validate.New(v), kafkapipe.Sink{W: w})
-	runStage(t, brokers, "load", load.Inputs, load.Processor{}, load.Sink{Store: chstore.NewWriter(conn, cfg.Database), Kafka: kafkapipe.Sink{W: w}})
+	vw := kafkapipe.NewWriter(brokertest.As(t, brokers, validate.Access().Principal))
+	t.Cleanup(func() { vw.Close() })
+	lw := kafkapipe.NewWriter(brokertest.As(t, brokers, load.Access().Principal))
+	t.Cleanup(func() { lw.Close() })
+	runStage(t, brokers, "validate", []string{topics.Raw}, validate.New(v), kafkapipe.Sink{W: vw})
+	runStage(t, brokers, "load", load.Inputs, load.Processor{}, load.Sink{Store: chstore.NewWriter(conn, cfg.Database), Kafka: kafkapipe.Sink{W: lw}})
 
 	files := map[string]string{"F": outpatientFile(t, 11), "G": outpatientFile(t, 12), "H": outpatientFile(t, 13)}
 	send := func(p *process, file, key string, wantAttempt int64) string {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, p.http.URL+"/v1/submissions?dataset=outpatient&submitter=RXX&results=errors", strings.NewReader(files[file]))
+		req, _ := http.NewRequest(http.MethodPost, p.url+"/v1/submissions?dataset=outpatient&submitter=RXX&results=errors", strings.NewReader(files[file]))
 		if key != "" {
 			req.Header.Set(KeyHeader, key)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := p.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +206,7 @@ func TestResendsCountOnceInTheStore(t *testing.T) {
 		inputs []string
 	}{{"dmic-validate", []string{topics.Raw}}, {"dmic-load", load.Inputs}} {
 		for {
-			lag, err := kafkatopics.GroupLag(ctx, brokers, g.group, g.inputs...)
+			lag, err := kafkatopics.GroupLag(ctx, brokertest.As(t, brokers, topics.Operator), g.group, g.inputs...)
 			if err == nil && lag == 0 {
 				break
 			}

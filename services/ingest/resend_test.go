@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -21,16 +19,19 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 )
 
 const ndjson = "application/x-ndjson"
 
 // topicSize is how many messages topic holds, over all partitions.
-func topicSize(t *testing.T, brokers []string, topic string) int64 {
+func topicSize(t *testing.T, c kafkaconn.Cluster, topic string) int64 {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := c.Client(10 * time.Second)
 	meta, err := client.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(meta.Topics) != 1 {
 		t.Fatalf("metadata of %s: %v", topic, err)
@@ -71,7 +72,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 	if again.SubmissionId != first.SubmissionId || again.Attempt != 2 || again.Accepted != 2 || again.Rejected != 1 {
 		t.Errorf("resend answered %v, want submission %s, attempt 2, 2 accepted and 1 rejected", again, first.SubmissionId)
 	}
-	for _, m := range read(t, f.brokers, topics.Raw, 4) {
+	for _, m := range read(t, f.admin, topics.Raw, 4) {
 		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +82,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 		}
 	}
 	var got []string
-	for _, r := range receiptsOf(t, read(t, f.brokers, topics.Submissions, 4)) {
+	for _, r := range receiptsOf(t, read(t, f.admin, topics.Submissions, 4)) {
 		if r.SubmissionId != first.SubmissionId || !r.ReceivedTime.AsTime().Equal(today) {
 			t.Errorf("receipt %v: want submission %s received %v", r, first.SubmissionId, today)
 		}
@@ -100,7 +101,7 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 	if code != http.StatusOK || late.SubmissionId != first.SubmissionId || late.Attempt != 3 {
 		t.Fatalf("late resend: %d %s", code, raw)
 	}
-	for _, m := range read(t, f.brokers, topics.Raw, 2) {
+	for _, m := range read(t, f.admin, topics.Raw, 2) {
 		h, err := envelope.ParseHeaders(kafkapipe.FromKafkaHeaders(m.Headers))
 		if err != nil {
 			t.Fatal(err)
@@ -110,17 +111,31 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 		}
 	}
 
-	// Other content, or another submitter, is another submission.
+	// Other content, or another submitter (the same records, RYY's), is
+	// another submission.
 	for _, q := range []string{"dataset=outpatient&submitter=rxx&content=other", "dataset=outpatient&submitter=ryy"} {
-		b := body
-		if strings.Contains(q, "content=other") {
+		b, client := body, f.client
+		switch {
+		case strings.Contains(q, "content=other"):
 			q, b = "dataset=outpatient&submitter=rxx", body+op("BRXX3")+"\n"
+		case strings.Contains(q, "ryy"):
+			b, client = ofProvider("RYY", body), f.clientOf("RYY")
 		}
-		code, other, raw := f.post(t, q, ndjson, b)
+		code, other, raw := f.postAs(t, client, q, ndjson, b)
 		if code != http.StatusOK || other.SubmissionId == first.SubmissionId || other.Attempt != 1 {
 			t.Errorf("%s: %d %s, want a submission of its own", q, code, raw)
 		}
 	}
+}
+
+// ofProvider is body with the records of test providers RXX made provider's.
+func ofProvider(provider, body string) string {
+	return strings.ReplaceAll(body, `"provider_code":"RXX"`, `"provider_code":"`+provider+`"`)
+}
+
+// clientOf presents a certificate of provider org.
+func (f *fixture) clientOf(org string) *http.Client {
+	return f.pki.HTTPClient(f.pki.Client(identity.Provider, org, org+" EPR"))
 }
 
 // mustPost posts NDJSON and fails the test unless it is stored.
@@ -133,11 +148,17 @@ func (f *fixture) mustPost(t *testing.T, query, body string) *dmicv1.SubmitRecor
 	return resp
 }
 
-// postKey posts body with an idempotency key in the query (and header when
-// header is not empty).
+// postKey posts body as RXX with an idempotency key in the query (and
+// header when header is not empty).
 func (f *fixture) postKey(t *testing.T, query, header, body string) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.http.URL+"/v1/submissions?"+query, strings.NewReader(body))
+	return f.postKeyAs(t, f.client, query, header, body)
+}
+
+// postKeyAs is postKey with client's certificate.
+func (f *fixture) postKeyAs(t *testing.T, client *http.Client, query, header, body string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.url+"/v1/submissions?"+query, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +166,7 @@ func (f *fixture) postKey(t *testing.T, query, header, body string) (int, string
 	if header != "" {
 		req.Header.Set(ingest.KeyHeader, header)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,14 +182,14 @@ func TestIdempotencyKey(t *testing.T) {
 	f := newFixture(t)
 	a, b := op("BRXX1")+"\n", op("BRXX2")+"\n"
 	first := f.mustPost(t, "dataset=outpatient&submitter=RXX&idempotency_key=RXX-op-2026-11.ndjson", a)
-	before := topicSize(t, f.brokers, topics.Raw)
+	before := topicSize(t, f.admin, topics.Raw)
 
 	code, body, hdr := f.postKey(t, "dataset=outpatient&submitter=RXX&idempotency_key=RXX-op-2026-11.ndjson", "", b)
 	if code != http.StatusConflict || !strings.Contains(body, `idempotency key \"RXX-op-2026-11.ndjson\" is already used by submission `+first.SubmissionId) ||
 		!strings.Contains(body, "a different file needs a new key") || hdr.Get("Location") != "/v1/submissions/"+first.SubmissionId {
 		t.Errorf("other content under the key: %d %s (Location %q), want 409 naming the key and submission %s", code, body, hdr.Get("Location"), first.SubmissionId)
 	}
-	if after := topicSize(t, f.brokers, topics.Raw); after != before {
+	if after := topicSize(t, f.admin, topics.Raw); after != before {
 		t.Errorf("the refused submission stored %d records", after-before)
 	}
 
@@ -178,7 +199,7 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Errorf("resend with the key in the header: %d %s, want submission %s, attempt 2", code, body, first.SubmissionId)
 	}
 	// The key is the submitter's: another submitter may use it.
-	code, body, _ = f.postKey(t, "dataset=outpatient&submitter=RYY&idempotency_key=RXX-op-2026-11.ndjson", "", b)
+	code, body, _ = f.postKeyAs(t, f.clientOf("RYY"), "dataset=outpatient&submitter=RYY&idempotency_key=RXX-op-2026-11.ndjson", "", ofProvider("RYY", b))
 	if code != http.StatusOK || strings.Contains(body, first.SubmissionId) {
 		t.Errorf("the key of another submitter: %d %s, want a submission of its own", code, body)
 	}
@@ -201,7 +222,7 @@ func TestAnotherInstanceKnowsTheKey(t *testing.T) {
 	f := newFixture(t)
 	a, b := op("BRXX1")+"\n", op("BRXX2")+"\n"
 	first := f.mustPost(t, "dataset=outpatient&idempotency_key=batch-7", a)
-	other := instance(t, f.brokers, ingest.WithClock(clocktest.Clock(t)))
+	other := instance(t, f.b, ingest.WithClock(clocktest.Clock(t)))
 	if code, body, _ := other.postKey(t, "dataset=outpatient&idempotency_key=batch-7", "", b); code != http.StatusConflict {
 		t.Errorf("other content at another instance: %d %s, want 409", code, body)
 	}
@@ -211,34 +232,21 @@ func TestAnotherInstanceKnowsTheKey(t *testing.T) {
 	}
 }
 
-// serveGRPC serves what register registers on a local port until the test
-// ends, and returns a connection to it.
-func serveGRPC(t *testing.T, register func(*grpc.Server)) *grpc.ClientConn {
+// grpcClient is a client of the fixture's gRPC server presenting leaf.
+func (f *fixture) grpcClient(t *testing.T, leaf *devpki.Leaf) dmicv1.IngestServiceClient {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	register(gs)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(f.grpc, f.pki.DialOption(leaf))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-func grpcClient(t *testing.T, svc *ingest.Service) dmicv1.IngestServiceClient {
-	return dmicv1.NewIngestServiceClient(serveGRPC(t, func(gs *grpc.Server) { dmicv1.RegisterIngestServiceServer(gs, svc) }))
+	return dmicv1.NewIngestServiceClient(conn)
 }
 
 // TestGRPCIdempotencyKey: the key rides on the first message.
 func TestGRPCIdempotencyKey(t *testing.T) {
 	f := newFixture(t, ingest.WithSpool(t.TempDir(), 100))
-	client := grpcClient(t, f.svc)
+	client := f.grpcClient(t, f.rxx)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	send := func(key string, records ...[]string) (*dmicv1.SubmitRecordsResponse, error) {
@@ -282,7 +290,7 @@ func TestGRPCIdempotencyKey(t *testing.T) {
 		t.Errorf("the same records again without a key: %v, %v; want submission %s, attempt 2", again, err, noKey.SubmissionId)
 	}
 	var states []validationv1.SubmissionState
-	for _, r := range receiptsOf(t, read(t, f.brokers, topics.Submissions, 8)) {
+	for _, r := range receiptsOf(t, read(t, f.admin, topics.Submissions, 8)) {
 		if r.Transport != "grpc" {
 			t.Errorf("receipt over gRPC says transport %q", r.Transport)
 		}

@@ -24,6 +24,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport"
@@ -172,7 +173,7 @@ func (e *KeyConflict) Error() string {
 // begin starts an attempt to store the submission id names: the attempt log
 // decides its id, received time and attempt number (or refuses the key with
 // a *KeyConflict), and its start receipt goes out before any record.
-func (s *Service) begin(ctx context.Context, id identity, keepAll bool, transport string) (*submission, error) {
+func (s *Service) begin(ctx context.Context, id submissionIdentity, keepAll bool, transport string) (*submission, error) {
 	now := timestamppb.New(s.clock.Now())
 	r := id.receipt()
 	r.ReceivedTime, r.AttemptTime, r.Transport = now, now, transport
@@ -292,14 +293,33 @@ func (s *Service) AbandonUnended(ctx context.Context) (int, error) {
 	return len(stale), nil
 }
 
+// Router is where a service registers its HTTP routes: the API's
+// access.Mux, whose every route has a rule in internal/access.
+type Router interface {
+	HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request))
+}
+
 // RegisterHTTP adds the submission endpoint to mux.
-func (s *Service) RegisterHTTP(mux *http.ServeMux) {
+func (s *Service) RegisterHTTP(mux Router) {
 	mux.HandleFunc("POST /v1/submissions", s.handleSubmit)
 }
 
-// handleSubmit: POST /v1/submissions?dataset=apc&source=provider&submitter=RJ7[&results=errors][&idempotency_key=K]
+// refusal answers an authorisation refusal (a gRPC status) over HTTP: 401
+// or 403 with its message.
+func refusal(w http.ResponseWriter, err error) {
+	st := status.Convert(err)
+	code := http.StatusForbidden
+	if st.Code() == codes.Unauthenticated {
+		code = http.StatusUnauthorized
+	}
+	httpError(w, code, st.Message())
+}
+
+// handleSubmit: POST /v1/submissions?dataset=apc[&results=errors][&idempotency_key=K]
 // Body: NDJSON (application/x-ndjson, application/json) or CSV (text/csv) with a header row.
-// The key may also come as the header Idempotency-Key.
+// The key may also come as the header Idempotency-Key. The submitter and the
+// source are the caller's (authorise); source= and submitter=, if given,
+// must agree with them.
 func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if s.Paused() {
 		httpError(w, http.StatusServiceUnavailable, "ingest is paused by an operator; retry later")
@@ -315,9 +335,12 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		ds = d
 	}
-	src, err := envelope.ParseSource(q.Get("source"))
-	if err != nil {
-		problems = append(problems, "query parameter source: "+err.Error())
+	var src dmicv1.Source // unspecified: not named, the caller's
+	if q.Has("source") {
+		var err error
+		if src, err = envelope.ParseSource(q.Get("source")); err != nil {
+			problems = append(problems, "query parameter source: "+err.Error())
+		}
 	}
 	keepAll := true
 	switch q.Get("results") {
@@ -347,6 +370,11 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, strings.Join(problems, "; "))
 		return
 	}
+	sc, err := authorise(r.Context(), q.Get("submitter"), src)
+	if err != nil {
+		refusal(w, err)
+		return
+	}
 	// The whole body first: its digest is the submission's identity.
 	sp := newSpool(s.spoolDir, s.spoolMemory)
 	defer sp.Close()
@@ -359,23 +387,42 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "request body could not be read: "+err.Error())
 		return
 	}
-	body, err := sp.Reader()
+	// reader reads the body from its start: twice for a provider's.
+	reader := func() (*record.Reader, error) {
+		body, err := sp.Reader()
+		if err != nil {
+			s.log.Error("spooled submission not readable", "err", err)
+			httpError(w, http.StatusServiceUnavailable, "the submission could not be kept while it is stored; resend it")
+			return nil, err
+		}
+		if csv {
+			return record.NewCSVReader(body, ds)
+		}
+		return record.NewNDJSONReader(body, ds), nil
+	}
+	rd, err := reader()
 	if err != nil {
-		s.log.Error("spooled submission not readable", "err", err)
-		httpError(w, http.StatusServiceUnavailable, "the submission could not be kept while it is stored; resend it")
+		// A spool that cannot be read was answered by reader.
+		if de, ok := errors.AsType[*record.DecodeError](err); ok {
+			httpError(w, http.StatusBadRequest, "CSV: "+de.Error())
+		}
 		return
 	}
-	rd := record.NewNDJSONReader(body, ds)
-	if csv {
-		if rd, err = record.NewCSVReader(body, ds); err != nil {
-			httpError(w, http.StatusBadRequest, "CSV: "+err.Error())
+	// A provider's records are its own, or nothing is stored: read them
+	// all before the first is (a second reading of the spool).
+	if sc.own {
+		if err := sc.ownRecords(r.Context(), readerRecords(rd)); err != nil {
+			refusal(w, err)
+			return
+		}
+		if rd, err = reader(); err != nil {
 			return
 		}
 	}
 	// Once started, the submission is stored to the end even if the client
 	// goes away: a resend is the same submission either way.
 	ctx := context.WithoutCancel(r.Context())
-	sub, err := s.begin(ctx, identity{submitter: normalSubmitter(q.Get("submitter")), dataset: ds, source: src, key: key, digest: sp.Digest()}, keepAll, "http")
+	sub, err := s.begin(ctx, submissionIdentity{submitter: sc.submitter, dataset: ds, source: sc.source, key: key, digest: sp.Digest()}, keepAll, "http")
 	var conflict *KeyConflict
 	switch {
 	case errors.As(err, &conflict):
@@ -387,6 +434,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "submission not stored (resend it): "+err.Error())
 		return
 	}
+	access.SetSubject(r.Context(), sub.id)
 	err = s.run(ctx, sub, rd)
 	s.finish(ctx, sub, "http", err)
 	if err != nil {
@@ -435,9 +483,9 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 	if err := checkKey(first.GetIdempotencyKey()); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	src := first.GetSource()
-	if src == dmicv1.Source_SOURCE_UNSPECIFIED {
-		src = dmicv1.Source_SOURCE_PROVIDER
+	sc, err := authorise(stream.Context(), first.GetSubmitterOrgCode(), first.GetSource())
+	if err != nil {
+		return err
 	}
 	sp := newSpool(s.spoolDir, s.spoolMemory)
 	defer sp.Close()
@@ -456,8 +504,12 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 			return err
 		}
 	}
+	// A provider's records are its own, or nothing is stored.
+	if err := sc.ownRecords(stream.Context(), spoolRecords(sp, first.GetDataset())); err != nil {
+		return err
+	}
 	ctx := context.WithoutCancel(stream.Context())
-	id := identity{submitter: normalSubmitter(first.GetSubmitterOrgCode()), dataset: first.GetDataset(), source: src,
+	id := submissionIdentity{submitter: sc.submitter, dataset: first.GetDataset(), source: sc.source,
 		key: first.GetIdempotencyKey(), digest: sp.Digest()}
 	sub, err := s.begin(ctx, id, true, "grpc")
 	var conflict *KeyConflict
@@ -468,6 +520,7 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 		s.log.Error("submission not started", "err", err)
 		return status.Errorf(codes.Unavailable, "submission not stored (resend it): %v", err)
 	}
+	access.SetSubject(stream.Context(), sub.id)
 	var line int64
 	err = sp.records(func(js []byte) error {
 		line++

@@ -16,7 +16,6 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/reconcile/match"
 )
 
@@ -112,14 +111,12 @@ func outputsByTopic(outs []pipeline.Output) map[string]int {
 }
 
 func TestStateSurvivesRestartThroughChangelog(t *testing.T) {
-	b := brokertest.New(t)
-	brokers := []string{b.Addr()}
+	// As reconcile's principal: it may write its outputs and read its
+	// changelog back.
+	kc := brokertest.As(t, brokertest.New(t), Access().Principal)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafkatopics.Ensure(ctx, brokers, topics.DefaultPartitions); err != nil {
-		t.Fatal(err)
-	}
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	sink := kafkapipe.Sink{W: w}
 
@@ -138,7 +135,7 @@ func TestStateSurvivesRestartThroughChangelog(t *testing.T) {
 
 	// A new instance restores the state, so the national copy matches.
 	s2 := NewStage()
-	if err := s2.Restore(ctx, kafkapipe.AllReader(brokers), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := s2.Restore(ctx, kafkapipe.AllReader(kc), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
 	if s2.Len() != 1 {

@@ -13,15 +13,17 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/limits"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/record/recordtest"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/validate"
 )
 
 // TestRecordLimitStraightToKafka: records produced straight to dmic.raw
@@ -30,13 +32,10 @@ import (
 // excerpt, and the good record behind them is validated: none holds the
 // partition. A value above the topics' max.message.bytes never gets in.
 func TestRecordLimitStraightToKafka(t *testing.T) {
-	b := brokertest.New(t)
-	brokers := []string{b.Addr()}
+	b := brokertest.New(t, broker.WithDefaultPartitions(1))
+	admin, vc := brokertest.Admin(t, b), brokertest.As(t, b, validate.Access().Principal)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := kafkatopics.Ensure(ctx, brokers, 1); err != nil {
-		t.Fatal(err)
-	}
 	hdrs := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_OUTPATIENT, Source: dmicv1.Source_SOURCE_PROVIDER, Submitter: "RXX"}.Headers()
 	values := []string{
 		recordtest.OutpatientOfSize(t, "BRXXK1", limits.MaxRecordBytes),
@@ -44,8 +43,10 @@ func TestRecordLimitStraightToKafka(t *testing.T) {
 		recordtest.OutpatientOfSize(t, "BRXXK3", 1_020_000),
 		recordtest.Outpatient("BRXXK4"),
 	}
-	// A producer that is not dmic's: its batch limit is the broker's.
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchBytes: 4 << 20, RequiredAcks: kafka.RequireAll, BatchSize: 1}
+	// A producer that is not dmic's (an operator's): its batch limit is the
+	// broker's.
+	op := brokertest.As(t, b, topics.Operator)
+	w := &kafka.Writer{Addr: op.Addr(), Transport: op.Transport(), BatchBytes: 4 << 20, RequiredAcks: kafka.RequireAll, BatchSize: 1}
 	defer w.Close()
 	for _, v := range values {
 		if err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("k"), Value: []byte(v), Headers: kafkapipe.ToKafkaHeaders(hdrs)}); err != nil {
@@ -57,9 +58,9 @@ func TestRecordLimitStraightToKafka(t *testing.T) {
 		t.Errorf("a value above max.message.bytes: %v, want the broker's permanent refusal", err)
 	}
 
-	out := kafkapipe.NewWriter(brokers)
+	out := kafkapipe.NewWriter(vc)
 	defer out.Close()
-	reader := kafkapipe.NewReader(brokers, "dmic-validate-limits", topics.Raw)
+	reader := kafkapipe.NewReader(vc, validate.Access().Group, topics.Raw)
 	defer reader.Close()
 	runner := pipeline.NewRunner(pipeline.Config{Stage: "validate", MaxBatch: 100, BatchWait: 20 * time.Millisecond}, reader,
 		newStage(), kafkapipe.Sink{W: out}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
@@ -75,7 +76,7 @@ func TestRecordLimitStraightToKafka(t *testing.T) {
 	}
 
 	dls := map[int64]*dmicv1.DeadLetter{}
-	for _, m := range readTopic(t, ctx, brokers, topics.Rejected, 3) {
+	for _, m := range readTopic(t, ctx, admin, topics.Rejected, 3) {
 		dl := &dmicv1.DeadLetter{}
 		if err := proto.Unmarshal(m.Value, dl); err != nil {
 			t.Fatal(err)
@@ -95,16 +96,16 @@ func TestRecordLimitStraightToKafka(t *testing.T) {
 	if dl := dls[0]; dl == nil || dl.Failures[0].GetRuleId() == record.RuleTooLong {
 		t.Errorf("offset 0 (at the limit): %v, want judged by the specification", dl)
 	}
-	got := readTopic(t, ctx, brokers, topics.Validated, 1)
+	got := readTopic(t, ctx, admin, topics.Validated, 1)
 	if len(got) != 1 || !strings.Contains(string(got[0].Key), "BRXXK4") {
 		t.Errorf("validated: %d messages, want the good record BRXXK4", len(got))
 	}
 }
 
 // readTopic reads n messages of topic from its start.
-func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, n int) []kafka.Message {
+func readTopic(t *testing.T, ctx context.Context, c kafkaconn.Cluster, topic string, n int) []kafka.Message {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond, MaxBytes: 16 << 20})
+	r := c.NewReader(kafka.ReaderConfig{Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond, MaxBytes: 16 << 20})
 	defer r.Close()
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +15,17 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 // A producer writing straight to dmic.raw used to choose the specification
@@ -36,7 +39,7 @@ import (
 func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 3)
+	brokers := topicstest.Broker(t, 3)
 	clk := clocktest.Manual(t)
 	today := clk.Now()
 	in := startInstance(t, ctx, brokers, clk.Clock())
@@ -52,26 +55,33 @@ func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 	}
 	record := apcRecord(`"person_gender_code":"7"`)
 
-	// Straight to the raw topic, claiming receipt in 2020.
-	w := kafkapipe.NewWriter(brokers)
-	t.Cleanup(func() { w.Close() })
+	// Straight to the raw topic, claiming receipt in 2020: an operator's
+	// kcat may write there.
+	ow := kafkapipe.NewWriter(brokertest.As(t, brokers, topics.Operator))
+	t.Cleanup(func() { ow.Close() })
 	forged := time.Date(2020, 6, 1, 12, 0, 0, 0, time.UTC)
 	hs := envelope.Raw{Dataset: dmicv1.Dataset_DATASET_APC, Submitter: "RJ7", Received: forged}.Headers()
-	if err := w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("RJ7|apc|forged"), Value: record, Headers: kafkapipe.ToKafkaHeaders(hs)}); err != nil {
+	if err := ow.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Key: []byte("RJ7|apc|forged"), Value: record, Headers: kafkapipe.ToKafkaHeaders(hs)}); err != nil {
 		t.Fatal(err)
 	}
 	// Through ingest, received today by ingest's clock.
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(brokers, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), ingest.WithClock(clk.Clock()))
+	ic := brokertest.As(t, brokers, ingest.Access().Principal)
+	w := kafkapipe.NewWriter(ic)
+	t.Cleanup(func() { w.Close() })
+	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(ic, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), ingest.WithClock(clk.Clock()))
 	runCtx, stopIngest := context.WithCancel(ctx)
 	ingestDone := make(chan struct{})
 	go func() { defer close(ingestDone); _ = svc.Run(runCtx) }()
 	t.Cleanup(func() { stopIngest(); <-ingestDone })
-	mux := http.NewServeMux()
+	// As ingest serves it: TLS, the authorisation layer, RJ7's certificate.
+	pki := devpkitest.New(t, today)
+	g, _ := pki.Guard(ic, clocktest.Clock(t))
+	mux := access.NewMux()
 	svc.RegisterHTTP(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	resp, err := http.Post(srv.URL+"/v1/submissions?dataset=apc&submitter=RJ7", "application/x-ndjson", strings.NewReader(string(record)+"\n"))
+	url := pki.ServeHTTP(g, mux)
+	rj7 := pki.HTTPClient(pki.Client(identity.Provider, "RJ7", "RJ7 EPR"))
+	resp, err := rj7.Post(url+"/v1/submissions?dataset=apc&submitter=RJ7", "application/x-ndjson", strings.NewReader(string(record)+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +90,7 @@ func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 		t.Fatalf("ingest answered %d", resp.StatusCode)
 	}
 
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "t-received", Topic: topics.Raw, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	r := brokertest.Admin(t, brokers).NewReader(kafka.ReaderConfig{GroupID: "t-received", Topic: topics.Raw, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	judged := 0
 	for judged < 2 {

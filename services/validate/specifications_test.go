@@ -13,6 +13,8 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
@@ -46,16 +48,19 @@ type instance struct {
 	stage *validate.Stage
 }
 
-func startInstance(t *testing.T, ctx context.Context, brokers []string, clk clock.Clock) *instance {
+// startInstance starts validate's specification service, connected as
+// validate's principal.
+func startInstance(t *testing.T, ctx context.Context, b *broker.Broker, clk clock.Clock) *instance {
 	t.Helper()
 	reg, err := spec.BuiltIn()
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := spec.New(reg, spec.WithClock(clk))
-	w := kafkapipe.NewWriter(brokers)
+	c := brokertest.As(t, b, validate.Access().Principal)
+	w := kafkapipe.NewWriter(c)
 	t.Cleanup(func() { w.Close() })
-	specs := validate.NewSpecifications(v, kafkalog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	specs := validate.NewSpecifications(v, kafkalog.New(c, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	caught := make(chan struct{})
 	go func() { _ = specs.Follow(ctx, func() { close(caught) }) }()
 	select {
@@ -90,7 +95,7 @@ func (in *instance) verdict(t *testing.T, day time.Time) *validationv1.Validatio
 func TestSpecificationLoadedAtRunTime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 3)
+	brokers := topicstest.Broker(t, 3)
 	// The new version takes effect nine days after today (in England's
 	// calendar); before is the day before that.
 	clk := clocktest.Manual(t)

@@ -350,9 +350,22 @@ type Residence struct {
 	PostcodeSector string `protobuf:"bytes,10,opt,name=postcode_sector,json=postcodeSector,proto3" json:"postcode_sector,omitempty"`
 	// Index of Multiple Deprivation decile of the LSOA 2021 (1 most deprived,
 	// 10 least); 0 when unknown.
-	ImdDecile     int32 `protobuf:"varint,11,opt,name=imd_decile,json=imdDecile,proto3" json:"imd_decile,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ImdDecile int32 `protobuf:"varint,11,opt,name=imd_decile,json=imdDecile,proto3" json:"imd_decile,omitempty"`
+	// The inward part of the ZZ99 pseudo postcode ("3VZ" of "ZZ99 3VZ"),
+	// when the postcode was one: it names a country or "no fixed abode",
+	// never a person (CAM steps B, B-2, WB-3, A&E-1).
+	PseudoPostcode string `protobuf:"bytes,12,opt,name=pseudo_postcode,json=pseudoPostcode,proto3" json:"pseudo_postcode,omitempty"`
+	// ONS code of the postcode's sub-ICB / Welsh LHB / Scottish HSCP / NI LCG
+	// (E38..., W11..., S03..., ZC0n0).
+	HealthArea string `protobuf:"bytes,13,opt,name=health_area,json=healthArea,proto3" json:"health_area,omitempty"`
+	// ONS code of the postcode's NHS England region (E40...).
+	Region string `protobuf:"bytes,14,opt,name=region,proto3" json:"region,omitempty"`
+	// The CAM Appendix F site (prison, IRC, secure estate) at the postcode:
+	// its ODS code and its Health & Justice hub (CAM step E).
+	JusticeFacilityCode string `protobuf:"bytes,15,opt,name=justice_facility_code,json=justiceFacilityCode,proto3" json:"justice_facility_code,omitempty"`
+	JusticeHub          string `protobuf:"bytes,16,opt,name=justice_hub,json=justiceHub,proto3" json:"justice_hub,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Residence) Reset() {
@@ -462,6 +475,41 @@ func (x *Residence) GetImdDecile() int32 {
 	return 0
 }
 
+func (x *Residence) GetPseudoPostcode() string {
+	if x != nil {
+		return x.PseudoPostcode
+	}
+	return ""
+}
+
+func (x *Residence) GetHealthArea() string {
+	if x != nil {
+		return x.HealthArea
+	}
+	return ""
+}
+
+func (x *Residence) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Residence) GetJusticeFacilityCode() string {
+	if x != nil {
+		return x.JusticeFacilityCode
+	}
+	return ""
+}
+
+func (x *Residence) GetJusticeHub() string {
+	if x != nil {
+		return x.JusticeHub
+	}
+	return ""
+}
+
 // DomainPseudonym is the pseudonym of one NHS number in one recipient domain.
 // Domains use different keys, so their pseudonyms cannot be linked without a key.
 type DomainPseudonym struct {
@@ -534,8 +582,25 @@ type Assignment struct {
 	AssignmentMethod string `protobuf:"bytes,2,opt,name=assignment_method,json=assignmentMethod,proto3" json:"assignment_method,omitempty"`
 	// e.g. "Sub-ICB", "Private".
 	CommissionerType string `protobuf:"bytes,3,opt,name=commissioner_type,json=commissionerType,proto3" json:"commissioner_type,omitempty"`
-	// Id of the CAM rule that decided.
-	RuleId        string `protobuf:"bytes,4,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// Id of the CAM rule that decided: "CAM-" and the step.
+	RuleId string `protobuf:"bytes,4,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// CAM version applied, chosen by the activity's CAM date: "2025/26".
+	CamVersion string `protobuf:"bytes,5,opt,name=cam_version,json=camVersion,proto3" json:"cam_version,omitempty"`
+	// Flow-chart step that decided, e.g. "C-6", "B-4", "A&E-1".
+	Step string `protobuf:"bytes,6,opt,name=step,proto3" json:"step,omitempty"`
+	// Reason code in the published form, e.g. "13R_C_0b_1", "36L_C_5_1".
+	ReasonCode string `protobuf:"bytes,7,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	// Reason text, e.g. "C-5 - Responsible sub-ICB Location".
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// CAM COMMISSIONED SERVICE CATEGORY CODE, e.g. "12", "21", "25".
+	ServiceCategory string `protobuf:"bytes,9,opt,name=service_category,json=serviceCategory,proto3" json:"service_category,omitempty"`
+	// Reference tables read and their vintages, "table=vintage".
+	ReferenceVintages []string `protobuf:"bytes,10,rep,name=reference_vintages,json=referenceVintages,proto3" json:"reference_vintages,omitempty"`
+	// The path through the flow chart, in order.
+	Trail []*CamDecision `protobuf:"bytes,11,rep,name=trail,proto3" json:"trail,omitempty"`
+	// The date CAM was applied at (YYYY-MM-DD): discharge, start of spell,
+	// appointment or arrival date, by data set.
+	CamDate       string `protobuf:"bytes,12,opt,name=cam_date,json=camDate,proto3" json:"cam_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -598,6 +663,133 @@ func (x *Assignment) GetRuleId() string {
 	return ""
 }
 
+func (x *Assignment) GetCamVersion() string {
+	if x != nil {
+		return x.CamVersion
+	}
+	return ""
+}
+
+func (x *Assignment) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *Assignment) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+func (x *Assignment) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Assignment) GetServiceCategory() string {
+	if x != nil {
+		return x.ServiceCategory
+	}
+	return ""
+}
+
+func (x *Assignment) GetReferenceVintages() []string {
+	if x != nil {
+		return x.ReferenceVintages
+	}
+	return nil
+}
+
+func (x *Assignment) GetTrail() []*CamDecision {
+	if x != nil {
+		return x.Trail
+	}
+	return nil
+}
+
+func (x *Assignment) GetCamDate() string {
+	if x != nil {
+		return x.CamDate
+	}
+	return ""
+}
+
+// CamDecision is one question of the CAM flow chart as it was answered.
+type CamDecision struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Step     string                 `protobuf:"bytes,1,opt,name=step,proto3" json:"step,omitempty"`
+	Question string                 `protobuf:"bytes,2,opt,name=question,proto3" json:"question,omitempty"`
+	// "Yes", "No", or the value found.
+	Answer string `protobuf:"bytes,3,opt,name=answer,proto3" json:"answer,omitempty"`
+	// The input that decided it, e.g. "practice H85030 open on 2025-06-01, commissioner 36L".
+	Input         string `protobuf:"bytes,4,opt,name=input,proto3" json:"input,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CamDecision) Reset() {
+	*x = CamDecision{}
+	mi := &file_dmic_v1_envelope_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CamDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CamDecision) ProtoMessage() {}
+
+func (x *CamDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_v1_envelope_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CamDecision.ProtoReflect.Descriptor instead.
+func (*CamDecision) Descriptor() ([]byte, []int) {
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CamDecision) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *CamDecision) GetQuestion() string {
+	if x != nil {
+		return x.Question
+	}
+	return ""
+}
+
+func (x *CamDecision) GetAnswer() string {
+	if x != nil {
+		return x.Answer
+	}
+	return ""
+}
+
+func (x *CamDecision) GetInput() string {
+	if x != nil {
+		return x.Input
+	}
+	return ""
+}
+
 // DeidentifiedActivity is the de-identified record: it has no field that can hold
 // an NHS number, date of birth, postcode, local patient id or name.
 type DeidentifiedActivity struct {
@@ -637,13 +829,19 @@ type DeidentifiedActivity struct {
 	// the flow that leaves to each. Internal topics only: load never stores it,
 	// and a flow to a domain carries only that domain's pseudonym.
 	DomainPseudonyms []*DomainPseudonym `protobuf:"bytes,25,rep,name=domain_pseudonyms,json=domainPseudonyms,proto3" json:"domain_pseudonyms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The CAM inputs of CommissioningRecord, copied as they are (none identifies a patient).
+	OverseasVisitorChargingCategory string `protobuf:"bytes,26,opt,name=overseas_visitor_charging_category,json=overseasVisitorChargingCategory,proto3" json:"overseas_visitor_charging_category,omitempty"`
+	ServiceCode                     string `protobuf:"bytes,27,opt,name=service_code,json=serviceCode,proto3" json:"service_code,omitempty"`
+	CommissionedServiceCategoryCode string `protobuf:"bytes,28,opt,name=commissioned_service_category_code,json=commissionedServiceCategoryCode,proto3" json:"commissioned_service_category_code,omitempty"`
+	PointOfDeliveryCode             string `protobuf:"bytes,29,opt,name=point_of_delivery_code,json=pointOfDeliveryCode,proto3" json:"point_of_delivery_code,omitempty"`
+	LocalPublicHealthIndicator      string `protobuf:"bytes,30,opt,name=local_public_health_indicator,json=localPublicHealthIndicator,proto3" json:"local_public_health_indicator,omitempty"`
+	unknownFields                   protoimpl.UnknownFields
+	sizeCache                       protoimpl.SizeCache
 }
 
 func (x *DeidentifiedActivity) Reset() {
 	*x = DeidentifiedActivity{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[5]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +853,7 @@ func (x *DeidentifiedActivity) String() string {
 func (*DeidentifiedActivity) ProtoMessage() {}
 
 func (x *DeidentifiedActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[5]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +866,7 @@ func (x *DeidentifiedActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeidentifiedActivity.ProtoReflect.Descriptor instead.
 func (*DeidentifiedActivity) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{5}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeidentifiedActivity) GetCdsUniqueIdentifier() string {
@@ -854,6 +1052,41 @@ func (x *DeidentifiedActivity) GetDomainPseudonyms() []*DomainPseudonym {
 	return nil
 }
 
+func (x *DeidentifiedActivity) GetOverseasVisitorChargingCategory() string {
+	if x != nil {
+		return x.OverseasVisitorChargingCategory
+	}
+	return ""
+}
+
+func (x *DeidentifiedActivity) GetServiceCode() string {
+	if x != nil {
+		return x.ServiceCode
+	}
+	return ""
+}
+
+func (x *DeidentifiedActivity) GetCommissionedServiceCategoryCode() string {
+	if x != nil {
+		return x.CommissionedServiceCategoryCode
+	}
+	return ""
+}
+
+func (x *DeidentifiedActivity) GetPointOfDeliveryCode() string {
+	if x != nil {
+		return x.PointOfDeliveryCode
+	}
+	return ""
+}
+
+func (x *DeidentifiedActivity) GetLocalPublicHealthIndicator() string {
+	if x != nil {
+		return x.LocalPublicHealthIndicator
+	}
+	return ""
+}
+
 type isDeidentifiedActivity_Activity interface {
 	isDeidentifiedActivity_Activity()
 }
@@ -898,7 +1131,7 @@ type DeidentifiedRecord struct {
 
 func (x *DeidentifiedRecord) Reset() {
 	*x = DeidentifiedRecord{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[6]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1143,7 @@ func (x *DeidentifiedRecord) String() string {
 func (*DeidentifiedRecord) ProtoMessage() {}
 
 func (x *DeidentifiedRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[6]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1156,7 @@ func (x *DeidentifiedRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeidentifiedRecord.ProtoReflect.Descriptor instead.
 func (*DeidentifiedRecord) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{6}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeidentifiedRecord) GetHeader() *EnvelopeHeader {
@@ -983,7 +1216,7 @@ type ReconciliationResult struct {
 
 func (x *ReconciliationResult) Reset() {
 	*x = ReconciliationResult{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[7]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1228,7 @@ func (x *ReconciliationResult) String() string {
 func (*ReconciliationResult) ProtoMessage() {}
 
 func (x *ReconciliationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[7]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1241,7 @@ func (x *ReconciliationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationResult.ProtoReflect.Descriptor instead.
 func (*ReconciliationResult) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{7}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReconciliationResult) GetMatchKey() string {
@@ -1101,7 +1334,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[8]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1346,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[8]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1359,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{8}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Failure) GetRuleId() string {
@@ -1181,7 +1414,7 @@ type ReadSummary struct {
 
 func (x *ReadSummary) Reset() {
 	*x = ReadSummary{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1426,7 @@ func (x *ReadSummary) String() string {
 func (*ReadSummary) ProtoMessage() {}
 
 func (x *ReadSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[9]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1439,7 @@ func (x *ReadSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadSummary.ProtoReflect.Descriptor instead.
 func (*ReadSummary) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{9}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadSummary) GetRecords() int64 {
@@ -1268,7 +1501,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_dmic_v1_envelope_proto_msgTypes[10]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1513,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_v1_envelope_proto_msgTypes[10]
+	mi := &file_dmic_v1_envelope_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1526,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{10}
+	return file_dmic_v1_envelope_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeadLetter) GetStage() string {
@@ -1405,7 +1638,7 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"\x0fValidatedRecord\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.dmic.v1.EnvelopeHeaderR\x06header\x124\n" +
 	"\x06record\x18\x02 \x01(\v2\x1c.dmic.v1.CommissioningRecordR\x06record\x12,\n" +
-	"\bwarnings\x18\x03 \x03(\v2\x10.dmic.v1.FailureR\bwarnings\"\xc9\x02\n" +
+	"\bwarnings\x18\x03 \x03(\v2\x10.dmic.v1.FailureR\bwarnings\"\x80\x04\n" +
 	"\tResidence\x12\x1b\n" +
 	"\tlsoa_2011\x18\x01 \x01(\tR\blsoa2011\x12\x1b\n" +
 	"\tlsoa_2021\x18\x02 \x01(\tR\blsoa2021\x12\x1b\n" +
@@ -1419,19 +1652,41 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"\x0fpostcode_sector\x18\n" +
 	" \x01(\tR\x0epostcodeSector\x12\x1d\n" +
 	"\n" +
-	"imd_decile\x18\v \x01(\x05R\timdDecile\"h\n" +
+	"imd_decile\x18\v \x01(\x05R\timdDecile\x12'\n" +
+	"\x0fpseudo_postcode\x18\f \x01(\tR\x0epseudoPostcode\x12\x1f\n" +
+	"\vhealth_area\x18\r \x01(\tR\n" +
+	"healthArea\x12\x16\n" +
+	"\x06region\x18\x0e \x01(\tR\x06region\x122\n" +
+	"\x15justice_facility_code\x18\x0f \x01(\tR\x13justiceFacilityCode\x12\x1f\n" +
+	"\vjustice_hub\x18\x10 \x01(\tR\n" +
+	"justiceHub\"h\n" +
 	"\x0fDomainPseudonym\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1c\n" +
 	"\tpseudonym\x18\x02 \x01(\tR\tpseudonym\x12\x1f\n" +
 	"\vkey_version\x18\x03 \x01(\tR\n" +
-	"keyVersion\"\xac\x01\n" +
+	"keyVersion\"\xbb\x03\n" +
 	"\n" +
 	"Assignment\x12+\n" +
 	"\x11commissioner_code\x18\x01 \x01(\tR\x10commissionerCode\x12+\n" +
 	"\x11assignment_method\x18\x02 \x01(\tR\x10assignmentMethod\x12+\n" +
 	"\x11commissioner_type\x18\x03 \x01(\tR\x10commissionerType\x12\x17\n" +
-	"\arule_id\x18\x04 \x01(\tR\x06ruleId\"\x98\n" +
-	"\n" +
+	"\arule_id\x18\x04 \x01(\tR\x06ruleId\x12\x1f\n" +
+	"\vcam_version\x18\x05 \x01(\tR\n" +
+	"camVersion\x12\x12\n" +
+	"\x04step\x18\x06 \x01(\tR\x04step\x12\x1f\n" +
+	"\vreason_code\x18\a \x01(\tR\n" +
+	"reasonCode\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12)\n" +
+	"\x10service_category\x18\t \x01(\tR\x0fserviceCategory\x12-\n" +
+	"\x12reference_vintages\x18\n" +
+	" \x03(\tR\x11referenceVintages\x12*\n" +
+	"\x05trail\x18\v \x03(\v2\x14.dmic.v1.CamDecisionR\x05trail\x12\x19\n" +
+	"\bcam_date\x18\f \x01(\tR\acamDate\"k\n" +
+	"\vCamDecision\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\tR\x04step\x12\x1a\n" +
+	"\bquestion\x18\x02 \x01(\tR\bquestion\x12\x16\n" +
+	"\x06answer\x18\x03 \x01(\tR\x06answer\x12\x14\n" +
+	"\x05input\x18\x04 \x01(\tR\x05input\"\xcd\f\n" +
 	"\x14DeidentifiedActivity\x122\n" +
 	"\x15cds_unique_identifier\x18\x01 \x01(\tR\x13cdsUniqueIdentifier\x124\n" +
 	"\vupdate_type\x18\x02 \x01(\x0e2\x13.dmic.v1.UpdateTypeR\n" +
@@ -1461,7 +1716,12 @@ const file_dmic_v1_envelope_proto_rawDesc = "" +
 	"\n" +
 	"local_flow\x18\x17 \x01(\v2\x18.dmic.v1.LocalFlowRecordH\x00R\tlocalFlow\x12)\n" +
 	"\x10pseudonym_domain\x18\x18 \x01(\tR\x0fpseudonymDomain\x12E\n" +
-	"\x11domain_pseudonyms\x18\x19 \x03(\v2\x18.dmic.v1.DomainPseudonymR\x10domainPseudonymsB\n" +
+	"\x11domain_pseudonyms\x18\x19 \x03(\v2\x18.dmic.v1.DomainPseudonymR\x10domainPseudonyms\x12K\n" +
+	"\"overseas_visitor_charging_category\x18\x1a \x01(\tR\x1foverseasVisitorChargingCategory\x12!\n" +
+	"\fservice_code\x18\x1b \x01(\tR\vserviceCode\x12K\n" +
+	"\"commissioned_service_category_code\x18\x1c \x01(\tR\x1fcommissionedServiceCategoryCode\x123\n" +
+	"\x16point_of_delivery_code\x18\x1d \x01(\tR\x13pointOfDeliveryCode\x12A\n" +
+	"\x1dlocal_public_health_indicator\x18\x1e \x01(\tR\x1alocalPublicHealthIndicatorB\n" +
 	"\n" +
 	"\bactivity\"\x80\x02\n" +
 	"\x12DeidentifiedRecord\x12/\n" +
@@ -1534,7 +1794,7 @@ func file_dmic_v1_envelope_proto_rawDescGZIP() []byte {
 }
 
 var file_dmic_v1_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dmic_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_dmic_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_dmic_v1_envelope_proto_goTypes = []any{
 	(ReconciliationStatus)(0),       // 0: dmic.v1.ReconciliationStatus
 	(Severity)(0),                   // 1: dmic.v1.Severity
@@ -1543,53 +1803,55 @@ var file_dmic_v1_envelope_proto_goTypes = []any{
 	(*Residence)(nil),               // 4: dmic.v1.Residence
 	(*DomainPseudonym)(nil),         // 5: dmic.v1.DomainPseudonym
 	(*Assignment)(nil),              // 6: dmic.v1.Assignment
-	(*DeidentifiedActivity)(nil),    // 7: dmic.v1.DeidentifiedActivity
-	(*DeidentifiedRecord)(nil),      // 8: dmic.v1.DeidentifiedRecord
-	(*ReconciliationResult)(nil),    // 9: dmic.v1.ReconciliationResult
-	(*Failure)(nil),                 // 10: dmic.v1.Failure
-	(*ReadSummary)(nil),             // 11: dmic.v1.ReadSummary
-	(*DeadLetter)(nil),              // 12: dmic.v1.DeadLetter
-	(Dataset)(0),                    // 13: dmic.v1.Dataset
-	(Source)(0),                     // 14: dmic.v1.Source
-	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
-	(*CommissioningRecord)(nil),     // 16: dmic.v1.CommissioningRecord
-	(UpdateType)(0),                 // 17: dmic.v1.UpdateType
-	(*Demographics)(nil),            // 18: dmic.v1.Demographics
-	(*ApcEpisode)(nil),              // 19: dmic.v1.ApcEpisode
-	(*OutpatientAttendance)(nil),    // 20: dmic.v1.OutpatientAttendance
-	(*EmergencyCareAttendance)(nil), // 21: dmic.v1.EmergencyCareAttendance
-	(*LocalFlowRecord)(nil),         // 22: dmic.v1.LocalFlowRecord
+	(*CamDecision)(nil),             // 7: dmic.v1.CamDecision
+	(*DeidentifiedActivity)(nil),    // 8: dmic.v1.DeidentifiedActivity
+	(*DeidentifiedRecord)(nil),      // 9: dmic.v1.DeidentifiedRecord
+	(*ReconciliationResult)(nil),    // 10: dmic.v1.ReconciliationResult
+	(*Failure)(nil),                 // 11: dmic.v1.Failure
+	(*ReadSummary)(nil),             // 12: dmic.v1.ReadSummary
+	(*DeadLetter)(nil),              // 13: dmic.v1.DeadLetter
+	(Dataset)(0),                    // 14: dmic.v1.Dataset
+	(Source)(0),                     // 15: dmic.v1.Source
+	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
+	(*CommissioningRecord)(nil),     // 17: dmic.v1.CommissioningRecord
+	(UpdateType)(0),                 // 18: dmic.v1.UpdateType
+	(*Demographics)(nil),            // 19: dmic.v1.Demographics
+	(*ApcEpisode)(nil),              // 20: dmic.v1.ApcEpisode
+	(*OutpatientAttendance)(nil),    // 21: dmic.v1.OutpatientAttendance
+	(*EmergencyCareAttendance)(nil), // 22: dmic.v1.EmergencyCareAttendance
+	(*LocalFlowRecord)(nil),         // 23: dmic.v1.LocalFlowRecord
 }
 var file_dmic_v1_envelope_proto_depIdxs = []int32{
-	13, // 0: dmic.v1.EnvelopeHeader.dataset:type_name -> dmic.v1.Dataset
-	14, // 1: dmic.v1.EnvelopeHeader.source:type_name -> dmic.v1.Source
-	15, // 2: dmic.v1.EnvelopeHeader.received_time:type_name -> google.protobuf.Timestamp
+	14, // 0: dmic.v1.EnvelopeHeader.dataset:type_name -> dmic.v1.Dataset
+	15, // 1: dmic.v1.EnvelopeHeader.source:type_name -> dmic.v1.Source
+	16, // 2: dmic.v1.EnvelopeHeader.received_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: dmic.v1.ValidatedRecord.header:type_name -> dmic.v1.EnvelopeHeader
-	16, // 4: dmic.v1.ValidatedRecord.record:type_name -> dmic.v1.CommissioningRecord
-	10, // 5: dmic.v1.ValidatedRecord.warnings:type_name -> dmic.v1.Failure
-	17, // 6: dmic.v1.DeidentifiedActivity.update_type:type_name -> dmic.v1.UpdateType
-	18, // 7: dmic.v1.DeidentifiedActivity.demographics:type_name -> dmic.v1.Demographics
-	4,  // 8: dmic.v1.DeidentifiedActivity.residence:type_name -> dmic.v1.Residence
-	19, // 9: dmic.v1.DeidentifiedActivity.apc:type_name -> dmic.v1.ApcEpisode
-	20, // 10: dmic.v1.DeidentifiedActivity.outpatient:type_name -> dmic.v1.OutpatientAttendance
-	21, // 11: dmic.v1.DeidentifiedActivity.emergency_care:type_name -> dmic.v1.EmergencyCareAttendance
-	22, // 12: dmic.v1.DeidentifiedActivity.local_flow:type_name -> dmic.v1.LocalFlowRecord
-	5,  // 13: dmic.v1.DeidentifiedActivity.domain_pseudonyms:type_name -> dmic.v1.DomainPseudonym
-	2,  // 14: dmic.v1.DeidentifiedRecord.header:type_name -> dmic.v1.EnvelopeHeader
-	7,  // 15: dmic.v1.DeidentifiedRecord.activity:type_name -> dmic.v1.DeidentifiedActivity
-	6,  // 16: dmic.v1.DeidentifiedRecord.assignment:type_name -> dmic.v1.Assignment
-	10, // 17: dmic.v1.DeidentifiedRecord.warnings:type_name -> dmic.v1.Failure
-	0,  // 18: dmic.v1.ReconciliationResult.status:type_name -> dmic.v1.ReconciliationStatus
-	13, // 19: dmic.v1.ReconciliationResult.dataset:type_name -> dmic.v1.Dataset
-	1,  // 20: dmic.v1.Failure.severity:type_name -> dmic.v1.Severity
-	10, // 21: dmic.v1.DeadLetter.failures:type_name -> dmic.v1.Failure
-	2,  // 22: dmic.v1.DeadLetter.header:type_name -> dmic.v1.EnvelopeHeader
-	15, // 23: dmic.v1.DeadLetter.rejected_time:type_name -> google.protobuf.Timestamp
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	17, // 4: dmic.v1.ValidatedRecord.record:type_name -> dmic.v1.CommissioningRecord
+	11, // 5: dmic.v1.ValidatedRecord.warnings:type_name -> dmic.v1.Failure
+	7,  // 6: dmic.v1.Assignment.trail:type_name -> dmic.v1.CamDecision
+	18, // 7: dmic.v1.DeidentifiedActivity.update_type:type_name -> dmic.v1.UpdateType
+	19, // 8: dmic.v1.DeidentifiedActivity.demographics:type_name -> dmic.v1.Demographics
+	4,  // 9: dmic.v1.DeidentifiedActivity.residence:type_name -> dmic.v1.Residence
+	20, // 10: dmic.v1.DeidentifiedActivity.apc:type_name -> dmic.v1.ApcEpisode
+	21, // 11: dmic.v1.DeidentifiedActivity.outpatient:type_name -> dmic.v1.OutpatientAttendance
+	22, // 12: dmic.v1.DeidentifiedActivity.emergency_care:type_name -> dmic.v1.EmergencyCareAttendance
+	23, // 13: dmic.v1.DeidentifiedActivity.local_flow:type_name -> dmic.v1.LocalFlowRecord
+	5,  // 14: dmic.v1.DeidentifiedActivity.domain_pseudonyms:type_name -> dmic.v1.DomainPseudonym
+	2,  // 15: dmic.v1.DeidentifiedRecord.header:type_name -> dmic.v1.EnvelopeHeader
+	8,  // 16: dmic.v1.DeidentifiedRecord.activity:type_name -> dmic.v1.DeidentifiedActivity
+	6,  // 17: dmic.v1.DeidentifiedRecord.assignment:type_name -> dmic.v1.Assignment
+	11, // 18: dmic.v1.DeidentifiedRecord.warnings:type_name -> dmic.v1.Failure
+	0,  // 19: dmic.v1.ReconciliationResult.status:type_name -> dmic.v1.ReconciliationStatus
+	14, // 20: dmic.v1.ReconciliationResult.dataset:type_name -> dmic.v1.Dataset
+	1,  // 21: dmic.v1.Failure.severity:type_name -> dmic.v1.Severity
+	11, // 22: dmic.v1.DeadLetter.failures:type_name -> dmic.v1.Failure
+	2,  // 23: dmic.v1.DeadLetter.header:type_name -> dmic.v1.EnvelopeHeader
+	16, // 24: dmic.v1.DeadLetter.rejected_time:type_name -> google.protobuf.Timestamp
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_dmic_v1_envelope_proto_init() }
@@ -1598,7 +1860,7 @@ func file_dmic_v1_envelope_proto_init() {
 		return
 	}
 	file_dmic_v1_record_proto_init()
-	file_dmic_v1_envelope_proto_msgTypes[5].OneofWrappers = []any{
+	file_dmic_v1_envelope_proto_msgTypes[6].OneofWrappers = []any{
 		(*DeidentifiedActivity_Apc)(nil),
 		(*DeidentifiedActivity_Outpatient)(nil),
 		(*DeidentifiedActivity_EmergencyCare)(nil),
@@ -1610,7 +1872,7 @@ func file_dmic_v1_envelope_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dmic_v1_envelope_proto_rawDesc), len(file_dmic_v1_envelope_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

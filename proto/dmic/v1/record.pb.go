@@ -347,8 +347,12 @@ type ApcEpisode struct {
 	PrimaryDiagnosisIcd                string                 `protobuf:"bytes,14,opt,name=primary_diagnosis_icd,json=primaryDiagnosisIcd,proto3" json:"primary_diagnosis_icd,omitempty"`
 	PrimaryProcedureOpcs               string                 `protobuf:"bytes,15,opt,name=primary_procedure_opcs,json=primaryProcedureOpcs,proto3" json:"primary_procedure_opcs,omitempty"`
 	HrgCode                            string                 `protobuf:"bytes,16,opt,name=hrg_code,json=hrgCode,proto3" json:"hrg_code,omitempty"`
-	unknownFields                      protoimpl.UnknownFields
-	sizeCache                          protoimpl.SizeCache
+	// SECONDARY DIAGNOSIS (ICD) codes, separated by ";" (CAM step I reads them).
+	SecondaryDiagnosesIcd string `protobuf:"bytes,17,opt,name=secondary_diagnoses_icd,json=secondaryDiagnosesIcd,proto3" json:"secondary_diagnoses_icd,omitempty"`
+	// SECONDARY PROCEDURE (OPCS) codes, separated by ";" (CAM step I reads them).
+	SecondaryProceduresOpcs string `protobuf:"bytes,18,opt,name=secondary_procedures_opcs,json=secondaryProceduresOpcs,proto3" json:"secondary_procedures_opcs,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *ApcEpisode) Reset() {
@@ -493,6 +497,20 @@ func (x *ApcEpisode) GetHrgCode() string {
 	return ""
 }
 
+func (x *ApcEpisode) GetSecondaryDiagnosesIcd() string {
+	if x != nil {
+		return x.SecondaryDiagnosesIcd
+	}
+	return ""
+}
+
+func (x *ApcEpisode) GetSecondaryProceduresOpcs() string {
+	if x != nil {
+		return x.SecondaryProceduresOpcs
+	}
+	return ""
+}
+
 // OutpatientAttendance is one outpatient appointment.
 type OutpatientAttendance struct {
 	state                      protoimpl.MessageState `protogen:"open.v1"`
@@ -504,8 +522,13 @@ type OutpatientAttendance struct {
 	PriorityTypeCode           string                 `protobuf:"bytes,6,opt,name=priority_type_code,json=priorityTypeCode,proto3" json:"priority_type_code,omitempty"`
 	PrimaryProcedureOpcs       string                 `protobuf:"bytes,7,opt,name=primary_procedure_opcs,json=primaryProcedureOpcs,proto3" json:"primary_procedure_opcs,omitempty"`
 	HrgCode                    string                 `protobuf:"bytes,8,opt,name=hrg_code,json=hrgCode,proto3" json:"hrg_code,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	PrimaryDiagnosisIcd        string                 `protobuf:"bytes,9,opt,name=primary_diagnosis_icd,json=primaryDiagnosisIcd,proto3" json:"primary_diagnosis_icd,omitempty"`
+	// SECONDARY DIAGNOSIS (ICD) codes, separated by ";".
+	SecondaryDiagnosesIcd string `protobuf:"bytes,10,opt,name=secondary_diagnoses_icd,json=secondaryDiagnosesIcd,proto3" json:"secondary_diagnoses_icd,omitempty"`
+	// SECONDARY PROCEDURE (OPCS) codes, separated by ";".
+	SecondaryProceduresOpcs string `protobuf:"bytes,11,opt,name=secondary_procedures_opcs,json=secondaryProceduresOpcs,proto3" json:"secondary_procedures_opcs,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *OutpatientAttendance) Reset() {
@@ -590,6 +613,27 @@ func (x *OutpatientAttendance) GetPrimaryProcedureOpcs() string {
 func (x *OutpatientAttendance) GetHrgCode() string {
 	if x != nil {
 		return x.HrgCode
+	}
+	return ""
+}
+
+func (x *OutpatientAttendance) GetPrimaryDiagnosisIcd() string {
+	if x != nil {
+		return x.PrimaryDiagnosisIcd
+	}
+	return ""
+}
+
+func (x *OutpatientAttendance) GetSecondaryDiagnosesIcd() string {
+	if x != nil {
+		return x.SecondaryDiagnosesIcd
+	}
+	return ""
+}
+
+func (x *OutpatientAttendance) GetSecondaryProceduresOpcs() string {
+	if x != nil {
+		return x.SecondaryProceduresOpcs
 	}
 	return ""
 }
@@ -791,6 +835,20 @@ type CommissioningRecord struct {
 	OverseasVisitorStatusCode  string        `protobuf:"bytes,8,opt,name=overseas_visitor_status_code,json=overseasVisitorStatusCode,proto3" json:"overseas_visitor_status_code,omitempty"`
 	Patient                    *Patient      `protobuf:"bytes,9,opt,name=patient,proto3" json:"patient,omitempty"`
 	Demographics               *Demographics `protobuf:"bytes,10,opt,name=demographics,proto3" json:"demographics,omitempty"`
+	// OVERSEAS VISITOR CHARGING CATEGORY (A ordinarily resident; B, C, E
+	// exempt overseas visitor; D, F chargeable; P, 9). CAM steps A and B.
+	OverseasVisitorChargingCategory string `protobuf:"bytes,11,opt,name=overseas_visitor_charging_category,json=overseasVisitorChargingCategory,proto3" json:"overseas_visitor_charging_category,omitempty"`
+	// SERVICE CODE (CDS v6.3; NHS SERVICE AGREEMENT LINE NUMBER in v6.2):
+	// the NHS England service line (e.g. NCBPS01C) the provider identified.
+	ServiceCode string `protobuf:"bytes,12,opt,name=service_code,json=serviceCode,proto3" json:"service_code,omitempty"`
+	// COMMISSIONED SERVICE CATEGORY CODE as submitted (e.g. 21, 31).
+	CommissionedServiceCategoryCode string `protobuf:"bytes,13,opt,name=commissioned_service_category_code,json=commissionedServiceCategoryCode,proto3" json:"commissioned_service_category_code,omitempty"`
+	// POINT OF DELIVERY CODE for APC, outpatient and emergency care (the
+	// local flow has its own); DRUG and DEVICE lines are outside CAM.
+	PointOfDeliveryCode string `protobuf:"bytes,14,opt,name=point_of_delivery_code,json=pointOfDeliveryCode,proto3" json:"point_of_delivery_code,omitempty"`
+	// "Y" when the activity is a local-authority public health service under
+	// a locally agreed business rule (CAM step H has no national identification).
+	LocalPublicHealthIndicator string `protobuf:"bytes,15,opt,name=local_public_health_indicator,json=localPublicHealthIndicator,proto3" json:"local_public_health_indicator,omitempty"`
 	// Types that are valid to be assigned to Activity:
 	//
 	//	*CommissioningRecord_Apc
@@ -902,6 +960,41 @@ func (x *CommissioningRecord) GetDemographics() *Demographics {
 	return nil
 }
 
+func (x *CommissioningRecord) GetOverseasVisitorChargingCategory() string {
+	if x != nil {
+		return x.OverseasVisitorChargingCategory
+	}
+	return ""
+}
+
+func (x *CommissioningRecord) GetServiceCode() string {
+	if x != nil {
+		return x.ServiceCode
+	}
+	return ""
+}
+
+func (x *CommissioningRecord) GetCommissionedServiceCategoryCode() string {
+	if x != nil {
+		return x.CommissionedServiceCategoryCode
+	}
+	return ""
+}
+
+func (x *CommissioningRecord) GetPointOfDeliveryCode() string {
+	if x != nil {
+		return x.PointOfDeliveryCode
+	}
+	return ""
+}
+
+func (x *CommissioningRecord) GetLocalPublicHealthIndicator() string {
+	if x != nil {
+		return x.LocalPublicHealthIndicator
+	}
+	return ""
+}
+
 func (x *CommissioningRecord) GetActivity() isCommissioningRecord_Activity {
 	if x != nil {
 		return x.Activity
@@ -988,7 +1081,7 @@ const file_dmic_v1_record_proto_rawDesc = "" +
 	"\fDemographics\x12,\n" +
 	"\x12person_gender_code\x18\x01 \x01(\tR\x10personGenderCode\x12'\n" +
 	"\x0fethnic_category\x18\x02 \x01(\tR\x0eethnicCategory\x12A\n" +
-	"\x1dgeneral_medical_practice_code\x18\x03 \x01(\tR\x1ageneralMedicalPracticeCode\"\xe7\x06\n" +
+	"\x1dgeneral_medical_practice_code\x18\x03 \x01(\tR\x1ageneralMedicalPracticeCode\"\xdb\a\n" +
 	"\n" +
 	"ApcEpisode\x12\x19\n" +
 	"\bcds_type\x18\x01 \x01(\tR\acdsType\x12C\n" +
@@ -1007,7 +1100,9 @@ const file_dmic_v1_record_proto_rawDesc = "" +
 	"\x17treatment_function_code\x18\r \x01(\tR\x15treatmentFunctionCode\x122\n" +
 	"\x15primary_diagnosis_icd\x18\x0e \x01(\tR\x13primaryDiagnosisIcd\x124\n" +
 	"\x16primary_procedure_opcs\x18\x0f \x01(\tR\x14primaryProcedureOpcs\x12\x19\n" +
-	"\bhrg_code\x18\x10 \x01(\tR\ahrgCode\"\xa6\x03\n" +
+	"\bhrg_code\x18\x10 \x01(\tR\ahrgCode\x126\n" +
+	"\x17secondary_diagnoses_icd\x18\x11 \x01(\tR\x15secondaryDiagnosesIcd\x12:\n" +
+	"\x19secondary_procedures_opcs\x18\x12 \x01(\tR\x17secondaryProceduresOpcs\"\xce\x04\n" +
 	"\x14OutpatientAttendance\x123\n" +
 	"\x15attendance_identifier\x18\x01 \x01(\tR\x14attendanceIdentifier\x12)\n" +
 	"\x10appointment_date\x18\x02 \x01(\tR\x0fappointmentDate\x12C\n" +
@@ -1016,7 +1111,11 @@ const file_dmic_v1_record_proto_rawDesc = "" +
 	"\x17treatment_function_code\x18\x05 \x01(\tR\x15treatmentFunctionCode\x12,\n" +
 	"\x12priority_type_code\x18\x06 \x01(\tR\x10priorityTypeCode\x124\n" +
 	"\x16primary_procedure_opcs\x18\a \x01(\tR\x14primaryProcedureOpcs\x12\x19\n" +
-	"\bhrg_code\x18\b \x01(\tR\ahrgCode\"\xd8\x02\n" +
+	"\bhrg_code\x18\b \x01(\tR\ahrgCode\x122\n" +
+	"\x15primary_diagnosis_icd\x18\t \x01(\tR\x13primaryDiagnosisIcd\x126\n" +
+	"\x17secondary_diagnoses_icd\x18\n" +
+	" \x01(\tR\x15secondaryDiagnosesIcd\x12:\n" +
+	"\x19secondary_procedures_opcs\x18\v \x01(\tR\x17secondaryProceduresOpcs\"\xd8\x02\n" +
 	"\x17EmergencyCareAttendance\x128\n" +
 	"\x18ec_attendance_identifier\x18\x01 \x01(\tR\x16ecAttendanceIdentifier\x12&\n" +
 	"\x0fec_arrival_date\x18\x02 \x01(\tR\recArrivalDate\x12&\n" +
@@ -1032,7 +1131,7 @@ const file_dmic_v1_record_proto_rawDesc = "" +
 	"\bhrg_code\x18\x04 \x01(\tR\ahrgCode\x12\x1f\n" +
 	"\vprice_pence\x18\x05 \x01(\x03R\n" +
 	"pricePence\x12%\n" +
-	"\x0eactivity_count\x18\x06 \x01(\x03R\ractivityCount\"\x86\x06\n" +
+	"\x0eactivity_count\x18\x06 \x01(\x03R\ractivityCount\"\xbb\b\n" +
 	"\x13CommissioningRecord\x122\n" +
 	"\x15cds_unique_identifier\x18\x01 \x01(\tR\x13cdsUniqueIdentifier\x124\n" +
 	"\vupdate_type\x18\x02 \x01(\x0e2\x13.dmic.v1.UpdateTypeR\n" +
@@ -1045,7 +1144,12 @@ const file_dmic_v1_record_proto_rawDesc = "" +
 	"\x1coverseas_visitor_status_code\x18\b \x01(\tR\x19overseasVisitorStatusCode\x12*\n" +
 	"\apatient\x18\t \x01(\v2\x10.dmic.v1.PatientR\apatient\x129\n" +
 	"\fdemographics\x18\n" +
-	" \x01(\v2\x15.dmic.v1.DemographicsR\fdemographics\x12'\n" +
+	" \x01(\v2\x15.dmic.v1.DemographicsR\fdemographics\x12K\n" +
+	"\"overseas_visitor_charging_category\x18\v \x01(\tR\x1foverseasVisitorChargingCategory\x12!\n" +
+	"\fservice_code\x18\f \x01(\tR\vserviceCode\x12K\n" +
+	"\"commissioned_service_category_code\x18\r \x01(\tR\x1fcommissionedServiceCategoryCode\x123\n" +
+	"\x16point_of_delivery_code\x18\x0e \x01(\tR\x13pointOfDeliveryCode\x12A\n" +
+	"\x1dlocal_public_health_indicator\x18\x0f \x01(\tR\x1alocalPublicHealthIndicator\x12'\n" +
 	"\x03apc\x18\x14 \x01(\v2\x13.dmic.v1.ApcEpisodeH\x00R\x03apc\x12?\n" +
 	"\n" +
 	"outpatient\x18\x15 \x01(\v2\x1d.dmic.v1.OutpatientAttendanceH\x00R\n" +

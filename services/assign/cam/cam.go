@@ -1,211 +1,514 @@
-// Package cam is a first cut of the Commissioner Assignment Method: it
-// decides which commissioner is responsible for a de-identified activity,
-// the way SUS+ derives Responsible_Purchaser_Code, from ordered rules of
-// which the first that applies wins. Every result names its rule, so a
-// commissioner can always be traced to the step that chose it.
+// Package cam is NHS England's Commissioner Assignment Method (CAM): it
+// decides which commissioner pays for a de-identified activity by walking
+// the published flow chart, step by step, for the financial year the
+// activity falls in (2024/25 or 2025/26), and says how it got there.
 //
-// Not yet implemented: specialised services (PSS identification rules and
-// the provider-to-hub mapping), secondary dental, Health & Justice, public
-// health (section 7A), infertility and drugs/devices exclusions. See
-// docs/commissioner-assignment.md.
+// The authority is "Commissioner Assignment Method Flow Chart 2025/26:
+// Accompanying Guidance and Reference Tables" v1.1 (24 March 2025) and its
+// flow chart; the reason codes and strings are those of NHS England's CAM
+// SQL validation tool v5.3 (cam_commissioner_assignment_reason.csv). Where
+// the two are silent or disagree, the choice made is written down in
+// docs/commissioner-assignment.md ("Choices") and in the comment at the
+// step. Section references in comments are to the 2025/26 guidance.
+//
+// The package is plain Go: it reads refdata.Reference and the activity, and
+// returns a Result value. The CAM date is taken from the activity; nothing
+// here reads the clock.
 package cam
 
 import (
 	"strings"
+	"sync"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
-// Rule ids, in the order the rules are tried. They are stable: stored
-// assignments and dashboards refer to them.
-const (
-	RulePrivatePatient = "CAM-PP"
-	RuleOverseas       = "CAM-OSV"
-	RuleDevolved       = "CAM-DEV"
-	RuleMilitary       = "CAM-MIL"
-	RulePractice       = "CAM-GP"
-	RuleResidence      = "CAM-RES"
-	RuleHost           = "CAM-HOST"
-	RuleSupplied       = "CAM-SUPPLIED"
-	RuleNone           = "CAM-NONE"
-)
-
-// Assignment methods: the SUS+ Responsible_Purchaser_Assignment_Method
-// labels where SUS+ has one.
-const (
-	MethodPrivatePatient = "Private Patient"
-	MethodNonReciprocal  = "Non-reciprocal OSVs"
-	MethodDevolved       = "Devolved Administration"
-	MethodMilitary       = "NHSE (Military Personnel)"
-	MethodPractice       = "Sub-ICB (Practice Mapped)"
-	MethodPostcode       = "Sub-ICB (Postcode Mapped)"
-	MethodHost           = "Sub-ICB (Host Mapped)"
-	MethodSupplied       = "Sub-ICB (Provider Supplied)"
-	// MethodNotAssigned has no SUS+ equivalent: SUS+ always finds a host.
-	MethodNotAssigned = "Not Assigned"
-)
-
-// Commissioner types.
+// Commissioner types (the kind of body a commissioner code names).
 const (
 	TypePrivate  = "Private"
 	TypeDevolved = "Devolved Administration"
 	TypeNHSE     = "NHS England"
 	TypeSubICB   = "Sub-ICB"
+	TypeLA       = "Local Authority"
 	TypeOther    = "Other"
 	TypeUnknown  = "Unknown"
 )
 
-// Codes the rules assign. VPP00, X98 and Q99 are NHS Data Dictionary default
-// codes; X98 and Q99 are not commissioners, they say why there is none.
+// Codes CAM assigns that are not looked up.
 const (
-	CodePrivate       = "VPP00" // private patient or chargeable overseas visitor
-	CodeArmedForces   = "13Q"   // NHS England armed forces commissioning hub
-	CodeNotApplicable = "X98"   // not applicable: not an English commissioner
-	CodeNotKnown      = "Q99"   // residence (and so commissioner) not known
+	CodePrivate     = "VPP00" // private patient or chargeable overseas visitor (guidance p.12)
+	CodeArmedForces = "13Q"   // NHS England armed forces commissioning hub (p.13)
+	CodeWHSSC       = "7A5HC" // Welsh Health Specialised Services Committee (p.19)
+	CodeNSD         = "SD002" // NHS Scotland National Services Division (p.16)
+	CodeWelshGov    = "W01"   // Welsh Government, for a Welsh resident with no LHB (p.19)
 )
 
-// Assigner applies the CAM rules against reference data. It only reads the
+// Assigner applies CAM against reference data. It only reads the
 // Reference, so one Assigner is safe for concurrent use.
 type Assigner struct {
 	ref *refdata.Reference
+	// vintages[t] is "file=vintage" of table t, built once.
+	vintages [numTables]string
+	// templates are the published reason texts by suffix ("C_6_1"), for a
+	// commissioner the published table leaves out (see reason).
+	templates map[string]refdata.CAMReason
+	// results recycles Results between Assign calls: a Result holds its
+	// trail inline and is too big to allocate per record.
+	results sync.Pool
 }
 
-// NewAssigner returns an Assigner over ref.
-func NewAssigner(ref *refdata.Reference) *Assigner { return &Assigner{ref: ref} }
+// NewAssigner returns an Assigner over ref (nil: no reference data, so
+// every look-up fails and activity ends unassigned).
+func NewAssigner(ref *refdata.Reference) *Assigner {
+	a := &Assigner{ref: ref, templates: make(map[string]refdata.CAMReason)}
+	for t := table(0); t < numTables; t++ {
+		v := "unknown"
+		if ref != nil {
+			v = ref.Vintage(tableFiles[t])
+		}
+		a.vintages[t] = tableFiles[t] + "=" + v
+	}
+	if ref != nil {
+		// Any sub-ICB's or hub's row gives the text of a suffix.
+		for _, comm := range []string{"00L", "13R", "14M", "Y56"} {
+			for _, s := range []string{"C_5_1", "C_6_1", "C_6_2", "C_6_3", "D_1", "D_2", "D_3",
+				"C_0b_1", "C_0b_2", "C_0b_3", "C_0b_4", "C_0b_5", "C_2_1",
+				"C_6_4", "C_6_5", "C_6_6", "C_6_7", "C_6_8", "E_1", "F_1", "F_2", "F_3", "F_4", "F_5"} {
+				if r, ok := ref.Reason(comm, s); ok {
+					a.templates[s] = r
+				}
+			}
+		}
+	}
+	return a
+}
 
-// Assign returns the commissioner responsible for act. It never fails: when
-// nothing applies the result is Q99, rule CAM-NONE.
+// Assign applies the version in effect on the activity's CAM date and
+// returns the result as the record's Assignment.
 func (a *Assigner) Assign(act *dmicv1.DeidentifiedActivity) *dmicv1.Assignment {
-	if act == nil {
-		return result(CodeNotKnown, MethodNotAssigned, TypeUnknown, RuleNone)
+	r, _ := a.results.Get().(*Result)
+	if r == nil {
+		r = new(Result)
 	}
-
-	// 1. Private patients pay for themselves.
-	if strings.TrimSpace(act.GetAdministrativeCategoryCode()) == "02" {
-		return result(CodePrivate, MethodPrivatePatient, TypePrivate, RulePrivatePatient)
-	}
-
-	// 2. Chargeable overseas visitors (3 hotel fees, 4 all fees) are billed,
-	// not commissioned. Exempt visitors (1, 2) fall through to the
-	// population rules, which end at the host commissioner.
-	switch strings.TrimSpace(act.GetOverseasVisitorStatusCode()) {
-	case "3", "4":
-		return result(CodePrivate, MethodNonReciprocal, TypePrivate, RuleOverseas)
-	}
-
-	practice, practiceOK := a.practice(act)
-	// Registered with an English practice: a sub-ICB's, or an armed-forces one.
-	english := practiceOK && (a.isSubICB(practice.Commissioner) || practice.Commissioner == CodeArmedForces)
-
-	// 3. Devolved administrations. A Welsh practice (commissioner 7A*, a
-	// Welsh LHB) is its LHB's responsibility wherever the patient lives; a
-	// resident of Wales, Scotland or Northern Ireland is the devolved
-	// administration's unless registered with an English practice (the
-	// England-Wales cross-border rule of Who Pays?: registration decides).
-	if practiceOK && strings.HasPrefix(practice.Commissioner, "7A") {
-		return result(practice.Commissioner, MethodDevolved, TypeDevolved, RuleDevolved)
-	}
-	if devolved(act.GetResidence().GetCountry()) && !english {
-		return result(CodeNotApplicable, MethodDevolved, TypeDevolved, RuleDevolved)
-	}
-
-	// 4. The GP practice of registration: armed-forces practices go to the
-	// NHS England hub, others to their sub-ICB.
-	if practiceOK {
-		if practice.Commissioner == CodeArmedForces {
-			return result(CodeArmedForces, MethodMilitary, TypeNHSE, RuleMilitary)
-		}
-		if a.isSubICB(practice.Commissioner) {
-			return result(practice.Commissioner, MethodPractice, TypeSubICB, RulePractice)
-		}
-	}
-
-	// 5. The sub-ICB of residence, from the postcode.
-	if s := act.GetResidence().GetSubIcb(); s != "" {
-		return result(s, MethodPostcode, TypeSubICB, RuleResidence)
-	}
-
-	// 6. The provider's host: the sub-ICB where the trust is.
-	if s := a.host(act.GetProviderCode()); s != "" {
-		return result(s, MethodHost, TypeSubICB, RuleHost)
-	}
-
-	// 7. Whatever the provider said, normalised.
-	if c := a.suppliedCode(act.GetSubmittedCommissionerCode()); c != "" {
-		t := TypeOther
-		if a.isSubICB(c) {
-			t = TypeSubICB
-		}
-		return result(c, MethodSupplied, t, RuleSupplied)
-	}
-
-	return result(CodeNotKnown, MethodNotAssigned, TypeUnknown, RuleNone)
+	a.Decide(act, nil, r)
+	out := a.Proto(r)
+	a.results.Put(r)
+	return out
 }
 
-func result(code, method, typ, rule string) *dmicv1.Assignment {
-	return &dmicv1.Assignment{CommissionerCode: code, AssignmentMethod: method, CommissionerType: typ, RuleId: rule}
+// Decide walks the flow chart for act under version v (nil: the version in
+// effect on the CAM date) and writes the outcome into r, which it resets.
+// It never fails: when nothing can be determined the result is reason X.
+func (a *Assigner) Decide(act *dmicv1.DeidentifiedActivity, v *Version, r *Result) {
+	// Reset field by field: zeroing the whole trail array would cost more
+	// than the walk.
+	trail := r.Trail[:0]
+	if trail == nil {
+		trail = r.trail[:0]
+	}
+	r.Version, r.Date, r.Step, r.Commissioner = "", "", "", ""
+	r.ReasonCode, r.Reason, r.ServiceCategory, r.CommissionerType, r.Method = "", "", "", "", ""
+	r.Tables, r.Trail = 0, trail
+	x := run{a: a, ref: a.ref, act: act, r: r}
+	x.r.Date = camDate(act)
+	if v == nil {
+		var exact bool
+		v, exact = VersionFor(x.r.Date)
+		if !exact {
+			x.note("version", "No CAM version covers the CAM date; the nearest is applied", x.r.Date)
+		}
+	}
+	x.v, x.r.Version = v, v.Name
+	// The version's tables are those of its year: delegation status is read
+	// at the CAM date held within the version's dates, so re-running
+	// activity under another year's version uses that year's agreements.
+	x.tableDate = x.r.Date
+	if x.tableDate < v.From {
+		x.tableDate = v.From
+	} else if x.tableDate > v.To {
+		x.tableDate = v.To
+	}
+	if act == nil || a.ref == nil {
+		x.none("X", "no activity or no reference data")
+		return
+	}
+	if x.excluded() {
+		return
+	}
+	if act.GetEmergencyCare() != nil {
+		x.emergencyCare()
+		return
+	}
+	x.admittedOrOutpatient()
 }
 
-// practice finds the patient's GP practice, open on the activity date (or,
-// with no activity date, open now): a practice that has since closed still
-// was the patient's practice for earlier activity.
-func (a *Assigner) practice(act *dmicv1.DeidentifiedActivity) (refdata.Practice, bool) {
-	code := act.GetDemographics().GetGeneralMedicalPracticeCode()
-	if code == "" || a.ref == nil {
-		return refdata.Practice{}, false
+// camDate is the date CAM is applied at, by data set (guidance section
+// "When to assign commissioner code", p.6): APC the spell's discharge date
+// (its start date for unfinished episodes, CDS 180-200), outpatients the
+// appointment date, emergency care the arrival date. A local flow uses its
+// activity date. Missing dates fall back to the activity date.
+func camDate(act *dmicv1.DeidentifiedActivity) string {
+	d := ""
+	switch {
+	case act.GetApc() != nil:
+		apc := act.GetApc()
+		switch apc.GetCdsType() {
+		case "180", "190", "200":
+			d = apc.GetStartDateHospitalProviderSpell()
+		default:
+			d = apc.GetDischargeDateHospitalProviderSpell()
+			if d == "" {
+				d = apc.GetStartDateHospitalProviderSpell()
+			}
+		}
+	case act.GetOutpatient() != nil:
+		d = act.GetOutpatient().GetAppointmentDate()
+	case act.GetEmergencyCare() != nil:
+		d = act.GetEmergencyCare().GetEcArrivalDate()
+	case act.GetLocalFlow() != nil:
+		d = act.GetLocalFlow().GetActivityDate()
 	}
-	p, ok := a.ref.Practice(code)
+	if d == "" {
+		d = act.GetActivityDate()
+	}
+	return d
+}
+
+// run is one walk through the flow chart: the activity, the version and
+// what has been looked up so far.
+type run struct {
+	a   *Assigner
+	ref *refdata.Reference
+	act *dmicv1.DeidentifiedActivity
+	v   *Version
+	r   *Result
+	// tableDate is the date the version's dated tables are read at.
+	tableDate string
+
+	pracDone bool
+	prac     refdata.Practice
+	pracOpen bool
+
+	resDone bool
+	res     residence
+
+	hostDone bool
+	host     hostArea
+
+	svcDone bool
+	svc     refdata.ServiceCode
+	svcOK   bool
+}
+
+// Residence kinds.
+const (
+	resKnown        = iota // a UK postcode in the reference data
+	resProviderSite        // missing, unallocatable or UK-unspecified pseudo postcode: use the provider's main site
+	resOverseas            // an overseas pseudo postcode
+)
+
+type residence struct {
+	kind                                   int
+	country, subICB, icb, la, area, region string
+	why                                    string
+}
+
+type hostArea struct {
+	ok                           bool
+	trust, postcode              string
+	subICB, icb, country, region string
+}
+
+// ukPseudo are the pseudo postcodes the guidance sends to the provider's
+// main site, with England as the country (p.7, and steps A&E-1, B, WB-3).
+func ukPseudo(code string) bool {
+	switch code {
+	case "3WZ", "3VZ", "3CZ", "3GZ", "1WZ", "2WZ":
+		return true
+	}
+	return false
+}
+
+// residence is the patient's usual place of residence as CAM reads it.
+func (x *run) residence() *residence {
+	if x.resDone {
+		return &x.res
+	}
+	x.resDone = true
+	r := x.act.GetResidence()
+	x.r.Tables |= 1 << tPostcodes
+	switch pc := r.GetPseudoPostcode(); {
+	case pc != "" && ukPseudo(pc):
+		x.res = residence{kind: resProviderSite, why: "pseudo postcode code " + pc}
+	case pc != "":
+		x.res = residence{kind: resOverseas, why: "overseas pseudo postcode code " + pc}
+	case r.GetCountry() == "" && r.GetSubIcb() == "":
+		// Missing, invalid or not in the postcode directory. The guidance
+		// sends missing postcodes to the provider's main site; a postcode
+		// the directory does not know is treated the same (choice 3).
+		why := r.GetNote()
+		if why == "" {
+			why = "no postcode area"
+		}
+		x.res = residence{kind: resProviderSite, why: why}
+	default:
+		x.res = residence{kind: resKnown, country: r.GetCountry(), subICB: r.GetSubIcb(), icb: r.GetIcb(),
+			la: r.GetLocalAuthority(), area: r.GetHealthArea(), region: r.GetRegion(), why: "postcode area"}
+	}
+	if x.res.kind == resProviderSite {
+		h := x.hostArea()
+		x.res.country, x.res.subICB, x.res.icb, x.res.region = refdata.CountryEngland, h.subICB, h.icb, h.region
+	}
+	return &x.res
+}
+
+// hostArea is the provider's main site as CAM defines the host (p.10): the
+// postcode of the provider in ODS etr, looked up in the postcode directory.
+func (x *run) hostArea() *hostArea {
+	if x.hostDone {
+		return &x.host
+	}
+	x.hostDone = true
+	x.r.Tables |= 1<<tTrusts | 1<<tPostcodes
+	t, ok := x.ref.Trust(x.act.GetProviderCode())
+	if !ok || t.Postcode == "" {
+		return &x.host
+	}
+	x.host.trust, x.host.postcode = t.Code, t.Postcode
+	area, ok := x.ref.Postcode(t.Postcode)
+	if !ok || area.SubICB == "" {
+		return &x.host
+	}
+	x.host.ok = true
+	x.host.subICB, x.host.icb, x.host.country = area.SubICB, area.ICB, area.Country
+	x.host.region = area.RegionONS
+	return &x.host
+}
+
+// notRegistered reports the GP practice default codes (p.11): not known,
+// not applicable, no registered practice, and the Data Dictionary's
+// G9999981 (no registered GP).
+func notRegistered(code string) bool {
+	switch code {
+	case "", "V81999", "V81998", "V81997", "G9999981":
+		return true
+	}
+	return false
+}
+
+// practice is the patient's GP practice and whether it was active or
+// proposed on the CAM date (p.11: status A or P "on the assignment date";
+// epraccur's open and close dates stand for the status history).
+func (x *run) practice() (refdata.Practice, bool) {
+	if x.pracDone {
+		return x.prac, x.pracOpen
+	}
+	x.pracDone = true
+	code := strings.ToUpper(strings.TrimSpace(x.act.GetDemographics().GetGeneralMedicalPracticeCode()))
+	if notRegistered(code) {
+		return x.prac, false
+	}
+	x.r.Tables |= 1 << tPractices
+	p, ok := x.ref.Practice(code)
 	if !ok {
-		return refdata.Practice{}, false
+		return x.prac, false
 	}
-	if d := act.GetActivityDate(); d != "" {
-		return p, p.OpenOn(d)
+	x.prac = p
+	switch {
+	case x.r.Date != "":
+		// A closed practice with no close date has no known open period.
+		x.pracOpen = p.OpenOn(x.r.Date) && !(p.Status == "C" && p.Close == "")
+	default:
+		x.pracOpen = p.Active() || p.Status == "P"
 	}
-	return p, p.Active()
+	return x.prac, x.pracOpen
 }
 
-func (a *Assigner) isSubICB(code string) bool {
-	if a.ref == nil || code == "" {
+func (x *run) practiceCode() string {
+	return strings.ToUpper(strings.TrimSpace(x.act.GetDemographics().GetGeneralMedicalPracticeCode()))
+}
+
+// englishPractice reports registration with an English GP practice on the
+// CAM date (B-4, p.34): a known practice, National Grouping not W00, open.
+func (x *run) englishPractice() bool {
+	p, open := x.practice()
+	switch p.HighLevelHealthGeography {
+	case "YAC", "YAD", "YAE", "YAF":
+		// Crown Dependency practices (B, p.29) are not English.
 		return false
 	}
-	_, ok := a.ref.SubICBByCode(code)
-	return ok
+	return open && p.NationalGrouping != "" && p.NationalGrouping != "W00" && !welshLHB(p.Commissioner)
 }
 
-// host returns the sub-ICB of the provider's trust headquarters postcode.
-// Site postcodes would be better but the ODS site file (ets) is not loaded.
-func (a *Assigner) host(provider string) string {
-	if a.ref == nil || strings.TrimSpace(provider) == "" {
-		return ""
+// dmsEnglish reports registration with an English Defence Medical Services
+// practice (J, p.55): commissioner 13Q on the CAM date and the practice's
+// postcode in England. The practice postcode's country comes from the
+// postcode directory, else from the armed forces practice list.
+func (x *run) dmsEnglish() (bool, string) {
+	p, open := x.practice()
+	if !open || p.Commissioner != CodeArmedForces {
+		return false, ""
 	}
-	t, ok := a.ref.Trust(provider)
-	if !ok || t.Postcode == "" {
-		return ""
+	if strings.HasPrefix(p.Postcode, "BF") {
+		return false, p.Code + " is a BFPO (overseas) DMS practice"
 	}
-	area, ok := a.ref.Postcode(t.Postcode)
-	if !ok {
-		return ""
+	if a, ok := x.ref.Postcode(p.Postcode); ok {
+		return a.Country == refdata.CountryEngland, p.Code + " postcode country " + a.Country
 	}
-	return area.SubICB
+	x.r.Tables |= 1 << tArmedForces
+	if af, ok := x.ref.ArmedForcesPractice(p.Code); ok {
+		return af.Country == refdata.CountryEngland, p.Code + " country " + af.Country + " (armed forces practice list)"
+	}
+	return false, p.Code + " practice postcode not in the postcode directory"
 }
 
-func devolved(country string) bool {
-	return strings.HasPrefix(country, "W92") || strings.HasPrefix(country, "S92") || strings.HasPrefix(country, "N92")
-}
-
-// suppliedCode normalises a provider-supplied commissioner code: upper case,
-// trimmed, and a 5-character code made of a known sub-ICB code and the "00"
-// suffix cut to the sub-ICB (36L00 -> 36L; XMD00 stays). The default codes
-// Q99 and X98 are not commissioners and give "".
-func (a *Assigner) suppliedCode(s string) string {
-	c := strings.ToUpper(strings.TrimSpace(s))
-	if len(c) == 5 && strings.HasSuffix(c, "00") && a.isSubICB(c[:3]) {
-		c = c[:3]
-	}
+func welshLHB(c string) bool {
 	switch c {
-	case CodeNotKnown, CodeNotApplicable:
-		return ""
+	case "7A1", "7A2", "7A3", "7A4", "7A5", "7A6", "7A7":
+		return true
 	}
-	return c
+	return false
+}
+
+// serviceCode is the activity's service code in the version's list. The
+// sentinel 99999999 ("non-NHS England directly-commissioned") is treated as
+// no service code: every flag is set on it.
+func (x *run) serviceCode() (refdata.ServiceCode, bool) {
+	if x.svcDone {
+		return x.svc, x.svcOK
+	}
+	x.svcDone = true
+	code := strings.ToUpper(strings.TrimSpace(x.act.GetServiceCode()))
+	if code == "" || code == refdata.NonDirectServiceCode {
+		return x.svc, false
+	}
+	x.r.Tables |= 1 << tServiceCodes
+	x.svc, x.svcOK = x.ref.ServiceCode(x.v.ServiceYear, code)
+	return x.svc, x.svcOK
+}
+
+// specialised reports whether the service code is a specialised service
+// line in the year (C, C-0): flagged specialised (or specialised mental
+// health) with a delegation status. NOT APPLICABLE lines (public health,
+// armed forces, H&J reporting codes) are not specialised.
+func (x *run) specialised() (refdata.ServiceCode, bool) {
+	s, ok := x.serviceCode()
+	if !ok || !(s.Specialised || s.SpecialisedMH) {
+		return s, false
+	}
+	switch s.Status {
+	case refdata.StatusGreen, refdata.StatusRed, refdata.StatusBlue, refdata.StatusAmber:
+		return s, true
+	}
+	return s, false
+}
+
+// responsible is the responsible sub-ICB location (p.11-12): the GP
+// practice's sub-ICB; else the sub-ICB of the postcode of usual address;
+// else (no usable postcode) the host. how is 1, 2 or 3 accordingly, 0 when
+// none is found.
+func (x *run) responsible() (code string, how int, why string) {
+	gp := x.practiceCode()
+	res := x.residence()
+	usePostcode := ""
+	switch {
+	case notRegistered(gp):
+		usePostcode = "GP practice " + orNone(gp) + " is a no-registration code"
+	case x.act.GetResidence().GetJusticeFacilityCode() != "":
+		usePostcode = "the postcode is a health and justice site"
+	default:
+		if ok, _ := x.dmsEnglish(); ok {
+			usePostcode = "registered with an English DMS practice"
+		}
+	}
+	if usePostcode == "" {
+		p, open := x.practice()
+		switch {
+		case !open:
+			usePostcode = "practice " + gp + " not in epraccur as open on " + x.r.Date
+		case p.NationalGrouping == "W00":
+			usePostcode = "practice " + gp + " is Welsh (national grouping W00)"
+		default:
+			x.r.Tables |= 1 << tSubICBs
+			if _, ok := x.ref.SubICBByCode(p.Commissioner); ok {
+				return p.Commissioner, 1, "practice " + gp + " open on " + x.r.Date + ", commissioner " + p.Commissioner
+			}
+			usePostcode = "practice " + gp + " commissioner " + orNone(p.Commissioner) + " is not a sub-ICB"
+		}
+	}
+	if res.kind == resKnown && res.subICB != "" {
+		return res.subICB, 2, usePostcode + "; postcode sub-ICB " + res.subICB
+	}
+	if h := x.hostArea(); h.ok {
+		return h.subICB, 3, usePostcode + "; residence " + res.why + ": host " + h.trust + " main site sub-ICB " + h.subICB
+	}
+	return "", 0, usePostcode + "; no postcode sub-ICB and no host for provider " + orNone(x.act.GetProviderCode())
+}
+
+// directFor finds the direct-commissioning row of the patient by
+// responsibility, as the reason codes number it: 1 the GP practice's
+// sub-ICB, 2 the practice's ICB, 3 the residence sub-ICB, 4 the residence
+// ICB, 5 the host sub-ICB; 0 when none is found.
+func (x *run) directFor() (refdata.DirectCommissioner, int, string) {
+	x.r.Tables |= 1 << tDirect
+	gp := x.practiceCode()
+	if !notRegistered(gp) && x.act.GetResidence().GetJusticeFacilityCode() == "" {
+		p, open := x.practice()
+		if open && p.NationalGrouping != "W00" {
+			sub := p.Commissioner
+			if dms, _ := x.dmsEnglish(); dms {
+				// A DMS practice's patients are placed by the practice's
+				// postcode (public health, p.22).
+				if a, ok := x.ref.Postcode(p.Postcode); ok {
+					sub = a.SubICB
+				}
+			}
+			if d, ok := x.ref.DirectCommissioner(sub, x.tableDate); ok {
+				return d, 1, "practice " + gp + " sub-ICB " + sub
+			}
+			if d, ok := x.ref.DirectCommissionerByICB(p.HighLevelHealthGeography); ok {
+				return d, 2, "practice " + gp + " ICB " + p.HighLevelHealthGeography
+			}
+		}
+	}
+	res := x.residence()
+	if res.kind == resKnown {
+		if d, ok := x.ref.DirectCommissioner(res.subICB, x.tableDate); ok {
+			return d, 3, "postcode sub-ICB " + res.subICB
+		}
+		if d, ok := x.ref.DirectCommissionerByICB(res.icb); ok {
+			return d, 4, "postcode ICB " + res.icb
+		}
+	}
+	if h := x.hostArea(); h.ok {
+		if d, ok := x.ref.DirectCommissioner(h.subICB, x.tableDate); ok {
+			return d, 5, "host " + h.trust + " sub-ICB " + h.subICB
+		}
+	}
+	return refdata.DirectCommissioner{}, 0, "no practice, postcode or host sub-ICB in the direct commissioning table"
+}
+
+// providerHub is the NHS England specialised commissioning hub holding the
+// provider's contract. The ODS provider-to-hub mapping is not available, so
+// (as the reason text of C_2_1 says the SQL tool does) the hub of the
+// provider's host sub-ICB stands for it.
+func (x *run) providerHub() (string, string) {
+	h := x.hostArea()
+	if !h.ok {
+		return "", "no host sub-ICB for provider " + orNone(x.act.GetProviderCode())
+	}
+	x.r.Tables |= 1 << tDirect
+	d, ok := x.ref.DirectCommissioner(h.subICB, x.tableDate)
+	if !ok {
+		return "", "host sub-ICB " + h.subICB + " not in the direct commissioning table"
+	}
+	return d.Hub, "host " + h.trust + " sub-ICB " + h.subICB + " hub " + d.Hub
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

@@ -1,6 +1,11 @@
 // Command broker runs the embedded Kafka-protocol broker (kfake) with disk
 // persistence, for development and `make run`. Any Kafka client (kafka-go,
 // kcat) can use it; production uses a real Kafka cluster instead.
+//
+// It authenticates with SASL/SCRAM-SHA-512 and authorises by dmic's ACL
+// table, as production does: one principal per service, passwords
+// generated at first start into -credentials-dir (one file each, mode 0600),
+// where the services read theirs. -insecure-no-auth turns both off.
 package main
 
 import (
@@ -18,7 +23,6 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 )
 
 func main() { os.Exit(run()) }
@@ -27,6 +31,9 @@ func run() int {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	port := fs.Int("port", 9092, "TCP port to listen on (127.0.0.1).")
 	dataDir := fs.String("data-dir", "var/kafka", "Folder for persisted topics, groups and offsets (empty: memory only).")
+	credDir := fs.String("credentials-dir", "var/kafka-credentials",
+		"Folder of the SCRAM passwords, <principal>.password (mode 0600), generated where missing; also a kcat configuration for the operators' principal.")
+	noAuth := fs.Bool("insecure-no-auth", false, "No SASL and no ACLs: anyone who reaches the port may read and write everything (development without credentials only).")
 	partitions := fs.Int("partitions", topics.DefaultPartitions, "Partitions of every dmic topic.")
 	sync := fs.Bool("sync-writes", false, "fsync every produced batch (durable across a machine crash; slower).")
 	httpAddr := fs.String("http-addr", "", "Listen address of /debug/pprof (empty: off).")
@@ -48,6 +55,11 @@ func run() int {
 	if *sync {
 		opts = append(opts, broker.WithSyncWrites())
 	}
+	if *noAuth {
+		opts = append(opts, broker.WithoutAuth())
+	} else {
+		opts = append(opts, broker.WithCredentialsDir(*credDir))
+	}
 	b, err := broker.Start(opts...)
 	if err != nil {
 		log.Error("start", "err", err)
@@ -55,10 +67,12 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, *partitions); err != nil {
-		log.Error("create topics", "err", err)
-		b.Close()
-		return 1
+	if !*noAuth {
+		if err := broker.WriteKcatConfig(*credDir, b.Addr()); err != nil {
+			log.Error("kcat configuration", "err", err)
+			b.Close()
+			return 1
+		}
 	}
 	if *httpAddr != "" {
 		mux := http.NewServeMux()
@@ -72,7 +86,13 @@ func run() int {
 		}()
 		defer srv.Close()
 	}
-	log.Info("embedded Kafka broker listening", "addr", b.Addr(), "data_dir", *dataDir, "pprof", *httpAddr)
+	if *noAuth {
+		log.Warn("embedded Kafka broker listening WITHOUT authentication or ACLs", "addr", b.Addr(), "data_dir", *dataDir, "pprof", *httpAddr)
+	} else {
+		log.Info("embedded Kafka broker listening", "addr", b.Addr(), "data_dir", *dataDir, "sasl", broker.Mechanism,
+			"credentials_dir", *credDir, "principals", topics.Principals(), "pprof", *httpAddr,
+			"kcat", "kcat -b "+b.Addr()+" -F "+broker.KcatConfigFile(*credDir)+" -L")
+	}
 	fmt.Println(b.Addr())
 	<-ctx.Done()
 	log.Info("shutting down")

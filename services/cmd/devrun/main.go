@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
@@ -28,7 +29,7 @@ func main() { os.Exit(run()) }
 func run() int {
 	fs := flag.NewFlagSet("devrun", flag.ContinueOnError)
 	binDir := fs.String("bin", "bin", "Folder of the built binaries.")
-	varDir := fs.String("var", "var", "Folder for broker data, ClickHouse data and the dev key.")
+	varDir := fs.String("var", "var", "Folder for broker data, ClickHouse data, the dev keys and the dev certificates (pki/).")
 	refDir := fs.String("reference-dir", "reference/sample", "Reference data folder.")
 	records := fs.Int("records", 2000, "Activities the generator sends first (0: no sample feed at all, a quiet stack).")
 	portBase := fs.Int("port-base", 0, "Shift every port by this much (broker 9092+N, ingest 8080+N, …), so that a second stack runs beside the first; see the port table in services/internal/ports.")
@@ -73,14 +74,14 @@ func run() int {
 	}
 	defer st.Stop()
 	if *records > 0 {
-		if err := st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*records), "-seed", "1", "-ingest", st.IngestURL(), "-reference-dir", *refDir); err != nil {
+		if err := st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*records), "-seed", "1", "-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", *refDir); err != nil {
 			fmt.Fprintf(os.Stderr, "make run: generator: %v\n", err)
 		}
 	}
 	p := st.Ports
-	analyst := relative(st.ClientConfig(chaccess.Analyst))
+	analyst := relPath(st.ClientConfig(chaccess.Analyst))
 	// dmicctl's ClickHouse flags, where they differ from its defaults.
-	dq := "DMIC_CLICKHOUSE_PASSWORD_FILE=" + relative(st.CH.PasswordFile(chaccess.Analyst)) + " bin/dmicctl dq"
+	dq := "DMIC_CLICKHOUSE_PASSWORD_FILE=" + relPath(st.CH.PasswordFile(chaccess.Analyst)) + " bin/dmicctl dq"
 	if st.CH.Addr != chstore.DefaultAddr {
 		dq += " -clickhouse-addr " + st.CH.Addr
 	}
@@ -91,27 +92,41 @@ func run() int {
 	if *portBase != 0 {
 		ctl = " -services " + st.ControlAddrs()
 	}
+	// dmicctl finds var/pki by itself when run from the repository with
+	// the default -var; otherwise it is told.
+	if rel := relPath(st.PKI.Path); rel != "var/pki" {
+		ctl += " -pki " + rel
+	}
+	pki := relPath(st.PKI.Path)
+	provider := firstProvider(pki)
 	fmt.Printf(`
 ================================================================================
- dmic is running. Ctrl-C stops everything.
+ dmic is running. Ctrl-C stops everything. Every door is TLS with client
+ certificates; development ones are in %[15]s (docs/security.md).
 
- Broker (Kafka protocol)  %[1]s     kcat -b %[1]s -L
- Ingest HTTP              %[2]s/v1/submissions?dataset=apc
- gRPC control             localhost:%[6]d..%[7]d   grpcurl -plaintext localhost:%[8]d list
+ Broker (Kafka protocol)  %[1]s     kcat -b %[1]s -F %[17]s -L
+                          (SASL/SCRAM as dmic-operator; every principal's password is in %[18]s)
+ Ingest HTTPS             %[2]s/v1/submissions?dataset=apc
+ gRPC (TLS)               localhost:%[6]d..%[7]d
  Status                   bin/dmicctl%[9]s status
- Metrics                  http://localhost:%[10]d/metrics (validate; %[11]d..%[12]d, ingest on %[13]d)
+ Metrics, health, pprof   http://localhost:%[10]d/metrics (validate; %[11]d..%[12]d, ingest on %[13]d)
  ClickHouse               %[3]s, database %[14]s; no default user: passwords in %[4]s
-                          (analyst reads; %[5]s is the administrator: %[15]s)
+                          (analyst reads; %[5]s is the administrator: %[19]s)
 
- Try (as the read-only analyst; the client config holds the password, so no command line shows it):
-   clickhouse-client --config-file %[16]s --query "SELECT dataset, source, count() FROM %[14]s.activity_current GROUP BY dataset, source ORDER BY dataset, source"
-   clickhouse-client --config-file %[16]s --query "SELECT rule_id, count() FROM %[14]s.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
-   clickhouse-client --config-file %[16]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
-   %[17]s
+ Try:
+   curl --cacert %[15]s/ca.crt --cert %[15]s/provider-%[16]s.crt --key %[15]s/provider-%[16]s.key \
+        -H 'Content-Type: application/x-ndjson' --data-binary @episodes.ndjson '%[2]s/v1/submissions?dataset=apc'
+   grpcurl -cacert %[15]s/ca.crt -cert %[15]s/operator.crt -key %[15]s/operator.key localhost:%[8]d dmic.v1.ControlService/GetStatus
+ As the read-only analyst (the client config holds the password, so no command line shows it):
+   clickhouse-client --config-file %[20]s --query "SELECT dataset, source, count() FROM %[14]s.activity_current GROUP BY dataset, source ORDER BY dataset, source"
+   clickhouse-client --config-file %[20]s --query "SELECT rule_id, count() FROM %[14]s.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
+   clickhouse-client --config-file %[20]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
+   %[21]s
 ================================================================================
-`, st.Brokers, st.IngestURL(), st.CH.Addr, relative(st.CH.Secrets), chaccess.Migrator, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
-		p.HTTP["validate"], p.HTTP["validate"], p.HTTP["load"], p.HTTP["ingest"], *database,
-		"clickhouse-client --config-file "+relative(st.ClientConfig(chaccess.Migrator)), analyst, dq)
+`, st.Brokers, st.IngestURL(), st.CH.Addr, relPath(st.CH.Secrets), chaccess.Migrator, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
+		p.Ops["validate"], p.Ops["validate"], p.Ops["load"], p.Ops["ingest"], *database, pki, provider,
+		broker.KcatConfigFile(st.KafkaCredentials), st.KafkaCredentials,
+		"clickhouse-client --config-file "+relPath(st.ClientConfig(chaccess.Migrator)), analyst, dq)
 	if *trickle > 0 && *records > 0 {
 		go func() {
 			for seed := 2; ; seed++ {
@@ -120,7 +135,7 @@ func run() int {
 					return
 				case <-time.After(*every):
 				}
-				_ = st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*trickle), "-seed", strconv.Itoa(seed), "-ingest", st.IngestURL(), "-reference-dir", *refDir)
+				_ = st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*trickle), "-seed", strconv.Itoa(seed), "-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", *refDir)
 			}
 		}()
 	}
@@ -129,9 +144,9 @@ func run() int {
 	return 0
 }
 
-// relative is path relative to the working folder when it lies below it
+// relPath is path relative to the working directory when it is below it
 // (make run's var/...), so that the banner's commands are short.
-func relative(path string) string {
+func relPath(path string) string {
 	wd, err := os.Getwd()
 	if err != nil {
 		return path
@@ -140,4 +155,13 @@ func relative(path string) string {
 		return rel
 	}
 	return path
+}
+
+// firstProvider is a provider with a certificate in the PKI, for the banner.
+func firstProvider(pki string) string {
+	certs, _ := filepath.Glob(filepath.Join(pki, "provider-*.crt"))
+	if len(certs) == 0 {
+		return "<ODS>"
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(certs[0]), "provider-"), ".crt")
 }

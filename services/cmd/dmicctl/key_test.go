@@ -16,6 +16,7 @@ import (
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
 	"github.com/dmic-nhs/dmic/services/deidentify"
 	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -62,7 +63,7 @@ func TestParseRotate(t *testing.T) {
 func TestKeyCommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 2)
+	kc := brokertest.As(t, topicstest.Broker(t, 2), deidentify.Access().Principal)
 	dir := filepath.Join(t.TempDir(), "keys")
 	for _, d := range didi.Domains() {
 		if err := didi.GenerateKeyFile(filepath.Join(dir, d, "v1.key"), "v1"); err != nil {
@@ -73,17 +74,24 @@ func TestKeyCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	keys := deidentify.NewKeyService(ring, kafkalog.New(brokers, topics.KeyRotations, w),
-		deidentify.NewReplayer(kafkapipe.RangeOpener(brokers), kafkapipe.Sink{W: w}, nil, quiet), quiet)
+	keys := deidentify.NewKeyService(ring, kafkalog.New(kc, topics.KeyRotations, w),
+		deidentify.NewReplayer(kafkapipe.RangeOpener(kc), kafkapipe.Sink{W: w}, nil, quiet), quiet)
 	caught := make(chan struct{})
 	go func() { _ = keys.FollowLog(ctx, func() { close(caught) }) }()
 	<-caught
-	addr := serveGRPC(t, func(s *grpc.Server) { deidv1.RegisterKeyServiceServer(s, keys) })
+	addr, as := serveGRPC(t, kc, func(s *grpc.Server) { deidv1.RegisterKeyServiceServer(s, keys) })
 	svcs := []endpoint{{"deidentify", addr}}
-	run := runner(ctx, key, svcs)
+	// An operator's certificate may not touch the keys, not even list them.
+	asOperator := runner(ctx, key, svcs, who{operator: as.operator, custodian: as.operator})
+	for _, args := range [][]string{{"list"}, {"rotate", "analytics", "v2", "-generate"}} {
+		if code, _, errOut := asOperator(args...); code != 1 || !strings.Contains(errOut, "PermissionDenied") || !strings.Contains(errOut, "it is for key-custodian") {
+			t.Errorf("key %v as an operator: %d %q, want refused", args, code, errOut)
+		}
+	}
+	run := runner(ctx, key, svcs, as)
 	code, out, _ := run("rotate", "analytics", "v2", "-generate")
 	if code != 0 || !strings.Contains(out, "analytics: key v2 is active for new records (was v1); key file analytics/v2.key") {
 		t.Errorf("rotate: %d %q", code, out)
@@ -118,7 +126,7 @@ func TestKeyCommands(t *testing.T) {
 		}
 	}
 	var errb bytes.Buffer
-	if code := key(ctx, []string{"list"}, []endpoint{{"validate", "x:1"}}, io.Discard, &errb, time.Second); code != 2 || !strings.Contains(errb.String(), "no deidentify service") {
+	if code := key(ctx, []string{"list"}, []endpoint{{"validate", "x:1"}}, as, io.Discard, &errb, time.Second); code != 2 || !strings.Contains(errb.String(), "no deidentify service") {
 		t.Errorf("without a deidentify service: %d %q", code, errb.String())
 	}
 }

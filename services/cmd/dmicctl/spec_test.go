@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
@@ -22,12 +23,6 @@ import (
 	"github.com/dmic-nhs/dmic/services/validate/spec"
 	"github.com/dmic-nhs/dmic/services/validate/spec/spectest"
 )
-
-func TestOperatorMetadataIsValidates(t *testing.T) {
-	if operatorMetadata != validate.OperatorMetadata {
-		t.Errorf("dmicctl sends %q, validate reads %q", operatorMetadata, validate.OperatorMetadata)
-	}
-}
 
 func TestParseLoad(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "apc.json")
@@ -53,21 +48,21 @@ func TestParseLoad(t *testing.T) {
 func TestSpecCommandsBackdating(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := topicstest.Brokers(ctx, t, 2)
+	kc := brokertest.As(t, topicstest.Broker(t, 2), validate.Access().Principal)
 	reg, err := spec.BuiltIn()
 	if err != nil {
 		t.Fatal(err)
 	}
 	today := clocktest.Today(t)
 	v := spec.New(reg, spec.WithClock(clocktest.Clock(t)))
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	specs := validate.NewSpecifications(v, kafkalog.New(brokers, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	specs := validate.NewSpecifications(v, kafkalog.New(kc, topics.Specifications, w), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	caught := make(chan struct{})
 	go func() { _ = specs.Follow(ctx, func() { close(caught) }) }()
 	<-caught
-	addr := serveGRPC(t, func(s *grpc.Server) { validationv1.RegisterSpecificationServiceServer(s, specs) })
-	run := runner(ctx, specCommand, []endpoint{{"validate", addr}})
+	addr, as := serveGRPC(t, kc, func(s *grpc.Server) { validationv1.RegisterSpecificationServiceServer(s, specs) })
+	run := runner(ctx, specCommand, []endpoint{{"validate", addr}}, as)
 
 	lastWeek := clocktest.Date(today.AddDate(0, 0, -7))
 	file := filepath.Join(t.TempDir(), "apc-2026.7.json")
@@ -93,7 +88,7 @@ func TestSpecCommandsBackdating(t *testing.T) {
 		t.Errorf("list: %d, row %q in\n%s", code, row, out)
 	}
 	code, out, _ = run("show", "apc", "2026.7")
-	for _, want := range []string{"Backdated:", "yes, by override: CHG-42 agreed with the providers", "Requested by:", "from 127.0.0.1:",
+	for _, want := range []string{"Backdated:", "yes, by override: CHG-42 agreed with the providers", "Requested by:", "operator:0DC (test operator), certificate serial ", "from 127.0.0.1:",
 		"Loaded:", today.UTC().Format(time.RFC3339)} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("show: %d, %q does not say %q", code, out, want)

@@ -138,6 +138,12 @@ func (d *Deidentifier) Deidentify(ds dmicv1.Dataset, r *dmicv1.CommissioningReco
 		SubmittedCommissionerCode:  r.GetCommissionerCode(),
 		AdministrativeCategoryCode: r.GetAdministrativeCategoryCode(),
 		OverseasVisitorStatusCode:  r.GetOverseasVisitorStatusCode(),
+		// The CAM inputs: codes about the service, not the patient.
+		OverseasVisitorChargingCategory: r.GetOverseasVisitorChargingCategory(),
+		ServiceCode:                     r.GetServiceCode(),
+		CommissionedServiceCategoryCode: r.GetCommissionedServiceCategoryCode(),
+		PointOfDeliveryCode:             r.GetPointOfDeliveryCode(),
+		LocalPublicHealthIndicator:      r.GetLocalPublicHealthIndicator(),
 	}
 
 	var got dmicv1.Dataset
@@ -231,16 +237,26 @@ func (d *Deidentifier) residence(raw string) *dmicv1.Residence {
 		return &dmicv1.Residence{Note: NotePostcodeInvalid}
 	}
 	if nhs.IsPseudoPostcode(pc) {
+		// A pseudo postcode names a country (or no fixed abode), never a
+		// person, so it is kept: CAM reads it (steps B, B-2, WB-3, A&E-1).
 		if p, ok := pseudoPostcodes[pc]; ok {
-			return &dmicv1.Residence{Country: p.country, Note: p.note}
+			return &dmicv1.Residence{Country: p.country, Note: p.note, PseudoPostcode: pseudoCode(pc)}
 		}
 		// "ZZ99 nXZ": X stands for a letter naming the country.
-		return &dmicv1.Residence{Note: NoteOverseas}
+		return &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: pseudoCode(pc)}
 	}
 	res := &dmicv1.Residence{PostcodeSector: nhs.PostcodeSector(pc)}
 	if d.ref == nil {
 		res.Note = NoteNotInReference
 		return res
+	}
+	// A prison, IRC or secure-estate site (CAM Appendix F): its code and
+	// hub, never the postcode itself.
+	if j, ok := d.ref.JusticeFacilityByPostcode(pc); ok {
+		res.JusticeFacilityCode, res.JusticeHub = j.Code, j.Hub
+		if res.JusticeFacilityCode == "" {
+			res.JusticeFacilityCode = j.Name
+		}
 	}
 	a, ok := d.ref.Postcode(pc)
 	if !ok {
@@ -255,8 +271,14 @@ func (d *Deidentifier) residence(raw string) *dmicv1.Residence {
 	// 0 when the reference data has no IMD file or no decile for the LSOA
 	// (IMD 2025 covers English LSOAs only): a decile is never guessed.
 	res.ImdDecile = int32(a.IMDDecile)
+	res.HealthArea, res.Region = a.SubICBONS, a.RegionONS
 	return res
 }
+
+// pseudoCode is the inward part of a ZZ99 pseudo postcode ("3VZ" of
+// "ZZ99 3VZ"): it names the country, and without the "ZZ99" it does not
+// look like a postcode to anything that scans the de-identified topics.
+func pseudoCode(pc string) string { return strings.TrimPrefix(pc, "ZZ99 ") }
 
 // clone deep-copies an activity message, so the output shares nothing with
 // the (identifier-bearing) input record.

@@ -330,7 +330,8 @@ func TestDeidentifyAPC(t *testing.T) {
 		Residence: &dmicv1.Residence{
 			Lsoa_2011: "E01004128", Lsoa_2021: "E01004128", Msoa_2011: "E02000841", Msoa_2021: "E02000841",
 			LocalAuthority: "E09000029", SubIcb: "36L", Icb: "QWE", Country: refdata.CountryEngland, PostcodeSector: "SM5 1",
-			ImdDecile: 4, // E01004128 in imd2025_lsoa21.csv
+			ImdDecile:  4, // E01004128 in imd2025_lsoa21.csv
+			HealthArea: "E38000245", Region: "E40000003",
 		},
 		Activity: &dmicv1.DeidentifiedActivity_Apc{Apc: proto.Clone(in.GetApc()).(*dmicv1.ApcEpisode)},
 	}
@@ -415,22 +416,27 @@ func TestDeidentifyResidence(t *testing.T) {
 		postcode string
 		want     *dmicv1.Residence
 	}{
-		{"ZZ99 3VZ", &dmicv1.Residence{Note: NoteNoFixedAbode}},
-		{"zz993vz", &dmicv1.Residence{Note: NoteNoFixedAbode}},
-		{"ZZ99 3WZ", &dmicv1.Residence{Note: NoteNotKnown}},
-		{"ZZ99 3CZ", &dmicv1.Residence{Country: "E92000001", Note: NoteEnglandNOS}},
-		{"ZZ99 1WZ", &dmicv1.Residence{Country: "S92000003", Note: NoteScotlandNOS}},
-		{"ZZ99 2WZ", &dmicv1.Residence{Country: "N92000002", Note: NoteNorthernIreland}},
-		{"ZZ99 3GZ", &dmicv1.Residence{Country: "W92000004", Note: NoteWalesNOS}},
-		{"ZZ99 6CZ", &dmicv1.Residence{Note: NoteOverseas}},
-		{"ZZ99 4HZ", &dmicv1.Residence{Note: NoteOverseas}},
+		{"ZZ99 3VZ", &dmicv1.Residence{Note: NoteNoFixedAbode, PseudoPostcode: "3VZ"}},
+		{"zz993vz", &dmicv1.Residence{Note: NoteNoFixedAbode, PseudoPostcode: "3VZ"}},
+		{"ZZ99 3WZ", &dmicv1.Residence{Note: NoteNotKnown, PseudoPostcode: "3WZ"}},
+		{"ZZ99 3CZ", &dmicv1.Residence{Country: "E92000001", Note: NoteEnglandNOS, PseudoPostcode: "3CZ"}},
+		{"ZZ99 1WZ", &dmicv1.Residence{Country: "S92000003", Note: NoteScotlandNOS, PseudoPostcode: "1WZ"}},
+		{"ZZ99 2WZ", &dmicv1.Residence{Country: "N92000002", Note: NoteNorthernIreland, PseudoPostcode: "2WZ"}},
+		{"ZZ99 3GZ", &dmicv1.Residence{Country: "W92000004", Note: NoteWalesNOS, PseudoPostcode: "3GZ"}},
+		{"ZZ99 6CZ", &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: "6CZ"}},
+		{"ZZ99 4HZ", &dmicv1.Residence{Note: NoteOverseas, PseudoPostcode: "4HZ"}},
 		{"SW1A 1AA", &dmicv1.Residence{PostcodeSector: "SW1A 1", Note: NoteNotInReference}},
 		{"", &dmicv1.Residence{Note: NotePostcodeMissing}},
 		{"NOT A POSTCODE", &dmicv1.Residence{Note: NotePostcodeInvalid}},
 		{"LD1 5AB", &dmicv1.Residence{Lsoa_2011: "W01000455", Lsoa_2021: "W01000455", Msoa_2011: "W02000109", Msoa_2021: "W02000109",
-			LocalAuthority: "W06000023", Country: "W92000004", PostcodeSector: "LD1 5"}},
+			LocalAuthority: "W06000023", Country: "W92000004", PostcodeSector: "LD1 5", HealthArea: "W11000024", Region: "W99999999"}},
 		{"SM2 7HS", &dmicv1.Residence{Lsoa_2011: "E01032624", Lsoa_2021: "E01032624", Msoa_2011: "E02006837", Msoa_2021: "E02006837",
-			LocalAuthority: "E07000208", SubIcb: "92A", Icb: "QXU", Country: "E92000001", PostcodeSector: "SM2 7", ImdDecile: 10}},
+			LocalAuthority: "E07000208", SubIcb: "92A", Icb: "QXU", Country: "E92000001", PostcodeSector: "SM2 7", ImdDecile: 10,
+			HealthArea: "E38000264", Region: "E40000005"}},
+		// HMP High Down, an Appendix F site (CAM step E): its code and hub, never the postcode.
+		{"SM2 5PJ", &dmicv1.Residence{Lsoa_2011: "E01030563", Lsoa_2021: "E01030563", Msoa_2011: "E02006376", Msoa_2021: "E02006376",
+			LocalAuthority: "E07000211", SubIcb: "92A", Icb: "QXU", Country: "E92000001", PostcodeSector: "SM2 5", ImdDecile: 9,
+			HealthArea: "E38000264", Region: "E40000005", JusticeFacilityCode: "YDE39", JusticeHub: "97T"}},
 	}
 	for _, tt := range tests {
 		r := apcRecord()

@@ -20,11 +20,18 @@ import (
 // all of its rows; calling it again with the same batch is harmless, because
 // every table collapses identical keys. A Writer is safe for concurrent use.
 type Writer struct {
-	conn  driver.Conn
-	db    string
-	err   error
-	clock clock.Clock
+	conn    driver.Conn
+	db      string
+	err     error
+	clock   clock.Clock
+	observe InsertObserver
 }
+
+// InsertObserver is told of every INSERT a Writer made, once the server has
+// acknowledged it: the table and the number of rows. How many inserts a
+// record costs, and how large they are, is what decides ClickHouse's share of
+// the CPU (docs/performance.md), so the load service counts them.
+type InsertObserver func(table string, rows int)
 
 // WriterOption configures a Writer.
 type WriterOption func(*Writer)
@@ -33,6 +40,11 @@ type WriterOption func(*Writer)
 // record that has neither an activity date nor a received time. Without it
 // the writer reads the wall clock.
 func WithClock(c clock.Clock) WriterOption { return func(w *Writer) { w.clock = c } }
+
+// WithInsertObserver calls o after each acknowledged INSERT.
+func WithInsertObserver(o InsertObserver) WriterOption {
+	return func(w *Writer) { w.observe = o }
+}
 
 // NewWriter returns a Writer into database's tables, which ApplySchema has created.
 func NewWriter(conn driver.Conn, database string, opts ...WriterOption) *Writer {
@@ -66,7 +78,7 @@ func (w *Writer) WriteActivity(ctx context.Context, recs []*dmicv1.DeidentifiedR
 		}
 	}
 	for _, chunk := range splitByMonth(rows, partitionsPerInsertMax) {
-		if err := insert(ctx, w.conn, w.db, TableActivity, activityColumns, chunk); err != nil {
+		if err := insert(ctx, w.conn, w.db, w.observe, TableActivity, activityColumns, chunk); err != nil {
 			return err
 		}
 	}
@@ -82,7 +94,7 @@ func (w *Writer) WriteRejections(ctx context.Context, dls []*dmicv1.DeadLetter) 
 	if w.err != nil {
 		return w.err
 	}
-	return insert(ctx, w.conn, w.db, TableRejections, rejectionColumns, rejectionRows(dls))
+	return insert(ctx, w.conn, w.db, w.observe, TableRejections, rejectionColumns, rejectionRows(dls))
 }
 
 // WriteReconciliation inserts reconciliation results; per match key the one
@@ -94,7 +106,7 @@ func (w *Writer) WriteReconciliation(ctx context.Context, rs []*dmicv1.Reconcili
 	if w.err != nil {
 		return w.err
 	}
-	return insert(ctx, w.conn, w.db, TableReconciliation, reconciliationColumns, reconciliationRows(rs))
+	return insert(ctx, w.conn, w.db, w.observe, TableReconciliation, reconciliationColumns, reconciliationRows(rs))
 }
 
 // WriteOutcomes inserts one row per validation outcome (its failures as
@@ -112,7 +124,7 @@ func (w *Writer) WriteOutcomes(ctx context.Context, outs []*validationv1.Validat
 	if w.err != nil {
 		return w.err
 	}
-	return insert(ctx, w.conn, w.db, TableOutcomes, outcomeColumns, outcomeRows(outs))
+	return insert(ctx, w.conn, w.db, w.observe, TableOutcomes, outcomeColumns, outcomeRows(outs))
 }
 
 // WriteReceipts inserts one row per submission receipt; per submission id the
@@ -130,7 +142,7 @@ func (w *Writer) WriteReceipts(ctx context.Context, rs []*validationv1.Submissio
 			rows = append(rows, r)
 		}
 	}
-	return insert(ctx, w.conn, w.db, TableSubmissions, receiptColumns, rows)
+	return insert(ctx, w.conn, w.db, w.observe, TableSubmissions, receiptColumns, rows)
 }
 
 // insertSQL lists the inserted columns: clickhouse-go's PrepareBatch needs them
@@ -147,7 +159,7 @@ func insertSQL[R any](db, table string, cols []column[R]) string {
 }
 
 // insert sends rows as one INSERT, column by column.
-func insert[R any](ctx context.Context, conn driver.Conn, db, table string, cols []column[R], rows []R) error {
+func insert[R any](ctx context.Context, conn driver.Conn, db string, observe InsertObserver, table string, cols []column[R], rows []R) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -168,6 +180,9 @@ func insert[R any](ctx context.Context, conn driver.Conn, db, table string, cols
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d rows into %s.%s: %w", len(rows), db, table, err)
+	}
+	if observe != nil {
+		observe(table, len(rows))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/limits"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
@@ -23,10 +24,10 @@ import (
 )
 
 // deadLetters reads n dead letters of the rejected topic, by source offset.
-func deadLetters(t *testing.T, brokers []string, n int) map[int64]*dmicv1.DeadLetter {
+func deadLetters(t *testing.T, kc kafkaconn.Cluster, n int) map[int64]*dmicv1.DeadLetter {
 	t.Helper()
 	out := map[int64]*dmicv1.DeadLetter{}
-	for _, m := range readAll(t, brokers, topics.Rejected, n, 20*time.Second) {
+	for _, m := range readAll(t, kc, topics.Rejected, n, 20*time.Second) {
 		dl := &dmicv1.DeadLetter{}
 		if err := proto.Unmarshal(m.Value, dl); err != nil {
 			t.Fatal(err)
@@ -43,9 +44,9 @@ func deadLetters(t *testing.T, brokers []string, n int) map[int64]*dmicv1.DeadLe
 }
 
 // produceValues writes values to the input topic's partition 0, in order.
-func produceValues(t *testing.T, brokers []string, values ...[]byte) {
+func produceValues(t *testing.T, kc kafkaconn.Cluster, values ...[]byte) {
 	t.Helper()
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(kc)
 	w.Balancer = kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 })
 	defer w.Close()
 	for i, v := range values {
@@ -62,7 +63,7 @@ func produceValues(t *testing.T, brokers []string, values ...[]byte) {
 // MSG-TOO-LARGE and a bounded excerpt, and the good messages around it go
 // through (issue 10: one 1 MB field halted validate for everyone).
 func TestOversizeOutputIsDeadLetteredNotRetried(t *testing.T) {
-	brokers := setup(t)
+	kc := setup(t)
 	// The stage echoes its input, padded to the size the input names.
 	grow := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		n, err := strconv.Atoi(string(bytes.TrimRight(m.Value, "x")))
@@ -82,16 +83,16 @@ func TestOversizeOutputIsDeadLetteredNotRetried(t *testing.T) {
 		}
 		values = append(values, v)
 	}
-	produceValues(t, brokers, values...)
-	w := kafkapipe.NewWriter(brokers)
+	produceValues(t, kc, values...)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g-size", grow, kafkapipe.Sink{W: w})
+	r, reader := newRunner(kc, "g-size", grow, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "4 processed", func() bool { return r.Processed() == 4 })
 	stop()
 
-	outs := readAll(t, brokers, out, 3, 20*time.Second)
+	outs := readAll(t, kc, out, 3, 20*time.Second)
 	var got []int
 	for _, m := range outs {
 		got = append(got, len(m.Value))
@@ -100,7 +101,7 @@ func TestOversizeOutputIsDeadLetteredNotRetried(t *testing.T) {
 	if len(got) != 3 || got[0] != 10 || got[1] != 20 || got[2] != fits {
 		t.Errorf("outputs of %v bytes, want [10 20 %d]", got, fits)
 	}
-	dl := deadLetters(t, brokers, 1)[2]
+	dl := deadLetters(t, kc, 1)[2]
 	if dl == nil || dl.Failures[0].GetRuleId() != pipeline.RuleMessageTooLarge ||
 		!strings.Contains(dl.Failures[0].GetMessage(), strconv.Itoa(limits.MaxMessageBytes)) {
 		t.Fatalf("dead letter of offset 2 = %v, want %s naming the limit", dl, pipeline.RuleMessageTooLarge)
@@ -117,39 +118,31 @@ func TestOversizeOutputIsDeadLetteredNotRetried(t *testing.T) {
 // one output), the runner finds that message, dead-letters it with
 // SINK-REFUSED, writes the others and moves on.
 func TestBrokerRefusalDeadLettersTheMessage(t *testing.T) {
-	brokers := setup(t)
+	kc := setup(t)
 	const small = "test.small"
-	conn, err := kafka.DialContext(context.Background(), "tcp", brokers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = conn.CreateTopics(kafka.TopicConfig{Topic: small, NumPartitions: 1, ReplicationFactor: 1,
+	createTopics(t, context.Background(), kc, kafka.TopicConfig{Topic: small, NumPartitions: 1, ReplicationFactor: 1,
 		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "2000"}}})
-	conn.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	toSmall := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		n, _ := strconv.Atoi(string(m.Value))
 		return []pipeline.Output{{Topic: small, Key: m.Key, Value: bytes.Repeat([]byte("z"), n)}}, nil
 	})
-	produceValues(t, brokers, []byte("100"), []byte("5000"), []byte("200"))
-	w := kafkapipe.NewWriter(brokers, kafkapipe.WithCompression(0))
+	produceValues(t, kc, []byte("100"), []byte("5000"), []byte("200"))
+	w := kafkapipe.NewWriter(kc, kafkapipe.WithCompression(0))
 	defer w.Close()
-	r, reader := newRunner(brokers, "g-refused", toSmall, kafkapipe.Sink{W: w})
+	r, reader := newRunner(kc, "g-refused", toSmall, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "3 processed", func() bool { return r.Processed() == 3 })
 	stop()
 
 	var got []int
-	for _, m := range readAll(t, brokers, small, 2, 20*time.Second) {
+	for _, m := range readAll(t, kc, small, 2, 20*time.Second) {
 		got = append(got, len(m.Value))
 	}
 	if len(got) != 2 || got[0]+got[1] != 300 {
 		t.Errorf("written %v, want the 100- and 200-byte outputs", got)
 	}
-	dl := deadLetters(t, brokers, 1)[1]
+	dl := deadLetters(t, kc, 1)[1]
 	if dl == nil || dl.Failures[0].GetRuleId() != pipeline.RuleWriteRefused || string(dl.Payload) != "5000" {
 		t.Errorf("dead letter of offset 1 = %v, want %s with the input", dl, pipeline.RuleWriteRefused)
 	}
@@ -164,15 +157,15 @@ func TestBrokerRefusalDeadLettersTheMessage(t *testing.T) {
 // naming the batch and the error; once the topic exists it writes, commits
 // and reports serving again, with a last-progress time.
 func TestHealthReportsAStuckSink(t *testing.T) {
-	brokers := setup(t)
+	kc := setup(t)
 	const later = "test.later"
 	pass := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		return []pipeline.Output{{Topic: later, Key: m.Key, Value: m.Value}}, nil
 	})
-	produceValues(t, brokers, []byte("1"), []byte("2"))
-	w := kafkapipe.NewWriter(brokers)
+	produceValues(t, kc, []byte("1"), []byte("2"))
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	reader := kafkapipe.NewReader(brokers, "g-health", in)
+	reader := kafkapipe.NewReader(kc, "g-health", in)
 	defer reader.Close()
 	r := pipeline.NewRunner(pipeline.Config{Stage: "test", MaxBatch: 10, BatchWait: 10 * time.Millisecond, UnhealthyAttempts: 2},
 		reader, pass, kafkapipe.Sink{W: w}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
@@ -190,7 +183,7 @@ func TestHealthReportsAStuckSink(t *testing.T) {
 	if !strings.Contains(reason, "cannot write") || !strings.Contains(reason, in+"/0@0") || r.Processed() != 0 {
 		t.Errorf("reason %q, processed %d; want the write, the batch position and nothing committed", reason, r.Processed())
 	}
-	conn, err := kafka.DialContext(context.Background(), "tcp", brokers[0])
+	conn, err := kc.DialController(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,11 +22,11 @@ var toTopicNamedByValue = pipeline.ProcessorFunc(func(_ context.Context, m pipel
 // the reason, the rest of the batch is written and committed, and the stage
 // serves again (issue 10: "no way out short of a rebuild").
 func TestSkipFreesAStuckBatch(t *testing.T) {
-	brokers := setup(t)
-	produceValues(t, brokers, []byte("out"), []byte("missing"), []byte("out"))
-	w := kafkapipe.NewWriter(brokers)
+	kc := setup(t)
+	produceValues(t, kc, []byte("out"), []byte("missing"), []byte("out"))
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g-skip", toTopicNamedByValue, kafkapipe.Sink{W: w})
+	r, reader := newRunner(kc, "g-skip", toTopicNamedByValue, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	defer stop()
@@ -39,10 +39,10 @@ func TestSkipFreesAStuckBatch(t *testing.T) {
 	if ok, reason := r.Health(); !ok {
 		t.Errorf("after the skip: not serving (%s)", reason)
 	}
-	if got := readAll(t, brokers, out, 2, 10*time.Second); len(got) != 2 {
+	if got := readAll(t, kc, out, 2, 10*time.Second); len(got) != 2 {
 		t.Errorf("%d outputs, want the 2 around the skipped record", len(got))
 	}
-	dl := deadLetters(t, brokers, 1)[1]
+	dl := deadLetters(t, kc, 1)[1]
 	if dl == nil || dl.Failures[0].GetRuleId() != pipeline.RuleOperatorSkip || !strings.Contains(dl.Failures[0].GetMessage(), "ticket 42") {
 		t.Errorf("dead letter of offset 1 = %v, want %s with the reason", dl, pipeline.RuleOperatorSkip)
 	}
@@ -52,11 +52,11 @@ func TestSkipFreesAStuckBatch(t *testing.T) {
 // already committed and writes its outputs again, also while the stage is
 // paused, without committing or counting it as new.
 func TestReplayProcessesOneMessageAgain(t *testing.T) {
-	brokers := setup(t)
-	produceValues(t, brokers, []byte("2"), []byte("3"))
-	w := kafkapipe.NewWriter(brokers)
+	kc := setup(t)
+	produceValues(t, kc, []byte("2"), []byte("3"))
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g-replay", evenOnly, kafkapipe.Sink{W: w})
+	r, reader := newRunner(kc, "g-replay", evenOnly, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	defer stop()
@@ -71,10 +71,10 @@ func TestReplayProcessesOneMessageAgain(t *testing.T) {
 			t.Errorf("replay of offset %d: %+v, %v; want rejected %v, 1 output", off, res, err, wantRejected)
 		}
 	}
-	if got := readAll(t, brokers, out, 2, 10*time.Second); len(got) != 2 {
+	if got := readAll(t, kc, out, 2, 10*time.Second); len(got) != 2 {
 		t.Errorf("%d outputs of \"2\", want 2 (processed, then replayed)", len(got))
 	}
-	deadLetters(t, brokers, 1) // the same dead letter twice: one position
+	deadLetters(t, kc, 1) // the same dead letter twice: one position
 	if r.Processed() != 2 {
 		t.Errorf("processed %d after replays, want still 2", r.Processed())
 	}

@@ -21,6 +21,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -32,31 +33,40 @@ const (
 	out = "test.out"
 )
 
-func setup(t *testing.T) []string {
+// setup starts a broker with dmic's topics and the test's own, and returns
+// it as the superuser: the runner is under test here, not the ACL table.
+func setup(t *testing.T) kafkaconn.Cluster {
 	t.Helper()
 	b := brokertest.New(t, broker.WithDefaultPartitions(3))
-	brokers := []string{b.Addr()}
+	kc := brokertest.Admin(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
-		t.Fatal(err)
-	}
+	var cfgs []kafka.TopicConfig
 	for _, name := range []string{in, out} {
-		conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := conn.CreateTopics(kafka.TopicConfig{Topic: name, NumPartitions: 3, ReplicationFactor: 1}); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close()
+		cfgs = append(cfgs, kafka.TopicConfig{Topic: name, NumPartitions: 3, ReplicationFactor: 1})
 	}
-	return brokers
+	createTopics(t, ctx, kc, cfgs...)
+	return kc
 }
 
-func produce(t *testing.T, brokers []string, n int) {
+// createTopics creates topics through kc's own pool, whose metadata cache
+// then knows them.
+func createTopics(t *testing.T, ctx context.Context, kc kafkaconn.Cluster, cfgs ...kafka.TopicConfig) {
 	t.Helper()
-	w := kafkapipe.NewWriter(brokers)
+	resp, err := kc.Client(10*time.Second).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: cfgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range resp.Errors {
+		if err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+}
+
+func produce(t *testing.T, kc kafkaconn.Cluster, n int) {
+	t.Helper()
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
@@ -68,9 +78,9 @@ func produce(t *testing.T, brokers []string, n int) {
 }
 
 // readAll reads every message of topic until want are seen or the timeout.
-func readAll(t *testing.T, brokers []string, topic string, want int, timeout time.Duration) []kafka.Message {
+func readAll(t *testing.T, kc kafkaconn.Cluster, topic string, want int, timeout time.Duration) []kafka.Message {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "reader-" + topic + strconv.FormatInt(time.Now().UnixNano(), 10),
+	r := kc.NewReader(kafka.ReaderConfig{GroupID: "reader-" + topic + strconv.FormatInt(time.Now().UnixNano(), 10),
 		Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -108,8 +118,8 @@ var evenOnly = pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message
 	return []pipeline.Output{{Topic: out, Key: m.Key, Value: m.Value}}, nil
 })
 
-func newRunner(brokers []string, group string, p pipeline.Processor, sink pipeline.Sink) (*pipeline.Runner, kafkapipe.Reader) {
-	r := kafkapipe.NewReader(brokers, group, in)
+func newRunner(kc kafkaconn.Cluster, group string, p pipeline.Processor, sink pipeline.Sink) (*pipeline.Runner, kafkapipe.Reader) {
+	r := kafkapipe.NewReader(kc, group, in)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return pipeline.NewRunner(pipeline.Config{Stage: "test", MaxBatch: 100, BatchWait: 10 * time.Millisecond}, r, p, sink,
 		log, pipeline.NewMetrics(prometheus.NewRegistry())), r
@@ -139,11 +149,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRunnerProcessesAndDeadLetters(t *testing.T) {
-	brokers := setup(t)
-	produce(t, brokers, 200)
-	w := kafkapipe.NewWriter(brokers)
+	kc := setup(t)
+	produce(t, kc, 200)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g1", evenOnly, kafkapipe.Sink{W: w})
+	r, reader := newRunner(kc, "g1", evenOnly, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "200 processed", func() bool { return r.Processed() == 200 })
@@ -152,7 +162,7 @@ func TestRunnerProcessesAndDeadLetters(t *testing.T) {
 	if got := r.Rejected(); got != 100 {
 		t.Errorf("rejected = %d, want 100", got)
 	}
-	outs := readAll(t, brokers, out, 100, 10*time.Second)
+	outs := readAll(t, kc, out, 100, 10*time.Second)
 	if len(outs) != 100 {
 		t.Fatalf("output messages = %d, want 100", len(outs))
 	}
@@ -162,7 +172,7 @@ func TestRunnerProcessesAndDeadLetters(t *testing.T) {
 			t.Errorf("odd value %d reached the output", n)
 		}
 	}
-	dls := readAll(t, brokers, topics.Rejected, 100, 10*time.Second)
+	dls := readAll(t, kc, topics.Rejected, 100, 10*time.Second)
 	if len(dls) != 100 {
 		t.Fatalf("dead letters = %d, want 100", len(dls))
 	}
@@ -177,7 +187,7 @@ func TestRunnerProcessesAndDeadLetters(t *testing.T) {
 	if n%2 != 1 {
 		t.Errorf("dead letter payload %q is not the odd input", dl.Payload)
 	}
-	lag, err := kafkatopics.GroupLag(context.Background(), brokers, "g1", in)
+	lag, err := kafkatopics.GroupLag(context.Background(), kc, "g1", in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,13 +212,13 @@ func (s *flakySink) Write(ctx context.Context, outs []pipeline.Output) error {
 }
 
 func TestRunnerRetriesSinkAndCommitsOnlyAfterWrite(t *testing.T) {
-	brokers := setup(t)
-	produce(t, brokers, 50)
-	w := kafkapipe.NewWriter(brokers)
+	kc := setup(t)
+	produce(t, kc, 50)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	sink := &flakySink{next: kafkapipe.Sink{W: w}}
 	sink.failures.Store(3)
-	r, reader := newRunner(brokers, "g2", evenOnly, sink)
+	r, reader := newRunner(kc, "g2", evenOnly, sink)
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "50 processed", func() bool { return r.Processed() == 50 })
@@ -216,7 +226,7 @@ func TestRunnerRetriesSinkAndCommitsOnlyAfterWrite(t *testing.T) {
 	if c := sink.calls.Load(); c < 4 {
 		t.Errorf("sink called %d times, want the 3 failures retried", c)
 	}
-	if got := len(readAll(t, brokers, out, 25, 10*time.Second)); got != 25 {
+	if got := len(readAll(t, kc, out, 25, 10*time.Second)); got != 25 {
 		t.Errorf("outputs = %d, want 25 (each exactly once)", got)
 	}
 }
@@ -229,9 +239,9 @@ func (blockingSink) Write(ctx context.Context, _ []pipeline.Output) error {
 }
 
 func TestUncommittedBatchIsReplayedByTheNextConsumer(t *testing.T) {
-	brokers := setup(t)
-	produce(t, brokers, 30)
-	r1, reader1 := newRunner(brokers, "g3", evenOnly, blockingSink{})
+	kc := setup(t)
+	produce(t, kc, 30)
+	r1, reader1 := newRunner(kc, "g3", evenOnly, blockingSink{})
 	stop := run(t, r1)
 	time.Sleep(1500 * time.Millisecond) // it fetches, fails to write, retries
 	stop()
@@ -240,27 +250,27 @@ func TestUncommittedBatchIsReplayedByTheNextConsumer(t *testing.T) {
 		t.Fatalf("processed = %d with a sink that never wrote", r1.Processed())
 	}
 
-	w := kafkapipe.NewWriter(brokers)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	r2, reader2 := newRunner(brokers, "g3", evenOnly, kafkapipe.Sink{W: w})
+	r2, reader2 := newRunner(kc, "g3", evenOnly, kafkapipe.Sink{W: w})
 	defer reader2.Close()
 	stop2 := run(t, r2)
 	waitFor(t, "all 30 replayed", func() bool { return r2.Processed() == 30 })
 	stop2()
-	if got := len(readAll(t, brokers, out, 15, 10*time.Second)); got != 15 {
+	if got := len(readAll(t, kc, out, 15, 10*time.Second)); got != 15 {
 		t.Errorf("outputs = %d, want 15", got)
 	}
 }
 
 func TestPauseStopsConsumingAndResumeDrains(t *testing.T) {
-	brokers := setup(t)
-	w := kafkapipe.NewWriter(brokers)
+	kc := setup(t)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
-	r, reader := newRunner(brokers, "g4", evenOnly, kafkapipe.Sink{W: w})
+	r, reader := newRunner(kc, "g4", evenOnly, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	defer stop()
-	produce(t, brokers, 10)
+	produce(t, kc, 10)
 	waitFor(t, "first 10", func() bool { return r.Processed() == 10 })
 	r.Pause()
 	if !r.Paused() {
@@ -268,7 +278,7 @@ func TestPauseStopsConsumingAndResumeDrains(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // let a batch in flight finish
 	before := r.Processed()
-	produce(t, brokers, 40)
+	produce(t, kc, 40)
 	time.Sleep(time.Second)
 	if got := r.Processed(); got != before {
 		t.Fatalf("processed moved from %d to %d while paused", before, got)
@@ -278,9 +288,9 @@ func TestPauseStopsConsumingAndResumeDrains(t *testing.T) {
 }
 
 func TestProcessorErrorOrPanicIsDeadLetteredNotFatal(t *testing.T) {
-	brokers := setup(t)
-	produce(t, brokers, 5)
-	w := kafkapipe.NewWriter(brokers)
+	kc := setup(t)
+	produce(t, kc, 5)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	var mu sync.Mutex
 	seen := 0
@@ -297,7 +307,7 @@ func TestProcessorErrorOrPanicIsDeadLetteredNotFatal(t *testing.T) {
 		}
 		return []pipeline.Output{{Topic: out, Value: m.Value}}, nil
 	})
-	r, reader := newRunner(brokers, "g5", boom, kafkapipe.Sink{W: w})
+	r, reader := newRunner(kc, "g5", boom, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "5 processed", func() bool { return r.Processed() == 5 })
@@ -305,7 +315,7 @@ func TestProcessorErrorOrPanicIsDeadLetteredNotFatal(t *testing.T) {
 	if r.Rejected() != 2 {
 		t.Errorf("rejected = %d, want 2 (an error and a panic)", r.Rejected())
 	}
-	dls := readAll(t, brokers, topics.Rejected, 2, 10*time.Second)
+	dls := readAll(t, kc, topics.Rejected, 2, 10*time.Second)
 	if len(dls) != 2 {
 		t.Fatalf("dead letters = %d", len(dls))
 	}
@@ -324,9 +334,9 @@ func TestProcessorErrorOrPanicIsDeadLetteredNotFatal(t *testing.T) {
 // A full batch of large outputs must fit the broker's record-batch limit
 // (1 MiB by default); a writer allowed larger batches is refused on every retry.
 func TestFullBatchesOfLargeMessagesAreAccepted(t *testing.T) {
-	brokers := setup(t)
-	produce(t, brokers, 2000)
-	w := kafkapipe.NewWriter(brokers)
+	kc := setup(t)
+	produce(t, kc, 2000)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	grow := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		// Random bytes: the writer compresses, and a repeated pattern would
@@ -336,22 +346,22 @@ func TestFullBatchesOfLargeMessagesAreAccepted(t *testing.T) {
 		// One key: the whole batch goes to one partition, in one record batch.
 		return []pipeline.Output{{Topic: out, Key: []byte("one"), Value: append(append([]byte{}, m.Value...), big...)}}, nil
 	})
-	reader := kafkapipe.NewReader(brokers, "g6", in)
+	reader := kafkapipe.NewReader(kc, "g6", in)
 	defer reader.Close()
 	r := pipeline.NewRunner(pipeline.Config{Stage: "test", MaxBatch: 2000, BatchWait: time.Second}, reader, grow,
 		kafkapipe.Sink{W: w}, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
 	stop := run(t, r)
 	waitFor(t, "2000 large messages written", func() bool { return r.Processed() == 2000 })
 	stop()
-	if got := len(readAll(t, brokers, out, 2000, 20*time.Second)); got != 2000 {
+	if got := len(readAll(t, kc, out, 2000, 20*time.Second)); got != 2000 {
 		t.Errorf("outputs = %d, want 2000", got)
 	}
 }
 
 func TestRejectionCarriesOutputsAlong(t *testing.T) {
-	brokers := setup(t)
-	produce(t, brokers, 20)
-	w := kafkapipe.NewWriter(brokers)
+	kc := setup(t)
+	produce(t, kc, 20)
+	w := kafkapipe.NewWriter(kc)
 	defer w.Close()
 	verdicts := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
 		n, _ := strconv.Atoi(string(m.Value))
@@ -363,15 +373,15 @@ func TestRejectionCarriesOutputsAlong(t *testing.T) {
 		}
 		return []pipeline.Output{verdict}, nil
 	})
-	r, reader := newRunner(brokers, "g-also", verdicts, kafkapipe.Sink{W: w})
+	r, reader := newRunner(kc, "g-also", verdicts, kafkapipe.Sink{W: w})
 	defer reader.Close()
 	stop := run(t, r)
 	waitFor(t, "20 processed", func() bool { return r.Processed() == 20 })
 	stop()
-	if got := len(readAll(t, brokers, out, 20, 10*time.Second)); got != 20 {
+	if got := len(readAll(t, kc, out, 20, 10*time.Second)); got != 20 {
 		t.Errorf("verdicts = %d, want one per message (20), rejected or not", got)
 	}
-	if got := len(readAll(t, brokers, topics.Rejected, 10, 10*time.Second)); got != 10 {
+	if got := len(readAll(t, kc, topics.Rejected, 10, 10*time.Second)); got != 10 {
 		t.Errorf("dead letters = %d, want 10", got)
 	}
 }

@@ -118,6 +118,10 @@ var fieldSpecs = []spec{
 	{name: "commissioner_code", item: "ORGANISATION CODE (CODE OF COMMISSIONER)", setS: func(s *slab, v string) { s.rec.CommissionerCode = v }, getS: (*rec).GetCommissionerCode},
 	{name: "administrative_category_code", item: "ADMINISTRATIVE CATEGORY CODE", setS: func(s *slab, v string) { s.rec.AdministrativeCategoryCode = v }, getS: (*rec).GetAdministrativeCategoryCode},
 	{name: "overseas_visitor_status_code", item: "OVERSEAS VISITOR STATUS CLASSIFICATION", setS: func(s *slab, v string) { s.rec.OverseasVisitorStatusCode = v }, getS: (*rec).GetOverseasVisitorStatusCode},
+	{name: "overseas_visitor_charging_category", item: "OVERSEAS VISITOR CHARGING CATEGORY", setS: func(s *slab, v string) { s.rec.OverseasVisitorChargingCategory = v }, getS: (*rec).GetOverseasVisitorChargingCategory},
+	{name: "service_code", item: "SERVICE CODE (NHS SERVICE AGREEMENT LINE NUMBER in CDS v6.2)", setS: func(s *slab, v string) { s.rec.ServiceCode = v }, getS: (*rec).GetServiceCode},
+	{name: "commissioned_service_category_code", item: "COMMISSIONED SERVICE CATEGORY CODE", setS: func(s *slab, v string) { s.rec.CommissionedServiceCategoryCode = v }, getS: (*rec).GetCommissionedServiceCategoryCode},
+	{name: "local_public_health_indicator", item: "(local) LOCAL AUTHORITY PUBLIC HEALTH SERVICE INDICATOR", setS: func(s *slab, v string) { s.rec.LocalPublicHealthIndicator = v }, getS: (*rec).GetLocalPublicHealthIndicator},
 	{name: "nhs_number", item: "NHS NUMBER", setS: func(s *slab, v string) { s.patient().NhsNumber = v }, getS: func(r *rec) string { return r.GetPatient().GetNhsNumber() }},
 	{name: "nhs_number_status_indicator_code", item: "NHS NUMBER STATUS INDICATOR CODE", setS: func(s *slab, v string) { s.patient().NhsNumberStatusIndicatorCode = v }, getS: func(r *rec) string { return r.GetPatient().GetNhsNumberStatusIndicatorCode() }},
 	{name: "local_patient_identifier", item: "LOCAL PATIENT IDENTIFIER (EXTENDED)", setS: func(s *slab, v string) { s.patient().LocalPatientIdentifier = v }, getS: func(r *rec) string { return r.GetPatient().GetLocalPatientIdentifier() }},
@@ -143,6 +147,9 @@ var fieldSpecs = []spec{
 	{name: "treatment_function_code", item: "ACTIVITY TREATMENT FUNCTION CODE", ds: apc, setS: func(s *slab, v string) { s.apc.TreatmentFunctionCode = v }, getS: func(r *rec) string { return r.GetApc().GetTreatmentFunctionCode() }},
 	{name: "primary_diagnosis_icd", item: "PRIMARY DIAGNOSIS (ICD)", ds: apc, setS: func(s *slab, v string) { s.apc.PrimaryDiagnosisIcd = v }, getS: func(r *rec) string { return r.GetApc().GetPrimaryDiagnosisIcd() }},
 	{name: "primary_procedure_opcs", item: "PRIMARY PROCEDURE (OPCS)", ds: apc, setS: func(s *slab, v string) { s.apc.PrimaryProcedureOpcs = v }, getS: func(r *rec) string { return r.GetApc().GetPrimaryProcedureOpcs() }},
+	{name: "secondary_diagnoses_icd", item: "SECONDARY DIAGNOSIS (ICD), ';'-separated", ds: apc, setS: func(s *slab, v string) { s.apc.SecondaryDiagnosesIcd = v }, getS: func(r *rec) string { return r.GetApc().GetSecondaryDiagnosesIcd() }},
+	{name: "secondary_procedures_opcs", item: "SECONDARY PROCEDURE (OPCS), ';'-separated", ds: apc, setS: func(s *slab, v string) { s.apc.SecondaryProceduresOpcs = v }, getS: func(r *rec) string { return r.GetApc().GetSecondaryProceduresOpcs() }},
+	{name: "point_of_delivery_code", item: "POINT OF DELIVERY CODE", ds: apc, setS: func(s *slab, v string) { s.rec.PointOfDeliveryCode = v }, getS: (*rec).GetPointOfDeliveryCode},
 	{name: "hrg_code", item: "HEALTHCARE RESOURCE GROUP CODE", ds: apc, setS: func(s *slab, v string) { s.apc.HrgCode = v }, getS: func(r *rec) string { return r.GetApc().GetHrgCode() }},
 
 	// Outpatient attendance.
@@ -154,6 +161,10 @@ var fieldSpecs = []spec{
 	{name: "priority_type_code", item: "PRIORITY TYPE CODE", ds: op, setS: func(s *slab, v string) { s.op.PriorityTypeCode = v }, getS: func(r *rec) string { return r.GetOutpatient().GetPriorityTypeCode() }},
 	{name: "primary_procedure_opcs", ds: op, setS: func(s *slab, v string) { s.op.PrimaryProcedureOpcs = v }, getS: func(r *rec) string { return r.GetOutpatient().GetPrimaryProcedureOpcs() }},
 	{name: "hrg_code", ds: op, setS: func(s *slab, v string) { s.op.HrgCode = v }, getS: func(r *rec) string { return r.GetOutpatient().GetHrgCode() }},
+	{name: "primary_diagnosis_icd", ds: op, setS: func(s *slab, v string) { s.op.PrimaryDiagnosisIcd = v }, getS: func(r *rec) string { return r.GetOutpatient().GetPrimaryDiagnosisIcd() }},
+	{name: "secondary_diagnoses_icd", ds: op, setS: func(s *slab, v string) { s.op.SecondaryDiagnosesIcd = v }, getS: func(r *rec) string { return r.GetOutpatient().GetSecondaryDiagnosesIcd() }},
+	{name: "secondary_procedures_opcs", ds: op, setS: func(s *slab, v string) { s.op.SecondaryProceduresOpcs = v }, getS: func(r *rec) string { return r.GetOutpatient().GetSecondaryProceduresOpcs() }},
+	{name: "point_of_delivery_code", ds: op, setS: func(s *slab, v string) { s.rec.PointOfDeliveryCode = v }, getS: (*rec).GetPointOfDeliveryCode},
 
 	// Emergency care attendance.
 	{name: "ec_attendance_identifier", item: "EMERGENCY CARE ATTENDANCE IDENTIFIER", ds: ec, setS: func(s *slab, v string) { s.ec.EcAttendanceIdentifier = v }, getS: func(r *rec) string { return r.GetEmergencyCare().GetEcAttendanceIdentifier() }},
@@ -163,6 +174,7 @@ var fieldSpecs = []spec{
 	{name: "ec_chief_complaint_snomed_ct", item: "EMERGENCY CARE CHIEF COMPLAINT (SNOMED CT)", ds: ec, setS: func(s *slab, v string) { s.ec.EcChiefComplaintSnomedCt = v }, getS: func(r *rec) string { return r.GetEmergencyCare().GetEcChiefComplaintSnomedCt() }},
 	{name: "ec_departure_date", item: "EMERGENCY CARE DEPARTURE DATE", ds: ec, setS: func(s *slab, v string) { s.ec.EcDepartureDate = v }, getS: func(r *rec) string { return r.GetEmergencyCare().GetEcDepartureDate() }},
 	{name: "hrg_code", ds: ec, setS: func(s *slab, v string) { s.ec.HrgCode = v }, getS: func(r *rec) string { return r.GetEmergencyCare().GetHrgCode() }},
+	{name: "point_of_delivery_code", ds: ec, setS: func(s *slab, v string) { s.rec.PointOfDeliveryCode = v }, getS: (*rec).GetPointOfDeliveryCode},
 
 	// Local patient-level contract monitoring flow.
 	{name: "activity_date", item: "(local) ACTIVITY DATE", ds: lf, setS: func(s *slab, v string) { s.lf.ActivityDate = v }, getS: func(r *rec) string { return r.GetLocalFlow().GetActivityDate() }},

@@ -113,6 +113,11 @@ func fullRecords() map[dmicv1.Dataset]*dmicv1.CommissioningRecord {
 			CommissionerCode:           "36L",
 			AdministrativeCategoryCode: "01",
 			OverseasVisitorStatusCode:  "8",
+			// The CAM inputs (issue 14).
+			OverseasVisitorChargingCategory: "A",
+			ServiceCode:                     "NCBPS01C",
+			CommissionedServiceCategoryCode: "21",
+			LocalPublicHealthIndicator:      "N",
 			Patient: &dmicv1.Patient{
 				NhsNumber:                    "9434765919",
 				NhsNumberStatusIndicatorCode: "01",
@@ -129,18 +134,23 @@ func fullRecords() map[dmicv1.Dataset]*dmicv1.CommissioningRecord {
 		AdmissionMethodCode: "21", SourceOfAdmissionCode: "19", StartDateEpisode: "2026-01-02", EndDateEpisode: "2026-01-05",
 		DischargeDateHospitalProviderSpell: "2026-01-05", DischargeMethodCode: "1", DischargeDestinationCode: "19",
 		PatientClassificationCode: "1", TreatmentFunctionCode: "300", PrimaryDiagnosisIcd: "I219", PrimaryProcedureOpcs: "K634", HrgCode: "EB10A",
+		SecondaryDiagnosesIcd: "E119;I10X", SecondaryProceduresOpcs: "Y534",
 	}}
+	a.PointOfDeliveryCode = "NEL"
 	o := common()
 	o.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_DELETE
 	o.Activity = &dmicv1.CommissioningRecord_Outpatient{Outpatient: &dmicv1.OutpatientAttendance{
 		AttendanceIdentifier: "A1", AppointmentDate: "2026-01-08", AttendedOrDidNotAttendCode: "5", FirstAttendanceCode: "1",
 		TreatmentFunctionCode: "320", PriorityTypeCode: "1", PrimaryProcedureOpcs: "U201", HrgCode: "WF01B",
+		PrimaryDiagnosisIcd: "Z318", SecondaryDiagnosesIcd: "N979", SecondaryProceduresOpcs: "Q131",
 	}}
+	o.PointOfDeliveryCode = "OPFA"
 	e := common()
 	e.Activity = &dmicv1.CommissioningRecord_EmergencyCare{EmergencyCare: &dmicv1.EmergencyCareAttendance{
 		EcAttendanceIdentifier: "E1", EcArrivalDate: "2026-01-09", EcArrivalTime: "01:12", EcDepartmentType: "01",
 		EcChiefComplaintSnomedCt: "29857009", EcDepartureDate: "2026-01-09", HrgCode: "VB09Z",
 	}}
+	e.PointOfDeliveryCode = "AE"
 	l := common()
 	l.Activity = &dmicv1.CommissioningRecord_LocalFlow{LocalFlow: &dmicv1.LocalFlowRecord{
 		ActivityDate: "2026-01-12", PointOfDeliveryCode: "OPPROC", TreatmentFunctionCode: "130", HrgCode: "BZ84A",

@@ -149,6 +149,8 @@ func LoadPractices(in io.Reader) ([]Practice, error) {
 		if len(rec) >= 26 {
 			p.PrescribingSetting = r.code(rec[25])
 		}
+		p.NationalGrouping = r.code(strings.ToUpper(rec[2]))
+		p.HighLevelHealthGeography = r.code(strings.ToUpper(rec[3]))
 		out = append(out, p)
 	}
 }
@@ -235,6 +237,7 @@ var (
 	colMSOA21 = []*regexp.Regexp{re("msoa21cd|msoa21")}
 	colLA     = []*regexp.Regexp{re(`lad[0-9]{2}cd`), re("laua|lad")}
 	colCtry   = []*regexp.Regexp{re(`ctry[0-9]{2}cd`), re("ctry")}
+	colRegion = []*regexp.Regexp{re(`nhser[0-9]{2}cd`), re("nhser")}
 	colSubICB = []*regexp.Regexp{re(`sicbl[0-9]{2}cd`), re("sicbl"), re(`ccg[0-9]{2}cd`), re("ccg")}
 )
 
@@ -256,6 +259,7 @@ func LoadPostcodes(in io.Reader) ([]Area, error) {
 	}
 	iL11, iL21, iM11, iM21 := h.find(colLSOA11...), h.find(colLSOA21...), h.find(colMSOA11...), h.find(colMSOA21...)
 	iLA, iCtry, iSub := h.find(colLA...), h.find(colCtry...), h.find(colSubICB...)
+	iReg := h.find(colRegion...)
 	if iSub < 0 && iL21 < 0 && iL11 < 0 {
 		return nil, badf(1, "postcode header has no sub-ICB (sicbl/ccg) or LSOA column")
 	}
@@ -294,6 +298,7 @@ func LoadPostcodes(in io.Reader) ([]Area, error) {
 			LocalAuthority: get(rec, iLA),
 			Country:        get(rec, iCtry),
 			SubICBONS:      get(rec, iSub),
+			RegionONS:      get(rec, iReg),
 		})
 	}
 }

@@ -40,6 +40,14 @@ type Practice struct {
 	// PrescribingSetting is epraccur column 26: "4" is a GP practice in the
 	// classic layout, "RO76" in the newer ODS export.
 	PrescribingSetting string
+	// NationalGrouping is epraccur column 3 (an NHS England region Y.., or
+	// W00 for Wales); CAM excludes W00 practices from the responsible
+	// sub-ICB method.
+	NationalGrouping string
+	// HighLevelHealthGeography is epraccur column 4 (an ICB Q.., Q99, or
+	// YAC-YAF for the Crown Dependencies, which CAM step B treats as not
+	// ordinarily resident in the UK).
+	HighLevelHealthGeography string
 }
 
 // Active reports whether the practice is active now (status A, no close date).
@@ -80,6 +88,9 @@ type Area struct {
 	SubICB string
 	// ICB is the ODS ICB code (Q..), empty outside England.
 	ICB string
+	// RegionONS is the NHS England region of the postcode (nhser, E40...),
+	// a dummy (W99.../S99...) outside England.
+	RegionONS string
 	// IMDDecile is the IMD 2025 decile of LSOA21 (1 most deprived), 0 if unknown.
 	IMDDecile int
 }
@@ -106,6 +117,7 @@ type Reference struct {
 	subByONS  map[string]SubICB
 	subByCode map[string]SubICB
 	trusts    map[string]Trust
+	cam       *camTables
 }
 
 // File names LoadDir reads.
@@ -170,7 +182,11 @@ func LoadDir(dir string) (*Reference, error) {
 	if found == 0 {
 		return nil, fmt.Errorf("refdata: no postcode file in %s (want one of %s)", dir, strings.Join(PostcodeFiles, ", "))
 	}
-	return New(practices, areas, subs, trusts, imd), nil
+	r := New(practices, areas, subs, trusts, imd)
+	if err := r.loadCAM(dir); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // loadFile opens dir/name and runs load on it, naming the file in any error.

@@ -254,7 +254,7 @@ func TestLoadPostcodes(t *testing.T) {
 			t.Fatalf("got %d areas, want 1", len(got))
 		}
 		want := Area{Postcode: "SM5 1AA", LSOA11: "E01004128", LSOA21: "E01004128b", MSOA11: "E02000841", MSOA21: "E02000841b",
-			LocalAuthority: "E09000029", Country: CountryEngland, SubICBONS: "E38000245"}
+			LocalAuthority: "E09000029", Country: CountryEngland, SubICBONS: "E38000245", RegionONS: "E40000003"}
 		if got[0] != want {
 			t.Errorf("got %+v\nwant %+v", got[0], want)
 		}
@@ -265,7 +265,7 @@ func TestLoadPostcodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := Area{Postcode: "DT1 1AA", LSOA11: "E01032643", MSOA11: "E02004277",
-			LocalAuthority: "E06000059", Country: CountryEngland, SubICBONS: "E38000045"}
+			LocalAuthority: "E06000059", Country: CountryEngland, SubICBONS: "E38000045", RegionONS: "E40000006"}
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("got %+v\nwant %+v", got, want)
 		}

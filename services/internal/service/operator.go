@@ -9,8 +9,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -29,23 +32,25 @@ type AuditEntry struct {
 	Offset    int64     `json:"offset"`
 	Reason    string    `json:"reason"`
 	Peer      string    `json:"peer,omitempty"`
+	// Caller is the authenticated operator who asked (organisation, role,
+	// name, certificate serial).
+	Caller *identity.Identity `json:"caller,omitempty"`
 }
 
 // operator carries out skips and replays on a stage's runner, recording
 // each on the audit log first.
 type operator struct {
-	d       *Daemon
-	group   string
-	runner  *pipeline.Runner
-	audit   controllog.Log
-	brokers []string
+	d      *Daemon
+	group  string
+	runner *pipeline.Runner
+	audit  controllog.Log
 }
 
 var _ control.Operator = (*operator)(nil)
 
 func (o *operator) record(ctx context.Context, req control.OperatorRequest) (AuditEntry, error) {
 	e := AuditEntry{ID: req.ID, Time: o.d.Clock.Now().UTC(), Service: o.d.Name, Group: o.group, Action: req.Action,
-		Topic: req.Topic, Partition: req.Partition, Offset: req.Offset, Reason: req.Reason, Peer: req.Peer}
+		Topic: req.Topic, Partition: req.Partition, Offset: req.Offset, Reason: req.Reason, Peer: req.Peer, Caller: req.Caller}
 	doc, err := json.Marshal(e)
 	if err != nil {
 		return e, err
@@ -53,7 +58,13 @@ func (o *operator) record(ctx context.Context, req control.OperatorRequest) (Aud
 	if err := o.audit.Publish(ctx, o.group, doc); err != nil {
 		return e, err
 	}
-	o.d.Log.Warn("operator request", "audit_id", e.ID, "action", e.Action, "position", position(req).String(), "reason", e.Reason, "peer", e.Peer)
+	attrs := []any{"audit_id", e.ID, "action", e.Action, "position", position(req).String(), "reason", e.Reason, "peer", e.Peer}
+	if e.Caller != nil {
+		attrs = append(attrs, e.Caller.LogAttrs()...)
+	}
+	o.d.Log.Warn("operator request", attrs...)
+	// The security audit trail names the message too.
+	access.SetSubject(ctx, position(req).String())
 	return e, nil
 }
 
@@ -77,7 +88,7 @@ func (o *operator) Replay(ctx context.Context, req control.OperatorRequest) (boo
 	if _, err := o.record(ctx, req); err != nil {
 		return false, 0, err
 	}
-	m, err := readOne(ctx, o.brokers, position(req))
+	m, err := readOne(ctx, o.d.Kafka, position(req))
 	if err != nil {
 		return false, 0, err
 	}
@@ -90,8 +101,8 @@ func (o *operator) Replay(ctx context.Context, req control.OperatorRequest) (boo
 }
 
 // readOne reads the message at p.
-func readOne(ctx context.Context, brokers []string, p pipeline.Position) (kafka.Message, error) {
-	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], p.Topic, p.Partition)
+func readOne(ctx context.Context, c kafkaconn.Cluster, p pipeline.Position) (kafka.Message, error) {
+	conn, err := c.DialLeader(ctx, p.Topic, p.Partition)
 	if err != nil {
 		return kafka.Message{}, status.Errorf(codes.Unavailable, "%s: %v", p, err)
 	}
@@ -103,7 +114,7 @@ func readOne(ctx context.Context, brokers []string, p pipeline.Position) (kafka.
 	if p.Offset < first || p.Offset >= last {
 		return kafka.Message{}, status.Errorf(codes.NotFound, "%s: no such message: the partition holds offsets %d to %d (older ones are past retention)", p, first, last-1)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: p.Topic, Partition: p.Partition, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
+	r := c.NewReader(kafka.ReaderConfig{Topic: p.Topic, Partition: p.Partition, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
 	defer r.Close()
 	if err := r.SetOffset(p.Offset); err != nil {
 		return kafka.Message{}, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -19,8 +20,11 @@ import (
 
 // Stage describes a consumer stage for RunStage.
 type Stage struct {
-	Group     string
-	Inputs    []string
+	// Access is the service's use of Kafka (the ACL table's row for its
+	// principal): the stage consumes its Inputs in its Group.
+	Access topics.Access
+	// Outputs are what status shows as the stage's outputs (default
+	// Access.Outputs).
 	Outputs   []string
 	MaxBatch  int
 	BatchWait time.Duration
@@ -40,13 +44,15 @@ type Stage struct {
 	ProbeEvery time.Duration
 }
 
-// WaitForTopics creates dmic's topics, retrying with backoff while the
-// broker is not reachable (services may start before the broker does), for
-// as long as it takes: a service that exits instead is restarted into the
-// same wait by its supervisor.
-func (d *Daemon) WaitForTopics(ctx context.Context) error {
+// WaitForTopics waits until the topics the service uses exist (creating
+// them where its principal may: a broker without ACLs), retrying with
+// backoff while the broker is not reachable, refuses the principal, or lacks
+// a topic (services may start before the broker, or before the
+// administrator's setup), for as long as it takes: a service that exits
+// instead is restarted into the same wait by its supervisor.
+func (d *Daemon) WaitForTopics(ctx context.Context, access topics.Access) error {
 	return d.WaitFor(ctx, "broker", func(ctx context.Context) error {
-		return kafkatopics.Ensure(ctx, d.Config.BrokerList(), d.Config.Partitions)
+		return kafkatopics.Require(ctx, d.Kafka, d.Config.Partitions, access.Topics()...)
 	})
 }
 
@@ -111,12 +117,13 @@ func (d *Daemon) probe(ctx context.Context, dependency string, interval time.Dur
 
 // RunStage runs a consume → process → produce → commit stage until ctx ends.
 func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
-	if err := d.WaitForTopics(ctx); err != nil {
+	if err := d.WaitForTopics(ctx, s.Access); err != nil {
 		return err
 	}
-	brokers := d.Config.BrokerList()
-	reader := kafkapipe.NewReader(brokers, s.Group, s.Inputs...)
+	group, inputs := s.Access.Group, s.Access.Inputs
+	reader := kafkapipe.NewReader(d.Kafka, group, inputs...)
 	defer reader.Close()
+	d.kafkaStats.addReader(reader.R)
 	sink := s.Sink
 	var opened pipeline.Sink
 	switch {
@@ -139,15 +146,19 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	runner := pipeline.NewRunner(pipeline.Config{Stage: d.Name, MaxBatch: s.MaxBatch, BatchWait: s.BatchWait},
 		reader, s.Processor, sink, d.Log, metrics)
 	lag := func(ctx context.Context) (int64, error) {
-		return kafkatopics.GroupLag(ctx, brokers, s.Group, s.Inputs...)
+		return kafkatopics.GroupLag(ctx, d.Kafka, group, inputs...)
 	}
-	d.Registry.MustRegister(&lagCollector{brokers: brokers, group: s.Group, topics: s.Inputs,
+	d.Registry.MustRegister(&lagCollector{kafka: d.Kafka, group: group, topics: inputs,
 		desc: prometheus.NewDesc("dmic_consumer_lag", "Messages of an input partition not yet committed by the service's consumer group.",
 			[]string{"group", "topic", "partition"}, nil)})
-	info := control.Info{ConsumerGroup: s.Group, InputTopics: s.Inputs, OutputTopics: s.Outputs}
+	outputs := s.Outputs
+	if outputs == nil {
+		outputs = s.Access.Outputs
+	}
+	info := control.Info{ConsumerGroup: group, InputTopics: inputs, OutputTopics: outputs}
 	aw := d.NewWriter()
 	defer aw.Close()
-	op := &operator{d: d, group: s.Group, runner: runner, audit: kafkalog.New(brokers, topics.OperatorAudit, aw), brokers: brokers}
+	op := &operator{d: d, group: group, runner: runner, audit: kafkalog.New(d.Kafka, topics.OperatorAudit, aw)}
 	d.operator = op
 	run := func(ctx context.Context) error {
 		op.followSkips(ctx)
@@ -183,16 +194,18 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 // NewWriter returns a Kafka writer with the configured compression.
 func (d *Daemon) NewWriter() *kafka.Writer {
 	c, _ := kafkapipe.ParseCompression(d.Config.Compression) // checked by Validate
-	return kafkapipe.NewWriter(d.Config.BrokerList(), kafkapipe.WithCompression(c))
+	w := kafkapipe.NewWriter(d.Kafka, kafkapipe.WithCompression(c))
+	d.kafkaStats.addWriter(w)
+	return w
 }
 
 // lagCollector reports the group's lag per input partition when scraped (a
 // few Kafka requests per scrape, none between scrapes).
 type lagCollector struct {
-	brokers []string
-	group   string
-	topics  []string
-	desc    *prometheus.Desc
+	kafka  kafkaconn.Cluster
+	group  string
+	topics []string
+	desc   *prometheus.Desc
 }
 
 func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
@@ -200,7 +213,7 @@ func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	parts, err := kafkatopics.GroupLagByPartition(ctx, c.brokers, c.group, c.topics...)
+	parts, err := kafkatopics.GroupLagByPartition(ctx, c.kafka, c.group, c.topics...)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return

@@ -5,20 +5,24 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/control"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/service"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 func freePort(t *testing.T) int {
@@ -46,17 +50,41 @@ func (idle) Rejected() int64  { return 0 }
 // instead of being unreachable).
 func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	brokerPort := freePort(t)
-	grpcAddr, httpAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
-	d := service.New("validate", service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, HTTPAddr: httpAddr,
-		LogLevel: "error", Partitions: 1})
+	grpcAddr, opsAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	pki := devpkitest.New(t, time.Now())
+	files := pki.ServiceFiles("validate")
+	// The service's password is in the broker's credentials folder before
+	// either starts, as `make run` leaves it after a first run.
+	creds := t.TempDir()
+	principal := topics.ServicePrincipal("validate")
+	if err := os.WriteFile(broker.PasswordFile(creds, principal), []byte("validate-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, OpsAddr: opsAddr,
+		TLSCert: files.Cert, TLSKey: files.Key, TLSClientCA: files.CA,
+		LogLevel: "error", LogFormat: "text", Partitions: 1, Compression: "none",
+		Kafka: kafkaconn.Config{Mechanism: broker.Mechanism, User: principal, PasswordFile: broker.PasswordFile(creds, principal)}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := cfg.Kafka.Cluster(cfg.BrokerList())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := service.New("validate", cfg, kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, _ := topics.GrantOf(principal)
 	stop := d.ServeStarting()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	waited := make(chan error, 1)
-	go func() { waited <- d.WaitForTopics(ctx) }()
+	go func() { waited <- d.WaitForTopics(ctx, access) }()
 
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Status needs a caller; health does not.
+	conn, err := grpc.NewClient(grpcAddr, pki.DialOption(pki.Client(identity.Analyst, "0DC", "test analyst")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +114,7 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	if st.GetServing() || !strings.Contains(st.GetHealthReason(), "starting") {
 		t.Errorf("status while starting: serving %v, reason %q", st.GetServing(), st.GetHealthReason())
 	}
-	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	resp, err := http.Get("http://" + opsAddr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +125,7 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	}
 
 	// The broker arrives; the service serves.
-	brokertest.New(t, broker.WithPort(brokerPort))
+	brokertest.New(t, broker.WithPort(brokerPort), broker.WithCredentialsDir(creds))
 	if err := <-waited; err != nil {
 		t.Fatal(err)
 	}

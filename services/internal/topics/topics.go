@@ -41,6 +41,13 @@ const (
 	// OperatorAudit carries every operator's skip or replay of a message,
 	// with who asked and why; every instance of a stage applies its skips.
 	OperatorAudit = "dmic.operator-audit"
+	// Audit carries the security audit: every refusal of a caller, and every
+	// authorised action that changes something (submissions, pause and
+	// resume, skips and replays, specification loads, key rotations and
+	// re-pseudonymisation), with who (organisation, role, name, certificate
+	// serial), what, when and the outcome; never a secret or a patient
+	// identifier (docs/security.md).
+	Audit = "dmic.audit"
 )
 
 // DefaultPartitions is the partition count of every dmic topic.
@@ -52,8 +59,9 @@ type Spec struct {
 	// RetentionMs is -1 for unlimited.
 	RetentionMs int64
 	Compact     bool
-	// Identifiable topics hold patient-identifiable data: short retention, and
-	// only ingest, validate and deidentify may read or write them.
+	// Identifiable topics hold patient-identifiable data: short retention,
+	// and only the services that need them and the operators' tools may read
+	// or write them (Grants; a test keeps it so).
 	Identifiable bool
 	// Partitions overrides the partition count (0: the count every record
 	// topic shares). Topics whose messages are not keyed by record identity
@@ -82,6 +90,9 @@ func All() []Spec {
 		{Name: Specifications, RetentionMs: -1, Compact: true, Partitions: 1},
 		{Name: KeyRotations, RetentionMs: -1, Compact: true, Partitions: 1},
 		{Name: OperatorAudit, RetentionMs: -1, Partitions: 1},
+		// One partition: one order for the whole trail. Kept for 400 days
+		// (a year and a quarter's margin for the annual IG review).
+		{Name: Audit, RetentionMs: (400 * 24 * time.Hour).Milliseconds(), Partitions: 1},
 		// Kept whole (not compacted): the first start of a key must stay
 		// before any later one, in one partition.
 		{Name: SubmissionAttempts, RetentionMs: -1, Partitions: 1},

@@ -273,7 +273,7 @@ var requiredKeys = []string{
 	"records", "e2e_records_per_s", "stage_records_per_s", "transport_floor_records_per_s",
 	"compute_floor_records_per_s", "ratio_e2e_to_transport_floor", "ratio_e2e_to_compute_floor",
 	"latency_ms.p50", "latency_ms.p95", "latency_ms.p99", "latency_ms.rate",
-	"cpu_s_per_1k", "peak_rss_mb",
+	"cpu_s_per_1k", "peak_rss_mb", "per_process_per_1k", "clickhouse_inserts",
 	"machine.cores", "machine.memory_mb", "machine.go_version", "machine.clickhouse_version", "git_commit",
 }
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"regexp"
 	"runtime"
 	"slices"
@@ -29,6 +28,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -106,26 +106,28 @@ var floorIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // and view are removed before it returns, so that no Kafka consumer is left
 // running inside the server (which would also slow its shutdown).
 //
-// brokers is a comma-separated list of host:port; ClickHouse (librdkafka)
+// The broker c names must let clients in without authentication: the Kafka
+// engine of ClickHouse 18.16 is configured per table, and a table has no
+// SASL settings there (the benchmark gives the floor an embedded broker of
+// its own, without auth; docs/security.md, Kafka). ClickHouse (librdkafka)
 // connects to the addresses the broker advertises, so the broker must be
 // reachable from the ClickHouse server at those. ch logs in as a user that
 // may create tables in the database default (the development server's
 // migrator); its Database is not used.
-func TransportFloor(ctx context.Context, brokers string, ch chstore.Config, lines [][]byte, log *slog.Logger) (FloorResult, error) {
-	return floorTransport(ctx, brokers, ch, lines, log, nil)
+func TransportFloor(ctx context.Context, c kafkaconn.Cluster, ch chstore.Config, lines [][]byte, log *slog.Logger) (FloorResult, error) {
+	return floorTransport(ctx, c, ch, lines, log, nil)
 }
 
 // floorTransport is TransportFloor with a hook that sees the target table
 // (database.table) after the count is reached and before everything is
 // dropped, so a test can look at what arrived.
-func floorTransport(ctx context.Context, brokers string, ch chstore.Config, lines [][]byte, log *slog.Logger,
+func floorTransport(ctx context.Context, c kafkaconn.Cluster, ch chstore.Config, lines [][]byte, log *slog.Logger,
 	inspect func(ctx context.Context, conn driver.Conn, target string) error) (FloorResult, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	brokerList := floorSplit(brokers)
-	if len(brokerList) == 0 {
-		return FloorResult{}, errors.New("transport floor: no brokers")
+	if c.Mechanism() != kafkaconn.None || c.TLS() {
+		return FloorResult{}, fmt.Errorf("transport floor: the broker wants SASL or TLS (%s), which the floor's ClickHouse Kafka table cannot give", c)
 	}
 	valid, cols := floorSelect(lines)
 	if len(valid) == 0 {
@@ -149,22 +151,22 @@ func floorTransport(ctx context.Context, brokers string, ch chstore.Config, line
 
 	// The topic goes whatever happens after it is created: it holds a copy
 	// of every record.
-	if err := floorCreateTopic(ctx, brokerList, topic); err != nil {
+	if err := floorCreateTopic(ctx, c, topic); err != nil {
 		return FloorResult{}, fmt.Errorf("transport floor: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), floorCleanupTimeout)
 		defer cancel()
-		if err := floorDeleteTopic(cctx, brokerList, topic); err != nil {
+		if err := floorDeleteTopic(cctx, c, topic); err != nil {
 			log.Warn("transport floor: delete topic", "topic", topic, "err", err)
 		}
 	}()
 	produceStart := time.Now()
-	if err := floorProduce(ctx, brokerList, topic, valid); err != nil {
+	if err := floorProduce(ctx, c, topic, valid); err != nil {
 		return FloorResult{}, fmt.Errorf("transport floor: %w", err)
 	}
 	log.Info("transport floor: produced", "topic", topic, "messages", len(valid), "seconds", time.Since(produceStart).Seconds())
-	if err := floorCommitStart(ctx, brokerList, topic, topic); err != nil {
+	if err := floorCommitStart(ctx, c, topic, topic); err != nil {
 		return FloorResult{}, fmt.Errorf("transport floor: %w", err)
 	}
 
@@ -190,7 +192,7 @@ func floorTransport(ctx context.Context, brokers string, ch chstore.Config, line
 	}()
 	for _, stmt := range []struct{ name, sql string }{
 		{names.full(names.target), floorTargetSQL(names, cols)},
-		{names.full(names.queue), floorQueueSQL(names, cols, brokerList, topic)},
+		{names.full(names.queue), floorQueueSQL(names, cols, c.Brokers(), topic)},
 	} {
 		if err := conn.Exec(ctx, stmt.sql); err != nil {
 			return FloorResult{}, fmt.Errorf("transport floor: create %s: %w", stmt.name, err)
@@ -370,16 +372,6 @@ func floorWaitCount(ctx context.Context, conn driver.Conn, target string, want u
 	}
 }
 
-func floorSplit(list string) []string {
-	var out []string
-	for _, s := range strings.Split(list, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func floorSuffix() (string, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -388,44 +380,26 @@ func floorSuffix() (string, error) {
 	return strconv.FormatInt(time.Now().Unix(), 10) + "_" + hex.EncodeToString(b[:]), nil
 }
 
-// floorController dials the cluster's controller, which creates and deletes topics.
-func floorController(ctx context.Context, brokers []string) (*kafka.Conn, error) {
-	d := &kafka.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", brokers[0])
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", brokers[0], err)
+// floorCreateTopic creates topic through c's pool, whose metadata cache
+// then knows it (floorProduce writes through the same pool).
+func floorCreateTopic(ctx context.Context, c kafkaconn.Cluster, topic string) error {
+	resp, err := c.Client(10*time.Second).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: topic, NumPartitions: floorPartitions, ReplicationFactor: -1}}})
+	if err == nil {
+		err = resp.Errors[topic]
 	}
-	defer conn.Close()
-	ctrl, err := conn.Controller()
 	if err != nil {
-		return nil, fmt.Errorf("find controller: %w", err)
-	}
-	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
-	if err != nil {
-		return nil, fmt.Errorf("dial controller: %w", err)
-	}
-	return cc, nil
-}
-
-func floorCreateTopic(ctx context.Context, brokers []string, topic string) error {
-	cc, err := floorController(ctx, brokers)
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: floorPartitions, ReplicationFactor: -1}); err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
 	return nil
 }
 
-func floorDeleteTopic(ctx context.Context, brokers []string, topic string) error {
-	cc, err := floorController(ctx, brokers)
-	if err != nil {
-		return err
+func floorDeleteTopic(ctx context.Context, c kafkaconn.Cluster, topic string) error {
+	resp, err := c.Client(10*time.Second).DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
+	if err == nil {
+		err = resp.Errors[topic]
 	}
-	defer cc.Close()
-	if err := cc.DeleteTopics(topic); err != nil {
+	if err != nil {
 		return fmt.Errorf("delete topic %s: %w", topic, err)
 	}
 	return nil
@@ -438,15 +412,12 @@ func floorDeleteTopic(ctx context.Context, brokers []string, topic string) error
 // new ones. (Current releases start a new group at the earliest offset;
 // the commit does no harm there.) A commit with generation -1 and no member
 // is Kafka's "simple consumer" commit, allowed for a group with no members.
-func floorCommitStart(ctx context.Context, brokers []string, topic, group string) error {
+func floorCommitStart(ctx context.Context, c kafkaconn.Cluster, topic, group string) error {
 	offsets := make([]kafka.OffsetCommit, floorPartitions)
 	for p := range offsets {
 		offsets[p] = kafka.OffsetCommit{Partition: p, Offset: 0}
 	}
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: tr}
-	resp, err := c.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+	resp, err := c.Client(10*time.Second).OffsetCommit(ctx, &kafka.OffsetCommitRequest{
 		GroupID:      group,
 		GenerationID: -1,
 		Topics:       map[string][]kafka.OffsetCommit{topic: offsets},
@@ -467,14 +438,10 @@ func floorCommitStart(ctx context.Context, brokers []string, topic, group string
 // floorProduce writes one message per line, spread evenly over the
 // partitions, in large batches (kafka-go's defaults of 100 messages or 1 s
 // per batch would make the producer, not ClickHouse, the subject).
-func floorProduce(ctx context.Context, brokers []string, topic string, lines [][]byte) error {
-	// A transport of its own: kafka-go's shared default caches metadata for
-	// seconds and would not know the topic just created.
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
+func floorProduce(ctx context.Context, c kafkaconn.Cluster, topic string, lines [][]byte) error {
 	w := &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Transport:    tr,
+		Addr:         c.Addr(),
+		Transport:    c.Transport(),
 		Topic:        topic,
 		Balancer:     &kafka.RoundRobin{},
 		BatchSize:    5000,

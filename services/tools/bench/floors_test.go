@@ -11,13 +11,16 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/secret"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
 
@@ -92,7 +95,8 @@ func TestTransportFloor(t *testing.T) {
 		t.Skip("starts ClickHouse and a broker and moves 20,000 records")
 	}
 	ch := chstoretest.Config(t, chservertest.Server(t), chaccess.Migrator, "default")
-	b := brokertest.New(t)
+	// Without authentication, as the benchmark gives the floor (TransportFloor).
+	b := brokertest.New(t, broker.WithoutAuth(), broker.WithoutTopics())
 	lines := floorTestLines(t, 20000)
 	want := floorTestExpect(t, lines)
 	if want.valid == len(lines) || want.pricePence == 0 {
@@ -104,7 +108,7 @@ func TestTransportFloor(t *testing.T) {
 	var target string
 	inspected := false
 	log := slog.New(slog.NewTextHandler(floorTestWriter{t}, nil))
-	res, err := floorTransport(ctx, b.Addr(), ch, lines, log, func(ctx context.Context, conn driver.Conn, tbl string) error {
+	res, err := floorTransport(ctx, brokertest.Admin(t, b), ch, lines, log, func(ctx context.Context, conn driver.Conn, tbl string) error {
 		target, inspected = tbl, true
 		var rows, ids uint64
 		var price int64
@@ -156,7 +160,11 @@ func TestTransportFloor(t *testing.T) {
 }
 
 func TestTransportFloorRefusesNoUsableLines(t *testing.T) {
-	_, err := TransportFloor(context.Background(), "127.0.0.1:1", chstore.Config{Addr: "127.0.0.1:1"}, [][]byte{[]byte(`{"a":`), []byte(`[1]`), []byte(`{"price_pence":"x"}`)}, nil)
+	c, err := kafkaconn.Insecure([]string{"127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = TransportFloor(context.Background(), c, chstore.Config{Addr: "127.0.0.1:1"}, [][]byte{[]byte(`{"a":`), []byte(`[1]`), []byte(`{"price_pence":"x"}`)}, nil)
 	if err == nil || !strings.Contains(err.Error(), "none of the 3 lines") {
 		t.Fatalf("err = %v, want none of the 3 lines usable", err)
 	}
@@ -224,4 +232,17 @@ type floorTestWriter struct{ t *testing.T }
 func (w floorTestWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// The floor's ClickHouse table cannot authenticate: a broker that wants
+// SASL is refused before anything is made, with the reason.
+func TestTransportFloorRefusesAnAuthenticatingBroker(t *testing.T) {
+	c, err := kafkaconn.New([]string{"127.0.0.1:1"}, kafkaconn.Auth{Mechanism: kafkaconn.ScramSHA512, User: "u", Password: secret.Of("p", "test")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = TransportFloor(context.Background(), c, chstore.Config{Addr: "127.0.0.1:1"}, [][]byte{[]byte(`{"a":"b"}`)}, nil)
+	if err == nil || !strings.Contains(err.Error(), "SASL") {
+		t.Fatalf("err = %v, want a refusal naming SASL", err)
+	}
 }

@@ -34,6 +34,17 @@ type Result struct {
 	CPUSecondsPer1k     map[string]float64   `json:"cpu_s_per_1k"`
 	CPUSeconds          map[string]float64   `json:"cpu_s"`
 	PeakRSSMB           map[string]float64   `json:"peak_rss_mb"`
+	// Processes holds each process's counts per 1,000 records of the
+	// throughput run: user and system CPU, context switches, system calls,
+	// Kafka requests (issue 15).
+	Processes map[string]ProcessFigures `json:"per_process_per_1k"`
+	// ClickHouseInserts is load's INSERTs per table during the throughput run.
+	ClickHouseInserts map[string]InsertFigures `json:"clickhouse_inserts"`
+	// The floors' own CPU (user + system) per 1,000 records: the broker and
+	// ClickHouse during the transport floor, the benchmark process during the
+	// compute floor.
+	TransportFloorCPUPer1k float64 `json:"transport_floor_cpu_s_per_1k"`
+	ComputeFloorCPUPer1k   float64 `json:"compute_floor_cpu_s_per_1k"`
 	// CPUCeilingPerS is cores × 1000 / the pipeline's CPU seconds per 1,000
 	// records: the end-to-end rate if every core were busy with the pipeline
 	// for the whole run at the measured cost per record.
@@ -143,6 +154,7 @@ func (r *Result) Markdown() string {
 	}
 	p("| pipeline total (without bench-client) | %.1f | %.3f | |\n", total, total1k)
 	p("\nCPU ceiling: %d cores at %.3f CPU s per 1,000 records would carry %.0f records/s end to end.\n", r.Machine.Cores, total1k, r.CPUCeilingPerS)
+	r.figuresMarkdown(p)
 	m := r.Machine
 	p("\nMachine: %d cores (%s), %d MB, %s, ClickHouse %s, kernel %s. Commit %s%s.\n",
 		m.Cores, m.CPUModel, m.MemoryMB, m.GoVersion, m.ClickHouseVersion, m.Kernel, r.GitCommit, map[bool]string{true: " (with uncommitted changes)"}[r.GitDirty])

@@ -18,15 +18,16 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/segmentio/kafka-go"
 
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
@@ -282,7 +283,11 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 		return nil, err
 	}
 	b.cleanup = append(b.cleanup, func() { b.conn.Close() })
-	if b.status, err = dialStatus(devstack.ServiceNames, b.st.Ports.GRPC); err != nil {
+	creds, err := b.st.PKI.DialOption(devpki.OperatorFile)
+	if err != nil {
+		return nil, err
+	}
+	if b.status, err = dialStatus(devstack.ServiceNames, b.st.Ports.GRPC, creds); err != nil {
 		return nil, err
 	}
 	b.cleanup = append(b.cleanup, b.status.close)
@@ -292,8 +297,8 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 	if err := waitSchema(ctx, b.conn, time.Minute); err != nil {
 		return nil, err
 	}
-	b.client = newIngestClient(b.st.IngestURL(), cfg.Workers+8)
-	if n, err := rawPartitions(ctx, b.st.Brokers); err == nil {
+	b.client = newIngestClient(b.st.IngestURL(), b.st.PKI, cfg.Workers+8)
+	if n, err := rawPartitions(ctx, b.st); err == nil {
 		res.Settings.Partitions = n
 	}
 	b.procs = newProcReader()
@@ -331,6 +336,8 @@ func (b *benchStack) throughput(ctx context.Context, cfg Config, loads workloads
 		starts[n] = p.Starts()
 	}
 	cpu0 := readCPU(b.procs, b.pids)
+	p0, _ := readSamples(b.procs, b.pids)
+	m0 := b.scrape(ctx, res)
 	chunks := plan(work, cfg.SubmissionSize)
 	b.log.Info("throughput run", "records", cfg.Records, "submissions", len(chunks), "workers", cfg.Workers)
 	smp := startSampler(ctx, b.status, samplePeriod)
@@ -369,6 +376,11 @@ func (b *benchStack) throughput(ctx context.Context, cfg Config, loads workloads
 		return fmt.Errorf("throughput run: %w (service statuses: %s)", err, statusLine(ctx, b.status))
 	}
 	cpu1 := readCPU(b.procs, b.pids)
+	p1, perrs := readSamples(b.procs, b.pids)
+	for _, err := range perrs {
+		res.Warnings = append(res.Warnings, "process counters: "+err.Error())
+	}
+	m1 := b.scrape(ctx, res)
 	if err := <-subDone; err != nil {
 		return fmt.Errorf("throughput run: %w", err)
 	}
@@ -384,6 +396,7 @@ func (b *benchStack) throughput(ctx context.Context, cfg Config, loads workloads
 		res.StageRecordsPerS[n] = s.RecordsPerSec
 	}
 	res.cpu(cpu0, cpu1, cfg.Records)
+	res.figures(p0, p1, m0, m1, cfg.Records)
 	for n, p := range b.st.Procs {
 		if p.Starts() != starts[n] || (b.pids[n] != 0 && p.Pid() != b.pids[n]) {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s restarted during the run: its CPU and memory numbers are incomplete", n))
@@ -439,23 +452,44 @@ func (b *benchStack) latency(ctx context.Context, cfg Config, steady *workload, 
 func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res *Result) error {
 	var floorErr error
 	b.log.Info("transport floor")
-	// The embedded broker listens on 127.0.0.1 only; librdkafka inside
-	// ClickHouse is given that address rather than "localhost", which it
-	// may resolve to ::1 first and then never consume.
-	brokers := strings.ReplaceAll(b.st.Brokers, "localhost:", "127.0.0.1:")
+	// On a broker of its own without authentication: ClickHouse 18.16's
+	// Kafka engine has no SASL settings per table, and the stack's broker
+	// refuses anonymous clients (TransportFloor). It listens on 127.0.0.1,
+	// the address librdkafka inside ClickHouse is given rather than
+	// "localhost", which it may resolve to ::1 first and then never consume.
+	// Its CPU is the broker's (in this process) and ClickHouse's.
 	// Its tables go in the database default: the migrator, the
 	// development server's administrator, may make them.
 	migrator, err := b.st.ClickHouseConfig(chaccess.Migrator)
 	if err != nil {
 		return err
 	}
-	tf, err := TransportFloor(ctx, brokers, migrator, work.lines, b.log)
+	floorPids := map[string]int{"bench-client": os.Getpid(), "clickhouse": b.pids["clickhouse"]}
+	t0, _ := readSamples(b.procs, floorPids)
+	var tf FloorResult
+	fb, err := broker.Start(broker.WithoutAuth(), broker.WithoutTopics())
+	if err == nil {
+		var fc kafkaconn.Cluster
+		if fc, err = fb.Admin(); err == nil {
+			tf, err = TransportFloor(ctx, fc, migrator, work.lines, b.log)
+		}
+		fb.Close()
+	}
+	if t1, _ := readSamples(b.procs, floorPids); tf.Records > 0 {
+		res.TransportFloorCPUPer1k = cpuPer1k(t0, t1, tf.Records)
+	}
 	if err != nil {
 		floorErr = fmt.Errorf("transport floor: %w", err)
 		res.Warnings = append(res.Warnings, floorErr.Error())
 	}
 	b.log.Info("compute floor")
+	self := map[string]int{"bench-client": os.Getpid()}
+	c0, _ := readSamples(b.procs, self)
 	cf, err := ComputeFloor(ctx, work.lines, cfg.ReferenceDir)
+	c1, _ := readSamples(b.procs, self)
+	if cf.Records > 0 {
+		res.ComputeFloorCPUPer1k = cpuPer1k(c0, c1, cf.Records)
+	}
 	if err != nil {
 		err = fmt.Errorf("compute floor: %w", err)
 		floorErr = errors.Join(floorErr, err)
@@ -470,6 +504,35 @@ func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res
 		res.RatioE2EToCompute = res.E2ERecordsPerS / cf.RecordsPerSec
 	}
 	return floorErr
+}
+
+// cpuPer1k is the user + system CPU of the processes in s0 and s1 between the
+// two readings, per 1,000 of records.
+func cpuPer1k(s0, s1 map[string]procSample, records int) float64 {
+	var cpu float64
+	for n, b := range s1 {
+		if a, ok := s0[n]; ok {
+			d := b.minus(a)
+			cpu += d.UserS + d.SystemS
+		}
+	}
+	return cpu / (float64(records) / 1000)
+}
+
+// scrape reads the counters of every service's /metrics, on its operational
+// listener (plain HTTP on localhost); a service that does not answer is a
+// warning, and its request counts are left out.
+func (b *benchStack) scrape(ctx context.Context, res *Result) map[string]metricSample {
+	out := map[string]metricSample{}
+	for _, n := range devstack.ServiceNames {
+		m, err := scrapeMetrics(ctx, fmt.Sprintf("http://localhost:%d/metrics", b.st.Ports.Ops[n]))
+		if err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("metrics of %s: %v", n, err))
+			continue
+		}
+		out[n] = m
+	}
+	return out
 }
 
 func readCPU(r procReader, pids map[string]int) map[string]float64 {
@@ -487,8 +550,12 @@ func readCPU(r procReader, pids map[string]int) map[string]float64 {
 
 // rawPartitions is the partition count of the raw topic (every dmic topic has
 // the same), which bounds how many consumers of a group can work at once.
-func rawPartitions(ctx context.Context, brokers string) (int, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", brokers)
+func rawPartitions(ctx context.Context, st *devstack.Stack) (int, error) {
+	c, err := st.Kafka(topics.Operator)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := c.Dial(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("dial broker: %w", err)
 	}

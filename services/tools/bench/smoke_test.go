@@ -29,8 +29,13 @@ func TestBenchSmoke(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	// A free base, not a fixed one: two test runs on one machine must not meet.
+	portBase, err := devstack.FreePortBase(3000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := Run(ctx, Config{Records: 5000, LatencyRate: 2000, LatencySeconds: 5, OutDir: out, BinDir: bin,
-		ReferenceDir: "../../../reference/sample", PortBase: 3000, Log: slog.New(slog.NewTextHandler(testLog{t}, nil))})
+		ReferenceDir: "../../../reference/sample", PortBase: portBase, Log: slog.New(slog.NewTextHandler(testLog{t}, nil))})
 	if errors.Is(err, chserver.ErrNotInstalled) && os.Getenv("CI") == "" {
 		t.Skipf("skipping: %v", err)
 	}
@@ -79,6 +84,25 @@ func TestBenchSmoke(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The figures that carry between machines: every stage fetched, every
+	// Kafka-writing stage produced, load inserted into the activity table.
+	for _, n := range []string{"validate", "deidentify", "assign", "reconcile", "load"} {
+		f := res.Processes[n]
+		if f.FetchRequests <= 0 || f.UserCPUS <= 0 || f.Syscalls <= 0 {
+			t.Errorf("%s: per-1,000 figures %+v, want fetch requests, user CPU and system calls", n, f)
+		}
+	}
+	for _, n := range []string{"ingest", "validate", "deidentify", "assign", "reconcile"} {
+		if res.Processes[n].ProduceRequests <= 0 {
+			t.Errorf("%s made no produce request: %+v", n, res.Processes[n])
+		}
+	}
+	if ins := res.ClickHouseInserts["activity"]; ins.Inserts <= 0 || ins.RowsPerInsert <= 0 {
+		t.Errorf("activity inserts: %+v (all: %v)", ins, res.ClickHouseInserts)
+	}
+	if res.TransportFloorCPUPer1k <= 0 || res.ComputeFloorCPUPer1k <= 0 {
+		t.Errorf("floors' CPU per 1,000 records: transport %v, compute %v", res.TransportFloorCPUPer1k, res.ComputeFloorCPUPer1k)
 	}
 	if m, _ := filepath.Glob(filepath.Join(out, "20*Z.json")); len(m) != 1 {
 		t.Errorf("dated copies in the results folder: %v, want one", m)

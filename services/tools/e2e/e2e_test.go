@@ -19,26 +19,39 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/secret"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 )
 
 const (
 	refDir   = "../../../reference/sample"
 	database = "dmic_e2e"
-	portBase = 1000
 	seed     = 7
 	records  = 400
 )
+
+// freePortBase is a port base from 1000 whose ports are free, so that two
+// runs of the tests on one machine do not meet.
+func freePortBase(t *testing.T) int {
+	t.Helper()
+	base, err := devstack.FreePortBase(1000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
 
 // syncBuffer collects every process's log lines.
 type syncBuffer struct {
@@ -122,8 +135,19 @@ func (s *stackUnderTest) statuses() string {
 	return b.String()
 }
 
+// control is name's control API, called with the operator's certificate.
 func (s *stackUnderTest) control(name string) dmicv1.ControlServiceClient {
-	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC[name]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return s.controlAs(name, devpki.OperatorFile)
+}
+
+// controlAs is name's control API, called with the certificate in file of
+// the stack's PKI ("": none).
+func (s *stackUnderTest) controlAs(name, file string) dmicv1.ControlServiceClient {
+	creds, err := s.PKI.DialOption(file)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC[name]), creds)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -155,7 +179,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: database, PortBase: portBase, Out: logs})
+		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: database, PortBase: freePortBase(t), Out: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}
@@ -196,7 +220,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	genDone := make(chan error, 1)
 	go func() {
 		genDone <- st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(records), "-seed", strconv.Itoa(seed),
-			"-ingest", st.IngestURL(), "-reference-dir", refDir, "-submission-size", "50")
+			"-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", refDir, "-submission-size", "50")
 	}()
 	s.waitFor("validate to start processing", time.Minute, func() bool { return s.status("validate").Processed > 0 })
 	killHard(t, st, "validate")
@@ -216,7 +240,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kcatItems = produceRaw(t, st.Brokers, kcatItems)
+	kcatItems = produceRaw(t, operator(t, st), kcatItems)
 	kcatWant := synth.Expect(kcatItems)
 
 	wantActivity := int64(want.Activities + kcatWant.Activities)
@@ -259,7 +283,13 @@ func TestPipelineEndToEnd(t *testing.T) {
 		})
 	}
 
-	// 3. Pausing validate stops the flow after it; resuming drains the backlog.
+	// 3. Pausing validate stops the flow after it; resuming drains the
+	// backlog. Only an operator may: the real binaries refuse anyone else.
+	for file, want := range map[string]codes.Code{"": codes.Unauthenticated, devpki.AnalystFile: codes.PermissionDenied, devpki.KeyCustodianFile: codes.PermissionDenied} {
+		if _, err := s.controlAs("validate", file).Pause(ctx, &dmicv1.PauseRequest{}); grpcstatus.Code(err) != want {
+			t.Errorf("pause with certificate %q: %v, want %v", file, err, want)
+		}
+	}
 	ctl := s.control("validate")
 	if _, err := ctl.Pause(ctx, &dmicv1.PauseRequest{}); err != nil {
 		t.Fatal(err)
@@ -269,7 +299,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	pausedCfg := kcatCfg
 	pausedCfg.Seed = seed + 200
 	pausedItems, _ := synth.Generate(pausedCfg)
-	pausedItems = produceRaw(t, st.Brokers, pausedItems)
+	pausedItems = produceRaw(t, operator(t, st), pausedItems)
 	pausedWant := int64(synth.Expect(pausedItems).Activities)
 	s.waitFor("lag to build up on validate", 30*time.Second, func() bool { return s.status("validate").ConsumerLag > 0 })
 	time.Sleep(2 * time.Second)
@@ -294,7 +324,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	noLeaks(t, found)
-	found, counts, err := ids.ScanTopics(ctx2, []string{st.Brokers}, leakguard.AfterDeidentification)
+	found, counts, err := ids.ScanTopics(ctx2, operator(t, st), leakguard.AfterDeidentification)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +338,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	// The scanner must be able to see identifiers: the raw topic holds them.
 	var raw strings.Builder
-	if _, err := leakguard.ReadTopic(ctx2, []string{st.Brokers}, topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
+	if _, err := leakguard.ReadTopic(ctx2, operator(t, st), topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
 		t.Fatal(err)
 	}
 	if n := ids.Count(raw.String()); n < ids.Len()/2 {
@@ -387,11 +417,23 @@ func killHard(t *testing.T, st *devstack.Stack, name string) {
 	}
 }
 
-// produceRaw writes items' JSON to the raw topic without headers, as
-// `kcat -P -t dmic.raw` does: only provider records, which it returns.
-func produceRaw(t *testing.T, brokers string, items []synth.Item) []synth.Item {
+// operator is the stack's broker as the operators' principal, as kcat and
+// the leak guard connect.
+func operator(t *testing.T, st *devstack.Stack) kafkaconn.Cluster {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topics.Raw, BatchTimeout: 5 * time.Millisecond}
+	c, err := st.Kafka(topics.Operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// produceRaw writes items' JSON to the raw topic without headers, as
+// `kcat -P -t dmic.raw` does (as the operators' principal): only provider
+// records, which it returns.
+func produceRaw(t *testing.T, c kafkaconn.Cluster, items []synth.Item) []synth.Item {
+	t.Helper()
+	w := &kafka.Writer{Addr: c.Addr(), Transport: c.Transport(), Topic: topics.Raw, BatchTimeout: 5 * time.Millisecond}
 	defer w.Close()
 	var msgs []kafka.Message
 	var sent []synth.Item

@@ -16,11 +16,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver"
@@ -29,7 +29,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
 
@@ -64,14 +64,16 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	if err := devstack.Build(context.Background(), "../..", dir, "load"); err != nil {
 		t.Fatal(err)
 	}
-	b := brokertest.New(t)
+	creds := t.TempDir()
+	b := brokertest.New(t, broker.WithDefaultPartitions(1), broker.WithCredentialsDir(creds))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
+	chAddr, grpcAddr, opsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	const db = "dmic_outage"
+	pki := devpki.Dir{Path: filepath.Join(t.TempDir(), "pki")}
+	if _, err := pki.Ensure(time.Now(), devpki.Subjects([]string{"load"}, nil)); err != nil {
 		t.Fatal(err)
 	}
-	chAddr, grpcAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	const db = "dmic_outage"
 	// The writer's password is put where the server will keep its users'
 	// passwords before the server first starts: it keeps a password file it
 	// finds, and load reads its file at start.
@@ -84,7 +86,9 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	cmd := exec.CommandContext(ctx, dir+"/load", "-brokers", b.Addr(), "-grpc-addr", grpcAddr, "-http-addr", httpAddr,
+	cmd := exec.CommandContext(ctx, dir+"/load", "-brokers", b.Addr(), "-grpc-addr", grpcAddr, "-ops-addr", opsAddr,
+		"-tls-cert", pki.Cert(devpki.ServiceFile("load")), "-tls-key", pki.Key(devpki.ServiceFile("load")), "-tls-client-ca", pki.CA(),
+		"-kafka-sasl-password-file", broker.PasswordFile(creds, topics.ServicePrincipal("load")),
 		"-clickhouse-addr", chAddr, "-clickhouse-database", db, "-clickhouse-password-file", writerPassword,
 		"-partitions", "1", "-batch-wait", "50ms")
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -100,7 +104,11 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 			t.Logf("load's log:\n%s", tail(logs.String(), 60))
 		}
 	}()
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	analyst, err := pki.DialOption(devpki.AnalystFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(grpcAddr, analyst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +139,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		resp, err := http.Get("http://" + opsAddr + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +157,8 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 
 	// 1. ClickHouse down at start: load waits, serving health, NOT_SERVING.
 	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "waiting for clickhouse "+chaccess.Writer+"@"+chAddr)
-	w := kafkapipe.NewWriter([]string{b.Addr()})
+	// The test feeds load's input as the stages upstream would.
+	w := kafkapipe.NewWriter(brokertest.Admin(t, b))
 	defer w.Close()
 	send := func(from, n int) {
 		t.Helper()
@@ -190,9 +199,9 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		t.Fatal(err)
 	}
 	mc.Close()
-	analyst := chstoretest.Config(t, srv, chaccess.Analyst, db)
+	reader := chstoretest.Config(t, srv, chaccess.Analyst, db)
 	rows := func() int64 {
-		c, err := analyst.Open(ctx)
+		c, err := reader.Open(ctx)
 		if err != nil {
 			return -1
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
@@ -71,12 +72,12 @@ func bigFile(t *testing.T) (string, []byte) {
 // rawSize is how many messages dmic.raw holds. A failed look (the embedded
 // broker drops a connection now and then under the test's rapid polling) is
 // tried again, for a while.
-func rawSize(ctx context.Context, t *testing.T, brokers string) int64 {
+func rawSize(ctx context.Context, t *testing.T, c kafkaconn.Cluster) int64 {
 	t.Helper()
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
 		var n int64
-		if n, err = lookRawSize(ctx, brokers); err == nil {
+		if n, err = lookRawSize(ctx, c); err == nil {
 			return n
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -85,8 +86,8 @@ func rawSize(ctx context.Context, t *testing.T, brokers string) int64 {
 	return 0
 }
 
-func lookRawSize(ctx context.Context, brokers string) (int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 5 * time.Second}
+func lookRawSize(ctx context.Context, c kafkaconn.Cluster) (int64, error) {
+	client := c.Client(5 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topics.Raw}})
 	if err != nil {
 		return 0, err
@@ -112,14 +113,14 @@ func lookRawSize(ctx context.Context, brokers string) (int64, error) {
 	return n, nil
 }
 
-func postWithKey(ctx context.Context, url, key string, body []byte) (int, []byte, error) {
+func postWithKey(ctx context.Context, client *http.Client, url, key string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/submissions?dataset=apc&results=errors", bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	req.Header.Set("Idempotency-Key", key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -136,6 +137,7 @@ func postWithKey(ctx context.Context, url, key string, body []byte) (int, []byte
 // rejections then hold each record of both files once. first is the report
 // of the file submitted before, by the same provider.
 func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack, bin string, first *validationv1.SubmissionReport) {
+	op := operator(t, st)
 	db := database + "_report"
 	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
 	if err != nil {
@@ -147,16 +149,17 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	}
 	defer conn.Close()
 	path, file := bigFile(t)
+	client := providerClient(t, st)
 
 	// 1. Kill ingest once it has stored some of the file, not all.
-	before := rawSize(ctx, t, st.Brokers)
+	before := rawSize(ctx, t, op)
 	answered := make(chan string, 1)
 	go func() {
-		code, body, err := postWithKey(ctx, st.IngestURL(), bigKey, file)
+		code, body, err := postWithKey(ctx, client, st.IngestURL(), bigKey, file)
 		answered <- fmt.Sprintf("%d %s %v", code, body, err)
 	}()
 	deadline := time.Now().Add(time.Minute)
-	for rawSize(ctx, t, st.Brokers) == before {
+	for rawSize(ctx, t, op) == before {
 		if time.Now().After(deadline) {
 			t.Fatalf("ingest stored nothing of the large file: %s", <-answered)
 		}
@@ -166,7 +169,7 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	if a := <-answered; a[:4] == "200 " {
 		t.Fatalf("the large file was stored before ingest was killed (make it larger): %.200s", a)
 	}
-	stored := rawSize(ctx, t, st.Brokers) - before
+	stored := rawSize(ctx, t, op) - before
 	t.Logf("ingest killed after storing %d of %d records", stored, bigRecords)
 
 	// 2. The restarted ingest abandons the attempt: the report says so, and
@@ -183,7 +186,7 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 			_ = conn.QueryRow(ctx, "SELECT submission_id FROM "+db+".submission_status WHERE idempotency_key = ?", bigKey).Scan(&interrupted)
 			continue
 		}
-		abandoned = getReport(t, st.IngestURL()+"/v1/submissions/"+interrupted)
+		abandoned = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted)
 	}
 	if abandoned.Complete || abandoned.Validated >= bigRecords || abandoned.IdempotencyKey != bigKey {
 		t.Errorf("abandoned submission's report = %d validated of %d, complete %v, key %q", abandoned.Validated, bigRecords, abandoned.Complete, abandoned.IdempotencyKey)
@@ -193,7 +196,7 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	}
 
 	// 3. The file again, with its key: the same submission, second attempt.
-	code, body, err := postWithKey(ctx, st.IngestURL(), bigKey, file)
+	code, body, err := postWithKey(ctx, client, st.IngestURL(), bigKey, file)
 	resent := &dmicv1.SubmitRecordsResponse{}
 	if err != nil || code != http.StatusOK || protojson.Unmarshal(body, resent) != nil {
 		t.Fatalf("resend: %d %.300s %v", code, body, err)
@@ -203,19 +206,19 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	}
 	var online *validationv1.SubmissionReport
 	deadline = time.Now().Add(3 * time.Minute)
-	for online = getReport(t, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000"); !online.GetComplete() ||
-		online.GetState() != validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED; online = getReport(t, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000") {
+	for online = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000"); !online.GetComplete() ||
+		online.GetState() != validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED; online = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the resent submission's report is not complete: %d of %d validated, state %v", online.GetValidated(), online.GetRecords(), online.GetState())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	waitIdle(ctx, t, st.Brokers, "dmic-validate", []string{topics.Raw})
-	waitIdle(ctx, t, st.Brokers, "dmic-load", load.Inputs)
-	online = getReport(t, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000")
+	waitIdle(ctx, t, op, "dmic-validate", []string{topics.Raw})
+	waitIdle(ctx, t, op, "dmic-load", load.Inputs)
+	online = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000")
 
 	// 4. Its report is the file's, as dmic validate gives it.
-	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--reference-dir", refDir, "--limit", "10000", "-o", "json", path)
+	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--submitter", sampleProvider(t), "--reference-dir", refDir, "--limit", "10000", "-o", "json", path)
 	out, _ := cmd.Output()
 	offline := &validationv1.SubmissionReport{}
 	if err := protojson.Unmarshal(out, offline); err != nil {
@@ -312,11 +315,11 @@ func dqTotals(ctx context.Context, t *testing.T, conn driver.Conn, db string) to
 }
 
 // waitIdle waits until group has consumed everything of inputs.
-func waitIdle(ctx context.Context, t *testing.T, brokers, group string, inputs []string) {
+func waitIdle(ctx context.Context, t *testing.T, c kafkaconn.Cluster, group string, inputs []string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		lag, err := kafkatopics.GroupLag(ctx, []string{brokers}, group, inputs...)
+		lag, err := kafkatopics.GroupLag(ctx, c, group, inputs...)
 		if err == nil && lag == 0 {
 			return
 		}

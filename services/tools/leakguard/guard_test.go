@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
@@ -17,7 +18,6 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
-	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
@@ -86,11 +86,7 @@ func validated(t *testing.T, items []synth.Item) []pipeline.Message {
 // and returns what the guard finds in both.
 func run(t *testing.T, ctx context.Context, stage pipeline.Processor, msgs []pipeline.Message, ids *leakguard.Identifiers) []leakguard.Finding {
 	t.Helper()
-	b := brokertest.New(t)
-	brokers := []string{b.Addr()}
-	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.New(t, broker.WithDefaultPartitions(3))
 	var outs []pipeline.Output
 	var recs []*dmicv1.DeidentifiedRecord
 	for _, m := range msgs {
@@ -107,7 +103,8 @@ func run(t *testing.T, ctx context.Context, stage pipeline.Processor, msgs []pip
 		}
 		outs = append(outs, o...)
 	}
-	w := kafkapipe.NewWriter(brokers)
+	// Written as deidentify, scanned as the operators' tool.
+	w := kafkapipe.NewWriter(brokertest.As(t, b, topics.ServicePrincipal("deidentify")))
 	defer w.Close()
 	if err := (kafkapipe.Sink{W: w}).Write(ctx, outs); err != nil {
 		t.Fatal(err)
@@ -116,7 +113,7 @@ func run(t *testing.T, ctx context.Context, stage pipeline.Processor, msgs []pip
 	if err := chstore.NewWriter(conn, cfg.Database).WriteActivity(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	found, counts, err := ids.ScanTopics(ctx, brokers, leakguard.AfterDeidentification)
+	found, counts, err := ids.ScanTopics(ctx, brokertest.As(t, b, topics.Operator), leakguard.AfterDeidentification)
 	if err != nil {
 		t.Fatal(err)
 	}

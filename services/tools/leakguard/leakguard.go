@@ -15,6 +15,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
@@ -102,13 +103,14 @@ func (ids *Identifiers) ScanText(where, text string) []Finding {
 }
 
 // ScanTopics reads every message (key and value) of each topic and reports
-// the identifiers found, and how many messages each topic held.
-func (ids *Identifiers) ScanTopics(ctx context.Context, brokers []string, names []string) ([]Finding, map[string]int, error) {
+// the identifiers found, and how many messages each topic held. c must be
+// a principal that may read them all (topics.Operator).
+func (ids *Identifiers) ScanTopics(ctx context.Context, c kafkaconn.Cluster, names []string) ([]Finding, map[string]int, error) {
 	var out []Finding
 	counts := map[string]int{}
 	for _, topic := range names {
 		var sb strings.Builder
-		n, err := ReadTopic(ctx, brokers, topic, func(m kafka.Message) {
+		n, err := ReadTopic(ctx, c, topic, func(m kafka.Message) {
 			sb.Write(m.Key)
 			sb.WriteByte('\n')
 			sb.Write(m.Value)
@@ -182,8 +184,8 @@ func (ids *Identifiers) ScanClickHouse(ctx context.Context, conn driver.Conn, db
 
 // ReadTopic calls fn for every message of every partition of topic, up to
 // its end when called, and returns how many there were.
-func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(kafka.Message)) (int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func ReadTopic(ctx context.Context, c kafkaconn.Cluster, topic string, fn func(kafka.Message)) (int, error) {
+	client := c.Client(10 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
@@ -202,7 +204,7 @@ func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(kafk
 		if po.LastOffset <= po.FirstOffset {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+		r := c.NewReader(kafka.ReaderConfig{Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
 		if err := r.SetOffset(po.FirstOffset); err != nil {
 			r.Close()
 			return total, err

@@ -337,6 +337,10 @@ func ruleCases() []ruleCase {
 		{name: "overseas visitor 5", all: true, mutate: func(r *recT) { r.OverseasVisitorStatusCode = "5" },
 			want: []want{e("CODE-016", "overseas_visitor_status_code")}, nat: []want{w("CODE-016", "overseas_visitor_status_code")}},
 		{name: "overseas visitor 9", d: op, mutate: func(r *recT) { r.OverseasVisitorStatusCode = "9" }},
+		// CAM steps A and B read the charging category (issue 14).
+		{name: "charging category G", all: true, mutate: func(r *recT) { r.OverseasVisitorChargingCategory = "G" },
+			want: []want{e("CODE-030", "overseas_visitor_charging_category")}, nat: []want{w("CODE-030", "overseas_visitor_charging_category")}},
+		{name: "charging category D", d: apc, mutate: func(r *recT) { r.OverseasVisitorChargingCategory = "D" }},
 		{name: "point of delivery unknown", d: lf, mutate: func(r *recT) { r.GetLocalFlow().PointOfDeliveryCode = "XYZ" },
 			want: []want{w("CODE-017", "point_of_delivery_code")}},
 		{name: "point of delivery DRUG", d: lf, mutate: func(r *recT) { r.GetLocalFlow().PointOfDeliveryCode = "DRUG" }},

@@ -13,7 +13,6 @@ import (
 	"github.com/dmic-nhs/dmic/services/assign/cam"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/service"
-	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 func main() {
@@ -27,8 +26,7 @@ func main() {
 			return fmt.Errorf("reference data: %w", err)
 		}
 		return d.RunStage(ctx, service.Stage{
-			Group: "dmic-assign", Inputs: []string{topics.Deidentified}, Outputs: []string{topics.Assigned, topics.Rejected},
-			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: assign.New(cam.NewAssigner(ref)),
+			Access: assign.Access(), MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: assign.New(cam.NewAssigner(ref)),
 		})
 	}))
 }

@@ -52,15 +52,14 @@ func main() {
 		if err != nil {
 			return fmt.Errorf("reference data: %w", err)
 		}
-		if err := d.WaitForTopics(ctx); err != nil {
+		if err := d.WaitForTopics(ctx, deidentify.Access()); err != nil {
 			return err
 		}
 		w := d.NewWriter()
 		defer w.Close()
-		brokers := d.Config.BrokerList()
 		keys := deidentify.NewKeyService(ring,
-			kafkalog.New(brokers, topics.KeyRotations, w),
-			deidentify.NewReplayer(kafkapipe.RangeOpener(brokers), kafkapipe.Sink{W: w}, ref, d.Log),
+			kafkalog.New(d.Kafka, topics.KeyRotations, w),
+			deidentify.NewReplayer(kafkapipe.RangeOpener(d.Kafka), kafkapipe.Sink{W: w}, ref, d.Log),
 			d.Log, deidentify.WithClock(d.Clock))
 		deidv1.RegisterKeyServiceServer(d.GRPC, keys)
 
@@ -81,8 +80,7 @@ func main() {
 			d.Log.Info("pseudonymisation key loaded", "domain", k.Domain, "key_version", k.Version, "active", k.Active, "file", k.File)
 		}
 		err = d.RunStage(ctx, service.Stage{
-			Group: "dmic-deidentify", Inputs: []string{topics.Validated}, Outputs: []string{topics.Deidentified, topics.Rejected},
-			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: deidentify.New(didi.NewDeidentifier(keys, ref)),
+			Access: deidentify.Access(), MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: deidentify.New(didi.NewDeidentifier(keys, ref)),
 		})
 		if cause := context.Cause(ctx); errors.Is(cause, deidentify.ErrRotationNotApplied) {
 			return cause

@@ -46,12 +46,12 @@ func main() {
 		return errors.Join(errs...)
 	}
 	os.Exit(service.Main("ingest", os.Args[1:], register, validate, func(ctx context.Context, d *service.Daemon) error {
-		if err := d.WaitForTopics(ctx); err != nil {
+		if err := d.WaitForTopics(ctx, ingest.Access()); err != nil {
 			return err
 		}
 		w := d.NewWriter()
 		defer w.Close()
-		attempts := ingest.NewAttempts(kafkalog.New(d.Config.BrokerList(), topics.SubmissionAttempts, w), d.Log)
+		attempts := ingest.NewAttempts(kafkalog.New(d.Kafka, topics.SubmissionAttempts, w), d.Log)
 		svc := ingest.New(w, attempts, d.Log, d.Registry, ingest.WithClock(d.Clock),
 			ingest.WithSpool(spoolDir, ingest.DefaultSpoolMemory), ingest.WithAbandonAfter(abandonAfter))
 		svc.RegisterHTTP(d.HTTP)
@@ -63,7 +63,7 @@ func main() {
 		reports.RegisterHTTP(d.HTTP)
 		validationv1.RegisterSubmissionReportServiceServer(d.GRPC, reports)
 
-		info := control.Info{OutputTopics: []string{topics.Raw, topics.Rejected, topics.ValidationOutcomes, topics.Submissions, topics.SubmissionAttempts}}
+		info := control.Info{OutputTopics: ingest.Access().Write()}
 		// Run follows the attempt log, which every submission waits to read
 		// its own start back from, and abandons attempts that never ended.
 		return d.Serve(ctx, info, svc, nil, svc.Run)

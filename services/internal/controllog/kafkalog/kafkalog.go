@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/segmentio/kafka-go"
@@ -19,14 +20,14 @@ var _ controllog.Log = (*Log)(nil)
 
 // Log is a control log on one Kafka topic (partition 0 is read; the topic should have one).
 type Log struct {
-	brokers []string
+	cluster kafkaconn.Cluster
 	topic   string
 	w       *kafka.Writer
 }
 
-// New uses w (acks from all replicas) to publish to topic.
-func New(brokers []string, topic string, w *kafka.Writer) *Log {
-	return &Log{brokers: brokers, topic: topic, w: w}
+// New reads topic on c and publishes to it with w (acks from all replicas).
+func New(c kafkaconn.Cluster, topic string, w *kafka.Writer) *Log {
+	return &Log{cluster: c, topic: topic, w: w}
 }
 
 // Publish appends an entry under key, with headers, and returns once the
@@ -51,8 +52,8 @@ func (l *Log) FollowEntries(ctx context.Context, apply func(controllog.Entry), c
 		caughtUp()
 		caughtUp = nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: l.brokers, Topic: l.topic, Partition: 0,
+	r := l.cluster.NewReader(kafka.ReaderConfig{
+		Topic: l.topic, Partition: 0,
 		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: time.Second,
 	})
 	defer r.Close()
@@ -77,7 +78,7 @@ func (l *Log) FollowEntries(ctx context.Context, apply func(controllog.Entry), c
 
 // endOffset is the offset the next document will get.
 func (l *Log) endOffset(ctx context.Context) (int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(l.brokers...), Timeout: 10 * time.Second}
+	client := l.cluster.Client(10 * time.Second)
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
 		Topics: map[string][]kafka.OffsetRequest{l.topic: {kafka.LastOffsetOf(0)}},
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/limits"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 )
@@ -49,9 +50,8 @@ func (r Reader) CommitMessages(ctx context.Context, msgs ...pipeline.Message) er
 func (r Reader) Close() error { return r.R.Close() }
 
 // NewReader returns a consumer-group reader that commits only when told to.
-func NewReader(brokers []string, group string, topicNames ...string) Reader {
-	return Reader{R: kafka.NewReader(kafka.ReaderConfig{
-		Brokers:     brokers,
+func NewReader(c kafkaconn.Cluster, group string, topicNames ...string) Reader {
+	return Reader{R: c.NewReader(kafka.ReaderConfig{
 		GroupID:     group,
 		GroupTopics: topicNames,
 		// Synchronous commits: CommitMessages returns once the broker has the
@@ -101,9 +101,10 @@ func ParseCompression(s string) (kafka.Compression, error) {
 // Java client's default, so a keyed record lands on the same partition whoever
 // produced it (kcat: -X partitioner=murmur2_random). Compression defaults to
 // lz4, which saves network and disk on a real cluster.
-func NewWriter(brokers []string, opts ...WriterOption) *kafka.Writer {
+func NewWriter(c kafkaconn.Cluster, opts ...WriterOption) *kafka.Writer {
 	w := &kafka.Writer{
-		Addr:      kafka.TCP(brokers...),
+		Addr:      c.Addr(),
+		Transport: c.Transport(),
 		Balancer:  &kafka.Murmur2Balancer{},
 		BatchSize: 5000,
 		// Below the topics' max.message.bytes, above the largest message a

@@ -6,6 +6,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 )
@@ -40,9 +41,13 @@ func TestConversionSharesTheBytes(t *testing.T) {
 // TestSinkRefusesRows: a row is for a row sink; given to Kafka it is a wiring
 // bug that retrying cannot cure, refused before anything is produced.
 func TestSinkRefusesRows(t *testing.T) {
-	w := kafkapipe.NewWriter([]string{"127.0.0.1:1"}) // never dialled
+	c, err := kafkaconn.Insecure([]string{"127.0.0.1:1"}) // never dialled
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := kafkapipe.NewWriter(c)
 	defer w.Close()
-	err := kafkapipe.Sink{W: w}.Write(t.Context(), []pipeline.Output{pipeline.RowOutput(1)})
+	err = kafkapipe.Sink{W: w}.Write(t.Context(), []pipeline.Output{pipeline.RowOutput(1)})
 	if !pipeline.IsPermanent(err) {
 		t.Errorf("Write of a row = %v, want a permanent error", err)
 	}

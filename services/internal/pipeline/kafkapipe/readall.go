@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 )
 
@@ -14,8 +15,8 @@ import (
 // partition by partition, oldest first, and returns how many there were: how
 // a stage rebuilds state it keeps on a compacted changelog (reconcile's)
 // before it consumes. An error of apply stops the read and is returned.
-func ReadAll(ctx context.Context, brokers []string, topic string, apply func(pipeline.Message) error) (int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func ReadAll(ctx context.Context, c kafkaconn.Cluster, topic string, apply func(pipeline.Message) error) (int, error) {
+	client := c.Client(10 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
@@ -26,8 +27,8 @@ func ReadAll(ctx context.Context, brokers []string, topic string, apply func(pip
 			return n, fmt.Errorf("topic %s: %w", t.Name, t.Error)
 		}
 		for _, p := range t.Partitions {
-			c, err := readPartition(ctx, client, brokers, topic, p.ID, apply)
-			n += c
+			read, err := readPartition(ctx, client, c, topic, p.ID, apply)
+			n += read
 			if err != nil {
 				return n, err
 			}
@@ -36,7 +37,7 @@ func ReadAll(ctx context.Context, brokers []string, topic string, apply func(pip
 	return n, nil
 }
 
-func readPartition(ctx context.Context, client *kafka.Client, brokers []string, topic string, partition int, apply func(pipeline.Message) error) (int, error) {
+func readPartition(ctx context.Context, client *kafka.Client, c kafkaconn.Cluster, topic string, partition int, apply func(pipeline.Message) error) (int, error) {
 	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
 		topic: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)}}})
 	if err != nil {
@@ -50,7 +51,7 @@ func readPartition(ctx context.Context, client *kafka.Client, brokers []string, 
 	if last <= first {
 		return 0, nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+	r := c.NewReader(kafka.ReaderConfig{Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {
 		return 0, fmt.Errorf("seek %s partition %d: %w", topic, partition, err)
@@ -72,9 +73,9 @@ func readPartition(ctx context.Context, client *kafka.Client, brokers []string, 
 	}
 }
 
-// AllReader is the pipeline.ReadAll of topics on brokers.
-func AllReader(brokers []string) pipeline.ReadAll {
+// AllReader is the pipeline.ReadAll of topics on c.
+func AllReader(c kafkaconn.Cluster) pipeline.ReadAll {
 	return func(ctx context.Context, topic string, apply func(pipeline.Message) error) (int, error) {
-		return ReadAll(ctx, brokers, topic, apply)
+		return ReadAll(ctx, c, topic, apply)
 	}
 }

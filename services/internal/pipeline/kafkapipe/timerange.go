@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 )
 
@@ -19,8 +20,8 @@ type offsetRange struct {
 // offsetRanges finds, per partition of topic, the first offset
 // whose message time is at or after from, and the first at or after to (the
 // end of the partition when none is).
-func offsetRanges(ctx context.Context, brokers []string, topic string, from, to time.Time) ([]offsetRange, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func offsetRanges(ctx context.Context, c kafkaconn.Cluster, topic string, from, to time.Time) ([]offsetRange, error) {
+	client := c.Client(10 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
@@ -108,12 +109,12 @@ func timeOffset(po kafka.PartitionOffsets) (int64, bool) {
 // with newly active keys). Once every message it handed out is committed and
 // none is left, it calls done, which should end the run; a read error also
 // calls done, and Err returns it.
-func NewTimeRange(ctx context.Context, brokers []string, topic string, from, to time.Time, done func()) (*TimeRange, error) {
-	ranges, err := offsetRanges(ctx, brokers, topic, from, to)
+func NewTimeRange(ctx context.Context, c kafkaconn.Cluster, topic string, from, to time.Time, done func()) (*TimeRange, error) {
+	ranges, err := offsetRanges(ctx, c, topic, from, to)
 	if err != nil {
 		return nil, err
 	}
-	return &TimeRange{brokers: brokers, topic: topic, ranges: ranges, from: from, to: to, done: done}, nil
+	return &TimeRange{cluster: c, topic: topic, ranges: ranges, from: from, to: to, done: done}, nil
 }
 
 // Empty reports whether no message is in the range.
@@ -128,7 +129,7 @@ func (r *TimeRange) Err() error { return r.err }
 // out is committed, and none is left, it calls done, which ends the run.
 // The runner calls it from one goroutine.
 type TimeRange struct {
-	brokers  []string
+	cluster  kafkaconn.Cluster
 	topic    string
 	ranges   []offsetRange
 	from, to time.Time
@@ -152,8 +153,8 @@ func (r *TimeRange) FetchMessage(ctx context.Context) (pipeline.Message, error) 
 		}
 		rg := r.ranges[r.i]
 		if r.cur == nil {
-			r.cur = kafka.NewReader(kafka.ReaderConfig{
-				Brokers: r.brokers, Topic: r.topic, Partition: rg.partition,
+			r.cur = r.cluster.NewReader(kafka.ReaderConfig{
+				Topic: r.topic, Partition: rg.partition,
 				MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
 			})
 			if err := r.cur.SetOffset(rg.start); err != nil {
@@ -212,9 +213,9 @@ func (r *TimeRange) Close() {
 	}
 }
 
-// RangeOpener is the pipeline.OpenRange of topics on brokers.
-func RangeOpener(brokers []string) pipeline.OpenRange {
+// RangeOpener is the pipeline.OpenRange of topics on c.
+func RangeOpener(c kafkaconn.Cluster) pipeline.OpenRange {
 	return func(ctx context.Context, topic string, from, to time.Time, done func()) (pipeline.Range, error) {
-		return NewTimeRange(ctx, brokers, topic, from, to, done)
+		return NewTimeRange(ctx, c, topic, from, to, done)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/limits"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/kafkatopics"
@@ -22,9 +23,9 @@ func testContext(t *testing.T) context.Context {
 }
 
 // partitionCounts lists every topic of the broker and its partition count.
-func partitionCounts(t *testing.T, ctx context.Context, addr string) map[string]int {
+func partitionCounts(t *testing.T, ctx context.Context, c kafkaconn.Cluster) map[string]int {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	client := c.Client(10 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
 		t.Fatalf("metadata: %v", err)
@@ -41,13 +42,13 @@ func partitionCounts(t *testing.T, ctx context.Context, addr string) map[string]
 
 func TestEnsure(t *testing.T) {
 	// The broker would auto-create with 2: a topic with 3 was made by Ensure.
-	b := brokertest.New(t, broker.WithDefaultPartitions(2))
+	b := brokertest.New(t, broker.WithDefaultPartitions(2), broker.WithoutTopics())
 	ctx := testContext(t)
-	brokers := []string{b.Addr()}
-	if err := kafkatopics.Ensure(ctx, brokers, 3); err != nil {
+	admin := brokertest.Admin(t, b)
+	if err := kafkatopics.Ensure(ctx, admin, 3); err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
-	got := partitionCounts(t, ctx, b.Addr())
+	got := partitionCounts(t, ctx, admin)
 	for _, s := range topics.All() {
 		want := 3
 		if s.Partitions > 0 {
@@ -57,8 +58,8 @@ func TestEnsure(t *testing.T) {
 			t.Errorf("topic %s: present %v with %d partitions, want %d", s.Name, ok, n, want)
 		}
 	}
-	if len(topics.All()) != 14 {
-		t.Errorf("All lists %d topics, want 14", len(topics.All()))
+	if len(topics.All()) != 15 {
+		t.Errorf("All lists %d topics, want 15", len(topics.All()))
 	}
 	for _, one := range []string{topics.Specifications, topics.SubmissionAttempts} {
 		if got[one] != 1 {
@@ -67,10 +68,10 @@ func TestEnsure(t *testing.T) {
 	}
 
 	// Again, even with another count: existing topics are left alone.
-	if err := kafkatopics.Ensure(ctx, brokers, 5); err != nil {
+	if err := kafkatopics.Ensure(ctx, admin, 5); err != nil {
 		t.Fatalf("second Ensure: %v", err)
 	}
-	again := partitionCounts(t, ctx, b.Addr())
+	again := partitionCounts(t, ctx, admin)
 	for _, s := range topics.All() {
 		if again[s.Name] != got[s.Name] {
 			t.Errorf("after a second Ensure topic %s has %d partitions, want %d", s.Name, again[s.Name], got[s.Name])
@@ -79,12 +80,13 @@ func TestEnsure(t *testing.T) {
 }
 
 func TestEnsureConfig(t *testing.T) {
-	b := brokertest.New(t)
+	b := brokertest.New(t, broker.WithoutTopics())
 	ctx := testContext(t)
-	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 1); err != nil {
+	admin := brokertest.Admin(t, b)
+	if err := kafkatopics.Ensure(ctx, admin, 1); err != nil {
 		t.Fatal(err)
 	}
-	client := &kafka.Client{Addr: kafka.TCP(b.Addr()), Timeout: 10 * time.Second}
+	client := admin.Client(10 * time.Second)
 	for _, s := range topics.All() {
 		resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
 			ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name, ConfigNames: []string{"retention.ms", "cleanup.policy", "max.message.bytes"},
@@ -118,15 +120,9 @@ func TestEnsureConfig(t *testing.T) {
 	}
 }
 
-func TestEnsureNoBrokers(t *testing.T) {
-	if err := kafkatopics.Ensure(context.Background(), nil, 3); err == nil {
-		t.Fatal("Ensure with no brokers succeeded")
-	}
-}
-
-func produce(t *testing.T, ctx context.Context, addr, topic string, n int) {
+func produce(t *testing.T, ctx context.Context, c kafkaconn.Cluster, topic string, n int) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Addr: c.Addr(), Transport: c.Transport(), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
@@ -137,9 +133,11 @@ func produce(t *testing.T, ctx context.Context, addr, topic string, n int) {
 	}
 }
 
-func lag(t *testing.T, ctx context.Context, addr, group string, names ...string) int64 {
+// lag is GroupLag as the operators' principal, which may see every dmic
+// group's offsets.
+func lag(t *testing.T, ctx context.Context, b *broker.Broker, group string, names ...string) int64 {
 	t.Helper()
-	n, err := kafkatopics.GroupLag(ctx, []string{addr}, group, names...)
+	n, err := kafkatopics.GroupLag(ctx, brokertest.As(t, b, topics.Operator), group, names...)
 	if err != nil {
 		t.Fatalf("GroupLag: %v", err)
 	}
@@ -147,18 +145,15 @@ func lag(t *testing.T, ctx context.Context, addr, group string, names ...string)
 }
 
 func TestGroupLag(t *testing.T) {
-	b := brokertest.New(t)
+	b := brokertest.New(t, broker.WithDefaultPartitions(3))
 	ctx := testContext(t)
-	addr := b.Addr()
-	if err := kafkatopics.Ensure(ctx, []string{addr}, 3); err != nil {
-		t.Fatal(err)
-	}
-	const group = "lag-test"
-	produce(t, ctx, addr, topics.Raw, 20)
-	produce(t, ctx, addr, topics.NationalReturn, 5)
+	admin := brokertest.Admin(t, b)
+	const group = "dmic-lag-test"
+	produce(t, ctx, admin, topics.Raw, 20)
+	produce(t, ctx, admin, topics.NationalReturn, 5)
 
 	// The group joins and reads, but has committed nothing yet.
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: group, GroupTopics: []string{topics.Raw},
+	r := admin.NewReader(kafka.ReaderConfig{GroupID: group, GroupTopics: []string{topics.Raw},
 		StartOffset: kafka.FirstOffset, CommitInterval: 0, MaxWait: 100 * time.Millisecond,
 		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second})
 	defer r.Close()
@@ -171,40 +166,37 @@ func TestGroupLag(t *testing.T) {
 		}
 		msgs = append(msgs, m)
 	}
-	if got := lag(t, ctx, addr, group, topics.Raw); got != 20 {
+	if got := lag(t, ctx, b, group, topics.Raw); got != 20 {
 		t.Errorf("lag before any commit = %d, want 20", got)
 	}
-	if got := lag(t, ctx, addr, group, topics.Raw, topics.NationalReturn); got != 25 {
+	if got := lag(t, ctx, b, group, topics.Raw, topics.NationalReturn); got != 25 {
 		t.Errorf("lag over two topics before any commit = %d, want 25", got)
 	}
 
 	if err := r.CommitMessages(ctx, msgs...); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	if got := lag(t, ctx, addr, group, topics.Raw); got != 20-committed {
+	if got := lag(t, ctx, b, group, topics.Raw); got != 20-committed {
 		t.Errorf("lag after committing %d = %d, want %d", committed, got, 20-committed)
 	}
-	if got := lag(t, ctx, addr, group, topics.Raw, topics.NationalReturn); got != 25-committed {
+	if got := lag(t, ctx, b, group, topics.Raw, topics.NationalReturn); got != 25-committed {
 		t.Errorf("lag over two topics after committing %d = %d, want %d", committed, got, 25-committed)
 	}
 }
 
 func TestGroupLagEmptyTopics(t *testing.T) {
-	b := brokertest.New(t)
+	b := brokertest.New(t, broker.WithDefaultPartitions(3))
 	ctx := testContext(t)
-	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 3); err != nil {
-		t.Fatal(err)
-	}
-	joinGroup(t, ctx, b.Addr(), "empty", topics.Raw)
-	if got := lag(t, ctx, b.Addr(), "empty", topics.Raw); got != 0 {
+	joinGroup(t, ctx, brokertest.Admin(t, b), "dmic-empty", topics.Raw)
+	if got := lag(t, ctx, b, "dmic-empty", topics.Raw); got != 0 {
 		t.Errorf("lag of an empty topic = %d, want 0", got)
 	}
 }
 
 // joinGroup makes group exist on the broker without committing anything.
-func joinGroup(t *testing.T, ctx context.Context, addr, group, topic string) {
+func joinGroup(t *testing.T, ctx context.Context, c kafkaconn.Cluster, group, topic string) {
 	t.Helper()
-	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: group, Brokers: []string{addr}, Topics: []string{topic},
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: group, Brokers: c.Brokers(), Dialer: c.Dialer(), Topics: []string{topic},
 		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -220,17 +212,10 @@ func joinGroup(t *testing.T, ctx context.Context, addr, group, topic string) {
 // group with offset -1 and no error; the embedded broker (kfake) answers
 // GROUP_ID_NOT_FOUND; both mean nothing is committed.
 func TestGroupLagUnknownGroup(t *testing.T) {
-	b := brokertest.New(t)
+	b := brokertest.New(t, broker.WithDefaultPartitions(3))
 	ctx := testContext(t)
-	if err := kafkatopics.Ensure(ctx, []string{b.Addr()}, 3); err != nil {
-		t.Fatal(err)
-	}
-	produce(t, ctx, b.Addr(), topics.Raw, 7)
-	n, err := kafkatopics.GroupLag(ctx, []string{b.Addr()}, "never-seen", topics.Raw)
-	if err != nil {
-		t.Fatalf("GroupLag: %v", err)
-	}
-	if n != 7 {
+	produce(t, ctx, brokertest.Admin(t, b), topics.Raw, 7)
+	if n := lag(t, ctx, b, "dmic-never-seen", topics.Raw); n != 7 {
 		t.Errorf("lag of an unknown group = %d, want 7", n)
 	}
 }

@@ -25,7 +25,7 @@ func main() {
 	ch := chstore.Config{User: chaccess.Writer}
 	register := func(fs *flag.FlagSet) { ch.RegisterFlags(fs) }
 	os.Exit(service.Main("load", os.Args[1:], register, ch.Validate, func(ctx context.Context, d *service.Daemon) error {
-		if err := d.WaitForTopics(ctx); err != nil {
+		if err := d.WaitForTopics(ctx, load.Access()); err != nil {
 			return err
 		}
 		w := d.NewWriter()
@@ -35,6 +35,7 @@ func main() {
 		// backoff and says so in its health, and commits nothing it has not
 		// written.
 		var conn driver.Conn
+		inserted := load.InsertMetrics(d.Registry) // once: open may run again after an outage
 		open := func(ctx context.Context) (pipeline.Sink, func(), error) {
 			var err error
 			conn, err = ch.Open(ctx)
@@ -45,11 +46,11 @@ func main() {
 				conn.Close()
 				return nil, nil, err
 			}
-			store := chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock))
+			store := chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock), chstore.WithInsertObserver(inserted))
 			return load.Sink{Store: store, Kafka: kafkapipe.Sink{W: w}}, func() { conn.Close() }, nil
 		}
 		return d.RunStage(ctx, service.Stage{
-			Group: "dmic-load", Inputs: load.Inputs, Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
+			Access: load.Access(), Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
 			// Few, large inserts: ClickHouse wants about one per second per table.
 			MaxBatch: 50000, BatchWait: time.Second, Processor: load.Processor{},
 			OpenSink: open, SinkName: "clickhouse " + ch.String(),

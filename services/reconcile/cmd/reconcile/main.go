@@ -14,15 +14,16 @@ import (
 
 func main() {
 	os.Exit(service.Main("reconcile", os.Args[1:], nil, nil, func(ctx context.Context, d *service.Daemon) error {
-		if err := d.WaitForTopics(ctx); err != nil {
+		if err := d.WaitForTopics(ctx, reconcile.Access()); err != nil {
 			return err
 		}
 		st := reconcile.NewStage()
-		if err := st.Restore(ctx, kafkapipe.AllReader(d.Config.BrokerList()), d.Log); err != nil {
+		if err := st.Restore(ctx, kafkapipe.AllReader(d.Kafka), d.Log); err != nil {
 			return err
 		}
 		return d.RunStage(ctx, service.Stage{
-			Group: "dmic-reconcile", Inputs: []string{topics.Assigned},
+			Access: reconcile.Access(),
+			// Its changelog is an output too (status shows it).
 			Outputs:  []string{topics.Reconciled, topics.NationalReturn, topics.ReconcileState, topics.Rejected},
 			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: st,
 		})

@@ -26,12 +26,12 @@ func main() {
 		if err != nil {
 			return err
 		}
-		if err := d.WaitForTopics(ctx); err != nil {
+		if err := d.WaitForTopics(ctx, validate.Access()); err != nil {
 			return err
 		}
 		w := d.NewWriter()
 		defer w.Close()
-		specs := validate.NewSpecifications(v, kafkalog.New(d.Config.BrokerList(), topics.Specifications, w), d.Log)
+		specs := validate.NewSpecifications(v, kafkalog.New(d.Kafka, topics.Specifications, w), d.Log)
 		validationv1.RegisterSpecificationServiceServer(d.GRPC, specs)
 		// Apply the specifications loaded at run time before the first
 		// record is validated, and keep following them.
@@ -41,9 +41,7 @@ func main() {
 			return err
 		}
 		return d.RunStage(ctx, service.Stage{
-			Group: "dmic-validate", Inputs: []string{topics.Raw},
-			Outputs:  []string{topics.Validated, topics.Rejected, topics.ValidationOutcomes},
-			MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: validate.New(v, validate.WithMetrics(d.Registry)),
+			Access: validate.Access(), MaxBatch: 10000, BatchWait: 100 * time.Millisecond, Processor: validate.New(v, validate.WithMetrics(d.Registry)),
 		})
 	}))
 }

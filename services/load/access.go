@@ -1,0 +1,18 @@
+package load
+
+import "github.com/dmic-nhs/dmic/services/internal/topics"
+
+// Access is what the load service does on Kafka, as its principal: the
+// topics it consumes in its group, produces and keeps as logs. Its main
+// wires the service from it, and the ACL table (topics.Grants) must grant
+// exactly this (access_test.go).
+func Access() topics.Access {
+	return topics.Access{Principal: topics.ServicePrincipal("load"), Group: "dmic-load",
+		Inputs: Inputs,
+		// The runner's dead letters (a record ClickHouse refuses).
+		Outputs: []string{topics.Rejected},
+		Logs:    []string{topics.OperatorAudit},
+		// The security audit trail: the service shell records its callers'
+		// refusals and actions on it (docs/security.md).
+		Appends: []string{topics.Audit}}
+}
