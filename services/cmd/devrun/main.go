@@ -125,7 +125,7 @@ func run() int {
 ================================================================================
 `, st.Brokers, st.IngestURL(), st.CH.Addr, relPath(st.CH.Secrets), chaccess.Migrator, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
 		p.Ops["validate"], p.Ops["validate"], p.Ops["load"], p.Ops["ingest"], *database, pki, provider,
-		broker.KcatConfigFile(st.KafkaCredentials), st.KafkaCredentials,
+		relPath(broker.KcatConfigFile(st.KafkaCredentials)), relPath(st.KafkaCredentials),
 		"clickhouse-client --config-file "+relPath(st.ClientConfig(chaccess.Migrator)), analyst, dq)
 	if *trickle > 0 && *records > 0 {
 		go func() {

@@ -16,7 +16,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
 )
 
-// testServer connects to a real ClickHouse (chservertest.Addr) and returns a
+// testServer connects to a real ClickHouse (chservertest.Server) and returns a
 // function that makes a fresh database with the schema applied, dropped when
 // the (sub)test ends.
 func testServer(t *testing.T) (context.Context, driver.Conn, func(t *testing.T) (string, *Writer)) {

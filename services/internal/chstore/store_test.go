@@ -19,9 +19,10 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
 )
 
-// TestStore runs against a real ClickHouse (chservertest.Addr): 18.16 on the
-// development machines, or whatever CLICKHOUSE_ADDR points at. Each subtest
-// has its own database.
+// TestStore runs against a real ClickHouse (chservertest.Server): a private
+// 18.16 on the development machines, or the server at CLICKHOUSE_ADDR when
+// DMIC_CLICKHOUSE_SECRETS lets its migrator in. Each subtest has its own
+// database.
 func TestStore(t *testing.T) {
 	srv := chservertest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
