@@ -303,6 +303,9 @@ func (r *Recipients) writeUsers(users []chaccess.RecipientUser) error {
 	if bytes.Equal(b, r.lastUser) {
 		return nil
 	}
+	if err := os.MkdirAll(r.cfg.UsersDir, 0o750); err != nil {
+		return fmt.Errorf("recipients' users: %w", err)
+	}
 	path := filepath.Join(r.cfg.UsersDir, UsersFile(r.cfg.Base))
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o640); err != nil {
@@ -394,7 +397,7 @@ func (r *Recipients) CopyQueryLog(ctx context.Context) error {
 SELECT event_time, user, query_id, CAST(type AS UInt8), query, read_rows, result_rows, query_duration_ms, exception
 FROM system.query_log
 WHERE substring(user, 1, %[2]d) = '%[3]s' AND CAST(type AS UInt8) != 1
-    AND event_time >= (SELECT max(event_time) FROM %[1]s.queries) - 60`, db, len(prefix), prefix)
+    AND toInt64(event_time) >= toInt64((SELECT max(event_time) FROM %[1]s.queries)) - 60`, db, len(prefix), prefix)
 	if err := r.conn.Exec(ctx, q); err != nil {
 		return fmt.Errorf("copy query log: %w", err)
 	}
