@@ -42,6 +42,7 @@ var (
 		{name: "deidentify/didi"},
 		{name: "assign/cam"},
 		{name: "reconcile/match"},
+		{name: "load/dsa"}, // data sharing agreements: load turns them into recipients' data
 	}
 
 	// kernel: packages so small and neutral that domain code may use them.

@@ -132,6 +132,14 @@ type Store interface {
 type Sink struct {
 	Store Store
 	Kafka pipeline.Sink
+	// Recipients, when set, receives every activity batch after dmic's
+	// table: the recipient databases of the agreements in force.
+	Recipients RecipientWriter
+}
+
+// RecipientWriter writes activity to recipients' data (Recipients).
+type RecipientWriter interface {
+	Write(ctx context.Context, recs []*dmicv1.DeidentifiedRecord) error
 }
 
 // Write implements pipeline.Sink.
@@ -175,6 +183,11 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 	}
 	if err := s.Store.WriteActivity(ctx, acts); err != nil {
 		return err
+	}
+	if s.Recipients != nil {
+		if err := s.Recipients.Write(ctx, acts); err != nil {
+			return err
+		}
 	}
 	if err := s.Store.WriteReconciliation(ctx, recs); err != nil {
 		return err

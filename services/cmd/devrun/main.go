@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,6 +74,9 @@ func run() int {
 		return 1
 	}
 	defer st.Stop()
+	// Before the sample records: a recipient's data is kept current from
+	// the records loaded after its agreement is in force.
+	recipient := loadAgreements(ctx, st, *database)
 	if *records > 0 {
 		if err := st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(*records), "-seed", "1", "-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", *refDir); err != nil {
 			fmt.Fprintf(os.Stderr, "make run: generator: %v\n", err)
@@ -122,11 +126,11 @@ func run() int {
    clickhouse-client --config-file %[20]s --query "SELECT rule_id, count() FROM %[14]s.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
    clickhouse-client --config-file %[20]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
    %[21]s
-================================================================================
+%[22]s================================================================================
 `, st.Brokers, st.IngestURL(), st.CH.Addr, relPath(st.CH.Secrets), chaccess.Migrator, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
 		p.Ops["validate"], p.Ops["validate"], p.Ops["load"], p.Ops["ingest"], *database, pki, provider,
 		relPath(broker.KcatConfigFile(st.KafkaCredentials)), relPath(st.KafkaCredentials),
-		"clickhouse-client --config-file "+relPath(st.ClientConfig(chaccess.Migrator)), analyst, dq)
+		"clickhouse-client --config-file "+relPath(st.ClientConfig(chaccess.Migrator)), analyst, dq, recipient)
 	if *trickle > 0 && *records > 0 {
 		go func() {
 			for seed := 2; ; seed++ {
@@ -164,4 +168,34 @@ func firstProvider(pki string) string {
 		return "<ODS>"
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(certs[0]), "provider-"), ".crt")
+}
+
+// exampleAgreements are the data sharing agreements make run loads
+// (docs/data-access.md), and the recipient whose credentials it prints.
+var exampleAgreements = []string{"deploy/agreements/qf7.json", "deploy/agreements/qhm.json"}
+
+// loadAgreements creates the example recipients' pseudonym keys (as the key
+// custodian) and loads their agreements (as the operator), and returns the
+// banner's lines for one recipient: its clickhouse-client configuration (the
+// password is in the file, never on a command line) and a query to try.
+func loadAgreements(ctx context.Context, st *devstack.Stack, database string) string {
+	if st.CH.UsersDir == "" {
+		return ""
+	}
+	dmicctl := []string{"-services", st.ControlAddrs(), "-pki", st.PKI.Path}
+	for _, d := range []string{"recipient-qf7", "recipient-qhm"} {
+		// Already there after the first run: dmicctl says so, and that is fine.
+		_ = st.Run(ctx, "dmicctl", "dmicctl", append(slices.Clone(dmicctl), "dsa", "key", d, "dev-1")...)
+	}
+	if err := st.Run(ctx, "dmicctl", "dmicctl", append(append(slices.Clone(dmicctl), "dsa", "load"), exampleAgreements...)...); err != nil {
+		fmt.Fprintf(os.Stderr, "make run: example agreements: %v\n", err)
+		return ""
+	}
+	user := database + "_r_dsa_qf7_commissioning"
+	cfgFile := relPath(filepath.Join(st.RecipientsDir(), user+".xml"))
+	return fmt.Sprintf(` As QF7 (NHS South Yorkshire ICB), under its data sharing agreement (docs/data-access.md):
+   clickhouse-client --config-file %[1]s --query "SELECT dataset, commissioner_code, count(), uniqExact(pseudo_nhs_number) FROM activity GROUP BY dataset, commissioner_code ORDER BY dataset, commissioner_code"
+   clickhouse-client --config-file %[1]s --query "SELECT * FROM activity_summary ORDER BY month, dataset, commissioner_code"
+   bin/dmicctl dsa list && bin/dmicctl access report
+`, cfgFile)
 }

@@ -46,6 +46,7 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(os.Stderr, "usage: dmicctl [-services name=addr,...] [-timeout d] status | pause SERVICE | resume SERVICE\n"+
 		"       dmicctl [-services ...] spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE\n"+
 		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
+		"       dmicctl [-services ...] dsa list | dsa show ID [VERSION] | dsa load FILE... | dsa revoke ID -reason TEXT | dsa key DOMAIN [VERSION] | access report\n"+
 		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
@@ -110,6 +111,8 @@ func run(args []string) int {
 		return specCommand(ctx, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
 	case "key":
 		return key(ctx, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
+	case "dsa", "access":
+		return dsaCommand(ctx, cmd, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
 	case "skip", "replay":
 		// A replay waits for the stage to process the message: allow more
 		// than a status call unless -timeout was given.

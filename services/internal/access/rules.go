@@ -25,6 +25,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	accessv1 "github.com/dmic-nhs/dmic/proto/dmic/access/v1"
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
@@ -98,6 +99,17 @@ func GRPC() map[string]Rule {
 		deidv1.KeyService_ListKeys_FullMethodName:       keyCustodian,
 		deidv1.KeyService_RotateKey_FullMethodName:      {Roles: keyCustodian.Roles, Changes: true},
 		deidv1.KeyService_Repseudonymise_FullMethodName: {Roles: keyCustodian.Roles, Changes: true},
+
+		// load's agreement service: operators load, list and revoke data
+		// sharing agreements and read the access report (who read what is
+		// itself sensitive); a recipient's pseudonym key is created by a key
+		// custodian.
+		accessv1.AgreementService_LoadAgreement_FullMethodName:      operator,
+		accessv1.AgreementService_RevokeAgreement_FullMethodName:    operator,
+		accessv1.AgreementService_ListAgreements_FullMethodName:     {Roles: []identity.Role{identity.Operator}},
+		accessv1.AgreementService_GetAgreement_FullMethodName:       {Roles: []identity.Role{identity.Operator}},
+		accessv1.AgreementService_AccessReport_FullMethodName:       {Roles: []identity.Role{identity.Operator}},
+		accessv1.AgreementService_CreatePseudonymKey_FullMethodName: {Roles: keyCustodian.Roles, Changes: true},
 	}
 }
 

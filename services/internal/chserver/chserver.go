@@ -85,6 +85,10 @@ type Server struct {
 	Secrets string
 	// Started: this process started the server.
 	Started bool
+	// UsersDir is the users.d folder of a server started here, where a
+	// running dmic writes its recipients' users (load; docs/data-access.md).
+	// chserver empties it at every start. "" for a server not started here.
+	UsersDir string
 }
 
 // PasswordFile is the file holding user's password.
@@ -233,7 +237,7 @@ func Ensure(ctx context.Context, o Options) (srv Server, stop func(), err error)
 		case <-tick.C:
 			if Answers(ctx, addr) {
 				logger.Info("local clickhouse-server answers", "addr", addr)
-				return Server{Addr: addr, Secrets: secrets, Started: true}, stop, nil
+				return Server{Addr: addr, Secrets: secrets, Started: true, UsersDir: filepath.Join(dir, "users.d")}, stop, nil
 			}
 		}
 	}

@@ -11,19 +11,29 @@ import (
 
 // The configuration is the smallest that ClickHouse 18.16 starts with, and uses
 // only settings that current releases still read the same way:
+//
 //   - root element <yandex>: 18.16 knows no other; current releases accept it
 //     as well as <clickhouse>;
+//
 //   - tcp_port only (and http_port when Options.HTTPPort asks for it, which
 //     the access tests do): no https_port or interserver_http_port;
+//
 //   - listen_host 127.0.0.1: a development server is never reachable from outside;
+//
 //   - every path (data, tmp, user files, format schemas, logs) under the private
 //     directory, so it never touches /var/lib/clickhouse or /var/log;
+//
 //   - mark_cache_size: 18.16's default is 5 GiB, too much to promise on a laptop;
+//
 //   - users_config: users.xml beside it, written by chaccess: dmic's users with
 //     their password hashes, from loopback only, and no `default` user at all
 //     (18.16 has no SQL-defined users; current releases fall back to
 //     users_config when no user_directories are configured). The server's
 //     own work (merges, the default profile) needs no user.
+//
+//   - query_log: every query of a user whose profile logs queries (the
+//     recipients of data sharing agreements) is kept, flushed every second,
+//     for the access audit (docs/data-access.md).
 //
 // Running as root works with this configuration (tested with 18.16).
 const configTemplate = `<?xml version="1.0"?>
@@ -46,6 +56,11 @@ const configTemplate = `<?xml version="1.0"?>
     <default_profile>default</default_profile>
     <default_database>default</default_database>
     <mark_cache_size>268435456</mark_cache_size>
+    <query_log>
+        <database>system</database>
+        <table>query_log</table>
+        <flush_interval_milliseconds>1000</flush_interval_milliseconds>
+    </query_log>
 </yandex>
 `
 

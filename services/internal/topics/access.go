@@ -118,7 +118,7 @@ func Grants() []Access {
 		{Principal: ServicePrincipal("load"), Group: "dmic-load",
 			Inputs:  []string{Assigned, Reconciled, Rejected, ValidationOutcomes, Submissions},
 			Outputs: []string{Rejected},
-			Logs:    []string{OperatorAudit},
+			Logs:    []string{Agreements, OperatorAudit},
 			Appends: []string{Audit}},
 		{Principal: Operator,
 			Outputs:        []string{Raw},

@@ -162,6 +162,14 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		case "load", "ingest":
 			args = append(args, s.clickHouseArgs(name)...)
 		}
+		if name == "load" && s.CH.UsersDir != "" {
+			// Data sharing agreements (docs/data-access.md): recipients' users
+			// go in this stack's ClickHouse's users.d; their databases are
+			// made as the migrator, the development server's administrator.
+			args = append(args, "-recipient-key-dir", filepath.Join(cfg.VarDir, "recipient-keys"),
+				"-recipient-users-dir", s.CH.UsersDir, "-recipient-secrets-dir", s.RecipientsDir(),
+				"-recipient-clickhouse-password-file", s.CH.PasswordFile(chaccess.Migrator))
+		}
 		if err := s.spawn(name, true, nil, args...); err != nil {
 			return nil, err
 		}
@@ -178,6 +186,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	ok = true
 	return s, nil
 }
+
+// RecipientsDir holds the recipients' password files and clickhouse-client
+// configurations that load writes (one per agreement in force).
+func (s *Stack) RecipientsDir() string { return filepath.Join(s.cfg.VarDir, "recipients") }
 
 // clickHouseArgs are the ClickHouse flags of a service that logs in. A
 // password is never on a command line (every user of the machine can read
