@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -392,6 +394,12 @@ func (r *Recipients) CopyQueryLog(ctx context.Context) error {
 			return fmt.Errorf("access audit table: %w", err)
 		}
 	}
+	// The server writes its query log every few seconds and creates the
+	// table on its first write: flush it, so that a report shows the queries
+	// made just before it, and take a log not created yet as no query. A
+	// user without the right to flush gets a report a few seconds behind,
+	// not an error.
+	_ = r.conn.Exec(ctx, "SYSTEM FLUSH LOGS")
 	prefix := r.cfg.Base + "_r_"
 	q := fmt.Sprintf(`INSERT INTO %[1]s.queries (event_time, user, query_id, kind, query, read_rows, result_rows, duration_ms, exception)
 SELECT event_time, user, query_id, CAST(type AS UInt8), query, read_rows, result_rows, query_duration_ms, exception
@@ -399,10 +407,17 @@ FROM system.query_log
 WHERE substring(user, 1, %[2]d) = '%[3]s' AND CAST(type AS UInt8) != 1
     AND toInt64(event_time) >= toInt64((SELECT max(event_time) FROM %[1]s.queries)) - 60`, db, len(prefix), prefix)
 	if err := r.conn.Exec(ctx, q); err != nil {
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && ex.Code == unknownTable && strings.Contains(ex.Message, "query_log") {
+			return nil // no query logged since the server started
+		}
 		return fmt.Errorf("copy query log: %w", err)
 	}
 	return nil
 }
+
+// unknownTable is ClickHouse's error code UNKNOWN_TABLE.
+const unknownTable = 60
 
 // Report is, per recipient user, its queries in the access audit.
 func (r *Recipients) Report(ctx context.Context) ([]AccessRow, error) {

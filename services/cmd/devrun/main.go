@@ -172,7 +172,7 @@ func firstProvider(pki string) string {
 
 // exampleAgreements are the data sharing agreements make run loads
 // (docs/data-access.md), and the recipient whose credentials it prints.
-var exampleAgreements = []string{"deploy/agreements/qf7.json", "deploy/agreements/qhm.json"}
+var exampleAgreements = []string{"deploy/agreements/qwe.json", "deploy/agreements/qoq.json"}
 
 // loadAgreements creates the example recipients' pseudonym keys (as the key
 // custodian) and loads their agreements (as the operator), and returns the
@@ -183,7 +183,7 @@ func loadAgreements(ctx context.Context, st *devstack.Stack, database string) st
 		return ""
 	}
 	dmicctl := []string{"-services", st.ControlAddrs(), "-pki", st.PKI.Path}
-	for _, d := range []string{"recipient-qf7", "recipient-qhm"} {
+	for _, d := range []string{"recipient-qwe", "recipient-qoq"} {
 		// Already there after the first run: dmicctl says so, and that is fine.
 		_ = st.Run(ctx, "dmicctl", "dmicctl", append(slices.Clone(dmicctl), "dsa", "key", d, "dev-1")...)
 	}
@@ -191,9 +191,9 @@ func loadAgreements(ctx context.Context, st *devstack.Stack, database string) st
 		fmt.Fprintf(os.Stderr, "make run: example agreements: %v\n", err)
 		return ""
 	}
-	user := database + "_r_dsa_qf7_commissioning"
+	user := database + "_r_dsa_qwe_commissioning"
 	cfgFile := relPath(filepath.Join(st.RecipientsDir(), user+".xml"))
-	return fmt.Sprintf(` As QF7 (NHS South Yorkshire ICB), under its data sharing agreement (docs/data-access.md):
+	return fmt.Sprintf(` As QWE (NHS South West London ICB), under its data sharing agreement (docs/data-access.md):
    clickhouse-client --config-file %[1]s --query "SELECT dataset, commissioner_code, count(), uniqExact(pseudo_nhs_number) FROM activity GROUP BY dataset, commissioner_code ORDER BY dataset, commissioner_code"
    clickhouse-client --config-file %[1]s --query "SELECT * FROM activity_summary ORDER BY month, dataset, commissioner_code"
    bin/dmicctl dsa list && bin/dmicctl access report

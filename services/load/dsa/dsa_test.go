@@ -138,7 +138,7 @@ func TestExampleAgreements(t *testing.T) {
 		t.Fatalf("schema: %v", err)
 	}
 	k := dsa.Known{Datasets: schema.Properties["datasets"].Items.Enum, Columns: schema.Properties["columns"].Items.Enum}
-	for _, f := range []string{"../../../deploy/agreements/qf7.json", "../../../deploy/agreements/qhm.json"} {
+	for _, f := range []string{"../../../deploy/agreements/qwe.json", "../../../deploy/agreements/qoq.json"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
