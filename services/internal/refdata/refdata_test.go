@@ -57,6 +57,15 @@ func TestLoadDirSample(t *testing.T) {
 		if !p.OpenOn("2021-01-31") || p.OpenOn("2021-02-01") || !p.OpenOn("20150101") || p.OpenOn("") {
 			t.Errorf("OpenOn wrong for %+v", p)
 		}
+		// Not a day: too short, too long (dashes or not), so never open.
+		for _, d := range []string{"2021-01", "2021-01-311", "202101311", "2021-01-31-01"} {
+			if p.OpenOn(d) {
+				t.Errorf("OpenOn(%q) = true", d)
+			}
+		}
+		if n := testing.AllocsPerRun(10, func() { p.OpenOn("2021-01-31") }); n != 0 {
+			t.Errorf("OpenOn allocates %.0f times", n)
+		}
 	})
 
 	t.Run("postcode", func(t *testing.T) {
