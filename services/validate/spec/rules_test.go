@@ -271,6 +271,13 @@ func ruleCases() []ruleCase {
 			want: []want{e("PC-001", "postcode_of_usual_address")}},
 		// ORG-002, ORG-006
 		{name: "practice code bad", all: true, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "H8500" }, want: []want{w("ORG-002", "general_medical_practice_code")}},
+		// A patient registered in the Channel Islands is recorded by the
+		// practice's ODS code, which CAM step B reads (guidance p.29:
+		// "identify these patients via ... their registered GP practice
+		// code"; epraccur high level health geography YAD-YAF).
+		{name: "practice code in Jersey", d: apc, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "JER002" }},
+		{name: "practice code in Alderney", d: op, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "ALD200" }},
+		{name: "practice code of three other letters", d: op, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "ABC123" }, want: []want{w("ORG-002", "general_medical_practice_code")}},
 		{name: "practice code default", d: apc, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "V81997" }},
 		{name: "practice known", d: apc, practices: practiceSet{"H85001": true}},
 		{name: "practice not known", all: true, practices: practiceSet{"H85001": true}, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "H85099" }, want: []want{w("ORG-006", "general_medical_practice_code")}},
