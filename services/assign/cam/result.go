@@ -1,6 +1,7 @@
 package cam
 
 import (
+	"math/bits"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -378,7 +379,10 @@ var tableFiles = [numTables]string{
 
 // Vintages lists "file=vintage" for each table the result read.
 func (a *Assigner) Vintages(r *Result) []string {
-	var out []string
+	if r.Tables == 0 {
+		return nil
+	}
+	out := make([]string, 0, bits.OnesCount32(r.Tables))
 	for t := table(0); t < numTables; t++ {
 		if r.Tables&(1<<t) != 0 {
 			out = append(out, a.vintages[t])
@@ -421,7 +425,9 @@ func (a *Assigner) Proto(r *Result) *dmicv1.Assignment {
 		for i := range r.trail {
 			d := &r.trail[i]
 			end := at + r.inputLen(d)
-			ds[i] = dmicv1.CamDecision{Step: d.step, Answer: d.answer, Input: text[at:end]}
+			// Field by field: copying whole messages into the array would
+			// run the GC's bulk write barrier over their internal state.
+			ds[i].Step, ds[i].Answer, ds[i].Input = d.step, d.answer, text[at:end]
 			out.Trail[i] = &ds[i]
 			at = end
 		}
