@@ -452,10 +452,16 @@ func (x *run) responsible() (code string, how int, because why) {
 // responsibility, as the reason codes number it: 1 the GP practice's
 // sub-ICB, 2 the practice's ICB, 3 the residence sub-ICB, 4 the residence
 // ICB, 5 the host sub-ICB; 0 when none is found.
-func (x *run) directFor() (refdata.DirectCommissioner, int, why) {
+//
+// justice says whether a patient at an Appendix F site is placed by the
+// postcode: so for the specialised hub by GP practice (C-0b, C-6 No: the
+// "responsible GP practice method", p.14-15, names the health and justice
+// population), not for the public health region (F: the method of p.21-22
+// names only the no-registration codes and DMS practices).
+func (x *run) directFor(justice bool) (refdata.DirectCommissioner, int, why) {
 	x.r.Tables |= 1 << tDirect
 	gp := x.practiceCode()
-	if !notRegistered(gp) && x.act.GetResidence().GetJusticeFacilityCode() == "" {
+	if !notRegistered(gp) && !(justice && x.act.GetResidence().GetJusticeFacilityCode() != "") {
 		p, open := x.practice()
 		if open && p.NationalGrouping != "W00" {
 			sub := p.Commissioner

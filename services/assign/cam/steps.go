@@ -480,7 +480,7 @@ func (x *run) publicHealth() bool {
 	s7a := ok && s.PublicHealth
 	x.ask("F", s7a, "section 7a service code", x.serviceWhy(s, ok))
 	if s7a {
-		d, n, because := x.directFor()
+		d, n, because := x.directFor(false)
 		if n == 0 || d.Region == "" {
 			x.none("F_X", because)
 			return true
@@ -651,7 +651,7 @@ func (x *run) responsibleSubICB(step, suffix string, byHow []string, method stri
 // practice, residence or host (C-0b, and C-6 answered No). suffixes[n] is
 // the reason suffix of directFor's n (1-5): C_0b_1-5, C_6_4-8.
 func (x *run) hubByResponsibility(step string, suffixes []string, fallback string) {
-	d, n, because := x.directFor()
+	d, n, because := x.directFor(true)
 	if n == 0 || d.Hub == "" {
 		x.none(fallback, because)
 		return
