@@ -453,21 +453,28 @@ func (x *run) responsible() (code string, how int, because why) {
 // sub-ICB, 2 the practice's ICB, 3 the residence sub-ICB, 4 the residence
 // ICB, 5 the host sub-ICB; 0 when none is found.
 //
-// justice says whether a patient at an Appendix F site is placed by the
-// postcode: so for the specialised hub by GP practice (C-0b, C-6 No: the
-// "responsible GP practice method", p.14-15, names the health and justice
-// population), not for the public health region (F: the method of p.21-22
-// names only the no-registration codes and DMS practices).
-func (x *run) directFor(justice bool) (refdata.DirectCommissioner, int, why) {
+// hub says which method: the specialised hub by GP practice (C-0b, C-6
+// No), whose "responsible GP practice method" places the health and justice
+// population and patients of English DMS practices by their postcode
+// (p.14-15); or the public health region (F, p.21-22), which places a DMS
+// practice's patients by the practice's postcode and has no health and
+// justice clause.
+func (x *run) directFor(hub bool) (refdata.DirectCommissioner, int, why) {
 	x.r.Tables |= 1 << tDirect
 	gp := x.practiceCode()
-	if !notRegistered(gp) && !(justice && x.act.GetResidence().GetJusticeFacilityCode() != "") {
+	usePractice := !notRegistered(gp)
+	dms := false
+	if usePractice {
+		dms, _ = x.dmsEnglish()
+		if hub && (dms || x.act.GetResidence().GetJusticeFacilityCode() != "") {
+			usePractice = false
+		}
+	}
+	if usePractice {
 		p, open := x.practice()
 		if open && p.NationalGrouping != "W00" {
 			sub := p.Commissioner
-			if dms, _ := x.dmsEnglish(); dms {
-				// A DMS practice's patients are placed by the practice's
-				// postcode (public health, p.22).
+			if dms {
 				if a, ok := x.ref.Postcode(p.Postcode); ok {
 					sub = a.SubICB
 				}
