@@ -78,7 +78,7 @@ type camScenario struct {
 	name, section string
 	ds            dmicv1.Dataset
 	year          string // CAM version of the activity date: "2024/25" or "2025/26"
-	provider      string // default RVR
+	provider      string // default RVR; the run must be given it (camBookFor)
 	practice      string
 	postcode      string
 	admin         string // default 01
@@ -271,20 +271,40 @@ var camBook = []camScenario{
 		step: "J", reason: "02T_AE_1_1", comm: "02T", path: "EXCL- A&E-1+ J-"},
 }
 
-// camBookFor is the scenarios of the datasets a run makes.
-func camBookFor(datasets []dmicv1.Dataset) []camScenario {
+// independentProvider is the one provider a scenario may name that the run
+// was not given: an independent-sector provider, which no reference file
+// knows, so that C-2 can answer No.
+const independentProvider = "NVC"
+
+// camBookFor is the scenarios of a run: of its datasets and its providers.
+// A run keeps to the providers it is given (a test may submit one
+// provider's file); the independent provider comes on top only in a run of
+// several providers.
+func camBookFor(datasets []dmicv1.Dataset, providers []string) []camScenario {
 	on := map[dmicv1.Dataset]bool{}
 	for _, d := range datasets {
 		on[d] = true
 	}
+	given := map[string]bool{}
+	for _, p := range providers {
+		given[p] = true
+	}
 	var out []camScenario
 	for _, s := range camBook {
-		if on[s.ds] {
+		p := s.provider
+		if p == "" {
+			p = defaultCAMProvider
+		}
+		if on[s.ds] && (given[p] || p == independentProvider && len(providers) > 1) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
+
+// defaultCAMProvider is the provider of a scenario that names none: St
+// Helier (Epsom and St Helier), whose main site SM5 1AA is in Sutton (36L).
+const defaultCAMProvider = "RVR"
 
 // fyDays bounds the days of a CAM version's year, as days since 1970.
 func fyDays(year string) (first, last int) {
@@ -311,7 +331,7 @@ func (g *generator) camActivity(s *camScenario) activity {
 	a := activity{ds: s.ds, lastInSpell: true}
 	a.provider = s.provider
 	if a.provider == "" {
-		a.provider = "RVR"
+		a.provider = defaultCAMProvider
 	}
 	a.day = g.camDay(s.year)
 	g.identify(&a)

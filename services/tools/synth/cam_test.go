@@ -199,6 +199,7 @@ func TestCAMScenariosInANormalRun(t *testing.T) {
 	}{{2000, 1}, {400, 7}, {400, 8}, {2000, 99}} {
 		c := testConfig(tc.records)
 		c.Seed = tc.seed
+		c.Providers = sampleTrusts // as make run and the e2e test give it
 		items, err := Generate(c)
 		if err != nil {
 			t.Fatal(err)
@@ -215,7 +216,7 @@ func TestCAMScenariosInANormalRun(t *testing.T) {
 			}
 			seen[it.CAM.Scenario]++
 		}
-		book := camBookFor(c.withDefaults().Datasets)
+		book := camBookFor(c.withDefaults().Datasets, c.Providers)
 		for _, s := range book {
 			if seen[s.name] == 0 {
 				t.Errorf("%d records, seed %d: scenario %q never made", tc.records, tc.seed, s.name)
@@ -231,10 +232,45 @@ func TestCAMScenariosInANormalRun(t *testing.T) {
 	}
 }
 
+// sampleTrusts are the open trusts of the sample reference data with their
+// postcode in it (refdata.Reference.TrustCodes), which make run and the e2e
+// test give the generator.
+var sampleTrusts = []string{"RCD", "RP4", "RVR"}
+
+// A run keeps to its providers: with one, only that provider's scenarios
+// (a test that submits one provider's file); with several, the independent
+// provider's too.
+func TestCAMScenariosKeepToTheProviders(t *testing.T) {
+	for _, providers := range [][]string{{"RCD"}, {"RJ7", "RVR"}, sampleTrusts} {
+		c := testConfig(2000)
+		c.Providers = providers
+		items, err := Generate(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowed := map[string]bool{}
+		for _, p := range providers {
+			allowed[p] = true
+		}
+		for _, it := range items {
+			if !allowed[it.Provider] && !(it.Provider == independentProvider && len(providers) > 1) {
+				t.Fatalf("providers %v: item of provider %s", providers, it.Provider)
+			}
+		}
+	}
+	if got := sample(t).TrustCodes(); strings.Join(got, " ") != strings.Join(sampleTrusts, " ") {
+		t.Errorf("the sample's trusts are %v, the tests assume %v", got, sampleTrusts)
+	}
+	if _, ok := sample(t).Trust(independentProvider); ok {
+		t.Errorf("%s is in etr: it would have a host", independentProvider)
+	}
+}
+
 // A long run (the bench's) keeps to the configured share, and CAMShare -1
 // makes none.
 func TestCAMShare(t *testing.T) {
 	c := testConfig(20000)
+	c.Providers = sampleTrusts
 	items, err := Generate(c)
 	if err != nil {
 		t.Fatal(err)

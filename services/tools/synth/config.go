@@ -44,7 +44,10 @@ type Config struct {
 	// 8 activities per scenario (about 360) goes through all of them, the
 	// share raised as needed. Scenarios carry their own codes (the sample
 	// reference data's: reference/sample) and activity dates in their CAM
-	// year, 2024/25 or 2025/26, within Start-End where the two meet.
+	// year, 2024/25 or 2025/26, within Start-End where the two meet. Their
+	// providers are sample trusts (RVR, RCD): only the scenarios of
+	// providers in Providers are made, plus, when Providers has several, one
+	// independent-sector provider (NVC) that no reference file knows.
 	CAMShare float64
 	// Start and End bound activity dates, End exclusive (default: the 12
 	// months before 2026-10-01). Only the UTC calendar date is used.

@@ -250,7 +250,7 @@ func newGenerator(c Config) *generator {
 	g.apcTFCs = uniqueTFCs(len(apcCases), func(i int) string { return apcCases[i].tfc })
 	g.opTFCs = uniqueTFCs(len(opClinics), func(i int) string { return opClinics[i].tfc })
 	g.serial = 100_000_000_000 + g.rng.Uint64N(400_000_000_000)
-	g.book = camBookFor(c.Datasets)
+	g.book = camBookFor(c.Datasets, c.Providers)
 	g.camRate = camRate(c, len(g.book))
 	if len(g.book) > 0 {
 		g.camNext = int(uint64(c.Seed) % uint64(len(g.book)))
