@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
@@ -27,7 +28,10 @@ var flowChartSteps = []string{"EXCL", "A&E-1", "A", "B", "B-1", "B-2", "B-3", "B
 var assignedSteps = []string{"EXCL", "A&E-1", "A", "B-2", "B-3", "B-4", "C", "C-1", "WB-10", "C-3", "C-0b", "C-2",
 	"D", "E", "F", "H", "I-1", "J", "C-5", "C-6"}
 
-type recordID struct{ provider, uid string }
+type recordID struct {
+	source        dmicv1.Source
+	provider, uid string
+}
 
 // checkCAM checks commissioner assignment end to end: every CAM scenario the
 // generator made is assigned in ClickHouse as the generator expects (step,
@@ -39,28 +43,33 @@ func checkCAM(t *testing.T, s *stackUnderTest, st *devstack.Stack, items []synth
 	scenarios := map[recordID]*synth.CAMExpectation{}
 	for _, it := range items {
 		if it.CAM != nil {
-			scenarios[recordID{it.Provider, it.RecordID}] = it.CAM
+			scenarios[recordID{it.Source, it.Provider, it.RecordID}] = it.CAM
 		}
 	}
 	if len(scenarios) == 0 {
 		t.Fatal("the generator made no CAM scenario")
 	}
 
-	// 1. ClickHouse: each scenario's provider row.
-	rows, err := s.conn.Query(context.Background(), "SELECT provider_code, cds_unique_identifier, cam_step, cam_reason_code, commissioner_code, cam_version FROM "+
-		database+".activity_current WHERE source = 'provider'")
+	// 1. ClickHouse: each scenario's row (a provider's record; the
+	// independent provider's comes from the national exchange).
+	rows, err := s.conn.Query(context.Background(), "SELECT source, provider_code, cds_unique_identifier, cam_step, cam_reason_code, commissioner_code, cam_version FROM "+
+		database+".activity_current")
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := 0
 	steps := map[string]int{}
 	for rows.Next() {
-		var provider, uid, step, reason, comm, version string
-		if err := rows.Scan(&provider, &uid, &step, &reason, &comm, &version); err != nil {
+		var source, provider, uid, step, reason, comm, version string
+		if err := rows.Scan(&source, &provider, &uid, &step, &reason, &comm, &version); err != nil {
 			t.Fatal(err)
 		}
 		steps[step]++
-		e, ok := scenarios[recordID{provider, uid}]
+		src, err := record.ParseSource(source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := scenarios[recordID{src, provider, uid}]
 		if !ok {
 			continue
 		}
@@ -101,8 +110,9 @@ func checkCAM(t *testing.T, s *stackUnderTest, st *devstack.Stack, items []synth
 		for _, d := range rec.GetAssignment().GetTrail() {
 			asked[d.GetStep()] = true
 		}
-		if rec.GetHeader().GetSource() == dmicv1.Source_SOURCE_PROVIDER {
-			paths[recordID{rec.GetActivity().GetProviderCode(), rec.GetActivity().GetCdsUniqueIdentifier()}] = trailPath(rec.GetAssignment().GetTrail())
+		id := recordID{rec.GetHeader().GetSource(), rec.GetActivity().GetProviderCode(), rec.GetActivity().GetCdsUniqueIdentifier()}
+		if _, ok := scenarios[id]; ok {
+			paths[id] = trailPath(rec.GetAssignment().GetTrail())
 		}
 	})
 	if err != nil {
@@ -162,15 +172,16 @@ func keys(m map[string]int) []string {
 // copies) of the CAM scenarios that must end without a commissioner: the
 // national copy of a record carries the same CAM inputs.
 func unassignedExpected(items []synth.Item) int64 {
-	none := map[recordID]bool{}
+	type key struct{ provider, uid string }
+	none := map[key]bool{}
 	for _, it := range items {
 		if it.CAM != nil && it.CAM.Commissioner == "" {
-			none[recordID{it.Provider, it.RecordID}] = true
+			none[key{it.Provider, it.RecordID}] = true
 		}
 	}
 	var n int64
 	for _, it := range items {
-		if len(it.Bad) == 0 && !it.Delete && !it.Revision && none[recordID{it.Provider, it.RecordID}] {
+		if len(it.Bad) == 0 && !it.Delete && !it.Revision && none[key{it.Provider, it.RecordID}] {
 			n++
 		}
 	}

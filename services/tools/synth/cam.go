@@ -79,6 +79,7 @@ type camScenario struct {
 	ds            dmicv1.Dataset
 	year          string // CAM version of the activity date: "2024/25" or "2025/26"
 	provider      string // default RVR; the run must be given it (camBookFor)
+	national      bool   // sent by the national exchange only (camBookFor)
 	practice      string
 	postcode      string
 	admin         string // default 01
@@ -191,7 +192,7 @@ var camBook = []camScenario{
 		provider: "RCD", practice: "B84019", postcode: "HX1 1AA", service: "NCBPS01L_TOP",
 		step: "C-2", reason: "85J_C_2_1", comm: "85J", path: pathEnglish + " C-0+ C-0a+ C-2+"},
 	{name: "red service, provider with no NHS England contract", section: "C-2 No (p.44): N/A, no commissioner (C_2_X)", ds: apcDS, year: y2425,
-		provider: "NVC", practice: "H85030", postcode: "SM1 1AA", service: "NCBPS01A",
+		provider: independentProvider, national: true, practice: "H85030", postcode: "SM1 1AA", service: "NCBPS01A",
 		step: "C-2", reason: "C_2_X", comm: "", path: pathEnglish + " C-0+ C-0a+ C-2-"},
 	{name: "amber service 2024/25", section: "2024/25 amber (changes from 24/25, item 5): retained, hub of the GP practice (C-0b)", ds: apcDS, year: y2425,
 		practice: "B84019", postcode: "HX1 1AA", service: "NCBPS01S",
@@ -271,22 +272,23 @@ var camBook = []camScenario{
 		step: "J", reason: "02T_AE_1_1", comm: "02T", path: "EXCL- A&E-1+ J-"},
 }
 
-// independentProvider is the one provider a scenario may name that the run
-// was not given: an independent-sector provider, which no reference file
-// knows, so that C-2 can answer No.
+// independentProvider is an independent-sector provider, which no reference
+// file knows (it has no host, so C-2 answers No), and which the run is not
+// given: no door of the run takes its submissions, so its scenario comes as
+// a national-only record, from the national exchange (which sends every
+// provider's activity).
 const independentProvider = "NVC"
 
-// camBookFor is the scenarios of a run: of its datasets and its providers.
-// A run keeps to the providers it is given (a test may submit one
-// provider's file); the independent provider comes on top only in a run of
-// several providers.
-func camBookFor(datasets []dmicv1.Dataset, providers []string) []camScenario {
+// camBookFor is the scenarios of a run: of its datasets and its providers
+// (a test may submit one provider's file), and the national-only one when
+// the run makes national-only activities.
+func camBookFor(c Config) []camScenario {
 	on := map[dmicv1.Dataset]bool{}
-	for _, d := range datasets {
+	for _, d := range c.Datasets {
 		on[d] = true
 	}
 	given := map[string]bool{}
-	for _, p := range providers {
+	for _, p := range c.Providers {
 		given[p] = true
 	}
 	var out []camScenario
@@ -295,7 +297,7 @@ func camBookFor(datasets []dmicv1.Dataset, providers []string) []camScenario {
 		if p == "" {
 			p = defaultCAMProvider
 		}
-		if on[s.ds] && (given[p] || p == independentProvider && len(providers) > 1) {
+		if on[s.ds] && (s.national && c.NationalOnlyShare > 0 || !s.national && given[p]) {
 			out = append(out, s)
 		}
 	}

@@ -105,7 +105,11 @@ func path(r *cam.Result) string {
 func scenarioItem(t *testing.T, g *generator, s *camScenario) Item {
 	t.Helper()
 	a := g.camActivity(s)
-	it := g.item(&a, &a.rec, dmicv1.Source_SOURCE_PROVIDER)
+	src := dmicv1.Source_SOURCE_PROVIDER
+	if s.national {
+		src = dmicv1.Source_SOURCE_NATIONAL
+	}
+	it := g.item(&a, &a.rec, src)
 	it.CAM = s.expectation(a.rec.get("commissioner_code"))
 	return it
 }
@@ -211,12 +215,13 @@ func TestCAMScenariosInANormalRun(t *testing.T) {
 				continue
 			}
 			n++
-			if len(it.Bad) > 0 || it.Source != dmicv1.Source_SOURCE_PROVIDER || it.Revision || it.Delete {
-				t.Fatalf("scenario item %s is not a good provider original", it.RecordID)
+			national := it.Source == dmicv1.Source_SOURCE_NATIONAL && it.NationalOnly && it.Provider == independentProvider
+			if len(it.Bad) > 0 || it.Source != dmicv1.Source_SOURCE_PROVIDER && !national || it.Revision || it.Delete {
+				t.Fatalf("scenario item %s is not a good provider original or the independent provider's national-only record", it.RecordID)
 			}
 			seen[it.CAM.Scenario]++
 		}
-		book := camBookFor(c.withDefaults().Datasets, c.Providers)
+		book := camBookFor(c.withDefaults())
 		for _, s := range book {
 			if seen[s.name] == 0 {
 				t.Errorf("%d records, seed %d: scenario %q never made", tc.records, tc.seed, s.name)
@@ -238,23 +243,34 @@ func TestCAMScenariosInANormalRun(t *testing.T) {
 var sampleTrusts = []string{"RCD", "RP4", "RVR"}
 
 // A run keeps to its providers: with one, only that provider's scenarios
-// (a test that submits one provider's file); with several, the independent
-// provider's too.
+// (a test that submits one provider's file). The independent provider's
+// record comes from the national exchange, in a run with national-only
+// activities.
 func TestCAMScenariosKeepToTheProviders(t *testing.T) {
 	for _, providers := range [][]string{{"RCD"}, {"RJ7", "RVR"}, sampleTrusts} {
-		c := testConfig(2000)
-		c.Providers = providers
-		items, err := Generate(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		allowed := map[string]bool{}
-		for _, p := range providers {
-			allowed[p] = true
-		}
-		for _, it := range items {
-			if !allowed[it.Provider] && !(it.Provider == independentProvider && len(providers) > 1) {
-				t.Fatalf("providers %v: item of provider %s", providers, it.Provider)
+		for _, nationalOnly := range []float64{0, -1} {
+			c := testConfig(2000)
+			c.Providers, c.NationalOnlyShare = providers, nationalOnly
+			items, err := Generate(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			allowed := map[string]bool{}
+			for _, p := range providers {
+				allowed[p] = true
+			}
+			independent := 0
+			for _, it := range items {
+				if it.Provider == independentProvider && it.Source == dmicv1.Source_SOURCE_NATIONAL && it.NationalOnly && it.CAM != nil {
+					independent++
+					continue
+				}
+				if !allowed[it.Provider] {
+					t.Fatalf("providers %v: item of provider %s", providers, it.Provider)
+				}
+			}
+			if (independent > 0) != (nationalOnly == 0) {
+				t.Errorf("providers %v, national-only share %v: %d records of the independent provider", providers, nationalOnly, independent)
 			}
 		}
 	}

@@ -46,8 +46,9 @@ type Config struct {
 	// reference data's: reference/sample) and activity dates in their CAM
 	// year, 2024/25 or 2025/26, within Start-End where the two meet. Their
 	// providers are sample trusts (RVR, RCD): only the scenarios of
-	// providers in Providers are made, plus, when Providers has several, one
-	// independent-sector provider (NVC) that no reference file knows.
+	// providers in Providers are made, plus, in a run with national-only
+	// activities, a national-only record of an independent-sector provider
+	// (NVC) that no reference file knows.
 	CAMShare float64
 	// Start and End bound activity dates, End exclusive (default: the 12
 	// months before 2026-10-01). Only the UTC calendar date is used.

@@ -62,8 +62,9 @@ type Item struct {
 	Delete bool
 	// NationalOnly is set on national copies of activities no provider submitted.
 	NationalOnly bool
-	// CAM is set on the provider record of a CAM scenario: what commissioner
-	// assignment must make of it (see Config.CAMShare).
+	// CAM is set on the record of a CAM scenario (a provider record, or for
+	// a provider the run is not given a national-only one): what
+	// commissioner assignment must make of it (see Config.CAMShare).
 	CAM *CAMExpectation
 	// ActivityDate is the record's activity date (YYYY-MM-DD), "" when the record lacks it.
 	ActivityDate string
@@ -250,7 +251,7 @@ func newGenerator(c Config) *generator {
 	g.apcTFCs = uniqueTFCs(len(apcCases), func(i int) string { return apcCases[i].tfc })
 	g.opTFCs = uniqueTFCs(len(opClinics), func(i int) string { return opClinics[i].tfc })
 	g.serial = 100_000_000_000 + g.rng.Uint64N(400_000_000_000)
-	g.book = camBookFor(c.Datasets, c.Providers)
+	g.book = camBookFor(c)
 	g.camRate = camRate(c, len(g.book))
 	if len(g.book) > 0 {
 		g.camNext = int(uint64(c.Seed) % uint64(len(g.book)))
@@ -328,11 +329,16 @@ func (g *generator) tick(i int) error {
 	// A CAM scenario takes the place of a good activity; one whose turn
 	// falls on a bad record passes to the next good one.
 	g.camOwed += g.camRate
-	var scenario *camScenario
+	var scenario, national *camScenario
 	if !bad && g.camOwed >= 1 {
 		g.camOwed--
 		scenario = &g.book[g.camNext]
 		g.camNext = (g.camNext + 1) % len(g.book)
+		if scenario.national {
+			// On top of this tick's provider activity, like a national-only
+			// activity; made last, as its record reuses the buffers.
+			scenario, national = nil, scenario
+		}
 	}
 	var a activity
 	if scenario != nil {
@@ -395,6 +401,13 @@ func (g *generator) tick(i int) error {
 		b := g.newActivity(g.pickDataset(g.cdsDatasets))
 		it := g.item(&b, &b.rec, dmicv1.Source_SOURCE_NATIONAL)
 		it.NationalOnly = true
+		g.schedule(i+nationalDelayMin+g.rng.IntN(nationalDelaySpan), it)
+	}
+	if national != nil {
+		b := g.camActivity(national)
+		it := g.item(&b, &b.rec, dmicv1.Source_SOURCE_NATIONAL)
+		it.NationalOnly = true
+		it.CAM = national.expectation(b.rec.get("commissioner_code"))
 		g.schedule(i+nationalDelayMin+g.rng.IntN(nationalDelaySpan), it)
 	}
 	return nil
