@@ -15,6 +15,7 @@ func Access() topics.Access {
 		// operators' skips and replays (the service shell's).
 		Logs: []string{topics.Agreements, topics.OperatorAudit},
 		// The security audit trail: the service shell records its callers'
-		// refusals and actions on it (docs/security.md).
+		// refusals and actions on it (docs/security.md); load also reads
+		// it, as one of its Inputs, into the audit table.
 		Appends: []string{topics.Audit}}
 }

@@ -92,6 +92,8 @@ func run() int {
 	if *database != chstore.DefaultDatabase {
 		dq += " -clickhouse-database " + *database
 	}
+	// The same reads, of the security audit trail.
+	auditCmd := strings.Replace(dq, " bin/dmicctl dq", " bin/dmicctl audit", 1)
 	ctl := ""
 	if *portBase != 0 {
 		ctl = " -services " + st.ControlAddrs()
@@ -126,11 +128,12 @@ func run() int {
    clickhouse-client --config-file %[20]s --query "SELECT rule_id, count() FROM %[14]s.rejections FINAL GROUP BY rule_id ORDER BY rule_id"
    clickhouse-client --config-file %[20]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
    %[21]s
+   %[23]s   # the audit trail: refusals and changes, and who
 %[22]s================================================================================
 `, st.Brokers, st.IngestURL(), st.CH.Addr, relPath(st.CH.Secrets), chaccess.Migrator, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
 		p.Ops["validate"], p.Ops["validate"], p.Ops["load"], p.Ops["ingest"], *database, pki, provider,
 		relPath(broker.KcatConfigFile(st.KafkaCredentials)), relPath(st.KafkaCredentials),
-		"clickhouse-client --config-file "+relPath(st.ClientConfig(chaccess.Migrator)), analyst, dq, recipient)
+		"clickhouse-client --config-file "+relPath(st.ClientConfig(chaccess.Migrator)), analyst, dq, recipient, auditCmd)
 	if *trickle > 0 && *records > 0 {
 		go func() {
 			for seed := 2; ; seed++ {

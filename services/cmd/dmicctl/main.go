@@ -1,14 +1,15 @@
 // Command dmicctl shows the status of every dmic service and pauses or
 // resumes one, over each service's gRPC control API; manages the data
 // specifications on validate and the pseudonymisation keys on deidentify;
-// shows the data-quality summary and the small-numbers check from
-// ClickHouse; and creates or migrates the ClickHouse schema.
+// shows the data-quality summary, the small-numbers check and the security
+// audit trail from ClickHouse; and creates or migrates the ClickHouse schema.
 //
 //	dmicctl status
 //	dmicctl pause validate
 //	dmicctl resume validate
 //	dmicctl dq [-provider RJ7] [-dataset apc] [-source provider] [-months 3] [-rules]
 //	dmicctl small-numbers [-k 5] [-provider RJ7] [-dataset apc] [-source provider] [-months 3]
+//	dmicctl audit [-since 24h] [-outcome refused|allowed|done|failed] [-org 0DC] [-action Pause] [-limit 50]
 //	dmicctl migrate [-clickhouse-addr ADDR] [-clickhouse-database DB]
 //	dmicctl spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE
 //	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
@@ -50,6 +51,7 @@ func usage(fs *flag.FlagSet) {
 		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
+		"       dmicctl [-timeout d] audit [-since 24h|7d|DATE] [-outcome refused|allowed|done|failed] [-org CODE] [-action TEXT] [-limit N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] migrate [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] kafka-setup [-brokers ADDRS] [-passwords-dir DIR] [-kafka-sasl-password-file F] [-kafka-tls-ca F] [-partitions N] | kafka-setup -print\n"+
 		"       (ClickHouse commands also take -clickhouse-user and -clickhouse-password-file, or DMIC_CLICKHOUSE_PASSWORD; docs/security.md)\n")
@@ -70,7 +72,7 @@ func run(args []string) int {
 		return 2
 	}
 	ctx := context.Background()
-	if cmd := fs.Arg(0); cmd == "dq" || cmd == "small-numbers" || cmd == "migrate" {
+	if cmd := fs.Arg(0); cmd == "dq" || cmd == "small-numbers" || cmd == "audit" || cmd == "migrate" {
 		// Talks to ClickHouse, not the services: -services does not matter. The
 		// views read their tables whole (FINAL), which takes longer than a
 		// control call: unless -timeout was given, allow a minute.
@@ -81,6 +83,8 @@ func run(args []string) int {
 		switch cmd {
 		case "small-numbers":
 			return smallNumbers(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
+		case "audit":
+			return auditCommand(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
 		case "migrate":
 			// A layout migration copies a table's rows: allow it time.
 			if !flagSet(fs, "timeout") {

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,8 @@ type Entry struct {
 	Outcome string `json:"outcome"`
 	// Reason is a fixed code: why a call was refused, or how it failed.
 	Reason string `json:"reason,omitempty"`
-	// Detail is the message the caller was given (bounded).
+	// Detail is the message the caller was given (bounded), with anything
+	// shaped like a patient identifier redacted (Redact).
 	Detail string `json:"detail,omitempty"`
 	// Caller is who was authenticated; nil when nobody was.
 	Caller *identity.Identity `json:"caller,omitempty"`
@@ -119,7 +121,7 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// fill completes an entry: id, time, service, bounded detail.
+// fill completes an entry: id, time, service, bounded and redacted detail.
 func (l *Log) fill(e Entry) Entry {
 	if e.ID == "" {
 		e.ID = NewID()
@@ -130,8 +132,11 @@ func (l *Log) fill(e Entry) Entry {
 	if e.Service == "" {
 		e.Service = l.service
 	}
+	// Redacted before it is bounded: a cut must not leave part of an
+	// identifier that the whole would have matched.
+	e.Detail = Redact(e.Detail)
 	if len(e.Detail) > maxDetail {
-		e.Detail = e.Detail[:maxDetail] + "…"
+		e.Detail = strings.ToValidUTF8(e.Detail[:maxDetail], "") + "…"
 	}
 	return e
 }

@@ -21,11 +21,13 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/dmic-nhs/dmic/services/internal/audit"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 )
 
 // ClickHouse's error codes for a refused login or statement: 18.16's, then
@@ -207,6 +209,50 @@ func TestAccess(t *testing.T) {
 			}
 		})
 	}
+
+	// Issue 12: the audit trail is for analysts to read and nobody to
+	// change; load (the writer) only inserts.
+	t.Run("analyst reads the audit trail and cannot change it", func(t *testing.T) {
+		trail := s.db + "." + chstore.TableAudit
+		w := chstore.NewWriter(open(t, s.as(t, chaccess.Writer)), s.db)
+		refusal := audit.Entry{ID: "a1", Time: time.Now().UTC(), Service: "validate", Protocol: "grpc", Action: "/dmic.v1.ControlService/Pause",
+			Outcome: audit.Refused, Reason: "role", Caller: &identity.Identity{Org: "0DA", Role: identity.Analyst, Name: "Ann Analyst", Method: identity.MTLS}}
+		if err := w.WriteAudit(ctx, []chstore.AuditRow{{Entry: refusal}}); err != nil {
+			t.Fatalf("the writer writes the audit table: %v", err)
+		}
+		conn := open(t, s.as(t, chaccess.Analyst))
+		got, err := chstore.ReadAudit(ctx, conn, s.db, chstore.AuditFilter{Outcome: audit.Refused})
+		if err != nil || len(got) != 1 || got[0].CallerRole != "analyst" {
+			t.Errorf("the analyst reads the audit table: %+v, %v", got, err)
+		}
+		for _, q := range []string{
+			"INSERT INTO " + trail + " (id, outcome) SELECT 'forged', 'done'",
+			"ALTER TABLE " + trail + " DELETE WHERE 1",
+			"ALTER TABLE " + trail + " UPDATE detail = '' WHERE 1",
+			"ALTER TABLE " + trail + " DROP COLUMN detail",
+			"ALTER TABLE " + trail + " DROP PARTITION 202611",
+			"OPTIMIZE TABLE " + trail + " FINAL",
+			"TRUNCATE TABLE " + trail,
+			"DROP TABLE " + trail,
+			"RENAME TABLE " + trail + " TO " + s.db + ".gone",
+		} {
+			refused(t, "analyst: "+q, conn.Exec(ctx, q), readonly)
+		}
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+trail).Scan(&n); err != nil || n != 1 {
+			t.Errorf("after the attempts the trail has %d rows (%v), want the 1 written", n, err)
+		}
+		// The writer inserts and may not rewrite or remove (allow_ddl = 0;
+		// on 18.16 only as far as docs/security.md says).
+		wconn := open(t, s.as(t, chaccess.Writer))
+		for _, q := range []string{
+			"ALTER TABLE " + trail + " DELETE WHERE 1",
+			"DROP TABLE " + trail,
+			"TRUNCATE TABLE " + trail,
+		} {
+			refused(t, "writer: "+q, wconn.Exec(ctx, q), ddlProhibited)
+		}
+	})
 
 	t.Run("writer writes and changes no schema", func(t *testing.T) {
 		conn := open(t, s.as(t, chaccess.Writer))

@@ -20,6 +20,7 @@ const (
 	TableReconciliation    = "reconciliation"
 	TableOutcomes          = "validation_outcomes"
 	TableSubmissions       = "submissions"
+	TableAudit             = "audit" // the security audit trail (dmic.audit; docs/security.md, Audit)
 	ViewActivityCurrent    = "activity_current"
 	ViewRejectionsSummary  = "rejections_summary"
 	ViewDQSummary          = "dq_summary"
@@ -90,6 +91,11 @@ func ddlOf[R any](cols []column[R]) []columnDDL {
 //     submission's state from them. Small, so unpartitioned. Layout 2: layout
 //     1 kept one receipt per submission id, the last inserted, which lets a
 //     resend's start hide that an earlier attempt had finished.
+//   - audit: the security audit trail, one row per entry, keyed by the
+//     call's id and the outcome (a call's entries share its id: allowed,
+//     then done or failed), so a redelivered entry replaces itself.
+//     Partitioned by month, for queries of recent entries and for dropping
+//     months past their retention.
 func tables() []tableDef {
 	return []tableDef{
 		{
@@ -122,6 +128,12 @@ func tables() []tableDef {
 			columns: ddlOf(receiptColumns),
 			engine:  "ENGINE = ReplacingMergeTree()",
 			orderBy: []string{"submission_id", "attempt", "state"}, layout: 2,
+		},
+		{
+			name:    TableAudit,
+			columns: ddlOf(auditColumns),
+			engine:  "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time)",
+			orderBy: []string{"id", "outcome"}, partition: "toYYYYMM(time)", layout: 1,
 		},
 	}
 }

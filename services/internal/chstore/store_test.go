@@ -58,7 +58,7 @@ func TestStore(t *testing.T) {
 		other := fmt.Sprintf("dmic_test_conc_%d", time.Now().UnixNano()%1e6)
 		t.Cleanup(func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+other) })
 		applyConcurrently(ctx, t, srv, other, 6)
-		for _, name := range []string{TableActivity, TableRejections, TableReconciliation, TableOutcomes, TableSubmissions,
+		for _, name := range []string{TableActivity, TableRejections, TableReconciliation, TableOutcomes, TableSubmissions, TableAudit,
 			ViewActivityCurrent, ViewRejectionsSummary, ViewDQSummary, ViewDQRuleSummary, ViewSmallNumbers, ViewSubmissionStatus} {
 			if c := count(t, conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", other, name); c != 1 {
 				t.Errorf("%s.%s missing after concurrent ApplySchema", other, name)

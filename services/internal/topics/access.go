@@ -40,9 +40,9 @@ type Access struct {
 	Logs []string
 	// Reads are read outside any group and never written (inspection).
 	Reads []string
-	// Appends are written and never read: the security audit trail
-	// (dmic.audit), which every service records its callers' refusals and
-	// actions on.
+	// Appends are written: the security audit trail (dmic.audit), which
+	// every service records its callers' refusals and actions on (and which
+	// only load also reads, as an input).
 	Appends []string
 	// DescribeGroups lets the principal see every dmic consumer group's
 	// committed offsets (lag).
@@ -84,8 +84,9 @@ func Names() []string {
 // inputs, outputs) and the control logs and changelogs it keeps; a test in
 // each service's folder checks its row against the service's own Access.
 //
-// Every service appends to the security audit trail (dmic.audit) and none
-// reads it. The operators' tools read every topic (they include a
+// Every service appends to the security audit trail (dmic.audit), and only
+// load reads it: into ClickHouse's audit table, where analysts read it
+// without being able to change it. The operators' tools read every topic (they include a
 // data-quality officer's look at rejected records, the leak guard's scan
 // and the audit trail) and write dmic.raw, the documented way to feed
 // records with kcat.
@@ -116,7 +117,7 @@ func Grants() []Access {
 			Logs:    []string{ReconcileState, OperatorAudit},
 			Appends: []string{Audit}},
 		{Principal: ServicePrincipal("load"), Group: "dmic-load",
-			Inputs:  []string{Assigned, Reconciled, Rejected, ValidationOutcomes, Submissions},
+			Inputs:  []string{Assigned, Reconciled, Rejected, ValidationOutcomes, Submissions, Audit},
 			Outputs: []string{Rejected},
 			Logs:    []string{Agreements, OperatorAudit},
 			Appends: []string{Audit}},

@@ -21,8 +21,11 @@ import (
 	"google.golang.org/grpc"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/secret"
@@ -289,10 +292,19 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	// 3. Pausing validate stops the flow after it; resuming drains the
 	// backlog. Only an operator may: the real binaries refuse anyone else.
+	refusedFrom := time.Now().Add(-time.Second) // the audit table's time is to the second
 	for file, want := range map[string]codes.Code{"": codes.Unauthenticated, devpki.AnalystFile: codes.PermissionDenied, devpki.KeyCustodianFile: codes.PermissionDenied} {
 		if _, err := s.controlAs("validate", file).Pause(ctx, &dmicv1.PauseRequest{}); grpcstatus.Code(err) != want {
 			t.Errorf("pause with certificate %q: %v, want %v", file, err, want)
 		}
+	}
+	// Each refusal is on the audit trail, and load has put it in
+	// ClickHouse's audit table, where the analyst reads who was refused:
+	// the caller's role (none without a certificate) and the reason.
+	for role, reason := range map[identity.Role]string{"": identity.ReasonNoCredentials, identity.Analyst: access.ReasonRole, identity.KeyCustodian: access.ReasonRole} {
+		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE service = 'validate' AND action = '/dmic.v1.ControlService/Pause' "+
+			"AND outcome = 'refused' AND caller_role = '%s' AND reason = '%s' AND time >= toDateTime(%d)", database, chstore.TableAudit, role, reason, refusedFrom.Unix())
+		s.waitFor(fmt.Sprintf("the refused pause of %q in the audit table", role), time.Minute, func() bool { return s.count(q) >= 1 })
 	}
 	ctl := s.control("validate")
 	if _, err := ctl.Pause(ctx, &dmicv1.PauseRequest{}); err != nil {
