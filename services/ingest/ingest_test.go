@@ -53,6 +53,8 @@ type fixture struct {
 	grpc string
 	pki  *devpkitest.PKI
 	reg  *prometheus.Registry
+	// metrics is the service's own registry.
+	metrics *prometheus.Registry
 	// client presents RXX's certificate (a provider); national the national
 	// exchange's.
 	client, national *http.Client
@@ -74,7 +76,8 @@ func instance(t *testing.T, b *broker.Broker, opts ...ingest.Option) *fixture {
 	w := kafkapipe.NewWriter(c)
 	t.Cleanup(func() { w.Close() })
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(c, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), opts...)
+	metrics := prometheus.NewRegistry()
+	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(c, topics.SubmissionAttempts, w), lg), lg, metrics, opts...)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()
@@ -83,7 +86,7 @@ func instance(t *testing.T, b *broker.Broker, opts ...ingest.Option) *fixture {
 	g, reg := pki.Guard(c, clocktest.Clock(t))
 	mux := access.NewMux()
 	svc.RegisterHTTP(mux)
-	f := &fixture{svc: svc, b: b, admin: brokertest.Admin(t, b), pki: pki, reg: reg, url: pki.ServeHTTP(g, mux),
+	f := &fixture{svc: svc, b: b, admin: brokertest.Admin(t, b), pki: pki, reg: reg, metrics: metrics, url: pki.ServeHTTP(g, mux),
 		grpc: pki.ServeGRPC(g, func(gs *grpc.Server) { dmicv1.RegisterIngestServiceServer(gs, svc) }),
 		rxx:  pki.Client(identity.Provider, "RXX", "RXX EPR"), x26: pki.Client(identity.National, "X26", "SUS")}
 	f.client, f.national = pki.HTTPClient(f.rxx), pki.HTTPClient(f.x26)

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,6 +45,9 @@ type Service struct {
 	spoolDir     string
 	spoolMemory  int
 	abandonAfter time.Duration
+	limits       Limits
+	// rate is each organisation's token bucket; nil without a rate limit.
+	rate *rateLimiter
 
 	// running are the attempts this instance is storing: never abandoned
 	// for being slow.
@@ -56,8 +60,9 @@ type Service struct {
 	mu     sync.Mutex
 	paused bool
 
-	mRecords *prometheus.CounterVec
-	mSubs    *prometheus.CounterVec
+	mRecords  *prometheus.CounterVec
+	mSubs     *prometheus.CounterVec
+	mRefusals *prometheus.CounterVec
 }
 
 // DefaultAbandonAfter is how long an attempt may go without ending before
@@ -68,16 +73,19 @@ const DefaultAbandonAfter = 15 * time.Minute
 // ingest instance; Run follows it.
 func New(p Producer, attempts *Attempts, log *slog.Logger, reg prometheus.Registerer, opts ...Option) *Service {
 	s := &Service{producer: p, attempts: attempts, log: log, spoolDir: os.TempDir(), spoolMemory: DefaultSpoolMemory,
-		abandonAfter: DefaultAbandonAfter, running: map[attemptKey]bool{},
+		abandonAfter: DefaultAbandonAfter, running: map[attemptKey]bool{}, limits: DefaultLimits(),
 		mRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_records_total",
 			Help: "Records received, by data set, source and outcome."}, []string{"dataset", "source", "outcome"}),
 		mSubs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_submissions_total",
 			Help: "Submissions received, by transport and outcome."}, []string{"transport", "outcome"}),
+		mRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_refusals_total",
+			Help: "Submissions refused by ingest's limits, by reason: body-too-large, too-many-records, rate-limited."}, []string{"reason"}),
 	}
-	reg.MustRegister(s.mRecords, s.mSubs)
+	reg.MustRegister(s.mRecords, s.mSubs, s.mRefusals)
 	for _, o := range opts {
 		o(s)
 	}
+	s.rate = newRateLimiter(s.limits.Rate, s.limits.Burst, s.clock)
 	return s
 }
 
@@ -184,7 +192,7 @@ func (s *Service) begin(ctx context.Context, id submissionIdentity, keepAll bool
 	if got.Conflict != nil {
 		return nil, &KeyConflict{Key: id.key, Holder: got.Conflict}
 	}
-	sub := newSubmission(s.producer, got.Receipt, keepAll)
+	sub := newSubmission(s.producer, got.Receipt, keepAll, s.limits.AnswerResults)
 	s.setRunning(sub, true)
 	if err := sub.begin(ctx); err != nil {
 		s.end(ctx, sub, err)
@@ -375,16 +383,41 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		refusal(w, err)
 		return
 	}
-	// The whole body first: its digest is the submission's identity.
+	// The limits before the body is read: a refused submission costs
+	// ingest nothing but its headers.
+	if rf := s.checkRate(r.Context(), sc.submitter); rf != nil {
+		limitAnswer(w, rf)
+		return
+	}
+	maxBody := s.limits.MaxBodyBytes
+	if r.ContentLength > maxBody {
+		limitAnswer(w, s.refuseLimit(r.Context(), bodyTooLarge(maxBody)))
+		return
+	}
+	// The whole body first: its digest is the submission's identity. Its
+	// lines are counted as it comes, so that too many is refused without
+	// reading the rest.
+	maxLines := s.limits.MaxRecords
+	if csv {
+		maxLines++ // the header
+	}
 	sp := newSpool(s.spoolDir, s.spoolMemory)
 	defer sp.Close()
-	if _, err := io.Copy(sp, http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+	body := &lineCap{r: http.MaxBytesReader(w, r.Body, maxBody), max: maxLines}
+	_, err = io.Copy(sp, body)
+	if err == nil && body.lines() > maxLines {
+		err = errTooManyLines
+	}
+	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: larger than %d bytes; split the file", int64(maxBody)))
-			return
+		switch {
+		case errors.As(err, &tooLarge):
+			limitAnswer(w, s.refuseLimit(r.Context(), bodyTooLarge(maxBody)))
+		case errors.Is(err, errTooManyLines):
+			limitAnswer(w, s.refuseLimit(r.Context(), tooManyRecords(s.limits.MaxRecords)))
+		default:
+			httpError(w, http.StatusBadRequest, "request body could not be read: "+err.Error())
 		}
-		httpError(w, http.StatusBadRequest, "request body could not be read: "+err.Error())
 		return
 	}
 	// reader reads the body from its start: twice for a provider's.
@@ -451,8 +484,47 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("\n"))
 }
 
-// maxBody is the largest submission over HTTP.
-const maxBody = 4 << 30
+// limitAnswer answers a limit's refusal: 413, or 429 with Retry-After.
+func limitAnswer(w http.ResponseWriter, r *limitRefusal) {
+	if r.retryAfter > 0 {
+		w.Header().Set("Retry-After", r.retryAfterSeconds())
+	}
+	httpError(w, r.httpStatus(), r.message)
+}
+
+// errTooManyLines: a body with more lines than a submission may have records.
+var errTooManyLines = errors.New("more lines than the record limit")
+
+// lineCap counts the lines of a body as it is read, and fails the read
+// once there are more than max.
+type lineCap struct {
+	r        io.Reader
+	max      int64
+	newlines int64
+	any      bool
+	last     byte
+}
+
+func (c *lineCap) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.newlines += int64(bytes.Count(p[:n], []byte{'\n'}))
+		c.any, c.last = true, p[n-1]
+		if c.newlines > c.max {
+			return n, errTooManyLines
+		}
+	}
+	return n, err
+}
+
+// lines is the number of lines read: a last line without a line ending
+// counts.
+func (c *lineCap) lines() int64 {
+	if c.any && c.last != '\n' {
+		return c.newlines + 1
+	}
+	return c.newlines
+}
 
 func withKey(key string) string {
 	if key == "" {
@@ -487,10 +559,22 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 	if err != nil {
 		return err
 	}
+	if rf := s.checkRate(stream.Context(), sc.submitter); rf != nil {
+		return rf.grpcStatus()
+	}
 	sp := newSpool(s.spoolDir, s.spoolMemory)
 	defer sp.Close()
+	var records, size int64
 	for req := first; ; {
 		for _, js := range req.GetJsonRecords() {
+			// Over a cap, the rest of the stream is not read: returning
+			// ends it.
+			if records, size = records+1, size+int64(len(js)); records > s.limits.MaxRecords {
+				return s.refuseLimit(stream.Context(), tooManyRecords(s.limits.MaxRecords)).grpcStatus()
+			}
+			if size > s.limits.MaxBodyBytes {
+				return s.refuseLimit(stream.Context(), bodyTooLarge(s.limits.MaxBodyBytes)).grpcStatus()
+			}
 			if err := sp.writeRecord(js); err != nil {
 				s.log.Error("submission not kept while received", "err", err)
 				return status.Error(codes.Unavailable, "the submission could not be kept while it is stored; resend it")

@@ -32,6 +32,9 @@ type Config struct {
 	// providers' door): HTTPS with client certificates. Only a service with
 	// an HTTP API has the flag.
 	HTTPAddr string
+	// HTTP bounds the HTTP API's connections against slow clients (a
+	// service with an HTTP API only).
+	HTTP HTTPTimeouts
 	// OpsAddr is the operational listener: /metrics, /healthz and
 	// /debug/pprof, plain HTTP, on localhost by default. Never the API's.
 	OpsAddr string
@@ -65,6 +68,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, p ports.Ports) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", fmt.Sprintf("localhost:%d", p.GRPC), "Listen address of the gRPC API (TLS; callers present a client certificate).")
 	if p.HTTP != 0 {
 		fs.StringVar(&c.HTTPAddr, "http-addr", fmt.Sprintf("localhost:%d", p.HTTP), "Listen address of the HTTP API (HTTPS; callers present a client certificate); empty: off.")
+		c.HTTP.RegisterFlags(fs)
 	}
 	fs.StringVar(&c.OpsAddr, "ops-addr", fmt.Sprintf("localhost:%d", p.Ops), "Listen address of the operational HTTP endpoints /metrics, /healthz and /debug/pprof (plain HTTP: keep it on localhost or a private network); empty: off.")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "The service's certificate, PEM (with any intermediates after it). Required.")
@@ -88,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("-grpc-addr: required"))
+	}
+	if c.HTTPAddr != "" {
+		errs = append(errs, c.HTTP.Validate())
 	}
 	errs = append(errs, c.checkTLS()...)
 	if err := c.OIDC.Validate(); err != nil {

@@ -3,6 +3,7 @@ package service
 import (
 	"flag"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,9 +44,36 @@ func TestHTTPAddrOnlyWithAnAPI(t *testing.T) {
 	if c.HTTPAddr != "localhost:8080" || c.OpsAddr != "localhost:9201" {
 		t.Errorf("ingest: API %q, ops %q", c.HTTPAddr, c.OpsAddr)
 	}
+	if c.HTTP != DefaultHTTPTimeouts() {
+		t.Errorf("ingest: HTTP timeouts %+v, want the defaults %+v", c.HTTP, DefaultHTTPTimeouts())
+	}
 	var v Config
 	if err := ParseFlags(newFlagSet(&v), []string{"-http-addr", ":8080"}); err == nil {
 		t.Error("a service without an HTTP API took -http-addr")
+	}
+	if err := ParseFlags(newFlagSet(&v), []string{"-http-read-timeout", "1m"}); err == nil {
+		t.Error("a service without an HTTP API took -http-read-timeout")
+	}
+}
+
+// The HTTP API's timeouts: each at least a second, and the write timeout,
+// which runs while the body is read, no shorter than the read timeout.
+func TestHTTPTimeoutsValidate(t *testing.T) {
+	if err := DefaultHTTPTimeouts().Validate(); err != nil {
+		t.Errorf("the defaults: %v", err)
+	}
+	err := HTTPTimeouts{ReadHeader: 0, Read: time.Hour, Write: time.Minute, Idle: time.Millisecond}.Validate()
+	for _, w := range []string{"-http-read-header-timeout", "-http-idle-timeout", "-http-write-timeout: 1m0s is less than -http-read-timeout"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate = %v, want it to say %q", err, w)
+		}
+	}
+	// A Config built in code, without flags, still gets timeouts.
+	var srv http.Server
+	(HTTPTimeouts{}).apply(&srv)
+	if srv.ReadHeaderTimeout == 0 || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes != maxHeaderBytes {
+		t.Errorf("server without settings: read header %v, read %v, write %v, idle %v, header bytes %d",
+			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
 	}
 }
 

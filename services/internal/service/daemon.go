@@ -131,7 +131,8 @@ func New(name string, cfg Config, kafka kafkaconn.Cluster) (*Daemon, error) {
 // newGRPCServer is a gRPC server as every server of the service is: TLS,
 // and guarded.
 func (d *Daemon) newGRPCServer() *grpc.Server {
-	return grpc.NewServer(append(d.Guard.ServerOptions(), grpc.Creds(credentials.NewTLS(d.serverTLS)))...)
+	opts := append(d.Guard.ServerOptions(), grpc.Creds(credentials.NewTLS(d.serverTLS)))
+	return grpc.NewServer(append(opts, grpcLimits()...)...)
 }
 
 // apiTLS is the TLS configuration of the HTTP API listener.
@@ -178,8 +179,8 @@ func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Co
 			return fmt.Errorf("listen HTTP on %s: %w", d.Config.HTTPAddr, err)
 		}
 		listeners = append(listeners, tls.NewListener(hl, d.apiTLS()))
-		servers = append(servers, &http.Server{Handler: d.Guard.HTTP(d.HTTP), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug)})
+		servers = append(servers, d.Config.HTTP.apply(&http.Server{Handler: d.Guard.HTTP(d.HTTP),
+			ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug)}))
 	}
 	if d.Config.OpsAddr != "" {
 		ol, err := net.Listen("tcp", d.Config.OpsAddr)

@@ -162,6 +162,15 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		case "load", "ingest":
 			args = append(args, s.clickHouseArgs(name)...)
 		}
+		if name == "ingest" {
+			// The development stack's feeders are load harnesses, not
+			// providers: the e2e test's submissions of 50 records and the
+			// benchmark's steady feed (up to 80 submissions a second from one
+			// trust) would be throttled by the per-organisation rate (default
+			// 5 a second) and skew what they measure. The limit itself is
+			// tested against the real ingest (ingest/limits_test.go).
+			args = append(args, "-submission-rate", "1000", "-submission-burst", "1000")
+		}
 		if name == "load" && s.CH.UsersDir != "" {
 			// Data sharing agreements (docs/data-access.md): recipients' users
 			// go in this stack's ClickHouse's users.d; their databases are

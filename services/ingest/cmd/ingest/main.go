@@ -28,15 +28,17 @@ func main() {
 	ch := chstore.Config{User: chaccess.Reader}
 	var spoolDir string
 	var abandonAfter time.Duration
+	lim := ingest.DefaultLimits()
 	register := func(fs *flag.FlagSet) {
 		ch.RegisterFlags(fs)
+		lim.RegisterFlags(fs)
 		fs.StringVar(&spoolDir, "spool-dir", os.TempDir(),
 			"Folder where a submission larger than 16 MiB is kept while it is received (an unlinked file: it holds patient data and never outlives the process).")
 		fs.DurationVar(&abandonAfter, "submission-abandon-after", ingest.DefaultAbandonAfter,
 			"How long an attempt to store a submission may go without ending (ingest stopped mid-way) before it is abandoned.")
 	}
 	validate := func() error {
-		errs := []error{ch.Validate()}
+		errs := []error{ch.Validate(), lim.Validate()}
 		if abandonAfter < time.Second {
 			errs = append(errs, fmt.Errorf("-submission-abandon-after: %v is less than a second", abandonAfter))
 		}
@@ -53,7 +55,7 @@ func main() {
 		defer w.Close()
 		attempts := ingest.NewAttempts(kafkalog.New(d.Kafka, topics.SubmissionAttempts, w), d.Log)
 		svc := ingest.New(w, attempts, d.Log, d.Registry, ingest.WithClock(d.Clock),
-			ingest.WithSpool(spoolDir, ingest.DefaultSpoolMemory), ingest.WithAbandonAfter(abandonAfter))
+			ingest.WithSpool(spoolDir, ingest.DefaultSpoolMemory), ingest.WithAbandonAfter(abandonAfter), ingest.WithLimits(lim))
 		svc.RegisterHTTP(d.HTTP)
 		dmicv1.RegisterIngestServiceServer(d.GRPC, svc)
 
