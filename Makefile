@@ -7,7 +7,10 @@ BIN   := $(CURDIR)/bin
 SERVICES := ingest validate deidentify assign reconcile load
 COMMANDS := broker generate dmicctl dmic devrun bench
 MAINS    := $(foreach s,$(SERVICES),./$(s)/cmd/$(s)) $(addprefix ./cmd/,$(COMMANDS))
-export CLICKHOUSE_ADDR ?= localhost:9000
+# CLICKHOUSE_ADDR is not given a default here: unset, `make run` starts its own
+# ClickHouse on 9000 + -port-base and the tests start private ones; set, it names
+# a running server, whose users' password files DMIC_CLICKHOUSE_SECRETS must hold
+# (docs/security.md, ClickHouse).
 
 .PHONY: all build run test test-short bench bench-micro proto lint breaking docs vet fmt clean ensure-clickhouse
 BUF := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.50.0
@@ -64,7 +67,7 @@ fmt:
 ## proto: regenerate the committed Go code from proto/ (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
 proto:
 	cd proto && protoc -I . --go_out=. --go_opt=module=github.com/dmic-nhs/dmic/proto \
-	  --go-grpc_out=. --go-grpc_opt=module=github.com/dmic-nhs/dmic/proto dmic/v1/*.proto dmic/validation/v1/*.proto dmic/deid/v1/*.proto
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/dmic-nhs/dmic/proto dmic/v1/*.proto dmic/validation/v1/*.proto dmic/deid/v1/*.proto dmic/access/v1/*.proto
 
 ## lint: buf lint of the API (buf from the Go module proxy).
 lint:

@@ -42,6 +42,7 @@ var (
 		{name: "deidentify/didi"},
 		{name: "assign/cam"},
 		{name: "reconcile/match"},
+		{name: "load/dsa"}, // data sharing agreements: load turns them into recipients' data
 	}
 
 	// kernel: packages so small and neutral that domain code may use them.
@@ -58,6 +59,7 @@ var (
 		{name: "cmd/bench"},
 		{name: "cmd/devrun"},
 		{name: "cmd/generate"},
+		{name: "cmd/devpki"},
 	}
 
 	// services: one folder per service, holding its main (cmd/), its stage or

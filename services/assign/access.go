@@ -10,5 +10,8 @@ func Access() topics.Access {
 	return topics.Access{Principal: topics.ServicePrincipal("assign"), Group: "dmic-assign",
 		Inputs:  []string{topics.Deidentified},
 		Outputs: []string{topics.Assigned, topics.Rejected},
-		Logs:    []string{topics.OperatorAudit}}
+		Logs:    []string{topics.OperatorAudit},
+		// The security audit trail: the service shell records its callers'
+		// refusals and actions on it (docs/security.md).
+		Appends: []string{topics.Audit}}
 }

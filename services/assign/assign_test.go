@@ -96,6 +96,37 @@ func TestProcess(t *testing.T) {
 	}
 }
 
+// The stage appends the assignment to the bytes it received; a record that
+// already carries one (a replay of an assigned record) gets the new one in
+// its place, never the two merged.
+func TestProcessReplacesAnAssignment(t *testing.T) {
+	stage := newStage(t)
+	fresh := deidentified("H85030")
+	old := deidentified("H85030")
+	old.Assignment = &dmicv1.Assignment{CommissionerCode: "X98", Step: "old", ReferenceVintages: []string{"old"},
+		Trail: []*dmicv1.CamDecision{{Step: "old", Answer: "Yes"}}}
+	var got [2]dmicv1.DeidentifiedRecord
+	for i, in := range []*dmicv1.DeidentifiedRecord{fresh, old} {
+		v, err := proto.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := stage.Process(context.Background(), pipeline.Message{Topic: topics.Deidentified, Key: []byte("k"), Value: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proto.Unmarshal(outs[0].Value, &got[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got[0].GetAssignment().GetReasonCode() != "36L_B_4_1" || len(got[0].GetAssignment().GetTrail()) == 0 {
+		t.Fatalf("assignment = %v", got[0].GetAssignment())
+	}
+	if !proto.Equal(&got[0], &got[1]) {
+		t.Errorf("a record assigned before is not assigned afresh:\n got %v\nwant %v", got[1].GetAssignment(), got[0].GetAssignment())
+	}
+}
+
 func TestProcessRejectsGarbage(t *testing.T) {
 	m := pipeline.Message{Topic: topics.Deidentified, Key: []byte("k"), Value: []byte{0x0a, 0x64, 0x01}}
 	outs, err := newStage(t).Process(context.Background(), m)

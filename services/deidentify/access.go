@@ -13,5 +13,8 @@ func Access() topics.Access {
 		Inputs:  []string{topics.Validated},
 		Outputs: []string{topics.Deidentified, topics.Rejected},
 		// Key rotations (versions, never a secret), and the operators' log.
-		Logs: []string{topics.KeyRotations, topics.OperatorAudit}}
+		Logs: []string{topics.KeyRotations, topics.OperatorAudit},
+		// The security audit trail: the service shell records its callers'
+		// refusals and actions on it (docs/security.md).
+		Appends: []string{topics.Audit}}
 }

@@ -18,8 +18,10 @@ import (
 
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
 	"github.com/dmic-nhs/dmic/services/deidentify/didi"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
@@ -34,6 +36,9 @@ type Rotation struct {
 	ID string `json:"id,omitempty"`
 	// Time is when the rotation was requested, for people reading the log.
 	Time time.Time `json:"time,omitzero"`
+	// By is the key custodian who asked (authenticated), for people reading
+	// the log; the audit trail (dmic.audit) has it too.
+	By *identity.Identity `json:"by,omitempty"`
 }
 
 // ErrRotationNotApplied is wrapped by the error that stops an instance when
@@ -204,6 +209,7 @@ func keyInfo(k didi.KeyInfo) *deidv1.KeyInfo {
 // several instances.
 func (s *KeyService) RotateKey(ctx context.Context, req *deidv1.RotateKeyRequest) (*deidv1.RotateKeyResponse, error) {
 	domain, version := req.GetDomain(), req.GetVersion()
+	access.SetSubject(ctx, "key "+domain+"/"+version)
 	ring := s.ring.Load()
 	path, err := ring.KeyFile(domain, version)
 	if err != nil {
@@ -229,6 +235,9 @@ func (s *KeyService) RotateKey(ctx context.Context, req *deidv1.RotateKeyRequest
 	previous := ring.ActiveVersions()[domain]
 
 	rot := Rotation{Domain: domain, Version: version, ID: rotationID(), Time: s.clock.Now().UTC()}
+	if id, ok := identity.FromContext(ctx); ok {
+		rot.By = &id
+	}
 	doc, err := json.Marshal(rot)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "rotation entry: %v", err)
@@ -257,13 +266,21 @@ func (s *KeyService) RotateKey(ctx context.Context, req *deidv1.RotateKeyRequest
 	case <-ctx.Done():
 		return nil, status.Errorf(codes.DeadlineExceeded, "key %s/%s is on the rotation log but this instance has not applied it yet: check again with ListKeys", domain, version)
 	}
-	s.lg.Info("pseudonymisation key rotated", "domain", domain, "key_version", version, "previous_version", previous)
+	s.lg.Info("pseudonymisation key rotated", append([]any{"domain", domain, "key_version", version, "previous_version", previous}, callerAttrs(ctx)...)...)
 	for _, k := range s.ring.Load().Keys() {
 		if k.Domain == domain && k.Version == version {
 			return &deidv1.RotateKeyResponse{Key: keyInfo(k), PreviousVersion: previous}, nil
 		}
 	}
 	return nil, status.Errorf(codes.Internal, "key %s/%s applied but not in the ring", domain, version)
+}
+
+// callerAttrs are the log attributes of the call's authenticated caller.
+func callerAttrs(ctx context.Context) []any {
+	if id, ok := identity.FromContext(ctx); ok {
+		return id.LogAttrs()
+	}
+	return nil
 }
 
 // rotationID is a random id for a log entry.
@@ -286,7 +303,8 @@ func (s *KeyService) Repseudonymise(ctx context.Context, req *deidv1.Repseudonym
 	}
 	// One ring for the whole replay, even if a rotation lands meanwhile.
 	ring := s.ring.Load()
-	s.lg.Info("re-pseudonymising", "from", from, "to", to, "key_versions", ring.ActiveVersions())
+	access.SetSubject(ctx, "validated records received "+from.Format(time.RFC3339)+" to "+to.Format(time.RFC3339))
+	s.lg.Info("re-pseudonymising", append([]any{"from", from, "to", to, "key_versions", ring.ActiveVersions()}, callerAttrs(ctx)...)...)
 	res, err := s.replayer.Replay(ctx, ring, from, to)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "re-pseudonymise %s to %s: %v (after %d records; replaying again is harmless)",

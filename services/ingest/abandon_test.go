@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,23 +18,29 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 // process is one ingest process of a test: stop ends it as a kill would,
 // leaving whatever it was storing unfinished.
 type process struct {
-	svc  *Service
-	http *httptest.Server
-	stop func()
+	svc *Service
+	// url is its HTTP API, as ingest serves it (TLS, behind the
+	// authorisation layer); client presents RXX's certificate.
+	url    string
+	client *http.Client
+	stop   func()
 }
 
 // testBroker starts a broker with dmic's topics, three partitions each.
@@ -54,10 +60,12 @@ func startProcess(t *testing.T, b *broker.Broker, clk clock.Clock) *process {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()
-	mux := http.NewServeMux()
+	pki := devpkitest.New(t, clocktest.Today(t))
+	g, _ := pki.Guard(c, clocktest.Clock(t))
+	mux := access.NewMux()
 	svc.RegisterHTTP(mux)
-	srv := httptest.NewServer(mux)
-	p := &process{svc: svc, http: srv, stop: func() { cancel(); <-done; srv.Close() }}
+	p := &process{svc: svc, url: pki.ServeHTTP(g, mux), client: pki.HTTPClient(pki.Client(identity.Provider, "RXX", "RXX EPR")),
+		stop: sync.OnceFunc(func() { cancel(); <-done })}
 	t.Cleanup(p.stop)
 	return p
 }
@@ -69,7 +77,7 @@ func startProcess(t *testing.T, b *broker.Broker, clk clock.Clock) *process {
 func interrupt(ctx context.Context, t *testing.T, p *process, key, body string, stored int) *submission {
 	t.Helper()
 	sum := sha256.Sum256([]byte(body))
-	id := identity{submitter: "RXX", dataset: dmicv1.Dataset_DATASET_OUTPATIENT, source: dmicv1.Source_SOURCE_PROVIDER,
+	id := submissionIdentity{submitter: "RXX", dataset: dmicv1.Dataset_DATASET_OUTPATIENT, source: dmicv1.Source_SOURCE_PROVIDER,
 		key: key, digest: hex.EncodeToString(sum[:])}
 	sub, err := p.svc.begin(ctx, id, true, "http")
 	if err != nil {
@@ -167,9 +175,9 @@ func TestUnendedAttemptIsAbandoned(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	req, _ := http.NewRequest(http.MethodPost, live.http.URL+"/v1/submissions?dataset=outpatient&submitter=RXX", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, live.url+"/v1/submissions?dataset=outpatient&submitter=RXX", strings.NewReader(body))
 	req.Header.Set(KeyHeader, "batch-9")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := live.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,5 +12,8 @@ func Access() topics.Access {
 		// decode and its verdicts on them, and its receipts.
 		Outputs: []string{topics.Raw, topics.Rejected, topics.ValidationOutcomes, topics.Submissions},
 		// Every instance reads all attempts to recognise a resend.
-		Logs: []string{topics.SubmissionAttempts}}
+		Logs: []string{topics.SubmissionAttempts},
+		// The security audit trail: the service shell records its callers'
+		// refusals and actions on it (docs/security.md).
+		Appends: []string{topics.Audit}}
 }

@@ -47,10 +47,10 @@ func httpKey(query, header string) (string, error) {
 	return key, checkKey(key)
 }
 
-// identity is what makes a resend the same submission: who sends what data
+// submissionIdentity is what makes a resend the same submission: who sends what data
 // set from which source (the scope), and the idempotency key, or without one
 // the content itself.
-type identity struct {
+type submissionIdentity struct {
 	submitter string // as named by the request (upper case), empty when each record names its provider
 	dataset   dmicv1.Dataset
 	source    dmicv1.Source
@@ -59,7 +59,7 @@ type identity struct {
 }
 
 // receipt is the start receipt of an attempt to store the submission.
-func (i identity) receipt() *validationv1.SubmissionReceipt {
+func (i submissionIdentity) receipt() *validationv1.SubmissionReceipt {
 	return &validationv1.SubmissionReceipt{
 		SubmissionId: i.submissionID(), Dataset: i.dataset, Source: i.source, SubmitterOrgCode: i.submitter,
 		IdempotencyKey: i.key, ContentSha256: i.digest, State: validationv1.SubmissionState_SUBMISSION_STATE_RECEIVING,
@@ -78,7 +78,7 @@ func scopeOf(r *validationv1.SubmissionReceipt) string {
 // a resend gets the id of the first attempt even where the attempt log does
 // not know it, and two files can never share an id (the same key with other
 // content is refused, but were it not, the files would not mix).
-func (i identity) submissionID() string {
+func (i submissionIdentity) submissionID() string {
 	sum := sha256.Sum256([]byte("dmic-submission/v1\x00" + scopeOf(&validationv1.SubmissionReceipt{
 		SubmitterOrgCode: i.submitter, Dataset: i.dataset, Source: i.source, IdempotencyKey: i.key, ContentSha256: i.digest,
 	}) + "\x00" + i.digest))

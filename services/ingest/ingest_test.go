@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -24,16 +24,20 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/record/recordtest"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 func op(uid string) string { return recordtest.Outpatient(uid) }
@@ -43,7 +47,18 @@ type fixture struct {
 	b   *broker.Broker
 	// admin reads what ingest wrote.
 	admin kafkaconn.Cluster
-	http  *httptest.Server
+	// url is ingest's HTTP API: TLS, behind the authorisation layer, as
+	// ingest serves it; grpc is its gRPC address, likewise.
+	url  string
+	grpc string
+	pki  *devpkitest.PKI
+	reg  *prometheus.Registry
+	// metrics is the service's own registry.
+	metrics *prometheus.Registry
+	// client presents RXX's certificate (a provider); national the national
+	// exchange's.
+	client, national *http.Client
+	rxx, x26         *devpki.Leaf
 }
 
 func newFixture(t *testing.T, opts ...ingest.Option) *fixture {
@@ -61,21 +76,33 @@ func instance(t *testing.T, b *broker.Broker, opts ...ingest.Option) *fixture {
 	w := kafkapipe.NewWriter(c)
 	t.Cleanup(func() { w.Close() })
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(c, topics.SubmissionAttempts, w), lg), lg, prometheus.NewRegistry(), opts...)
+	metrics := prometheus.NewRegistry()
+	svc := ingest.New(w, ingest.NewAttempts(kafkalog.New(c, topics.SubmissionAttempts, w), lg), lg, metrics, opts...)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	mux := http.NewServeMux()
+	pki := devpkitest.New(t, clocktest.Today(t))
+	g, reg := pki.Guard(c, clocktest.Clock(t))
+	mux := access.NewMux()
 	svc.RegisterHTTP(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &fixture{svc: svc, b: b, admin: brokertest.Admin(t, b), http: srv}
+	f := &fixture{svc: svc, b: b, admin: brokertest.Admin(t, b), pki: pki, reg: reg, metrics: metrics, url: pki.ServeHTTP(g, mux),
+		grpc: pki.ServeGRPC(g, func(gs *grpc.Server) { dmicv1.RegisterIngestServiceServer(gs, svc) }),
+		rxx:  pki.Client(identity.Provider, "RXX", "RXX EPR"), x26: pki.Client(identity.National, "X26", "SUS")}
+	f.client, f.national = pki.HTTPClient(f.rxx), pki.HTTPClient(f.x26)
+	return f
 }
 
+// post submits as RXX.
 func (f *fixture) post(t *testing.T, query, contentType, body string) (int, *dmicv1.SubmitRecordsResponse, string) {
 	t.Helper()
-	resp, err := http.Post(f.http.URL+"/v1/submissions?"+query, contentType, strings.NewReader(body))
+	return f.postAs(t, f.client, query, contentType, body)
+}
+
+// postAs submits with client's certificate.
+func (f *fixture) postAs(t *testing.T, client *http.Client, query, contentType, body string) (int, *dmicv1.SubmitRecordsResponse, string) {
+	t.Helper()
+	resp, err := client.Post(f.url+"/v1/submissions?"+query, contentType, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +264,7 @@ func TestCSVAndNationalCopyComeThroughTheSameDoor(t *testing.T) {
 	csv := "cds_unique_identifier,provider_code,person_birth_date,attendance_identifier,appointment_date,attended_or_did_not_attend_code,treatment_function_code\n" +
 		"BRXX1,RXX,1980-01-01,A1,2026-01-02,5,100\n" +
 		"BRXX2,RXX,1980-01-01,A2\n"
-	code, resp, raw := f.post(t, "dataset=op&source=national&results=errors", "text/csv", csv)
+	code, resp, raw := f.postAs(t, f.national, "dataset=op&source=national&results=errors", "text/csv", csv)
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, raw)
 	}
@@ -270,7 +297,7 @@ func TestBadRequestsAreRefusedWithAllReasons(t *testing.T) {
 
 func TestGRPCStreamingSubmission(t *testing.T) {
 	f := newFixture(t)
-	client := grpcClient(t, f.svc)
+	client := f.grpcClient(t, f.rxx)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	stream, err := client.SubmitRecords(ctx)

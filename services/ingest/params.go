@@ -12,8 +12,11 @@ import (
 // step). Any other is refused, so that a typo (submiter) is not silently
 // ignored and the file judged as if it had not been given.
 var submitParams = []string{
-	"dataset",   // apc, outpatient, emergency_care or local_flow
-	"source",    // provider (default) or national
+	"dataset", // apc, outpatient, emergency_care or local_flow
+	// source and submitter are the caller's (its certificate's): given,
+	// they must agree with it, or the submission is refused (403). Kept on
+	// the list so that clients that name them keep working.
+	"source",    // provider (a provider's) or national (the national exchange's)
 	"submitter", // organisation code of the sender
 	"results",   // all (default) or errors
 	// See idempotent resends: taken here so that the submission flow that

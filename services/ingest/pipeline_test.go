@@ -115,11 +115,11 @@ func TestResendsCountOnceInTheStore(t *testing.T) {
 	files := map[string]string{"F": outpatientFile(t, 11), "G": outpatientFile(t, 12), "H": outpatientFile(t, 13)}
 	send := func(p *process, file, key string, wantAttempt int64) string {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, p.http.URL+"/v1/submissions?dataset=outpatient&submitter=RXX&results=errors", strings.NewReader(files[file]))
+		req, _ := http.NewRequest(http.MethodPost, p.url+"/v1/submissions?dataset=outpatient&submitter=RXX&results=errors", strings.NewReader(files[file]))
 		if key != "" {
 			req.Header.Set(KeyHeader, key)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := p.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 )
 
 // ReportSource answers submission reports; chstore does, from ClickHouse.
@@ -44,7 +46,7 @@ func NewReports(src ReportSource, log *slog.Logger) *Reports {
 }
 
 // RegisterHTTP adds GET /v1/submissions/{id} to mux.
-func (r *Reports) RegisterHTTP(mux *http.ServeMux) {
+func (r *Reports) RegisterHTTP(mux Router) {
 	mux.HandleFunc("GET /v1/submissions/{id}", r.handleGet)
 }
 
@@ -67,7 +69,27 @@ func (r *Reports) report(ctx context.Context, id string, limit int) (*validation
 	if !found {
 		return nil, status.Errorf(codes.NotFound, "submission %s: no record of it yet (reports appear within seconds of a submission; check the id)", id)
 	}
-	return rep, nil
+	return rep, mayRead(ctx, rep)
+}
+
+// ReasonNotYourSubmission: a provider or the national exchange asked for the
+// report of another organisation's submission.
+const ReasonNotYourSubmission = "not-your-submission"
+
+// mayRead says whether the caller may read rep: its submitter may, and
+// operators may read any (the route's rule admits no one else).
+func mayRead(ctx context.Context, rep *validationv1.SubmissionReport) error {
+	who, ok := identity.FromContext(ctx)
+	switch {
+	case !ok:
+		return status.Error(codes.Unauthenticated, "not authenticated: present a client certificate issued for dmic (docs/security.md)")
+	case who.Role == identity.Operator:
+		return nil
+	case rep.GetSubmitterOrgCode() != who.Org:
+		return access.Refuse(ctx, ReasonNotYourSubmission, fmt.Sprintf("%s may read the reports of its own submissions only: %s was sent by another organisation",
+			who, rep.GetSubmissionId()))
+	}
+	return nil
 }
 
 // GetSubmissionReport implements the gRPC call.
@@ -109,6 +131,10 @@ func (r *Reports) handleGet(w http.ResponseWriter, req *http.Request) {
 			code = http.StatusNotFound
 		case codes.Unavailable:
 			code = http.StatusServiceUnavailable
+		case codes.Unauthenticated:
+			code = http.StatusUnauthorized
+		case codes.PermissionDenied:
+			code = http.StatusForbidden
 		}
 		httpError(w, code, st.Message())
 		return

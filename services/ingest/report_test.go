@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +18,16 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 // TestReportsOverHTTPAndGRPC serves a report from a real ClickHouse the way
@@ -46,16 +52,21 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	src := chstore.NewReports(cfg)
+	src := chstore.NewReports(chstoretest.As(t, cfg, chaccess.Reader)) // as ingest reads them
 	defer src.Close()
 	reports := ingest.NewReports(src, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	mux := http.NewServeMux()
+	// Served as ingest serves it: TLS, behind the authorisation layer,
+	// which audits on the broker's dmic.audit.
+	pki := devpkitest.New(t, clocktest.Today(t))
+	g, _ := pki.Guard(brokertest.As(t, topicstest.Broker(t, 1), ingest.Access().Principal), clocktest.Clock(t))
+	mux := access.NewMux()
 	reports.RegisterHTTP(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	url := pki.ServeHTTP(g, mux)
+	// The submitter reads its report.
+	rr8 := pki.HTTPClient(pki.Client(identity.Provider, "RR8", "RR8 EPR"))
 
-	get := func(path string) (int, string) {
-		resp, err := http.Get(srv.URL + path)
+	getAs := func(client *http.Client, path string) (int, string) {
+		resp, err := client.Get(url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,6 +74,7 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	get := func(path string) (int, string) { return getAs(rr8, path) }
 	code, body := get("/v1/submissions/" + sub)
 	if code != http.StatusOK {
 		t.Fatalf("GET report: %d %s", code, body)
@@ -109,10 +121,31 @@ func TestReportsOverHTTPAndGRPC(t *testing.T) {
 		}
 	}
 
+	// Another provider may not read it, nor may anyone without a
+	// certificate; an operator may.
+	for _, c := range []struct {
+		client *http.Client
+		code   int
+		text   string
+	}{
+		{pki.HTTPClient(pki.Client(identity.Provider, "RCF", "RCF EPR")), http.StatusForbidden, "reports of its own submissions only"},
+		{pki.HTTPClient(nil), http.StatusUnauthorized, "no credentials"},
+		{pki.HTTPClient(pki.Client(identity.Analyst, "0DC", "an analyst")), http.StatusForbidden, "it is for provider, national, operator"},
+		{pki.HTTPClient(pki.Client(identity.Operator, "0DC", "an operator")), http.StatusOK, sub},
+	} {
+		if code, body := getAs(c.client, "/v1/submissions/"+sub); code != c.code || !strings.Contains(body, c.text) {
+			t.Errorf("GET report: %d %s, want %d saying %q", code, body, c.code, c.text)
+		}
+	}
+
 	// gRPC gives the same report.
-	client := validationv1.NewSubmissionReportServiceClient(serveGRPC(t, func(gs *grpc.Server) {
-		validationv1.RegisterSubmissionReportServiceServer(gs, reports)
-	}))
+	addr := pki.ServeGRPC(g, func(gs *grpc.Server) { validationv1.RegisterSubmissionReportServiceServer(gs, reports) })
+	cc, err := grpc.NewClient(addr, pki.DialOption(pki.Client(identity.Provider, "RR8", "RR8 EPR")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := validationv1.NewSubmissionReportServiceClient(cc)
 	resp, err := client.GetSubmissionReport(ctx, &validationv1.GetSubmissionReportRequest{SubmissionId: sub})
 	if err != nil {
 		t.Fatal(err)

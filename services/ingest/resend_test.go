@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -21,9 +19,11 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 )
 
 const ndjson = "application/x-ndjson"
@@ -111,17 +111,31 @@ func TestResendIsTheSameSubmission(t *testing.T) {
 		}
 	}
 
-	// Other content, or another submitter, is another submission.
+	// Other content, or another submitter (the same records, RYY's), is
+	// another submission.
 	for _, q := range []string{"dataset=outpatient&submitter=rxx&content=other", "dataset=outpatient&submitter=ryy"} {
-		b := body
-		if strings.Contains(q, "content=other") {
+		b, client := body, f.client
+		switch {
+		case strings.Contains(q, "content=other"):
 			q, b = "dataset=outpatient&submitter=rxx", body+op("BRXX3")+"\n"
+		case strings.Contains(q, "ryy"):
+			b, client = ofProvider("RYY", body), f.clientOf("RYY")
 		}
-		code, other, raw := f.post(t, q, ndjson, b)
+		code, other, raw := f.postAs(t, client, q, ndjson, b)
 		if code != http.StatusOK || other.SubmissionId == first.SubmissionId || other.Attempt != 1 {
 			t.Errorf("%s: %d %s, want a submission of its own", q, code, raw)
 		}
 	}
+}
+
+// ofProvider is body with the records of test providers RXX made provider's.
+func ofProvider(provider, body string) string {
+	return strings.ReplaceAll(body, `"provider_code":"RXX"`, `"provider_code":"`+provider+`"`)
+}
+
+// clientOf presents a certificate of provider org.
+func (f *fixture) clientOf(org string) *http.Client {
+	return f.pki.HTTPClient(f.pki.Client(identity.Provider, org, org+" EPR"))
 }
 
 // mustPost posts NDJSON and fails the test unless it is stored.
@@ -134,11 +148,17 @@ func (f *fixture) mustPost(t *testing.T, query, body string) *dmicv1.SubmitRecor
 	return resp
 }
 
-// postKey posts body with an idempotency key in the query (and header when
-// header is not empty).
+// postKey posts body as RXX with an idempotency key in the query (and
+// header when header is not empty).
 func (f *fixture) postKey(t *testing.T, query, header, body string) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.http.URL+"/v1/submissions?"+query, strings.NewReader(body))
+	return f.postKeyAs(t, f.client, query, header, body)
+}
+
+// postKeyAs is postKey with client's certificate.
+func (f *fixture) postKeyAs(t *testing.T, client *http.Client, query, header, body string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.url+"/v1/submissions?"+query, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +166,7 @@ func (f *fixture) postKey(t *testing.T, query, header, body string) (int, string
 	if header != "" {
 		req.Header.Set(ingest.KeyHeader, header)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +199,7 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Errorf("resend with the key in the header: %d %s, want submission %s, attempt 2", code, body, first.SubmissionId)
 	}
 	// The key is the submitter's: another submitter may use it.
-	code, body, _ = f.postKey(t, "dataset=outpatient&submitter=RYY&idempotency_key=RXX-op-2026-11.ndjson", "", b)
+	code, body, _ = f.postKeyAs(t, f.clientOf("RYY"), "dataset=outpatient&submitter=RYY&idempotency_key=RXX-op-2026-11.ndjson", "", ofProvider("RYY", b))
 	if code != http.StatusOK || strings.Contains(body, first.SubmissionId) {
 		t.Errorf("the key of another submitter: %d %s, want a submission of its own", code, body)
 	}
@@ -212,34 +232,21 @@ func TestAnotherInstanceKnowsTheKey(t *testing.T) {
 	}
 }
 
-// serveGRPC serves what register registers on a local port until the test
-// ends, and returns a connection to it.
-func serveGRPC(t *testing.T, register func(*grpc.Server)) *grpc.ClientConn {
+// grpcClient is a client of the fixture's gRPC server presenting leaf.
+func (f *fixture) grpcClient(t *testing.T, leaf *devpki.Leaf) dmicv1.IngestServiceClient {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	register(gs)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(f.grpc, f.pki.DialOption(leaf))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-func grpcClient(t *testing.T, svc *ingest.Service) dmicv1.IngestServiceClient {
-	return dmicv1.NewIngestServiceClient(serveGRPC(t, func(gs *grpc.Server) { dmicv1.RegisterIngestServiceServer(gs, svc) }))
+	return dmicv1.NewIngestServiceClient(conn)
 }
 
 // TestGRPCIdempotencyKey: the key rides on the first message.
 func TestGRPCIdempotencyKey(t *testing.T) {
 	f := newFixture(t, ingest.WithSpool(t.TempDir(), 100))
-	client := grpcClient(t, f.svc)
+	client := f.grpcClient(t, f.rxx)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	send := func(key string, records ...[]string) (*dmicv1.SubmitRecordsResponse, error) {

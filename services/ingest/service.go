@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport"
@@ -43,6 +45,9 @@ type Service struct {
 	spoolDir     string
 	spoolMemory  int
 	abandonAfter time.Duration
+	limits       Limits
+	// rate is each organisation's token bucket; nil without a rate limit.
+	rate *rateLimiter
 
 	// running are the attempts this instance is storing: never abandoned
 	// for being slow.
@@ -55,8 +60,9 @@ type Service struct {
 	mu     sync.Mutex
 	paused bool
 
-	mRecords *prometheus.CounterVec
-	mSubs    *prometheus.CounterVec
+	mRecords  *prometheus.CounterVec
+	mSubs     *prometheus.CounterVec
+	mRefusals *prometheus.CounterVec
 }
 
 // DefaultAbandonAfter is how long an attempt may go without ending before
@@ -67,16 +73,19 @@ const DefaultAbandonAfter = 15 * time.Minute
 // ingest instance; Run follows it.
 func New(p Producer, attempts *Attempts, log *slog.Logger, reg prometheus.Registerer, opts ...Option) *Service {
 	s := &Service{producer: p, attempts: attempts, log: log, spoolDir: os.TempDir(), spoolMemory: DefaultSpoolMemory,
-		abandonAfter: DefaultAbandonAfter, running: map[attemptKey]bool{},
+		abandonAfter: DefaultAbandonAfter, running: map[attemptKey]bool{}, limits: DefaultLimits(),
 		mRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_records_total",
 			Help: "Records received, by data set, source and outcome."}, []string{"dataset", "source", "outcome"}),
 		mSubs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_submissions_total",
 			Help: "Submissions received, by transport and outcome."}, []string{"transport", "outcome"}),
+		mRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmic_ingest_refusals_total",
+			Help: "Submissions refused by ingest's limits, by reason: body-too-large, too-many-records, rate-limited."}, []string{"reason"}),
 	}
-	reg.MustRegister(s.mRecords, s.mSubs)
+	reg.MustRegister(s.mRecords, s.mSubs, s.mRefusals)
 	for _, o := range opts {
 		o(s)
 	}
+	s.rate = newRateLimiter(s.limits.Rate, s.limits.Burst, s.clock)
 	return s
 }
 
@@ -172,7 +181,7 @@ func (e *KeyConflict) Error() string {
 // begin starts an attempt to store the submission id names: the attempt log
 // decides its id, received time and attempt number (or refuses the key with
 // a *KeyConflict), and its start receipt goes out before any record.
-func (s *Service) begin(ctx context.Context, id identity, keepAll bool, transport string) (*submission, error) {
+func (s *Service) begin(ctx context.Context, id submissionIdentity, keepAll bool, transport string) (*submission, error) {
 	now := timestamppb.New(s.clock.Now())
 	r := id.receipt()
 	r.ReceivedTime, r.AttemptTime, r.Transport = now, now, transport
@@ -183,7 +192,7 @@ func (s *Service) begin(ctx context.Context, id identity, keepAll bool, transpor
 	if got.Conflict != nil {
 		return nil, &KeyConflict{Key: id.key, Holder: got.Conflict}
 	}
-	sub := newSubmission(s.producer, got.Receipt, keepAll)
+	sub := newSubmission(s.producer, got.Receipt, keepAll, s.limits.AnswerResults)
 	s.setRunning(sub, true)
 	if err := sub.begin(ctx); err != nil {
 		s.end(ctx, sub, err)
@@ -292,14 +301,33 @@ func (s *Service) AbandonUnended(ctx context.Context) (int, error) {
 	return len(stale), nil
 }
 
+// Router is where a service registers its HTTP routes: the API's
+// access.Mux, whose every route has a rule in internal/access.
+type Router interface {
+	HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request))
+}
+
 // RegisterHTTP adds the submission endpoint to mux.
-func (s *Service) RegisterHTTP(mux *http.ServeMux) {
+func (s *Service) RegisterHTTP(mux Router) {
 	mux.HandleFunc("POST /v1/submissions", s.handleSubmit)
 }
 
-// handleSubmit: POST /v1/submissions?dataset=apc&source=provider&submitter=RJ7[&results=errors][&idempotency_key=K]
+// refusal answers an authorisation refusal (a gRPC status) over HTTP: 401
+// or 403 with its message.
+func refusal(w http.ResponseWriter, err error) {
+	st := status.Convert(err)
+	code := http.StatusForbidden
+	if st.Code() == codes.Unauthenticated {
+		code = http.StatusUnauthorized
+	}
+	httpError(w, code, st.Message())
+}
+
+// handleSubmit: POST /v1/submissions?dataset=apc[&results=errors][&idempotency_key=K]
 // Body: NDJSON (application/x-ndjson, application/json) or CSV (text/csv) with a header row.
-// The key may also come as the header Idempotency-Key.
+// The key may also come as the header Idempotency-Key. The submitter and the
+// source are the caller's (authorise); source= and submitter=, if given,
+// must agree with them.
 func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if s.Paused() {
 		httpError(w, http.StatusServiceUnavailable, "ingest is paused by an operator; retry later")
@@ -315,9 +343,12 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		ds = d
 	}
-	src, err := envelope.ParseSource(q.Get("source"))
-	if err != nil {
-		problems = append(problems, "query parameter source: "+err.Error())
+	var src dmicv1.Source // unspecified: not named, the caller's
+	if q.Has("source") {
+		var err error
+		if src, err = envelope.ParseSource(q.Get("source")); err != nil {
+			problems = append(problems, "query parameter source: "+err.Error())
+		}
 	}
 	keepAll := true
 	switch q.Get("results") {
@@ -347,35 +378,84 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, strings.Join(problems, "; "))
 		return
 	}
-	// The whole body first: its digest is the submission's identity.
+	sc, err := authorise(r.Context(), q.Get("submitter"), src)
+	if err != nil {
+		refusal(w, err)
+		return
+	}
+	// The limits before the body is read: a refused submission costs
+	// ingest nothing but its headers.
+	if rf := s.checkRate(r.Context(), sc.submitter); rf != nil {
+		limitAnswer(w, rf)
+		return
+	}
+	maxBody := s.limits.MaxBodyBytes
+	if r.ContentLength > maxBody {
+		limitAnswer(w, s.refuseLimit(r.Context(), bodyTooLarge(maxBody)))
+		return
+	}
+	// The whole body first: its digest is the submission's identity. Its
+	// lines are counted as it comes, so that too many is refused without
+	// reading the rest.
+	maxLines := s.limits.MaxRecords
+	if csv {
+		maxLines++ // the header
+	}
 	sp := newSpool(s.spoolDir, s.spoolMemory)
 	defer sp.Close()
-	if _, err := io.Copy(sp, http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+	body := &lineCap{r: http.MaxBytesReader(w, r.Body, maxBody), max: maxLines}
+	_, err = io.Copy(sp, body)
+	if err == nil && body.lines() > maxLines {
+		err = errTooManyLines
+	}
+	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: larger than %d bytes; split the file", int64(maxBody)))
+		switch {
+		case errors.As(err, &tooLarge):
+			limitAnswer(w, s.refuseLimit(r.Context(), bodyTooLarge(maxBody)))
+		case errors.Is(err, errTooManyLines):
+			limitAnswer(w, s.refuseLimit(r.Context(), tooManyRecords(s.limits.MaxRecords)))
+		default:
+			httpError(w, http.StatusBadRequest, "request body could not be read: "+err.Error())
+		}
+		return
+	}
+	// reader reads the body from its start: twice for a provider's.
+	reader := func() (*record.Reader, error) {
+		body, err := sp.Reader()
+		if err != nil {
+			s.log.Error("spooled submission not readable", "err", err)
+			httpError(w, http.StatusServiceUnavailable, "the submission could not be kept while it is stored; resend it")
+			return nil, err
+		}
+		if csv {
+			return record.NewCSVReader(body, ds)
+		}
+		return record.NewNDJSONReader(body, ds), nil
+	}
+	rd, err := reader()
+	if err != nil {
+		// A spool that cannot be read was answered by reader.
+		if de, ok := errors.AsType[*record.DecodeError](err); ok {
+			httpError(w, http.StatusBadRequest, "CSV: "+de.Error())
+		}
+		return
+	}
+	// A provider's records are its own, or nothing is stored: read them
+	// all before the first is (a second reading of the spool).
+	if sc.own {
+		if err := sc.ownRecords(r.Context(), readerRecords(rd)); err != nil {
+			refusal(w, err)
 			return
 		}
-		httpError(w, http.StatusBadRequest, "request body could not be read: "+err.Error())
-		return
-	}
-	body, err := sp.Reader()
-	if err != nil {
-		s.log.Error("spooled submission not readable", "err", err)
-		httpError(w, http.StatusServiceUnavailable, "the submission could not be kept while it is stored; resend it")
-		return
-	}
-	rd := record.NewNDJSONReader(body, ds)
-	if csv {
-		if rd, err = record.NewCSVReader(body, ds); err != nil {
-			httpError(w, http.StatusBadRequest, "CSV: "+err.Error())
+		if rd, err = reader(); err != nil {
 			return
 		}
 	}
 	// Once started, the submission is stored to the end even if the client
 	// goes away: a resend is the same submission either way.
 	ctx := context.WithoutCancel(r.Context())
-	sub, err := s.begin(ctx, identity{submitter: normalSubmitter(q.Get("submitter")), dataset: ds, source: src, key: key, digest: sp.Digest()}, keepAll, "http")
+	sub, err := s.begin(ctx, submissionIdentity{submitter: sc.submitter, dataset: ds, source: sc.source, key: key, digest: sp.Digest()}, keepAll, "http")
 	var conflict *KeyConflict
 	switch {
 	case errors.As(err, &conflict):
@@ -387,6 +467,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "submission not stored (resend it): "+err.Error())
 		return
 	}
+	access.SetSubject(r.Context(), sub.id)
 	err = s.run(ctx, sub, rd)
 	s.finish(ctx, sub, "http", err)
 	if err != nil {
@@ -403,8 +484,47 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("\n"))
 }
 
-// maxBody is the largest submission over HTTP.
-const maxBody = 4 << 30
+// limitAnswer answers a limit's refusal: 413, or 429 with Retry-After.
+func limitAnswer(w http.ResponseWriter, r *limitRefusal) {
+	if r.retryAfter > 0 {
+		w.Header().Set("Retry-After", r.retryAfterSeconds())
+	}
+	httpError(w, r.httpStatus(), r.message)
+}
+
+// errTooManyLines: a body with more lines than a submission may have records.
+var errTooManyLines = errors.New("more lines than the record limit")
+
+// lineCap counts the lines of a body as it is read, and fails the read
+// once there are more than max.
+type lineCap struct {
+	r        io.Reader
+	max      int64
+	newlines int64
+	any      bool
+	last     byte
+}
+
+func (c *lineCap) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.newlines += int64(bytes.Count(p[:n], []byte{'\n'}))
+		c.any, c.last = true, p[n-1]
+		if c.newlines > c.max {
+			return n, errTooManyLines
+		}
+	}
+	return n, err
+}
+
+// lines is the number of lines read: a last line without a line ending
+// counts.
+func (c *lineCap) lines() int64 {
+	if c.any && c.last != '\n' {
+		return c.newlines + 1
+	}
+	return c.newlines
+}
 
 func withKey(key string) string {
 	if key == "" {
@@ -435,14 +555,26 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 	if err := checkKey(first.GetIdempotencyKey()); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	src := first.GetSource()
-	if src == dmicv1.Source_SOURCE_UNSPECIFIED {
-		src = dmicv1.Source_SOURCE_PROVIDER
+	sc, err := authorise(stream.Context(), first.GetSubmitterOrgCode(), first.GetSource())
+	if err != nil {
+		return err
+	}
+	if rf := s.checkRate(stream.Context(), sc.submitter); rf != nil {
+		return rf.grpcStatus()
 	}
 	sp := newSpool(s.spoolDir, s.spoolMemory)
 	defer sp.Close()
+	var records, size int64
 	for req := first; ; {
 		for _, js := range req.GetJsonRecords() {
+			// Over a cap, the rest of the stream is not read: returning
+			// ends it.
+			if records, size = records+1, size+int64(len(js)); records > s.limits.MaxRecords {
+				return s.refuseLimit(stream.Context(), tooManyRecords(s.limits.MaxRecords)).grpcStatus()
+			}
+			if size > s.limits.MaxBodyBytes {
+				return s.refuseLimit(stream.Context(), bodyTooLarge(s.limits.MaxBodyBytes)).grpcStatus()
+			}
 			if err := sp.writeRecord(js); err != nil {
 				s.log.Error("submission not kept while received", "err", err)
 				return status.Error(codes.Unavailable, "the submission could not be kept while it is stored; resend it")
@@ -456,8 +588,12 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 			return err
 		}
 	}
+	// A provider's records are its own, or nothing is stored.
+	if err := sc.ownRecords(stream.Context(), spoolRecords(sp, first.GetDataset())); err != nil {
+		return err
+	}
 	ctx := context.WithoutCancel(stream.Context())
-	id := identity{submitter: normalSubmitter(first.GetSubmitterOrgCode()), dataset: first.GetDataset(), source: src,
+	id := submissionIdentity{submitter: sc.submitter, dataset: first.GetDataset(), source: sc.source,
 		key: first.GetIdempotencyKey(), digest: sp.Digest()}
 	sub, err := s.begin(ctx, id, true, "grpc")
 	var conflict *KeyConflict
@@ -468,6 +604,7 @@ func (s *Service) SubmitRecords(stream dmicv1.IngestService_SubmitRecordsServer)
 		s.log.Error("submission not started", "err", err)
 		return status.Errorf(codes.Unavailable, "submission not stored (resend it): %v", err)
 	}
+	access.SetSubject(stream.Context(), sub.id)
 	var line int64
 	err = sp.records(func(js []byte) error {
 		line++

@@ -45,6 +45,10 @@ type submission struct {
 	received  time.Time
 	trace     string
 	keepAll   bool
+	// listLimit bounds the results the answer lists, of each kind (with
+	// failures, accepted); listed counts them. The counts stay complete.
+	listLimit int
+	listed    [2]int
 	// final is the final receipt, once finish has sent it.
 	final *validationv1.SubmissionReceipt
 
@@ -66,11 +70,11 @@ func newTraceparent() string {
 // newSubmission is the attempt that start (decided by the attempt log)
 // began. Every record carries the submission's id and received time, which
 // are the first attempt's: a resend replaces what an earlier attempt stored.
-func newSubmission(p Producer, start *validationv1.SubmissionReceipt, keepAll bool) *submission {
+func newSubmission(p Producer, start *validationv1.SubmissionReceipt, keepAll bool, listLimit int) *submission {
 	id := start.GetSubmissionId()
 	return &submission{
 		start: start, id: id, dataset: start.GetDataset(), source: start.GetSource(), submitter: start.GetSubmitterOrgCode(),
-		received: start.GetReceivedTime().AsTime().UTC(), trace: newTraceparent(), keepAll: keepAll, producer: p,
+		received: start.GetReceivedTime().AsTime().UTC(), trace: newTraceparent(), keepAll: keepAll, listLimit: listLimit, producer: p,
 		resp:       &dmicv1.SubmitRecordsResponse{SubmissionId: id, Attempt: start.GetAttempt(), ContentSha256: start.GetContentSha256()},
 		firstLines: record.NewFirstLines(),
 	}
@@ -86,7 +90,9 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 	if it.Err != nil {
 		f := record.FailureOf(it.Err)
 		s.resp.Rejected++
-		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, Failures: []*dmicv1.Failure{f}})
+		if s.listing(false) {
+			s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, Failures: []*dmicv1.Failure{f}})
+		}
 		if err := s.queue(ctx, s.deadLetter(it.Line, f)); err != nil {
 			return err
 		}
@@ -108,7 +114,7 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 	raw := envelope.Raw{Dataset: ds, Source: s.source, Submitter: submitter, SubmissionID: s.id, Received: s.received, Line: it.Line, Traceparent: s.trace}
 	raw.DuplicateOfLine = s.firstLines.See(ds, it.Record.GetCdsUniqueIdentifier(), it.Line)
 	s.resp.Accepted++
-	if s.keepAll {
+	if s.keepAll && s.listing(true) {
 		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, RecordId: it.Record.GetCdsUniqueIdentifier(), Accepted: true})
 	}
 	return s.queue(ctx, kafka.Message{
@@ -121,6 +127,24 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 		// it took to send (envelope.Received).
 		Time: s.received,
 	})
+}
+
+// listing says whether a result of the kind (accepted or not) goes on the
+// answer's list, or is only counted as omitted: a body of millions of bad
+// lines once made an answer of 28 MB and held every result in memory until
+// the end (issue 12). Each kind has its own budget, so that a file's
+// failures are listed even after thousands of accepted lines.
+func (s *submission) listing(accepted bool) bool {
+	i := 0
+	if accepted {
+		i = 1
+	}
+	if s.listed[i] >= s.listLimit {
+		s.resp.ResultsOmitted++
+		return false
+	}
+	s.listed[i]++
+	return true
 }
 
 func (s *submission) deadLetter(line int64, f *dmicv1.Failure) kafka.Message {

@@ -11,5 +11,11 @@ func Access() topics.Access {
 		Inputs: Inputs,
 		// The runner's dead letters (a record ClickHouse refuses).
 		Outputs: []string{topics.Rejected},
-		Logs:    []string{topics.OperatorAudit}}
+		// The data sharing agreements (its AgreementService), and the
+		// operators' skips and replays (the service shell's).
+		Logs: []string{topics.Agreements, topics.OperatorAudit},
+		// The security audit trail: the service shell records its callers'
+		// refusals and actions on it (docs/security.md); load also reads
+		// it, as one of its Inputs, into the audit table.
+		Appends: []string{topics.Audit}}
 }

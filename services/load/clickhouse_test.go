@@ -2,15 +2,22 @@ package load_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dmic-nhs/dmic/services/internal/audit"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/load"
@@ -67,5 +74,76 @@ func TestOutcomesReachClickHouse(t *testing.T) {
 	}
 	if !proto.Equal(got, c.Want) {
 		t.Errorf("report:\n%s\nwant:\n%s", prototext.Format(got), prototext.Format(c.Want))
+	}
+}
+
+// trail is an audit.Publisher that keeps what it is given, as dmic.audit
+// would: in order, one partition.
+type trail struct{ msgs []pipeline.Message }
+
+func (tr *trail) Publish(_ context.Context, _ string, v []byte, _ ...pipeline.Header) error {
+	tr.msgs = append(tr.msgs, pipeline.Message{Topic: topics.Audit, Offset: int64(len(tr.msgs)), Value: v})
+	return nil
+}
+
+// Entries a service records on dmic.audit reach the audit table through
+// load, as the writer user, once each however often they are delivered, and
+// analysts read them; an NHS number a caller sent does not get there.
+func TestAuditReachesClickHouse(t *testing.T) {
+	_, cfg := chstoretest.Database(t, "dmic_load_audit")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	writer, err := chstoretest.As(t, cfg, chaccess.Writer).Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	analyst, err := chstoretest.As(t, cfg, chaccess.Analyst).Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer analyst.Close()
+
+	tr := &trail{}
+	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	log := audit.New(tr, "ingest", clock.Fixed(at), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	rcf := &identity.Identity{Org: "RCF", Role: identity.Provider, Name: "RCF PAS", Method: identity.MTLS, Serial: "33"}
+	for _, e := range []audit.Entry{
+		{ID: "s1", Protocol: "http", Action: "POST /v1/submissions", Outcome: audit.Allowed, Caller: rcf},
+		{ID: "s1", Protocol: "http", Action: "POST /v1/submissions", Outcome: audit.Done, Caller: rcf, Subject: "sub-1"},
+		{ID: "s2", Protocol: "http", Action: "POST /v1/submissions", Outcome: audit.Refused, Reason: "other-providers", Caller: rcf,
+			Detail: `provider:RCF (RCF PAS) may submit only its own records: 1 record(s) name another provider: line 1 ("9434765919")`},
+	} {
+		if err := log.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var outs []pipeline.Output
+	for range 2 { // delivered twice
+		for _, m := range tr.msgs {
+			o, err := load.Processor{}.Process(ctx, m)
+			if err != nil {
+				t.Fatalf("Process %s@%d: %v", m.Topic, m.Offset, err)
+			}
+			outs = append(outs, o...)
+		}
+	}
+	if err := (load.Sink{Store: chstore.NewWriter(writer, cfg.Database), Kafka: &fakeKafka{}}).Write(ctx, outs); err != nil {
+		t.Fatalf("Sink.Write: %v", err)
+	}
+	got, err := chstore.ReadAudit(ctx, analyst, cfg.Database, chstore.AuditFilter{})
+	if err != nil {
+		t.Fatalf("the analyst reads the audit table: %v", err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d entries, want 3: %+v", len(got), got)
+	}
+	for _, r := range got {
+		if r.Service != "ingest" || r.CallerOrg != "RCF" || r.CallerRole != "provider" || r.CallerSerial != "33" || !r.Time.Equal(at) {
+			t.Errorf("entry %+v", r)
+		}
+		if strings.Contains(r.Detail, "9434765919") {
+			t.Errorf("an NHS number reached the audit table: %q", r.Detail)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 // Package load is the sink: it reads the assigned, reconciled and rejected
-// topics, and the validation outcomes and submission receipts that feed
-// data-quality reports, and writes them to ClickHouse in large batches. Offsets are committed
+// topics, the validation outcomes and submission receipts that feed
+// data-quality reports, and the security audit trail, and writes them to
+// ClickHouse in large batches. Offsets are committed
 // only after ClickHouse acknowledged the insert; the tables are
 // ReplacingMergeTree keyed by record identity, so a replayed batch leaves
 // nothing twice in what analysts query.
@@ -8,21 +9,24 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/audit"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // Inputs are the topics load consumes.
-var Inputs = []string{topics.Assigned, topics.Reconciled, topics.Rejected, topics.ValidationOutcomes, topics.Submissions}
+var Inputs = []string{topics.Assigned, topics.Reconciled, topics.Rejected, topics.ValidationOutcomes, topics.Submissions, topics.Audit}
 
 // Row is one row for ClickHouse: an Activity, a Reconciliation, a
-// Rejection, an Outcome or a Receipt, and nothing else (the method is
+// Rejection, an Outcome, a Receipt or an AuditEntry, and nothing else (the method is
 // unexported). The stage decodes each message into one (Decode); the sink
 // writes them to their tables; the runner carries them in between as
 // pipeline.RowOutput[Row], which only this package reads back.
@@ -48,7 +52,12 @@ type Receipt struct {
 	Receipt *validationv1.SubmissionReceipt
 }
 
+// AuditEntry is a row of the audit table: an entry of dmic.audit and its
+// offset there.
+type AuditEntry struct{ Row chstore.AuditRow }
+
 func (Activity) isRow()       {}
+func (AuditEntry) isRow()     {}
 func (Reconciliation) isRow() {}
 func (Rejection) isRow()      {}
 func (Outcome) isRow()        {}
@@ -113,6 +122,17 @@ func Decode(m pipeline.Message) (Row, error) {
 			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.validation.v1.SubmissionReceipt")
 		}
 		return Receipt{r}, nil
+	case topics.Audit:
+		var e audit.Entry
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic audit entry (JSON)")
+		}
+		if e.ID == "" {
+			// Every writer gives an id; one without is keyed by its place
+			// on the trail, which a redelivery keeps.
+			e.ID = fmt.Sprintf("%s@%d/%d", m.Topic, m.Partition, m.Offset)
+		}
+		return AuditEntry{chstore.AuditRow{Entry: e, Offset: m.Offset}}, nil
 	}
 	return nil, fmt.Errorf("load: unexpected topic %s", m.Topic)
 }
@@ -124,6 +144,7 @@ type Store interface {
 	WriteReconciliation(ctx context.Context, rs []*dmicv1.ReconciliationResult) error
 	WriteOutcomes(ctx context.Context, outs []*validationv1.ValidationOutcome) error
 	WriteReceipts(ctx context.Context, rs []*validationv1.SubmissionReceipt) error
+	WriteAudit(ctx context.Context, rs []chstore.AuditRow) error
 }
 
 // Sink writes the stage's rows to ClickHouse, one insert per table per
@@ -132,6 +153,14 @@ type Store interface {
 type Sink struct {
 	Store Store
 	Kafka pipeline.Sink
+	// Recipients, when set, receives every activity batch after dmic's
+	// table: the recipient databases of the agreements in force.
+	Recipients RecipientWriter
+}
+
+// RecipientWriter writes activity to recipients' data (Recipients).
+type RecipientWriter interface {
+	Write(ctx context.Context, recs []*dmicv1.DeidentifiedRecord) error
 }
 
 // Write implements pipeline.Sink.
@@ -156,6 +185,7 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 	var rejs []*dmicv1.DeadLetter
 	var outcomes []*validationv1.ValidationOutcome
 	var receipts []*validationv1.SubmissionReceipt
+	var entries []chstore.AuditRow
 	for _, row := range rows {
 		switch r := row.(type) {
 		case Activity:
@@ -168,6 +198,8 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 			outcomes = append(outcomes, r.Outcome)
 		case Receipt:
 			receipts = append(receipts, r.Receipt)
+		case AuditEntry:
+			entries = append(entries, r.Row)
 		default:
 			// Only a new Row type this switch forgot can get here.
 			return pipeline.Permanent(fmt.Errorf("load: no table for a row of type %T", row))
@@ -175,6 +207,11 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 	}
 	if err := s.Store.WriteActivity(ctx, acts); err != nil {
 		return err
+	}
+	if s.Recipients != nil {
+		if err := s.Recipients.Write(ctx, acts); err != nil {
+			return err
+		}
 	}
 	if err := s.Store.WriteReconciliation(ctx, recs); err != nil {
 		return err
@@ -187,5 +224,8 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 	if err := s.Store.WriteReceipts(ctx, receipts); err != nil {
 		return err
 	}
-	return s.Store.WriteOutcomes(ctx, outcomes)
+	if err := s.Store.WriteOutcomes(ctx, outcomes); err != nil {
+		return err
+	}
+	return s.Store.WriteAudit(ctx, entries)
 }

@@ -3,15 +3,21 @@ package load_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/audit"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/load"
@@ -86,6 +92,44 @@ func TestProcessorRoutes(t *testing.T) {
 	}
 }
 
+// An entry of dmic.audit becomes an audit row with its offset; one without
+// an id is named by its place on the trail.
+func TestProcessorAuditEntries(t *testing.T) {
+	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	e := audit.Entry{ID: "2e75b9ccf53e40f3", Time: at, Service: "validate", Protocol: "grpc", Action: "/dmic.v1.ControlService/Pause",
+		Outcome: audit.Refused, Reason: "role", Detail: "may not", Peer: "10.1.2.3:5",
+		Caller: &identity.Identity{Org: "0DA", Role: identity.Analyst, Name: "Ann", Method: identity.MTLS, Serial: "7c"}}
+	for _, tc := range []struct {
+		name   string
+		entry  audit.Entry
+		wantID string
+	}{
+		{"an entry", e, e.ID},
+		{"without an id", audit.Entry{Outcome: audit.Refused, Time: at}, "dmic.audit@0/41"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := json.Marshal(tc.entry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs, err := load.Processor{}.Process(context.Background(), pipeline.Message{Topic: topics.Audit, Offset: 41, Value: v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, _, err := pipeline.SplitRows[load.Row](outs)
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("rows %v, %v", rows, err)
+			}
+			got, ok := rows[0].(load.AuditEntry)
+			want := tc.entry
+			want.ID = tc.wantID
+			if !ok || got.Row.Offset != 41 || !reflect.DeepEqual(got.Row.Entry, want) {
+				t.Errorf("row %+v, want %+v at offset 41", rows[0], want)
+			}
+		})
+	}
+}
+
 // rowMessage is what row carries.
 func rowMessage(row load.Row) proto.Message {
 	switch r := row.(type) {
@@ -104,7 +148,7 @@ func rowMessage(row load.Row) proto.Message {
 }
 
 func TestProcessorRejects(t *testing.T) {
-	for _, topic := range []string{topics.Assigned, topics.Reconciled, topics.ValidationOutcomes, topics.Submissions} {
+	for _, topic := range []string{topics.Assigned, topics.Reconciled, topics.ValidationOutcomes, topics.Submissions, topics.Audit} {
 		t.Run(topic, func(t *testing.T) {
 			outs, err := load.Processor{}.Process(context.Background(), pipeline.Message{Topic: topic, Value: garbage})
 			if len(outs) != 0 {
@@ -139,6 +183,7 @@ type fakeStore struct {
 	rejs    []*dmicv1.DeadLetter
 	outs    []*validationv1.ValidationOutcome
 	rcpts   []*validationv1.SubmissionReceipt
+	audit   []chstore.AuditRow
 	failOn  string
 	failErr error
 }
@@ -174,6 +219,11 @@ func (s *fakeStore) WriteOutcomes(_ context.Context, outs []*validationv1.Valida
 func (s *fakeStore) WriteReceipts(_ context.Context, rs []*validationv1.SubmissionReceipt) error {
 	s.rcpts = append(s.rcpts, rs...)
 	return s.fail("receipts")
+}
+
+func (s *fakeStore) WriteAudit(_ context.Context, rs []chstore.AuditRow) error {
+	s.audit = append(s.audit, rs...)
+	return s.fail("audit")
 }
 
 type fakeKafka struct {
@@ -276,9 +326,10 @@ func TestSinkReturnsErrors(t *testing.T) {
 		rowOut(load.Rejection{DeadLetter: &dmicv1.DeadLetter{}}),
 		rowOut(load.Outcome{Outcome: &validationv1.ValidationOutcome{}}),
 		rowOut(load.Receipt{Receipt: &validationv1.SubmissionReceipt{}}),
+		rowOut(load.AuditEntry{Row: chstore.AuditRow{Entry: audit.Entry{ID: "a1", Outcome: audit.Refused}}}),
 		{Topic: topics.Rejected, Value: []byte("a dead letter")},
 	}
-	for _, failOn := range []string{"activity", "reconciliation", "rejections", "receipts", "outcomes", "kafka"} {
+	for _, failOn := range []string{"activity", "reconciliation", "rejections", "receipts", "outcomes", "audit", "kafka"} {
 		t.Run(failOn, func(t *testing.T) {
 			store, kf := &fakeStore{failOn: failOn, failErr: boom}, &fakeKafka{}
 			if failOn == "kafka" {

@@ -12,5 +12,8 @@ func Access() topics.Access {
 		Outputs: []string{topics.Reconciled, topics.NationalReturn, topics.Rejected},
 		// Its state's changelog, written with its results and read whole
 		// at start, and the operators' log.
-		Logs: []string{topics.ReconcileState, topics.OperatorAudit}}
+		Logs: []string{topics.ReconcileState, topics.OperatorAudit},
+		// The security audit trail: the service shell records its callers'
+		// refusals and actions on it (docs/security.md).
+		Appends: []string{topics.Audit}}
 }

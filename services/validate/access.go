@@ -12,5 +12,8 @@ func Access() topics.Access {
 		Outputs: []string{topics.Validated, topics.Rejected, topics.ValidationOutcomes},
 		// The specifications loaded at run time, and the operators' skips
 		// and replays (the service shell's).
-		Logs: []string{topics.Specifications, topics.OperatorAudit}}
+		Logs: []string{topics.Specifications, topics.OperatorAudit},
+		// The security audit trail: the service shell records its callers'
+		// refusals and actions on it (docs/security.md).
+		Appends: []string{topics.Audit}}
 }

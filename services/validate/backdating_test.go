@@ -5,46 +5,46 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/validate/spec"
 )
 
-// serve serves specs over gRPC on a TCP port and returns a client, so that
-// the call has a real peer and metadata.
-func serve(t *testing.T, specs *validate.Specifications) validationv1.SpecificationServiceClient {
+// serve serves specs over gRPC on a TCP port, over TLS and behind the
+// authorisation layer as validate serves them, and returns a client that
+// presents the operator's certificate, so that the call has a real peer,
+// metadata and an authenticated caller.
+func serve(t *testing.T, kc kafkaconn.Cluster, clk clock.Clock, specs *validate.Specifications) (validationv1.SpecificationServiceClient, *devpki.Leaf) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	validationv1.RegisterSpecificationServiceServer(gs, specs)
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUserAgent("backdating-test"))
+	pki := devpkitest.New(t, clk.Now())
+	g, _ := pki.Guard(kc, clk)
+	addr := pki.ServeGRPC(g, func(gs *grpc.Server) { validationv1.RegisterSpecificationServiceServer(gs, specs) })
+	op := pki.Client(identity.Operator, "0DC", "Olive Operator")
+	cc, err := grpc.NewClient(addr, pki.DialOption(op), grpc.WithUserAgent("backdating-test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return validationv1.NewSpecificationServiceClient(cc)
+	return validationv1.NewSpecificationServiceClient(cc), op
 }
 
 // A version effective before today would judge records already received: it
@@ -69,8 +69,8 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 	t.Cleanup(func() { w.Close() })
 	var logs bytes.Buffer
 	specs := validate.NewSpecifications(v, kafkalog.New(vc, topics.Specifications, w), slog.New(slog.NewJSONHandler(&logs, nil)))
-	client := serve(t, specs)
-	ctx = metadata.AppendToOutgoingContext(ctx, validate.OperatorMetadata, "a.operator")
+	client, op := serve(t, vc, clk.Clock(), specs)
+	serial := strings.ToLower(op.Cert.SerialNumber.Text(16))
 
 	backdated := apcVersion(t, "2026.9", yesterday)
 	_, err = client.LoadSpecification(ctx, &validationv1.LoadSpecificationRequest{Document: backdated})
@@ -116,10 +116,12 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 	}
 	checkAudit := func(where string, load *validationv1.SpecificationLoad) {
 		t.Helper()
-		if !load.GetBackdated() || load.GetReason() != reason || load.GetOperator() != "a.operator" ||
+		c := load.GetCaller()
+		if !load.GetBackdated() || load.GetReason() != reason || c.GetName() != "Olive Operator" || c.GetRole() != "operator" ||
+			c.GetOrg() != "0DC" || c.GetSerial() != serial || c.GetMethod() != "mtls" ||
 			!strings.HasPrefix(load.GetPeer(), "127.0.0.1:") || !strings.Contains(load.GetUserAgent(), "backdating-test") ||
 			!load.GetLoadedTime().AsTime().Equal(today) {
-			t.Errorf("%s: load record %v, want backdated by a.operator from 127.0.0.1 with the reason, at %v", where, load, today)
+			t.Errorf("%s: load record %v, want backdated by the operator's certificate from 127.0.0.1 with the reason, at %v", where, load, today)
 		}
 	}
 	checkAudit("answer", resp.Summary.GetLoad())
@@ -138,7 +140,7 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 			warned = rec
 		}
 	}
-	if warned["spec"] != "apc/2026.9" || warned["reason"] != reason || warned["operator"] != "a.operator" || warned["backdated"] != true ||
+	if warned["spec"] != "apc/2026.9" || warned["reason"] != reason || warned["caller_name"] != "Olive Operator" || warned["caller_serial"] != serial || warned["backdated"] != true ||
 		warned["effective_from"] != yesterday || warned["today"] != clocktest.Date(today) {
 		t.Errorf("warning = %v, want the override of apc/2026.9 with who asked and why", warned)
 	}
@@ -161,8 +163,8 @@ func TestBackdatedSpecificationRefusedUnlessOverriddenAndAudited(t *testing.T) {
 				t.Errorf("after a restart: loaded %v, want %v", s.GetLoadedTime().AsTime(), today)
 			}
 		case "apc/2026.8":
-			if l := s.GetLoad(); l.GetBackdated() || l.GetOperator() != "a.operator" {
-				t.Errorf("after a restart: apc/2026.8 load record %v, want not backdated, by a.operator", l)
+			if l := s.GetLoad(); l.GetBackdated() || l.GetCaller().GetName() != "Olive Operator" {
+				t.Errorf("after a restart: apc/2026.8 load record %v, want not backdated, by the operator", l)
 			}
 		case "apc/2026.1":
 			if s.GetLoad() != nil {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +15,17 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/ingest"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 // A producer writing straight to dmic.raw used to choose the specification
@@ -72,11 +74,14 @@ func TestReceivedTimeIsTheMessageTimestampNotAForgedHeader(t *testing.T) {
 	ingestDone := make(chan struct{})
 	go func() { defer close(ingestDone); _ = svc.Run(runCtx) }()
 	t.Cleanup(func() { stopIngest(); <-ingestDone })
-	mux := http.NewServeMux()
+	// As ingest serves it: TLS, the authorisation layer, RJ7's certificate.
+	pki := devpkitest.New(t, today)
+	g, _ := pki.Guard(ic, clocktest.Clock(t))
+	mux := access.NewMux()
 	svc.RegisterHTTP(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	resp, err := http.Post(srv.URL+"/v1/submissions?dataset=apc&submitter=RJ7", "application/x-ndjson", strings.NewReader(string(record)+"\n"))
+	url := pki.ServeHTTP(g, mux)
+	rj7 := pki.HTTPClient(pki.Client(identity.Provider, "RJ7", "RJ7 EPR"))
+	resp, err := rj7.Post(url+"/v1/submissions?dataset=apc&submitter=RJ7", "application/x-ndjson", strings.NewReader(string(record)+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

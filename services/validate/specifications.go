@@ -17,8 +17,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/validate/spec"
@@ -128,7 +130,12 @@ func loadAttrs(load *validationv1.SpecificationLoad) []any {
 	if load == nil {
 		return nil
 	}
-	attrs := []any{"peer", load.GetPeer(), "operator", load.GetOperator(), "user_agent", load.GetUserAgent()}
+	c := load.GetCaller()
+	attrs := []any{"peer", load.GetPeer(), "user_agent", load.GetUserAgent(),
+		"caller_org", c.GetOrg(), "caller_role", c.GetRole(), "caller_name", c.GetName(), "caller_serial", c.GetSerial()}
+	if op := load.GetOperator(); op != "" { //nolint:staticcheck // shown for loads recorded before authentication
+		attrs = append(attrs, "operator_claimed", op)
+	}
 	if load.GetBackdated() {
 		attrs = append(attrs, "backdated", true, "reason", load.GetReason())
 	}
@@ -159,6 +166,7 @@ func (s *Specifications) LoadSpecification(ctx context.Context, req *validationv
 		return &validationv1.LoadSpecificationResponse{Summary: s.summary(sp)}, nil
 	}
 	label := sp.Label()
+	access.SetSubject(ctx, label)
 	load := requestedBy(ctx)
 	// The reason is kept even when the override turns out not to be needed:
 	// what an operator wrote is never dropped unseen.
@@ -211,27 +219,23 @@ func overrideReason(req *validationv1.LoadSpecificationRequest) (string, error) 
 	return reason, nil
 }
 
-// requestedBy is what can be told of who made a call before there is
-// authentication: the peer's address, its user agent, and the operator name
-// its client sent (dmicctl sends the local user's; not verified).
+// requestedBy is who made the call: the authenticated caller (the
+// authorisation layer put it in ctx), its network address and its user agent.
 func requestedBy(ctx context.Context) *validationv1.SpecificationLoad {
 	load := &validationv1.SpecificationLoad{}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		load.Peer = p.Addr.String()
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	first := func(key string) string {
-		if vs := md.Get(key); len(vs) > 0 {
-			return bounded(vs[0])
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if vs := md.Get("user-agent"); len(vs) > 0 {
+			load.UserAgent = bounded(vs[0])
 		}
-		return ""
 	}
-	load.UserAgent, load.Operator = first("user-agent"), first(OperatorMetadata)
+	if id, ok := identity.FromContext(ctx); ok {
+		load.Caller = &validationv1.Caller{Org: id.Org, Role: string(id.Role), Name: id.Name, Method: string(id.Method), Serial: id.Serial}
+	}
 	return load
 }
-
-// OperatorMetadata is the gRPC metadata key a client names its operator in.
-const OperatorMetadata = "dmic-operator"
 
 // bounded keeps a caller-supplied name short and printable.
 func bounded(s string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/validate"
 	"github.com/dmic-nhs/dmic/services/validate/spec"
@@ -389,5 +390,42 @@ func TestProcessRepeatedRecordID(t *testing.T) {
 	}
 	if v := verdictOf(t, rej.Also); v.Header.GetLineNumber() != 9 {
 		t.Errorf("verdict line = %d, want 9", v.Header.GetLineNumber())
+	}
+}
+
+// The validator every service builds checks the service code against the
+// list of the financial year of the record's CAM date (rule CODE-031), from
+// the reference data: the APC example is discharged on 2026-01-05, in
+// 2025/26 (CAM 2025/26 guidance p.6: the discharge date).
+func TestNewValidatorChecksServiceCodesByYear(t *testing.T) {
+	v, err := validate.NewValidator(validate.ValidatorConfig{ReferenceDir: "../../reference/sample", Clock: clock.Fixed(clocktest.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, extra string
+		want        bool // CODE-031 fails
+	}{
+		{"green service in 2025/26", `"service_code":"NCBPS01C"`, false},
+		{"split from NCBPS22S in 2025-26", `"service_code":"NCBPS22SA"`, false},
+		{"retired: in the 2024/25 list only", `"service_code":"NCBPH26E"`, true},
+		{"in no list", `"service_code":"NCBZZ99Z"`, true},
+		{"the same, discharged in 2024/25", `"service_code":"NCBPH26E","start_date_hospital_provider_spell":"2025-03-02","start_date_episode":"2025-03-02","end_date_episode":"2025-03-05","discharge_date_hospital_provider_spell":"2025-03-05"`, false},
+	}
+	for _, tt := range tests {
+		r, _, err := record.DecodeJSON(apcRecord(tt.extra), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := v.Validate(r, spec.ValidateInput{Dataset: dmicv1.Dataset_DATASET_APC, Received: received})
+		got := false
+		for _, f := range res.Failures {
+			if f.GetRuleId() == "CODE-031" {
+				got = f.GetField() == "service_code" && f.GetSeverity() == dmicv1.Severity_SEVERITY_ERROR
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s: CODE-031 failed %v, want %v (failures %v)", tt.name, got, tt.want, res.Failures)
+		}
 	}
 }

@@ -119,9 +119,15 @@ type SubmitRecordsResponse struct {
 	ContentSha256 string `protobuf:"bytes,6,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
 	// How much of the body was read: compare records and lines with the file
 	// sent. stopped_at_line is set when reading stopped before the end.
-	Read          *ReadSummary `protobuf:"bytes,10,opt,name=read,proto3" json:"read,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Read *ReadSummary `protobuf:"bytes,10,opt,name=read,proto3" json:"read,omitempty"`
+	// Results not listed in results: the answer lists at most ingest's
+	// -answer-results results with failures (and as many accepted ones), in
+	// line order, so that its size is bounded whatever was sent; accepted and
+	// rejected still count every record. The submission report
+	// (GET /v1/submissions/{id}, SubmissionReportService) has every failure.
+	ResultsOmitted int64 `protobuf:"varint,7,opt,name=results_omitted,json=resultsOmitted,proto3" json:"results_omitted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SubmitRecordsResponse) Reset() {
@@ -203,6 +209,13 @@ func (x *SubmitRecordsResponse) GetRead() *ReadSummary {
 	return nil
 }
 
+func (x *SubmitRecordsResponse) GetResultsOmitted() int64 {
+	if x != nil {
+		return x.ResultsOmitted
+	}
+	return 0
+}
+
 // RecordResult is the fate of one record at the ingest door.
 type RecordResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -282,7 +295,7 @@ const file_dmic_v1_ingest_proto_rawDesc = "" +
 	"\x06source\x18\x02 \x01(\x0e2\x0f.dmic.v1.SourceR\x06source\x12,\n" +
 	"\x12submitter_org_code\x18\x03 \x01(\tR\x10submitterOrgCode\x12!\n" +
 	"\fjson_records\x18\x04 \x03(\tR\vjsonRecords\x12'\n" +
-	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\x90\x02\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xb9\x02\n" +
 	"\x15SubmitRecordsResponse\x12#\n" +
 	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12\x1a\n" +
@@ -291,7 +304,8 @@ const file_dmic_v1_ingest_proto_rawDesc = "" +
 	"\aattempt\x18\x05 \x01(\x03R\aattempt\x12%\n" +
 	"\x0econtent_sha256\x18\x06 \x01(\tR\rcontentSha256\x12(\n" +
 	"\x04read\x18\n" +
-	" \x01(\v2\x14.dmic.v1.ReadSummaryR\x04read\"\x96\x01\n" +
+	" \x01(\v2\x14.dmic.v1.ReadSummaryR\x04read\x12'\n" +
+	"\x0fresults_omitted\x18\a \x01(\x03R\x0eresultsOmitted\"\x96\x01\n" +
 	"\fRecordResult\x12\x1f\n" +
 	"\vline_number\x18\x01 \x01(\x03R\n" +
 	"lineNumber\x12\x1b\n" +

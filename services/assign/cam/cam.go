@@ -53,8 +53,10 @@ type Assigner struct {
 	// templates are the published reason texts by suffix ("C_6_1"), for a
 	// commissioner the published table leaves out (see reason).
 	templates map[string]refdata.CAMReason
-	// results recycles Results between Assign calls: a Result holds its
-	// trail inline and is too big to allocate per record.
+	// codes are the reason codes made up from a commissioner and a suffix.
+	codes codeCache
+	// results recycles Results between Assign calls: a Result keeps its
+	// trail's storage, which is too big to allocate per record.
 	results sync.Pool
 }
 
@@ -101,22 +103,17 @@ func (a *Assigner) Assign(act *dmicv1.DeidentifiedActivity) *dmicv1.Assignment {
 // effect on the CAM date) and writes the outcome into r, which it resets.
 // It never fails: when nothing can be determined the result is reason X.
 func (a *Assigner) Decide(act *dmicv1.DeidentifiedActivity, v *Version, r *Result) {
-	// Reset field by field: zeroing the whole trail array would cost more
-	// than the walk.
-	trail := r.Trail[:0]
-	if trail == nil {
-		trail = r.trail[:0]
-	}
+	// Reset field by field, keeping the trail's storage.
 	r.Version, r.Date, r.Step, r.Commissioner = "", "", "", ""
 	r.ReasonCode, r.Reason, r.ServiceCategory, r.CommissionerType, r.Method = "", "", "", "", ""
-	r.Tables, r.Trail = 0, trail
+	r.Tables, r.trail, r.parts = 0, r.trail[:0], r.parts[:0]
 	x := run{a: a, ref: a.ref, act: act, r: r}
 	x.r.Date = camDate(act)
 	if v == nil {
 		var exact bool
 		v, exact = VersionFor(x.r.Date)
 		if !exact {
-			x.note("version", "No CAM version covers the CAM date; the nearest is applied", x.r.Date)
+			x.note("version", "No CAM version covers the CAM date; the nearest is applied", x.w(x.r.Date))
 		}
 	}
 	x.v, x.r.Version = v, v.Name
@@ -130,7 +127,7 @@ func (a *Assigner) Decide(act *dmicv1.DeidentifiedActivity, v *Version, r *Resul
 		x.tableDate = v.To
 	}
 	if act == nil || a.ref == nil {
-		x.none("X", "no activity or no reference data")
+		x.none("X", x.w("no activity or no reference data"))
 		return
 	}
 	if x.excluded() {
@@ -211,13 +208,14 @@ const (
 type residence struct {
 	kind                                   int
 	country, subICB, icb, la, area, region string
-	why                                    string
+	// src says where the residence came from, for the trail.
+	src why
 }
 
 type hostArea struct {
-	ok                           bool
-	trust, postcode              string
-	subICB, icb, country, region string
+	ok                               bool
+	trust, postcode                  string
+	subICB, icb, country, region, la string
 }
 
 // ukPseudo are the pseudo postcodes the guidance sends to the provider's
@@ -240,25 +238,29 @@ func (x *run) residence() *residence {
 	x.r.Tables |= 1 << tPostcodes
 	switch pc := r.GetPseudoPostcode(); {
 	case pc != "" && ukPseudo(pc):
-		x.res = residence{kind: resProviderSite, why: "pseudo postcode code " + pc}
+		x.res = residence{kind: resProviderSite, src: x.w("pseudo postcode code ", pc)}
 	case pc != "":
-		x.res = residence{kind: resOverseas, why: "overseas pseudo postcode code " + pc}
+		x.res = residence{kind: resOverseas, src: x.w("overseas pseudo postcode code ", pc)}
 	case r.GetCountry() == "" && r.GetSubIcb() == "":
 		// Missing, invalid or not in the postcode directory. The guidance
 		// sends missing postcodes to the provider's main site; a postcode
 		// the directory does not know is treated the same (choice 3).
-		why := r.GetNote()
-		if why == "" {
-			why = "no postcode area"
+		note := r.GetNote()
+		if note == "" {
+			note = "no postcode area"
 		}
-		x.res = residence{kind: resProviderSite, why: why}
+		x.res = residence{kind: resProviderSite, src: x.w(note)}
 	default:
 		x.res = residence{kind: resKnown, country: r.GetCountry(), subICB: r.GetSubIcb(), icb: r.GetIcb(),
-			la: r.GetLocalAuthority(), area: r.GetHealthArea(), region: r.GetRegion(), why: "postcode area"}
+			la: r.GetLocalAuthority(), area: r.GetHealthArea(), region: r.GetRegion(), src: x.w("postcode area")}
 	}
 	if x.res.kind == resProviderSite {
+		// The provider's main site stands for the residence "when
+		// determining commissioning payment responsibilities" (p.7, and
+		// the Responsible sub-ICB method, p.11): all of its areas, the
+		// local authority of step H (p.21, p.54) included.
 		h := x.hostArea()
-		x.res.country, x.res.subICB, x.res.icb, x.res.region = refdata.CountryEngland, h.subICB, h.icb, h.region
+		x.res.country, x.res.subICB, x.res.icb, x.res.region, x.res.la = refdata.CountryEngland, h.subICB, h.icb, h.region, h.la
 	}
 	return &x.res
 }
@@ -282,7 +284,7 @@ func (x *run) hostArea() *hostArea {
 	}
 	x.host.ok = true
 	x.host.subICB, x.host.icb, x.host.country = area.SubICB, area.ICB, area.Country
-	x.host.region = area.RegionONS
+	x.host.region, x.host.la = area.RegionONS, area.LocalAuthority
 	return &x.host
 }
 
@@ -345,22 +347,22 @@ func (x *run) englishPractice() bool {
 // practice (J, p.55): commissioner 13Q on the CAM date and the practice's
 // postcode in England. The practice postcode's country comes from the
 // postcode directory, else from the armed forces practice list.
-func (x *run) dmsEnglish() (bool, string) {
+func (x *run) dmsEnglish() (bool, why) {
 	p, open := x.practice()
 	if !open || p.Commissioner != CodeArmedForces {
-		return false, ""
+		return false, x.w("(none)")
 	}
 	if strings.HasPrefix(p.Postcode, "BF") {
-		return false, p.Code + " is a BFPO (overseas) DMS practice"
+		return false, x.w(p.Code, " is a BFPO (overseas) DMS practice")
 	}
 	if a, ok := x.ref.Postcode(p.Postcode); ok {
-		return a.Country == refdata.CountryEngland, p.Code + " postcode country " + a.Country
+		return a.Country == refdata.CountryEngland, x.w(p.Code, " postcode country ", a.Country)
 	}
 	x.r.Tables |= 1 << tArmedForces
 	if af, ok := x.ref.ArmedForcesPractice(p.Code); ok {
-		return af.Country == refdata.CountryEngland, p.Code + " country " + af.Country + " (armed forces practice list)"
+		return af.Country == refdata.CountryEngland, x.w(p.Code, " country ", af.Country, " (armed forces practice list)")
 	}
-	return false, p.Code + " practice postcode not in the postcode directory"
+	return false, x.w(p.Code, " practice postcode not in the postcode directory")
 }
 
 func welshLHB(c string) bool {
@@ -408,102 +410,115 @@ func (x *run) specialised() (refdata.ServiceCode, bool) {
 // practice's sub-ICB; else the sub-ICB of the postcode of usual address;
 // else (no usable postcode) the host. how is 1, 2 or 3 accordingly, 0 when
 // none is found.
-func (x *run) responsible() (code string, how int, why string) {
+func (x *run) responsible() (code string, how int, because why) {
 	gp := x.practiceCode()
 	res := x.residence()
-	usePostcode := ""
+	var usePostcode why
 	switch {
 	case notRegistered(gp):
-		usePostcode = "GP practice " + orNone(gp) + " is a no-registration code"
+		usePostcode = x.w("GP practice ", orNone(gp), " is a no-registration code")
 	case x.act.GetResidence().GetJusticeFacilityCode() != "":
-		usePostcode = "the postcode is a health and justice site"
+		usePostcode = x.w("the postcode is a health and justice site")
 	default:
 		if ok, _ := x.dmsEnglish(); ok {
-			usePostcode = "registered with an English DMS practice"
+			usePostcode = x.w("registered with an English DMS practice")
 		}
 	}
-	if usePostcode == "" {
+	if usePostcode.n == 0 {
 		p, open := x.practice()
 		switch {
 		case !open:
-			usePostcode = "practice " + gp + " not in epraccur as open on " + x.r.Date
+			usePostcode = x.w("practice ", gp, " not in epraccur as open on ", x.r.Date)
 		case p.NationalGrouping == "W00":
-			usePostcode = "practice " + gp + " is Welsh (national grouping W00)"
+			usePostcode = x.w("practice ", gp, " is Welsh (national grouping W00)")
 		default:
 			x.r.Tables |= 1 << tSubICBs
 			if _, ok := x.ref.SubICBByCode(p.Commissioner); ok {
-				return p.Commissioner, 1, "practice " + gp + " open on " + x.r.Date + ", commissioner " + p.Commissioner
+				return p.Commissioner, 1, x.w("practice ", gp, " open on ", x.r.Date, ", commissioner ", p.Commissioner)
 			}
-			usePostcode = "practice " + gp + " commissioner " + orNone(p.Commissioner) + " is not a sub-ICB"
+			usePostcode = x.w("practice ", gp, " commissioner ", orNone(p.Commissioner), " is not a sub-ICB")
 		}
 	}
 	if res.kind == resKnown && res.subICB != "" {
-		return res.subICB, 2, usePostcode + "; postcode sub-ICB " + res.subICB
+		return res.subICB, 2, x.and(usePostcode, "; postcode sub-ICB ", res.subICB)
 	}
 	if h := x.hostArea(); h.ok {
-		return h.subICB, 3, usePostcode + "; residence " + res.why + ": host " + h.trust + " main site sub-ICB " + h.subICB
+		return h.subICB, 3, x.and(x.then(usePostcode, "; residence ", res.src), ": host ", h.trust, " main site sub-ICB ", h.subICB)
 	}
-	return "", 0, usePostcode + "; no postcode sub-ICB and no host for provider " + orNone(x.act.GetProviderCode())
+	return "", 0, x.and(usePostcode, "; no postcode sub-ICB and no host for provider ", orNone(x.act.GetProviderCode()))
 }
 
 // directFor finds the direct-commissioning row of the patient by
 // responsibility, as the reason codes number it: 1 the GP practice's
 // sub-ICB, 2 the practice's ICB, 3 the residence sub-ICB, 4 the residence
 // ICB, 5 the host sub-ICB; 0 when none is found.
-func (x *run) directFor() (refdata.DirectCommissioner, int, string) {
+//
+// hub says which method: the specialised hub by GP practice (C-0b, C-6
+// No), whose "responsible GP practice method" places the health and justice
+// population and patients of English DMS practices by their postcode
+// (p.14-15); or the public health region (F, p.21-22), which places a DMS
+// practice's patients by the practice's postcode and has no health and
+// justice clause.
+func (x *run) directFor(hub bool) (refdata.DirectCommissioner, int, why) {
 	x.r.Tables |= 1 << tDirect
 	gp := x.practiceCode()
-	if !notRegistered(gp) && x.act.GetResidence().GetJusticeFacilityCode() == "" {
+	usePractice := !notRegistered(gp)
+	dms := false
+	if usePractice {
+		dms, _ = x.dmsEnglish()
+		if hub && (dms || x.act.GetResidence().GetJusticeFacilityCode() != "") {
+			usePractice = false
+		}
+	}
+	if usePractice {
 		p, open := x.practice()
 		if open && p.NationalGrouping != "W00" {
 			sub := p.Commissioner
-			if dms, _ := x.dmsEnglish(); dms {
-				// A DMS practice's patients are placed by the practice's
-				// postcode (public health, p.22).
+			if dms {
 				if a, ok := x.ref.Postcode(p.Postcode); ok {
 					sub = a.SubICB
 				}
 			}
 			if d, ok := x.ref.DirectCommissioner(sub, x.tableDate); ok {
-				return d, 1, "practice " + gp + " sub-ICB " + sub
+				return d, 1, x.w("practice ", gp, " sub-ICB ", sub)
 			}
 			if d, ok := x.ref.DirectCommissionerByICB(p.HighLevelHealthGeography); ok {
-				return d, 2, "practice " + gp + " ICB " + p.HighLevelHealthGeography
+				return d, 2, x.w("practice ", gp, " ICB ", p.HighLevelHealthGeography)
 			}
 		}
 	}
 	res := x.residence()
 	if res.kind == resKnown {
 		if d, ok := x.ref.DirectCommissioner(res.subICB, x.tableDate); ok {
-			return d, 3, "postcode sub-ICB " + res.subICB
+			return d, 3, x.w("postcode sub-ICB ", res.subICB)
 		}
 		if d, ok := x.ref.DirectCommissionerByICB(res.icb); ok {
-			return d, 4, "postcode ICB " + res.icb
+			return d, 4, x.w("postcode ICB ", res.icb)
 		}
 	}
 	if h := x.hostArea(); h.ok {
 		if d, ok := x.ref.DirectCommissioner(h.subICB, x.tableDate); ok {
-			return d, 5, "host " + h.trust + " sub-ICB " + h.subICB
+			return d, 5, x.w("host ", h.trust, " sub-ICB ", h.subICB)
 		}
 	}
-	return refdata.DirectCommissioner{}, 0, "no practice, postcode or host sub-ICB in the direct commissioning table"
+	return refdata.DirectCommissioner{}, 0, x.w("no practice, postcode or host sub-ICB in the direct commissioning table")
 }
 
 // providerHub is the NHS England specialised commissioning hub holding the
 // provider's contract. The ODS provider-to-hub mapping is not available, so
 // (as the reason text of C_2_1 says the SQL tool does) the hub of the
 // provider's host sub-ICB stands for it.
-func (x *run) providerHub() (string, string) {
+func (x *run) providerHub() (string, why) {
 	h := x.hostArea()
 	if !h.ok {
-		return "", "no host sub-ICB for provider " + orNone(x.act.GetProviderCode())
+		return "", x.w("no host sub-ICB for provider ", orNone(x.act.GetProviderCode()))
 	}
 	x.r.Tables |= 1 << tDirect
 	d, ok := x.ref.DirectCommissioner(h.subICB, x.tableDate)
 	if !ok {
-		return "", "host sub-ICB " + h.subICB + " not in the direct commissioning table"
+		return "", x.w("host sub-ICB ", h.subICB, " not in the direct commissioning table")
 	}
-	return d.Hub, "host " + h.trust + " sub-ICB " + h.subICB + " hub " + d.Hub
+	return d.Hub, x.w("host ", h.trust, " sub-ICB ", h.subICB, " hub ", d.Hub)
 }
 
 func orNone(s string) string {

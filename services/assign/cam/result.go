@@ -1,14 +1,26 @@
 package cam
 
 import (
+	"math/bits"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
 // Result is the outcome of CAM for one activity: a plain value the stage
-// serialises (Proto) into the record's Assignment.
+// serialises (AppendProto, or Proto) into the record's Assignment.
+//
+// A Result is reused from one activity to the next (Decide resets it), so
+// its trail is kept in a form that costs no allocation to build: each input
+// is a list of pieces (codes from the activity and the reference data, and
+// fixed words), joined into text only when the trail is written out.
 type Result struct {
 	// Version is the CAM version applied ("2025/26"); Date the CAM date.
 	Version, Date string
@@ -19,21 +31,76 @@ type Result struct {
 	// ReasonCode, Reason and ServiceCategory are the published reason
 	// (e.g. "36L_C_5_1", "C-5 - Responsible sub-ICB Location", "12") or,
 	// for steps the published table has no code for, dmic's (see
-	// OwnReasons).
+	// OwnReasonCodes).
 	ReasonCode, Reason, ServiceCategory string
 	// CommissionerType and Method are the older, SUS-like labels
 	// ("Sub-ICB", "Sub-ICB (Practice Mapped)").
 	CommissionerType, Method string
 	// Tables is the set of reference tables read (bit t for table t).
 	Tables uint32
-	// Trail is the path through the flow chart, in order.
-	Trail []Decision
-	trail [20]Decision
+
+	// trail is the path through the flow chart, in order; the input of
+	// each decision is the pieces of parts its spans name, joined.
+	trail []decision
+	parts []string
+}
+
+// decision is one question of the trail as Decide keeps it.
+type decision struct {
+	step, answer, basis string
+	in                  why
 }
 
 // Decision is one question asked, its answer and the input that decided it.
 type Decision struct {
 	Step, Answer, Basis, Input string
+}
+
+// Trail is the path through the flow chart, in order, with each input's
+// text. It allocates; the stage writes the trail out with AppendProto.
+func (r *Result) Trail() []Decision {
+	if len(r.trail) == 0 {
+		return nil
+	}
+	out := make([]Decision, len(r.trail))
+	for i := range r.trail {
+		d := &r.trail[i]
+		out[i] = Decision{Step: d.step, Answer: d.answer, Basis: d.basis, Input: r.input(d)}
+	}
+	return out
+}
+
+// Steps appends the step of each decision of the trail to dst, in order.
+func (r *Result) Steps(dst []string) []string {
+	for i := range r.trail {
+		dst = append(dst, r.trail[i].step)
+	}
+	return dst
+}
+
+func (r *Result) inputLen(d *decision) int {
+	n := 0
+	for _, sp := range d.in.s[:d.in.n] {
+		for _, p := range r.parts[sp.from:sp.to] {
+			n += len(p)
+		}
+	}
+	return n
+}
+
+func (r *Result) input(d *decision) string {
+	var b strings.Builder
+	b.Grow(r.inputLen(d))
+	r.writeInput(&b, d)
+	return b.String()
+}
+
+func (r *Result) writeInput(b *strings.Builder, d *decision) {
+	for _, sp := range d.in.s[:d.in.n] {
+		for _, p := range r.parts[sp.from:sp.to] {
+			b.WriteString(p)
+		}
+	}
 }
 
 // Question is the flow chart's question at a step.
@@ -72,22 +139,91 @@ var questions = map[string]string{
 	"X":       "Can a commissioner be determined?",
 }
 
+// why is the input that decided a question: the spans of Result.parts that
+// hold its text, in order. The pieces are strings that already exist (fixed
+// words, codes of the activity and of the reference data), so building a
+// why costs no allocation, and a why is small enough to pass by value.
+type why struct {
+	s [maxSpans]span
+	n uint8
+}
+
+// span is parts[from:to] of a Result.
+type span struct{ from, to uint16 }
+
+// maxSpans bounds the spans of one why. Spans built one after another are
+// merged, so most whys have one; a full why keeps its text by copying the
+// pieces of what is added after its last span.
+const maxSpans = 6
+
+// w appends pieces to the trail's text and returns them as a why.
+func (x *run) w(pieces ...string) why {
+	r := x.r
+	from := len(r.parts)
+	r.parts = append(r.parts, pieces...)
+	return why{s: [maxSpans]span{{uint16(from), uint16(len(r.parts))}}, n: 1}
+}
+
+// then is a, sep and b.
+func (x *run) then(a why, sep string, b why) why {
+	if sep != "" {
+		a = x.join(a, x.w(sep))
+	}
+	return x.join(a, b)
+}
+
+// and is a followed by pieces.
+func (x *run) and(a why, pieces ...string) why {
+	return x.join(a, x.w(pieces...))
+}
+
+// join is a followed by b.
+func (x *run) join(a, b why) why {
+	for _, sp := range b.s[:b.n] {
+		switch {
+		case sp.from == sp.to:
+		case a.n > 0 && a.s[a.n-1].to == sp.from:
+			a.s[a.n-1].to = sp.to
+		case int(a.n) < len(a.s):
+			a.s[a.n] = sp
+			a.n++
+		default:
+			// Full: copy the pieces after the last span, so they are one.
+			r := x.r
+			from := len(r.parts)
+			last := a.s[a.n-1]
+			r.parts = append(r.parts, r.parts[last.from:last.to]...)
+			r.parts = append(r.parts, r.parts[sp.from:sp.to]...)
+			a.s[a.n-1] = span{uint16(from), uint16(len(r.parts))}
+		}
+	}
+	return a
+}
+
 // ask records a question and its answer.
-func (x *run) ask(step string, yes bool, basis, input string) {
+func (x *run) ask(step string, yes bool, basis string, in ...why) {
 	a := "No"
 	if yes {
 		a = "Yes"
 	}
-	x.add(Decision{Step: step, Answer: a, Basis: basis, Input: input})
+	x.add(step, a, basis, in...)
 }
 
 // note records a decision that is not a yes/no question.
-func (x *run) note(step, answer, input string) {
-	x.add(Decision{Step: step, Answer: answer, Input: input})
+func (x *run) note(step, answer string, in ...why) {
+	x.add(step, answer, "", in...)
 }
 
-func (x *run) add(d Decision) {
-	x.r.Trail = append(x.r.Trail, d)
+func (x *run) add(step, answer, basis string, in ...why) {
+	x.r.trail = append(x.r.trail, decision{step: step, answer: answer, basis: basis})
+	d := &x.r.trail[len(x.r.trail)-1]
+	if len(in) == 1 {
+		d.in = in[0]
+		return
+	}
+	for i := range in {
+		d.in = x.join(d.in, in[i])
+	}
 }
 
 // assign sets the result: commissioner comm by the reason of suffix.
@@ -100,13 +236,13 @@ func (x *run) assign(step, comm, suffix, typ, method string) {
 
 // none ends without a commissioner, by a published fallback reason
 // ("C_2_X", "D_X", "X").
-func (x *run) none(code, why string) {
+func (x *run) none(code string, in why) {
 	r := x.r
 	r.Step = "X"
-	if n := len(r.Trail); n > 0 {
-		r.Step = r.Trail[n-1].Step
+	if n := len(r.trail); n > 0 {
+		r.Step = r.trail[n-1].step
 	}
-	x.note("X", "No commissioner", why)
+	x.note("X", "No commissioner", in)
 	r.Commissioner, r.CommissionerType, r.Method = "", TypeUnknown, "Not Assigned"
 	r.ReasonCode, r.Reason, r.ServiceCategory = x.a.reason("", code)
 	r.Tables |= 1 << tReasons
@@ -124,18 +260,59 @@ func (a *Assigner) reason(comm, suffix string) (code, text, category string) {
 		}
 	}
 	if t, ok := a.templates[suffix]; ok {
-		return comm + "_" + suffix, t.Reason, t.ServiceCategory
+		return a.codes.code(comm, suffix), t.Reason, t.ServiceCategory
 	}
 	if o, ok := ownReasons[suffix]; ok {
 		if comm == "" {
 			return suffix, o.text, o.category
 		}
-		return comm + "_" + suffix, o.text, o.category
+		return a.codes.code(comm, suffix), o.text, o.category
 	}
 	if suffix == "X" {
 		return "X", "Unable to assign Commissioner", ""
 	}
 	return suffix, "", ""
+}
+
+// codeCache holds the reason codes made up as commissioner + "_" + suffix
+// (dmic's own reasons, and published texts under a code the table leaves
+// out), so that each is built once per Assigner rather than once per
+// record: the A&E reasons alone are a fifth of all activity. It is
+// copy-on-write: readers take the current map without a lock.
+type codeCache struct {
+	m  atomic.Pointer[map[string]string]
+	mu sync.Mutex
+}
+
+func (c *codeCache) code(comm, suffix string) string {
+	var buf [48]byte
+	k := append(append(append(buf[:0], comm...), '_'), suffix...)
+	if m := c.m.Load(); m != nil {
+		// The conversion in the index expression does not allocate.
+		if s, ok := (*m)[string(k)]; ok {
+			return s
+		}
+	}
+	s := string(k)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	next := make(map[string]string, 1+mapLen(old))
+	if old != nil {
+		for key, v := range *old {
+			next[key] = v
+		}
+	}
+	next[s] = s
+	c.m.Store(&next)
+	return s
+}
+
+func mapLen(m *map[string]string) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
 }
 
 type ownReason struct{ text, category string }
@@ -202,7 +379,10 @@ var tableFiles = [numTables]string{
 
 // Vintages lists "file=vintage" for each table the result read.
 func (a *Assigner) Vintages(r *Result) []string {
-	var out []string
+	if r.Tables == 0 {
+		return nil
+	}
+	out := make([]string, 0, bits.OnesCount32(r.Tables))
 	for t := table(0); t < numTables; t++ {
 		if r.Tables&(1<<t) != 0 {
 			out = append(out, a.vintages[t])
@@ -226,17 +406,163 @@ func (a *Assigner) Proto(r *Result) *dmicv1.Assignment {
 		ReferenceVintages: a.Vintages(r),
 		CamDate:           r.Date,
 	}
-	if len(r.Trail) > 0 {
-		ds := make([]dmicv1.CamDecision, len(r.Trail))
-		out.Trail = make([]*dmicv1.CamDecision, len(r.Trail))
+	if len(r.trail) > 0 {
+		ds := make([]dmicv1.CamDecision, len(r.trail))
+		out.Trail = make([]*dmicv1.CamDecision, len(r.trail))
+		// Every input is a slice of one string: one allocation for the text.
+		n := 0
+		for i := range r.trail {
+			n += r.inputLen(&r.trail[i])
+		}
+		var b strings.Builder
+		b.Grow(n)
+		for i := range r.trail {
+			r.writeInput(&b, &r.trail[i])
+		}
+		text, at := b.String(), 0
 		// The question is not stored: it follows from the step (Question),
 		// and Explain puts it back.
-		for i, d := range r.Trail {
-			ds[i] = dmicv1.CamDecision{Step: d.Step, Answer: d.Answer, Input: d.Input}
+		for i := range r.trail {
+			d := &r.trail[i]
+			end := at + r.inputLen(d)
+			// Field by field: copying whole messages into the array would
+			// run the GC's bulk write barrier over their internal state.
+			ds[i].Step, ds[i].Answer, ds[i].Input = d.step, d.answer, text[at:end]
 			out.Trail[i] = &ds[i]
+			at = end
 		}
 	}
 	return out
+}
+
+// Field numbers of dmic.v1.Assignment and dmic.v1.CamDecision
+// (proto/dmic/v1/envelope.proto). TestAppendProtoIsProto holds AppendProto
+// to proto.Marshal of Proto for every case of the table tests.
+const (
+	fCommissionerCode protowire.Number = 1
+	fAssignmentMethod protowire.Number = 2
+	fCommissionerType protowire.Number = 3
+	fRuleID           protowire.Number = 4
+	fCamVersion       protowire.Number = 5
+	fStep             protowire.Number = 6
+	fReasonCode       protowire.Number = 7
+	fReason           protowire.Number = 8
+	fServiceCategory  protowire.Number = 9
+	fVintages         protowire.Number = 10
+	fTrail            protowire.Number = 11
+	fCamDate          protowire.Number = 12
+
+	fDecisionStep   protowire.Number = 1
+	fDecisionAnswer protowire.Number = 3
+	fDecisionInput  protowire.Number = 4
+)
+
+// AppendProto appends the protobuf encoding of the result as an Assignment
+// (the message's fields, without a tag or length) to b: the same message as
+// Proto, written straight from the trail's pieces, so that the stage
+// allocates no message, no trail text and no reflection on the way. It
+// fails, appending nothing, only where proto.Marshal would: on text that is
+// not UTF-8.
+func (a *Assigner) AppendProto(b []byte, r *Result) ([]byte, error) {
+	e := encoder{b: b}
+	start := len(b)
+	e.str(fCommissionerCode, r.Commissioner)
+	e.str(fAssignmentMethod, r.Method)
+	e.str(fCommissionerType, r.CommissionerType)
+	e.b = append(e.b, tag(fRuleID))
+	e.b = appendLen(e.b, len("CAM-")+len(r.Step))
+	e.b = append(append(e.b, "CAM-"...), r.Step...)
+	e.str(fCamVersion, r.Version)
+	e.str(fStep, r.Step)
+	e.str(fReasonCode, r.ReasonCode)
+	e.str(fReason, r.Reason)
+	e.str(fServiceCategory, r.ServiceCategory)
+	for t := table(0); t < numTables; t++ {
+		if r.Tables&(1<<t) != 0 {
+			e.str(fVintages, a.vintages[t])
+		}
+	}
+	for i := range r.trail {
+		d := &r.trail[i]
+		in := r.inputLen(d)
+		size := strSize(fDecisionStep, len(d.step)) + strSize(fDecisionAnswer, len(d.answer)) + strSize(fDecisionInput, in)
+		e.b = appendLen(append(e.b, tag(fTrail)), size)
+		// Steps and answers are this package's own words: plain ASCII.
+		e.b = appendStr(e.b, fDecisionStep, d.step)
+		e.b = appendStr(e.b, fDecisionAnswer, d.answer)
+		if in > 0 {
+			e.b = appendLen(append(e.b, tag(fDecisionInput)), in)
+			from := len(e.b)
+			for _, sp := range d.in.s[:d.in.n] {
+				for _, p := range r.parts[sp.from:sp.to] {
+					e.b = append(e.b, p...)
+				}
+			}
+			e.check(e.b[from:])
+		}
+	}
+	e.str(fCamDate, r.Date)
+	// proto.Marshal refuses a string that is not UTF-8; so must this, rather
+	// than hand a record downstream that no one can decode. The text comes
+	// from decoded fields and the reference data, so in practice this never
+	// fails; when it does, Marshal names the field.
+	if e.bad {
+		if _, err := proto.Marshal(a.Proto(r)); err != nil {
+			return b[:start], err
+		}
+	}
+	return e.b, nil
+}
+
+// encoder appends fields and remembers whether a string it wrote was not
+// UTF-8.
+type encoder struct {
+	b   []byte
+	bad bool
+}
+
+func (e *encoder) str(num protowire.Number, s string) {
+	if s == "" {
+		return
+	}
+	e.b = appendLen(append(e.b, tag(num)), len(s))
+	from := len(e.b)
+	e.b = append(e.b, s...)
+	e.check(e.b[from:])
+}
+
+func (e *encoder) check(text []byte) {
+	if !e.bad && !utf8.Valid(text) {
+		e.bad = true
+	}
+}
+
+// tag is the one-byte tag of a length-delimited field numbered below 16
+// (every field of Assignment and CamDecision).
+func tag(num protowire.Number) byte { return byte(num)<<3 | byte(protowire.BytesType) }
+
+// appendLen appends a length as a varint; most are under 128, one byte.
+func appendLen(b []byte, n int) []byte {
+	if n < 0x80 {
+		return append(b, byte(n))
+	}
+	return protowire.AppendVarint(b, uint64(n))
+}
+
+// appendStr appends a proto3 string field; an empty string is not written.
+func appendStr(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return append(appendLen(append(b, tag(num)), len(s)), s...)
+}
+
+// strSize is the encoded size of a proto3 string field of n bytes.
+func strSize(num protowire.Number, n int) int {
+	if n == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
 }
 
 // Explain renders a result's trail as text lines, for dmicctl explain and logs.

@@ -18,7 +18,7 @@ func (x *run) excluded() bool {
 	}
 	cat := strings.TrimSpace(x.act.GetCommissionedServiceCategoryCode())
 	drug := pod == "DRUG" || pod == "DEVICE" || cat == "31" || cat == "32" || cat == "41"
-	x.ask("EXCL", drug, "point of delivery / service category", "POD "+orNone(pod)+", category "+orNone(cat))
+	x.ask("EXCL", drug, "point of delivery / service category", x.w("POD ", orNone(pod), ", category ", orNone(cat)))
 	if !drug {
 		return false
 	}
@@ -36,11 +36,11 @@ func (x *run) excluded() bool {
 func (x *run) emergencyCare() {
 	res := x.residence()
 	england := res.country == refdata.CountryEngland
-	x.ask("A&E-1", england, "usual place of residence", res.why+", country "+orNone(res.country))
+	x.ask("A&E-1", england, "usual place of residence", x.and(res.src, ", country ", orNone(res.country)))
 	if !england {
 		h := x.hostArea()
 		if !h.ok {
-			x.none("X", "no host sub-ICB for provider "+orNone(x.act.GetProviderCode()))
+			x.none("X", x.w("no host sub-ICB for provider ", orNone(x.act.GetProviderCode())))
 			return
 		}
 		x.assign("A&E-1", h.subICB, "AE_1_2", TypeSubICB, "Sub-ICB (Host Mapped)")
@@ -49,7 +49,7 @@ func (x *run) emergencyCare() {
 	if x.armedForces() {
 		return
 	}
-	x.responsibleSubICB("J", "AE_1_1", "")
+	x.responsibleSubICB("J", "AE_1_1", nil, "")
 }
 
 // admittedOrOutpatient is the main path (CDS 120-200 and 020): A, B, then
@@ -61,7 +61,7 @@ func (x *run) admittedOrOutpatient() {
 	admin := strings.TrimSpace(x.act.GetAdministrativeCategoryCode())
 	private := admin == "02"
 	chargeable := ovc == "D" || ovc == "F"
-	x.ask("A", private || chargeable, "charging category / administrative category", ovcWhy+", administrative category "+orNone(admin))
+	x.ask("A", private || chargeable, "charging category / administrative category", x.and(ovcWhy, ", administrative category ", orNone(admin)))
 	if private || chargeable {
 		method := "Private Patient"
 		if !private {
@@ -81,46 +81,46 @@ func (x *run) admittedOrOutpatient() {
 // carries only the older OVERSEAS VISITOR STATUS CLASSIFICATION has it
 // mapped (choice 2): 8 not an overseas visitor -> A, 1 exempt (reciprocal)
 // -> C, 2 exempt (other) -> E, 3 and 4 (fees) -> D.
-func (x *run) chargingCategory() (string, string) {
+func (x *run) chargingCategory() (string, why) {
 	if c := strings.ToUpper(strings.TrimSpace(x.act.GetOverseasVisitorChargingCategory())); c != "" {
-		return c, "charging category " + c
+		return c, x.w("charging category ", c)
 	}
 	s := strings.TrimSpace(x.act.GetOverseasVisitorStatusCode())
 	switch s {
 	case "8":
-		return "A", "charging category A (from overseas visitor status 8)"
+		return "A", x.w("charging category A (from overseas visitor status 8)")
 	case "1":
-		return "C", "charging category C (from overseas visitor status 1)"
+		return "C", x.w("charging category C (from overseas visitor status 1)")
 	case "2":
-		return "E", "charging category E (from overseas visitor status 2)"
+		return "E", x.w("charging category E (from overseas visitor status 2)")
 	case "3", "4":
-		return "D", "charging category D (from overseas visitor status " + s + ")"
+		return "D", x.w("charging category D (from overseas visitor status ", s, ")")
 	}
-	return "", "charging category not recorded"
+	return "", x.w("charging category not recorded")
 }
 
 // ordinarilyResident is step B (p.27-30).
 func (x *run) ordinarilyResident(ovc string) bool {
 	switch ovc {
 	case "B", "C", "D", "E", "F":
-		x.ask("B", false, "charging category", ovc+": an overseas visitor")
+		x.ask("B", false, "charging category", x.w(ovc, ": an overseas visitor"))
 		return false
 	case "A":
 	default:
 		// The guidance's rule for any value it does not name (p.9): a
 		// question that needs a value to answer Yes is answered No.
-		x.ask("B", false, "charging category", "not A ("+orNone(ovc)+"): answered No, as the methodology says of unstated values")
+		x.ask("B", false, "charging category", x.w("not A (", orNone(ovc), "): answered No, as the methodology says of unstated values"))
 		return false
 	}
 	p, open := x.practice()
 	if open && (strings.HasPrefix(p.Postcode, "BF1 ") || strings.HasPrefix(p.Postcode, "BF2 ")) {
-		x.ask("B", false, "GP practice", "practice "+p.Code+" has a BFPO (BF1/BF2) postcode")
+		x.ask("B", false, "GP practice", x.w("practice ", p.Code, " has a BFPO (BF1/BF2) postcode"))
 		return false
 	}
 	if open {
 		switch p.HighLevelHealthGeography {
 		case "YAC", "YAD", "YAE", "YAF":
-			x.ask("B", false, "GP practice", "practice "+p.Code+" high level health geography "+p.HighLevelHealthGeography+" (Crown Dependency)")
+			x.ask("B", false, "GP practice", x.w("practice ", p.Code, " high level health geography ", p.HighLevelHealthGeography, " (Crown Dependency)"))
 			return false
 		}
 	}
@@ -131,7 +131,7 @@ func (x *run) ordinarilyResident(ovc string) bool {
 	default:
 		uk = false
 	}
-	x.ask("B", uk, "usual place of residence", "charging category A, "+res.why+", country "+orNone(res.country))
+	x.ask("B", uk, "usual place of residence", x.and(x.then(x.w("charging category A, "), "", res.src), ", country ", orNone(res.country)))
 	return uk
 }
 
@@ -147,14 +147,14 @@ func (x *run) overseas(ovc string) {
 		eea := found && p.EEA
 		// The trail names the pseudo postcode by its code and country only:
 		// the whole "ZZ99 nXZ" is the value submitted as the postcode.
-		x.ask("B-2", eea, "pseudo postcode (Appendix H)", "code "+orNone(code)+" "+p.Country)
+		x.ask("B-2", eea, "pseudo postcode (Appendix H)", x.w("code ", orNone(code), " ", p.Country))
 		if eea {
-			hub, why := x.providerHub()
+			hub, because := x.providerHub()
 			if hub == "" {
-				x.none("X", why)
+				x.none("X", because)
 				return
 			}
-			x.ask("B-2", true, "provider hub", why)
+			x.ask("B-2", true, "provider hub", because)
 			x.assign("B-2", hub, "B_2_1", TypeNHSE, "NHSE (Contracted Specialised)")
 			return
 		}
@@ -163,7 +163,7 @@ func (x *run) overseas(ovc string) {
 	// category that says so is C (choice 4); the OSV guidance then makes a
 	// sub-ICB pay, responsible or host (p.25).
 	reciprocal := ovc == "C"
-	x.ask("B-3", reciprocal, "charging category", orNone(ovc))
+	x.ask("B-3", reciprocal, "charging category", x.w(orNone(ovc)))
 	step, resp, host, method := "B-4", "B_4_1", "B_4_2", "Sub-ICB (Practice Mapped)"
 	if reciprocal {
 		step, resp, host, method = "B-3", "B_3_1", "B_3_2", "Reciprocal OSVs"
@@ -174,12 +174,12 @@ func (x *run) overseas(ovc string) {
 	ukAddress := reciprocal && x.act.GetResidence().GetSubIcb() != ""
 	x.ask(step, english || ukAddress, "registered with an English GP practice", x.practiceWhy())
 	if english || ukAddress {
-		x.responsibleSubICB(step, resp, method)
+		x.responsibleSubICB(step, resp, nil, method)
 		return
 	}
 	h := x.hostArea()
 	if !h.ok {
-		x.none("X", "no host sub-ICB for provider "+orNone(x.act.GetProviderCode()))
+		x.none("X", x.w("no host sub-ICB for provider ", orNone(x.act.GetProviderCode())))
 		return
 	}
 	if method == "Sub-ICB (Practice Mapped)" {
@@ -190,20 +190,20 @@ func (x *run) overseas(ovc string) {
 
 // Cross-border area of the England-Wales protocol (WB-1, p.35): English
 // ICBs on the border and Welsh unitary authorities.
-func (x *run) borderArea() (bool, string) {
+func (x *run) borderArea() (bool, why) {
 	res := x.residence()
 	if res.kind != resKnown {
-		return false, res.why
+		return false, res.src
 	}
 	switch res.icb {
 	case "QYG", "QOC", "QGH", "QR1", "QUY":
-		return true, "postcode ICB " + res.icb
+		return true, x.w("postcode ICB ", res.icb)
 	}
 	switch res.la {
 	case "W06000005", "W06000006", "W06000023", "W06000021", "W06000004":
-		return true, "postcode unitary authority " + res.la
+		return true, x.w("postcode unitary authority ", res.la)
 	}
-	return false, "postcode ICB " + orNone(res.icb) + ", local authority " + orNone(res.la)
+	return false, x.w("postcode ICB ", orNone(res.icb), ", local authority ", orNone(res.la))
 }
 
 // border is WB-1 to WB-3 (p.35-37).
@@ -211,7 +211,7 @@ func (x *run) border() {
 	p, open := x.practice()
 	inArea, areaWhy := x.borderArea()
 	welshGP := open && welshLHB(p.Commissioner)
-	x.ask("WB-1", welshGP && inArea, "Welsh GP and border residence", x.practiceWhy()+"; "+areaWhy)
+	x.ask("WB-1", welshGP && inArea, "Welsh GP and border residence", x.then(x.practiceWhy(), "; ", areaWhy))
 	if welshGP && inArea {
 		x.devolved(true)
 		return
@@ -221,14 +221,14 @@ func (x *run) border() {
 	case "Q99", "YAC", "YAD", "YAE", "YAF":
 		englishGP = false
 	}
-	x.ask("WB-2", englishGP && inArea, "English GP and border residence", x.practiceWhy()+"; "+areaWhy)
+	x.ask("WB-2", englishGP && inArea, "English GP and border residence", x.then(x.practiceWhy(), "; ", areaWhy))
 	if englishGP && inArea {
 		x.english()
 		return
 	}
 	res := x.residence()
 	england := res.country == refdata.CountryEngland
-	x.ask("WB-3", england, "usual place of residence", res.why+", country "+orNone(res.country))
+	x.ask("WB-3", england, "usual place of residence", x.and(res.src, ", country ", orNone(res.country)))
 	if england {
 		x.english()
 		return
@@ -248,7 +248,7 @@ func (x *run) devolved(welshBorder bool) {
 	// C-1: a pre-1991 highly specialised service (Appendix C). Appendix C is
 	// in the supporting workbook, which is not available; the service
 	// list's "Highly Specialised Service" flag stands for it (choice 5).
-	x.ask("C-1", s.HighlySpecialised, "highly specialised service", s.Code)
+	x.ask("C-1", s.HighlySpecialised, "highly specialised service", x.w(s.Code))
 	if s.HighlySpecialised {
 		x.providerHubStep("C-1", "C_1_1")
 		return
@@ -256,11 +256,11 @@ func (x *run) devolved(welshBorder bool) {
 	inArea, areaWhy := x.borderArea()
 	p, open := x.practice()
 	wb10 := open && welshLHB(p.Commissioner) && inArea
-	x.ask("WB-10", wb10, "Welsh GP and border residence", x.practiceWhy()+"; "+areaWhy)
+	x.ask("WB-10", wb10, "Welsh GP and border residence", x.then(x.practiceWhy(), "; ", areaWhy))
 	if wb10 {
 		// C-3: referred via the Referral Assessment Service? No CDS item
 		// carries it, so the answer is No (p.9) and NHS England pays.
-		x.ask("C-3", false, "referred via RAS", "not recorded in the CDS")
+		x.ask("C-3", false, "referred via RAS", x.w("not recorded in the CDS"))
 		x.providerHubStep("C-3", "C_3_2")
 		return
 	}
@@ -278,25 +278,27 @@ func (x *run) devolved(welshBorder bool) {
 			x.assign("WB-10", lcg, "WB_10_1", TypeDevolved, "Devolved Administration")
 			return
 		}
-		x.none("X", "Northern Ireland resident with no Local Commissioning Group")
+		x.none("X", x.w("Northern Ireland resident with no Local Commissioning Group"))
 	default:
-		x.none("X", "residence country "+orNone(res.country)+" has no devolved commissioner")
+		x.none("X", x.w("residence country ", orNone(res.country), " has no devolved commissioner"))
 	}
 }
 
 // devolvedBody is C answered No: the Welsh LHB, Scottish health board or NI
-// LCG (p.17-19).
+// LCG (p.17-19). welshBorder is true when WB-1 brought the patient here.
 func (x *run) devolvedBody(welshBorder bool) {
 	x.r.Tables |= 1 << tDevolved
-	if welshBorder {
-		// The LHB of the GP practice's postcode (p.19), which is the
-		// practice's epraccur commissioner.
+	res := x.residence()
+	if welshBorder && res.country != refdata.CountryWales {
+		// Resident on the English side of the border and registered with a
+		// Welsh GP: the LHB of the GP practice's postcode (p.19), which is
+		// the practice's epraccur commissioner. A Welsh resident's LHB is
+		// that of their own postcode, whoever their GP (p.18-19, below).
 		p, _ := x.practice()
-		x.ask("C", false, "LHB of the Welsh border GP practice", p.Code+" commissioner "+p.Commissioner)
+		x.ask("C", false, "LHB of the Welsh border GP practice", x.w(p.Code, " commissioner ", p.Commissioner))
 		x.assign("C", p.Commissioner, "C_2", TypeDevolved, "Devolved Administration")
 		return
 	}
-	res := x.residence()
 	switch res.country {
 	case refdata.CountryWales:
 		x.r.Tables |= 1 << tWales
@@ -307,30 +309,30 @@ func (x *run) devolvedBody(welshBorder bool) {
 			}
 		}
 		if lhb == "" {
-			x.ask("C", false, "LHB of residence", "local authority "+orNone(res.la)+" has no LHB: Welsh Government")
+			x.ask("C", false, "LHB of residence", x.w("local authority ", orNone(res.la), " has no LHB: Welsh Government"))
 			lhb = CodeWelshGov
 		} else {
-			x.ask("C", false, "LHB of residence", "local authority "+res.la+" -> "+lhb)
+			x.ask("C", false, "LHB of residence", x.w("local authority ", res.la, " -> ", lhb))
 		}
 		x.assign("C", lhb, "C_1", TypeDevolved, "Devolved Administration")
 	case refdata.CountryScotland:
 		x.r.Tables |= 1 << tScotland
 		hb := x.ref.ScottishHealthBoard(res.la)
 		if hb == "" {
-			x.none("X", "Scottish council area "+orNone(res.la)+" has no health board code")
+			x.none("X", x.w("Scottish council area ", orNone(res.la), " has no health board code"))
 			return
 		}
-		x.ask("C", false, "Scottish health board of residence", "council area "+res.la+" -> "+hb)
+		x.ask("C", false, "Scottish health board of residence", x.w("council area ", res.la, " -> ", hb))
 		x.assign("C", hb, "C_1", TypeDevolved, "Devolved Administration")
 	case refdata.CountryNorthernIreland:
 		if lcg := x.niLCG(); lcg != "" {
-			x.ask("C", false, "NI Local Commissioning Group of residence", lcg)
+			x.ask("C", false, "NI Local Commissioning Group of residence", x.w(lcg))
 			x.assign("C", lcg, "C_1", TypeDevolved, "Devolved Administration")
 			return
 		}
-		x.none("X", "Northern Ireland resident with no Local Commissioning Group")
+		x.none("X", x.w("Northern Ireland resident with no Local Commissioning Group"))
 	default:
-		x.none("X", "residence country "+orNone(res.country)+" has no devolved commissioner")
+		x.none("X", x.w("residence country ", orNone(res.country), " has no devolved commissioner"))
 	}
 }
 
@@ -352,25 +354,25 @@ func (x *run) english() {
 		switch s.Status {
 		case refdata.StatusRed, refdata.StatusBlue:
 			// C-0a Yes (red/blue, flow chart) -> C-2: the provider's hub.
-			x.ask("C-0a", true, "delegation status", s.Code+" "+s.Status+" in "+x.v.ServiceYear)
+			x.ask("C-0a", true, "delegation status", x.w(s.Code, " ", s.Status, " in ", x.v.ServiceYear))
 			x.providerHubStep("C-2", "C_2_1")
 			return
 		case refdata.StatusAmber:
 			if x.v.Amber {
-				x.ask("C-0a", true, "delegation status", s.Code+" AMBER in "+x.v.ServiceYear+": retained, hub of the GP practice")
-				x.hubByResponsibility("C-0b", "C_0b_", 0)
+				x.ask("C-0a", true, "delegation status", x.w(s.Code, " AMBER in ", x.v.ServiceYear, ": retained, hub of the GP practice"))
+				x.hubByResponsibility("C-0b", suffixC0b[:], "C_0b_X")
 				return
 			}
 		}
 		// Green: not red or blue, so on to E (flow chart C-0a No).
-		x.ask("C-0a", false, "delegation status", s.Code+" "+s.Status+" in "+x.v.ServiceYear)
+		x.ask("C-0a", false, "delegation status", x.w(s.Code, " ", s.Status, " in ", x.v.ServiceYear))
 	} else {
 		// D: secondary dental by treatment function (p.48).
 		tfc := x.treatmentFunction()
 		dental := isDentalTFC(tfc)
-		x.ask("D", dental, "treatment function", orNone(tfc))
+		x.ask("D", dental, "treatment function", x.w(orNone(tfc)))
 		if dental {
-			x.responsibleSubICB("D", "D_", "Sub-ICB (Delegated Sec Dent)")
+			x.responsibleSubICB("D", "", suffixD[:], "Sub-ICB (Delegated Sec Dent)")
 			return
 		}
 	}
@@ -381,36 +383,44 @@ func (x *run) english() {
 	green := spec && s.Status == refdata.StatusGreen
 	x.ask("C-5", green, "delegation status", x.serviceWhy(s, s.Code != ""))
 	if !green {
-		x.responsibleSubICB("C-5", "C_5_1", "")
+		x.responsibleSubICB("C-5", "C_5_1", nil, "")
 		return
 	}
 	// C-6: has the responsible sub-ICB's ICB a delegation agreement in
 	// place on the CAM date (cam_subicb_to_direct_commissioner)?
-	sub, how, why := x.responsible()
+	sub, how, because := x.responsible()
 	if how == 0 {
-		x.none("C_5_X", why)
+		x.none("C_5_X", because)
 		return
 	}
 	x.r.Tables |= 1 << tDirect
 	d, ok := x.ref.DirectCommissioner(sub, x.tableDate)
 	delegated := ok && d.Delegated
-	x.ask("C-6", delegated, "delegation agreement", why+"; "+delegationWhy(d, ok, x.tableDate))
+	x.ask("C-6", delegated, "delegation agreement", because, x.delegationWhy(d, ok, x.tableDate))
 	if delegated {
-		x.assign("C-6", sub, "C_6_"+string(rune('0'+how)), TypeSubICB, "Sub-ICB (Delegated Spec Comm)")
+		x.assign("C-6", sub, suffixC6[how], TypeSubICB, "Sub-ICB (Delegated Spec Comm)")
 		return
 	}
-	x.hubByResponsibility("C-6", "C_6_", 3)
+	x.hubByResponsibility("C-6", suffixC6[3:], "C_5_X")
 }
 
-func delegationWhy(d refdata.DirectCommissioner, ok bool, date string) string {
+// Reason suffixes by number, so that none is built per record.
+var (
+	suffixC6  = [...]string{"", "C_6_1", "C_6_2", "C_6_3", "C_6_4", "C_6_5", "C_6_6", "C_6_7", "C_6_8"}
+	suffixC0b = [...]string{"", "C_0b_1", "C_0b_2", "C_0b_3", "C_0b_4", "C_0b_5"}
+	suffixF   = [...]string{"", "F_1", "F_2", "F_3", "F_4", "F_5"}
+	suffixD   = [...]string{"", "D_1", "D_2", "D_3"}
+)
+
+func (x *run) delegationWhy(d refdata.DirectCommissioner, ok bool, date string) why {
 	if !ok {
-		return "sub-ICB not in the direct commissioning table"
+		return x.w("; sub-ICB not in the direct commissioning table")
 	}
 	state := "No"
 	if d.Delegated {
 		state = "Yes"
 	}
-	return "sub-ICB " + d.SubICB + " delegation " + state + " from " + d.From + " to " + d.To + " (CAM date " + date + ")"
+	return x.w("; sub-ICB ", d.SubICB, " delegation ", state, " from ", d.From, " to ", d.To, " (CAM date ", date, ")")
 }
 
 // isDentalTFC is the secondary dental treatment functions of D (p.48).
@@ -442,24 +452,24 @@ func (x *run) justice() bool {
 	res := x.act.GetResidence()
 	site := res.GetJusticeFacilityCode()
 	yes := site != ""
-	why := "postcode is not an Appendix F site"
+	because := x.w("postcode is not an Appendix F site")
 	if yes {
-		why = "postcode is Appendix F site " + site + " (hub " + orNone(res.GetJusticeHub()) + ")"
+		because = x.w("postcode is Appendix F site ", site, " (hub ", orNone(res.GetJusticeHub()), ")")
 		if apc := x.act.GetApc(); apc != nil {
 			src := apc.GetSourceOfAdmissionCode()
 			yes = src == "39" || src == "40"
-			why += ", source of admission " + orNone(src)
+			because = x.and(because, ", source of admission ", orNone(src))
 		}
 	}
 	x.r.Tables |= 1 << tJustice
-	x.ask("E", yes, "health and justice population", why)
+	x.ask("E", yes, "health and justice population", because)
 	if !yes {
 		return false
 	}
 	if hub := res.GetJusticeHub(); hub != "" {
 		x.assign("E", hub, "E_1", TypeNHSE, "NHSE (Offender Health)")
 	} else {
-		x.none("E_X", "Appendix F site with no hub")
+		x.none("E_X", x.w("Appendix F site with no hub"))
 	}
 	return true
 }
@@ -470,25 +480,25 @@ func (x *run) publicHealth() bool {
 	s7a := ok && s.PublicHealth
 	x.ask("F", s7a, "section 7a service code", x.serviceWhy(s, ok))
 	if s7a {
-		d, n, why := x.directFor()
+		d, n, because := x.directFor(false)
 		if n == 0 || d.Region == "" {
-			x.none("F_X", why)
+			x.none("F_X", because)
 			return true
 		}
-		x.ask("F", true, "responsible region", why+" -> region "+d.Region)
-		x.assign("F", d.Region, "F_"+string(rune('0'+n)), TypeNHSE, "NHSE (Public Health Screening)")
+		x.ask("F", true, "responsible region", x.and(because, " -> region ", d.Region))
+		x.assign("F", d.Region, suffixF[n], TypeNHSE, "NHSE (Public Health Screening)")
 		return true
 	}
 	// H has no national identification (p.54); a locally agreed rule sets
 	// the record's local public health indicator (choice 8).
 	flag := strings.EqualFold(strings.TrimSpace(x.act.GetLocalPublicHealthIndicator()), "Y")
-	x.ask("H", flag, "local public health indicator", orNone(x.act.GetLocalPublicHealthIndicator()))
+	x.ask("H", flag, "local public health indicator", x.w(orNone(x.act.GetLocalPublicHealthIndicator())))
 	if !flag {
 		return false
 	}
 	la := x.residence().la
 	if la == "" {
-		x.none("X", "no local authority of residence")
+		x.none("X", x.w("no local authority of residence"))
 		return true
 	}
 	x.assign("H", la, "H_1", TypeLA, "Local Authority")
@@ -498,20 +508,20 @@ func (x *run) publicHealth() bool {
 // infertility is I and I-1 (p.54-55).
 func (x *run) infertility() bool {
 	code, yes := x.infertilityCode()
-	x.ask("I", yes, "diagnosis / procedure codes", orNone(code))
+	x.ask("I", yes, "diagnosis / procedure codes", x.w(orNone(code)))
 	if !yes {
 		return false
 	}
 	// I-1: NHS England armed forces eligibility is notified to the
 	// provider case by case (Appendix E); the record shows only the DMS
 	// registration, which is Appendix E's first question (choice 9).
-	dms, why := x.dmsEnglish()
-	x.ask("I-1", dms, "registered with an English DMS practice", orNone(why))
+	dms, because := x.dmsEnglish()
+	x.ask("I-1", dms, "registered with an English DMS practice", because)
 	if dms {
 		x.assign("I-1", CodeArmedForces, "I_1_1", TypeNHSE, "NHSE (Military Personnel)")
 		return true
 	}
-	x.responsibleSubICB("I-1", "I_1_2", "")
+	x.responsibleSubICB("I-1", "I_1_2", nil, "")
 	return true
 }
 
@@ -598,94 +608,95 @@ func infertilityProcedure(c string) bool {
 
 // armedForces is J (p.55-56).
 func (x *run) armedForces() bool {
-	dms, why := x.dmsEnglish()
-	x.ask("J", dms, "registered with an English DMS practice (13Q)", orNone(why))
+	dms, because := x.dmsEnglish()
+	x.ask("J", dms, "registered with an English DMS practice (13Q)", because)
 	if dms {
 		x.assign("J", CodeArmedForces, "J_1", TypeNHSE, "NHSE (Military Personnel)")
 	}
 	return dms
 }
 
-// responsibleSubICB assigns the responsible sub-ICB. suffix is either a
-// whole suffix ("C_5_1") or a stem ending in "_" to which the method
-// number is added ("D_" -> "D_1" GP practice, "D_2" residence, "D_3" host).
-func (x *run) responsibleSubICB(step, suffix, method string) {
-	sub, how, why := x.responsible()
-	x.ask(step, how != 0, "responsible sub-ICB", why)
+// Methods of the responsible sub-ICB by how it was found (p.11-12): GP
+// practice, residence, host.
+var methodByHow = [...]string{"", "Sub-ICB (Practice Mapped)", "Sub-ICB (Postcode Mapped)", "Sub-ICB (Host Mapped)"}
+
+// responsibleSubICB assigns the responsible sub-ICB. The reason suffix is
+// byHow[how] when byHow is given ("D_1" GP practice, "D_2" residence, "D_3"
+// host), else suffix. fallback is the published reason when no sub-ICB is
+// found ("" for "X").
+func (x *run) responsibleSubICB(step, suffix string, byHow []string, method string) {
+	sub, how, because := x.responsible()
+	x.ask(step, how != 0, "responsible sub-ICB", because)
 	if how == 0 {
 		fallback := "X"
-		switch suffix {
-		case "C_5_1":
+		switch {
+		case suffix == "C_5_1":
 			fallback = "C_5_X"
-		case "D_":
+		case step == "D":
 			fallback = "D_X"
 		}
-		x.none(fallback, why)
+		x.none(fallback, because)
 		return
 	}
-	if strings.HasSuffix(suffix, "_") {
-		suffix += string(rune('0' + how))
+	if byHow != nil {
+		suffix = byHow[how]
 	}
 	if method == "" {
-		method = [...]string{"", "Sub-ICB (Practice Mapped)", "Sub-ICB (Postcode Mapped)", "Sub-ICB (Host Mapped)"}[how]
+		method = methodByHow[how]
 	}
 	x.assign(step, sub, suffix, TypeSubICB, method)
 }
 
 // hubByResponsibility assigns the specialised hub of the patient's GP
-// practice, residence or host (C-0b, and C-6 answered No). offset turns
-// directFor's 1-5 into the suffix number: C_0b_1-5, C_6_4-8.
-func (x *run) hubByResponsibility(step, stem string, offset int) {
-	d, n, why := x.directFor()
+// practice, residence or host (C-0b, and C-6 answered No). suffixes[n] is
+// the reason suffix of directFor's n (1-5): C_0b_1-5, C_6_4-8.
+func (x *run) hubByResponsibility(step string, suffixes []string, fallback string) {
+	d, n, because := x.directFor(true)
 	if n == 0 || d.Hub == "" {
-		fallback := "C_0b_X"
-		if step == "C-6" {
-			fallback = "C_5_X"
-		}
-		x.none(fallback, why)
+		x.none(fallback, because)
 		return
 	}
-	x.ask(step, true, "responsible specialised hub", why+" -> hub "+d.Hub)
-	x.assign(step, d.Hub, stem+string(rune('0'+n+offset)), TypeNHSE, "NHSE (NCA Specialised)")
+	x.ask(step, true, "responsible specialised hub", x.and(because, " -> hub ", d.Hub))
+	x.assign(step, d.Hub, suffixes[n], TypeNHSE, "NHSE (NCA Specialised)")
 }
 
 // providerHubStep assigns the hub holding the provider's contract.
 func (x *run) providerHubStep(step, suffix string) {
-	hub, why := x.providerHub()
-	x.ask(step, hub != "", "provider hub", why)
+	hub, because := x.providerHub()
+	x.ask(step, hub != "", "provider hub", because)
 	if hub == "" {
 		fallback := "X"
 		if step == "C-2" {
 			fallback = "C_2_X"
 		}
-		x.none(fallback, why)
+		x.none(fallback, because)
 		return
 	}
 	x.assign(step, hub, suffix, TypeNHSE, "NHSE (Contracted Specialised)")
 }
 
-func (x *run) serviceWhy(s refdata.ServiceCode, ok bool) string {
+func (x *run) serviceWhy(s refdata.ServiceCode, ok bool) why {
 	code := strings.TrimSpace(x.act.GetServiceCode())
 	switch {
 	case code == "":
-		return "no service code"
+		return x.w("no service code")
 	case !ok:
-		return code + " not in the " + x.v.ServiceYear + " service code list"
+		return x.w(code, " not in the ", x.v.ServiceYear, " service code list")
 	}
-	return s.Code + " " + s.Status + " in " + x.v.ServiceYear
+	return x.w(s.Code, " ", s.Status, " in ", x.v.ServiceYear)
 }
 
-func (x *run) practiceWhy() string {
+func (x *run) practiceWhy() why {
 	gp := x.practiceCode()
 	if notRegistered(gp) {
-		return "GP practice " + orNone(gp) + " (not registered)"
+		return x.w("GP practice ", orNone(gp), " (not registered)")
 	}
 	p, open := x.practice()
 	if p.Code == "" {
-		return "practice " + gp + " not in epraccur"
+		return x.w("practice ", gp, " not in epraccur")
 	}
 	if !open {
-		return "practice " + gp + " not open on " + x.r.Date
+		return x.w("practice ", gp, " not open on ", x.r.Date)
 	}
-	return "practice " + gp + " open on " + x.r.Date + ", commissioner " + orNone(p.Commissioner) + ", grouping " + orNone(p.NationalGrouping)
+	return x.w("practice ", gp, " open on ", x.r.Date, ", commissioner ", orNone(p.Commissioner), ", grouping ", orNone(p.NationalGrouping))
 }

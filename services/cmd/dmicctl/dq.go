@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 )
 
@@ -17,7 +19,8 @@ import (
 func dq(ctx context.Context, args []string, stdout, stderr io.Writer, timeout time.Duration, now time.Time) int {
 	fs := flag.NewFlagSet("dmicctl dq", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var ch chstore.Config
+	// Analysts' reads: as the read-only analyst user unless told otherwise.
+	ch := chstore.Config{User: chaccess.Analyst}
 	ch.RegisterFlags(fs)
 	sc := registerScope(fs, "receipt")
 	rules := fs.Bool("rules", false, "Also show the records failing each rule.")
@@ -29,7 +32,7 @@ func dq(ctx context.Context, args []string, stdout, stderr io.Writer, timeout ti
 		return 2
 	}
 	r, err := sc.resolve(now)
-	if err != nil {
+	if err = errors.Join(err, ch.Validate()); err != nil {
 		fmt.Fprintf(stderr, "dmicctl dq: %v\n", err)
 		return 2
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
@@ -21,7 +23,9 @@ import (
 // `dmicctl dq`.
 func TestDQ(t *testing.T) {
 	conn, cfg := chstoretest.Database(t, "dmicctl_test")
-	db, addr := cfg.Database, cfg.Addr
+	db := cfg.Database
+	// dq reads as the analyst, whose password file it is given.
+	analyst := chstoretest.Args(chstoretest.As(t, cfg, chaccess.Analyst))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	w := chstore.NewWriter(conn, db)
@@ -57,7 +61,7 @@ func TestDQ(t *testing.T) {
 	run := func(t *testing.T, args ...string) (string, string, int) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		code := dq(ctx, append([]string{"-clickhouse-addr", addr, "-clickhouse-database", db}, args...), &out, &errOut, time.Minute, now)
+		code := dq(ctx, append(slices.Clone(analyst), args...), &out, &errOut, time.Minute, now)
 		return out.String(), errOut.String(), code
 	}
 	rr8Row := regexp.MustCompile(`(?m)^2025-04 +RR8 +apc +provider +8 +2 +2 +4 +50\.0% +1$`)
@@ -127,7 +131,7 @@ func TestDQ(t *testing.T) {
 
 	t.Run("no ClickHouse schema", func(t *testing.T) {
 		var out, errOut bytes.Buffer
-		code := dq(ctx, []string{"-clickhouse-addr", addr, "-clickhouse-database", "dmicctl_missing"}, &out, &errOut, time.Minute, now)
+		code := dq(ctx, append(slices.Clone(analyst), "-clickhouse-database", "dmicctl_missing"), &out, &errOut, time.Minute, now)
 		if code != 1 || !strings.Contains(errOut.String(), "dq_summary") {
 			t.Errorf("exit %d, stderr %q; want 1 naming dq_summary", code, errOut.String())
 		}

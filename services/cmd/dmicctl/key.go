@@ -11,8 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
@@ -27,7 +25,7 @@ const keyUsage = "usage: dmicctl key list | key rotate DOMAIN VERSION [-generate
 //	dmicctl key list
 //	dmicctl key rotate DOMAIN VERSION [-generate]
 //	dmicctl key repseudonymise [-timeout 1h] FROM TO
-func key(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.Writer, timeout time.Duration) int {
+func key(ctx context.Context, args []string, svcs []endpoint, w who, stdout, stderr io.Writer, timeout time.Duration) int {
 	svc, ok := find(svcs, "deidentify")
 	addr := svc.addr
 	if !ok {
@@ -40,7 +38,7 @@ func key(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.
 	}
 	switch {
 	case sub == "list" && len(args) == 1:
-		return withKeyService(ctx, addr, timeout, stderr, func(ctx context.Context, c deidv1.KeyServiceClient) int {
+		return withKeyService(ctx, addr, w, timeout, stderr, func(ctx context.Context, c deidv1.KeyServiceClient) int {
 			resp, err := c.ListKeys(ctx, &deidv1.ListKeysRequest{})
 			if err != nil {
 				fmt.Fprintln(stderr, "dmicctl key list:", err)
@@ -64,7 +62,7 @@ func key(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.
 			fmt.Fprintf(stderr, "dmicctl key rotate: %v\n%s\n", err, keyUsage)
 			return 2
 		}
-		return withKeyService(ctx, addr, timeout, stderr, func(ctx context.Context, c deidv1.KeyServiceClient) int {
+		return withKeyService(ctx, addr, w, timeout, stderr, func(ctx context.Context, c deidv1.KeyServiceClient) int {
 			resp, err := c.RotateKey(ctx, req)
 			if err != nil {
 				fmt.Fprintln(stderr, "dmicctl key rotate:", err)
@@ -96,7 +94,7 @@ func key(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.
 			fmt.Fprintf(stderr, "dmicctl key repseudonymise: FROM (%s) must be before TO (%s)\n", from.Format(time.RFC3339), to.Format(time.RFC3339))
 			return 2
 		}
-		return withKeyService(ctx, addr, *wait, stderr, func(ctx context.Context, c deidv1.KeyServiceClient) int {
+		return withKeyService(ctx, addr, w, *wait, stderr, func(ctx context.Context, c deidv1.KeyServiceClient) int {
 			resp, err := c.Repseudonymise(ctx, &deidv1.RepseudonymiseRequest{From: timestamppb.New(from), To: timestamppb.New(to)})
 			if err != nil {
 				fmt.Fprintln(stderr, "dmicctl key repseudonymise:", err)
@@ -115,8 +113,9 @@ func key(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.
 	return 2
 }
 
-func withKeyService(ctx context.Context, addr string, timeout time.Duration, stderr io.Writer, call func(context.Context, deidv1.KeyServiceClient) int) int {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func withKeyService(ctx context.Context, addr string, w who, timeout time.Duration, stderr io.Writer, call func(context.Context, deidv1.KeyServiceClient) int) int {
+	// The key service is the key custodian's alone.
+	conn, err := w.dial(addr, true)
 	if err != nil {
 		fmt.Fprintln(stderr, "dmicctl key:", err)
 		return 1

@@ -82,9 +82,16 @@ func TestKeyCommands(t *testing.T) {
 	caught := make(chan struct{})
 	go func() { _ = keys.FollowLog(ctx, func() { close(caught) }) }()
 	<-caught
-	addr := serveGRPC(t, func(s *grpc.Server) { deidv1.RegisterKeyServiceServer(s, keys) })
+	addr, as := serveGRPC(t, kc, func(s *grpc.Server) { deidv1.RegisterKeyServiceServer(s, keys) })
 	svcs := []endpoint{{"deidentify", addr}}
-	run := runner(ctx, key, svcs)
+	// An operator's certificate may not touch the keys, not even list them.
+	asOperator := runner(ctx, key, svcs, who{operator: as.operator, custodian: as.operator})
+	for _, args := range [][]string{{"list"}, {"rotate", "analytics", "v2", "-generate"}} {
+		if code, _, errOut := asOperator(args...); code != 1 || !strings.Contains(errOut, "PermissionDenied") || !strings.Contains(errOut, "it is for key-custodian") {
+			t.Errorf("key %v as an operator: %d %q, want refused", args, code, errOut)
+		}
+	}
+	run := runner(ctx, key, svcs, as)
 	code, out, _ := run("rotate", "analytics", "v2", "-generate")
 	if code != 0 || !strings.Contains(out, "analytics: key v2 is active for new records (was v1); key file analytics/v2.key") {
 		t.Errorf("rotate: %d %q", code, out)
@@ -119,7 +126,7 @@ func TestKeyCommands(t *testing.T) {
 		}
 	}
 	var errb bytes.Buffer
-	if code := key(ctx, []string{"list"}, []endpoint{{"validate", "x:1"}}, io.Discard, &errb, time.Second); code != 2 || !strings.Contains(errb.String(), "no deidentify service") {
+	if code := key(ctx, []string{"list"}, []endpoint{{"validate", "x:1"}}, as, io.Discard, &errb, time.Second); code != 2 || !strings.Contains(errb.String(), "no deidentify service") {
 		t.Errorf("without a deidentify service: %d %q", code, errb.String())
 	}
 }

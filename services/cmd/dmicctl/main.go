@@ -1,14 +1,16 @@
 // Command dmicctl shows the status of every dmic service and pauses or
 // resumes one, over each service's gRPC control API; manages the data
 // specifications on validate and the pseudonymisation keys on deidentify;
-// and shows the data-quality summary and the small-numbers check from
-// ClickHouse.
+// shows the data-quality summary, the small-numbers check and the security
+// audit trail from ClickHouse; and creates or migrates the ClickHouse schema.
 //
 //	dmicctl status
 //	dmicctl pause validate
 //	dmicctl resume validate
 //	dmicctl dq [-provider RJ7] [-dataset apc] [-source provider] [-months 3] [-rules]
 //	dmicctl small-numbers [-k 5] [-provider RJ7] [-dataset apc] [-source provider] [-months 3]
+//	dmicctl audit [-since 24h] [-outcome refused|allowed|done|failed] [-org 0DC] [-action Pause] [-limit 50]
+//	dmicctl migrate [-clickhouse-addr ADDR] [-clickhouse-database DB]
 //	dmicctl spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE
 //	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
 //	dmicctl skip SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
@@ -26,8 +28,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
@@ -45,10 +47,14 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(os.Stderr, "usage: dmicctl [-services name=addr,...] [-timeout d] status | pause SERVICE | resume SERVICE\n"+
 		"       dmicctl [-services ...] spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE\n"+
 		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
+		"       dmicctl [-services ...] dsa list | dsa show ID [VERSION] | dsa load FILE... | dsa revoke ID -reason TEXT | dsa key DOMAIN [VERSION] | access report\n"+
 		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
-		"       dmicctl [-timeout d] kafka-setup [-brokers ADDRS] [-passwords-dir DIR] [-kafka-sasl-password-file F] [-kafka-tls-ca F] [-partitions N] | kafka-setup -print\n")
+		"       dmicctl [-timeout d] audit [-since 24h|7d|DATE] [-outcome refused|allowed|done|failed] [-org CODE] [-action TEXT] [-limit N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
+		"       dmicctl [-timeout d] migrate [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
+		"       dmicctl [-timeout d] kafka-setup [-brokers ADDRS] [-passwords-dir DIR] [-kafka-sasl-password-file F] [-kafka-tls-ca F] [-partitions N] | kafka-setup -print\n"+
+		"       (ClickHouse commands also take -clickhouse-user and -clickhouse-password-file, or DMIC_CLICKHOUSE_PASSWORD; docs/security.md)\n")
 	fs.PrintDefaults()
 }
 
@@ -60,21 +66,31 @@ func run(args []string) int {
 	}
 	list := fs.String("services", env, "Services and their gRPC control addresses (default from DMICCTL_SERVICES).")
 	timeout := fs.Duration("timeout", 5*time.Second, "Timeout per call.")
+	tf := registerTLS(fs)
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	ctx := context.Background()
-	if cmd := fs.Arg(0); cmd == "dq" || cmd == "small-numbers" {
-		// Reads ClickHouse, not the services: -services does not matter. The
+	if cmd := fs.Arg(0); cmd == "dq" || cmd == "small-numbers" || cmd == "audit" || cmd == "migrate" {
+		// Talks to ClickHouse, not the services: -services does not matter. The
 		// views read their tables whole (FINAL), which takes longer than a
 		// control call: unless -timeout was given, allow a minute.
 		t := time.Minute
 		if flagSet(fs, "timeout") {
 			t = *timeout
 		}
-		if cmd == "small-numbers" {
+		switch cmd {
+		case "small-numbers":
 			return smallNumbers(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
+		case "audit":
+			return auditCommand(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
+		case "migrate":
+			// A layout migration copies a table's rows: allow it time.
+			if !flagSet(fs, "timeout") {
+				t = time.Hour
+			}
+			return migrate(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t)
 		}
 		return dq(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t, time.Now())
 	}
@@ -87,17 +103,20 @@ func run(args []string) int {
 		return kafkaSetup(ctx, fs.Args()[1:], os.Stdout, os.Stderr, t)
 	}
 	svcs, err := parseServices(*list)
-	if err != nil {
+	w, werr := tf.load()
+	if err := errors.Join(err, werr); err != nil {
 		fmt.Fprintln(os.Stderr, "dmicctl:", err)
 		return 2
 	}
 	switch cmd := fs.Arg(0); cmd {
 	case "status":
-		return status(ctx, os.Stdout, svcs, *timeout)
+		return status(ctx, os.Stdout, svcs, w, *timeout)
 	case "spec":
-		return specCommand(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
+		return specCommand(ctx, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
 	case "key":
-		return key(ctx, fs.Args()[1:], svcs, os.Stdout, os.Stderr, *timeout)
+		return key(ctx, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
+	case "dsa", "access":
+		return dsaCommand(ctx, cmd, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
 	case "skip", "replay":
 		// A replay waits for the stage to process the message: allow more
 		// than a status call unless -timeout was given.
@@ -105,11 +124,11 @@ func run(args []string) int {
 		if cmd == "replay" && !flagSet(fs, "timeout") {
 			t = time.Minute
 		}
-		return message(ctx, cmd, fs.Args()[1:], svcs, os.Stdout, os.Stderr, t)
+		return message(ctx, cmd, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, t)
 	case "pause", "resume":
 		name := fs.Arg(1)
 		if s, ok := find(svcs, name); ok {
-			return pauseResume(ctx, s, cmd, *timeout)
+			return pauseResume(ctx, s, w, cmd, *timeout)
 		}
 		fmt.Fprintf(os.Stderr, "dmicctl: unknown service %q (known: %s)\n", name, names(svcs))
 		return 2
@@ -157,21 +176,21 @@ func names(svcs []endpoint) string {
 	return strings.Join(n, ", ")
 }
 
-func dial(s endpoint) (dmicv1.ControlServiceClient, func(), error) {
-	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func dial(s endpoint, w who) (dmicv1.ControlServiceClient, func(), error) {
+	conn, err := w.dial(s.addr, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	return dmicv1.NewControlServiceClient(conn), func() { conn.Close() }, nil
 }
 
-func status(ctx context.Context, out *os.File, svcs []endpoint, timeout time.Duration) int {
+func status(ctx context.Context, out *os.File, svcs []endpoint, w who, timeout time.Duration) int {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tADDRESS\tSTATE\tPROCESSED\tREJECTED\tLAG\tINPUT\tVERSION\tUPTIME\tLAST PROGRESS")
 	code := 0
 	var reasons []string
 	for _, s := range svcs {
-		c, closeFn, err := dial(s)
+		c, closeFn, err := dial(s, w)
 		if err != nil {
 			fmt.Fprintf(tw, "%s\t%s\tDOWN\t-\t-\t-\t-\t-\t%v\n", s.name, s.addr, err)
 			code = 1
@@ -182,7 +201,13 @@ func status(ctx context.Context, out *os.File, svcs []endpoint, timeout time.Dur
 		cancel()
 		closeFn()
 		if err != nil {
-			fmt.Fprintf(tw, "%s\t%s\tDOWN\t-\t-\t-\t-\t-\t-\n", s.name, s.addr)
+			state := "DOWN"
+			if c := grpcstatus.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+				// Up, but not for this certificate: say why.
+				state = "REFUSED"
+				reasons = append(reasons, s.name+": "+grpcstatus.Convert(err).Message())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\n", s.name, s.addr, state)
 			code = 1
 			continue
 		}
@@ -214,7 +239,7 @@ func status(ctx context.Context, out *os.File, svcs []endpoint, timeout time.Dur
 	}
 	tw.Flush()
 	for _, r := range reasons {
-		fmt.Fprintln(out, "not serving:", r)
+		fmt.Fprintln(out, "not serving or refused:", r)
 	}
 	return code
 }
@@ -226,8 +251,8 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-func pauseResume(ctx context.Context, s endpoint, cmd string, timeout time.Duration) int {
-	c, closeFn, err := dial(s)
+func pauseResume(ctx context.Context, s endpoint, w who, cmd string, timeout time.Duration) int {
+	c, closeFn, err := dial(s, w)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dmicctl: %s at %s: %v\n", s.name, s.addr, err)
 		return 1

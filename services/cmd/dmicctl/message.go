@@ -33,7 +33,7 @@ func parsePosition(s string) (*dmicv1.MessagePosition, error) {
 // message runs "skip SERVICE POSITION -reason TEXT" or "replay ...": an
 // operator's way past a record that holds a partition, or to process one
 // again. The service records both on dmic.operator-audit.
-func message(ctx context.Context, cmd string, args []string, svcs []endpoint, stdout, stderr io.Writer, timeout time.Duration) int {
+func message(ctx context.Context, cmd string, args []string, svcs []endpoint, w who, stdout, stderr io.Writer, timeout time.Duration) int {
 	fs := flag.NewFlagSet("dmicctl "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	reason := fs.String("reason", "", "Why (required; kept in the audit log"+map[bool]string{true: " and the dead letter", false: ""}[cmd == "skip"]+").")
@@ -74,7 +74,7 @@ func message(ctx context.Context, cmd string, args []string, svcs []endpoint, st
 		fmt.Fprintf(stderr, "usage: dmicctl %s SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\ndmicctl %s: %v\n", cmd, cmd, errors.Join(problems...))
 		return 2
 	}
-	c, closeFn, err := dial(s)
+	c, closeFn, err := dial(s, w)
 	if err != nil {
 		fmt.Fprintf(stderr, "dmicctl: %s at %s: %v\n", s.name, s.addr, err)
 		return 1

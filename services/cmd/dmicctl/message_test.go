@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -14,11 +15,13 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/service"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 const testInput = "test.in"
@@ -30,9 +33,10 @@ var routeByValue = pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Mes
 })
 
 // startStage runs a real service process shell (daemon) with a stage on the
-// broker, serving gRPC on a loopback port; stop ends it. It connects as the
-// superuser: its topics are the test's own, outside the ACL table.
-func startStage(t *testing.T, kc kafkaconn.Cluster) (addr string, stop func()) {
+// broker, serving gRPC on a loopback port with a certificate of p; stop ends
+// it. It connects as the superuser: its topics are the test's own, outside
+// the ACL table.
+func startStage(t *testing.T, p *devpkitest.PKI, kc kafkaconn.Cluster) (addr string, stop func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +44,12 @@ func startStage(t *testing.T, kc kafkaconn.Cluster) (addr string, stop func()) {
 	}
 	addr = l.Addr().String()
 	l.Close()
-	d := service.New("router", service.Config{Brokers: strings.Join(kc.Brokers(), ","), GRPCAddr: addr, LogLevel: "error", Partitions: 1}, kc)
+	f := p.ServiceFiles("router")
+	d, err := service.New("router", service.Config{Brokers: strings.Join(kc.Brokers(), ","), GRPCAddr: addr, LogLevel: "error", Partitions: 1,
+		TLSCert: f.Cert, TLSKey: f.Key, TLSClientCA: f.CA}, kc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -87,15 +96,18 @@ func TestSkipAndReplayCommands(t *testing.T) {
 			}
 		}
 	}
-	addr, stop := startStage(t, brokers)
+	pki := testPKI(t)
+	operator := pki.Client(identity.Operator, "0DC", "Olive Operator")
+	w2 := whoFor(pki, operator, pki.Client(identity.KeyCustodian, "0DC", "Kim Custodian"))
+	addr, stop := startStage(t, pki, brokers)
 	svcs := []endpoint{{"router", addr}}
 	cmd := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		code := message(ctx, args[0], args[1:], svcs, &out, &errb, 30*time.Second)
+		code := message(ctx, args[0], args[1:], svcs, w2, &out, &errb, 30*time.Second)
 		return code, out.String(), errb.String()
 	}
 	processed := func() int64 {
-		c, closeFn, err := dial(svcs[0])
+		c, closeFn, err := dial(svcs[0], w2)
 		if err != nil {
 			return -1
 		}
@@ -120,7 +132,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 	produce("out", "missing", "out")
 	var status string
 	waitUntil("status to show the stuck batch", func() bool {
-		c, closeFn, err := dial(svcs[0])
+		c, closeFn, err := dial(svcs[0], w2)
 		if err != nil {
 			return false
 		}
@@ -133,6 +145,14 @@ func TestSkipAndReplayCommands(t *testing.T) {
 	// when the first came in a batch of its own.
 	if !strings.Contains(status, testInput+"/0@0") && !strings.Contains(status, testInput+"/0@1") {
 		t.Errorf("health reason %q does not name the stuck batch's position", status)
+	}
+
+	// Only an operator skips: a key custodian is refused, and nothing is
+	// recorded on the operator audit log for it.
+	var errb bytes.Buffer
+	if code := message(ctx, "skip", []string{"router", "test.in/0@1", "-reason", "x"}, svcs, who{operator: w2.custodian}, io.Discard, &errb, 10*time.Second); code != 1 ||
+		!strings.Contains(errb.String(), "PermissionDenied") || !strings.Contains(errb.String(), "it is for operator") {
+		t.Errorf("skip by a key custodian: %d %q, want refused", code, errb.String())
 	}
 
 	// Refusals name every problem.
@@ -165,7 +185,7 @@ func TestSkipAndReplayCommands(t *testing.T) {
 		t.Fatalf("skip ahead: %d %q", code, errOut)
 	}
 	stop()
-	addr, stop = startStage(t, brokers)
+	addr, stop = startStage(t, pki, brokers)
 	defer stop()
 	svcs[0].addr = addr
 	produce("missing", "out")
@@ -184,8 +204,9 @@ func TestSkipAndReplayCommands(t *testing.T) {
 		if err := json.Unmarshal(m.Value, &e); err != nil {
 			t.Fatal(err)
 		}
-		if e.Group != "dmic-router" || e.Reason == "" || e.Peer == "" || e.ID == "" || e.Time.IsZero() {
-			t.Errorf("audit entry %s lacks who, why or when", m.Value)
+		if e.Group != "dmic-router" || e.Reason == "" || e.Peer == "" || e.ID == "" || e.Time.IsZero() || e.Caller == nil ||
+			e.Caller.Name != "Olive Operator" || e.Caller.Role != identity.Operator || e.Caller.Serial != strings.ToLower(operator.Cert.SerialNumber.Text(16)) {
+			t.Errorf("audit entry %s lacks who (the operator's certificate), why or when", m.Value)
 		}
 		actions = append(actions, e.Action+" "+pipeline.Position{Topic: e.Topic, Partition: int(e.Partition), Offset: e.Offset}.String())
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 )
 
@@ -19,7 +21,8 @@ import (
 func smallNumbers(ctx context.Context, args []string, stdout, stderr io.Writer, timeout time.Duration, now time.Time) int {
 	fs := flag.NewFlagSet("dmicctl small-numbers", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var ch chstore.Config
+	// Analysts' reads: as the read-only analyst user unless told otherwise.
+	ch := chstore.Config{User: chaccess.Analyst}
 	ch.RegisterFlags(fs)
 	k := fs.Int("k", chstore.DefaultSmallNumbersK, "List combinations with fewer than k records (2 or more).")
 	sc := registerScope(fs, "activity")
@@ -35,7 +38,7 @@ func smallNumbers(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return 2
 	}
 	r, err := sc.resolve(now)
-	if err != nil {
+	if err = errors.Join(err, ch.Validate()); err != nil {
 		fmt.Fprintf(stderr, "dmicctl small-numbers: %v\n", err)
 		return 2
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 )
@@ -19,6 +21,7 @@ func TestSmallNumbers(t *testing.T) {
 	conn, cfg := chstoretest.Database(t, "dmicctl_small")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	analyst := chstoretest.Args(chstoretest.As(t, cfg, chaccess.Analyst))
 	w := chstore.NewWriter(conn, cfg.Database)
 	for _, b := range chstoretest.SmallNumbersActivity() {
 		if err := w.WriteActivity(ctx, b); err != nil {
@@ -29,7 +32,7 @@ func TestSmallNumbers(t *testing.T) {
 	sn := func(t *testing.T, args ...string) (string, string, int) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		code := smallNumbers(ctx, append([]string{"-clickhouse-addr", cfg.Addr, "-clickhouse-database", cfg.Database}, args...), &out, &errOut, time.Minute, now)
+		code := smallNumbers(ctx, append(slices.Clone(analyst), args...), &out, &errOut, time.Minute, now)
 		return out.String(), errOut.String(), code
 	}
 	// table returns the data rows of the output, columns single-spaced.
@@ -106,14 +109,14 @@ func TestSmallNumbers(t *testing.T) {
 
 	t.Run("dmicctl dispatches small-numbers", func(t *testing.T) {
 		// An unknown command exits 2 with the usage; this one succeeds.
-		if code := run([]string{"small-numbers", "-clickhouse-addr", cfg.Addr, "-clickhouse-database", cfg.Database}); code != 0 {
+		if code := run(append([]string{"small-numbers"}, analyst...)); code != 0 {
 			t.Errorf("dmicctl small-numbers: exit %d, want 0", code)
 		}
 	})
 
 	t.Run("no ClickHouse schema", func(t *testing.T) {
 		var out, errOut bytes.Buffer
-		code := smallNumbers(ctx, []string{"-clickhouse-addr", cfg.Addr, "-clickhouse-database", "dmicctl_missing"}, &out, &errOut, time.Minute, now)
+		code := smallNumbers(ctx, append(slices.Clone(analyst), "-clickhouse-database", "dmicctl_missing"), &out, &errOut, time.Minute, now)
 		if code != 1 || !strings.Contains(errOut.String(), "activity") {
 			t.Errorf("exit %d, stderr %q; want 1 naming the activity table", code, errOut.String())
 		}

@@ -7,23 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 )
 
 const specUsage = "usage: dmicctl spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE"
-
-// operatorMetadata names the operator on a call, for the audit of a load
-// (validate.OperatorMetadata; a test keeps them equal).
-const operatorMetadata = "dmic-operator"
 
 // spec manages the data specifications on the validate service:
 //
@@ -31,7 +22,7 @@ const operatorMetadata = "dmic-operator"
 //	dmicctl spec show ID [VERSION]
 //	dmicctl spec get ID [VERSION]
 //	dmicctl spec load [--allow-backdated --reason TEXT] FILE
-func specCommand(ctx context.Context, args []string, svcs []endpoint, stdout, stderr io.Writer, timeout time.Duration) int {
+func specCommand(ctx context.Context, args []string, svcs []endpoint, w who, stdout, stderr io.Writer, timeout time.Duration) int {
 	svc, ok := find(svcs, "validate")
 	addr := svc.addr
 	if !ok {
@@ -50,7 +41,7 @@ func specCommand(ctx context.Context, args []string, svcs []endpoint, stdout, st
 			return 2
 		}
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := w.dial(addr, false)
 	if err != nil {
 		fmt.Fprintln(stderr, "dmicctl spec:", err)
 		return 1
@@ -75,7 +66,6 @@ func specCommand(ctx context.Context, args []string, svcs []endpoint, stdout, st
 		tw.Flush()
 		return 0
 	case sub == "load":
-		ctx = metadata.AppendToOutgoingContext(ctx, operatorMetadata, operator())
 		resp, err := client.LoadSpecification(ctx, load)
 		if err != nil {
 			fmt.Fprintln(stderr, "dmicctl spec load:", err)
@@ -140,13 +130,16 @@ func parseLoad(args []string) (*validationv1.LoadSpecificationRequest, error) {
 	return &validationv1.LoadSpecificationRequest{Document: doc, AllowBackdated: *allow, Reason: *reason}, nil
 }
 
-// operator is the local user, sent with a load for its audit: the platform
-// has no authentication yet, so it is what the operator's own machine says.
-func operator() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
+// requestedBy says who loaded a version: the authenticated caller, or for a
+// load recorded before callers were authenticated, the name its client
+// claimed.
+func requestedBy(l *validationv1.SpecificationLoad) string {
+	where := fmt.Sprintf("from %s, user agent %s", orDash(l.GetPeer()), orDash(l.GetUserAgent()))
+	if c := l.GetCaller(); c != nil {
+		return fmt.Sprintf("%s:%s (%s), certificate serial %s, %s", c.GetRole(), c.GetOrg(), c.GetName(), orDash(c.GetSerial()), where)
 	}
-	return os.Getenv("USER")
+	//lint:ignore SA1019 the claim is all a load recorded before authentication has
+	return fmt.Sprintf("operator %s (as the client said, before callers were authenticated), %s", orDash(l.GetOperator()), where)
 }
 
 // show prints one specification version and how it was loaded.
@@ -164,7 +157,7 @@ func show(w io.Writer, s *validationv1.SpecificationSummary) {
 	p("SHA-256", s.GetSha256())
 	p("Loaded", loadedAt(s))
 	if l := s.GetLoad(); l != nil {
-		p("Requested by", fmt.Sprintf("operator %s (as the client said), from %s, user agent %s", orDash(l.GetOperator()), orDash(l.GetPeer()), orDash(l.GetUserAgent())))
+		p("Requested by", requestedBy(l))
 		switch {
 		case l.GetBackdated():
 			p("Backdated", "yes, by override: "+l.GetReason())

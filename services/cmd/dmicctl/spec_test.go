@@ -24,12 +24,6 @@ import (
 	"github.com/dmic-nhs/dmic/services/validate/spec/spectest"
 )
 
-func TestOperatorMetadataIsValidates(t *testing.T) {
-	if operatorMetadata != validate.OperatorMetadata {
-		t.Errorf("dmicctl sends %q, validate reads %q", operatorMetadata, validate.OperatorMetadata)
-	}
-}
-
 func TestParseLoad(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "apc.json")
 	if err := os.WriteFile(file, []byte("{}"), 0o600); err != nil {
@@ -67,8 +61,8 @@ func TestSpecCommandsBackdating(t *testing.T) {
 	caught := make(chan struct{})
 	go func() { _ = specs.Follow(ctx, func() { close(caught) }) }()
 	<-caught
-	addr := serveGRPC(t, func(s *grpc.Server) { validationv1.RegisterSpecificationServiceServer(s, specs) })
-	run := runner(ctx, specCommand, []endpoint{{"validate", addr}})
+	addr, as := serveGRPC(t, kc, func(s *grpc.Server) { validationv1.RegisterSpecificationServiceServer(s, specs) })
+	run := runner(ctx, specCommand, []endpoint{{"validate", addr}}, as)
 
 	lastWeek := clocktest.Date(today.AddDate(0, 0, -7))
 	file := filepath.Join(t.TempDir(), "apc-2026.7.json")
@@ -94,7 +88,7 @@ func TestSpecCommandsBackdating(t *testing.T) {
 		t.Errorf("list: %d, row %q in\n%s", code, row, out)
 	}
 	code, out, _ = run("show", "apc", "2026.7")
-	for _, want := range []string{"Backdated:", "yes, by override: CHG-42 agreed with the providers", "Requested by:", "from 127.0.0.1:",
+	for _, want := range []string{"Backdated:", "yes, by override: CHG-42 agreed with the providers", "Requested by:", "operator:0DC (test operator), certificate serial ", "from 127.0.0.1:",
 		"Loaded:", today.UTC().Format(time.RFC3339)} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("show: %d, %q does not say %q", code, out, want)

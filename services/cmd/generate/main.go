@@ -2,8 +2,13 @@
 // submits them to ingest over HTTP (grouped into submissions per submitter,
 // source and data set), or writes them as NDJSON for kcat.
 //
-//	generate -records 2000 -ingest http://localhost:8080
+//	generate -records 2000 -ingest https://localhost:8080 -pki var/pki
 //	generate -records 100 -out - | kcat -P -b localhost:9092 -t dmic.raw
+//
+// Each submission is sent with the certificate of its submitter: a
+// provider's records with that provider's (provider-<ODS>.crt of -pki), the
+// national copies with the national exchange's (national.crt), because a
+// provider may send only its own records (docs/security.md).
 package main
 
 import (
@@ -24,9 +29,9 @@ import (
 	"time"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/internal/envelope"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
 
@@ -38,6 +43,7 @@ type options struct {
 	badShare    float64
 	refDir      string
 	ingestURL   string
+	pki         string
 	out         string
 	chunk       int
 	repeatEvery time.Duration
@@ -51,7 +57,8 @@ func run() int {
 	fs.Int64Var(&o.seed, "seed", 1, "Random seed: the same seed gives the same records.")
 	fs.Float64Var(&o.badShare, "bad-share", 0.05, "Share of provider records made deliberately bad.")
 	fs.StringVar(&o.refDir, "reference-dir", "reference/sample", "Reference data to draw practices, postcodes and providers from.")
-	fs.StringVar(&o.ingestURL, "ingest", "http://localhost:8080", "Ingest base URL to submit to.")
+	fs.StringVar(&o.ingestURL, "ingest", "https://localhost:8080", "Ingest base URL to submit to.")
+	fs.StringVar(&o.pki, "pki", "var/pki", "Folder of the certificates to submit with (as make run writes it): ca.crt, national.crt/.key and provider-<ODS>.crt/.key for each provider.")
 	fs.StringVar(&o.out, "out", "", "Write NDJSON to this file ('-' for stdout) instead of submitting.")
 	fs.IntVar(&o.chunk, "submission-size", 1000, "Records per submission.")
 	fs.DurationVar(&o.repeatEvery, "repeat-every", 0, "After the first run, generate again with the next seed at this interval (0: once).")
@@ -102,7 +109,7 @@ func generateOnce(ctx context.Context, log *slog.Logger, o options, cfg synth.Co
 	if o.out != "" {
 		return writeNDJSON(o.out, items)
 	}
-	return submit(ctx, log, o, items)
+	return submit(ctx, log, o, devpki.NewSubmitters(devpki.Dir{Path: o.pki}, 2), items)
 }
 
 func writeNDJSON(path string, items []synth.Item) error {
@@ -131,7 +138,7 @@ type batchKey struct {
 
 // submit posts items in submissions of up to o.chunk records, each to its
 // submitter, keeping the generator's order within a submitter.
-func submit(ctx context.Context, log *slog.Logger, o options, items []synth.Item) error {
+func submit(ctx context.Context, log *slog.Logger, o options, clients *devpki.Submitters, items []synth.Item) error {
 	pending := map[batchKey]*bytes.Buffer{}
 	counts := map[batchKey]int{}
 	// A record id goes at most once into a submission (rule DUP-001): a
@@ -145,7 +152,11 @@ func submit(ctx context.Context, log *slog.Logger, o options, items []synth.Item
 		if buf == nil || buf.Len() == 0 {
 			return nil
 		}
-		a, r, err := post(ctx, o.ingestURL, k, buf.Bytes())
+		client, err := clients.For(k.submitter, k.source == dmicv1.Source_SOURCE_NATIONAL)
+		if err != nil {
+			return err
+		}
+		a, r, err := post(ctx, client, o.ingestURL, k, buf.Bytes())
 		if err != nil {
 			return err
 		}
@@ -189,17 +200,18 @@ func submit(ctx context.Context, log *slog.Logger, o options, items []synth.Item
 	return nil
 }
 
-func post(ctx context.Context, base string, k batchKey, body []byte) (accepted, rejected int64, err error) {
+// post sends one submission with client (its submitter's certificate: the
+// submitter and the source are the certificate's, so the query names
+// neither).
+func post(ctx context.Context, client *http.Client, base string, k batchKey, body []byte) (accepted, rejected int64, err error) {
 	q := url.Values{}
 	q.Set("dataset", record.DatasetName(k.dataset))
-	q.Set("source", envelope.SourceName(k.source))
-	q.Set("submitter", k.submitter)
 	q.Set("results", "errors")
 	u := base + "/v1/submissions?" + q.Encode()
 	for attempt := 1; ; attempt++ {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-ndjson")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			var out struct {
 				Accepted json.Number `json:"accepted"`
@@ -215,7 +227,11 @@ func post(ctx context.Context, base string, k batchKey, body []byte) (accepted, 
 			}
 			err = fmt.Errorf("ingest answered %s: %s", resp.Status, out.Error)
 		}
-		// Ingest may still be starting, or paused: retry for a while.
+		// Ingest may still be starting, or paused: retry for a while. A
+		// refusal (401, 403) will not change: say it at once.
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			return 0, 0, fmt.Errorf("%s's submission: %w", k.submitter, err)
+		}
 		if attempt >= 60 || ctx.Err() != nil {
 			return 0, 0, err
 		}

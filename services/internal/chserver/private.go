@@ -3,22 +3,27 @@ package chserver
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"strconv"
 )
 
 // StartPrivate starts a private clickhouse-server on a free port on loopback,
-// with its configuration, data and logs under dataDir, as Ensure does, and
-// returns its address and the stop that ends it. Tests use it (through
+// with its configuration, data, logs and password files under o.DataDir, as
+// Ensure does, and returns it and the stop that ends it. Tests use it (through
 // chservertest) so that each gets a server of its own.
-func StartPrivate(ctx context.Context, dataDir string, logger *slog.Logger) (addr string, stop func(), err error) {
+// o.Addr is ignored; o.Secrets too (the server is always started here).
+func StartPrivate(ctx context.Context, o Options) (srv Server, stop func(), err error) {
 	port, err := freePort()
 	if err != nil {
-		return "", func() {}, fmt.Errorf("find a free port for clickhouse-server: %w", err)
+		return Server{}, func() {}, fmt.Errorf("find a free port for clickhouse-server: %w", err)
 	}
-	return Ensure(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dataDir, logger)
+	o.Addr, o.Secrets = net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), ""
+	return Ensure(ctx, o)
 }
+
+// FreePort asks the kernel for a free TCP port on loopback (for a started
+// server's HTTP port, say). Another process can take it before it is used.
+func FreePort() (int, error) { return freePort() }
 
 // freePort asks the kernel for a free TCP port on loopback. Another process can
 // take it before the server binds it; the start then fails with a clear error.

@@ -11,19 +11,20 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
 )
 
-// testServer connects to a real ClickHouse (chservertest.Addr) and returns a
+// testServer connects to a real ClickHouse (chservertest.Server) and returns a
 // function that makes a fresh database with the schema applied, dropped when
 // the (sub)test ends.
 func testServer(t *testing.T) (context.Context, driver.Conn, func(t *testing.T) (string, *Writer)) {
 	t.Helper()
-	addr := chservertest.Addr(t)
+	srv := chservertest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	conn, err := Open(ctx, addr, DefaultDatabase)
+	conn, err := Open(ctx, testConfig(t, srv, chaccess.Migrator, DefaultDatabase))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
@@ -42,10 +43,10 @@ var layout1 = []string{
 // and a resend's duplicates collapsed; the old tables are kept, and the copy
 // is recorded so that it is not done again.
 func TestLayoutMigration(t *testing.T) {
-	addr := chservertest.Addr(t)
+	srv := chservertest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	conn, err := Open(ctx, addr, DefaultDatabase)
+	conn, err := Open(ctx, testConfig(t, srv, chaccess.Migrator, DefaultDatabase))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestLayoutMigration(t *testing.T) {
 		}
 	}
 
-	applyConcurrently(ctx, t, addr, db, 4)
+	applyConcurrently(ctx, t, srv, db, 4)
 
 	for _, tb := range tables() {
 		if ok, err := hasSortingKey(ctx, conn, db, tb); err != nil || !ok {

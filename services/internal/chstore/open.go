@@ -29,55 +29,55 @@ import (
 // DefaultDatabase is the database dmic's tables live in unless configured otherwise.
 const DefaultDatabase = "dmic"
 
-// Open connects to ClickHouse over the native protocol and pings it.
+// Open connects to ClickHouse over the native protocol, as c.User with
+// c.Password, and pings it.
 //
-// addr is host:port (user default, no password), or a clickhouse-go DSN such as
-// clickhouse://user:password@host:9000 for servers that need credentials. The
-// session's database is "default" (or the DSN's) because database may not exist
-// yet: every statement in this package names its tables in full as
-// database.table.
-func Open(ctx context.Context, addr, database string) (driver.Conn, error) {
-	if err := validateDatabase(database); err != nil {
+// c.Addr is host:port, or a clickhouse-go DSN such as
+// clickhouse://host:9000?dial_timeout=5s for other options (a password in it
+// is refused by Validate: it would be on a command line). The session has
+// no database (unless the DSN names one): c.Database may not exist yet, and
+// ClickHouse 18.16 refuses a login whose session database the user may not
+// use (a user limited to dmic may not use default). Every statement in this
+// package names its tables in full as database.table.
+func Open(ctx context.Context, c Config) (driver.Conn, error) {
+	if err := validateDatabase(c.Database); err != nil {
 		return nil, err
 	}
-	opts, err := options(addr)
+	opts, err := options(c)
 	if err != nil {
 		return nil, err
 	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("open clickhouse %s: %w", redact(addr), err)
+		return nil, fmt.Errorf("open clickhouse %s: %w", c, err)
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ping clickhouse %s: %w", redact(addr), err)
+		return nil, fmt.Errorf("ping clickhouse %s: %w", c, err)
 	}
 	return conn, nil
 }
 
-func options(addr string) (*clickhouse.Options, error) {
+func options(c Config) (*clickhouse.Options, error) {
 	var opts *clickhouse.Options
-	if strings.Contains(addr, "://") {
-		parsed, err := clickhouse.ParseDSN(addr)
+	if strings.Contains(c.Addr, "://") {
+		parsed, err := clickhouse.ParseDSN(c.Addr)
 		if err != nil {
-			return nil, fmt.Errorf("clickhouse DSN %s: %w", redact(addr), err)
+			return nil, fmt.Errorf("clickhouse DSN %s: %w", redact(c.Addr), err)
 		}
 		opts = parsed
 	} else {
-		if addr == "" {
+		if c.Addr == "" {
 			return nil, fmt.Errorf("clickhouse address is empty")
 		}
-		opts = &clickhouse.Options{
-			Addr: []string{addr},
-			Auth: clickhouse.Auth{Database: "default", Username: "default"},
-		}
+		opts = &clickhouse.Options{Addr: []string{c.Addr}}
 	}
+	// The user and password are the Config's, never the DSN's.
+	opts.Auth.Username = c.User
+	opts.Auth.Password = c.Password.Reveal()
 	// Only the native protocol works against 18.16 (HTTP fails on the
 	// client_protocol_version setting), so it is not left to the DSN.
 	opts.Protocol = clickhouse.Native
-	if opts.Auth.Database == "" {
-		opts.Auth.Database = "default"
-	}
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 10 * time.Second
 	}

@@ -2,12 +2,15 @@ package chstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 )
 
 // Table and view names in the dmic database.
@@ -17,6 +20,7 @@ const (
 	TableReconciliation    = "reconciliation"
 	TableOutcomes          = "validation_outcomes"
 	TableSubmissions       = "submissions"
+	TableAudit             = "audit" // the security audit trail (dmic.audit; docs/security.md, Audit)
 	ViewActivityCurrent    = "activity_current"
 	ViewRejectionsSummary  = "rejections_summary"
 	ViewDQSummary          = "dq_summary"
@@ -87,6 +91,11 @@ func ddlOf[R any](cols []column[R]) []columnDDL {
 //     submission's state from them. Small, so unpartitioned. Layout 2: layout
 //     1 kept one receipt per submission id, the last inserted, which lets a
 //     resend's start hide that an earlier attempt had finished.
+//   - audit: the security audit trail, one row per entry, keyed by the
+//     call's id and the outcome (a call's entries share its id: allowed,
+//     then done or failed), so a redelivered entry replaces itself.
+//     Partitioned by month, for queries of recent entries and for dropping
+//     months past their retention.
 func tables() []tableDef {
 	return []tableDef{
 		{
@@ -119,6 +128,12 @@ func tables() []tableDef {
 			columns: ddlOf(receiptColumns),
 			engine:  "ENGINE = ReplacingMergeTree()",
 			orderBy: []string{"submission_id", "attempt", "state"}, layout: 2,
+		},
+		{
+			name:    TableAudit,
+			columns: ddlOf(auditColumns),
+			engine:  "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time)",
+			orderBy: []string{"id", "outcome"}, partition: "toYYYYMM(time)", layout: 1,
 		},
 	}
 }
@@ -302,6 +317,68 @@ func ApplySchema(ctx context.Context, conn driver.Conn, database string) error {
 		if err := ensureView(ctx, conn, db, v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ErrSchemaNotCurrent is returned (wrapped) by CheckSchema when the database
+// lacks something this version needs: `dmicctl migrate` has not run since.
+var ErrSchemaNotCurrent = errors.New("schema not current")
+
+// CheckSchema reports whether database has every table (with its sorting key
+// and columns) and every view (with its columns) that ApplySchema makes,
+// naming everything missing at once. It only reads the system tables, so the
+// writer, who may not change the schema, runs it at start: a load that is
+// newer than the schema waits (NOT SERVING, with the reason) instead of
+// failing on its first insert.
+func CheckSchema(ctx context.Context, conn driver.Conn, database string) error {
+	if err := validateDatabase(database); err != nil {
+		return err
+	}
+	db := database
+	var missing []string
+	for _, t := range tables() {
+		ok, err := exists(ctx, conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, t.name)
+		if err != nil {
+			return fmt.Errorf("check schema of %s: %w", db, err)
+		}
+		if !ok {
+			missing = append(missing, "table "+t.name)
+			continue
+		}
+		if key, err := hasSortingKey(ctx, conn, db, t); err != nil {
+			return fmt.Errorf("check schema of %s: %w", db, err)
+		} else if !key {
+			missing = append(missing, fmt.Sprintf("table %s's sorting key (%s)", t.name, strings.Join(t.orderBy, ", ")))
+		}
+		have, err := columnNames(ctx, conn, db, t.name)
+		if err != nil {
+			return fmt.Errorf("check schema of %s: %w", db, err)
+		}
+		for _, c := range t.columns {
+			if !have[c.name] {
+				missing = append(missing, "column "+t.name+"."+c.name)
+			}
+		}
+	}
+	for _, v := range views(db) {
+		have, err := columnNames(ctx, conn, db, v.name)
+		if err != nil {
+			return fmt.Errorf("check schema of %s: %w", db, err)
+		}
+		if len(have) == 0 {
+			missing = append(missing, "view "+v.name)
+			continue
+		}
+		for _, c := range v.columns {
+			if !have[c] {
+				missing = append(missing, "column "+v.name+"."+c)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: database %s lacks %s; run `dmicctl migrate` as %s",
+			ErrSchemaNotCurrent, db, strings.Join(missing, ", "), chaccess.Migrator)
 	}
 	return nil
 }

@@ -13,18 +13,21 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
+	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport/dqreporttest"
 )
 
-// TestStore runs against a real ClickHouse (chservertest.Addr): 18.16 on the
-// development machines, or whatever CLICKHOUSE_ADDR points at. Each subtest
-// has its own database.
+// TestStore runs against a real ClickHouse (chservertest.Server): a private
+// 18.16 on the development machines, or the server at CLICKHOUSE_ADDR when
+// DMIC_CLICKHOUSE_SECRETS lets its migrator in. Each subtest has its own
+// database.
 func TestStore(t *testing.T) {
-	addr := chservertest.Addr(t)
+	srv := chservertest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	conn, err := Open(ctx, addr, DefaultDatabase)
+	conn, err := Open(ctx, testConfig(t, srv, chaccess.Migrator, DefaultDatabase))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -33,7 +36,7 @@ func TestStore(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("ClickHouse %s at %s", version, addr)
+	t.Logf("ClickHouse %s at %s", version, srv.Addr)
 
 	n := 0
 	fresh := func(t *testing.T) (string, *Writer) {
@@ -54,8 +57,8 @@ func TestStore(t *testing.T) {
 		}
 		other := fmt.Sprintf("dmic_test_conc_%d", time.Now().UnixNano()%1e6)
 		t.Cleanup(func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+other) })
-		applyConcurrently(ctx, t, addr, other, 6)
-		for _, name := range []string{TableActivity, TableRejections, TableReconciliation, TableOutcomes, TableSubmissions,
+		applyConcurrently(ctx, t, srv, other, 6)
+		for _, name := range []string{TableActivity, TableRejections, TableReconciliation, TableOutcomes, TableSubmissions, TableAudit,
 			ViewActivityCurrent, ViewRejectionsSummary, ViewDQSummary, ViewDQRuleSummary, ViewSmallNumbers, ViewSubmissionStatus} {
 			if c := count(t, conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", other, name); c != 1 {
 				t.Errorf("%s.%s missing after concurrent ApplySchema", other, name)
@@ -360,7 +363,7 @@ var (
 
 // applyConcurrently runs ApplySchema on db n times at once, on separate
 // connections, like services starting together, and fails t for each error.
-func applyConcurrently(ctx context.Context, t *testing.T, addr, db string, n int) {
+func applyConcurrently(ctx context.Context, t *testing.T, srv chserver.Server, db string, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -368,7 +371,7 @@ func applyConcurrently(ctx context.Context, t *testing.T, addr, db string, n int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := Open(ctx, addr, db)
+			c, err := Open(ctx, testConfig(t, srv, chaccess.Migrator, db))
 			if err != nil {
 				errs[i] = err
 				return
@@ -447,9 +450,9 @@ func count(t *testing.T, conn driver.Conn, q string, args ...any) uint64 {
 // BenchmarkWriteActivity measures one WriteActivity of 10k rows against a real
 // server (ns/op is per batch of 10k).
 func BenchmarkWriteActivity(b *testing.B) {
-	addr := chservertest.Addr(b)
+	srv := chservertest.Server(b)
 	ctx := context.Background()
-	conn, err := Open(ctx, addr, "dmic_bench")
+	conn, err := Open(ctx, testConfig(b, srv, chaccess.Migrator, "dmic_bench"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -117,13 +117,15 @@ func (s *Server) GetStatus(ctx context.Context, _ *dmicv1.GetStatusRequest) (*dm
 }
 
 // Pause pauses the service.
-func (s *Server) Pause(context.Context, *dmicv1.PauseRequest) (*dmicv1.PauseResponse, error) {
+func (s *Server) Pause(ctx context.Context, _ *dmicv1.PauseRequest) (*dmicv1.PauseResponse, error) {
 	s.target.Pause()
+	s.log.Warn("paused by an operator", callerAttrs(ctx)...)
 	return &dmicv1.PauseResponse{Paused: s.target.Paused()}, nil
 }
 
 // Resume resumes the service.
-func (s *Server) Resume(context.Context, *dmicv1.ResumeRequest) (*dmicv1.ResumeResponse, error) {
+func (s *Server) Resume(ctx context.Context, _ *dmicv1.ResumeRequest) (*dmicv1.ResumeResponse, error) {
 	s.target.Resume()
+	s.log.Info("resumed by an operator", callerAttrs(ctx)...)
 	return &dmicv1.ResumeResponse{Paused: s.target.Paused()}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 )
 
 // OperatorRequest is an operator's skip or replay of one input message, as
@@ -25,9 +26,11 @@ type OperatorRequest struct {
 	Partition int32
 	Offset    int64
 	Reason    string
-	// Peer is who asked, as far as the transport tells (the address; the
-	// authenticated identity once callers are authenticated).
+	// Peer is the caller's network address.
 	Peer string
+	// Caller is who asked: the authenticated operator (nil only when the
+	// server runs without the authorisation layer, as in its unit tests).
+	Caller *identity.Identity
 }
 
 // Operator carries out operators' requests on a stage's input: it records
@@ -50,6 +53,9 @@ func (s *Server) check(ctx context.Context, action string, pos *dmicv1.MessagePo
 		Offset: pos.GetOffset(), Reason: strings.TrimSpace(reason)}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		req.Peer = p.Addr.String()
+	}
+	if id, ok := identity.FromContext(ctx); ok {
+		req.Caller = &id
 	}
 	if s.operator == nil {
 		return req, status.Errorf(codes.Unimplemented, "%s reads no Kafka input: there is nothing to %s", s.info.Service, action)
@@ -75,7 +81,7 @@ func (s *Server) check(ctx context.Context, action string, pos *dmicv1.MessagePo
 		problems = append(problems, "reason: longer than 500 characters")
 	}
 	if len(problems) > 0 {
-		s.log.Warn("operator request refused", "action", action, "peer", req.Peer, "problems", strings.Join(problems, "; "))
+		s.log.Warn("operator request refused", append([]any{"action", action, "peer", req.Peer, "problems", strings.Join(problems, "; ")}, callerAttrs(ctx)...)...)
 		return req, status.Error(codes.InvalidArgument, strings.Join(problems, "; "))
 	}
 	return req, nil
@@ -107,6 +113,14 @@ func (s *Server) ReplayMessage(ctx context.Context, in *dmicv1.ReplayMessageRequ
 		return nil, status.Errorf(codes.Unavailable, "replay %s/%d@%d: %v", req.Topic, req.Partition, req.Offset, err)
 	}
 	return &dmicv1.ReplayMessageResponse{AuditId: req.ID, Rejected: rejected, Outputs: int32(outputs)}, nil
+}
+
+// callerAttrs are the log attributes of the call's authenticated caller.
+func callerAttrs(ctx context.Context) []any {
+	if id, ok := identity.FromContext(ctx); ok {
+		return id.LogAttrs()
+	}
+	return nil
 }
 
 func auditID() string {

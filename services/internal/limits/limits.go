@@ -14,6 +14,13 @@
 //	                                broker's limit on one batch (Apache Kafka's default,
 //	                                set explicitly so a cluster default cannot lower it)
 //
+// A submission is bounded too, so that one caller cannot take ingest down
+// (issue 12): at most MaxSubmissionBytes of body and MaxSubmissionRecords
+// records, each the default of an ingest flag; over either it is refused
+// (HTTP 413, gRPC RESOURCE_EXHAUSTED) before anything of it is stored. A gRPC
+// message is at most MaxGRPCMessageBytes, above MaxRecordBytes so that a
+// record one byte over its limit still arrives to be refused by line.
+//
 // Dead letters carry at most DeadLetterExcerptBytes of the rejected message
 // and a reference to where it was read (topic, partition, offset), never an
 // unbounded copy, so a dead letter always fits.
@@ -44,6 +51,25 @@ const (
 	// DeadLetterExcerptBytes is how much of a rejected message a dead letter
 	// keeps: enough to see what it was, never enough to stall a write.
 	DeadLetterExcerptBytes = 4 << 10
+
+	// MaxSubmissionBytes is the default cap on a submission's body (HTTP)
+	// or the records of its stream (gRPC). It is spooled to disk while
+	// received, so the cap bounds ingest's disk, not its memory; it keeps one
+	// file from filling the spool folder and the topics. 1 GiB is a month of
+	// a large trust's records; a larger file is split.
+	MaxSubmissionBytes = 1 << 30
+
+	// MaxSubmissionRecords is the default cap on the records of one
+	// submission (over HTTP: the lines of the body after a CSV header). A
+	// record refused at the door still costs two messages (its dead letter
+	// and its verdict), so a body of short bad lines would otherwise multiply
+	// into millions of messages.
+	MaxSubmissionRecords = 1_000_000
+
+	// MaxGRPCMessageBytes is the largest gRPC message a dmic server
+	// receives (grpc.MaxRecvMsgSize; gRPC's own default, said explicitly):
+	// one SubmitRecords message holds at least one whole record.
+	MaxGRPCMessageBytes = 4 << 20
 )
 
 // Excerpt is at most DeadLetterExcerptBytes of b (the start of it), and

@@ -30,6 +30,15 @@ func TestLimitsAgree(t *testing.T) {
 	if limits.MaxMessageBytes-limits.MaxRecordBytes < 64<<10 {
 		t.Errorf("MaxMessageBytes leaves less than 64 KiB above MaxRecordBytes for the envelope")
 	}
+	// A gRPC message carries a record over the limit, and its framing, so
+	// that it is refused by line rather than by the transport.
+	if limits.MaxGRPCMessageBytes < limits.MaxRecordBytes+64<<10 {
+		t.Errorf("MaxGRPCMessageBytes (%d) leaves no room for a record over MaxRecordBytes", limits.MaxGRPCMessageBytes)
+	}
+	// A submission holds at least one record of the largest size.
+	if limits.MaxSubmissionBytes < limits.MaxRecordBytes || limits.MaxSubmissionRecords < 1 {
+		t.Errorf("the submission caps are below one record")
+	}
 	if limits.DeadLetterExcerptBytes*4 > limits.MaxMessageBytes-limits.MaxRecordBytes {
 		t.Errorf("a dead letter's excerpt is too large to leave room for its failures")
 	}
@@ -56,6 +65,9 @@ func TestOperationsDocumentsTheLimits(t *testing.T) {
 		"MaxRecordBytes": limits.MaxRecordBytes, "MaxMessageBytes": limits.MaxMessageBytes,
 		"WriterBatchBytes": limits.WriterBatchBytes, "TopicMaxMessageBytes": limits.TopicMaxMessageBytes,
 		"DeadLetterExcerptBytes": limits.DeadLetterExcerptBytes,
+		"MaxSubmissionBytes":     limits.MaxSubmissionBytes,
+		"MaxSubmissionRecords":   limits.MaxSubmissionRecords,
+		"MaxGRPCMessageBytes":    limits.MaxGRPCMessageBytes,
 	} {
 		if !strings.Contains(doc, "`"+name+"`") || !strings.Contains(doc, group(v)) {
 			t.Errorf("docs/operations.md does not give %s as %s", name, group(v))

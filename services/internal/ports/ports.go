@@ -6,10 +6,14 @@
 //
 //	what                         port (base 0)
 //	embedded broker (Kafka)      9092, its /debug/pprof 9200
-//	ingest                       HTTP API + /metrics 8080, gRPC 9101
-//	validate … load              gRPC 9102 … 9106, HTTP (/metrics, /healthz) 9202 … 9206
-//	ClickHouse (native)          9000, not shifted: one server can hold several
-//	                             stacks' databases
+//	ingest                       HTTPS API (providers) 8080, gRPC 9101
+//	validate … load              gRPC 9102 … 9106
+//	operational HTTP             ingest 9201, validate … load 9202 … 9206:
+//	  (/metrics, /healthz,       plain HTTP, on localhost by default, never
+//	   /debug/pprof)             the provider-facing listener
+//	ClickHouse (native)          9000, the server `make run` starts when
+//	                             CLICKHOUSE_ADDR is not set: each stack has its
+//	                             own, with its own users' passwords
 package ports
 
 import (
@@ -25,30 +29,43 @@ type Table struct {
 	Base int
 	// Broker is the embedded broker's Kafka port; BrokerHTTP its pprof.
 	Broker, BrokerHTTP int
-	// GRPC and HTTP are each service's control and HTTP ports; ingest's
-	// HTTP port is also its submission API.
-	GRPC, HTTP map[string]int
+	// ClickHouse is the native port of the local ClickHouse server.
+	ClickHouse int
+	// GRPC is each service's gRPC port (control API, and ingest's and
+	// validate's and deidentify's own APIs).
+	GRPC map[string]int
+	// HTTP is the port of a service's HTTP API: ingest's submission API,
+	// the provider-facing one. Services without one are not in it.
+	HTTP map[string]int
+	// Ops is each service's operational port: /metrics, /healthz and
+	// /debug/pprof.
+	Ops map[string]int
 }
 
 // For is the table shifted by base (0: the defaults).
 func For(base int) Table {
-	t := Table{Base: base, Broker: 9092 + base, BrokerHTTP: 9200 + base, GRPC: map[string]int{}, HTTP: map[string]int{}}
+	t := Table{Base: base, Broker: 9092 + base, BrokerHTTP: 9200 + base, ClickHouse: 9000 + base, GRPC: map[string]int{}, HTTP: map[string]int{}, Ops: map[string]int{}}
 	for i, n := range Services {
 		t.GRPC[n] = 9101 + i + base
-		t.HTTP[n] = 9201 + i + base
+		t.Ops[n] = 9201 + i + base
 	}
 	t.HTTP["ingest"] = 8080 + base
 	return t
 }
 
-// Default is the table of a service started on its own: For(0).
-func Default(service string) (grpc, http int, err error) {
+// Ports are one service's ports; HTTP is 0 for a service without an HTTP API.
+type Ports struct {
+	GRPC, HTTP, Ops int
+}
+
+// Default is the ports of a service started on its own: For(0).
+func Default(service string) (Ports, error) {
 	t := For(0)
 	g, ok := t.GRPC[service]
 	if !ok {
-		return 0, 0, fmt.Errorf("ports: no service %q (known: %s)", service, strings.Join(Services, ", "))
+		return Ports{}, fmt.Errorf("ports: no service %q (known: %s)", service, strings.Join(Services, ", "))
 	}
-	return g, t.HTTP[service], nil
+	return Ports{GRPC: g, HTTP: t.HTTP[service], Ops: t.Ops[service]}, nil
 }
 
 // ControlAddrs is dmicctl's -services value for the table: name=host:port,
@@ -61,11 +78,16 @@ func (t Table) ControlAddrs(host string) string {
 	return strings.Join(parts, ",")
 }
 
-// All lists every port of the table.
+// All lists every port of the table, once each: the broker's, the local
+// ClickHouse server's, and each service's gRPC, operational and (ingest's)
+// HTTP API ports.
 func (t Table) All() []int {
-	out := []int{t.Broker, t.BrokerHTTP}
+	out := []int{t.Broker, t.BrokerHTTP, t.ClickHouse}
 	for _, n := range Services {
-		out = append(out, t.GRPC[n], t.HTTP[n])
+		out = append(out, t.GRPC[n], t.Ops[n])
+		if p, ok := t.HTTP[n]; ok {
+			out = append(out, p)
+		}
 	}
 	return out
 }

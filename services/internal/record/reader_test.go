@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -259,6 +260,66 @@ func TestCSVUnclosedQuoteSaysWhereReadingStopped(t *testing.T) {
 	// The same without a final line ending.
 	if _, sum := csvItems(t, strings.TrimSuffix(body, "\n")); sum.Lines != 5 || sum.StoppedAt != 3 {
 		t.Errorf("without a final newline: summary %+v, want 5 lines, stopped at 3", sum)
+	}
+}
+
+// rowsReader is a CSV body made as it is read: a header, a good row, a row
+// whose quote opens and never closes, then rows of at most total bytes.
+type rowsReader struct {
+	head  string
+	row   []byte
+	left  int64
+	taken int
+}
+
+func (r *rowsReader) Read(p []byte) (int, error) {
+	if r.head != "" {
+		n := copy(p, r.head)
+		r.head = r.head[n:]
+		return n, nil
+	}
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && r.left > 0 {
+		c := copy(p[n:], r.row[r.taken:])
+		n, r.taken, r.left = n+c, (r.taken+c)%len(r.row), r.left-int64(c)
+	}
+	return n, nil
+}
+
+// TestCSVUnclosedQuoteInALargeBodyIsBounded: a quote never closed in a large
+// body stops reading at its line once the row passes the record limit, and
+// the reader holds about a record, not the rest of the body (a 300 MB file
+// took ingest to 1.6 GB; issue 12).
+func TestCSVUnclosedQuoteInALargeBodyIsBounded(t *testing.T) {
+	const bodyBytes = 64 << 20
+	body := &rowsReader{head: "cds_unique_identifier,provider_code,appointment_date\nB1,RJ7,2026-01-02\nB2,\"RJ7,2026-01-02\n",
+		row: []byte("B3,RJ7,2026-01-02\n"), left: bodyBytes}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r, err := NewCSVReader(body, dmicv1.Dataset_DATASET_OUTPATIENT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := collect(t, r)
+	runtime.ReadMemStats(&after)
+	checkItems(t, items, []wantItem{{line: 2, id: "B1"}, {line: 3, rule: RuleTooLong}})
+	if msg := decodeMessage(t, items[1]); !strings.Contains(msg, "never closed") || !strings.Contains(msg, "524288-byte record limit") {
+		t.Errorf("message %q does not say the quote is never closed and the limit", msg)
+	}
+	if sum := r.Summary(); sum.StoppedAt != 3 || sum.StopRule != RuleTooLong {
+		t.Errorf("summary %+v, want stopped at line 3 by %s", sum, RuleTooLong)
+	}
+	// Allocated in all, garbage included: a few times the row limit, far
+	// below the body.
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Errorf("reading allocated %d bytes for a %d-byte body", got, bodyBytes)
+	}
+	if body.left < bodyBytes-2*maxRowRead {
+		t.Errorf("read %d bytes of the body past the open quote, want at most about one row", bodyBytes-body.left)
 	}
 }
 

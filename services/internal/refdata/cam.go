@@ -413,6 +413,22 @@ func (r *Reference) ServiceCode(year, code string) (ServiceCode, bool) {
 	return s, ok
 }
 
+// ServiceCodeListed reports whether code is in the service code list of
+// financial year year ("25/26") and whether the table has that year at all
+// (validation rule CODE-031: spec.ServiceCodeDirectory). Case and
+// surrounding spaces are ignored, as commissioner assignment ignores them.
+func (r *Reference) ServiceCodeListed(year, code string) (listed, haveYear bool) {
+	if r == nil || r.cam == nil {
+		return false, false
+	}
+	codes, haveYear := r.cam.serviceCodes[year]
+	if !haveYear {
+		return false, false
+	}
+	_, listed = codes[upperTrim(code)]
+	return listed, true
+}
+
 // ServiceCodeYears lists the financial years the service code table covers.
 func (r *Reference) ServiceCodeYears() []string {
 	if r.cam == nil {

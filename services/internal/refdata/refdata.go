@@ -57,14 +57,26 @@ func (p Practice) Active() bool { return p.Status == "A" && p.Close == "" }
 // YYYY-MM-DD). A practice that has since closed was still open for activity
 // dated before its close, which is what commissioner assignment needs.
 func (p Practice) OpenOn(day string) bool {
-	d := strings.ReplaceAll(day, "-", "")
+	// YYYY-MM-DD to YYYYMMDD on the stack: commissioner assignment asks
+	// this of nearly every record.
+	var buf [8]byte
+	d := buf[:0]
+	for i := 0; i < len(day); i++ {
+		if day[i] == '-' {
+			continue
+		}
+		if len(d) == len(buf) {
+			return false
+		}
+		d = append(d, day[i])
+	}
 	if len(d) != 8 {
 		return false
 	}
-	if p.Open != "" && d < p.Open {
+	if p.Open != "" && string(d) < p.Open {
 		return false
 	}
-	return p.Close == "" || d <= p.Close
+	return p.Close == "" || string(d) <= p.Close
 }
 
 // GPPractice reports whether the row is a GP practice rather than another

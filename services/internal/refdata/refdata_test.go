@@ -52,10 +52,48 @@ func TestLoadDirSample(t *testing.T) {
 		}
 	})
 
+	// Validation rule CODE-031 asks whether a service code is in its
+	// financial year's list (cam_service_codes_2024-25_2025-26.csv).
+	t.Run("service code listed by year", func(t *testing.T) {
+		tests := []struct {
+			year, code       string
+			listed, haveYear bool
+		}{
+			{"25/26", "NCBPS01C", true, true},
+			{"24/25", "NCBPS01C", true, true},
+			{"25/26", " ncbps01c ", true, true}, // as CAM reads it
+			{"24/25", "NCBPS22SA", false, true}, // split from NCBPS22S in 2025-26
+			{"25/26", "NCBPS22SA", true, true},
+			{"25/26", "NCBPH26E", false, true}, // bowel scope, retired: 24/25 list only
+			{"24/25", "NCBPH26E", true, true},
+			{"25/26", "99999999", true, true},   // the sentinel is a listed code
+			{"26/27", "NCBPS01C", false, false}, // no list of that year
+		}
+		for _, tt := range tests {
+			listed, have := r.ServiceCodeListed(tt.year, tt.code)
+			if listed != tt.listed || have != tt.haveYear {
+				t.Errorf("ServiceCodeListed(%s, %q) = %v, %v; want %v, %v", tt.year, tt.code, listed, have, tt.listed, tt.haveYear)
+			}
+		}
+		var none *Reference
+		if l, h := none.ServiceCodeListed("25/26", "NCBPS01C"); l || h {
+			t.Error("a nil Reference has lists")
+		}
+	})
+
 	t.Run("closed practice open before close date", func(t *testing.T) {
 		p, _ := r.Practice("B84002") // closed 20210131
 		if !p.OpenOn("2021-01-31") || p.OpenOn("2021-02-01") || !p.OpenOn("20150101") || p.OpenOn("") {
 			t.Errorf("OpenOn wrong for %+v", p)
+		}
+		// Not a day: too short, too long (dashes or not), so never open.
+		for _, d := range []string{"2021-01", "2021-01-311", "202101311", "2021-01-31-01"} {
+			if p.OpenOn(d) {
+				t.Errorf("OpenOn(%q) = true", d)
+			}
+		}
+		if n := testing.AllocsPerRun(10, func() { p.OpenOn("2021-01-31") }); n != 0 {
+			t.Errorf("OpenOn allocates %.0f times", n)
 		}
 	})
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/identity/oidcauth"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/ports"
@@ -24,9 +26,27 @@ import (
 
 // Config is the part of every service's configuration that is the same for all.
 type Config struct {
-	Brokers     string
-	GRPCAddr    string
-	HTTPAddr    string
+	Brokers  string
+	GRPCAddr string
+	// HTTPAddr is the listener of the service's HTTP API (ingest's, the
+	// providers' door): HTTPS with client certificates. Only a service with
+	// an HTTP API has the flag.
+	HTTPAddr string
+	// HTTP bounds the HTTP API's connections against slow clients (a
+	// service with an HTTP API only).
+	HTTP HTTPTimeouts
+	// OpsAddr is the operational listener: /metrics, /healthz and
+	// /debug/pprof, plain HTTP, on localhost by default. Never the API's.
+	OpsAddr string
+	// TLSCert and TLSKey are the service's certificate and private key (PEM
+	// files; the key file mode 0600); TLSClientCA the authorities whose
+	// client certificates it accepts (docs/security.md).
+	TLSCert     string
+	TLSKey      string
+	TLSClientCA string
+	// OIDC, when its issuer is set, also accepts OpenID Connect bearer
+	// tokens of that issuer, beside client certificates.
+	OIDC        oidcauth.Config
 	LogLevel    string
 	LogFormat   string
 	Partitions  int
@@ -39,13 +59,22 @@ type Config struct {
 	Kafka kafkaconn.Config
 }
 
-// RegisterFlags registers the common flags, with this service's default ports.
+// RegisterFlags registers the common flags, with this service's default ports
+// (-http-addr only for a service with an HTTP API).
 // Every flag can also be set by an environment variable DMIC_<FLAG> (upper
 // case, dashes as underscores), which docker-compose uses.
-func (c *Config) RegisterFlags(fs *flag.FlagSet, grpcPort, httpPort int) {
+func (c *Config) RegisterFlags(fs *flag.FlagSet, p ports.Ports) {
 	fs.StringVar(&c.Brokers, "brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated.")
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", fmt.Sprintf("localhost:%d", grpcPort), "Listen address of the gRPC control API.")
-	fs.StringVar(&c.HTTPAddr, "http-addr", fmt.Sprintf("localhost:%d", httpPort), "Listen address of HTTP: /metrics, /healthz, /debug/pprof (and ingest's API); empty: off.")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", fmt.Sprintf("localhost:%d", p.GRPC), "Listen address of the gRPC API (TLS; callers present a client certificate).")
+	if p.HTTP != 0 {
+		fs.StringVar(&c.HTTPAddr, "http-addr", fmt.Sprintf("localhost:%d", p.HTTP), "Listen address of the HTTP API (HTTPS; callers present a client certificate); empty: off.")
+		c.HTTP.RegisterFlags(fs)
+	}
+	fs.StringVar(&c.OpsAddr, "ops-addr", fmt.Sprintf("localhost:%d", p.Ops), "Listen address of the operational HTTP endpoints /metrics, /healthz and /debug/pprof (plain HTTP: keep it on localhost or a private network); empty: off.")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "The service's certificate, PEM (with any intermediates after it). Required.")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "The service's private key, PEM; the file must not be readable by other users (mode 0600). Required.")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "Certificate authorities (PEM) whose client certificates the service accepts. Required.")
+	c.OIDC.RegisterFlags(fs)
 	fs.StringVar(&c.LogLevel, "log-level", "info", "Log level: debug, info, warn, error.")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "Log format: text or json.")
 	fs.IntVar(&c.Partitions, "partitions", 6, "Partition count used when creating missing topics.")
@@ -64,6 +93,13 @@ func (c *Config) Validate() error {
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("-grpc-addr: required"))
 	}
+	if c.HTTPAddr != "" {
+		errs = append(errs, c.HTTP.Validate())
+	}
+	errs = append(errs, c.checkTLS()...)
+	if err := c.OIDC.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
 	}
@@ -81,6 +117,31 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Kafka.Validate())
 	return errors.Join(errs...)
+}
+
+// checkTLS says what is wrong with the TLS files, each problem once.
+func (c *Config) checkTLS() []error {
+	var errs []error
+	for _, f := range []struct{ name, value, what string }{
+		{"-tls-cert", c.TLSCert, "the service's certificate"},
+		{"-tls-key", c.TLSKey, "its private key"},
+		{"-tls-client-ca", c.TLSClientCA, "the authorities of the callers' certificates"},
+	} {
+		if f.value == "" {
+			errs = append(errs, fmt.Errorf("%s: required (%s, a PEM file; docs/security.md; make run makes development ones under var/pki)", f.name, f.what))
+		}
+	}
+	if c.TLSCert != "" && c.TLSKey != "" {
+		if _, err := identity.LoadKeyPair(c.TLSCert, c.TLSKey); err != nil {
+			errs = append(errs, fmt.Errorf("-tls-cert, -tls-key: %w", err))
+		}
+	}
+	if c.TLSClientCA != "" {
+		if _, err := identity.LoadRoots(c.TLSClientCA); err != nil {
+			errs = append(errs, fmt.Errorf("-tls-client-ca: %w", err))
+		}
+	}
+	return errs
 }
 
 // BrokerList splits Brokers.
@@ -172,12 +233,12 @@ func Main(name string, args []string, register func(fs *flag.FlagSet), validate 
 	// Each service is its own Kafka principal unless told otherwise.
 	cfg := Config{Kafka: kafkaconn.Config{User: topics.ServicePrincipal(name)}}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	grpcPort, httpPort, err := ports.Default(name)
+	p, err := ports.Default(name)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	cfg.RegisterFlags(fs, grpcPort, httpPort)
+	cfg.RegisterFlags(fs, p)
 	if register != nil {
 		register(fs)
 	}
@@ -209,7 +270,11 @@ func Main(name string, args []string, register func(fs *flag.FlagSet), validate 
 		fmt.Fprintf(os.Stderr, "%s: invalid configuration:\n%v\n", name, err)
 		return 2
 	}
-	d := New(name, cfg, cluster)
+	d, err := New(name, cfg, cluster)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
 	// Seen starting, not unreachable, while run waits for its dependencies.
 	stopStarting := d.ServeStarting()
 	defer stopStarting()

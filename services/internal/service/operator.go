@@ -9,8 +9,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
@@ -30,6 +32,9 @@ type AuditEntry struct {
 	Offset    int64     `json:"offset"`
 	Reason    string    `json:"reason"`
 	Peer      string    `json:"peer,omitempty"`
+	// Caller is the authenticated operator who asked (organisation, role,
+	// name, certificate serial).
+	Caller *identity.Identity `json:"caller,omitempty"`
 }
 
 // operator carries out skips and replays on a stage's runner, recording
@@ -45,7 +50,7 @@ var _ control.Operator = (*operator)(nil)
 
 func (o *operator) record(ctx context.Context, req control.OperatorRequest) (AuditEntry, error) {
 	e := AuditEntry{ID: req.ID, Time: o.d.Clock.Now().UTC(), Service: o.d.Name, Group: o.group, Action: req.Action,
-		Topic: req.Topic, Partition: req.Partition, Offset: req.Offset, Reason: req.Reason, Peer: req.Peer}
+		Topic: req.Topic, Partition: req.Partition, Offset: req.Offset, Reason: req.Reason, Peer: req.Peer, Caller: req.Caller}
 	doc, err := json.Marshal(e)
 	if err != nil {
 		return e, err
@@ -53,7 +58,13 @@ func (o *operator) record(ctx context.Context, req control.OperatorRequest) (Aud
 	if err := o.audit.Publish(ctx, o.group, doc); err != nil {
 		return e, err
 	}
-	o.d.Log.Warn("operator request", "audit_id", e.ID, "action", e.Action, "position", position(req).String(), "reason", e.Reason, "peer", e.Peer)
+	attrs := []any{"audit_id", e.ID, "action", e.Action, "position", position(req).String(), "reason", e.Reason, "peer", e.Peer}
+	if e.Caller != nil {
+		attrs = append(attrs, e.Caller.LogAttrs()...)
+	}
+	o.d.Log.Warn("operator request", attrs...)
+	// The security audit trail names the message too.
+	access.SetSubject(ctx, position(req).String())
 	return e, nil
 }
 

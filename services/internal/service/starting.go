@@ -2,14 +2,13 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc"
 
 	"github.com/dmic-nhs/dmic/services/internal/control"
 )
@@ -41,7 +40,7 @@ func (d *Daemon) ServeStarting() (stop func()) {
 	d.Health.Set("starting", false, "the service is starting")
 	ctx, cancel := context.WithCancel(context.Background())
 	var stops []func()
-	gs := grpc.NewServer()
+	gs := d.newGRPCServer()
 	// Quiet: being not yet serving while starting is no news; WaitFor logs
 	// what the service waits for.
 	quiet := slog.New(slog.DiscardHandler)
@@ -52,8 +51,26 @@ func (d *Daemon) ServeStarting() (stop func()) {
 		go func() { _ = gs.Serve(l) }()
 		stops = append(stops, func() { gs.Stop(); <-watched })
 	}
+	serveHTTP := func(l net.Listener, h http.Handler) {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(quiet.Handler(), slog.LevelDebug)}
+		go func() {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.Log.Warn("starting HTTP server", "err", err)
+			}
+		}()
+		stops = append(stops, func() { _ = srv.Close() })
+	}
+	// The API says it is starting to anyone (nothing is served but that),
+	// over TLS like the service it will be.
 	if d.Config.HTTPAddr != "" {
 		if l, err := net.Listen("tcp", d.Config.HTTPAddr); err == nil {
+			serveHTTP(tls.NewListener(l, d.apiTLS()), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, d.Name+" is starting; retry shortly", http.StatusServiceUnavailable)
+			}))
+		}
+	}
+	if d.Config.OpsAddr != "" {
+		if l, err := net.Listen("tcp", d.Config.OpsAddr); err == nil {
 			mux := http.NewServeMux()
 			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 				_, reason := d.Health.Status()
@@ -62,13 +79,7 @@ func (d *Daemon) ServeStarting() (stop func()) {
 			mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 				http.Error(w, d.Name+" is starting; retry shortly", http.StatusServiceUnavailable)
 			})
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-			go func() {
-				if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					d.Log.Warn("starting HTTP server", "err", err)
-				}
-			}()
-			stops = append(stops, func() { _ = srv.Close() })
+			serveHTTP(l, mux)
 		}
 	}
 	stop = sync.OnceFunc(func() {

@@ -12,16 +12,17 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/control"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/service"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
 )
 
 func freePort(t *testing.T) int {
@@ -49,7 +50,9 @@ func (idle) Rejected() int64  { return 0 }
 // instead of being unreachable).
 func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	brokerPort := freePort(t)
-	grpcAddr, httpAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	grpcAddr, opsAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	pki := devpkitest.New(t, time.Now())
+	files := pki.ServiceFiles("validate")
 	// The service's password is in the broker's credentials folder before
 	// either starts, as `make run` leaves it after a first run.
 	creds := t.TempDir()
@@ -57,7 +60,8 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	if err := os.WriteFile(broker.PasswordFile(creds, principal), []byte("validate-password\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, HTTPAddr: httpAddr,
+	cfg := service.Config{Brokers: "127.0.0.1:" + strconv.Itoa(brokerPort), GRPCAddr: grpcAddr, OpsAddr: opsAddr,
+		TLSCert: files.Cert, TLSKey: files.Key, TLSClientCA: files.CA,
 		LogLevel: "error", LogFormat: "text", Partitions: 1, Compression: "none",
 		Kafka: kafkaconn.Config{Mechanism: broker.Mechanism, User: principal, PasswordFile: broker.PasswordFile(creds, principal)}}
 	if err := cfg.Validate(); err != nil {
@@ -67,7 +71,10 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := service.New("validate", cfg, kc)
+	d, err := service.New("validate", cfg, kc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	access, _ := topics.GrantOf(principal)
 	stop := d.ServeStarting()
 	defer stop()
@@ -76,7 +83,8 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- d.WaitForTopics(ctx, access) }()
 
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Status needs a caller; health does not.
+	conn, err := grpc.NewClient(grpcAddr, pki.DialOption(pki.Client(identity.Analyst, "0DC", "test analyst")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +114,7 @@ func TestStartingIsSeenNotUnreachable(t *testing.T) {
 	if st.GetServing() || !strings.Contains(st.GetHealthReason(), "starting") {
 		t.Errorf("status while starting: serving %v, reason %q", st.GetServing(), st.GetHealthReason())
 	}
-	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	resp, err := http.Get("http://" + opsAddr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

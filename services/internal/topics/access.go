@@ -40,6 +40,10 @@ type Access struct {
 	Logs []string
 	// Reads are read outside any group and never written (inspection).
 	Reads []string
+	// Appends are written: the security audit trail (dmic.audit), which
+	// every service records its callers' refusals and actions on (and which
+	// only load also reads, as an input).
+	Appends []string
 	// DescribeGroups lets the principal see every dmic consumer group's
 	// committed offsets (lag).
 	DescribeGroups bool
@@ -52,7 +56,7 @@ const GroupPrefix = "dmic-"
 func (a Access) Read() []string { return sortedSet(a.Inputs, a.Logs, a.Reads) }
 
 // Write lists the topics the principal writes, sorted, once each.
-func (a Access) Write() []string { return sortedSet(a.Outputs, a.Logs) }
+func (a Access) Write() []string { return sortedSet(a.Outputs, a.Logs, a.Appends) }
 
 // Topics lists every topic the principal uses, sorted, once each.
 func (a Access) Topics() []string { return sortedSet(a.Read(), a.Write()) }
@@ -80,34 +84,43 @@ func Names() []string {
 // inputs, outputs) and the control logs and changelogs it keeps; a test in
 // each service's folder checks its row against the service's own Access.
 //
-// The operators' tools read every topic (they include a data-quality
-// officer's look at rejected records and the leak guard's scan) and write
-// dmic.raw, the documented way to feed records with kcat.
+// Every service appends to the security audit trail (dmic.audit), and only
+// load reads it: into ClickHouse's audit table, where analysts read it
+// without being able to change it. The operators' tools read every topic (they include a
+// data-quality officer's look at rejected records, the leak guard's scan
+// and the audit trail) and write dmic.raw, the documented way to feed
+// records with kcat.
 func Grants() []Access {
 	return []Access{
 		{Principal: ServicePrincipal("ingest"),
 			Outputs: []string{Raw, Rejected, ValidationOutcomes, Submissions},
-			Logs:    []string{SubmissionAttempts}},
+			Logs:    []string{SubmissionAttempts},
+			Appends: []string{Audit}},
 		{Principal: ServicePrincipal("validate"), Group: "dmic-validate",
 			Inputs:  []string{Raw},
 			Outputs: []string{Validated, Rejected, ValidationOutcomes},
-			Logs:    []string{Specifications, OperatorAudit}},
+			Logs:    []string{Specifications, OperatorAudit},
+			Appends: []string{Audit}},
 		{Principal: ServicePrincipal("deidentify"), Group: "dmic-deidentify",
 			Inputs:  []string{Validated},
 			Outputs: []string{Deidentified, Rejected},
-			Logs:    []string{KeyRotations, OperatorAudit}},
+			Logs:    []string{KeyRotations, OperatorAudit},
+			Appends: []string{Audit}},
 		{Principal: ServicePrincipal("assign"), Group: "dmic-assign",
 			Inputs:  []string{Deidentified},
 			Outputs: []string{Assigned, Rejected},
-			Logs:    []string{OperatorAudit}},
+			Logs:    []string{OperatorAudit},
+			Appends: []string{Audit}},
 		{Principal: ServicePrincipal("reconcile"), Group: "dmic-reconcile",
 			Inputs:  []string{Assigned},
 			Outputs: []string{Reconciled, NationalReturn, Rejected},
-			Logs:    []string{ReconcileState, OperatorAudit}},
+			Logs:    []string{ReconcileState, OperatorAudit},
+			Appends: []string{Audit}},
 		{Principal: ServicePrincipal("load"), Group: "dmic-load",
-			Inputs:  []string{Assigned, Reconciled, Rejected, ValidationOutcomes, Submissions},
+			Inputs:  []string{Assigned, Reconciled, Rejected, ValidationOutcomes, Submissions, Audit},
 			Outputs: []string{Rejected},
-			Logs:    []string{OperatorAudit}},
+			Logs:    []string{Agreements, OperatorAudit},
+			Appends: []string{Audit}},
 		{Principal: Operator,
 			Outputs:        []string{Raw},
 			Reads:          Names(),

@@ -38,9 +38,20 @@ const (
 	// KeyRotations carries which pseudonymisation key version is active per
 	// domain (never a secret); every deidentify instance follows it.
 	KeyRotations = "dmic.key-rotations"
+	// Agreements carries the data sharing agreements loaded at run time and
+	// their revocations (load's AgreementService); every load instance reads
+	// all of it at start and follows it (docs/data-access.md).
+	Agreements = "dmic.agreements"
 	// OperatorAudit carries every operator's skip or replay of a message,
 	// with who asked and why; every instance of a stage applies its skips.
 	OperatorAudit = "dmic.operator-audit"
+	// Audit carries the security audit: every refusal of a caller, and every
+	// authorised action that changes something (submissions, pause and
+	// resume, skips and replays, specification loads, key rotations and
+	// re-pseudonymisation), with who (organisation, role, name, certificate
+	// serial), what, when and the outcome; never a secret or a patient
+	// identifier (docs/security.md).
+	Audit = "dmic.audit"
 )
 
 // DefaultPartitions is the partition count of every dmic topic.
@@ -82,7 +93,11 @@ func All() []Spec {
 		{Name: Submissions, RetentionMs: (4 * week).Milliseconds()},
 		{Name: Specifications, RetentionMs: -1, Compact: true, Partitions: 1},
 		{Name: KeyRotations, RetentionMs: -1, Compact: true, Partitions: 1},
+		{Name: Agreements, RetentionMs: -1, Compact: true, Partitions: 1},
 		{Name: OperatorAudit, RetentionMs: -1, Partitions: 1},
+		// One partition: one order for the whole trail. Kept for 400 days
+		// (a year and a quarter's margin for the annual IG review).
+		{Name: Audit, RetentionMs: (400 * 24 * time.Hour).Milliseconds(), Partitions: 1},
 		// Kept whole (not compacted): the first start of a key must stay
 		// before any later one, in one partition.
 		{Name: SubmissionAttempts, RetentionMs: -1, Partitions: 1},

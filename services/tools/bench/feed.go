@@ -16,8 +16,8 @@ import (
 	"time"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/internal/envelope"
 	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
 
@@ -164,18 +164,18 @@ func plan(w *workload, size int) []chunk {
 	return out
 }
 
-// ingestClient posts NDJSON submissions to ingest.
+// ingestClient posts NDJSON submissions to ingest, each with the
+// certificate of its submitter (a provider's own, or the national
+// exchange's for national copies): ingest takes the submitter and the
+// source from the certificate.
 type ingestClient struct {
 	base    string
-	http    *http.Client
+	certs   *devpki.Submitters
 	retries atomic.Int64 // submissions sent more than once
 }
 
-func newIngestClient(base string, conns int) *ingestClient {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = conns
-	tr.MaxConnsPerHost = 0
-	return &ingestClient{base: base, http: &http.Client{Transport: tr}}
+func newIngestClient(base string, pki devpki.Dir, conns int) *ingestClient {
+	return &ingestClient{base: base, certs: devpki.NewSubmitters(pki, conns)}
 }
 
 // ack is ingest's answer to one submission.
@@ -192,10 +192,12 @@ type ack struct {
 func (c *ingestClient) post(ctx context.Context, k subKey, body []byte) (ack, error) {
 	q := url.Values{}
 	q.Set("dataset", record.DatasetName(k.dataset))
-	q.Set("source", envelope.SourceName(k.source))
-	q.Set("submitter", k.submitter)
 	q.Set("results", "errors")
 	u := c.base + "/v1/submissions?" + q.Encode()
+	client, err := c.certs.For(k.submitter, k.source == dmicv1.Source_SOURCE_NATIONAL)
+	if err != nil {
+		return ack{}, err
+	}
 	var lastErr error
 	for attempt := 1; attempt <= 30; attempt++ {
 		if attempt > 1 {
@@ -211,7 +213,7 @@ func (c *ingestClient) post(ctx context.Context, k subKey, body []byte) (ack, er
 			return ack{}, fmt.Errorf("submission request: %w", err)
 		}
 		req.Header.Set("Content-Type", "application/x-ndjson")
-		resp, err := c.http.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ack{}, ctx.Err()

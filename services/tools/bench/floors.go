@@ -111,15 +111,17 @@ var floorIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // SASL settings there (the benchmark gives the floor an embedded broker of
 // its own, without auth; docs/security.md, Kafka). ClickHouse (librdkafka)
 // connects to the addresses the broker advertises, so the broker must be
-// reachable from the ClickHouse server at those.
-func TransportFloor(ctx context.Context, c kafkaconn.Cluster, chAddr string, lines [][]byte, log *slog.Logger) (FloorResult, error) {
-	return floorTransport(ctx, c, chAddr, lines, log, nil)
+// reachable from the ClickHouse server at those. ch logs in as a user that
+// may create tables in the database default (the development server's
+// migrator); its Database is not used.
+func TransportFloor(ctx context.Context, c kafkaconn.Cluster, ch chstore.Config, lines [][]byte, log *slog.Logger) (FloorResult, error) {
+	return floorTransport(ctx, c, ch, lines, log, nil)
 }
 
 // floorTransport is TransportFloor with a hook that sees the target table
 // (database.table) after the count is reached and before everything is
 // dropped, so a test can look at what arrived.
-func floorTransport(ctx context.Context, c kafkaconn.Cluster, chAddr string, lines [][]byte, log *slog.Logger,
+func floorTransport(ctx context.Context, c kafkaconn.Cluster, ch chstore.Config, lines [][]byte, log *slog.Logger,
 	inspect func(ctx context.Context, conn driver.Conn, target string) error) (FloorResult, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -168,7 +170,8 @@ func floorTransport(ctx context.Context, c kafkaconn.Cluster, chAddr string, lin
 		return FloorResult{}, fmt.Errorf("transport floor: %w", err)
 	}
 
-	conn, err := chstore.Open(ctx, chAddr, names.db)
+	ch.Database = names.db
+	conn, err := ch.Open(ctx)
 	if err != nil {
 		return FloorResult{}, fmt.Errorf("transport floor: %w", err)
 	}

@@ -13,8 +13,10 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
@@ -92,7 +94,7 @@ func TestTransportFloor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ClickHouse and a broker and moves 20,000 records")
 	}
-	chAddr := chservertest.Addr(t)
+	ch := chstoretest.Config(t, chservertest.Server(t), chaccess.Migrator, "default")
 	// Without authentication, as the benchmark gives the floor (TransportFloor).
 	b := brokertest.New(t, broker.WithoutAuth(), broker.WithoutTopics())
 	lines := floorTestLines(t, 20000)
@@ -106,7 +108,7 @@ func TestTransportFloor(t *testing.T) {
 	var target string
 	inspected := false
 	log := slog.New(slog.NewTextHandler(floorTestWriter{t}, nil))
-	res, err := floorTransport(ctx, brokertest.Admin(t, b), chAddr, lines, log, func(ctx context.Context, conn driver.Conn, tbl string) error {
+	res, err := floorTransport(ctx, brokertest.Admin(t, b), ch, lines, log, func(ctx context.Context, conn driver.Conn, tbl string) error {
 		target, inspected = tbl, true
 		var rows, ids uint64
 		var price int64
@@ -142,7 +144,7 @@ func TestTransportFloor(t *testing.T) {
 
 	// Everything it made is gone, so no Kafka consumer is left inside the
 	// server when the test's cleanup stops it.
-	conn, err := chstore.Open(ctx, chAddr, "default")
+	conn, err := ch.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func TestTransportFloorRefusesNoUsableLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = TransportFloor(context.Background(), c, "127.0.0.1:1", [][]byte{[]byte(`{"a":`), []byte(`[1]`), []byte(`{"price_pence":"x"}`)}, nil)
+	_, err = TransportFloor(context.Background(), c, chstore.Config{Addr: "127.0.0.1:1"}, [][]byte{[]byte(`{"a":`), []byte(`[1]`), []byte(`{"price_pence":"x"}`)}, nil)
 	if err == nil || !strings.Contains(err.Error(), "none of the 3 lines") {
 		t.Fatalf("err = %v, want none of the 3 lines usable", err)
 	}
@@ -239,7 +241,7 @@ func TestTransportFloorRefusesAnAuthenticatingBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = TransportFloor(context.Background(), c, "127.0.0.1:1", [][]byte{[]byte(`{"a":"b"}`)}, nil)
+	_, err = TransportFloor(context.Background(), c, chstore.Config{Addr: "127.0.0.1:1"}, [][]byte{[]byte(`{"a":"b"}`)}, nil)
 	if err == nil || !strings.Contains(err.Error(), "SASL") {
 		t.Fatalf("err = %v, want a refusal naming SASL", err)
 	}

@@ -23,10 +23,11 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/dmic-nhs/dmic/services/internal/broker"
-	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
@@ -273,11 +274,20 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 		log.Info("stopping the stack")
 		b.st.Stop()
 	})
-	if b.conn, err = chstore.Open(ctx, b.st.CHAddr, database); err != nil {
+	// The bench only reads the stack's database: as the analyst.
+	analyst, err := b.st.ClickHouseConfig(chaccess.Analyst)
+	if err != nil {
+		return nil, err
+	}
+	if b.conn, err = analyst.Open(ctx); err != nil {
 		return nil, err
 	}
 	b.cleanup = append(b.cleanup, func() { b.conn.Close() })
-	if b.status, err = dialStatus(devstack.ServiceNames, b.st.Ports.GRPC); err != nil {
+	creds, err := b.st.PKI.DialOption(devpki.OperatorFile)
+	if err != nil {
+		return nil, err
+	}
+	if b.status, err = dialStatus(devstack.ServiceNames, b.st.Ports.GRPC, creds); err != nil {
 		return nil, err
 	}
 	b.cleanup = append(b.cleanup, b.status.close)
@@ -287,7 +297,7 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 	if err := waitSchema(ctx, b.conn, time.Minute); err != nil {
 		return nil, err
 	}
-	b.client = newIngestClient(b.st.IngestURL(), cfg.Workers+8)
+	b.client = newIngestClient(b.st.IngestURL(), b.st.PKI, cfg.Workers+8)
 	if n, err := rawPartitions(ctx, b.st); err == nil {
 		res.Settings.Partitions = n
 	}
@@ -448,6 +458,12 @@ func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res
 	// the address librdkafka inside ClickHouse is given rather than
 	// "localhost", which it may resolve to ::1 first and then never consume.
 	// Its CPU is the broker's (in this process) and ClickHouse's.
+	// Its tables go in the database default: the migrator, the
+	// development server's administrator, may make them.
+	migrator, err := b.st.ClickHouseConfig(chaccess.Migrator)
+	if err != nil {
+		return err
+	}
 	floorPids := map[string]int{"bench-client": os.Getpid(), "clickhouse": b.pids["clickhouse"]}
 	t0, _ := readSamples(b.procs, floorPids)
 	var tf FloorResult
@@ -455,7 +471,7 @@ func (b *benchStack) floors(ctx context.Context, cfg Config, work *workload, res
 	if err == nil {
 		var fc kafkaconn.Cluster
 		if fc, err = fb.Admin(); err == nil {
-			tf, err = TransportFloor(ctx, fc, b.st.CHAddr, work.lines, b.log)
+			tf, err = TransportFloor(ctx, fc, migrator, work.lines, b.log)
 		}
 		fb.Close()
 	}
@@ -503,12 +519,13 @@ func cpuPer1k(s0, s1 map[string]procSample, records int) float64 {
 	return cpu / (float64(records) / 1000)
 }
 
-// scrape reads the counters of every service's /metrics; a service that does
-// not answer is a warning, and its request counts are left out.
+// scrape reads the counters of every service's /metrics, on its operational
+// listener (plain HTTP on localhost); a service that does not answer is a
+// warning, and its request counts are left out.
 func (b *benchStack) scrape(ctx context.Context, res *Result) map[string]metricSample {
 	out := map[string]metricSample{}
 	for _, n := range devstack.ServiceNames {
-		m, err := scrapeMetrics(ctx, fmt.Sprintf("http://localhost:%d/metrics", b.st.Ports.HTTP[n]))
+		m, err := scrapeMetrics(ctx, fmt.Sprintf("http://localhost:%d/metrics", b.st.Ports.Ops[n]))
 		if err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("metrics of %s: %v", n, err))
 			continue

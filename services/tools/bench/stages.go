@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
@@ -69,10 +68,10 @@ type statusClients struct {
 	clients []dmicv1.ControlServiceClient
 }
 
-func dialStatus(names []string, ports map[string]int) (*statusClients, error) {
+func dialStatus(names []string, ports map[string]int, creds grpc.DialOption) (*statusClients, error) {
 	s := &statusClients{}
 	for _, n := range names {
-		conn, err := grpc.NewClient("localhost:"+strconv.Itoa(ports[n]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient("localhost:"+strconv.Itoa(ports[n]), creds)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("control client of %s: %w", n, err)

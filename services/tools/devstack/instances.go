@@ -55,7 +55,7 @@ func (s *Stack) startInstances(ctx context.Context, n int) error {
 				switch {
 				case j > 0 && args[j-1] == "-state-dir":
 					args[j] = a + "-" + strconv.Itoa(i)
-				case listenAddr.MatchString(a) && a != s.Brokers && a != s.CHAddr:
+				case listenAddr.MatchString(a) && a != s.Brokers && a != s.CH.Addr:
 					port, err := freePort()
 					if err != nil {
 						return fmt.Errorf("instance %d of %s: %w", i, name, err)

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,17 +19,23 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/secret"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 )
 
 const (
@@ -130,8 +138,19 @@ func (s *stackUnderTest) statuses() string {
 	return b.String()
 }
 
+// control is name's control API, called with the operator's certificate.
 func (s *stackUnderTest) control(name string) dmicv1.ControlServiceClient {
-	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC[name]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return s.controlAs(name, devpki.OperatorFile)
+}
+
+// controlAs is name's control API, called with the certificate in file of
+// the stack's PKI ("": none).
+func (s *stackUnderTest) controlAs(name, file string) dmicv1.ControlServiceClient {
+	creds, err := s.PKI.DialOption(file)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC[name]), creds)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -158,17 +177,22 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Skip("end-to-end test runs the whole stack")
 	}
 	bin := buildBinaries(t)
-	chAddr := chservertest.Addr(t)
+	ch := chservertest.Server(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: chAddr, Database: database, PortBase: freePortBase(t), Out: logs})
+		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: database, PortBase: freePortBase(t), Out: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}
 	defer st.Stop()
-	conn, err := chstore.Open(ctx, chAddr, database)
+	// The test reads what analysts read, as the analyst.
+	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := analyst.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +223,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	genDone := make(chan error, 1)
 	go func() {
 		genDone <- st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(records), "-seed", strconv.Itoa(seed),
-			"-ingest", st.IngestURL(), "-reference-dir", refDir, "-submission-size", "50")
+			"-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", refDir, "-submission-size", "50")
 	}()
 	s.waitFor("validate to start processing", time.Minute, func() bool { return s.status("validate").Processed > 0 })
 	killHard(t, st, "validate")
@@ -253,16 +277,35 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if n := s.count("SELECT count() FROM " + database + ".activity_current WHERE length(pseudo_nhs_number) = 64"); n < wantActivity*8/10 {
 		t.Errorf("only %d of %d activities have a pseudonym", n, wantActivity)
 	}
-	if n := s.count("SELECT count() FROM " + database + ".activity_current WHERE commissioner_code != ''"); n != wantActivity {
-		t.Errorf("%d of %d activities have a commissioner", n, wantActivity)
+	// Every activity has a commissioner, but the CAM scenarios the
+	// generator expects none for (C-2 with no NHS England contract).
+	if n, none := s.count("SELECT count() FROM "+database+".activity_current WHERE commissioner_code != ''"), unassignedExpected(items); n != wantActivity-none {
+		t.Errorf("%d of %d activities have a commissioner, want all but the %d the generator expects none for", n, wantActivity, none)
 	}
+	// Commissioner assignment: every CAM step taken, each scenario as expected.
+	checkCAM(t, s, st, items, want)
 	for _, status := range []string{"matched", "mismatched", "local_only", "national_only"} {
 		s.waitFor("reconciliation status "+status, time.Minute, func() bool {
 			return s.count("SELECT count() FROM "+database+".reconciliation FINAL WHERE status = '"+status+"'") > 0
 		})
 	}
 
-	// 3. Pausing validate stops the flow after it; resuming drains the backlog.
+	// 3. Pausing validate stops the flow after it; resuming drains the
+	// backlog. Only an operator may: the real binaries refuse anyone else.
+	refusedFrom := time.Now().Add(-time.Second) // the audit table's time is to the second
+	for file, want := range map[string]codes.Code{"": codes.Unauthenticated, devpki.AnalystFile: codes.PermissionDenied, devpki.KeyCustodianFile: codes.PermissionDenied} {
+		if _, err := s.controlAs("validate", file).Pause(ctx, &dmicv1.PauseRequest{}); grpcstatus.Code(err) != want {
+			t.Errorf("pause with certificate %q: %v, want %v", file, err, want)
+		}
+	}
+	// Each refusal is on the audit trail, and load has put it in
+	// ClickHouse's audit table, where the analyst reads who was refused:
+	// the caller's role (none without a certificate) and the reason.
+	for role, reason := range map[identity.Role]string{"": identity.ReasonNoCredentials, identity.Analyst: access.ReasonRole, identity.KeyCustodian: access.ReasonRole} {
+		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE service = 'validate' AND action = '/dmic.v1.ControlService/Pause' "+
+			"AND outcome = 'refused' AND caller_role = '%s' AND reason = '%s' AND time >= toDateTime(%d)", database, chstore.TableAudit, role, reason, refusedFrom.Unix())
+		s.waitFor(fmt.Sprintf("the refused pause of %q in the audit table", role), time.Minute, func() bool { return s.count(q) >= 1 })
+	}
 	ctl := s.control("validate")
 	if _, err := ctl.Pause(ctx, &dmicv1.PauseRequest{}); err != nil {
 		t.Fatal(err)
@@ -316,6 +359,50 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	if n := ids.Count(raw.String()); n < ids.Len()/2 {
 		t.Errorf("leak scanner found only %d of %d identifiers on the raw topic: it cannot be trusted", n, ids.Len())
+	}
+
+	// 5. No ClickHouse password on a command line or in a log line.
+	noPasswordShown(t, st, logs.String())
+}
+
+// noPasswordShown checks that no password of the stack's ClickHouse users is
+// on the command line of a running service (what ps and /proc/<pid>/cmdline
+// show every user of the machine), in the services' logs, or in the
+// server's own logs and configuration (which hold hashes).
+func noPasswordShown(t *testing.T, st *devstack.Stack, logs string) {
+	t.Helper()
+	places := map[string]string{"service logs": logs}
+	for name, p := range st.Procs {
+		places[name+"'s command line (as started)"] = strings.Join(p.Args, " ")
+		if pid := p.Pid(); pid != 0 {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+				places[name+"'s /proc cmdline"] = string(b)
+			}
+		}
+	}
+	// A server chserver started (here, or by chservertest) keeps its
+	// configuration and logs beside its secrets folder.
+	dir := filepath.Dir(st.CH.Secrets)
+	files, _ := filepath.Glob(filepath.Join(dir, "log", "*"))
+	files = append(files, filepath.Join(dir, "users.xml"), filepath.Join(dir, "config.xml"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			places[f] = string(b)
+		}
+	}
+	for _, user := range chaccess.Names() {
+		s, err := secret.FromFile(st.CH.PasswordFile(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for where, text := range places {
+			if strings.Contains(text, s.Reveal()) {
+				t.Errorf("%s's ClickHouse password is in %s", user, where)
+			}
+		}
+	}
+	if p := st.Procs["load"]; !strings.Contains(strings.Join(p.Args, " "), "-clickhouse-password-file "+st.CH.PasswordFile(chaccess.Writer)) {
+		t.Errorf("load was not given the writer's password file: %q", p.Args)
 	}
 }
 

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
-	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
@@ -40,17 +40,22 @@ func TestTwoInstancesOfEveryStage(t *testing.T) {
 		t.Skip("end-to-end test runs the whole stack, twice over")
 	}
 	bin := buildBinaries(t)
-	chAddr := chservertest.Addr(t)
+	ch := chservertest.Server(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: chAddr, Database: instancesDatabase, PortBase: freePortBase(t), Out: logs, Instances: 2})
+		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: instancesDatabase, PortBase: freePortBase(t), Out: logs, Instances: 2})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, tail(logs.String(), 100))
 	}
 	defer st.Stop()
-	conn, err := chstore.Open(ctx, chAddr, instancesDatabase)
+	// The test reads what analysts read, as the analyst.
+	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := analyst.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +83,7 @@ func TestTwoInstancesOfEveryStage(t *testing.T) {
 	genDone := make(chan error, 1)
 	go func() {
 		genDone <- st.Run(ctx, "generate", "generate", "-records", strconv.Itoa(instancesRecords), "-seed", strconv.Itoa(seed),
-			"-ingest", st.IngestURL(), "-reference-dir", refDir, "-submission-size", "100")
+			"-ingest", st.IngestURL(), "-pki", st.PKI.Path, "-reference-dir", refDir, "-submission-size", "100")
 	}()
 
 	// Mid-stream: once every stage has processed something, and before
@@ -215,7 +220,11 @@ func (s *stackUnderTest) instanceProcessed(name string) (total int64, busiest in
 }
 
 func (s *stackUnderTest) processedBy(addr string) int64 {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := s.PKI.DialOption(devpki.OperatorFile)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, creds)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -7,25 +7,29 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
 
@@ -54,7 +58,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		t.Skip("starts and stops a ClickHouse server")
 	}
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
-		chservertest.Addr(t) // skips, or fails in CI, with the reason
+		chservertest.Server(t) // skips, or fails in CI, with the reason
 	}
 	dir := t.TempDir()
 	if err := devstack.Build(context.Background(), "../..", dir, "load"); err != nil {
@@ -64,12 +68,29 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	b := brokertest.New(t, broker.WithDefaultPartitions(1), broker.WithCredentialsDir(creds))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	chAddr, grpcAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	chAddr, grpcAddr, opsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	const db = "dmic_outage"
+	pki := devpki.Dir{Path: filepath.Join(t.TempDir(), "pki")}
+	if _, err := pki.Ensure(time.Now(), devpki.Subjects([]string{"load"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	// The writer's password is put where the server will keep its users'
+	// passwords before the server first starts: it keeps a password file it
+	// finds, and load reads its file at start.
+	chDir := t.TempDir()
+	writerPassword := filepath.Join(chDir, "secrets", chaccess.Writer)
+	if err := os.MkdirAll(filepath.Dir(writerPassword), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(writerPassword, []byte("outage-test-writer-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncBuffer{}
-	cmd := exec.CommandContext(ctx, dir+"/load", "-brokers", b.Addr(), "-grpc-addr", grpcAddr, "-http-addr", httpAddr,
+	cmd := exec.CommandContext(ctx, dir+"/load", "-brokers", b.Addr(), "-grpc-addr", grpcAddr, "-ops-addr", opsAddr,
+		"-tls-cert", pki.Cert(devpki.ServiceFile("load")), "-tls-key", pki.Key(devpki.ServiceFile("load")), "-tls-client-ca", pki.CA(),
 		"-kafka-sasl-password-file", broker.PasswordFile(creds, topics.ServicePrincipal("load")),
-		"-clickhouse-addr", chAddr, "-clickhouse-database", db, "-partitions", "1", "-batch-wait", "50ms")
+		"-clickhouse-addr", chAddr, "-clickhouse-database", db, "-clickhouse-password-file", writerPassword,
+		"-partitions", "1", "-batch-wait", "50ms")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -83,7 +104,11 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 			t.Logf("load's log:\n%s", tail(logs.String(), 60))
 		}
 	}()
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	analyst, err := pki.DialOption(devpki.AnalystFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(grpcAddr, analyst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +139,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		resp, err := http.Get("http://" + opsAddr + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +156,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	}
 
 	// 1. ClickHouse down at start: load waits, serving health, NOT_SERVING.
-	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "waiting for clickhouse "+chAddr)
+	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING, time.Minute, "waiting for clickhouse "+chaccess.Writer+"@"+chAddr)
 	// The test feeds load's input as the stages upstream would.
 	w := kafkapipe.NewWriter(brokertest.Admin(t, b))
 	defer w.Close()
@@ -152,16 +177,31 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	}
 	send(0, 10)
 
-	// 2. ClickHouse comes up: load opens it and loads what waited.
-	chDir := t.TempDir()
+	// 2. ClickHouse comes up; until the schema is made load still waits,
+	// saying why; once it is (by the migrator, as `dmicctl migrate` does),
+	// load opens it and loads what waited.
 	quiet := slog.New(slog.DiscardHandler)
-	_, stopCH, err := chserver.Ensure(ctx, chAddr, chDir, quiet)
+	srv, stopCH, err := chserver.Ensure(ctx, chserver.Options{Addr: chAddr, DataDir: chDir, Databases: []string{db}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { stopCH() }()
+	waitUntil(t, ctx, "load to say the schema needs dmicctl migrate", func() bool {
+		st, err := control.GetStatus(ctx, &dmicv1.GetStatusRequest{})
+		return err == nil && !st.GetServing() && strings.Contains(st.GetHealthReason(), "run `dmicctl migrate`")
+	})
+	migrator := chstoretest.Config(t, srv, chaccess.Migrator, db)
+	mc, err := migrator.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chstore.ApplySchema(ctx, mc, db); err != nil {
+		t.Fatal(err)
+	}
+	mc.Close()
+	reader := chstoretest.Config(t, srv, chaccess.Analyst, db)
 	rows := func() int64 {
-		c, err := chstore.Open(ctx, chAddr, db)
+		c, err := reader.Open(ctx)
 		if err != nil {
 			return -1
 		}
@@ -184,7 +224,7 @@ func TestLoadRidesOutClickHouseOutages(t *testing.T) {
 	}
 
 	// 4. ClickHouse back on the same data: every record once, SERVING.
-	if _, stopCH, err = chserver.Ensure(ctx, chAddr, chDir, quiet); err != nil {
+	if _, stopCH, err = chserver.Ensure(ctx, chserver.Options{Addr: chAddr, DataDir: chDir, Databases: []string{db}, Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, ctx, "20 rejections loaded", func() bool { return rows() == 20 })

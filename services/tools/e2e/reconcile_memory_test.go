@@ -18,7 +18,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -27,6 +26,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/secret"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 )
 
@@ -84,6 +84,15 @@ func TestReconcileMemory(t *testing.T) {
 	admin := clusterAs(t, addr, creds, topics.Admin)
 	waitForTopic(t, ctx, admin, topics.Assigned)
 
+	pki := devpki.Dir{Path: filepath.Join(dir, "pki")}
+	if _, err := pki.Ensure(time.Now(), devpki.Subjects([]string{"reconcile"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	status, err := pki.DialOption(devpki.OperatorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	start := time.Now()
 	produceAssigned(t, ctx, admin, n)
 	t.Logf("produced %d assigned records in %v", n, time.Since(start).Round(time.Millisecond))
@@ -91,9 +100,11 @@ func TestReconcileMemory(t *testing.T) {
 	run := func(name, stateDir string, want int64) {
 		t.Helper()
 		grpcAddr := "localhost:" + strconv.Itoa(freePortNumber(t))
-		httpAddr := "localhost:" + strconv.Itoa(freePortNumber(t))
+		opsAddr := "localhost:" + strconv.Itoa(freePortNumber(t))
 		logs := &syncBuffer{}
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, "reconcile"), "-brokers", addr, "-grpc-addr", grpcAddr, "-http-addr", httpAddr,
+		cert := devpki.ServiceFile("reconcile")
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "reconcile"), "-brokers", addr, "-grpc-addr", grpcAddr, "-ops-addr", opsAddr,
+			"-tls-cert", pki.Cert(cert), "-tls-key", pki.Key(cert), "-tls-client-ca", pki.CA(),
 			"-kafka-compression", "none", "-kafka-sasl-password-file", broker.PasswordFile(creds, topics.ServicePrincipal("reconcile")),
 			"-state-dir", stateDir)
 		cmd.Stdout, cmd.Stderr = logs, logs
@@ -107,9 +118,9 @@ func TestReconcileMemory(t *testing.T) {
 		if d, ok := t.Deadline(); ok && d.Add(-30*time.Second).Before(deadline) {
 			deadline = d.Add(-30 * time.Second)
 		}
-		for processed(grpcAddr) < want {
+		for processed(grpcAddr, status) < want {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: processed %d of %d in time\n%s", name, processed(grpcAddr), want, tail(logs.String(), 40))
+				t.Fatalf("%s: processed %d of %d in time\n%s", name, processed(grpcAddr, status), want, tail(logs.String(), 40))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -118,7 +129,7 @@ func TestReconcileMemory(t *testing.T) {
 		rssNow := statusFields(cmd.Process.Pid, "RssAnon", "RssFile")
 		cpu := cpuSeconds(t, cmd.Process.Pid)
 		t.Logf("%s: %d messages in %v (with start-up); peak RSS %d MB; CPU %.1f s (%.3f s per 1,000 records); now: %s, %s",
-			name, want, took.Round(time.Millisecond), rss, cpu, cpu*1000/float64(want), rssNow, metricsOf(httpAddr,
+			name, want, took.Round(time.Millisecond), rss, cpu, cpu*1000/float64(want), rssNow, metricsOf(opsAddr,
 				"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "dmic_reconcile_store_memory_bytes", "dmic_reconcile_store_disk_bytes"))
 		for _, line := range strings.Split(logs.String(), "\n") {
 			if strings.Contains(line, "changelog partition read") {
@@ -260,8 +271,8 @@ func assignedRecord(run string, k int, src dmicv1.Source, hrg string) *dmicv1.De
 	}
 }
 
-func processed(addr string) int64 {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func processed(addr string, creds grpc.DialOption) int64 {
+	conn, err := grpc.NewClient(addr, creds)
 	if err != nil {
 		return 0
 	}

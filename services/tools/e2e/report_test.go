@@ -24,6 +24,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/limits"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
@@ -158,7 +159,7 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 		t.Skip("end-to-end test runs the whole stack")
 	}
 	bin := buildBinaries(t)
-	chAddr := chservertest.Addr(t)
+	ch := chservertest.Server(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
@@ -166,7 +167,7 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	// that the test sees an interrupted submission abandoned.
 	t.Setenv("DMIC_SUBMISSION_ABANDON_AFTER", abandonAfter.String())
 	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: chAddr, Database: database + "_report", PortBase: freePortBase(t), Out: logs})
+		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: database + "_report", PortBase: freePortBase(t), Out: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}
@@ -184,7 +185,9 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	}
 
 	// Online: submit, then poll the report until every record is judged.
-	resp, err := http.Post(st.IngestURL()+"/v1/submissions?dataset=apc", "application/x-ndjson", bytes.NewReader(file))
+	// The file is one provider's, sent with its certificate.
+	client := providerClient(t, st)
+	resp, err := client.Post(st.IngestURL()+"/v1/submissions?dataset=apc", "application/x-ndjson", bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +200,7 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	var online *validationv1.SubmissionReport
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		online = getReport(t, st.IngestURL()+loc+"?limit=1000")
+		online = getReport(t, client, st.IngestURL()+loc+"?limit=1000")
 		if online.GetComplete() {
 			break
 		}
@@ -227,8 +230,9 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 		t.Error("failing records are not in line order")
 	}
 
-	// Offline: the same file through `dmic validate` gives the same report.
-	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--reference-dir", refDir,
+	// Offline: the same file through `dmic validate` gives the same report,
+	// checked as the provider whose certificate sent it.
+	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--submitter", sampleProvider(t), "--reference-dir", refDir,
 		"--limit", "1000", "-o", "json", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -271,9 +275,31 @@ func TestSubmissionReportMatchesFaultsAndOfflineChecker(t *testing.T) {
 	interruptedAndResent(ctx, t, st, bin, first)
 }
 
-func getReport(t *testing.T, url string) *validationv1.SubmissionReport {
+// sampleProvider is the provider faultyFile's and bigFile's records are
+// from: the submitter of their submissions.
+func sampleProvider(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	ref, err := refdata.LoadDir(refDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref.TrustCodes()[0]
+}
+
+// providerClient is an HTTP client of ingest with the certificate of
+// sampleProvider.
+func providerClient(t *testing.T, st *devstack.Stack) *http.Client {
+	t.Helper()
+	c, err := st.PKI.HTTPClient(devpki.ProviderFile(sampleProvider(t)), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func getReport(t *testing.T, client *http.Client, url string) *validationv1.SubmissionReport {
+	t.Helper()
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

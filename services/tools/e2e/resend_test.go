@@ -20,6 +20,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/dqreport"
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
@@ -112,14 +113,14 @@ func lookRawSize(ctx context.Context, c kafkaconn.Cluster) (int64, error) {
 	return n, nil
 }
 
-func postWithKey(ctx context.Context, url, key string, body []byte) (int, []byte, error) {
+func postWithKey(ctx context.Context, client *http.Client, url, key string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/submissions?dataset=apc&results=errors", bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	req.Header.Set("Idempotency-Key", key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -138,18 +139,23 @@ func postWithKey(ctx context.Context, url, key string, body []byte) (int, []byte
 func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack, bin string, first *validationv1.SubmissionReport) {
 	op := operator(t, st)
 	db := database + "_report"
-	conn, err := chstore.Open(ctx, st.CHAddr, db)
+	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := analyst.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	path, file := bigFile(t)
+	client := providerClient(t, st)
 
 	// 1. Kill ingest once it has stored some of the file, not all.
 	before := rawSize(ctx, t, op)
 	answered := make(chan string, 1)
 	go func() {
-		code, body, err := postWithKey(ctx, st.IngestURL(), bigKey, file)
+		code, body, err := postWithKey(ctx, client, st.IngestURL(), bigKey, file)
 		answered <- fmt.Sprintf("%d %s %v", code, body, err)
 	}()
 	deadline := time.Now().Add(time.Minute)
@@ -180,7 +186,7 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 			_ = conn.QueryRow(ctx, "SELECT submission_id FROM "+db+".submission_status WHERE idempotency_key = ?", bigKey).Scan(&interrupted)
 			continue
 		}
-		abandoned = getReport(t, st.IngestURL()+"/v1/submissions/"+interrupted)
+		abandoned = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted)
 	}
 	if abandoned.Complete || abandoned.Validated >= bigRecords || abandoned.IdempotencyKey != bigKey {
 		t.Errorf("abandoned submission's report = %d validated of %d, complete %v, key %q", abandoned.Validated, bigRecords, abandoned.Complete, abandoned.IdempotencyKey)
@@ -190,7 +196,7 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	}
 
 	// 3. The file again, with its key: the same submission, second attempt.
-	code, body, err := postWithKey(ctx, st.IngestURL(), bigKey, file)
+	code, body, err := postWithKey(ctx, client, st.IngestURL(), bigKey, file)
 	resent := &dmicv1.SubmitRecordsResponse{}
 	if err != nil || code != http.StatusOK || protojson.Unmarshal(body, resent) != nil {
 		t.Fatalf("resend: %d %.300s %v", code, body, err)
@@ -200,8 +206,8 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	}
 	var online *validationv1.SubmissionReport
 	deadline = time.Now().Add(3 * time.Minute)
-	for online = getReport(t, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000"); !online.GetComplete() ||
-		online.GetState() != validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED; online = getReport(t, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000") {
+	for online = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000"); !online.GetComplete() ||
+		online.GetState() != validationv1.SubmissionState_SUBMISSION_STATE_RECEIVED; online = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the resent submission's report is not complete: %d of %d validated, state %v", online.GetValidated(), online.GetRecords(), online.GetState())
 		}
@@ -209,10 +215,10 @@ func interruptedAndResent(ctx context.Context, t *testing.T, st *devstack.Stack,
 	}
 	waitIdle(ctx, t, op, "dmic-validate", []string{topics.Raw})
 	waitIdle(ctx, t, op, "dmic-load", load.Inputs)
-	online = getReport(t, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000")
+	online = getReport(t, client, st.IngestURL()+"/v1/submissions/"+interrupted+"?limit=10000")
 
 	// 4. Its report is the file's, as dmic validate gives it.
-	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--reference-dir", refDir, "--limit", "10000", "-o", "json", path)
+	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", "apc", "--submitter", sampleProvider(t), "--reference-dir", refDir, "--limit", "10000", "-o", "json", path)
 	out, _ := cmd.Output()
 	offline := &validationv1.SubmissionReport{}
 	if err := protojson.Unmarshal(out, offline); err != nil {

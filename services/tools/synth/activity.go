@@ -11,18 +11,7 @@ func (g *generator) newActivity(ds dmicv1.Dataset) activity {
 	a := activity{ds: ds, lastInSpell: true}
 	a.provider = g.c.Providers[g.rng.IntN(len(g.c.Providers))]
 	a.day = g.startDay + g.rng.IntN(g.span)
-	g.serial += 1 + uint64(g.rng.IntN(7))
-	if ds == dmicv1.Dataset_DATASET_LOCAL_FLOW {
-		// A local flow carries the provider's own record id, not a CDS one.
-		a.uid = "LF" + a.provider + pad12(g.serial)
-	} else {
-		// CDS UNIQUE IDENTIFIER: "B", the provider code padded to an5, then
-		// the sender's own id.
-		a.uid = "B" + a.provider + "000" + pad12(g.serial)
-	}
-	// Providers send a record some days after the activity: at least two,
-	// so that it still follows a national copy's episode end moved a day on.
-	a.applicable = int64(a.day+2+g.rng.IntN(20))*86400 + int64(g.rng.IntN(86400))
+	g.identify(&a)
 
 	// Dataset fields come first in the draw order (they choose the patient)
 	// but last in the record; they are built in a reused scratch record.
@@ -34,7 +23,8 @@ func (g *generator) newActivity(ds dmicv1.Dataset) activity {
 	case dmicv1.Dataset_DATASET_OUTPATIENT:
 		g.outpatient(&a, specific)
 	case dmicv1.Dataset_DATASET_EMERGENCY_CARE:
-		g.emergencyCare(&a, specific)
+		a.pat = g.patientFor(a.day, 0, 99, 0)
+		g.emergencyCareFields(&a, specific)
 	default:
 		g.localFlow(&a, specific)
 	}
@@ -55,10 +45,33 @@ func (g *generator) newActivity(ds dmicv1.Dataset) activity {
 	if g.rng.IntN(5) == 0 {
 		site = a.provider + "0" + string(byte('2'+g.rng.IntN(4)))
 	}
+	a.rec = g.assemble(&a, site, commissioner, admin, osv, nil, specific)
+	return a
+}
 
+// identify gives a its record identifier and applicable date/time.
+func (g *generator) identify(a *activity) {
+	g.serial += 1 + uint64(g.rng.IntN(7))
+	if a.ds == dmicv1.Dataset_DATASET_LOCAL_FLOW {
+		// A local flow carries the provider's own record id, not a CDS one.
+		a.uid = "LF" + a.provider + pad12(g.serial)
+	} else {
+		// CDS UNIQUE IDENTIFIER: "B", the provider code padded to an5, then
+		// the sender's own id.
+		a.uid = "B" + a.provider + "000" + pad12(g.serial)
+	}
+	// Providers send a record some days after the activity: at least two,
+	// so that it still follows a national copy's episode end moved a day on.
+	a.applicable = int64(a.day+2+g.rng.IntN(20))*86400 + int64(g.rng.IntN(86400))
+}
+
+// assemble builds a's record: the common fields, then cam (the CAM inputs,
+// when the record has any), then the dataset's fields. It reuses the
+// generator's record buffer, so a.rec is valid until the next activity.
+func (g *generator) assemble(a *activity, site, commissioner, admin, osv string, cam []field, specific *record) record {
 	p := &a.pat
 	r := record{fields: g.recBuf[:0]}
-	r.add("dataset", datasetNames[ds])
+	r.add("dataset", datasetNames[a.ds])
 	r.add("cds_unique_identifier", a.uid)
 	r.add("cds_update_type", "9")
 	r.add("cds_applicable_date_time", dateTimeString(a.applicable))
@@ -75,11 +88,11 @@ func (g *generator) newActivity(ds dmicv1.Dataset) activity {
 	r.add("person_gender_code", p.gender)
 	r.add("ethnic_category", p.ethnic)
 	r.add("general_medical_practice_code", p.practice)
+	r.fields = append(r.fields, cam...)
 	r.fields = append(r.fields, specific.fields...)
 	clear(specific.fields) // drop references the scratch would keep alive
 	g.recBuf = r.fields
-	a.rec = r
-	return a
+	return r
 }
 
 func pad12(n uint64) string {
@@ -213,8 +226,8 @@ func (g *generator) outpatient(a *activity, r *record) {
 	r.add("hrg_code", hrg)
 }
 
-func (g *generator) emergencyCare(a *activity, r *record) {
-	a.pat = g.patientFor(a.day, 0, 99, 0)
+// emergencyCareFields adds an attendance's fields; a.pat is the patient.
+func (g *generator) emergencyCareFields(a *activity, r *record) {
 	hour := g.pickIndex(24, func(i int) int { return arrivalHourWeights[i] })
 	minute := g.rng.IntN(60)
 	dept := g.pickW(ecDepartmentTypes)

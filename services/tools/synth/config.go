@@ -36,6 +36,20 @@ type Config struct {
 	// DeleteShare of good provider activities are later deleted with CDS
 	// update type 1 (default 0.01). A deleted activity is never revised.
 	DeleteShare float64
+	// CAMShare of provider activities are CAM scenarios (default 0.02):
+	// records made to take a given path through the Commissioner Assignment
+	// Method, each saying what assignment must make of it (Item.CAM). They
+	// are good records, never revised or deleted, and go through the
+	// scenarios in turn, starting at one the seed picks; a run of at least
+	// 8 activities per scenario (about 360) goes through all of them, the
+	// share raised as needed. Scenarios carry their own codes (the sample
+	// reference data's: reference/sample) and activity dates in their CAM
+	// year, 2024/25 or 2025/26, within Start-End where the two meet. Their
+	// providers are sample trusts (RVR, RCD): only the scenarios of
+	// providers in Providers are made, plus, in a run with national-only
+	// activities, a national-only record of an independent-sector provider
+	// (NVC) that no reference file knows.
+	CAMShare float64
 	// Start and End bound activity dates, End exclusive (default: the 12
 	// months before 2026-10-01). Only the UTC calendar date is used.
 	Start, End time.Time
@@ -96,6 +110,7 @@ func (c Config) withDefaults() Config {
 	c.NationalOnlyShare = share(c.NationalOnlyShare, DefaultNationalOnlyShare)
 	c.RevisionShare = share(c.RevisionShare, DefaultRevisionShare)
 	c.DeleteShare = share(c.DeleteShare, DefaultDeleteShare)
+	c.CAMShare = share(c.CAMShare, DefaultCAMShare)
 	if c.Start.IsZero() && c.End.IsZero() {
 		c.Start, c.End = defaultStart, defaultEnd
 	}
@@ -124,6 +139,7 @@ func (c Config) Validate() error {
 		{"bad share", c.BadShare}, {"national share", c.NationalShare},
 		{"disagree share", c.DisagreeShare}, {"national-only share", c.NationalOnlyShare},
 		{"revision share", c.RevisionShare}, {"delete share", c.DeleteShare},
+		{"CAM share", c.CAMShare},
 	} {
 		if math.IsNaN(s.v) || s.v > 1 {
 			errs = append(errs, fmt.Errorf("%s: must be at most 1 (0 for the default, negative for none), got %v", s.name, s.v))

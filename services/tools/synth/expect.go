@@ -24,6 +24,9 @@ type Expectation struct {
 	Matched, Mismatched, LocalOnly, NationalOnly int
 	// Revisions and Deletes count the revision and delete records sent.
 	Revisions, Deletes int
+	// CAMSteps counts the live provider records of CAM scenarios by the
+	// step that must decide them (Item.CAM); nil when there are none.
+	CAMSteps map[string]int
 }
 
 type liveKey struct {
@@ -51,6 +54,13 @@ func Expect(items []Item) Expectation {
 			continue
 		}
 		k := liveKey{it.Source, it.Provider, it.Dataset, it.RecordID}
+		if it.CAM != nil {
+			// Scenario records are never revised or deleted: each is live.
+			if e.CAMSteps == nil {
+				e.CAMSteps = map[string]int{}
+			}
+			e.CAMSteps[it.CAM.Step]++
+		}
 		switch {
 		case it.Delete:
 			e.Deletes++

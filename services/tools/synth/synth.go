@@ -62,6 +62,10 @@ type Item struct {
 	Delete bool
 	// NationalOnly is set on national copies of activities no provider submitted.
 	NationalOnly bool
+	// CAM is set on the record of a CAM scenario (a provider record, or for
+	// a provider the run is not given a national-only one): what
+	// commissioner assignment must make of it (see Config.CAMShare).
+	CAM *CAMExpectation
 	// ActivityDate is the record's activity date (YYYY-MM-DD), "" when the record lacks it.
 	ActivityDate string
 	// Patient-identifiable values the record carries, so tests can look for
@@ -204,6 +208,13 @@ type generator struct {
 	emitted         int
 	apcTFCs, opTFCs []string
 	fn              func(Item) error
+	// CAM scenarios: the book of this run's datasets, the share of
+	// activities that are scenarios, the share owed so far, and the next.
+	book    []camScenario
+	camRate float64
+	camOwed float64
+	camNext int
+	camBuf  []field
 }
 
 type weightedDataset struct {
@@ -240,6 +251,11 @@ func newGenerator(c Config) *generator {
 	g.apcTFCs = uniqueTFCs(len(apcCases), func(i int) string { return apcCases[i].tfc })
 	g.opTFCs = uniqueTFCs(len(opClinics), func(i int) string { return opClinics[i].tfc })
 	g.serial = 100_000_000_000 + g.rng.Uint64N(400_000_000_000)
+	g.book = camBookFor(c)
+	g.camRate = camRate(c, len(g.book))
+	if len(g.book) > 0 {
+		g.camNext = int(uint64(c.Seed) % uint64(len(g.book)))
+	}
 	return g
 }
 
@@ -308,13 +324,37 @@ func (g *generator) schedule(due int, it Item) {
 // The order of random draws here is part of the output: change it and every
 // stream changes.
 func (g *generator) tick(i int) error {
-	a := g.newActivity(g.pickDataset(g.datasets))
-	if g.rng.Float64() < g.c.BadShare {
+	ds := g.pickDataset(g.datasets)
+	bad := g.rng.Float64() < g.c.BadShare
+	// A CAM scenario takes the place of a good activity; one whose turn
+	// falls on a bad record passes to the next good one.
+	g.camOwed += g.camRate
+	var scenario, national *camScenario
+	if !bad && g.camOwed >= 1 {
+		g.camOwed--
+		scenario = &g.book[g.camNext]
+		g.camNext = (g.camNext + 1) % len(g.book)
+		if scenario.national {
+			// On top of this tick's provider activity, like a national-only
+			// activity; made last, as its record reuses the buffers.
+			scenario, national = nil, scenario
+		}
+	}
+	var a activity
+	if scenario != nil {
+		a = g.camActivity(scenario)
+	} else {
+		a = g.newActivity(ds)
+	}
+	if bad {
 		if err := g.emit(g.badItem(&a)); err != nil {
 			return err
 		}
 	} else {
 		orig := g.item(&a, &a.rec, dmicv1.Source_SOURCE_PROVIDER)
+		if scenario != nil {
+			orig.CAM = scenario.expectation(a.rec.get("commissioner_code"))
+		}
 		if err := g.emit(orig); err != nil {
 			return err
 		}
@@ -322,6 +362,9 @@ func (g *generator) tick(i int) error {
 		natAfter := 0
 		deleted := false
 		switch u := g.rng.Float64(); {
+		case scenario != nil:
+			// A scenario stays as made: revising or deleting it would
+			// change or drop what its expectation is about.
 		case u < g.c.RevisionShare:
 			rev, changed := g.revise(&a)
 			due := i + revisionDelayMin + g.rng.IntN(revisionDelaySpan)
@@ -358,6 +401,13 @@ func (g *generator) tick(i int) error {
 		b := g.newActivity(g.pickDataset(g.cdsDatasets))
 		it := g.item(&b, &b.rec, dmicv1.Source_SOURCE_NATIONAL)
 		it.NationalOnly = true
+		g.schedule(i+nationalDelayMin+g.rng.IntN(nationalDelaySpan), it)
+	}
+	if national != nil {
+		b := g.camActivity(national)
+		it := g.item(&b, &b.rec, dmicv1.Source_SOURCE_NATIONAL)
+		it.NationalOnly = true
+		it.CAM = national.expectation(b.rec.get("commissioner_code"))
 		g.schedule(i+nationalDelayMin+g.rng.IntN(nationalDelaySpan), it)
 	}
 	return nil

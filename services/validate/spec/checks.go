@@ -32,6 +32,7 @@ const (
 	chkUniqueInSubmission
 	chkCDSUIDStructure
 	chkMinInt
+	chkServiceCodeInYear
 )
 
 // arity says how a check uses its rule's fields.
@@ -155,6 +156,8 @@ var checkDefs = []checkDef{
 		doc: "Fields: the CDS unique identifier, then the provider code. The identifier is `B`, the provider code, then at least one more character."},
 	{name: "min_int", kind: chkMinInt, required: pMin, integer: true,
 		doc: "The whole number is at least `min`. Not checked on a delete (an absent number reads 0)."},
+	{name: "service_code_in_year", kind: chkServiceCodeInYear,
+		doc: "The service code is in NHS England's list of service codes for the financial year (1 April to 31 March) of the record's CAM date, the date commissioner assignment applies at (CAM 2025/26 guidance, p.6): apc the spell's discharge date (the spell's start date for CDS types 180-200 or when there is no discharge date), outpatient `appointment_date`, emergency care `ec_arrival_date`, local flow `activity_date`. Not checked where no reference data is loaded, or the reference data has no list for that year (dmic's has 2024/25 and 2025/26), or the record has no such date."},
 }
 
 func checkByName(name string) (checkDef, bool) {
@@ -271,6 +274,7 @@ type checkEnv struct {
 	isDelete  bool
 	dupLine   int64
 	practices PracticeDirectory
+	services  ServiceCodeDirectory
 	clock     clock.Clock
 	loc       *time.Location
 	today     int
@@ -439,6 +443,74 @@ func (ru *rule) passes(v string, i int, vs *values, env *checkEnv) bool {
 		return env.practices == nil || inList(ru.values, v) || env.practices.KnownPractice(v)
 	case chkUniqueInSubmission:
 		return env.dupLine <= 0
+	case chkServiceCodeInYear:
+		return env.serviceCodeListed(v)
 	}
 	return true
 }
+
+// serviceCodeListed reports whether code is in the service code list of the
+// financial year of the record's CAM date, or cannot be checked.
+func (e *checkEnv) serviceCodeListed(code string) bool {
+	if e.services == nil {
+		return true
+	}
+	day, ok := parseDate(camDate(e.rec))
+	if !ok {
+		return true
+	}
+	listed, haveYear := e.services.ServiceCodeListed(financialYear(day), code)
+	return listed || !haveYear
+}
+
+// camDate is the date the Commissioner Assignment Method is applied at, by
+// data set (CAM 2025/26 guidance, "When to assign commissioner code", p.6),
+// read as commissioner assignment reads it (services/assign/cam): admitted
+// care the spell's discharge date, or its start date for unfinished episodes
+// (CDS 180-200) and when there is no discharge yet; outpatients the
+// appointment date; emergency care the arrival date; a local flow its
+// activity date. Missing dates fall back to the activity date.
+func camDate(r *dmicv1.CommissioningRecord) string {
+	d := ""
+	switch a := r.GetActivity().(type) {
+	case *dmicv1.CommissioningRecord_Apc:
+		switch a.Apc.GetCdsType() {
+		case "180", "190", "200":
+			d = a.Apc.GetStartDateHospitalProviderSpell()
+		default:
+			if d = a.Apc.GetDischargeDateHospitalProviderSpell(); d == "" {
+				d = a.Apc.GetStartDateHospitalProviderSpell()
+			}
+		}
+	case *dmicv1.CommissioningRecord_Outpatient:
+		d = a.Outpatient.GetAppointmentDate()
+	case *dmicv1.CommissioningRecord_EmergencyCare:
+		d = a.EmergencyCare.GetEcArrivalDate()
+	case *dmicv1.CommissioningRecord_LocalFlow:
+		d = a.LocalFlow.GetActivityDate()
+	}
+	if d == "" {
+		d = record.ActivityDate(r)
+	}
+	return d
+}
+
+// financialYear names the financial year (1 April to 31 March) of a date
+// yyyymmdd as the service code list writes it: 2025-06-15 is "25/26", and
+// 2026-03-31 is still "25/26".
+func financialYear(day int) string {
+	y := day / 10000
+	if day/100%100 < 4 {
+		y--
+	}
+	return yearNames[(y%100+100)%100]
+}
+
+// yearNames are "00/01" to "99/00", built once so that naming a record's
+// year allocates nothing; never written after.
+var yearNames = func() (names [100]string) {
+	for i := range names {
+		names[i] = string([]byte{byte('0' + i/10), byte('0' + i%10), '/', byte('0' + (i+1)%100/10), byte('0' + (i+1)%10)})
+	}
+	return names
+}()

@@ -43,7 +43,7 @@ var formatDefs = []formatDef{
 	{"postcode", fmtPostcode, "a UK postcode, case, spaces and tabs ignored (any other character is refused): outward code `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A` (first letter not Q, V or X; second letter not I, J or Z), inward code `9AA` (letters not C, I, K, M, O or V); also `GIR 0AA` and the pseudo-postcodes `ZZ99` + digit + letter + `Z` (`ZZ99 3VZ` no fixed abode, `ZZ99 3WZ` not known, `ZZ99 6CZ` India, ...). An accepted postcode is stored in its one-space upper-case form"},
 	{"org_code", fmtOrgCode, "an organisation code: 3 to 5 letters and digits"},
 	{"site_code", fmtSiteCode, "a site code: 5 to 9 letters and digits (an NHS trust site is the trust code and 2 more characters, `RJ701`)"},
-	{"practice_code", fmtPracticeCode, "a GP practice code: an upper-case letter and 5 digits, or a default code `V81999` (not known), `V81998` (not applicable), `V81997` (not registered)"},
+	{"practice_code", fmtPracticeCode, "a GP practice code: an upper-case letter and 5 digits; a Channel Islands practice, `GUE`, `JER` or `ALD` and 3 digits (ODS codes of Guernsey, Jersey and Alderney, which CAM step B reads: guidance p.29); or a default code `V81999` (not known), `V81998` (not applicable), `V81997` (not registered)"},
 	{"commissioner_code", fmtCommissionerCode, "a commissioner code: 3 to 5 letters and digits"},
 	{"icd10", fmtICD10, "an ICD-10 code without the dot: an upper-case letter, 2 digits, and optionally a fourth character that is a digit or `X` (`I219`, `I10X`, `J45`)"},
 	{"opcs4", fmtOPCS4, "an OPCS-4 code without the dot: an upper-case letter and 2 or 3 digits (`W371`, `W37`)"},
@@ -217,7 +217,16 @@ func practiceCodeValid(s string) bool {
 			return true
 		}
 	}
-	return len(s) == 6 && isLetter(s[0]) && allDigits(s[1:])
+	if len(s) != 6 {
+		return false
+	}
+	switch s[:3] {
+	case "GUE", "JER", "ALD":
+		// ODS codes of the Channel Islands' practices (epraccur high level
+		// health geography YAD-YAF); the Isle of Man's are Y0nnnn.
+		return allDigits(s[3:])
+	}
+	return isLetter(s[0]) && allDigits(s[1:])
 }
 
 // icd10Valid: letter, two digits, and an optional fourth character that is a

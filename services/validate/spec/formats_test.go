@@ -43,7 +43,7 @@ func TestSmallFormats(t *testing.T) {
 			t.Errorf("timeValid(%q) != %v", s, want)
 		}
 	}
-	for s, want := range map[string]bool{"H85001": true, "V81999": true, "V81998": true, "V81997": true, "h85001": false, "H8500": false, "HH5001": false, "H850011": false, "G9999981": false} {
+	for s, want := range map[string]bool{"H85001": true, "V81999": true, "V81998": true, "V81997": true, "h85001": false, "H8500": false, "HH5001": false, "H850011": false, "G9999981": false, "GUE010": true, "JER002": true, "ALD200": true, "ABC123": false, "GUE01": false, "JERX02": false} {
 		if practiceCodeValid(s) != want {
 			t.Errorf("practiceCodeValid(%q) != %v", s, want)
 		}
@@ -69,7 +69,7 @@ func TestFormats(t *testing.T) {
 		{"postcode", 0, []string{"SW1A 1AA", "sw1a1aa", "ZZ99 3VZ", "zz996cz", "GIR 0AA"}, []string{"Q1 1AA", "SW1A 1CA", "SM1 A2B", "ZZ99 3AB"}},
 		{"org_code", 0, []string{"RJ7", "NT401", "rj7"}, []string{"RJ", "RJ7001", "RJ-7"}},
 		{"site_code", 0, []string{"RJ701", "RJ7010000"}, []string{"RJ70", "RJ70100000", "RJ7-01"}},
-		{"practice_code", 0, []string{"H85001", "V81999", "V81998", "V81997"}, []string{"h85001", "H8500", "HH5001", "H850011", "G9999981"}},
+		{"practice_code", 0, []string{"H85001", "V81999", "V81998", "V81997", "JER002"}, []string{"h85001", "H8500", "HH5001", "H850011", "G9999981", "ABC123", "jer002"}},
 		{"commissioner_code", 0, []string{"36L", "W2U3Z", "VPP00", "Q99"}, []string{"36", "W2U3ZZ", "36 L"}},
 		{"icd10", 0, []string{"I219", "I10X", "J45", "N40X", "Z380"}, []string{"I21.9", "i219", "I2", "I2199", "I21A", "121"}},
 		{"opcs4", 0, []string{"W371", "W37", "K634"}, []string{"W3", "W3711", "w371", "W37A", "1371"}},

@@ -23,6 +23,7 @@ type ruleCase struct {
 	nat       []want
 	dup       int64
 	practices PracticeDirectory
+	services  ServiceCodeDirectory
 	// all runs the case on every dataset (d is ignored): its change is to
 	// common fields and its outcome the same everywhere.
 	all bool
@@ -270,6 +271,13 @@ func ruleCases() []ruleCase {
 			want: []want{e("PC-001", "postcode_of_usual_address")}},
 		// ORG-002, ORG-006
 		{name: "practice code bad", all: true, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "H8500" }, want: []want{w("ORG-002", "general_medical_practice_code")}},
+		// A patient registered in the Channel Islands is recorded by the
+		// practice's ODS code, which CAM step B reads (guidance p.29:
+		// "identify these patients via ... their registered GP practice
+		// code"; epraccur high level health geography YAD-YAF).
+		{name: "practice code in Jersey", d: apc, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "JER002" }},
+		{name: "practice code in Alderney", d: op, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "ALD200" }},
+		{name: "practice code of three other letters", d: op, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "ABC123" }, want: []want{w("ORG-002", "general_medical_practice_code")}},
 		{name: "practice code default", d: apc, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "V81997" }},
 		{name: "practice known", d: apc, practices: practiceSet{"H85001": true}},
 		{name: "practice not known", all: true, practices: practiceSet{"H85001": true}, mutate: func(r *recT) { r.Demographics.GeneralMedicalPracticeCode = "H85099" }, want: []want{w("ORG-006", "general_medical_practice_code")}},
@@ -341,6 +349,41 @@ func ruleCases() []ruleCase {
 		{name: "charging category G", all: true, mutate: func(r *recT) { r.OverseasVisitorChargingCategory = "G" },
 			want: []want{e("CODE-030", "overseas_visitor_charging_category")}, nat: []want{w("CODE-030", "overseas_visitor_charging_category")}},
 		{name: "charging category D", d: apc, mutate: func(r *recT) { r.OverseasVisitorChargingCategory = "D" }},
+		// CODE-031: the service code is in NHS England's list of the
+		// financial year of the record's CAM date. CAM reads the service
+		// code and its delegation status in the year's list (C-0, C-0a, C-5:
+		// "The different services and their 'status' are available from the
+		// NHS England website", guidance p.13, p.43, p.46) at the date of
+		// "When to assign commissioner code" (p.6): discharge, appointment,
+		// arrival. NCBPS22SA was split from NCBPS22S in 2025-26; NCBPH26E
+		// (bowel scope screening) is retired and only in the 2024/25 list.
+		{name: "service code in its year's list", all: true, services: camLists, mutate: camCode("2025-06-15", "NCBPS01C")},
+		{name: "service code of a later year", all: true, services: camLists, mutate: camCode("2024-06-15", "NCBPS22SA"),
+			want: []want{e("CODE-031", "service_code")}, nat: []want{w("CODE-031", "service_code")}},
+		{name: "service code new that year", all: true, services: camLists, mutate: camCode("2025-06-15", "NCBPS22SA")},
+		{name: "service code retired", all: true, services: camLists, mutate: camCode("2025-06-15", "NCBPH26E"),
+			want: []want{e("CODE-031", "service_code")}, nat: []want{w("CODE-031", "service_code")}},
+		{name: "service code before retirement", d: op, services: camLists, mutate: camCode("2024-06-15", "NCBPH26E")},
+		{name: "service code in no list", d: ec, services: camLists, mutate: camCode("2024-06-15", "NCBZZ99Z"),
+			want: []want{e("CODE-031", "service_code")}, nat: []want{w("CODE-031", "service_code")}},
+		{name: "service code 31 March is the year before", d: op, services: camLists, mutate: camCode("2025-03-31", "NCBPS22SA"),
+			want: []want{e("CODE-031", "service_code")}, nat: []want{w("CODE-031", "service_code")}},
+		{name: "service code 1 April is the new year", d: op, services: camLists, mutate: camCode("2025-04-01", "NCBPS22SA")},
+		{name: "service code in a year with no list", d: apc, services: camLists, mutate: func(r *recT) { r.ServiceCode = "NCBZZ99Z" }},
+		{name: "service code without reference data", d: lf, mutate: camCode("2024-06-15", "NCBZZ99Z")},
+		// Admitted care: the CAM date is the spell's discharge, not the
+		// episode's end (p.6) ...
+		{name: "apc service code by discharge date", d: apc, services: camLists, mutate: func(r *recT) {
+			camCode("2025-03-30", "NCBPS22SA")(r)
+			r.GetApc().DischargeDateHospitalProviderSpell = "2025-04-02"
+		}},
+		// ... and, before discharge, the spell's start.
+		{name: "apc service code by spell start", d: apc, services: camLists, mutate: func(r *recT) {
+			camCode("2025-04-02", "NCBPS22SA")(r)
+			a := r.GetApc()
+			a.StartDateHospitalProviderSpell, a.DischargeDateHospitalProviderSpell = "2025-03-30", ""
+			a.DischargeMethodCode, a.DischargeDestinationCode = "", ""
+		}, want: []want{e("CODE-031", "service_code")}, nat: []want{w("CODE-031", "service_code")}},
 		{name: "point of delivery unknown", d: lf, mutate: func(r *recT) { r.GetLocalFlow().PointOfDeliveryCode = "XYZ" },
 			want: []want{w("CODE-017", "point_of_delivery_code")}},
 		{name: "point of delivery DRUG", d: lf, mutate: func(r *recT) { r.GetLocalFlow().PointOfDeliveryCode = "DRUG" }},
@@ -437,7 +480,7 @@ func runRuleCase(t *testing.T, reg *Registry, tc ruleCase, failed map[string]boo
 				name += "/national"
 			}
 			t.Run(name, func(t *testing.T) {
-				v := New(reg, WithClock(fixedClock), WithLocation(time.UTC), WithPractices(tc.practices))
+				v := New(reg, WithClock(fixedClock), WithLocation(time.UTC), WithPractices(tc.practices), WithServiceCodes(tc.services))
 				r := clean(t, tc.d)
 				if tc.mutate != nil {
 					tc.mutate(r)
@@ -475,6 +518,76 @@ func runRuleCase(t *testing.T, reg *Registry, tc ruleCase, failed map[string]boo
 			})
 		}
 	}
+}
+
+// serviceCodeLists is a ServiceCodeDirectory: codes by financial year.
+type serviceCodeLists map[string]map[string]bool
+
+func (l serviceCodeLists) ServiceCodeListed(year, code string) (listed, haveYear bool) {
+	codes, ok := l[year]
+	return codes[code], ok
+}
+
+// camLists are a few rows of cam_service_codes_2024-25_2025-26.csv.
+var camLists = serviceCodeLists{
+	"24/25": {"NCBPS01C": true, "NCBPH26E": true, "99999999": true},
+	"25/26": {"NCBPS01C": true, "NCBPS22SA": true, "99999999": true},
+}
+
+// camCode gives a record service code code and puts its activity on day:
+// every date of the activity, so the CAM date of each data set is day.
+func camCode(day, code string) func(*recT) {
+	return func(r *recT) {
+		r.ServiceCode = code
+		switch a := r.GetActivity().(type) {
+		case *dmicv1.CommissioningRecord_Apc:
+			x := a.Apc
+			x.StartDateHospitalProviderSpell, x.StartDateEpisode, x.EndDateEpisode, x.DischargeDateHospitalProviderSpell = day, day, day, day
+		case *dmicv1.CommissioningRecord_Outpatient:
+			a.Outpatient.AppointmentDate = day
+		case *dmicv1.CommissioningRecord_EmergencyCare:
+			a.EmergencyCare.EcArrivalDate, a.EmergencyCare.EcDepartureDate = day, day
+		case *dmicv1.CommissioningRecord_LocalFlow:
+			a.LocalFlow.ActivityDate = day
+		}
+	}
+}
+
+// The financial year runs from 1 April to 31 March.
+func TestFinancialYear(t *testing.T) {
+	for _, tt := range []struct {
+		day  int
+		want string
+	}{{20250331, "24/25"}, {20250401, "25/26"}, {20260331, "25/26"}, {20990401, "99/00"}, {20000101, "99/00"}, {20000401, "00/01"}} {
+		if got := financialYear(tt.day); got != tt.want {
+			t.Errorf("financialYear(%d) = %s, want %s", tt.day, got, tt.want)
+		}
+	}
+}
+
+// Reference data given to WithPractices backs CODE-031 when it has the
+// lists, unless WithServiceCodes names other lists.
+func TestServiceCodesFromPracticeData(t *testing.T) {
+	r := clean(t, op)
+	camCode("2024-06-15", "NCBPS22SA")(r)
+	both := practicesAndCodes{practiceSet{"H85020": true}, camLists}
+	got := wants(testValidator(t, WithPractices(both)).Validate(r, ValidateInput{Dataset: op}).Failures)
+	if !slices.Equal(got, []want{e("CODE-031", "service_code")}) {
+		t.Errorf("with practices that have service codes: %v", got)
+	}
+	got = wants(testValidator(t, WithPractices(both), WithServiceCodes(serviceCodeLists{"24/25": {"NCBPS22SA": true}})).Validate(r, ValidateInput{Dataset: op}).Failures)
+	if len(got) != 0 {
+		t.Errorf("WithServiceCodes does not win: %v", got)
+	}
+	got = wants(testValidator(t, WithPractices(practiceSet{"H85020": true})).Validate(r, ValidateInput{Dataset: op}).Failures)
+	if len(got) != 0 {
+		t.Errorf("practices without service codes check them: %v", got)
+	}
+}
+
+type practicesAndCodes struct {
+	practiceSet
+	serviceCodeLists
 }
 
 // Any 123456789x is refused, whatever its last digit.

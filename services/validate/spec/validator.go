@@ -22,6 +22,16 @@ type PracticeDirectory interface {
 	KnownPractice(code string) bool
 }
 
+// ServiceCodeDirectory is NHS England's list of service codes by financial
+// year (reference file cam_service_codes_2024-25_2025-26.csv), for rule
+// CODE-031. It must be safe for concurrent use.
+type ServiceCodeDirectory interface {
+	// ServiceCodeListed reports whether code is in the list of financial
+	// year year, written as the list writes it ("25/26"), and whether there
+	// is a list of that year at all.
+	ServiceCodeListed(year, code string) (listed, haveYear bool)
+}
+
 // Validator checks records against the specification a registry selects for
 // each. It is safe for concurrent use, and its registry can be replaced
 // while other goroutines validate.
@@ -30,6 +40,7 @@ type Validator struct {
 	clock     clock.Clock
 	loc       *time.Location
 	practices PracticeDirectory
+	services  ServiceCodeDirectory
 }
 
 // Option configures a Validator.
@@ -60,9 +71,19 @@ func WithLocation(loc *time.Location) Option {
 }
 
 // WithPractices sets the GP practice reference data of practice_known rules
-// (ORG-006). Without it those rules are not checked.
+// (ORG-006). Without it those rules are not checked. Reference data that is
+// also a ServiceCodeDirectory (refdata.Reference is) backs the
+// service_code_in_year rules (CODE-031) too, unless WithServiceCodes says
+// otherwise.
 func WithPractices(p PracticeDirectory) Option {
 	return func(v *Validator) { v.practices = p }
+}
+
+// WithServiceCodes sets the service code lists of service_code_in_year
+// rules (CODE-031). Without it, and without reference data given to
+// WithPractices that has them, those rules are not checked.
+func WithServiceCodes(s ServiceCodeDirectory) Option {
+	return func(v *Validator) { v.services = s }
 }
 
 // New returns a Validator using reg (nil: an empty registry, under which
@@ -71,6 +92,11 @@ func New(reg *Registry, opts ...Option) *Validator {
 	v := &Validator{loc: london()}
 	for _, o := range opts {
 		o(v)
+	}
+	if v.services == nil {
+		if s, ok := v.practices.(ServiceCodeDirectory); ok {
+			v.services = s
+		}
 	}
 	v.SetRegistry(reg)
 	return v
@@ -160,6 +186,7 @@ func (v *Validator) Validate(r *dmicv1.CommissioningRecord, in ValidateInput) Re
 		isDelete:  r.GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_DELETE,
 		dupLine:   in.DuplicateOfLine,
 		practices: v.practices,
+		services:  v.services,
 		clock:     v.clock,
 		loc:       v.loc,
 		activity:  -1,

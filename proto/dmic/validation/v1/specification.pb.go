@@ -172,18 +172,24 @@ type SpecificationLoad struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// When the version was loaded, by the validator's clock.
 	LoadedTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=loaded_time,json=loadedTime,proto3" json:"loaded_time,omitempty"`
-	// Who asked, as far as can be told without authentication: the caller's
-	// network address, its gRPC user agent, and the operator name its client
-	// sent in the dmic-operator metadata (claimed by the client, not verified).
+	// Where the call came from: the caller's network address and its gRPC
+	// user agent (what the client says it is).
 	Peer      string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
 	UserAgent string `protobuf:"bytes,3,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
-	Operator  string `protobuf:"bytes,4,opt,name=operator,proto3" json:"operator,omitempty"`
+	// Before callers were authenticated (issue 12): the operator name the
+	// client claimed in the dmic-operator metadata, not verified. Kept to show
+	// the loads recorded then; no longer written: see caller.
+	//
+	// Deprecated: Marked as deprecated in dmic/validation/v1/specification.proto.
+	Operator string `protobuf:"bytes,4,opt,name=operator,proto3" json:"operator,omitempty"`
 	// True when the effective date was before the day of the load and
 	// allow_backdated overrode the refusal.
 	Backdated bool `protobuf:"varint,5,opt,name=backdated,proto3" json:"backdated,omitempty"`
 	// The reason given with allow_backdated (kept even when the version
 	// turned out not to be backdated).
-	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who asked: the authenticated caller, from its client certificate.
+	Caller        *Caller `protobuf:"bytes,7,opt,name=caller,proto3" json:"caller,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +245,7 @@ func (x *SpecificationLoad) GetUserAgent() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in dmic/validation/v1/specification.proto.
 func (x *SpecificationLoad) GetOperator() string {
 	if x != nil {
 		return x.Operator
@@ -260,6 +267,92 @@ func (x *SpecificationLoad) GetReason() string {
 	return ""
 }
 
+func (x *SpecificationLoad) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+// Caller is an authenticated identity (docs/security.md): the organisation's
+// ODS code, the role, the holder (the certificate's common name), how it was
+// authenticated (mtls) and the credential's serial number (hex).
+type Caller struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Org           string                 `protobuf:"bytes,1,opt,name=org,proto3" json:"org,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Method        string                 `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	Serial        string                 `protobuf:"bytes,5,opt,name=serial,proto3" json:"serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Caller) Reset() {
+	*x = Caller{}
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Caller) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Caller) ProtoMessage() {}
+
+func (x *Caller) ProtoReflect() protoreflect.Message {
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Caller.ProtoReflect.Descriptor instead.
+func (*Caller) Descriptor() ([]byte, []int) {
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Caller) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
+func (x *Caller) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Caller) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Caller) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Caller) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
 type ListSpecificationsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -268,7 +361,7 @@ type ListSpecificationsRequest struct {
 
 func (x *ListSpecificationsRequest) Reset() {
 	*x = ListSpecificationsRequest{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[2]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +373,7 @@ func (x *ListSpecificationsRequest) String() string {
 func (*ListSpecificationsRequest) ProtoMessage() {}
 
 func (x *ListSpecificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[2]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +386,7 @@ func (x *ListSpecificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSpecificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSpecificationsRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{2}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{3}
 }
 
 type ListSpecificationsResponse struct {
@@ -305,7 +398,7 @@ type ListSpecificationsResponse struct {
 
 func (x *ListSpecificationsResponse) Reset() {
 	*x = ListSpecificationsResponse{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[3]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +410,7 @@ func (x *ListSpecificationsResponse) String() string {
 func (*ListSpecificationsResponse) ProtoMessage() {}
 
 func (x *ListSpecificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[3]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +423,7 @@ func (x *ListSpecificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSpecificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSpecificationsResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{3}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListSpecificationsResponse) GetSpecifications() []*SpecificationSummary {
@@ -351,7 +444,7 @@ type GetSpecificationRequest struct {
 
 func (x *GetSpecificationRequest) Reset() {
 	*x = GetSpecificationRequest{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[4]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +456,7 @@ func (x *GetSpecificationRequest) String() string {
 func (*GetSpecificationRequest) ProtoMessage() {}
 
 func (x *GetSpecificationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[4]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +469,7 @@ func (x *GetSpecificationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpecificationRequest.ProtoReflect.Descriptor instead.
 func (*GetSpecificationRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{4}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetSpecificationRequest) GetId() string {
@@ -404,7 +497,7 @@ type GetSpecificationResponse struct {
 
 func (x *GetSpecificationResponse) Reset() {
 	*x = GetSpecificationResponse{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[5]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +509,7 @@ func (x *GetSpecificationResponse) String() string {
 func (*GetSpecificationResponse) ProtoMessage() {}
 
 func (x *GetSpecificationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[5]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +522,7 @@ func (x *GetSpecificationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpecificationResponse.ProtoReflect.Descriptor instead.
 func (*GetSpecificationResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{5}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetSpecificationResponse) GetSummary() *SpecificationSummary {
@@ -463,7 +556,7 @@ type LoadSpecificationRequest struct {
 
 func (x *LoadSpecificationRequest) Reset() {
 	*x = LoadSpecificationRequest{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[6]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +568,7 @@ func (x *LoadSpecificationRequest) String() string {
 func (*LoadSpecificationRequest) ProtoMessage() {}
 
 func (x *LoadSpecificationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[6]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +581,7 @@ func (x *LoadSpecificationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadSpecificationRequest.ProtoReflect.Descriptor instead.
 func (*LoadSpecificationRequest) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{6}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LoadSpecificationRequest) GetDocument() []byte {
@@ -523,7 +616,7 @@ type LoadSpecificationResponse struct {
 
 func (x *LoadSpecificationResponse) Reset() {
 	*x = LoadSpecificationResponse{}
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[7]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +628,7 @@ func (x *LoadSpecificationResponse) String() string {
 func (*LoadSpecificationResponse) ProtoMessage() {}
 
 func (x *LoadSpecificationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dmic_validation_v1_specification_proto_msgTypes[7]
+	mi := &file_dmic_validation_v1_specification_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +641,7 @@ func (x *LoadSpecificationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadSpecificationResponse.ProtoReflect.Descriptor instead.
 func (*LoadSpecificationResponse) Descriptor() ([]byte, []int) {
-	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{7}
+	return file_dmic_validation_v1_specification_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LoadSpecificationResponse) GetSummary() *SpecificationSummary {
@@ -584,16 +677,23 @@ const file_dmic_validation_v1_specification_proto_rawDesc = "" +
 	" \x01(\tR\x06sha256\x12;\n" +
 	"\vloaded_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"loadedTime\x129\n" +
-	"\x04load\x18\f \x01(\v2%.dmic.validation.v1.SpecificationLoadR\x04load\"\xd5\x01\n" +
+	"\x04load\x18\f \x01(\v2%.dmic.validation.v1.SpecificationLoadR\x04load\"\x8d\x02\n" +
 	"\x11SpecificationLoad\x12;\n" +
 	"\vloaded_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"loadedTime\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x1d\n" +
 	"\n" +
-	"user_agent\x18\x03 \x01(\tR\tuserAgent\x12\x1a\n" +
-	"\boperator\x18\x04 \x01(\tR\boperator\x12\x1c\n" +
+	"user_agent\x18\x03 \x01(\tR\tuserAgent\x12\x1e\n" +
+	"\boperator\x18\x04 \x01(\tB\x02\x18\x01R\boperator\x12\x1c\n" +
 	"\tbackdated\x18\x05 \x01(\bR\tbackdated\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"\x1b\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x122\n" +
+	"\x06caller\x18\a \x01(\v2\x1a.dmic.validation.v1.CallerR\x06caller\"r\n" +
+	"\x06Caller\x12\x10\n" +
+	"\x03org\x18\x01 \x01(\tR\x03org\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12\x16\n" +
+	"\x06serial\x18\x05 \x01(\tR\x06serial\"\x1b\n" +
 	"\x19ListSpecificationsRequest\"n\n" +
 	"\x1aListSpecificationsResponse\x12P\n" +
 	"\x0especifications\x18\x01 \x03(\v2(.dmic.validation.v1.SpecificationSummaryR\x0especifications\"C\n" +
@@ -627,36 +727,38 @@ func file_dmic_validation_v1_specification_proto_rawDescGZIP() []byte {
 	return file_dmic_validation_v1_specification_proto_rawDescData
 }
 
-var file_dmic_validation_v1_specification_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_dmic_validation_v1_specification_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_dmic_validation_v1_specification_proto_goTypes = []any{
 	(*SpecificationSummary)(nil),       // 0: dmic.validation.v1.SpecificationSummary
 	(*SpecificationLoad)(nil),          // 1: dmic.validation.v1.SpecificationLoad
-	(*ListSpecificationsRequest)(nil),  // 2: dmic.validation.v1.ListSpecificationsRequest
-	(*ListSpecificationsResponse)(nil), // 3: dmic.validation.v1.ListSpecificationsResponse
-	(*GetSpecificationRequest)(nil),    // 4: dmic.validation.v1.GetSpecificationRequest
-	(*GetSpecificationResponse)(nil),   // 5: dmic.validation.v1.GetSpecificationResponse
-	(*LoadSpecificationRequest)(nil),   // 6: dmic.validation.v1.LoadSpecificationRequest
-	(*LoadSpecificationResponse)(nil),  // 7: dmic.validation.v1.LoadSpecificationResponse
-	(*timestamppb.Timestamp)(nil),      // 8: google.protobuf.Timestamp
+	(*Caller)(nil),                     // 2: dmic.validation.v1.Caller
+	(*ListSpecificationsRequest)(nil),  // 3: dmic.validation.v1.ListSpecificationsRequest
+	(*ListSpecificationsResponse)(nil), // 4: dmic.validation.v1.ListSpecificationsResponse
+	(*GetSpecificationRequest)(nil),    // 5: dmic.validation.v1.GetSpecificationRequest
+	(*GetSpecificationResponse)(nil),   // 6: dmic.validation.v1.GetSpecificationResponse
+	(*LoadSpecificationRequest)(nil),   // 7: dmic.validation.v1.LoadSpecificationRequest
+	(*LoadSpecificationResponse)(nil),  // 8: dmic.validation.v1.LoadSpecificationResponse
+	(*timestamppb.Timestamp)(nil),      // 9: google.protobuf.Timestamp
 }
 var file_dmic_validation_v1_specification_proto_depIdxs = []int32{
-	8, // 0: dmic.validation.v1.SpecificationSummary.loaded_time:type_name -> google.protobuf.Timestamp
-	1, // 1: dmic.validation.v1.SpecificationSummary.load:type_name -> dmic.validation.v1.SpecificationLoad
-	8, // 2: dmic.validation.v1.SpecificationLoad.loaded_time:type_name -> google.protobuf.Timestamp
-	0, // 3: dmic.validation.v1.ListSpecificationsResponse.specifications:type_name -> dmic.validation.v1.SpecificationSummary
-	0, // 4: dmic.validation.v1.GetSpecificationResponse.summary:type_name -> dmic.validation.v1.SpecificationSummary
-	0, // 5: dmic.validation.v1.LoadSpecificationResponse.summary:type_name -> dmic.validation.v1.SpecificationSummary
-	2, // 6: dmic.validation.v1.SpecificationService.ListSpecifications:input_type -> dmic.validation.v1.ListSpecificationsRequest
-	4, // 7: dmic.validation.v1.SpecificationService.GetSpecification:input_type -> dmic.validation.v1.GetSpecificationRequest
-	6, // 8: dmic.validation.v1.SpecificationService.LoadSpecification:input_type -> dmic.validation.v1.LoadSpecificationRequest
-	3, // 9: dmic.validation.v1.SpecificationService.ListSpecifications:output_type -> dmic.validation.v1.ListSpecificationsResponse
-	5, // 10: dmic.validation.v1.SpecificationService.GetSpecification:output_type -> dmic.validation.v1.GetSpecificationResponse
-	7, // 11: dmic.validation.v1.SpecificationService.LoadSpecification:output_type -> dmic.validation.v1.LoadSpecificationResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	9,  // 0: dmic.validation.v1.SpecificationSummary.loaded_time:type_name -> google.protobuf.Timestamp
+	1,  // 1: dmic.validation.v1.SpecificationSummary.load:type_name -> dmic.validation.v1.SpecificationLoad
+	9,  // 2: dmic.validation.v1.SpecificationLoad.loaded_time:type_name -> google.protobuf.Timestamp
+	2,  // 3: dmic.validation.v1.SpecificationLoad.caller:type_name -> dmic.validation.v1.Caller
+	0,  // 4: dmic.validation.v1.ListSpecificationsResponse.specifications:type_name -> dmic.validation.v1.SpecificationSummary
+	0,  // 5: dmic.validation.v1.GetSpecificationResponse.summary:type_name -> dmic.validation.v1.SpecificationSummary
+	0,  // 6: dmic.validation.v1.LoadSpecificationResponse.summary:type_name -> dmic.validation.v1.SpecificationSummary
+	3,  // 7: dmic.validation.v1.SpecificationService.ListSpecifications:input_type -> dmic.validation.v1.ListSpecificationsRequest
+	5,  // 8: dmic.validation.v1.SpecificationService.GetSpecification:input_type -> dmic.validation.v1.GetSpecificationRequest
+	7,  // 9: dmic.validation.v1.SpecificationService.LoadSpecification:input_type -> dmic.validation.v1.LoadSpecificationRequest
+	4,  // 10: dmic.validation.v1.SpecificationService.ListSpecifications:output_type -> dmic.validation.v1.ListSpecificationsResponse
+	6,  // 11: dmic.validation.v1.SpecificationService.GetSpecification:output_type -> dmic.validation.v1.GetSpecificationResponse
+	8,  // 12: dmic.validation.v1.SpecificationService.LoadSpecification:output_type -> dmic.validation.v1.LoadSpecificationResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_dmic_validation_v1_specification_proto_init() }
@@ -670,7 +772,7 @@ func file_dmic_validation_v1_specification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dmic_validation_v1_specification_proto_rawDesc), len(file_dmic_validation_v1_specification_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

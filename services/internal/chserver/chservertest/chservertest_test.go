@@ -7,12 +7,15 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
+	"github.com/dmic-nhs/dmic/services/internal/chserver"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 )
 
-func version(t *testing.T, addr string) string {
+func version(t *testing.T, srv chserver.Server) string {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{srv.Addr},
+		Auth: clickhouse.Auth{Username: chaccess.Analyst, Password: chservertest.Password(t, srv, chaccess.Analyst)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,23 +24,29 @@ func version(t *testing.T, addr string) string {
 	defer cancel()
 	var v string
 	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&v); err != nil || v == "" {
-		t.Fatalf("SELECT version() on %s: %q, %v", addr, v, err)
+		t.Fatalf("SELECT version() on %s: %q, %v", srv.Addr, v, err)
 	}
 	return v
 }
 
 // A CLICKHOUSE_ADDR that does not answer is passed over for a private server;
-// one that answers is used as it is.
-func TestAddr(t *testing.T) {
+// so is one that answers but whose password files are not given; one that
+// answers and takes the passwords in DMIC_CLICKHOUSE_SECRETS is used as it is.
+func TestServer(t *testing.T) {
 	t.Setenv("CLICKHOUSE_ADDR", "127.0.0.1:1") // nothing answers on port 1
-	addr := chservertest.Addr(t)
-	if addr == "127.0.0.1:1" {
-		t.Fatal("Addr returned a CLICKHOUSE_ADDR that does not answer")
+	t.Setenv(chservertest.SecretsEnv, "")
+	srv := chservertest.Server(t)
+	if srv.Addr == "127.0.0.1:1" || srv.Secrets == "" {
+		t.Fatalf("Server returned %+v for a CLICKHOUSE_ADDR that does not answer", srv)
 	}
-	t.Logf("ClickHouse %s at %s", version(t, addr), addr)
+	t.Logf("ClickHouse %s at %s", version(t, srv), srv.Addr)
 
-	t.Setenv("CLICKHOUSE_ADDR", addr)
-	if again := chservertest.Addr(t); again != addr {
-		t.Fatalf("CLICKHOUSE_ADDR=%s answers, but Addr returned %s", addr, again)
+	t.Setenv("CLICKHOUSE_ADDR", srv.Addr)
+	if other := chservertest.Server(t); other.Addr == srv.Addr {
+		t.Fatalf("CLICKHOUSE_ADDR=%s answers but no passwords were given, and Server used it", srv.Addr)
+	}
+	t.Setenv(chservertest.SecretsEnv, srv.Secrets)
+	if again := chservertest.Server(t); again.Addr != srv.Addr || again.Secrets != srv.Secrets {
+		t.Fatalf("CLICKHOUSE_ADDR=%s answers and takes the passwords in %s, but Server returned %+v", srv.Addr, srv.Secrets, again)
 	}
 }

@@ -1,16 +1,24 @@
 // Command load writes activity, reconciliation results, rejections,
-// validation outcomes and submission receipts to ClickHouse.
+// validation outcomes and submission receipts to ClickHouse, and keeps the
+// recipient databases of the data sharing agreements in force
+// (dmic.access.v1.AgreementService on its gRPC port; docs/data-access.md).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"net"
 	"os"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	accessv1 "github.com/dmic-nhs/dmic/proto/dmic/access/v1"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/controllog"
+	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/dmic-nhs/dmic/services/internal/service"
@@ -19,17 +27,71 @@ import (
 )
 
 func main() {
-	var ch chstore.Config
-	register := func(fs *flag.FlagSet) { ch.RegisterFlags(fs) }
-	os.Exit(service.Main("load", os.Args[1:], register, nil, func(ctx context.Context, d *service.Daemon) error {
+	// Load writes as dmic_writer, which may insert but not change the
+	// schema: `dmicctl migrate` (the migrator) makes and migrates it.
+	ch := chstore.Config{User: chaccess.Writer}
+	// Recipients' databases are made, filled and dropped as a user that may
+	// create databases (the migrator by default; docs/data-access.md).
+	var share chstore.Config
+	var keyDir, usersDir, secretsDir string
+	register := func(fs *flag.FlagSet) {
+		ch.RegisterFlags(fs)
+		fs.StringVar(&keyDir, "recipient-key-dir", "", "Recipients' pseudonym keys: <dir>/<domain>/<version>.key (docs/data-access.md). Without it, no agreement service.")
+		fs.StringVar(&usersDir, "recipient-users-dir", "", "ClickHouse's users.d folder, where load writes the recipients' users (rewritten at run time; ClickHouse reloads it).")
+		fs.StringVar(&secretsDir, "recipient-secrets-dir", "", "Folder receiving each recipient's password file and clickhouse-client configuration (mode 0600).")
+		fs.StringVar(&share.User, "recipient-clickhouse-user", chaccess.Migrator, "ClickHouse user that makes and fills recipients' databases (may create databases).")
+		fs.StringVar(&share.PasswordFile, "recipient-clickhouse-password-file", os.Getenv("DMIC_RECIPIENT_CLICKHOUSE_PASSWORD_FILE"), "Its password file, mode 0600.")
+	}
+	validate := func() error {
+		err := ch.Validate()
+		if keyDir != "" {
+			share.Addr, share.Database = ch.Addr, ch.Database
+			if secretsDir == "" {
+				err = errors.Join(err, errors.New("-recipient-secrets-dir: required with -recipient-key-dir"))
+			}
+			err = errors.Join(err, share.Validate())
+		}
+		return err
+	}
+	os.Exit(service.Main("load", os.Args[1:], register, validate, func(ctx context.Context, d *service.Daemon) error {
 		if err := d.WaitForTopics(ctx, load.Access()); err != nil {
 			return err
 		}
 		w := d.NewWriter()
 		defer w.Close()
-		// ClickHouse may be down at start, or go down later: either way load
-		// waits with backoff and says so in its health, and commits nothing
-		// it has not written.
+		var recipients *load.Recipients
+		if keyDir != "" {
+			keys, err := load.NewRecipientKeys(keyDir)
+			if err != nil {
+				return err
+			}
+			ag := load.NewAgreements(kafkalog.New(d.Kafka, topics.Agreements, w), keys, d.Clock, ch.Database, d.Log)
+			accessv1.RegisterAgreementServiceServer(d.GRPC, ag)
+			if err := controllog.CatchUp(ctx, ag.Follow, func(err error) {
+				d.Log.Error("following the agreements log; retrying", "err", err)
+			}); err != nil {
+				return err
+			}
+			var sconn driver.Conn
+			if err := d.WaitFor(ctx, "clickhouse (recipients)", func(ctx context.Context) error {
+				c, err := share.Open(ctx)
+				if err == nil {
+					sconn = c
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+			defer sconn.Close()
+			host, port, _ := net.SplitHostPort(ch.Addr)
+			recipients = load.NewRecipients(load.RecipientsConfig{Base: ch.Database, UsersDir: usersDir, SecretsDir: secretsDir,
+				ClientHost: host, ClientPort: port, Networks: chaccess.Loopback()}, ag, keys, sconn, d.Clock, d.Registry, d.Log)
+			go func() { _ = recipients.Run(ctx) }()
+		}
+		// ClickHouse may be down at start, or go down later, or hold a schema
+		// older than this load (not migrated yet): either way load waits with
+		// backoff and says so in its health, and commits nothing it has not
+		// written.
 		var conn driver.Conn
 		inserted := load.InsertMetrics(d.Registry) // once: open may run again after an outage
 		open := func(ctx context.Context) (pipeline.Sink, func(), error) {
@@ -38,12 +100,16 @@ func main() {
 			if err != nil {
 				return nil, nil, err
 			}
-			if err := chstore.ApplySchema(ctx, conn, ch.Database); err != nil {
+			if err := chstore.CheckSchema(ctx, conn, ch.Database); err != nil {
 				conn.Close()
 				return nil, nil, err
 			}
 			store := chstore.NewWriter(conn, ch.Database, chstore.WithClock(d.Clock), chstore.WithInsertObserver(inserted))
-			return load.Sink{Store: store, Kafka: kafkapipe.Sink{W: w}}, func() { conn.Close() }, nil
+			sink := load.Sink{Store: store, Kafka: kafkapipe.Sink{W: w}}
+			if recipients != nil {
+				sink.Recipients = recipients
+			}
+			return sink, func() { conn.Close() }, nil
 		}
 		return d.RunStage(ctx, service.Stage{
 			Access: load.Access(), Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},

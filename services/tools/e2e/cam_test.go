@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devstack"
+	"github.com/dmic-nhs/dmic/services/tools/leakguard"
+	"github.com/dmic-nhs/dmic/services/tools/synth"
+)
+
+// flowChartSteps are the questions of the CAM flow chart (2025/26, with
+// 2024/25's C-0b) and dmic's drug and device exclusion: every one is asked
+// of some record of a normal run.
+var flowChartSteps = []string{"EXCL", "A&E-1", "A", "B", "B-1", "B-2", "B-3", "B-4", "WB-1", "WB-2", "WB-3",
+	"C", "C-1", "WB-10", "C-3", "C-0", "C-0a", "C-0b", "C-2", "D", "E", "F", "H", "I", "I-1", "J", "C-5", "C-6"}
+
+// assignedSteps are the steps that decide a commissioner (or decide there is
+// none): each decides some record of a normal run of the default data sets.
+var assignedSteps = []string{"EXCL", "A&E-1", "A", "B-2", "B-3", "B-4", "C", "C-1", "WB-10", "C-3", "C-0b", "C-2",
+	"D", "E", "F", "H", "I-1", "J", "C-5", "C-6"}
+
+type recordID struct {
+	source        dmicv1.Source
+	provider, uid string
+}
+
+// checkCAM checks commissioner assignment end to end: every CAM scenario the
+// generator made is assigned in ClickHouse as the generator expects (step,
+// reason code, commissioner, CAM version), every deciding step is stored on
+// some activity row, and every question of the flow chart was asked on the
+// way (the trails on dmic.assigned, each scenario's in the order expected).
+func checkCAM(t *testing.T, s *stackUnderTest, st *devstack.Stack, items []synth.Item, want synth.Expectation) {
+	t.Helper()
+	scenarios := map[recordID]*synth.CAMExpectation{}
+	for _, it := range items {
+		if it.CAM != nil {
+			scenarios[recordID{it.Source, it.Provider, it.RecordID}] = it.CAM
+		}
+	}
+	if len(scenarios) == 0 {
+		t.Fatal("the generator made no CAM scenario")
+	}
+
+	// 1. ClickHouse: each scenario's row (a provider's record; the
+	// independent provider's comes from the national exchange).
+	rows, err := s.conn.Query(context.Background(), "SELECT source, provider_code, cds_unique_identifier, cam_step, cam_reason_code, commissioner_code, cam_version FROM "+
+		database+".activity_current")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	steps := map[string]int{}
+	for rows.Next() {
+		var source, provider, uid, step, reason, comm, version string
+		if err := rows.Scan(&source, &provider, &uid, &step, &reason, &comm, &version); err != nil {
+			t.Fatal(err)
+		}
+		steps[step]++
+		src, err := record.ParseSource(source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := scenarios[recordID{src, provider, uid}]
+		if !ok {
+			continue
+		}
+		found++
+		if step != e.Step || reason != e.ReasonCode || comm != e.Commissioner || version != e.Version {
+			t.Errorf("CAM scenario %q (%s): ClickHouse has step %s, reason %s, commissioner %q, CAM %s; want step %s, %s, %q, CAM %s",
+				e.Scenario, e.Section, step, reason, comm, version, e.Step, e.ReasonCode, e.Commissioner, e.Version)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if found != len(scenarios) {
+		t.Errorf("%d of %d CAM scenario records are in activity_current", found, len(scenarios))
+	}
+	for step := range want.CAMSteps {
+		if steps[step] == 0 {
+			t.Errorf("no activity row in ClickHouse was assigned by step %s", step)
+		}
+	}
+	for _, step := range assignedSteps {
+		if steps[step] == 0 {
+			t.Errorf("step %s decided no activity in ClickHouse (steps stored: %v)", step, keys(steps))
+		}
+	}
+
+	// 2. The trails on dmic.assigned: every question asked, and each
+	// scenario's path.
+	asked := map[string]bool{}
+	paths := map[recordID]string{}
+	_, err = leakguard.ReadTopic(context.Background(), operator(t, st), topics.Assigned, func(m kafka.Message) {
+		var rec dmicv1.DeidentifiedRecord
+		if err := proto.Unmarshal(m.Value, &rec); err != nil {
+			t.Errorf("assigned message at offset %d: %v", m.Offset, err)
+			return
+		}
+		for _, d := range rec.GetAssignment().GetTrail() {
+			asked[d.GetStep()] = true
+		}
+		id := recordID{rec.GetHeader().GetSource(), rec.GetActivity().GetProviderCode(), rec.GetActivity().GetCdsUniqueIdentifier()}
+		if _, ok := scenarios[id]; ok {
+			paths[id] = trailPath(rec.GetAssignment().GetTrail())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range flowChartSteps {
+		if !asked[q] {
+			t.Errorf("no trail on %s asks %s", topics.Assigned, q)
+		}
+	}
+	for id, e := range scenarios {
+		got, ok := paths[id]
+		if !ok {
+			t.Errorf("CAM scenario %q: no assigned record for %s", e.Scenario, id.uid)
+			continue
+		}
+		if got != e.Path {
+			t.Errorf("CAM scenario %q (%s): path\n got %s\nwant %s", e.Scenario, e.Section, got, e.Path)
+		}
+	}
+}
+
+// trailPath writes a trail as synth.CAMExpectation.Path does: each question
+// with + or -, a question asked twice running once, notes left out.
+func trailPath(trail []*dmicv1.CamDecision) string {
+	var out []string
+	last := ""
+	for _, d := range trail {
+		sign := ""
+		switch d.GetAnswer() {
+		case "Yes":
+			sign = "+"
+		case "No":
+			sign = "-"
+		default:
+			continue
+		}
+		if d.GetStep() == last {
+			continue
+		}
+		last = d.GetStep()
+		out = append(out, d.GetStep()+sign)
+	}
+	return strings.Join(out, " ")
+}
+
+func keys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// unassignedExpected counts the live activity rows (provider and national
+// copies) of the CAM scenarios that must end without a commissioner: the
+// national copy of a record carries the same CAM inputs.
+func unassignedExpected(items []synth.Item) int64 {
+	type key struct{ provider, uid string }
+	none := map[key]bool{}
+	for _, it := range items {
+		if it.CAM != nil && it.CAM.Commissioner == "" {
+			none[key{it.Provider, it.RecordID}] = true
+		}
+	}
+	var n int64
+	for _, it := range items {
+		if len(it.Bad) == 0 && !it.Delete && !it.Revision && none[key{it.Provider, it.RecordID}] {
+			n++
+		}
+	}
+	return n
+}
