@@ -72,7 +72,7 @@ var (
 	// offline checker). None of them imports kafka-go: a stage sees
 	// pipeline.Message, whatever brought it, and a control log, a replay or a
 	// changelog through a small interface (controllog.Log, pipeline.OpenRange,
-	// pipeline.ReadAll) that its main fills with the Kafka adapter. A name
+	// pipeline.PartitionLog) that its main fills with the Kafka adapter. A name
 	// here is one package, not the packages below it (the adapters are
 	// internal/pipeline/kafkapipe and internal/controllog/kafkalog).
 	stages = []string{

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 
@@ -28,12 +27,11 @@ func withPseudonyms(src dmicv1.Source) *dmicv1.DeidentifiedRecord {
 	return r
 }
 
-func byTopic(t *testing.T, s *Stage, r *dmicv1.DeidentifiedRecord) map[string][][]byte {
+// byTopic is what a new reconcile instance makes of r, by topic.
+func byTopic(t *testing.T, r *dmicv1.DeidentifiedRecord) map[string][][]byte {
 	t.Helper()
-	outs, err := s.Process(context.Background(), msg(t, r))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEnv(t)
+	outs := e.process(e.open(t.TempDir()), msg(t, r))
 	m := map[string][][]byte{}
 	for _, o := range outs {
 		m[o.Topic] = append(m[o.Topic], o.Value)
@@ -47,7 +45,7 @@ func byTopic(t *testing.T, s *Stage, r *dmicv1.DeidentifiedRecord) map[string][]
 func TestNationalReturnCarriesItsDomainPseudonymOnly(t *testing.T) {
 	in := withPseudonyms(local)
 	assigned := proto.Clone(in).(*dmicv1.DeidentifiedRecord)
-	outs := byTopic(t, NewStage(), in)
+	outs := byTopic(t, in)
 	if len(outs[topics.NationalReturn]) != 1 {
 		t.Fatalf("outputs %v, want one national return", outs)
 	}
@@ -87,7 +85,7 @@ func TestNationalReturnCarriesItsDomainPseudonymOnly(t *testing.T) {
 	}
 
 	// A national (SUS) copy does not go back to the national return.
-	if got := byTopic(t, NewStage(), withPseudonyms(national))[topics.NationalReturn]; len(got) != 0 {
+	if got := byTopic(t, withPseudonyms(national))[topics.NationalReturn]; len(got) != 0 {
 		t.Errorf("a national copy went to the national return")
 	}
 }
@@ -107,7 +105,7 @@ func TestNationalReturnWithoutDomainPseudonym(t *testing.T) {
 		"analytics only": {analyticsOnly, didi.AbsentNoDomainPseudonym},
 		"no NHS number":  {noNumber, didi.AbsentMissing},
 	} {
-		outs := byTopic(t, NewStage(), tc.in)
+		outs := byTopic(t, tc.in)
 		var nr dmicv1.DeidentifiedRecord
 		if err := proto.Unmarshal(outs[topics.NationalReturn][0], &nr); err != nil {
 			t.Fatal(err)

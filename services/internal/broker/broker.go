@@ -112,7 +112,17 @@ func Start(opts ...Option) (*Broker, error) {
 		o(&cfg)
 	}
 	b := &Broker{auth: !cfg.noAuth, clientTLS: cfg.clientTLS, clusters: map[string]kafkaconn.Cluster{}}
+	// A cluster id of its own, as a Kafka cluster has (kfake's default is
+	// the same for every broker): what a client keeps about a topic's
+	// offsets (reconcile's state store) then tells a broker whose data was
+	// wiped from the one it was kept on. With a data directory, kfake keeps
+	// the id it persisted and ignores this one.
+	clusterID := make([]byte, 12)
+	if _, err := rand.Read(clusterID); err != nil {
+		return nil, fmt.Errorf("embedded broker: cluster id: %w", err)
+	}
 	kopts := []kfake.Opt{
+		kfake.ClusterID("dmic-" + base64.RawURLEncoding.EncodeToString(clusterID)),
 		kfake.NumBrokers(1),
 		kfake.Ports(cfg.port),
 		kfake.AllowAutoTopicCreation(),

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// trouble is the write or commit the runner is retrying.
+// trouble is the step of a batch the runner is retrying.
 type trouble struct {
-	op       string // write, commit
+	op       string // prepare (BatchStarter), write, finish (BatchEnder), commit
 	since    time.Time
 	attempts int
 	err      string
@@ -42,8 +42,8 @@ func (r *Runner) clearTrouble() {
 }
 
 // Health says whether the stage is making progress, and if not, why: it has
-// failed to write or commit the same batch for UnhealthyAfter, or
-// UnhealthyAttempts times. A stage that is merely idle or paused is healthy.
+// failed to prepare, write, finish or commit the same batch for
+// UnhealthyAfter, or UnhealthyAttempts times. A stage that is merely idle or paused is healthy.
 func (r *Runner) Health() (serving bool, reason string) {
 	r.troubleMu.Lock()
 	defer r.troubleMu.Unlock()

@@ -104,9 +104,17 @@ func (r *Runner) serveOps(ctx context.Context) {
 }
 
 func (r *Runner) replay(ctx context.Context, m Message) replayDone {
+	// A replay is a batch of one to the stage, so that a stage with state
+	// (BatchStarter, BatchEnder) sees it as it sees any other.
+	if err := r.beginBatch(ctx, []Message{m}); err != nil {
+		return replayDone{err: err}
+	}
 	u := r.processUnit(ctx, m)
 	units := []unit{u}
 	if err := r.writeUnits(ctx, units); err != nil {
+		return replayDone{err: err}
+	}
+	if err := r.endBatch(ctx, units); err != nil {
 		return replayDone{err: err}
 	}
 	r.log.Warn("replayed a message by operator request", "position", m.Position().String(), "rejected", units[0].rejected, "outputs", len(units[0].outs))

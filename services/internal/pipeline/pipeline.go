@@ -41,10 +41,26 @@ type Output struct {
 	// row is unexported so that a row is only ever made and read with a type
 	// parameter (RowOutput, SplitRows), never cast by hand from an any.
 	row any
+	// partition is the partition the message must go to (ToPartition),
+	// where pinned; otherwise the sink chooses by key.
+	partition int
+	pinned    bool
 }
 
 // IsRow reports whether o is a row for a non-Kafka sink.
 func (o Output) IsRow() bool { return o.row != nil }
+
+// ToPartition is o sent to partition p of its topic whatever its key: a
+// changelog kept partition by partition beside the input partition it
+// belongs to (reconcile's), which must not depend on two topics hashing a
+// key alike.
+func (o Output) ToPartition(p int) Output {
+	o.partition, o.pinned = p, true
+	return o
+}
+
+// Partition is the partition o must go to, if ToPartition named one.
+func (o Output) Partition() (int, bool) { return o.partition, o.pinned }
 
 // RowOutput is an output that carries row to a sink that takes rows of type R.
 func RowOutput[R any](row R) Output { return Output{row: row} }
@@ -353,11 +369,17 @@ type unit struct {
 
 func (r *Runner) handle(ctx context.Context, batch []Message) error {
 	start := time.Now()
+	if err := r.beginBatch(ctx, batch); err != nil {
+		return err
+	}
 	units := make([]unit, len(batch))
 	for i, m := range batch {
 		units[i] = r.processUnit(ctx, m)
 	}
 	if err := r.writeUnits(ctx, units); err != nil {
+		return err
+	}
+	if err := r.endBatch(ctx, units); err != nil {
 		return err
 	}
 	if err := r.commitWithRetry(ctx, batch); err != nil {
@@ -608,6 +630,49 @@ func (r *Runner) writeEach(ctx context.Context, units []unit) error {
 	}
 	r.clearTrouble()
 	return nil
+}
+
+// beginBatch tells a BatchStarter stage of the batch, retrying with
+// backoff until it is ready: nothing of the batch is processed before.
+func (r *Runner) beginBatch(ctx context.Context, batch []Message) error {
+	bs, ok := r.proc.(BatchStarter)
+	if !ok || len(batch) == 0 {
+		return nil
+	}
+	return r.retry(ctx, "prepare", []unit{{msg: batch[0]}}, func() error { return bs.BeginBatch(ctx, batch) })
+}
+
+// endBatch tells a BatchEnder stage what was written, retrying with backoff:
+// the offsets are committed only after it succeeded.
+func (r *Runner) endBatch(ctx context.Context, units []unit) error {
+	be, ok := r.proc.(BatchEnder)
+	if !ok || len(units) == 0 {
+		return nil
+	}
+	written := flatten(units)
+	return r.retry(ctx, "finish", units[:1], func() error { return be.EndBatch(ctx, written) })
+}
+
+// retry calls try until it succeeds or ctx ends, noting the trouble for
+// health while it fails.
+func (r *Runner) retry(ctx context.Context, op string, units []unit, try func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := try()
+		if err == nil {
+			r.clearTrouble()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.noteTrouble(op, units, attempt, err)
+		r.log.Warn("stage could not "+op+" a batch; retrying", "attempt", attempt, "backoff", backoff, "err", shorten(err))
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
 }
 
 func (r *Runner) commitWithRetry(ctx context.Context, batch []Message) error {

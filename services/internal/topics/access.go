@@ -36,7 +36,7 @@ type Access struct {
 	// Outputs are produced to.
 	Outputs []string
 	// Logs are read whole and appended to, outside any group: control logs
-	// (controllog) and changelogs (pipeline.ReadAll).
+	// (controllog) and changelogs (pipeline.PartitionLog).
 	Logs []string
 	// Reads are read outside any group and never written (inspection).
 	Reads []string

@@ -49,6 +49,10 @@ type Config struct {
 	Out io.Writer
 	// LogLevel of the services.
 	LogLevel string
+	// Instances of each consumer stage (validate, deidentify, assign,
+	// reconcile, load); 0 or 1: one. The second and later run beside the
+	// first in its consumer group, on free ports (instances.go).
+	Instances int
 }
 
 // ServiceNames in pipeline order.
@@ -161,6 +165,8 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			args = append(args, "-reference-dir", cfg.ReferenceDir)
 		case "load", "ingest":
 			args = append(args, s.clickHouseArgs(name)...)
+		case "reconcile":
+			args = append(args, "-state-dir", filepath.Join(cfg.VarDir, "reconcile-state"))
 		}
 		if name == "ingest" {
 			// The development stack's feeders are load harnesses, not
@@ -191,6 +197,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		if err := waitHTTP(ctx, url, 90*time.Second); err != nil {
 			return nil, fmt.Errorf("%s did not come up: %w", name, err)
 		}
+	}
+	if err := s.startInstances(ctx, cfg.Instances); err != nil {
+		return nil, err
 	}
 	ok = true
 	return s, nil

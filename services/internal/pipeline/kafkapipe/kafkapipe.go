@@ -99,13 +99,14 @@ func ParseCompression(s string) (kafka.Compression, error) {
 
 // NewWriter returns a writer tuned for batches. Its balancer is murmur2, the
 // Java client's default, so a keyed record lands on the same partition whoever
-// produced it (kcat: -X partitioner=murmur2_random). Compression defaults to
-// lz4, which saves network and disk on a real cluster.
+// produced it (kcat: -X partitioner=murmur2_random), unless the output named
+// its partition (pipeline.Output.ToPartition, see Balancer). Compression
+// defaults to lz4, which saves network and disk on a real cluster.
 func NewWriter(c kafkaconn.Cluster, opts ...WriterOption) *kafka.Writer {
 	w := &kafka.Writer{
 		Addr:      c.Addr(),
 		Transport: c.Transport(),
-		Balancer:  &kafka.Murmur2Balancer{},
+		Balancer:  Balancer{},
 		BatchSize: 5000,
 		// Below the topics' max.message.bytes, above the largest message a
 		// stage may write (package limits).
@@ -165,9 +166,36 @@ func FromKafkaHeaders(hs []kafka.Header) []pipeline.Header {
 	return convertHeaders[pipeline.Header](hs)
 }
 
-// ToKafka is the Kafka message of o. Key and Value are the same slices.
+// ToKafka is the Kafka message of o. Key and Value are the same slices. An
+// output that names its partition carries it, marked for Balancer.
 func ToKafka(o pipeline.Output) kafka.Message {
-	return kafka.Message{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: ToKafkaHeaders(o.Headers)}
+	m := kafka.Message{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: ToKafkaHeaders(o.Headers)}
+	if p, ok := o.Partition(); ok {
+		m.Partition, m.WriterData = p, pinned{}
+	}
+	return m
+}
+
+// pinned marks a message whose partition its producer chose (kafka-go's
+// Message.Partition is otherwise ignored by a Writer: its balancer decides).
+type pinned struct{}
+
+// Balancer is the writers' balancer: a message that ToKafka pinned goes to
+// the partition it names, any other by the murmur2 hash of its key. A
+// changelog kept beside its input partition (reconcile's) pins its messages:
+// its partition p then holds the state of input partition p by
+// construction, whatever the two topics' partition counts or the input
+// producer's partitioner, which murmur2 alone would not promise.
+type Balancer struct{ murmur2 kafka.Murmur2Balancer }
+
+// Balance implements kafka.Balancer. A pinned partition the topic does not
+// have is still returned: the write then fails (and is retried, with the
+// stage's health saying so) rather than putting the message elsewhere.
+func (b Balancer) Balance(m kafka.Message, partitions ...int) int {
+	if _, ok := m.WriterData.(pinned); ok {
+		return m.Partition
+	}
+	return b.murmur2.Balance(m, partitions...)
 }
 
 // ToKafkaHeaders converts headers, sharing their values.
