@@ -54,7 +54,8 @@ func usage(fs *flag.FlagSet) {
 		"       dmicctl [-timeout d] audit [-since 24h|7d|DATE] [-outcome refused|allowed|done|failed] [-org CODE] [-action TEXT] [-limit N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] migrate [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] kafka-setup [-brokers ADDRS] [-passwords-dir DIR] [-kafka-sasl-password-file F] [-kafka-tls-ca F] [-partitions N] | kafka-setup -print\n"+
-		"       (ClickHouse commands also take -clickhouse-user and -clickhouse-password-file, or DMIC_CLICKHOUSE_PASSWORD; docs/security.md)\n")
+		"       (ClickHouse commands also take -clickhouse-user and -clickhouse-password-file, or DMIC_CLICKHOUSE_PASSWORD; docs/security.md)\n"+
+		"       (the gRPC commands present a client certificate: -pki DIR, the development one, or -tls-cert F -tls-key F -tls-ca F; docs/security.md)\n")
 	fs.PrintDefaults()
 }
 
