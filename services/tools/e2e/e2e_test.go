@@ -91,6 +91,28 @@ type stackUnderTest struct {
 	logs *syncBuffer
 }
 
+// underTest wraps a started stack for a test: it reads ClickHouse as the
+// analyst reads it, and prints the last logTail lines of the services' logs
+// if the test fails.
+func underTest(ctx context.Context, t *testing.T, st *devstack.Stack, logs *syncBuffer, logTail int) *stackUnderTest {
+	t.Helper()
+	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := analyst.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		if t.Failed() {
+			t.Logf("service logs (tail):\n%s", tail(logs.String(), logTail))
+		}
+	})
+	return &stackUnderTest{Stack: st, t: t, conn: conn, logs: logs}
+}
+
 func (s *stackUnderTest) count(q string) int64 {
 	s.t.Helper()
 	var n uint64
@@ -187,22 +209,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
 	}
 	defer st.Stop()
-	// The test reads what analysts read, as the analyst.
-	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := analyst.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	s := &stackUnderTest{Stack: st, t: t, conn: conn, logs: logs}
-	defer func() {
-		if t.Failed() {
-			t.Logf("service logs (tail):\n%s", tail(logs.String(), 150))
-		}
-	}()
+	s := underTest(ctx, t, st, logs, 150)
 
 	ref, err := refdata.LoadDir(refDir)
 	if err != nil {
@@ -335,7 +342,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	all := append(append(append([]synth.Item{}, items...), kcatItems...), pausedItems...)
 	ids := identifiers(all, cfg)
 	ctx2 := context.Background()
-	found, err := ids.ScanClickHouse(ctx2, conn, database)
+	found, err := ids.ScanClickHouse(ctx2, s.conn, database)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
@@ -50,22 +49,7 @@ func TestTwoInstancesOfEveryStage(t *testing.T) {
 		t.Fatalf("start stack: %v\nlogs:\n%s", err, tail(logs.String(), 100))
 	}
 	defer st.Stop()
-	// The test reads what analysts read, as the analyst.
-	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := analyst.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	s := &stackUnderTest{Stack: st, t: t, conn: conn, logs: logs}
-	defer func() {
-		if t.Failed() {
-			t.Logf("service logs (tail):\n%s", tail(logs.String(), 200))
-		}
-	}()
+	s := underTest(ctx, t, st, logs, 200)
 
 	ref, err := refdata.LoadDir(refDir)
 	if err != nil {
@@ -159,7 +143,7 @@ func TestTwoInstancesOfEveryStage(t *testing.T) {
 		"local_only": int64(want.LocalOnly), "national_only": int64(want.NationalOnly)}
 	statuses := func() map[string]int64 {
 		got := map[string]int64{}
-		rows, err := conn.Query(ctx, "SELECT status, count() FROM "+db+".reconciliation FINAL WHERE dataset != 'local_flow' AND status != 'unspecified' GROUP BY status")
+		rows, err := s.conn.Query(ctx, "SELECT status, count() FROM "+db+".reconciliation FINAL WHERE dataset != 'local_flow' AND status != 'unspecified' GROUP BY status")
 		if err != nil {
 			t.Fatal(err)
 		}
