@@ -67,7 +67,7 @@ fmt:
 ## proto: regenerate the committed Go code from proto/ (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
 proto:
 	cd proto && protoc -I . --go_out=. --go_opt=module=github.com/dmic-nhs/dmic/proto \
-	  --go-grpc_out=. --go-grpc_opt=module=github.com/dmic-nhs/dmic/proto dmic/v1/*.proto dmic/validation/v1/*.proto dmic/deid/v1/*.proto dmic/access/v1/*.proto
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/dmic-nhs/dmic/proto dmic/v1/*.proto dmic/validation/v1/*.proto dmic/deid/v1/*.proto dmic/access/v1/*.proto dmic/assignment/v1/*.proto
 
 ## lint: buf lint of the API (buf from the Go module proxy).
 lint:

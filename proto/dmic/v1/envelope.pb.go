@@ -596,7 +596,10 @@ type Assignment struct {
 	ServiceCategory string `protobuf:"bytes,9,opt,name=service_category,json=serviceCategory,proto3" json:"service_category,omitempty"`
 	// Reference tables read and their vintages, "table=vintage".
 	ReferenceVintages []string `protobuf:"bytes,10,rep,name=reference_vintages,json=referenceVintages,proto3" json:"reference_vintages,omitempty"`
-	// The path through the flow chart, in order.
+	// The path through the flow chart, in order. Set only in an explanation
+	// (dmic.assignment.v1.AssignmentService/ExplainAssignment), which derives
+	// it again; an assigned record does not carry it (it would be half the
+	// record's bytes on every hop; docs/commissioner-assignment.md, Explain).
 	Trail []*CamDecision `protobuf:"bytes,11,rep,name=trail,proto3" json:"trail,omitempty"`
 	// The date CAM was applied at (YYYY-MM-DD): discharge, start of spell,
 	// appointment or arrival date, by data set.

@@ -161,7 +161,7 @@ func runCases(t *testing.T, cases []camCase) {
 				(tc.cat != "" && r.ServiceCategory != tc.cat) || (tc.version != "" && r.Version != tc.version) {
 				t.Errorf("%s: got %s step %s, %s %q (cat %s, CAM %s), want %s step %s, %s (cat %s, CAM %s)\n%s",
 					tc.section, r.Commissioner, r.Step, r.ReasonCode, r.Reason, r.ServiceCategory, r.Version,
-					tc.comm, tc.step, tc.reason, tc.cat, tc.version, Explain(a.Proto(&r)))
+					tc.comm, tc.step, tc.reason, tc.cat, tc.version, Explain(a.Explained(&r)))
 			}
 			if len(r.Trail()) == 0 {
 				t.Error("no explanation trail")
@@ -309,8 +309,13 @@ func TestAppendProtoIsProto(t *testing.T) {
 		if !proto.Equal(&got, want) {
 			t.Errorf("%s:\n got %v\nwant %v", tc.name, &got, want)
 		}
-		if len(got.GetTrail()) == 0 || got.GetTrail()[len(got.GetTrail())-1].GetInput() == "" {
-			t.Errorf("%s: the trail's inputs are missing", tc.name)
+		// The trail is not sent (it is derived again to explain a
+		// record); Explained has it, each decision with its input.
+		if len(got.GetTrail()) != 0 {
+			t.Errorf("%s: the trail is on the wire", tc.name)
+		}
+		if ex := a.Explained(&r).GetTrail(); len(ex) == 0 || ex[len(ex)-1].GetInput() == "" {
+			t.Errorf("%s: the explained trail's inputs are missing", tc.name)
 		}
 	}
 }
@@ -324,7 +329,7 @@ func TestResultReuse(t *testing.T) {
 		var fresh Result
 		a.Decide(tc.act, nil, &fresh)
 		a.Decide(tc.act, nil, &reused)
-		if !proto.Equal(a.Proto(&fresh), a.Proto(&reused)) {
+		if !proto.Equal(a.Explained(&fresh), a.Explained(&reused)) {
 			t.Errorf("%s: a reused Result differs from a new one", tc.name)
 		}
 	}
@@ -360,7 +365,7 @@ func TestDecideAllocatesNothing(t *testing.T) {
 			a.Decide(act, nil, &r)
 			buf, _ = a.AppendProto(buf[:0], &r)
 		}); n != 0 {
-			t.Errorf("Decide and AppendProto of %s allocate %.0f times per record, want 0\n%s", r.ReasonCode, n, Explain(a.Proto(&r)))
+			t.Errorf("Decide and AppendProto of %s allocate %.0f times per record, want 0\n%s", r.ReasonCode, n, Explain(a.Explained(&r)))
 		}
 	}
 }
@@ -393,9 +398,11 @@ func TestCAMDateByDataset(t *testing.T) {
 
 func TestExplainAndVintages(t *testing.T) {
 	a := sampleAssigner(t)
-	got := a.Assign(apc(d2526, gp("H85030"), svc("NCBPS01C")))
+	var r Result
+	a.Decide(apc(d2526, gp("H85030"), svc("NCBPS01C")), nil, &r)
+	got := a.Explained(&r)
 	if got.GetReasonCode() != "36L_C_6_1" || got.GetCamVersion() != "2025/26" || got.GetRuleId() != "CAM-C-6" {
-		t.Fatalf("Assign = %v", got)
+		t.Fatalf("Explained = %v", got)
 	}
 	text := Explain(got)
 	for _, want := range []string{"C-0", "C-5", "C-6", "practice H85030", "NCBPS01C GREEN in 25/26", "cam_service_codes"} {

@@ -391,9 +391,14 @@ func (a *Assigner) Vintages(r *Result) []string {
 	return out
 }
 
-// Proto is the result as the record's Assignment.
+// Proto is the result as the record's Assignment on dmic.assigned and in the
+// activity table: the decision, its version, date and reference vintages,
+// without the trail. The trail is derived again when a record is explained
+// (Explained; assign's ExplainAssignment): it is half an assigned record's
+// bytes, on every hop after assign, and nothing downstream reads it
+// (docs/commissioner-assignment.md, Explain).
 func (a *Assigner) Proto(r *Result) *dmicv1.Assignment {
-	out := &dmicv1.Assignment{
+	return &dmicv1.Assignment{
 		CommissionerCode:  r.Commissioner,
 		AssignmentMethod:  r.Method,
 		CommissionerType:  r.CommissionerType,
@@ -406,37 +411,42 @@ func (a *Assigner) Proto(r *Result) *dmicv1.Assignment {
 		ReferenceVintages: a.Vintages(r),
 		CamDate:           r.Date,
 	}
-	if len(r.trail) > 0 {
-		ds := make([]dmicv1.CamDecision, len(r.trail))
-		out.Trail = make([]*dmicv1.CamDecision, len(r.trail))
-		// Every input is a slice of one string: one allocation for the text.
-		n := 0
-		for i := range r.trail {
-			n += r.inputLen(&r.trail[i])
-		}
-		var b strings.Builder
-		b.Grow(n)
-		for i := range r.trail {
-			r.writeInput(&b, &r.trail[i])
-		}
-		text, at := b.String(), 0
-		// The question is not stored: it follows from the step (Question),
-		// and Explain puts it back.
-		for i := range r.trail {
-			d := &r.trail[i]
-			end := at + r.inputLen(d)
-			// Field by field: copying whole messages into the array would
-			// run the GC's bulk write barrier over their internal state.
-			ds[i].Step, ds[i].Answer, ds[i].Input = d.step, d.answer, text[at:end]
-			out.Trail[i] = &ds[i]
-			at = end
-		}
+}
+
+// Explained is Proto with the trail: the path through the flow chart, each
+// decision's step, answer and input (the question follows from the step:
+// Question; Explain puts it back).
+func (a *Assigner) Explained(r *Result) *dmicv1.Assignment {
+	out := a.Proto(r)
+	if len(r.trail) == 0 {
+		return out
+	}
+	ds := make([]dmicv1.CamDecision, len(r.trail))
+	out.Trail = make([]*dmicv1.CamDecision, len(r.trail))
+	// Every input is a slice of one string: one allocation for the text.
+	n := 0
+	for i := range r.trail {
+		n += r.inputLen(&r.trail[i])
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i := range r.trail {
+		r.writeInput(&b, &r.trail[i])
+	}
+	text, at := b.String(), 0
+	for i := range r.trail {
+		d := &r.trail[i]
+		end := at + r.inputLen(d)
+		// Field by field: copying whole messages into the array would
+		// run the GC's bulk write barrier over their internal state.
+		ds[i].Step, ds[i].Answer, ds[i].Input = d.step, d.answer, text[at:end]
+		out.Trail[i] = &ds[i]
+		at = end
 	}
 	return out
 }
 
-// Field numbers of dmic.v1.Assignment and dmic.v1.CamDecision
-// (proto/dmic/v1/envelope.proto). TestAppendProtoIsProto holds AppendProto
+// Field numbers of dmic.v1.Assignment (proto/dmic/v1/envelope.proto). TestAppendProtoIsProto holds AppendProto
 // to proto.Marshal of Proto for every case of the table tests.
 const (
 	fCommissionerCode protowire.Number = 1
@@ -449,20 +459,15 @@ const (
 	fReason           protowire.Number = 8
 	fServiceCategory  protowire.Number = 9
 	fVintages         protowire.Number = 10
-	fTrail            protowire.Number = 11
-	fCamDate          protowire.Number = 12
-
-	fDecisionStep   protowire.Number = 1
-	fDecisionAnswer protowire.Number = 3
-	fDecisionInput  protowire.Number = 4
+	// 11 is the trail, which is not sent (Proto).
+	fCamDate protowire.Number = 12
 )
 
 // AppendProto appends the protobuf encoding of the result as an Assignment
 // (the message's fields, without a tag or length) to b: the same message as
-// Proto, written straight from the trail's pieces, so that the stage
-// allocates no message, no trail text and no reflection on the way. It
-// fails, appending nothing, only where proto.Marshal would: on text that is
-// not UTF-8.
+// Proto, written straight from the result, so that the stage allocates no
+// message and no reflection on the way. It fails, appending nothing, only
+// where proto.Marshal would: on text that is not UTF-8.
 func (a *Assigner) AppendProto(b []byte, r *Result) ([]byte, error) {
 	e := encoder{b: b}
 	start := len(b)
@@ -480,25 +485,6 @@ func (a *Assigner) AppendProto(b []byte, r *Result) ([]byte, error) {
 	for t := table(0); t < numTables; t++ {
 		if r.Tables&(1<<t) != 0 {
 			e.str(fVintages, a.vintages[t])
-		}
-	}
-	for i := range r.trail {
-		d := &r.trail[i]
-		in := r.inputLen(d)
-		size := strSize(fDecisionStep, len(d.step)) + strSize(fDecisionAnswer, len(d.answer)) + strSize(fDecisionInput, in)
-		e.b = appendLen(append(e.b, tag(fTrail)), size)
-		// Steps and answers are this package's own words: plain ASCII.
-		e.b = appendStr(e.b, fDecisionStep, d.step)
-		e.b = appendStr(e.b, fDecisionAnswer, d.answer)
-		if in > 0 {
-			e.b = appendLen(append(e.b, tag(fDecisionInput)), in)
-			from := len(e.b)
-			for _, sp := range d.in.s[:d.in.n] {
-				for _, p := range r.parts[sp.from:sp.to] {
-					e.b = append(e.b, p...)
-				}
-			}
-			e.check(e.b[from:])
 		}
 	}
 	e.str(fCamDate, r.Date)
@@ -538,7 +524,7 @@ func (e *encoder) check(text []byte) {
 }
 
 // tag is the one-byte tag of a length-delimited field numbered below 16
-// (every field of Assignment and CamDecision).
+// (every field of Assignment).
 func tag(num protowire.Number) byte { return byte(num)<<3 | byte(protowire.BytesType) }
 
 // appendLen appends a length as a varint; most are under 128, one byte.
@@ -547,22 +533,6 @@ func appendLen(b []byte, n int) []byte {
 		return append(b, byte(n))
 	}
 	return protowire.AppendVarint(b, uint64(n))
-}
-
-// appendStr appends a proto3 string field; an empty string is not written.
-func appendStr(b []byte, num protowire.Number, s string) []byte {
-	if s == "" {
-		return b
-	}
-	return append(appendLen(append(b, tag(num)), len(s)), s...)
-}
-
-// strSize is the encoded size of a proto3 string field of n bytes.
-func strSize(num protowire.Number, n int) int {
-	if n == 0 {
-		return 0
-	}
-	return protowire.SizeTag(num) + protowire.SizeBytes(n)
 }
 
 // Explain renders a result's trail as text lines, for dmicctl explain and logs.

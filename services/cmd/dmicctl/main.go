@@ -1,6 +1,8 @@
 // Command dmicctl shows the status of every dmic service and pauses or
 // resumes one, over each service's gRPC control API; manages the data
 // specifications on validate and the pseudonymisation keys on deidentify;
+// explains a record's commissioner assignment and re-runs a period under
+// another CAM version on assign;
 // shows the data-quality summary, the small-numbers check and the security
 // audit trail from ClickHouse; and creates or migrates the ClickHouse schema.
 //
@@ -13,6 +15,7 @@
 //	dmicctl migrate [-clickhouse-addr ADDR] [-clickhouse-database DB]
 //	dmicctl spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE
 //	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
+//	dmicctl explain RECORD_KEY
 //	dmicctl skip SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
 //	dmicctl replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
 //	dmicctl kafka-setup [-brokers ADDRS] [-passwords-dir DIR] [-kafka-sasl-password-file F] [-kafka-tls-ca F] | kafka-setup -print
@@ -48,6 +51,7 @@ func usage(fs *flag.FlagSet) {
 		"       dmicctl [-services ...] spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE\n"+
 		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
 		"       dmicctl [-services ...] dsa list | dsa show ID [VERSION] | dsa load FILE... | dsa revoke ID -reason TEXT | dsa key DOMAIN [VERSION] | access report\n"+
+		"       dmicctl [-services ...] explain RECORD_KEY\n"+
 		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
@@ -118,6 +122,8 @@ func run(args []string) int {
 		return key(ctx, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
 	case "dsa", "access":
 		return dsaCommand(ctx, cmd, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
+	case "explain":
+		return explain(ctx, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
 	case "skip", "replay":
 		// A replay waits for the stage to process the message: allow more
 		// than a status call unless -timeout was given.

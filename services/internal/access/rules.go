@@ -26,6 +26,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	accessv1 "github.com/dmic-nhs/dmic/proto/dmic/access/v1"
+	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
 	deidv1 "github.com/dmic-nhs/dmic/proto/dmic/deid/v1"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
@@ -110,6 +111,14 @@ func GRPC() map[string]Rule {
 		accessv1.AgreementService_GetAgreement_FullMethodName:       {Roles: []identity.Role{identity.Operator}},
 		accessv1.AgreementService_AccessReport_FullMethodName:       {Roles: []identity.Role{identity.Operator}},
 		accessv1.AgreementService_CreatePseudonymKey_FullMethodName: {Roles: keyCustodian.Roles, Changes: true},
+
+		// assign's assignment service: operators and analysts see how a
+		// record's commissioner was decided (de-identified data only, which
+		// analysts read in ClickHouse anyway); only operators re-run a period
+		// under another CAM version (audited: it writes a run to the
+		// cam_rerun table), whose results analysts then read.
+		assignmentv1.AssignmentService_ExplainAssignment_FullMethodName: {Roles: []identity.Role{identity.Operator, identity.Analyst}},
+		assignmentv1.AssignmentService_RerunAssignments_FullMethodName:  operator,
 	}
 }
 

@@ -39,7 +39,8 @@ const (
 	Migrator = "dmic_migrator"
 	// Writer inserts rows: the load service.
 	Writer = "dmic_writer"
-	// Reader reads for a service: ingest's submission reports.
+	// Reader reads for a service: ingest's submission reports, assign's
+	// explanations and re-runs.
 	Reader = "dmic_reader"
 	// Analyst reads the tables and views: people with clickhouse-client, and
 	// dmicctl dq and small-numbers.
@@ -86,7 +87,7 @@ func Users() []User {
 		{Name: Writer, Profile: ProfileWriter,
 			UsedBy: []string{"load"}},
 		{Name: Reader, Profile: ProfileReadonly, Readonly: true,
-			UsedBy: []string{"ingest (submission reports)"}},
+			UsedBy: []string{"ingest (submission reports)", "assign (explain, re-run)"}},
 		{Name: Analyst, Profile: ProfileReadonly, Readonly: true,
 			UsedBy: []string{"analysts (clickhouse-client)", "dmicctl dq", "dmicctl small-numbers"}},
 	}

@@ -1,6 +1,7 @@
 package chstore
 
 import (
+	"strings"
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
@@ -45,6 +46,7 @@ type detail struct {
 	dischargeMethod, dischargeDestination             string
 	patientClassification, treatmentFunction          string
 	primaryDiagnosis, primaryProcedure, hrg           string
+	secondaryDiagnoses, secondaryProcedures           string
 	attended, firstAttendance, priorityType           string
 	ecDepartmentType, ecChiefComplaint, ecArrivalTime string
 	pointOfDelivery                                   string
@@ -67,6 +69,7 @@ func detailOf(a *dmicv1.DeidentifiedActivity) detail {
 			dischargeMethod: x.GetDischargeMethodCode(), dischargeDestination: x.GetDischargeDestinationCode(),
 			patientClassification: x.GetPatientClassificationCode(), treatmentFunction: x.GetTreatmentFunctionCode(),
 			primaryDiagnosis: x.GetPrimaryDiagnosisIcd(), primaryProcedure: x.GetPrimaryProcedureOpcs(), hrg: x.GetHrgCode(),
+			secondaryDiagnoses: x.GetSecondaryDiagnosesIcd(), secondaryProcedures: x.GetSecondaryProceduresOpcs(),
 			startDate: datePtr(x.GetStartDateEpisode()), endDate: datePtr(x.GetEndDateEpisode()),
 			spellStartDate: datePtr(x.GetStartDateHospitalProviderSpell()),
 			dischargeDate:  datePtr(x.GetDischargeDateHospitalProviderSpell()),
@@ -79,6 +82,8 @@ func detailOf(a *dmicv1.DeidentifiedActivity) detail {
 			attended: x.GetAttendedOrDidNotAttendCode(), firstAttendance: x.GetFirstAttendanceCode(),
 			treatmentFunction: x.GetTreatmentFunctionCode(), priorityType: x.GetPriorityTypeCode(),
 			primaryProcedure: x.GetPrimaryProcedureOpcs(), hrg: x.GetHrgCode(),
+			primaryDiagnosis:   x.GetPrimaryDiagnosisIcd(),
+			secondaryDiagnoses: x.GetSecondaryDiagnosesIcd(), secondaryProcedures: x.GetSecondaryProceduresOpcs(),
 			startDate: datePtr(x.GetAppointmentDate()), ownDate: x.GetAppointmentDate(),
 		}
 	case a.GetEmergencyCare() != nil:
@@ -244,7 +249,37 @@ var activityColumns = []column[activityRow]{
 	nullDateCol("spell_start_date", func(r *activityRow) *time.Time { return r.d.spellStartDate }),
 	nullDateCol("discharge_date", func(r *activityRow) *time.Time { return r.d.dischargeDate }),
 	strArrayCol("warnings", func(r *activityRow) []string { return r.warnings }),
+	// The rest of what CAM reads (issue 14), so that a record's assignment
+	// can be derived again from its row alone: explained, or re-run under
+	// another version (camInputs rebuilds the activity from these). Code
+	// lists are arrays of the record format's ";"-separated codes, which
+	// splitting and joining on ";" gives back exactly (codeList).
+	strArrayCol("secondary_diagnoses_icd", func(r *activityRow) []string { return codeList(r.d.secondaryDiagnoses) }),
+	strArrayCol("secondary_procedures_opcs", func(r *activityRow) []string { return codeList(r.d.secondaryProcedures) }),
+	strCol("commissioned_service_category_code", func(r *activityRow) string { return r.a.GetCommissionedServiceCategoryCode() }),
+	strCol("local_public_health_indicator", func(r *activityRow) string { return r.a.GetLocalPublicHealthIndicator() }),
+	strCol("residence_pseudo_postcode", func(r *activityRow) string { return r.a.GetResidence().GetPseudoPostcode() }),
+	strCol("residence_health_area", func(r *activityRow) string { return r.a.GetResidence().GetHealthArea() }),
+	strCol("residence_region", func(r *activityRow) string { return r.a.GetResidence().GetRegion() }),
+	strCol("justice_facility_code", func(r *activityRow) string { return r.a.GetResidence().GetJusticeFacilityCode() }),
+	strCol("justice_hub", func(r *activityRow) string { return r.a.GetResidence().GetJusticeHub() }),
+	strCol("activity_date_submitted", func(r *activityRow) string { return r.a.GetActivityDate() }),
+	strArrayCol("cam_reference_vintages", func(r *activityRow) []string {
+		if v := r.rec.GetAssignment().GetReferenceVintages(); v != nil {
+			return v
+		}
+		return []string{}
+	}),
 	loadedAt[activityRow](),
+}
+
+// codeList is a ";"-separated code list as an array; "" is no codes.
+// strings.Join(codeList(s), ";") == s for every s.
+func codeList(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ";")
 }
 
 // imdDecile stores an IMD decile: 1 (most deprived) to 10, or 0 when unknown.

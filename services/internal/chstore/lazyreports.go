@@ -14,45 +14,54 @@ import (
 // after a failed attempt, so that the service starts and takes submissions
 // while ClickHouse is away.
 type Reports struct {
+	lazy lazyConn
+}
+
+// NewReports reads reports from the database cfg names.
+func NewReports(cfg Config) *Reports { return &Reports{lazy: lazyConn{cfg: cfg}} }
+
+// SubmissionReport is SubmissionReport on the configured database.
+func (r *Reports) SubmissionReport(ctx context.Context, submissionID string, limit int) (*validationv1.SubmissionReport, bool, error) {
+	conn, err := r.lazy.get(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	return SubmissionReport(ctx, conn, r.lazy.cfg.Database, submissionID, limit)
+}
+
+// Close closes the connection, if one was made.
+func (r *Reports) Close() error { return r.lazy.close() }
+
+// lazyConn is a connection made on first use, and again after a failed
+// attempt: a service that reads ClickHouse only to answer calls starts, and
+// does its main work, while ClickHouse is away.
+type lazyConn struct {
 	cfg  Config
 	mu   sync.Mutex
 	conn driver.Conn
 }
 
-// NewReports reads reports from the database cfg names.
-func NewReports(cfg Config) *Reports { return &Reports{cfg: cfg} }
-
-func (r *Reports) connect(ctx context.Context) (driver.Conn, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.conn != nil {
-		return r.conn, nil
+func (l *lazyConn) get(ctx context.Context) (driver.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn != nil {
+		return l.conn, nil
 	}
-	conn, err := r.cfg.Open(ctx)
+	conn, err := l.cfg.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r.conn = conn
+	l.conn = conn
 	return conn, nil
 }
 
-// SubmissionReport is SubmissionReport on the configured database.
-func (r *Reports) SubmissionReport(ctx context.Context, submissionID string, limit int) (*validationv1.SubmissionReport, bool, error) {
-	conn, err := r.connect(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	return SubmissionReport(ctx, conn, r.cfg.Database, submissionID, limit)
-}
-
-// Close closes the connection, if one was made.
-func (r *Reports) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.conn == nil {
+func (l *lazyConn) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
 		return nil
 	}
-	err := r.conn.Close()
-	r.conn = nil
+	err := l.conn.Close()
+	l.conn = nil
 	return err
 }

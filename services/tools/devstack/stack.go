@@ -161,8 +161,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		switch name {
 		case "deidentify":
 			args = append(args, "-key-dir", s.KeyDir, "-reference-dir", cfg.ReferenceDir)
-		case "assign", "validate":
+		case "validate":
 			args = append(args, "-reference-dir", cfg.ReferenceDir)
+		case "assign":
+			args = append(append(args, "-reference-dir", cfg.ReferenceDir), s.clickHouseArgs(name)...)
 		case "load", "ingest":
 			args = append(args, s.clickHouseArgs(name)...)
 		case "reconcile":
@@ -224,7 +226,7 @@ func ClickHouseUser(service string) string {
 	switch service {
 	case "load":
 		return chaccess.Writer
-	case "ingest":
+	case "ingest", "assign":
 		return chaccess.Reader
 	}
 	return ""

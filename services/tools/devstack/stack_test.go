@@ -26,7 +26,7 @@ func TestClickHouseArgsHoldNoSecret(t *testing.T) {
 		}
 	}
 	s := &Stack{cfg: Config{Database: "dmic"}, CH: chserver.Server{Addr: "127.0.0.1:9000", Secrets: secrets}}
-	for _, name := range []string{"load", "ingest"} {
+	for _, name := range []string{"load", "ingest", "assign"} {
 		args := s.clickHouseArgs(name)
 		line := strings.Join(args, " ")
 		for u, pw := range passwords {

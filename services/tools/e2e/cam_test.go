@@ -3,15 +3,21 @@ package e2e
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/assign/cam"
 	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
@@ -36,8 +42,11 @@ type recordID struct {
 // checkCAM checks commissioner assignment end to end: every CAM scenario the
 // generator made is assigned in ClickHouse as the generator expects (step,
 // reason code, commissioner, CAM version), every deciding step is stored on
-// some activity row, and every question of the flow chart was asked on the
-// way (the trails on dmic.assigned, each scenario's in the order expected).
+// some activity row, and every record explained (assign's
+// ExplainAssignment, as an analyst calls it) agrees with its stored
+// decision by a trail that ends in its step, each scenario's in the order
+// expected, every question of the flow chart asked on the way. The trail
+// itself is not on dmic.assigned: explain derives it again.
 func checkCAM(t *testing.T, s *stackUnderTest, st *devstack.Stack, items []synth.Item, want synth.Expectation) {
 	t.Helper()
 	scenarios := map[recordID]*synth.CAMExpectation{}
@@ -52,28 +61,33 @@ func checkCAM(t *testing.T, s *stackUnderTest, st *devstack.Stack, items []synth
 
 	// 1. ClickHouse: each scenario's row (a provider's record; the
 	// independent provider's comes from the national exchange).
-	rows, err := s.conn.Query(context.Background(), "SELECT source, provider_code, cds_unique_identifier, cam_step, cam_reason_code, commissioner_code, cam_version FROM "+
+	rows, err := s.conn.Query(context.Background(), "SELECT record_key, source, provider_code, cds_unique_identifier, cam_step, cam_reason_code, commissioner_code, cam_version FROM "+
 		database+".activity_current")
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := 0
 	steps := map[string]int{}
+	stored := map[string]string{} // record key -> step
+	keyOf := map[recordID]string{}
 	for rows.Next() {
-		var source, provider, uid, step, reason, comm, version string
-		if err := rows.Scan(&source, &provider, &uid, &step, &reason, &comm, &version); err != nil {
+		var key, source, provider, uid, step, reason, comm, version string
+		if err := rows.Scan(&key, &source, &provider, &uid, &step, &reason, &comm, &version); err != nil {
 			t.Fatal(err)
 		}
 		steps[step]++
+		stored[key] = step
 		src, err := record.ParseSource(source)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, ok := scenarios[recordID{src, provider, uid}]
+		id := recordID{src, provider, uid}
+		e, ok := scenarios[id]
 		if !ok {
 			continue
 		}
 		found++
+		keyOf[id] = key
 		if step != e.Step || reason != e.ReasonCode || comm != e.Commissioner || version != e.Version {
 			t.Errorf("CAM scenario %q (%s): ClickHouse has step %s, reason %s, commissioner %q, CAM %s; want step %s, %s, %q, CAM %s",
 				e.Scenario, e.Section, step, reason, comm, version, e.Step, e.ReasonCode, e.Commissioner, e.Version)
@@ -97,42 +111,97 @@ func checkCAM(t *testing.T, s *stackUnderTest, st *devstack.Stack, items []synth
 		}
 	}
 
-	// 2. The trails on dmic.assigned: every question asked, and each
-	// scenario's path.
+	// 2. Explain every record, as an analyst: the derived decision agrees
+	// with the stored one by a trail ending in its step; every question
+	// is asked of some record, and each scenario's path is the expected.
+	client := s.assignment(devpki.AnalystFile)
 	asked := map[string]bool{}
-	paths := map[recordID]string{}
-	_, err = leakguard.ReadTopic(context.Background(), operator(t, st), topics.Assigned, func(m kafka.Message) {
-		var rec dmicv1.DeidentifiedRecord
-		if err := proto.Unmarshal(m.Value, &rec); err != nil {
-			t.Errorf("assigned message at offset %d: %v", m.Offset, err)
-			return
+	paths := map[string]string{}
+	disagreeing := 0
+	for key, step := range stored {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := client.ExplainAssignment(ctx, &assignmentv1.ExplainAssignmentRequest{RecordKey: key})
+		cancel()
+		if err != nil {
+			t.Fatalf("explain %s: %v", key, err)
 		}
-		for _, d := range rec.GetAssignment().GetTrail() {
+		trail := got.GetDerived().GetTrail()
+		if !got.GetAgrees() || decidingStep(trail) != step {
+			if disagreeing++; disagreeing <= 5 {
+				t.Errorf("explain %s (stored step %s): agrees %v, differences %v\n%s", key, step, got.GetAgrees(), got.GetDifferences(), cam.ExplainRecord(got))
+			}
+		}
+		for _, d := range trail {
 			asked[d.GetStep()] = true
 		}
-		id := recordID{rec.GetHeader().GetSource(), rec.GetActivity().GetProviderCode(), rec.GetActivity().GetCdsUniqueIdentifier()}
-		if _, ok := scenarios[id]; ok {
-			paths[id] = trailPath(rec.GetAssignment().GetTrail())
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
+		paths[key] = trailPath(trail)
+	}
+	if disagreeing > 0 {
+		t.Errorf("%d of %d records explained do not agree with their stored decision", disagreeing, len(stored))
 	}
 	for _, q := range flowChartSteps {
 		if !asked[q] {
-			t.Errorf("no trail on %s asks %s", topics.Assigned, q)
+			t.Errorf("no explained record asks %s", q)
 		}
 	}
 	for id, e := range scenarios {
-		got, ok := paths[id]
+		got, ok := paths[keyOf[id]]
 		if !ok {
-			t.Errorf("CAM scenario %q: no assigned record for %s", e.Scenario, id.uid)
+			t.Errorf("CAM scenario %q: no explanation for %s", e.Scenario, id.uid)
 			continue
 		}
 		if got != e.Path {
 			t.Errorf("CAM scenario %q (%s): path\n got %s\nwant %s", e.Scenario, e.Section, got, e.Path)
 		}
 	}
+
+	// 3. The trail is not on the wire: dmic.assigned carries the decision
+	// (version, step, reason, service category, vintages, CAM date) only.
+	n := 0
+	_, err = leakguard.ReadTopic(context.Background(), operator(t, st), topics.Assigned, func(m kafka.Message) {
+		var rec dmicv1.DeidentifiedRecord
+		if err := proto.Unmarshal(m.Value, &rec); err != nil {
+			t.Errorf("assigned message at offset %d: %v", m.Offset, err)
+			return
+		}
+		a := rec.GetAssignment()
+		if len(a.GetTrail()) != 0 || a.GetCamVersion() == "" || a.GetStep() == "" || a.GetReasonCode() == "" || a.GetCamDate() == "" || len(a.GetReferenceVintages()) == 0 {
+			if n++; n <= 3 {
+				t.Errorf("assigned record %s: %v; want the decision without a trail", rec.GetHeader().GetRecordKey(), a)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// decidingStep is the step a trail ends in: the last question, before the
+// note "X: no commissioner" that follows a step which found none.
+func decidingStep(trail []*dmicv1.CamDecision) string {
+	n := len(trail)
+	switch {
+	case n == 0:
+		return ""
+	case n > 1 && trail[n-1].GetStep() == "X":
+		return trail[n-2].GetStep()
+	}
+	return trail[n-1].GetStep()
+}
+
+// assignment is assign's AssignmentService, called with the certificate in
+// file of the stack's PKI.
+func (s *stackUnderTest) assignment(file string) assignmentv1.AssignmentServiceClient {
+	creds, err := s.PKI.DialOption(file)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC["assign"]), creds)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { conn.Close() })
+	return assignmentv1.NewAssignmentServiceClient(conn)
 }
 
 // trailPath writes a trail as synth.CAMExpectation.Path does: each question

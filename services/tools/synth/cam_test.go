@@ -136,7 +136,7 @@ func TestCAMScenariosAgainstTheEngine(t *testing.T) {
 			e := it.CAM
 			if r.Step != e.Step || r.ReasonCode != e.ReasonCode || r.Commissioner != e.Commissioner || r.Version != e.Version {
 				t.Errorf("%s:\n got step %s, %s, commissioner %q, CAM %s\nwant step %s, %s, commissioner %q, CAM %s\n%s",
-					e.Section, r.Step, r.ReasonCode, r.Commissioner, r.Version, e.Step, e.ReasonCode, e.Commissioner, e.Version, cam.Explain(p.a.Proto(r)))
+					e.Section, r.Step, r.ReasonCode, r.Commissioner, r.Version, e.Step, e.ReasonCode, e.Commissioner, e.Version, cam.Explain(p.a.Explained(r)))
 			}
 			if got := path(r); got != e.Path {
 				t.Errorf("%s: path\n got %s\nwant %s", e.Section, got, e.Path)

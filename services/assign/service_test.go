@@ -1,0 +1,344 @@
+package assign_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/assign"
+	"github.com/dmic-nhs/dmic/services/assign/cam"
+	"github.com/dmic-nhs/dmic/services/internal/access"
+	"github.com/dmic-nhs/dmic/services/internal/audit"
+	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
+	"github.com/dmic-nhs/dmic/services/internal/chaccess"
+	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/chstore/chstoretest"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
+	"github.com/dmic-nhs/dmic/services/internal/identity"
+	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/internal/topics/topicstest"
+	"github.com/dmic-nhs/dmic/services/tools/devpki/devpkitest"
+)
+
+// assignmentServer is the assign service's AssignmentService as its main
+// wires it: over a real ClickHouse read as dmic_reader, a re-run's rows to
+// the broker as assign's principal, behind the access guard (TLS, the
+// authorisation table, the audit trail on dmic.audit).
+type assignmentServer struct {
+	db       string
+	writer   *chstore.Writer
+	migrator chstore.Config
+	pki      *devpkitest.PKI
+	addr     string
+	operator kafkaconn.Cluster // the operators' principal, to read topics
+	stage    *assign.Stage
+}
+
+func startAssignmentServer(t *testing.T) *assignmentServer {
+	t.Helper()
+	conn, cfg := chstoretest.Database(t, "dmic_assign")
+	b := topicstest.Broker(t, 1)
+	kc := brokertest.As(t, b, assign.Access().Principal)
+	ref, err := refdata.LoadDir("../../reference/sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cam.NewAssigner(ref)
+	store := chstore.NewActivityReader(chstoretest.As(t, cfg, chaccess.Reader))
+	t.Cleanup(func() { store.Close() })
+	w := kafkapipe.NewWriter(kc)
+	t.Cleanup(func() { w.Close() })
+	clk := clock.Fixed(time.Date(2026, 2, 10, 9, 0, 0, 0, time.UTC))
+	svc := assign.NewService(a, store, kafkapipe.Sink{W: w}, clk, slog.New(slog.DiscardHandler))
+	p := devpkitest.New(t, time.Now())
+	g, _ := p.Guard(kc, clock.System())
+	addr := p.ServeGRPC(g, func(s *grpc.Server) { assignmentv1.RegisterAssignmentServiceServer(s, svc) })
+	return &assignmentServer{db: cfg.Database, writer: chstore.NewWriter(conn, cfg.Database), migrator: cfg, pki: p, addr: addr,
+		operator: brokertest.As(t, b, topics.Operator), stage: assign.New(a)}
+}
+
+// as is the service's client presenting a certificate of role.
+func (s *assignmentServer) as(t *testing.T, role identity.Role) assignmentv1.AssignmentServiceClient {
+	t.Helper()
+	c, err := grpc.NewClient(s.addr, s.pki.DialOption(s.pki.Client(role, "0DC", "test "+string(role))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return assignmentv1.NewAssignmentServiceClient(c)
+}
+
+// load assigns recs through the assign stage, as dmic.assigned carries
+// them, and writes them to the activity table, as load does.
+func (s *assignmentServer) load(t *testing.T, recs ...*dmicv1.DeidentifiedRecord) []*dmicv1.DeidentifiedRecord {
+	t.Helper()
+	var out []*dmicv1.DeidentifiedRecord
+	for _, in := range recs {
+		v, err := proto.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := s.stage.Process(context.Background(), pipeline.Message{Topic: topics.Deidentified, Key: []byte(in.Header.RecordKey), Value: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec dmicv1.DeidentifiedRecord
+		if err := proto.Unmarshal(outs[0].Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &rec)
+	}
+	if err := s.writer.WriteActivity(context.Background(), out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The sample's residences, as deidentify derives them.
+var (
+	sutton  = &dmicv1.Residence{Country: refdata.CountryEngland, SubIcb: "36L", Icb: "QWE", LocalAuthority: "E09000029", HealthArea: "E38000245", Region: "E40000003"}
+	borders = &dmicv1.Residence{Country: refdata.CountryScotland, LocalAuthority: "S12000026", HealthArea: "S03000004"}
+)
+
+// activity is a de-identified record of ds at date for a patient of
+// practice gp living at res, with the pseudonym a real one would have.
+func activity(uid string, ds dmicv1.Dataset, date, gp string, res *dmicv1.Residence, o ...func(*dmicv1.DeidentifiedActivity)) *dmicv1.DeidentifiedRecord {
+	a := &dmicv1.DeidentifiedActivity{CdsUniqueIdentifier: uid, ProviderCode: "RVR", AdministrativeCategoryCode: "01",
+		OverseasVisitorChargingCategory: "A", ActivityDate: date, PseudoNhsNumber: strings.Repeat("ab", 32),
+		Demographics: &dmicv1.Demographics{GeneralMedicalPracticeCode: gp}, Residence: res}
+	switch ds {
+	case dmicv1.Dataset_DATASET_APC:
+		a.Activity = &dmicv1.DeidentifiedActivity_Apc{Apc: &dmicv1.ApcEpisode{CdsType: "130", StartDateHospitalProviderSpell: date,
+			DischargeDateHospitalProviderSpell: date, StartDateEpisode: date, EndDateEpisode: date, TreatmentFunctionCode: "300", SourceOfAdmissionCode: "19"}}
+	case dmicv1.Dataset_DATASET_OUTPATIENT:
+		a.Activity = &dmicv1.DeidentifiedActivity_Outpatient{Outpatient: &dmicv1.OutpatientAttendance{AppointmentDate: date, TreatmentFunctionCode: "300"}}
+	case dmicv1.Dataset_DATASET_EMERGENCY_CARE:
+		a.OverseasVisitorChargingCategory = ""
+		a.Activity = &dmicv1.DeidentifiedActivity_EmergencyCare{EmergencyCare: &dmicv1.EmergencyCareAttendance{EcArrivalDate: date}}
+	}
+	for _, f := range o {
+		f(a)
+	}
+	name := map[dmicv1.Dataset]string{dmicv1.Dataset_DATASET_APC: "apc", dmicv1.Dataset_DATASET_OUTPATIENT: "outpatient",
+		dmicv1.Dataset_DATASET_EMERGENCY_CARE: "emergency_care"}[ds]
+	return &dmicv1.DeidentifiedRecord{
+		Header:   &dmicv1.EnvelopeHeader{RecordKey: "RVR|" + name + "|" + uid, Dataset: ds, Source: dmicv1.Source_SOURCE_PROVIDER, SubmitterOrgCode: "RVR", Version: 10},
+		Activity: a, MatchKey: name + "|RVR|" + uid,
+	}
+}
+
+// Explain through the public gRPC API, on records assigned by several
+// steps and stored as load stores them: the trail derived again ends in
+// the stored step and agrees with the stored decision; a decision the
+// reference data no longer gives is shown as differing, field by field; an
+// unknown or deleted record is NotFound, saying which. No identifier is in
+// an answer.
+func TestExplainAssignment(t *testing.T) {
+	s := startAssignmentServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	apc, op, ec := dmicv1.Dataset_DATASET_APC, dmicv1.Dataset_DATASET_OUTPATIENT, dmicv1.Dataset_DATASET_EMERGENCY_CARE
+	recs := s.load(t,
+		// A (p.27): a private patient.
+		activity("P1", apc, "2025-06-01", "H85030", sutton, func(a *dmicv1.DeidentifiedActivity) { a.AdministrativeCategoryCode = "02" }),
+		// C-6 (p.45): a green specialised service, delegated in 2025/26.
+		activity("S1", apc, "2025-06-01", "H85030", sutton, func(a *dmicv1.DeidentifiedActivity) { a.ServiceCode = "NCBPS01C" }),
+		// C-0b (2024/25, amber): the same service a year before.
+		activity("S0", apc, "2024-06-01", "B84019", sutton, func(a *dmicv1.DeidentifiedActivity) { a.ServiceCode = "NCBPS01S" }),
+		// D (p.48): secondary dental.
+		activity("D1", op, "2025-06-01", "H85030", sutton, func(a *dmicv1.DeidentifiedActivity) { a.GetOutpatient().TreatmentFunctionCode = "144" }),
+		// A&E-1 (p.27): a Scottish resident at A&E.
+		activity("E1", ec, "2025-06-01", "", borders),
+		// C-5 (p.43): the responsible sub-ICB.
+		activity("G1", apc, "2025-06-01", "H85030", sutton),
+	)
+	steps := map[string]bool{}
+	for _, operator := range []bool{true, false} {
+		client := s.as(t, identity.Analyst)
+		if operator {
+			client = s.as(t, identity.Operator)
+		}
+		for _, rec := range recs {
+			key := rec.GetHeader().GetRecordKey()
+			got, err := client.ExplainAssignment(ctx, &assignmentv1.ExplainAssignmentRequest{RecordKey: key})
+			if err != nil {
+				t.Fatalf("explain %s: %v", key, err)
+			}
+			stored := rec.GetAssignment()
+			steps[stored.GetStep()] = true
+			trail := got.GetDerived().GetTrail()
+			if !got.GetAgrees() || len(got.GetDifferences()) != 0 || len(trail) == 0 || trail[len(trail)-1].GetStep() != stored.GetStep() {
+				t.Errorf("%s: agrees %v, differences %v, trail ending %v; want agreement and a trail ending in step %s\n%s",
+					key, got.GetAgrees(), got.GetDifferences(), trail[len(trail)-1], stored.GetStep(), cam.ExplainRecord(got))
+			}
+			if !proto.Equal(got.GetStored(), stored) || got.GetVersion() != 10 || got.GetDataset() == "" || got.GetProviderCode() != "RVR" {
+				t.Errorf("%s: stored %v (version %d), want %v", key, got.GetStored(), got.GetVersion(), stored)
+			}
+			for _, d := range trail {
+				if d.GetAnswer() == "" {
+					t.Errorf("%s: a decision without an answer: %v", key, d)
+				}
+			}
+			js, _ := protojson.Marshal(got)
+			if strings.Contains(string(js), rec.GetActivity().GetPseudoNhsNumber()) {
+				t.Errorf("%s: the answer holds the pseudonym: %s", key, js)
+			}
+		}
+	}
+	for _, step := range []string{"A", "C-6", "C-0b", "D", "A&E-1", "C-5"} {
+		if !steps[step] {
+			t.Errorf("no record was assigned by step %s (steps: %v)", step, steps)
+		}
+	}
+	text := func(key string) string {
+		got, err := s.as(t, identity.Operator).ExplainAssignment(ctx, &assignmentv1.ExplainAssignmentRequest{RecordKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cam.ExplainRecord(got)
+	}
+	out := text("RVR|apc|S1")
+	t.Logf("dmicctl explain RVR|apc|S1:\n%s", out)
+	if !strings.Contains(out, "C-6") || !strings.Contains(out, "NCBPS01C GREEN in 25/26") || !strings.Contains(out, "agrees") {
+		t.Errorf("explanation of a C-6 record:\n%s", out)
+	}
+
+	// Stored under reference data since changed: a later version of G1
+	// stored as 00X with other vintages.
+	stale := proto.Clone(recs[5]).(*dmicv1.DeidentifiedRecord)
+	stale.Header.Version = 11
+	stale.Assignment.CommissionerCode, stale.Assignment.ReasonCode = "00X", "00X_C_5_1"
+	stale.Assignment.ReferenceVintages = []string{"epraccur.csv=2025-01"}
+	if err := s.writer.WriteActivity(ctx, []*dmicv1.DeidentifiedRecord{stale}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.as(t, identity.Analyst).ExplainAssignment(ctx, &assignmentv1.ExplainAssignmentRequest{RecordKey: "RVR|apc|G1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields []string
+	for _, d := range got.GetDifferences() {
+		fields = append(fields, d.GetField()+":"+d.GetStored()+">"+d.GetDerived())
+	}
+	if got.GetAgrees() || got.GetVersion() != 11 || !slices.Contains(fields, "commissioner_code:00X>36L") || !slices.Contains(fields, "reason_code:00X_C_5_1>36L_C_5_1") ||
+		!slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, "reference_vintages:epraccur.csv=2025-01>") }) {
+		t.Errorf("a stale decision: agrees %v, version %d, differences %v", got.GetAgrees(), got.GetVersion(), fields)
+	}
+	if out := cam.ExplainRecord(got); !strings.Contains(out, "DIFFERS") || !strings.Contains(out, "commissioner_code: stored 00X, derived 36L") {
+		t.Errorf("the explanation does not say what differs:\n%s", out)
+	}
+
+	// A deleted record, an unknown one, none.
+	del := proto.Clone(recs[4]).(*dmicv1.DeidentifiedRecord)
+	del.Header.Version = 12
+	del.Activity.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_DELETE
+	if err := s.writer.WriteActivity(ctx, []*dmicv1.DeidentifiedRecord{del}); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]struct {
+		code codes.Code
+		text string
+	}{
+		"RVR|emergency_care|E1": {codes.NotFound, "was deleted"},
+		"RVR|apc|nope":          {codes.NotFound, `no record with key "RVR|apc|nope"`},
+		"":                      {codes.InvalidArgument, "record_key: required"},
+	} {
+		_, err := s.as(t, identity.Analyst).ExplainAssignment(ctx, &assignmentv1.ExplainAssignmentRequest{RecordKey: key})
+		if status.Code(err) != want.code || !strings.Contains(status.Convert(err).Message(), want.text) {
+			t.Errorf("explain %q: %v, want %v saying %q", key, err, want.code, want.text)
+		}
+	}
+}
+
+// Who may explain and re-run: operators and analysts explain; only
+// operators re-run; a provider may do neither, and each refusal is on the
+// audit trail with the caller and the reason.
+func TestAssignmentServiceAccess(t *testing.T) {
+	s := startAssignmentServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s.load(t, activity("G1", dmicv1.Dataset_DATASET_APC, "2025-06-01", "H85030", sutton))
+	explain := func(role identity.Role) error {
+		_, err := s.as(t, role).ExplainAssignment(ctx, &assignmentv1.ExplainAssignmentRequest{RecordKey: "RVR|apc|G1"})
+		return err
+	}
+	rerun := func(role identity.Role) error {
+		_, err := s.as(t, role).RerunAssignments(ctx, &assignmentv1.RerunAssignmentsRequest{From: "2025-04-01", To: "2025-04-30", CamVersion: "2024/25"})
+		return err
+	}
+	for _, c := range []struct {
+		name string
+		call func(identity.Role) error
+		role identity.Role
+		want codes.Code
+	}{
+		{"operator explains", explain, identity.Operator, codes.OK},
+		{"analyst explains", explain, identity.Analyst, codes.OK},
+		{"provider explains", explain, identity.Provider, codes.PermissionDenied},
+		{"analyst re-runs", rerun, identity.Analyst, codes.PermissionDenied},
+		{"provider re-runs", rerun, identity.Provider, codes.PermissionDenied},
+	} {
+		if err := c.call(c.role); status.Code(err) != c.want {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	// Audited: the three refusals; an explanation changes nothing and is
+	// not.
+	entries := auditTrail(t, s.operator, 3)
+	var got []string
+	for _, e := range entries {
+		role := ""
+		if e.Caller != nil {
+			role = string(e.Caller.Role)
+		}
+		got = append(got, e.Outcome+" "+role+" "+e.Action[strings.LastIndex(e.Action, "/")+1:]+" "+e.Reason)
+	}
+	slices.Sort(got)
+	want := []string{
+		"refused analyst RerunAssignments " + access.ReasonRole,
+		"refused provider ExplainAssignment " + access.ReasonRole,
+		"refused provider RerunAssignments " + access.ReasonRole,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit trail:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// auditTrail reads dmic.audit until want entries are there.
+func auditTrail(t *testing.T, c kafkaconn.Cluster, want int) []audit.Entry {
+	t.Helper()
+	r := c.NewReader(kafka.ReaderConfig{Topic: topics.Audit, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []audit.Entry
+	for len(out) < want {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("audit trail: %d entries of %d: %v (%+v)", len(out), want, err, out)
+		}
+		var e audit.Entry
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			t.Fatalf("audit entry %s: %v", m.Value, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
