@@ -8,8 +8,9 @@ import "github.com/dmic-nhs/dmic/services/internal/topics"
 // exactly this (access_test.go).
 func Access() topics.Access {
 	return topics.Access{Principal: topics.ServicePrincipal("assign"), Group: "dmic-assign",
-		Inputs:  []string{topics.Deidentified},
-		Outputs: []string{topics.Assigned, topics.Rejected},
+		Inputs: []string{topics.Deidentified},
+		// A re-run's rows (the assignment service's RerunAssignments).
+		Outputs: []string{topics.Assigned, topics.Rejected, topics.CamReruns},
 		Logs:    []string{topics.OperatorAudit},
 		// The security audit trail: the service shell records its callers'
 		// refusals and actions on it (docs/security.md).

@@ -1,21 +1,32 @@
 package assign
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/assign/cam"
 	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
 // Store is the stored activity the assignment service reads: a record's
@@ -84,4 +95,138 @@ func (s *Service) ExplainAssignment(ctx context.Context, req *assignmentv1.Expla
 		ProviderCode: rec.GetActivity().GetProviderCode(),
 		Stored:       stored, Derived: derived, Agrees: agree, Differences: diffs,
 	}, nil
+}
+
+// rerunBatch is how many records a re-run reads, assigns and sends at a
+// time: a year of activity streams through in batches this size.
+const rerunBatch = 5000
+
+// maxRerunMoves bounds the moves a re-run's answer lists; the table has all.
+const maxRerunMoves = 200
+
+// RerunAssignments implements AssignmentServiceServer.
+//
+// Every current record whose CAM date is in the period is assigned again
+// under the chosen version and written to dmic.cam-reruns as one row:
+// moved or not, so that a run's rows add up to the activity it read. The
+// answer comes once every row is acknowledged by the broker; load then
+// writes them to cam_rerun within about a second. A run that fails part
+// way leaves the rows already sent, under its run id, and says so.
+func (s *Service) RerunAssignments(ctx context.Context, req *assignmentv1.RerunAssignmentsRequest) (*assignmentv1.RerunAssignmentsResponse, error) {
+	from, to, v, err := rerunRequest(req)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	now := s.clock.Now().UTC()
+	runID := newRunID()
+	access.SetSubject(ctx, "run "+runID+": CAM "+v.Name+" on CAM dates "+from+" to "+to)
+	resp := &assignmentv1.RerunAssignmentsResponse{RunId: runID, RunTime: timestamppb.New(now), CamVersion: v.Name}
+	moves := map[moveKey]*assignmentv1.RerunMove{}
+	var r cam.Result
+	err = s.store.ScanActivity(ctx, from, to, rerunBatch, func(batch []chstore.StoredActivity) error {
+		outs := make([]pipeline.Output, 0, len(batch))
+		for _, st := range batch {
+			row := s.rerunRow(st.Record, v, &r)
+			row.RunId, row.RunTime, row.CamVersion, row.Label = runID, resp.RunTime, v.Name, req.GetLabel()
+			row.PeriodFrom, row.PeriodTo = from, to
+			resp.Records++
+			moved, stepChanged := row.FromCommissioner != row.ToCommissioner, row.FromStep != row.ToStep
+			switch {
+			case moved:
+				resp.Moved++
+				resp.MovedActivity += row.ActivityCount
+				resp.MovedPricePence += row.PricePence
+			case stepChanged:
+				resp.StepChanged++
+			}
+			if moved || stepChanged {
+				k := moveKey{row.FromCommissioner, row.ToCommissioner, row.FromStep, row.ToStep}
+				m := moves[k]
+				if m == nil {
+					m = &assignmentv1.RerunMove{FromCommissioner: k.from, ToCommissioner: k.to, FromStep: k.fromStep, ToStep: k.toStep}
+					moves[k] = m
+				}
+				m.Records++
+				m.Activity += row.ActivityCount
+				m.PricePence += row.PricePence
+			}
+			val, err := proto.Marshal(row)
+			if err != nil {
+				return err
+			}
+			outs = append(outs, pipeline.Output{Topic: topics.CamReruns, Key: []byte(runID + "|" + row.RecordKey), Value: val})
+		}
+		return s.out.Write(ctx, outs)
+	})
+	if err != nil {
+		s.log.Error("re-run: stopped part way", "run_id", runID, "records_sent", resp.Records, "err", err)
+		return nil, status.Errorf(codes.Unavailable, "re-run %s stopped after %d records (the rows sent are in cam_rerun under its run id; run it again for a whole run): %v", runID, resp.Records, err)
+	}
+	resp.Moves = slices.SortedFunc(maps.Values(moves), func(a, b *assignmentv1.RerunMove) int {
+		if c := cmp.Compare(b.Records, a.Records); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.FromCommissioner, b.FromCommissioner), cmp.Compare(a.ToCommissioner, b.ToCommissioner),
+			cmp.Compare(a.FromStep, b.FromStep), cmp.Compare(a.ToStep, b.ToStep))
+	})
+	if len(resp.Moves) > maxRerunMoves {
+		resp.GroupsOmitted = int64(len(resp.Moves) - maxRerunMoves)
+		resp.Moves = resp.Moves[:maxRerunMoves]
+	}
+	s.log.Info("re-run", "run_id", runID, "cam_version", v.Name, "from", from, "to", to, "records", resp.Records, "moved", resp.Moved)
+	return resp, nil
+}
+
+type moveKey struct{ from, to, fromStep, toStep string }
+
+// rerunRow is one record's row: its stored decision and the version's.
+func (s *Service) rerunRow(rec *dmicv1.DeidentifiedRecord, v *cam.Version, r *cam.Result) *assignmentv1.CamRerunRow {
+	s.a.Decide(rec.GetActivity(), v, r)
+	stored := rec.GetAssignment()
+	// A CDS record is one activity, with no price; a local flow line says
+	// how many and at what price.
+	count, price := int64(1), int64(0)
+	if lf := rec.GetActivity().GetLocalFlow(); lf != nil {
+		count, price = lf.GetActivityCount(), lf.GetPricePence()
+	}
+	return &assignmentv1.CamRerunRow{
+		RecordKey: rec.GetHeader().GetRecordKey(), Version: rec.GetHeader().GetVersion(),
+		ProviderCode: rec.GetActivity().GetProviderCode(), Dataset: record.DatasetName(rec.GetHeader().GetDataset()),
+		CamDate: r.Date, FromCamVersion: stored.GetCamVersion(),
+		FromCommissioner: stored.GetCommissionerCode(), ToCommissioner: r.Commissioner,
+		FromStep: stored.GetStep(), ToStep: r.Step,
+		FromReasonCode: stored.GetReasonCode(), ToReasonCode: r.ReasonCode, ToServiceCategory: r.ServiceCategory,
+		ActivityCount: count, PricePence: price,
+	}
+}
+
+// rerunRequest checks a re-run's period (dates, from not after to) and
+// names its version, every problem at once.
+func rerunRequest(req *assignmentv1.RerunAssignmentsRequest) (from, to string, v *cam.Version, err error) {
+	var errs []error
+	from, to = strings.TrimSpace(req.GetFrom()), strings.TrimSpace(req.GetTo())
+	for _, d := range []struct{ name, value string }{{"from", from}, {"to", to}} {
+		if _, perr := time.Parse(time.DateOnly, d.value); perr != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a date (YYYY-MM-DD)", d.name, d.value))
+		}
+	}
+	if len(errs) == 0 && from > to {
+		errs = append(errs, fmt.Errorf("from %s is after to %s", from, to))
+	}
+	v, ok := cam.VersionNamed(strings.TrimSpace(req.GetCamVersion()))
+	if !ok {
+		var names []string
+		for _, known := range cam.Versions() {
+			names = append(names, known.Name)
+		}
+		errs = append(errs, fmt.Errorf("cam_version: %q is not a CAM version (known: %s)", req.GetCamVersion(), strings.Join(names, ", ")))
+	}
+	return from, to, v, errors.Join(errs...)
+}
+
+// newRunID is a re-run's id: 16 random hex digits.
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

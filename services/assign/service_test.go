@@ -292,6 +292,7 @@ func TestAssignmentServiceAccess(t *testing.T) {
 		{"operator explains", explain, identity.Operator, codes.OK},
 		{"analyst explains", explain, identity.Analyst, codes.OK},
 		{"provider explains", explain, identity.Provider, codes.PermissionDenied},
+		{"operator re-runs", rerun, identity.Operator, codes.OK},
 		{"analyst re-runs", rerun, identity.Analyst, codes.PermissionDenied},
 		{"provider re-runs", rerun, identity.Provider, codes.PermissionDenied},
 	} {
@@ -299,9 +300,9 @@ func TestAssignmentServiceAccess(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
-	// Audited: the three refusals; an explanation changes nothing and is
-	// not.
-	entries := auditTrail(t, s.operator, 3)
+	// Audited: the three refusals, and the operator's re-run (allowed,
+	// then done); an explanation changes nothing and is not.
+	entries := auditTrail(t, s.operator, 5)
 	var got []string
 	for _, e := range entries {
 		role := ""
@@ -312,6 +313,8 @@ func TestAssignmentServiceAccess(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{
+		"allowed operator RerunAssignments ",
+		"done operator RerunAssignments ",
 		"refused analyst RerunAssignments " + access.ReasonRole,
 		"refused provider ExplainAssignment " + access.ReasonRole,
 		"refused provider RerunAssignments " + access.ReasonRole,
@@ -339,6 +342,148 @@ func auditTrail(t *testing.T, c kafkaconn.Cluster, want int) []audit.Entry {
 			t.Fatalf("audit entry %s: %v", m.Value, err)
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// A re-run applies the chosen version to the current records of the
+// period, through the public API, and writes one row per record to
+// dmic.cam-reruns, moved or not. The expectations come from the reference
+// tables, not the engine: a green service (NCBPS01C) of a sub-ICB whose
+// delegation began on 2025-04-01 goes, under 2024/25, to the specialised
+// hub of that sub-ICB (C-6 No, guidance p.45); a service AMBER in the
+// 2024/25 service list (NCBPS01S) goes to the hub of the GP practice's
+// sub-ICB (C-0b, the 2025/26 guidance's "changes from 24/25", item 5); a
+// record with no service code keeps its commissioner and step. A record
+// outside the period, and a deleted one, are not read.
+func TestRerunAssignments(t *testing.T) {
+	s := startAssignmentServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ref, err := refdata.LoadDir("../../reference/sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apc := dmicv1.Dataset_DATASET_APC
+	recs := s.load(t,
+		activity("S1", apc, "2025-06-01", "H85030", sutton, func(a *dmicv1.DeidentifiedActivity) { a.ServiceCode = "NCBPS01C" }),
+		activity("S2", apc, "2025-06-02", "B84019", sutton, func(a *dmicv1.DeidentifiedActivity) { a.ServiceCode = "NCBPS01S" }),
+		activity("G1", apc, "2025-06-03", "H85030", sutton),
+		activity("G2", apc, "2025-09-01", "H85030", sutton), // after the period
+		activity("G3", apc, "2025-06-04", "H85030", sutton),
+	)
+	del := proto.Clone(recs[4]).(*dmicv1.DeidentifiedRecord)
+	del.Header.Version = 11
+	del.Activity.UpdateType = dmicv1.UpdateType_UPDATE_TYPE_DELETE
+	if err := s.writer.WriteActivity(ctx, []*dmicv1.DeidentifiedRecord{del}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs[:2] {
+		if r.GetAssignment().GetStep() != "C-6" || r.GetAssignment().GetCamVersion() != "2025/26" {
+			t.Fatalf("%s is assigned %v, want C-6 under 2025/26 (the premise of this test)", r.Header.RecordKey, r.GetAssignment())
+		}
+	}
+	// What the reference tables say of 2024/25.
+	if sc, ok := ref.ServiceCode("24/25", "NCBPS01S"); !ok || sc.Status != refdata.StatusAmber {
+		t.Fatalf("NCBPS01S in 24/25: %+v, want AMBER", sc)
+	}
+	lastDay := "2025-03-31"
+	d36L, _ := ref.DirectCommissioner(recs[0].GetAssignment().GetCommissionerCode(), lastDay)
+	if d36L.Delegated || d36L.Hub == "" {
+		t.Fatalf("%s on %s: %+v, want not yet delegated, with a hub", recs[0].GetAssignment().GetCommissionerCode(), lastDay, d36L)
+	}
+	p, _ := ref.Practice("B84019")
+	d02T, _ := ref.DirectCommissioner(p.Commissioner, lastDay)
+	want := map[string][2]string{ // record key -> to step, to commissioner
+		"RVR|apc|S1": {"C-6", d36L.Hub},
+		"RVR|apc|S2": {"C-0b", d02T.Hub},
+		"RVR|apc|G1": {recs[2].GetAssignment().GetStep(), recs[2].GetAssignment().GetCommissionerCode()},
+	}
+
+	resp, err := s.as(t, identity.Operator).RerunAssignments(ctx, &assignmentv1.RerunAssignmentsRequest{
+		From: "2025-04-01", To: "2025-08-31", CamVersion: "2024/25", Label: "what 2024/25 would do"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetRecords() != 3 || resp.GetMoved() != 2 || resp.GetMovedActivity() != 2 || resp.GetStepChanged() != 0 || resp.GetCamVersion() != "2024/25" || len(resp.GetRunId()) != 16 {
+		t.Errorf("summary: %v; want 3 records read, 2 moved (2 activities), under 2024/25", resp)
+	}
+	var movedRecords int64
+	for _, m := range resp.GetMoves() {
+		movedRecords += m.GetRecords()
+		if m.GetFromStep() != "C-6" || (m.GetToCommissioner() != d36L.Hub && m.GetToCommissioner() != d02T.Hub) {
+			t.Errorf("move %v: want C-6 to a hub", m)
+		}
+	}
+	if movedRecords != 2 {
+		t.Errorf("moves %v: want 2 records in all", resp.GetMoves())
+	}
+
+	rows := rerunRows(t, s.operator, resp.GetRunId(), 3)
+	for key, w := range want {
+		r, ok := rows[key]
+		if !ok {
+			t.Errorf("no re-run row for %s", key)
+			continue
+		}
+		if r.GetToStep() != w[0] || r.GetToCommissioner() != w[1] {
+			t.Errorf("%s under 2024/25: %s by %s; want %s by %s", key, r.GetToCommissioner(), r.GetToStep(), w[1], w[0])
+		}
+		stored := map[string]*dmicv1.DeidentifiedRecord{"RVR|apc|S1": recs[0], "RVR|apc|S2": recs[1], "RVR|apc|G1": recs[2]}[key].GetAssignment()
+		if r.GetFromCommissioner() != stored.GetCommissionerCode() || r.GetFromStep() != stored.GetStep() || r.GetFromCamVersion() != "2025/26" ||
+			r.GetCamVersion() != "2024/25" || r.GetLabel() != "what 2024/25 would do" || r.GetPeriodFrom() != "2025-04-01" || r.GetActivityCount() != 1 {
+			t.Errorf("%s: row %v; want its stored decision, the run's version, label and period", key, r)
+		}
+	}
+	for key := range rows {
+		if _, ok := want[key]; !ok {
+			t.Errorf("a re-run row for %s, which is outside the period or deleted", key)
+		}
+	}
+
+	for _, bad := range []*assignmentv1.RerunAssignmentsRequest{
+		{From: "2025-04-01", To: "2025-03-01", CamVersion: "2024/25"},
+		{From: "April", To: "2025-03-01", CamVersion: "2024/25"},
+		{From: "2025-04-01", To: "2025-05-01", CamVersion: "2019/20"},
+	} {
+		if _, err := s.as(t, identity.Operator).RerunAssignments(ctx, bad); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("re-run %v: %v, want InvalidArgument", bad, err)
+		}
+	}
+}
+
+// rerunRows reads dmic.cam-reruns until the run's want rows are there, by
+// record key.
+func rerunRows(t *testing.T, c kafkaconn.Cluster, runID string, want int) map[string]*assignmentv1.CamRerunRow {
+	t.Helper()
+	out := map[string]*assignmentv1.CamRerunRow{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for p := range topics.DefaultPartitions {
+		if len(out) == want {
+			break
+		}
+		r := c.NewReader(kafka.ReaderConfig{Topic: topics.CamReruns, Partition: p, MaxWait: 100 * time.Millisecond})
+		end, err := r.ReadLag(ctx)
+		for i := int64(0); err == nil && i < end; i++ {
+			var m kafka.Message
+			if m, err = r.ReadMessage(ctx); err == nil {
+				var row assignmentv1.CamRerunRow
+				if err = proto.Unmarshal(m.Value, &row); err == nil && row.GetRunId() == runID {
+					if string(m.Key) != runID+"|"+row.GetRecordKey() {
+						t.Errorf("row key %q, want run id|record key", m.Key)
+					}
+					out[row.GetRecordKey()] = &row
+				}
+			}
+		}
+		r.Close()
+		if err != nil {
+			t.Fatalf("reading %s/%d: %v", topics.CamReruns, p, err)
+		}
+	}
+	if len(out) != want {
+		t.Fatalf("%d rows of run %s on %s, want %d", len(out), runID, topics.CamReruns, want)
 	}
 	return out
 }

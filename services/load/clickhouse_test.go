@@ -2,14 +2,19 @@ package load_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
 
 	"github.com/dmic-nhs/dmic/services/internal/audit"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
@@ -93,16 +98,7 @@ func TestAuditReachesClickHouse(t *testing.T) {
 	_, cfg := chstoretest.Database(t, "dmic_load_audit")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	writer, err := chstoretest.As(t, cfg, chaccess.Writer).Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer writer.Close()
-	analyst, err := chstoretest.As(t, cfg, chaccess.Analyst).Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer analyst.Close()
+	writer, analyst := openAs(ctx, t, cfg, chaccess.Writer), openAs(ctx, t, cfg, chaccess.Analyst)
 
 	tr := &trail{}
 	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -146,4 +142,66 @@ func TestAuditReachesClickHouse(t *testing.T) {
 			t.Errorf("an NHS number reached the audit table: %q", r.Detail)
 		}
 	}
+}
+
+// The rows of a commissioner-assignment re-run reach the cam_rerun table
+// through load, as the writer user, once each however often they are
+// delivered; the table says which moved, and analysts read it (the summary
+// of docs/commissioner-assignment.md).
+func TestCamRerunsReachClickHouse(t *testing.T) {
+	_, cfg := chstoretest.Database(t, "dmic_load_rerun")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	writer, analyst := openAs(ctx, t, cfg, chaccess.Writer), openAs(ctx, t, cfg, chaccess.Analyst)
+
+	run := timestamppb.New(time.Date(2026, 2, 10, 9, 0, 0, 0, time.UTC))
+	rows := []*assignmentv1.CamRerunRow{
+		{RecordKey: "RVR|apc|S1", FromCommissioner: "36L", ToCommissioner: "13R", FromStep: "C-6", ToStep: "C-6", ActivityCount: 1},
+		{RecordKey: "RVR|apc|S2", FromCommissioner: "02T", ToCommissioner: "85J", FromStep: "C-6", ToStep: "C-0b", ActivityCount: 1},
+		{RecordKey: "RVR|local_flow|L1", FromCommissioner: "36L", ToCommissioner: "36L", FromStep: "C-5", ToStep: "J", ActivityCount: 3, PricePence: 12345},
+		{RecordKey: "RVR|apc|G1", FromCommissioner: "36L", ToCommissioner: "36L", FromStep: "C-5", ToStep: "C-5", ActivityCount: 1},
+	}
+	var msgs []pipeline.Message
+	for range 2 { // delivered twice
+		for i, r := range rows {
+			r.RunId, r.RunTime, r.CamVersion = "0123456789abcdef", run, "2024/25"
+			msgs = append(msgs, pipeline.Message{Topic: topics.CamReruns, Offset: int64(i), Value: marshal(t, r)})
+		}
+	}
+	var outs []pipeline.Output
+	for _, m := range msgs {
+		o, err := load.Processor{}.Process(ctx, m)
+		if err != nil {
+			t.Fatalf("Process: %v", err)
+		}
+		outs = append(outs, o...)
+	}
+	if _, err := (load.Processor{}).Process(ctx, pipeline.Message{Topic: topics.CamReruns, Value: []byte("junk")}); err == nil {
+		t.Error("a message that is no re-run row was accepted")
+	}
+	if err := (load.Sink{Store: chstore.NewWriter(writer, cfg.Database), Kafka: &fakeKafka{}}).Write(ctx, outs); err != nil {
+		t.Fatalf("Sink.Write: %v", err)
+	}
+	q := fmt.Sprintf(`SELECT count(), sum(moved), sum(step_changed), sumIf(activity_count, moved = 1), sum(activity_count), sum(price_pence)
+FROM %s.cam_rerun FINAL WHERE run_id = '0123456789abcdef'`, cfg.Database)
+	var n, moved, stepOnly uint64
+	var movedActivity, activity, price int64
+	if err := analyst.QueryRow(ctx, q).Scan(&n, &moved, &stepOnly, &movedActivity, &activity, &price); err != nil {
+		t.Fatalf("the analyst reads cam_rerun: %v", err)
+	}
+	if n != 4 || moved != 2 || stepOnly != 1 || movedActivity != 2 || activity != 6 || price != 12345 {
+		t.Errorf("rows %d, moved %d, step only %d, moved activity %d, activity %d, price %d; want 4, 2, 1, 2, 6, 12345 (each row once)",
+			n, moved, stepOnly, movedActivity, activity, price)
+	}
+}
+
+// openAs connects to cfg's database as user until the test ends.
+func openAs(ctx context.Context, t *testing.T, cfg chstore.Config, user string) driver.Conn {
+	t.Helper()
+	c, err := chstoretest.As(t, cfg, user).Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

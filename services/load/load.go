@@ -1,6 +1,7 @@
 // Package load is the sink: it reads the assigned, reconciled and rejected
 // topics, the validation outcomes and submission receipts that feed
-// data-quality reports, and the security audit trail, and writes them to
+// data-quality reports, the security audit trail and the rows of
+// commissioner-assignment re-runs, and writes them to
 // ClickHouse in large batches. Offsets are committed
 // only after ClickHouse acknowledged the insert; the tables are
 // ReplacingMergeTree keyed by record identity, so a replayed batch leaves
@@ -14,6 +15,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/audit"
@@ -23,10 +25,10 @@ import (
 )
 
 // Inputs are the topics load consumes.
-var Inputs = []string{topics.Assigned, topics.Reconciled, topics.Rejected, topics.ValidationOutcomes, topics.Submissions, topics.Audit}
+var Inputs = []string{topics.Assigned, topics.Reconciled, topics.Rejected, topics.ValidationOutcomes, topics.Submissions, topics.Audit, topics.CamReruns}
 
 // Row is one row for ClickHouse: an Activity, a Reconciliation, a
-// Rejection, an Outcome, a Receipt or an AuditEntry, and nothing else (the method is
+// Rejection, an Outcome, a Receipt, an AuditEntry or a CamRerun, and nothing else (the method is
 // unexported). The stage decodes each message into one (Decode); the sink
 // writes them to their tables; the runner carries them in between as
 // pipeline.RowOutput[Row], which only this package reads back.
@@ -56,8 +58,13 @@ type Receipt struct {
 // offset there.
 type AuditEntry struct{ Row chstore.AuditRow }
 
+// CamRerun is a row of the cam_rerun table: one record of a re-run of
+// commissioner assignment.
+type CamRerun struct{ Row *assignmentv1.CamRerunRow }
+
 func (Activity) isRow()       {}
 func (AuditEntry) isRow()     {}
+func (CamRerun) isRow()       {}
 func (Reconciliation) isRow() {}
 func (Rejection) isRow()      {}
 func (Outcome) isRow()        {}
@@ -133,6 +140,12 @@ func Decode(m pipeline.Message) (Row, error) {
 			e.ID = fmt.Sprintf("%s@%d/%d", m.Topic, m.Partition, m.Offset)
 		}
 		return AuditEntry{chstore.AuditRow{Entry: e, Offset: m.Offset}}, nil
+	case topics.CamReruns:
+		r := &assignmentv1.CamRerunRow{}
+		if err := proto.Unmarshal(m.Value, r); err != nil || r.GetRunId() == "" || r.GetRecordKey() == "" {
+			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.assignment.v1.CamRerunRow with a run id and a record key")
+		}
+		return CamRerun{r}, nil
 	}
 	return nil, fmt.Errorf("load: unexpected topic %s", m.Topic)
 }
@@ -145,6 +158,7 @@ type Store interface {
 	WriteOutcomes(ctx context.Context, outs []*validationv1.ValidationOutcome) error
 	WriteReceipts(ctx context.Context, rs []*validationv1.SubmissionReceipt) error
 	WriteAudit(ctx context.Context, rs []chstore.AuditRow) error
+	WriteCamReruns(ctx context.Context, rs []*assignmentv1.CamRerunRow) error
 }
 
 // Sink writes the stage's rows to ClickHouse, one insert per table per
@@ -186,6 +200,7 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 	var outcomes []*validationv1.ValidationOutcome
 	var receipts []*validationv1.SubmissionReceipt
 	var entries []chstore.AuditRow
+	var reruns []*assignmentv1.CamRerunRow
 	for _, row := range rows {
 		switch r := row.(type) {
 		case Activity:
@@ -200,6 +215,8 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 			receipts = append(receipts, r.Receipt)
 		case AuditEntry:
 			entries = append(entries, r.Row)
+		case CamRerun:
+			reruns = append(reruns, r.Row)
 		default:
 			// Only a new Row type this switch forgot can get here.
 			return pipeline.Permanent(fmt.Errorf("load: no table for a row of type %T", row))
@@ -225,6 +242,9 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 		return err
 	}
 	if err := s.Store.WriteOutcomes(ctx, outcomes); err != nil {
+		return err
+	}
+	if err := s.Store.WriteCamReruns(ctx, reruns); err != nil {
 		return err
 	}
 	return s.Store.WriteAudit(ctx, entries)

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/audit"
@@ -184,6 +185,7 @@ type fakeStore struct {
 	outs    []*validationv1.ValidationOutcome
 	rcpts   []*validationv1.SubmissionReceipt
 	audit   []chstore.AuditRow
+	reruns  []*assignmentv1.CamRerunRow
 	failOn  string
 	failErr error
 }
@@ -224,6 +226,11 @@ func (s *fakeStore) WriteReceipts(_ context.Context, rs []*validationv1.Submissi
 func (s *fakeStore) WriteAudit(_ context.Context, rs []chstore.AuditRow) error {
 	s.audit = append(s.audit, rs...)
 	return s.fail("audit")
+}
+
+func (s *fakeStore) WriteCamReruns(_ context.Context, rs []*assignmentv1.CamRerunRow) error {
+	s.reruns = append(s.reruns, rs...)
+	return s.fail("cam_rerun")
 }
 
 type fakeKafka struct {
@@ -327,9 +334,10 @@ func TestSinkReturnsErrors(t *testing.T) {
 		rowOut(load.Outcome{Outcome: &validationv1.ValidationOutcome{}}),
 		rowOut(load.Receipt{Receipt: &validationv1.SubmissionReceipt{}}),
 		rowOut(load.AuditEntry{Row: chstore.AuditRow{Entry: audit.Entry{ID: "a1", Outcome: audit.Refused}}}),
+		rowOut(load.CamRerun{Row: &assignmentv1.CamRerunRow{RunId: "r1", RecordKey: "k1"}}),
 		{Topic: topics.Rejected, Value: []byte("a dead letter")},
 	}
-	for _, failOn := range []string{"activity", "reconciliation", "rejections", "receipts", "outcomes", "audit", "kafka"} {
+	for _, failOn := range []string{"activity", "reconciliation", "rejections", "receipts", "outcomes", "audit", "cam_rerun", "kafka"} {
 		t.Run(failOn, func(t *testing.T) {
 			store, kf := &fakeStore{failOn: failOn, failErr: boom}, &fakeKafka{}
 			if failOn == "kafka" {

@@ -16,6 +16,7 @@
 //	dmicctl spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE
 //	dmicctl key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO
 //	dmicctl explain RECORD_KEY
+//	dmicctl cam rerun -from YYYY-MM-DD -to YYYY-MM-DD -version 2024/25 [-label TEXT]
 //	dmicctl skip SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
 //	dmicctl replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT
 //	dmicctl kafka-setup [-brokers ADDRS] [-passwords-dir DIR] [-kafka-sasl-password-file F] [-kafka-tls-ca F] | kafka-setup -print
@@ -51,7 +52,7 @@ func usage(fs *flag.FlagSet) {
 		"       dmicctl [-services ...] spec list | spec show ID [VERSION] | spec get ID [VERSION] | spec load [--allow-backdated --reason TEXT] FILE\n"+
 		"       dmicctl [-services ...] key list | key rotate DOMAIN VERSION [-generate] | key repseudonymise FROM TO\n"+
 		"       dmicctl [-services ...] dsa list | dsa show ID [VERSION] | dsa load FILE... | dsa revoke ID -reason TEXT | dsa key DOMAIN [VERSION] | access report\n"+
-		"       dmicctl [-services ...] explain RECORD_KEY\n"+
+		"       dmicctl [-services ...] explain RECORD_KEY | cam rerun -from YYYY-MM-DD -to YYYY-MM-DD -version 2024/25 [-label TEXT]\n"+
 		"       dmicctl [-services ...] skip | replay SERVICE TOPIC/PARTITION@OFFSET -reason TEXT\n"+
 		"       dmicctl [-timeout d] dq [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-rules] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
 		"       dmicctl [-timeout d] small-numbers [-k 5] [-provider CODE] [-dataset NAME] [-source provider|national] [-months N] [-clickhouse-addr ADDR] [-clickhouse-database DB]\n"+
@@ -124,6 +125,13 @@ func run(args []string) int {
 		return dsaCommand(ctx, cmd, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
 	case "explain":
 		return explain(ctx, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, *timeout)
+	case "cam":
+		// A re-run reads and assigns a whole period: allow it time.
+		t := *timeout
+		if !flagSet(fs, "timeout") {
+			t = time.Hour
+		}
+		return camCommand(ctx, fs.Args()[1:], svcs, w, os.Stdout, os.Stderr, t)
 	case "skip", "replay":
 		// A replay waits for the stage to process the message: allow more
 		// than a status call unless -timeout was given.

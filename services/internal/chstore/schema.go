@@ -96,6 +96,9 @@ func ddlOf[R any](cols []column[R]) []columnDDL {
 //     then done or failed), so a redelivered entry replaces itself.
 //     Partitioned by month, for queries of recent entries and for dropping
 //     months past their retention.
+//   - cam_rerun: one row per record of a re-run of commissioner assignment,
+//     keyed by the run and the record, so a redelivered row replaces itself.
+//     Partitioned by month of the run, so an old run's month can be dropped.
 func tables() []tableDef {
 	return []tableDef{
 		{
@@ -134,6 +137,12 @@ func tables() []tableDef {
 			columns: ddlOf(auditColumns),
 			engine:  "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time)",
 			orderBy: []string{"id", "outcome"}, partition: "toYYYYMM(time)", layout: 1,
+		},
+		{
+			name:    TableCamRerun,
+			columns: ddlOf(camRerunColumns),
+			engine:  "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(run_time)",
+			orderBy: []string{"run_id", "record_key"}, partition: "toYYYYMM(run_time)", layout: 1,
 		},
 	}
 }

@@ -52,6 +52,11 @@ const (
 	// serial), what, when and the outcome; never a secret or a patient
 	// identifier (docs/security.md).
 	Audit = "dmic.audit"
+	// CamReruns carries the rows of a re-run of commissioner assignment under
+	// a chosen CAM version (assign's RerunAssignments): one per record, its
+	// stored and re-run decision, no identifier. Load writes them to the
+	// cam_rerun table.
+	CamReruns = "dmic.cam-reruns"
 )
 
 // DefaultPartitions is the partition count of every dmic topic.
@@ -101,5 +106,7 @@ func All() []Spec {
 		// Kept whole (not compacted): the first start of a key must stay
 		// before any later one, in one partition.
 		{Name: SubmissionAttempts, RetentionMs: -1, Partitions: 1},
+		// Keyed by run and record; the table keeps the runs.
+		{Name: CamReruns, RetentionMs: (4 * week).Milliseconds()},
 	}
 }

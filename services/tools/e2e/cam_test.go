@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/assign/cam"
 	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
@@ -255,4 +257,124 @@ func unassignedExpected(items []synth.Item) int64 {
 		}
 	}
 	return n
+}
+
+// rerunRow is a row of cam_rerun with the record's service code.
+type rerunRow struct {
+	key, fromComm, toComm, fromStep, toStep, fromReason, service string
+	moved                                                        uint8
+}
+
+// rerun re-runs the CAM dates from..to under version as the operator, and
+// returns the summary and the run's rows once load has written them all.
+func (s *stackUnderTest) rerun(ctx context.Context, from, to, version string) (*assignmentv1.RerunAssignmentsResponse, []rerunRow) {
+	s.t.Helper()
+	resp, err := s.assignment(devpki.OperatorFile).RerunAssignments(ctx, &assignmentv1.RerunAssignmentsRequest{From: from, To: to, CamVersion: version, Label: "e2e"})
+	if err != nil {
+		s.t.Fatalf("re-run %s to %s under %s: %v", from, to, version, err)
+	}
+	if want := s.count(fmt.Sprintf("SELECT count() FROM %s.activity_current WHERE cam_date >= '%s' AND cam_date <= '%s'", database, from, to)); resp.GetRecords() != want || want == 0 {
+		s.t.Errorf("re-run %s read %d records, want the %d current records of the period", resp.GetRunId(), resp.GetRecords(), want)
+	}
+	q := fmt.Sprintf("SELECT count() FROM %s.cam_rerun FINAL WHERE run_id = '%s'", database, resp.GetRunId())
+	s.waitFor("the re-run's rows in cam_rerun", time.Minute, func() bool { return s.count(q) == resp.GetRecords() })
+	if moved := s.count(q + " AND moved = 1"); moved != resp.GetMoved() {
+		s.t.Errorf("re-run %s: %d rows moved in cam_rerun, the summary says %d", resp.GetRunId(), moved, resp.GetMoved())
+	}
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT record_key, from_commissioner, to_commissioner, from_step, to_step, from_reason_code, moved, service_code
+FROM (SELECT * FROM %[1]s.cam_rerun FINAL WHERE run_id = '%[2]s') AS r
+ANY LEFT JOIN (SELECT record_key, service_code FROM %[1]s.activity_current) AS a USING (record_key)`, database, resp.GetRunId()))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []rerunRow
+	for rows.Next() {
+		var r rerunRow
+		if err := rows.Scan(&r.key, &r.fromComm, &r.toComm, &r.fromStep, &r.toStep, &r.fromReason, &r.moved, &r.service); err != nil {
+			s.t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return resp, out
+}
+
+// checkRerun re-runs each year's activity under the other year's CAM
+// version and checks the diff table against what the reference tables and
+// the guidance say differs between 2024/25 and 2025/26 (the 2025/26
+// guidance's "changes from 24/25": no amber services; every ICB delegated
+// from April 2025, where 46 sub-ICBs had no agreement in 2024/25), not
+// against the engine's own answers:
+//   - activity with no service code keeps its commissioner and step;
+//   - 2025/26 activity under 2024/25: a service AMBER in 24/25 assigned by
+//     C-6 goes to C-0b; a green one of a sub-ICB not delegated on
+//     2025-03-31 goes to that sub-ICB's specialised hub (C-6 No);
+//   - 2024/25 activity under 2025/26: what was C-0b (amber) becomes C-6,
+//     and what went to a hub for want of an agreement (C_6_4) goes to a
+//     delegated sub-ICB.
+func checkRerun(ctx context.Context, t *testing.T, s *stackUnderTest, ref *refdata.Reference) {
+	t.Helper()
+	status := func(year, code string) string {
+		sc, _ := ref.ServiceCode(year, code)
+		return sc.Status
+	}
+	unchanged := func(r rerunRow) {
+		if r.service == "" && (r.moved != 0 || r.fromStep != r.toStep || r.fromComm != r.toComm) {
+			t.Errorf("%s has no service code but moves %s by %s -> %s by %s", r.key, r.fromComm, r.fromStep, r.toComm, r.toStep)
+		}
+	}
+	seen := map[string]int{}
+
+	resp, rows := s.rerun(ctx, "2025-04-01", "2026-09-30", "2024/25")
+	if resp.GetMoved() == 0 {
+		t.Errorf("nothing of 2025/26 moves under 2024/25: %v", resp)
+	}
+	for _, r := range rows {
+		unchanged(r)
+		if r.fromStep != "C-6" {
+			continue
+		}
+		switch status("24/25", r.service) {
+		case refdata.StatusAmber:
+			seen["amber"]++
+			if r.toStep != "C-0b" {
+				t.Errorf("%s: %s is AMBER in 24/25, so C-0b, not %s by %s", r.key, r.service, r.toComm, r.toStep)
+			}
+		case refdata.StatusGreen:
+			if d, ok := ref.DirectCommissioner(r.fromComm, "2025-03-31"); ok && !d.Delegated {
+				seen["not delegated in 2024/25"]++
+				if r.toStep != "C-6" || r.toComm != d.Hub {
+					t.Errorf("%s: %s had no delegation on 2025-03-31, so its hub %s by C-6, not %s by %s", r.key, r.fromComm, d.Hub, r.toComm, r.toStep)
+				}
+			}
+		}
+	}
+	t.Logf("re-run of 2025/26 under 2024/25: %d records, %d move, %d change step only; moves %v", resp.GetRecords(), resp.GetMoved(), resp.GetStepChanged(), resp.GetMoves())
+
+	resp, rows = s.rerun(ctx, "2024-04-01", "2025-03-31", "2025/26")
+	if resp.GetMoved() == 0 {
+		t.Errorf("nothing of 2024/25 moves under 2025/26: %v", resp)
+	}
+	for _, r := range rows {
+		unchanged(r)
+		switch {
+		case r.fromStep == "C-0b":
+			seen["amber became green"]++
+			if status("25/26", r.service) != refdata.StatusGreen || r.toStep != "C-6" || r.moved != 1 {
+				t.Errorf("%s: C-0b (amber %s) in 2024/25; under 2025/26 (%s) %s by %s, want C-6 to the delegated sub-ICB",
+					r.key, r.service, status("25/26", r.service), r.toComm, r.toStep)
+			}
+		case r.fromStep == "C-6" && strings.HasSuffix(r.fromReason, "_C_6_4"):
+			seen["hub became delegated"]++
+			if d, ok := ref.DirectCommissioner(r.toComm, "2025-04-01"); r.toStep != "C-6" || !ok || !d.Delegated {
+				t.Errorf("%s: went to the hub %s in 2024/25; under 2025/26 %s by %s, want a delegated sub-ICB by C-6", r.key, r.fromComm, r.toComm, r.toStep)
+			}
+		}
+	}
+	t.Logf("re-run of 2024/25 under 2025/26: %d records, %d move, %d change step only; moves %v", resp.GetRecords(), resp.GetMoved(), resp.GetStepChanged(), resp.GetMoves())
+	for _, c := range []string{"not delegated in 2024/25", "amber became green", "hub became delegated"} {
+		if seen[c] == 0 {
+			t.Errorf("no re-run row of the kind %q: the data does not test it", c)
+		}
+	}
 }

@@ -291,6 +291,8 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	// Commissioner assignment: every CAM step taken, each scenario as expected.
 	checkCAM(t, s, st, items, want)
+	// Each year's activity re-run under the other year's CAM version.
+	checkRerun(ctx, t, s, ref)
 	for _, status := range []string{"matched", "mismatched", "local_only", "national_only"} {
 		s.waitFor("reconciliation status "+status, time.Minute, func() bool {
 			return s.count("SELECT count() FROM "+database+".reconciliation FINAL WHERE status = '"+status+"'") > 0
