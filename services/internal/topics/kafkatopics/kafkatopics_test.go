@@ -58,8 +58,8 @@ func TestEnsure(t *testing.T) {
 			t.Errorf("topic %s: present %v with %d partitions, want %d", s.Name, ok, n, want)
 		}
 	}
-	if len(topics.All()) != 16 {
-		t.Errorf("All lists %d topics, want 16", len(topics.All()))
+	if len(topics.All()) != 17 {
+		t.Errorf("All lists %d topics, want 17", len(topics.All()))
 	}
 	for _, one := range []string{topics.Specifications, topics.SubmissionAttempts} {
 		if got[one] != 1 {
