@@ -460,12 +460,19 @@ func checkSizes(outs []Output) error {
 // MessageSize is o's size as kafka-go measures it against BatchBytes: key,
 // value and headers with their framing.
 func MessageSize(o Output) int {
-	n := 4 + 1 + 1 + 4 + len(o.Key) + 4 + len(o.Value) + 8
+	n := FramedSize(len(o.Key), len(o.Value))
 	for _, h := range o.Headers {
-		n += 5 + len(h.Key) + 5 + len(h.Value)
+		n += HeaderSize(len(h.Key), len(h.Value))
 	}
 	return n
 }
+
+// FramedSize is a message's size without headers, as kafka-go measures it:
+// its key and value with their framing (MessageSize adds the headers).
+func FramedSize(key, value int) int { return 4 + 1 + 1 + 4 + key + 4 + value + 8 }
+
+// HeaderSize is the size of one header with its framing (MessageSize).
+func HeaderSize(key, value int) int { return 5 + key + 5 + value }
 
 // Rules of the dead letters the runner itself writes.
 const (
