@@ -195,6 +195,11 @@ type Runner struct {
 	ops     chan replayOp
 	stopped chan struct{}
 
+	// batch is the runner's batch, reused (fetchBatch); used is how much of
+	// it the last batch filled.
+	batch []Message
+	used  int
+
 	mu      sync.Mutex
 	paused  bool
 	resumed chan struct{}
@@ -333,26 +338,44 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// fetchBatch gathers the next batch: the first message, then whatever comes
+// before the batch is full, BatchWait has passed since the first, or no
+// message has come for IdleWait.
+//
+// It costs next to nothing per message, because it runs for every message
+// of every stage: the slice is the runner's own, reused from batch to batch
+// (a new one of MaxBatch messages, 1.3 MB zeroed for 10,000, was made for
+// each batch however few it held), and one timer, pushed back after each
+// message, cancels the wait (a context.WithTimeout per message cost five
+// allocations and about a microsecond; BenchmarkFetchBatch).
 func (r *Runner) fetchBatch(ctx context.Context) ([]Message, error) {
 	first, err := r.reader.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	batch := make([]Message, 1, r.cfg.MaxBatch)
-	batch[0] = first
+	if r.batch == nil {
+		r.batch = make([]Message, 0, r.cfg.MaxBatch)
+	}
+	clear(r.batch[:r.used]) // the last batch's messages, for the collector
+	batch := append(r.batch[:0], first)
+	defer func() { r.used = len(batch) }()
 	deadline := time.Now().Add(r.cfg.BatchWait)
+	wait := func() time.Duration { return min(r.cfg.IdleWait, time.Until(deadline)) }
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(wait(), cancel)
+	defer idle.Stop()
 	for len(batch) < r.cfg.MaxBatch {
-		wait := min(r.cfg.IdleWait, time.Until(deadline))
-		if wait <= 0 {
-			break
-		}
-		wctx, cancel := context.WithTimeout(ctx, wait)
 		m, err := r.reader.FetchMessage(wctx)
-		cancel()
 		if err != nil {
 			break // idle, the wait ran out, or ctx ended: go with what we have
 		}
 		batch = append(batch, m)
+		w := wait()
+		if w <= 0 || !idle.Stop() {
+			break // the batch's time is up, or the timer fired (wctx is done)
+		}
+		idle.Reset(w)
 	}
 	return batch, nil
 }
