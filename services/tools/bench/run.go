@@ -306,7 +306,11 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 	for _, n := range devstack.ServiceNames {
 		b.pids[n] = b.st.Procs[n].Pid()
 	}
-	if pid, err := b.procs.findProcess("clickhouse", b.varDir); err == nil && pid > 0 {
+	// "clickhouse-server", not "clickhouse": ingest's and load's command
+	// lines name -clickhouse-addr and files under the var directory too, and
+	// whichever pid /proc listed first was taken (a run reported ingest's
+	// figures as ClickHouse's).
+	if pid, err := b.procs.findProcess("clickhouse-server", b.varDir); err == nil && pid > 0 {
 		b.pids["clickhouse"] = pid
 	} else {
 		res.Warnings = append(res.Warnings, "clickhouse-server process not found: its CPU and memory are not reported")
