@@ -403,6 +403,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	sp := newSpool(s.spoolDir, s.spoolMemory)
 	defer sp.Close()
+	sp.expect(r.ContentLength) // at most MaxBodyBytes, checked above
 	body := &lineCap{r: http.MaxBytesReader(w, r.Body, maxBody), max: maxLines}
 	_, err = io.Copy(sp, body)
 	if err == nil && body.lines() > maxLines {

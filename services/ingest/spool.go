@@ -38,6 +38,16 @@ func newSpool(dir string, memLimit int) *spool {
 	return &spool{dir: dir, memLimit: memLimit, digest: sha256.New()}
 }
 
+// expect makes room in memory for n bytes of content about to come (a
+// request's Content-Length): the buffer then grows once, not by doubling
+// and copying (bytes.Buffer's growth was 8% of ingest's CPU in a profile).
+// Content that would go to a file, or an unknown length, reserves nothing.
+func (s *spool) expect(n int64) {
+	if n > 0 && s.f == nil && int64(s.mem.Len())+n <= int64(s.memLimit) {
+		s.mem.Grow(int(n))
+	}
+}
+
 // Write appends to the content.
 func (s *spool) Write(p []byte) (int, error) {
 	s.digest.Write(p)

@@ -27,7 +27,7 @@ import (
 // flushEvery is how many raw messages are produced together.
 const flushEvery = 5000
 
-// Producer is the part of *kafka.Writer ingest uses.
+// Producer is the part of *kafkapipe.Writer ingest uses.
 type Producer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }

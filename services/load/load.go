@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
@@ -222,30 +223,36 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 			return pipeline.Permanent(fmt.Errorf("load: no table for a row of type %T", row))
 		}
 	}
-	if err := s.Store.WriteActivity(ctx, acts); err != nil {
-		return err
-	}
-	if s.Recipients != nil {
-		if err := s.Recipients.Write(ctx, acts); err != nil {
+	// The tables are written at once, each insert on its own connection:
+	// the batch is done when the slowest is, not when the sum of them is.
+	// Each insert costs ClickHouse a round of writing parts, so one after
+	// the other they made most of load's batch time (0.25 to 1 s a batch at
+	// 2,000 records/s), which every record waits for. Nothing is committed
+	// unless all succeed, and a batch written again replaces itself, so
+	// their order does not matter to what is kept; only the two orders a
+	// reader may see in between are kept (recipients after dmic's table,
+	// receipts before outcomes).
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.Store.WriteActivity(gctx, acts); err != nil {
 			return err
 		}
-	}
-	if err := s.Store.WriteReconciliation(ctx, recs); err != nil {
-		return err
-	}
-	if err := s.Store.WriteRejections(ctx, rejs); err != nil {
-		return err
-	}
-	// Receipts before outcomes, so that a report read in between already
-	// knows how many records the submission has.
-	if err := s.Store.WriteReceipts(ctx, receipts); err != nil {
-		return err
-	}
-	if err := s.Store.WriteOutcomes(ctx, outcomes); err != nil {
-		return err
-	}
-	if err := s.Store.WriteCamReruns(ctx, reruns); err != nil {
-		return err
-	}
-	return s.Store.WriteAudit(ctx, entries)
+		if s.Recipients != nil {
+			return s.Recipients.Write(gctx, acts)
+		}
+		return nil
+	})
+	g.Go(func() error { return s.Store.WriteReconciliation(gctx, recs) })
+	g.Go(func() error { return s.Store.WriteRejections(gctx, rejs) })
+	g.Go(func() error {
+		// Receipts before outcomes, so that a report read in between already
+		// knows how many records the submission has.
+		if err := s.Store.WriteReceipts(gctx, receipts); err != nil {
+			return err
+		}
+		return s.Store.WriteOutcomes(gctx, outcomes)
+	})
+	g.Go(func() error { return s.Store.WriteCamReruns(gctx, reruns) })
+	g.Go(func() error { return s.Store.WriteAudit(gctx, entries) })
+	return g.Wait()
 }

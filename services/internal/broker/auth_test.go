@@ -26,9 +26,8 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 // produce writes one message to partition 0 of topic as c and returns the
 // error.
 func produce(ctx context.Context, c kafkaconn.Cluster, topic string) error {
-	w := kafkapipe.NewWriter(c)
-	w.MaxAttempts = 1
-	w.Balancer = kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 })
+	w := kafkapipe.NewWriter(c, kafkapipe.WithMaxAttempts(1),
+		kafkapipe.WithBalancer(kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 })))
 	defer w.Close()
 	return w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: []byte("k"), Value: []byte(`{"x":1}`)})
 }
@@ -45,9 +44,8 @@ func readOne(ctx context.Context, c kafkaconn.Cluster, topic string) (kafka.Mess
 // that a reader of any partition finds one.
 func feed(t *testing.T, ctx context.Context, b *broker.Broker) {
 	t.Helper()
-	w := kafkapipe.NewWriter(brokertest.Admin(t, b))
+	w := kafkapipe.NewWriter(brokertest.Admin(t, b), kafkapipe.WithBalancer(&kafka.RoundRobin{}))
 	defer w.Close()
-	w.Balancer = &kafka.RoundRobin{}
 	var msgs []kafka.Message
 	for i := range 2 * topics.DefaultPartitions {
 		msgs = append(msgs, kafka.Message{Topic: topics.Raw, Key: []byte(strconv.Itoa(i)), Value: []byte(`{"nhs_number":"9434765919"}`)})

@@ -12,10 +12,17 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 )
 
-// layout1 is the DDL of the tables whose sorting key changed, as the previous
+// layout1 is the DDL of the tables whose layout changed, as the previous
 // version created them, and rows of a submission that was sent twice (each
-// rejected record twice, from two raw offsets), across two months.
+// rejected record twice, from two raw offsets), across two months; and
+// activity by month, with a record revised into another year.
 var layout1 = []string{
+	`CREATE TABLE %[1]s.activity (record_key String, version UInt64, deleted UInt8, activity_date Date, match_key String)
+	ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(activity_date) ORDER BY (record_key)`,
+	`INSERT INTO %[1]s.activity (record_key, version, deleted, activity_date, match_key)
+	SELECT 'a', 1, 0, toDate('2024-12-31'), 'ma' UNION ALL
+	SELECT 'a', 2, 0, toDate('2025-01-02'), 'ma' UNION ALL
+	SELECT 'b', 1, 0, toDate('2025-03-01'), 'mb'`,
 	`CREATE TABLE %[1]s.rejections (source_topic String, source_partition Int32, source_offset Int64, stage String,
 	submission_id String, record_id String, line_number Int64, record_key String, dataset String, source String,
 	submitter_org_code String, provider_code String, rule_id String, field String, severity String, message String,
@@ -65,17 +72,20 @@ func TestLayoutMigration(t *testing.T) {
 	applyConcurrently(ctx, t, srv, db, 4)
 
 	for _, tb := range tables() {
-		if ok, err := hasSortingKey(ctx, conn, db, tb); err != nil || !ok {
+		if ok, err := hasLayout(ctx, conn, db, tb); err != nil || !ok {
 			t.Errorf("%s: new sorting key %v, %v", tb.name, ok, err)
 		}
 	}
 	tablesNow := firstColumn[string](t, conn, "SELECT name FROM system.tables WHERE database = ? AND name LIKE '%layout%' ORDER BY name", db)
-	if fmt.Sprint(tablesNow) != "[rejections_layout1 submissions_layout1]" {
-		t.Errorf("tables of the migration = %v, want the two old tables and no staging table", tablesNow)
+	if fmt.Sprint(tablesNow) != "[activity_layout1 rejections_layout1 submissions_layout1]" {
+		t.Errorf("tables of the migration = %v, want the three old tables and no staging table", tablesNow)
 	}
 	done := firstColumn[string](t, conn, "SELECT migration FROM "+db+".schema_migrations FINAL ORDER BY migration")
-	if fmt.Sprint(done) != "[copy rejections_layout1 into rejections copy submissions_layout1 into submissions]" {
-		t.Errorf("migrations recorded = %q, want the two copies", done)
+	if fmt.Sprint(done) != "[copy activity_layout1 into activity copy rejections_layout1 into rejections copy submissions_layout1 into submissions]" {
+		t.Errorf("migrations recorded = %q, want the three copies", done)
+	}
+	if p := firstColumn[string](t, conn, "SELECT partition_key FROM system.tables WHERE database = ? AND name = ?", db, TableActivity); fmt.Sprint(p) != "[toYear(activity_date)]" {
+		t.Errorf("activity's partition key = %q, want by year", p)
 	}
 	for _, c := range []struct {
 		what, query string
@@ -87,6 +97,13 @@ func TestLayoutMigration(t *testing.T) {
 		{"rows under FINAL", "SELECT count() FROM " + db + ".rejections FINAL", 4},
 		{"sub-old's rows, by line", "SELECT count() FROM " + db + ".rejections FINAL WHERE submission_id = 'sub-old' AND position IN (1, 2)", 2},
 		{"records in rejections_summary", "SELECT sum(records) FROM " + db + "." + ViewRejectionsSummary, 4},
+		// Every version copied (the services that started together may each
+		// have copied them: they collapse).
+		{"activity versions copied", "SELECT uniqExact(record_key, version) FROM " + db + ".activity", 3},
+		// The revision into another year replaces the first version under
+		// FINAL (across partitions), in the view too.
+		{"activity_current", "SELECT count() FROM " + db + "." + ViewActivityCurrent, 2},
+		{"a's version", "SELECT max(version) FROM " + db + "." + ViewActivityCurrent + " WHERE record_key = 'a'", 2},
 		// The copies keep their load time.
 		{"copied rows loaded before the copy", "SELECT countIf(loaded_at != toDateTime('2025-04-01 00:00:00')) FROM " + db + ".rejections", 0},
 	} {

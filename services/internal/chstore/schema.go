@@ -1,6 +1,7 @@
 package chstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,11 +40,13 @@ type tableDef struct {
 	engine  string
 	orderBy []string
 	// partition is the partition expression, when there is one: a table
-	// rebuilt with another sorting key is copied one partition at a time.
+	// rebuilt with another layout is copied one partition at a time.
 	partition string
-	// layout numbers the sorting keys the table has had (1 for the first).
-	// A table whose sorting key is not orderBy is of layout-1 and is rebuilt
-	// (see migrateLayout); its old copy is kept as <name>_layout<layout-1>.
+	// layout numbers the layouts (sorting key and partition expression) the
+	// table has had (1 for the first). A table whose sorting key is not
+	// orderBy, or whose partition expression is not partition, is of
+	// layout-1 and is rebuilt (see migrateLayout); its old copy is kept as
+	// <name>_layout<layout-1>.
 	layout int
 }
 
@@ -62,11 +65,15 @@ func ddlOf[R any](cols []column[R]) []columnDDL {
 // Why these engines and keys:
 //   - activity: one row per revision of a record; ReplacingMergeTree(version)
 //     ordered by record_key keeps the highest version (a delete is a revision
-//     with deleted = 1). Partitioned by activity month for pruning and for
-//     dropping old months. Background merges only collapse rows within a
-//     partition, so a revision that moves a record to another month leaves the
+//     with deleted = 1). Partitioned by activity year, for pruning and for
+//     dropping old years. Background merges only collapse rows within a
+//     partition, so a revision that moves a record to another year leaves the
 //     old row in the old partition until a query uses FINAL, which collapses
-//     across partitions (tested on 18.16): the views use FINAL.
+//     across partitions (tested on 18.16): the views use FINAL. Layout 2:
+//     layout 1 was partitioned by activity month, so that one insert of a
+//     batch spanning a year of activity made about 12 parts of 72 columns
+//     each, and ClickHouse spent most of its CPU creating and merging their
+//     files (docs/performance.md, Issue 15 pass).
 //   - rejections: one row per failure of a dead letter, keyed by the record
 //     (its submission and position in it), the stage, the rule and field, and
 //     the topic the stage read (position is computed by the server from the
@@ -104,8 +111,8 @@ func tables() []tableDef {
 		{
 			name:    TableActivity,
 			columns: ddlOf(activityColumns),
-			engine:  "ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(activity_date)",
-			orderBy: []string{"record_key"}, partition: "toYYYYMM(activity_date)", layout: 1,
+			engine:  "ENGINE = ReplacingMergeTree(version) PARTITION BY toYear(activity_date)",
+			orderBy: []string{"record_key"}, partition: "toYear(activity_date)", layout: 2,
 		},
 		{
 			name:      TableRejections,
@@ -292,8 +299,8 @@ WHERE has_receipt = 0 OR counted = 1`, columns, db, table, db, ViewSubmissionSta
 // statement is IF NOT EXISTS, and a statement that fails because another
 // process won the race is accepted once the object is seen to exist. Tables
 // gain columns (ALTER TABLE ADD COLUMN for any that are missing, since 18.16
-// has no ADD COLUMN IF NOT EXISTS); a table whose sorting key is of an older
-// layout is rebuilt with the new one and its rows copied (migrateLayout); a
+// has no ADD COLUMN IF NOT EXISTS); a table of an older layout (sorting key
+// or partition) is rebuilt with the new one and its rows copied (migrateLayout); a
 // view that lacks a column is dropped and created again. Nothing is ever
 // dropped from a table, and the old table of a rebuild is kept.
 func ApplySchema(ctx context.Context, conn driver.Conn, database string) error {
@@ -334,7 +341,7 @@ func ApplySchema(ctx context.Context, conn driver.Conn, database string) error {
 // lacks something this version needs: `dmicctl migrate` has not run since.
 var ErrSchemaNotCurrent = errors.New("schema not current")
 
-// CheckSchema reports whether database has every table (with its sorting key
+// CheckSchema reports whether database has every table (with its layout
 // and columns) and every view (with its columns) that ApplySchema makes,
 // naming everything missing at once. It only reads the system tables, so the
 // writer, who may not change the schema, runs it at start: a load that is
@@ -355,10 +362,10 @@ func CheckSchema(ctx context.Context, conn driver.Conn, database string) error {
 			missing = append(missing, "table "+t.name)
 			continue
 		}
-		if key, err := hasSortingKey(ctx, conn, db, t); err != nil {
+		if key, err := hasLayout(ctx, conn, db, t); err != nil {
 			return fmt.Errorf("check schema of %s: %w", db, err)
 		} else if !key {
-			missing = append(missing, fmt.Sprintf("table %s's sorting key (%s)", t.name, strings.Join(t.orderBy, ", ")))
+			missing = append(missing, fmt.Sprintf("table %s's layout (sorting key %s, partition %s)", t.name, strings.Join(t.orderBy, ", "), cmp.Or(t.partition, "none")))
 		}
 		have, err := columnNames(ctx, conn, db, t.name)
 		if err != nil {
@@ -396,8 +403,9 @@ func CheckSchema(ctx context.Context, conn driver.Conn, database string) error {
 // (one row each), so that none is done twice.
 const TableSchemaMigrations = "schema_migrations"
 
-// migrateLayout rebuilds t when its sorting key is not t.orderBy: ClickHouse
-// cannot change a sorting key in place (18.16 not at all; current releases
+// migrateLayout rebuilds t when its sorting key is not t.orderBy or its
+// partition expression not t.partition: ClickHouse cannot change either in
+// place (a sorting key: 18.16 not at all; current releases
 // only by adding new columns at its end). It
 //
 //  1. creates <name>_layout<n>_new with the new layout, then swaps names in
@@ -420,7 +428,7 @@ func migrateLayout(ctx context.Context, conn driver.Conn, db string, t tableDef)
 		return nil
 	}
 	old := fmt.Sprintf("%s_layout%d", t.name, t.layout-1)
-	current, err := hasSortingKey(ctx, conn, db, t)
+	current, err := hasLayout(ctx, conn, db, t)
 	if err != nil {
 		return err
 	}
@@ -430,8 +438,8 @@ func migrateLayout(ctx context.Context, conn driver.Conn, db string, t tableDef)
 			return fmt.Errorf("migrate %s.%s: create %s: %w", db, t.name, staging, err)
 		}
 		swap := fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s", db, t.name, old, staging)
-		if err := execUntil(ctx, conn, swap, func() (bool, error) { return hasSortingKey(ctx, conn, db, t) }); err != nil {
-			return fmt.Errorf("migrate %s.%s to sorting key (%s): %w", db, t.name, strings.Join(t.orderBy, ", "), err)
+		if err := execUntil(ctx, conn, swap, func() (bool, error) { return hasLayout(ctx, conn, db, t) }); err != nil {
+			return fmt.Errorf("migrate %s.%s to layout %d (sorting key %s, partition %s): %w", db, t.name, t.layout, strings.Join(t.orderBy, ", "), cmp.Or(t.partition, "none"), err)
 		}
 		// Another process won the swap: the staging table made here is empty
 		// and no longer needed.
@@ -456,26 +464,28 @@ func migrateLayout(ctx context.Context, conn driver.Conn, db string, t tableDef)
 	return nil
 }
 
-// hasSortingKey reports whether t's table has t's sorting key (as
-// system.tables prints it: "a, b, c").
+// hasLayout reports whether t's table has t's sorting key and partition
+// expression (as system.tables prints them: "a, b, c"; both columns are in
+// 18.16's system.tables).
 //
 // 18.16 fails a read of system.tables.sorting_key when a table of the
 // database is renamed meanwhile (another process migrating it): the read is
 // tried again.
-func hasSortingKey(ctx context.Context, conn driver.Conn, db string, t tableDef) (bool, error) {
-	var key string
-	q := "SELECT sorting_key FROM system.tables WHERE database = ? AND name = ?"
+func hasLayout(ctx context.Context, conn driver.Conn, db string, t tableDef) (bool, error) {
+	var key, partition string
+	q := "SELECT sorting_key, partition_key FROM system.tables WHERE database = ? AND name = ?"
 	var err error
 	for attempt := 1; ; attempt++ {
-		if err = conn.QueryRow(ctx, q, db, t.name).Scan(&key); err == nil {
-			return strings.ReplaceAll(key, " ", "") == strings.Join(t.orderBy, ","), nil
+		if err = conn.QueryRow(ctx, q, db, t.name).Scan(&key, &partition); err == nil {
+			unspaced := func(s string) string { return strings.ReplaceAll(s, " ", "") }
+			return unspaced(key) == strings.Join(t.orderBy, ",") && unspaced(partition) == unspaced(t.partition), nil
 		}
 		if attempt == 5 {
-			return false, fmt.Errorf("sorting key of %s.%s: %w", db, t.name, err)
+			return false, fmt.Errorf("layout of %s.%s: %w", db, t.name, err)
 		}
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("sorting key of %s.%s: %w (context: %w)", db, t.name, err, ctx.Err())
+			return false, fmt.Errorf("layout of %s.%s: %w (context: %w)", db, t.name, err, ctx.Err())
 		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 		}
 	}

@@ -201,8 +201,7 @@ func TestSCRAMOverTLS(t *testing.T) {
 		t.Fatal("a CA file did not turn TLS on")
 	}
 	produce := func(c kafkaconn.Cluster) error {
-		w := kafkapipe.NewWriter(c)
-		w.MaxAttempts = 1
+		w := kafkapipe.NewWriter(c, kafkapipe.WithMaxAttempts(1))
 		defer w.Close()
 		return w.WriteMessages(ctx, kafka.Message{Topic: topics.Raw, Value: []byte(`{}`)})
 	}

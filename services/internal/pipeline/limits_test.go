@@ -46,8 +46,7 @@ func deadLetters(t *testing.T, kc kafkaconn.Cluster, n int) map[int64]*dmicv1.De
 // produceValues writes values to the input topic's partition 0, in order.
 func produceValues(t *testing.T, kc kafkaconn.Cluster, values ...[]byte) {
 	t.Helper()
-	w := kafkapipe.NewWriter(kc)
-	w.Balancer = kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 })
+	w := kafkapipe.NewWriter(kc, kafkapipe.WithBalancer(kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 })))
 	defer w.Close()
 	for i, v := range values {
 		// One at a time: a batch of several large values would be refused

@@ -63,6 +63,9 @@ type LogInfo struct {
 // backoff, and health reports the failure as it does a failing write.
 // Reconcile brings its state of each partition in the batch up to date with
 // its changelog here.
+//
+// batch is the runner's, reused for the next batch: a stage must not keep it
+// (or a slice of it) past BeginBatch; the messages themselves it may keep.
 type BatchStarter interface {
 	BeginBatch(ctx context.Context, batch []Message) error
 }

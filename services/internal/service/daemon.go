@@ -11,10 +11,10 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -62,7 +62,7 @@ type Daemon struct {
 	// serverTLS is the TLS configuration of the gRPC and HTTP API listeners.
 	serverTLS *tls.Config
 	// auditWriter writes the audit trail; closed when Serve ends.
-	auditWriter *kafka.Writer
+	auditWriter *kafkapipe.Writer
 	// operator serves skips and replays of a stage's input (RunStage).
 	operator control.Operator
 	// starting answers on the ports until Serve takes them (ServeStarting).

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
 )
 
 // kafkaStats counts the requests the process's Kafka readers and writers
@@ -14,13 +16,14 @@ import (
 // calls and a wake-up of the broker whether it carries one message or
 // thousands (docs/performance.md).
 //
-// kafka-go's Stats resets its counters on every call, so this collector is
-// the only caller and keeps the running totals itself.
+// kafka-go's Reader.Stats resets its counters on every call, so this
+// collector is the only caller and keeps the readers' running totals itself;
+// the writers (kafkapipe.Writer) keep their own totals.
 type kafkaStats struct {
 	mu      sync.Mutex
-	writers []*kafka.Writer
+	writers []*kafkapipe.Writer
 	readers []*kafka.Reader
-	totals  [4]float64 // produce requests, produced messages, fetch requests, fetched messages
+	totals  [2]float64 // the readers': fetch requests, fetched messages
 	descs   [4]*prometheus.Desc
 }
 
@@ -33,7 +36,7 @@ func newKafkaStats() *kafkaStats {
 	}}
 }
 
-func (k *kafkaStats) addWriter(w *kafka.Writer) {
+func (k *kafkaStats) addWriter(w *kafkapipe.Writer) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.writers = append(k.writers, w)
@@ -54,17 +57,19 @@ func (k *kafkaStats) Describe(ch chan<- *prometheus.Desc) {
 func (k *kafkaStats) Collect(ch chan<- prometheus.Metric) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	var values [4]float64 // produce requests, produced messages, fetch requests, fetched messages
 	for _, w := range k.writers {
 		s := w.Stats()
-		k.totals[0] += float64(s.Writes)
-		k.totals[1] += float64(s.Messages)
+		values[0] += float64(s.Requests)
+		values[1] += float64(s.Messages)
 	}
 	for _, r := range k.readers {
 		s := r.Stats()
-		k.totals[2] += float64(s.Fetches)
-		k.totals[3] += float64(s.Messages)
+		k.totals[0] += float64(s.Fetches)
+		k.totals[1] += float64(s.Messages)
 	}
+	values[2], values[3] = k.totals[0], k.totals[1]
 	for i, d := range k.descs {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, k.totals[i])
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, values[i])
 	}
 }

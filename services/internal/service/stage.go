@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/dmic-nhs/dmic/services/internal/control"
 	"github.com/dmic-nhs/dmic/services/internal/controllog/kafkalog"
@@ -192,7 +191,7 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 }
 
 // NewWriter returns a Kafka writer with the configured compression.
-func (d *Daemon) NewWriter() *kafka.Writer {
+func (d *Daemon) NewWriter() *kafkapipe.Writer {
 	c, _ := kafkapipe.ParseCompression(d.Config.Compression) // checked by Validate
 	w := kafkapipe.NewWriter(d.Kafka, kafkapipe.WithCompression(c))
 	d.kafkaStats.addWriter(w)

@@ -70,12 +70,15 @@ const (
 	exactCheckFallback = 15 * time.Second
 )
 
-// The steady feed's activities fall in the year before the throughput run's
-// (synth's default is the 12 months before 2026-10-01), so its polls prune
-// every partition the throughput run filled.
+// The steady feed's activities fall before the throughput run's (synth's
+// default is the 12 months before 2026-10-01), in another calendar year
+// (activity is partitioned by activity year), so its polls prune every
+// partition the throughput run filled. The months are the start of the
+// same financial year as before (2024-25), whose reference data the
+// synthetic records are valid under.
 var (
 	latencyStart = time.Date(2024, 10, 1, 0, 0, 0, 0, time.UTC)
-	latencyEnd   = time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	latencyEnd   = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 func (c *Config) defaults() error {
@@ -306,7 +309,11 @@ func startStack(ctx context.Context, cfg Config, res *Result) (_ *benchStack, er
 	for _, n := range devstack.ServiceNames {
 		b.pids[n] = b.st.Procs[n].Pid()
 	}
-	if pid, err := b.procs.findProcess("clickhouse", b.varDir); err == nil && pid > 0 {
+	// "clickhouse-server", not "clickhouse": ingest's and load's command
+	// lines name -clickhouse-addr and files under the var directory too, and
+	// whichever pid /proc listed first was taken (a run reported ingest's
+	// figures as ClickHouse's).
+	if pid, err := b.procs.findProcess("clickhouse-server", b.varDir); err == nil && pid > 0 {
 		b.pids["clickhouse"] = pid
 	} else {
 		res.Warnings = append(res.Warnings, "clickhouse-server process not found: its CPU and memory are not reported")

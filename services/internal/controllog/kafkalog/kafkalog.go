@@ -22,11 +22,11 @@ var _ controllog.Log = (*Log)(nil)
 type Log struct {
 	cluster kafkaconn.Cluster
 	topic   string
-	w       *kafka.Writer
+	w       *kafkapipe.Writer
 }
 
 // New reads topic on c and publishes to it with w (acks from all replicas).
-func New(c kafkaconn.Cluster, topic string, w *kafka.Writer) *Log {
+func New(c kafkaconn.Cluster, topic string, w *kafkapipe.Writer) *Log {
 	return &Log{cluster: c, topic: topic, w: w}
 }
 

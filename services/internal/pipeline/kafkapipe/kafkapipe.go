@@ -14,7 +14,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/dmic-nhs/dmic/services/internal/kafkaconn"
-	"github.com/dmic-nhs/dmic/services/internal/limits"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 )
 
@@ -72,14 +71,6 @@ func NewReader(c kafkaconn.Cluster, group string, topicNames ...string) Reader {
 	})}
 }
 
-// WriterOption tunes NewWriter.
-type WriterOption func(*kafka.Writer)
-
-// WithCompression sets the producer's compression codec (0: none).
-func WithCompression(c kafka.Compression) WriterOption {
-	return func(w *kafka.Writer) { w.Compression = c }
-}
-
 // ParseCompression reads a codec name: none, gzip, snappy, lz4 or zstd.
 func ParseCompression(s string) (kafka.Compression, error) {
 	switch s {
@@ -97,36 +88,9 @@ func ParseCompression(s string) (kafka.Compression, error) {
 	return 0, fmt.Errorf("compression %q is not none, gzip, snappy, lz4 or zstd", s)
 }
 
-// NewWriter returns a writer tuned for batches. Its balancer is murmur2, the
-// Java client's default, so a keyed record lands on the same partition whoever
-// produced it (kcat: -X partitioner=murmur2_random), unless the output named
-// its partition (pipeline.Output.ToPartition, see Balancer). Compression
-// defaults to lz4, which saves network and disk on a real cluster.
-func NewWriter(c kafkaconn.Cluster, opts ...WriterOption) *kafka.Writer {
-	w := &kafka.Writer{
-		Addr:      c.Addr(),
-		Transport: c.Transport(),
-		Balancer:  Balancer{},
-		BatchSize: 5000,
-		// Below the topics' max.message.bytes, above the largest message a
-		// stage may write (package limits).
-		BatchBytes:   limits.WriterBatchBytes,
-		BatchTimeout: 5 * time.Millisecond,
-		RequiredAcks: kafka.RequireAll,
-		MaxAttempts:  3,
-		Compression:  kafka.Lz4,
-		// Topics are created up front by topics.Ensure.
-		AllowAutoTopicCreation: false,
-	}
-	for _, o := range opts {
-		o(w)
-	}
-	return w
-}
-
 // Sink writes outputs to Kafka, each to its own topic.
 type Sink struct {
-	W *kafka.Writer
+	W *Writer
 }
 
 var _ pipeline.Sink = Sink{}
