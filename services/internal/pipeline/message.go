@@ -40,3 +40,12 @@ func (p Position) String() string { return fmt.Sprintf("%s/%d@%d", p.Topic, p.Pa
 func (m Message) Position() Position {
 	return Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 }
+
+// size is the bytes of m that a batch holds: key, value and headers.
+func (m Message) size() int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}

@@ -147,6 +147,11 @@ type Config struct {
 	Stage string
 	// MaxBatch is the most messages processed and committed together.
 	MaxBatch int
+	// MaxBatchBytes ends a batch early once its messages (keys, values and
+	// headers) hold this many bytes: what a batch keeps live grows with its
+	// bytes, not its count, and the service's memory limit bounds the
+	// first (docs/performance.md, Memory). 0: no bound but MaxBatch.
+	MaxBatchBytes int
 	// BatchWait is how long to wait for a batch to fill after its first message.
 	BatchWait time.Duration
 	// IdleWait ends the wait early when no message arrives for this long: a
@@ -338,10 +343,14 @@ func (r *Runner) fetchBatch(ctx context.Context) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch := make([]Message, 1, r.cfg.MaxBatch)
+	// Grown as needed, not made at MaxBatch: a batch that ends at its bytes
+	// or its wait is often far smaller, and load's MaxBatch of 50,000 would
+	// hold 6 MB of empty messages.
+	batch := make([]Message, 1, min(r.cfg.MaxBatch, 1024))
 	batch[0] = first
+	size := first.size()
 	deadline := time.Now().Add(r.cfg.BatchWait)
-	for len(batch) < r.cfg.MaxBatch {
+	for len(batch) < r.cfg.MaxBatch && (r.cfg.MaxBatchBytes == 0 || size < r.cfg.MaxBatchBytes) {
 		wait := min(r.cfg.IdleWait, time.Until(deadline))
 		if wait <= 0 {
 			break
@@ -353,6 +362,7 @@ func (r *Runner) fetchBatch(ctx context.Context) ([]Message, error) {
 			break // idle, the wait ran out, or ctx ended: go with what we have
 		}
 		batch = append(batch, m)
+		size += m.size()
 	}
 	return batch, nil
 }
