@@ -114,7 +114,12 @@ func main() {
 		return d.RunStage(ctx, service.Stage{
 			Access: load.Access(), Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
 			// Few, large inserts: ClickHouse wants about one per second per table.
-			MaxBatch: 50000, BatchWait: time.Second, Processor: load.Processor{},
+			// A batch ends at 8 MiB of messages (about 4,000 records, each an
+			// activity, a reconciliation and a verdict) before 50,000: what it
+			// keeps live, messages and decoded rows, is about three times its
+			// bytes, and must stay well inside the memory limit
+			// (docs/performance.md, Memory).
+			MaxBatch: 50000, MaxBatchBytes: 8 << 20, BatchWait: time.Second, Processor: load.Processor{},
 			OpenSink: open, SinkName: "clickhouse " + ch.String(),
 			Probe: func(ctx context.Context) error { return conn.Ping(ctx) },
 		})
