@@ -385,6 +385,10 @@ func (r *Runner) handle(ctx context.Context, batch []Message) error {
 	units := make([]unit, len(batch))
 	for i, m := range batch {
 		units[i] = r.processUnit(ctx, m)
+		if units[i].rowsOnly() {
+			batch[i] = m.release()
+			units[i].msg = batch[i]
+		}
 	}
 	if err := r.writeUnits(ctx, units); err != nil {
 		return err
@@ -412,6 +416,20 @@ func (r *Runner) handle(ctx context.Context, batch []Message) error {
 	r.metrics.outputs.WithLabelValues(r.cfg.Stage).Add(float64(outputs))
 	r.metrics.batchSeconds.WithLabelValues(r.cfg.Stage).Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// rowsOnly reports whether every output of u is a row (a row sink's: load's
+// decoded records), so that its input message's value is no longer needed.
+func (u unit) rowsOnly() bool {
+	if u.rejected || len(u.outs) == 0 {
+		return false
+	}
+	for _, o := range u.outs {
+		if !o.IsRow() {
+			return false
+		}
+	}
+	return true
 }
 
 // processUnit runs the stage on m. A message the stage refuses, or whose
@@ -507,7 +525,9 @@ func (r *Runner) process(ctx context.Context, m Message) (outs []Output, err err
 
 // deadLetter is m's dead letter: the failures, where m was read, and at most
 // limits.DeadLetterExcerptBytes of it, so that a dead letter always fits
-// where the message itself might not.
+// where the message itself might not. A message the runner released (a row
+// sink's, refused by the sink after it was decoded) has no excerpt: its dead
+// letter names where it is and how large it was.
 func (r *Runner) deadLetter(m Message, err error) Output {
 	excerpt, cut := limits.Excerpt(m.Value)
 	dl := &dmicv1.DeadLetter{
@@ -516,8 +536,8 @@ func (r *Runner) deadLetter(m Message, err error) Output {
 		SourcePartition:  int32(m.Partition),
 		SourceOffset:     m.Offset,
 		Payload:          excerpt,
-		PayloadBytes:     int64(len(m.Value)),
-		PayloadTruncated: cut,
+		PayloadBytes:     int64(m.valueBytes()),
+		PayloadTruncated: cut || m.released > 0,
 		RejectedTime:     timestamppb.New(m.Time),
 	}
 	var rej *Rejection
