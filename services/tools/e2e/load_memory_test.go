@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,16 +19,7 @@ import (
 
 // loadMemoryRecords is how many assigned records TestLoadMemory feeds the
 // stack: DMIC_LOAD_MEMORY_RECORDS, else 100,000.
-func loadMemoryRecords(t *testing.T) int {
-	if v := os.Getenv("DMIC_LOAD_MEMORY_RECORDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 2 {
-			t.Fatalf("DMIC_LOAD_MEMORY_RECORDS=%q: want a number of records, at least 2", v)
-		}
-		return n
-	}
-	return 100_000
-}
+func loadMemoryRecords(t *testing.T) int { return envRecords(t, "DMIC_LOAD_MEMORY_RECORDS", 100_000) }
 
 // TestLoadMemory runs the stack as make run does and writes records of
 // assign's size (with CAM's trail, about 1.6 KB each) straight to
