@@ -61,7 +61,8 @@ type partitionMeta struct {
 // Memory, set explicitly because Pebble's defaults are sized for a database
 // server, and reconcile must stay within about 150 MB whatever the state's
 // size (issue 15). All of it is outside the Go heap (Pebble allocates it
-// manually), so the service's Go memory limit does not cover it:
+// manually), so the service's main reserves it from its memory budget
+// (StoreMemoryBytes), which lowers the Go runtime's limit by as much:
 //   - memtables of 4 MiB: one being written and one being flushed in the
 //     steady state; writes wait for a flush if four are queued. A batch of
 //     10,000 entries is about 2 MiB.
@@ -76,6 +77,9 @@ type partitionMeta struct {
 //     three times as much.
 //   - one compaction at a time: the machine has other stages to run.
 const (
+	// StoreMemoryBytes is the store's memory outside the Go heap: the cache,
+	// which holds the memtables too.
+	StoreMemoryBytes = cacheBytes
 	cacheBytes       = 24 << 20
 	memTableBytes    = 4 << 20
 	memTablesQueued  = 4

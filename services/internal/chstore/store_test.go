@@ -66,6 +66,29 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	t.Run("a batch of several blocks is one INSERT", func(t *testing.T) {
+		db, _ := fresh(t)
+		var inserts []int
+		w := NewWriter(conn, db, WithInsertObserver(func(table string, rows int) {
+			if table == TableActivity {
+				inserts = append(inserts, rows)
+			}
+		}))
+		recs := make([]*dmicv1.DeidentifiedRecord, 2*blockRows+7)
+		for i := range recs {
+			recs[i] = apcRecord(fmt.Sprintf("blk-%05d", i), 1)
+		}
+		if err := w.WriteActivity(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		if len(inserts) != 1 || inserts[0] != len(recs) {
+			t.Errorf("inserts %v, want one of %d rows", inserts, len(recs))
+		}
+		if c := count(t, conn, "SELECT uniqExact(record_key) FROM "+db+".activity WHERE record_key LIKE 'blk-%'"); c != uint64(len(recs)) {
+			t.Errorf("%d records stored, want %d", c, len(recs))
+		}
+	})
+
 	t.Run("ApplySchema upgrades older tables and views", func(t *testing.T) {
 		db := fmt.Sprintf("dmic_test_old_%d", time.Now().UnixNano()%1e6)
 		t.Cleanup(func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })

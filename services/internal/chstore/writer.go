@@ -158,7 +158,17 @@ func insertSQL[R any](db, table string, cols []column[R]) string {
 	return fmt.Sprintf("INSERT INTO %s.%s (%s)", db, table, strings.Join(names, ", "))
 }
 
-// insert sends rows as one INSERT, column by column.
+// blockRows is how many rows insert sends as one block of its INSERT. The
+// driver holds a block's columns three times while it sends it (the columns,
+// encoded, compressed), so a whole batch as one block held about three times
+// its rows' bytes at once (load's largest allocation, docs/performance.md,
+// Memory); blocks of this size hold a few MB. The server squashes the blocks
+// of one INSERT into one part per partition (ClickHouse 18.16 too, up to
+// min_insert_block_size_rows), so the parts, and the merges, are those of one
+// block.
+const blockRows = 2048
+
+// insert sends rows as one INSERT, column by column, in blocks of blockRows.
 func insert[R any](ctx context.Context, conn driver.Conn, db string, observe InsertObserver, table string, cols []column[R], rows []R) error {
 	if len(rows) == 0 {
 		return nil
@@ -168,15 +178,22 @@ func insert[R any](ctx context.Context, conn driver.Conn, db string, observe Ins
 		return fmt.Errorf("insert into %s.%s: prepare: %w", db, table, err)
 	}
 	defer batch.Close()
-	i := 0
-	for _, c := range cols {
-		if c.values == nil {
-			continue
+	for block := range slices.Chunk(rows, blockRows) {
+		i := 0
+		for _, c := range cols {
+			if c.values == nil {
+				continue
+			}
+			if err := batch.Column(i).Append(c.values(block)); err != nil {
+				return fmt.Errorf("insert into %s.%s: column %s: %w", db, table, c.name, err)
+			}
+			i++
 		}
-		if err := batch.Column(i).Append(c.values(rows)); err != nil {
-			return fmt.Errorf("insert into %s.%s: column %s: %w", db, table, c.name, err)
+		if len(block) == blockRows {
+			if err := batch.Flush(); err != nil {
+				return fmt.Errorf("insert %d rows into %s.%s: send a block: %w", len(rows), db, table, err)
+			}
 		}
-		i++
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d rows into %s.%s: %w", len(rows), db, table, err)

@@ -3,11 +3,13 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,5 +196,59 @@ func TestHealthReportsAStuckSink(t *testing.T) {
 	waitFor(t, "2 processed", func() bool { return r.Processed() == 2 })
 	if serving, reason := r.Health(); !serving || r.LastProgress().IsZero() {
 		t.Errorf("after recovery: serving %v (%s), last progress %v", serving, reason, r.LastProgress())
+	}
+}
+
+// TestRowSinkRefusalDeadLettersAReleasedMessage: a message whose outputs are
+// all rows is released once processed (its value is garbage at once, not
+// held until the batch is written); if the row sink then refuses it for
+// good, its dead letter names where it is and how large it was, without an
+// excerpt, and the other rows are written.
+func TestRowSinkRefusalDeadLettersAReleasedMessage(t *testing.T) {
+	kc := setup(t)
+	values := [][]byte{[]byte("keep-1"), []byte("refuse-this-one"), []byte("keep-2")}
+	produceValues(t, kc, values...)
+	toRow := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
+		return []pipeline.Output{pipeline.RowOutput(string(m.Value))}, nil
+	})
+	w := kafkapipe.NewWriter(kc, kafkapipe.WithCompression(0))
+	defer w.Close()
+	var mu sync.Mutex
+	var written []string
+	sink := pipeline.SinkFunc(func(ctx context.Context, outs []pipeline.Output) error {
+		rows, msgs, err := pipeline.SplitRows[string](outs)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(rows, "refuse-this-one") {
+			return pipeline.Permanent(errors.New("the table refuses this row"))
+		}
+		mu.Lock()
+		written = append(written, rows...)
+		mu.Unlock()
+		if len(msgs) > 0 {
+			return kafkapipe.Sink{W: w}.Write(ctx, msgs)
+		}
+		return nil
+	})
+	r, reader := newRunner(kc, "g-row-refused", toRow, sink)
+	defer reader.Close()
+	stop := run(t, r)
+	waitFor(t, "3 processed", func() bool { return r.Processed() == 3 })
+	stop()
+
+	mu.Lock()
+	slices.Sort(written)
+	if !slices.Equal(written, []string{"keep-1", "keep-2"}) {
+		t.Errorf("rows written %q, want the other two", written)
+	}
+	mu.Unlock()
+	dl := deadLetters(t, kc, 1)[1]
+	if dl == nil || dl.Failures[0].GetRuleId() != pipeline.RuleWriteRefused {
+		t.Fatalf("dead letter of offset 1 = %v, want %s", dl, pipeline.RuleWriteRefused)
+	}
+	if len(dl.Payload) != 0 || !dl.PayloadTruncated || dl.PayloadBytes != int64(len(values[1])) || dl.SourceTopic != in {
+		t.Errorf("dead letter keeps %q (truncated %v) of %d bytes from %s; want no excerpt, truncated, %d bytes, from %s",
+			dl.Payload, dl.PayloadTruncated, dl.PayloadBytes, dl.SourceTopic, len(values[1]), in)
 	}
 }

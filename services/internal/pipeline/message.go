@@ -19,7 +19,23 @@ type Message struct {
 	// Time is the message's timestamp (for Kafka, set by the producer or
 	// the broker): validate reads the specification version in effect by it.
 	Time time.Time
+	// released is the length of Value after the runner let it go
+	// (released): a dead letter then still says how large it was.
+	released int
 }
+
+// release is m without its value, once every output of it is a row that
+// holds what it needs decoded: the value is then garbage at once, not live
+// until the batch is written (a row sink's batch held every message twice:
+// as read and as decoded; docs/performance.md, Memory).
+func (m Message) release() Message {
+	m.released = max(m.released, len(m.Value))
+	m.Value = nil
+	return m
+}
+
+// valueBytes is the length of m's value, released or not.
+func (m Message) valueBytes() int { return max(len(m.Value), m.released) }
 
 // Header is one message header.
 type Header struct {
@@ -39,4 +55,13 @@ func (p Position) String() string { return fmt.Sprintf("%s/%d@%d", p.Topic, p.Pa
 // Position is where m was read.
 func (m Message) Position() Position {
 	return Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+}
+
+// size is the bytes of m that a batch holds: key, value and headers.
+func (m Message) size() int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }

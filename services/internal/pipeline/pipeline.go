@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,6 +148,11 @@ type Config struct {
 	Stage string
 	// MaxBatch is the most messages processed and committed together.
 	MaxBatch int
+	// MaxBatchBytes ends a batch early once its messages (keys, values and
+	// headers) hold this many bytes: what a batch keeps live grows with its
+	// bytes, not its count, and the service's memory limit bounds the
+	// first (docs/performance.md, Memory). 0: no bound but MaxBatch.
+	MaxBatchBytes int
 	// BatchWait is how long to wait for a batch to fill after its first message.
 	BatchWait time.Duration
 	// IdleWait ends the wait early when no message arrives for this long: a
@@ -195,17 +201,20 @@ type Runner struct {
 	ops     chan replayOp
 	stopped chan struct{}
 
-	// batch is the runner's batch, reused (fetchBatch); used is how much of
-	// it the last batch filled.
-	batch []Message
-	used  int
-
 	mu      sync.Mutex
 	paused  bool
 	resumed chan struct{}
 	// cancelFetch interrupts a fetch that is waiting for messages, so a pause
 	// takes effect at once rather than after the next batch arrives.
 	cancelFetch context.CancelFunc
+
+	// batchBuf and unitBuf are the slices of a batch and its units, kept
+	// from one batch to the next (Run's goroutine alone uses them) and
+	// cleared after each: made anew per batch they were an eighth of load's
+	// allocation, and under the memory limit allocation is what makes the
+	// collector run.
+	batchBuf []Message
+	unitBuf  []unit
 }
 
 // NewRunner builds a runner.
@@ -328,7 +337,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		if len(batch) == 0 {
 			continue
 		}
-		if err := r.handle(ctx, batch); err != nil {
+		err = r.handle(ctx, batch)
+		// Nothing of the batch is held past it: its messages are garbage.
+		clear(batch)
+		r.batchBuf = batch[:0]
+		if err != nil {
 			if ctx.Err() != nil {
 				// Not committed: the batch is replayed on restart.
 				return nil
@@ -343,7 +356,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // message has come for IdleWait.
 //
 // It costs next to nothing per message, because it runs for every message
-// of every stage: the slice is the runner's own, reused from batch to batch
+// of every stage: the slice is the runner's own (batchBuf), reused from batch to batch
 // (a new one of MaxBatch messages, 1.3 MB zeroed for 10,000, was made for
 // each batch however few it held), and one timer, pushed back after each
 // message, cancels the wait (a context.WithTimeout per message cost five
@@ -353,24 +366,24 @@ func (r *Runner) fetchBatch(ctx context.Context) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.batch == nil {
-		r.batch = make([]Message, 0, r.cfg.MaxBatch)
-	}
-	clear(r.batch[:r.used]) // the last batch's messages, for the collector
-	batch := append(r.batch[:0], first)
-	defer func() { r.used = len(batch) }()
+	// Grown as needed (and kept: batchBuf), not made at MaxBatch: a batch
+	// that ends at its bytes or its wait is often far smaller, and load's
+	// MaxBatch of 50,000 would hold 6 MB of empty messages.
+	batch := append(r.batchBuf[:0], first)
+	size := first.size()
 	deadline := time.Now().Add(r.cfg.BatchWait)
 	wait := func() time.Duration { return min(r.cfg.IdleWait, time.Until(deadline)) }
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	idle := time.AfterFunc(wait(), cancel)
 	defer idle.Stop()
-	for len(batch) < r.cfg.MaxBatch {
+	for len(batch) < r.cfg.MaxBatch && (r.cfg.MaxBatchBytes == 0 || size < r.cfg.MaxBatchBytes) {
 		m, err := r.reader.FetchMessage(wctx)
 		if err != nil {
 			break // idle, the wait ran out, or ctx ended: go with what we have
 		}
 		batch = append(batch, m)
+		size += m.size()
 		w := wait()
 		if w <= 0 || !idle.Stop() {
 			break // the batch's time is up, or the timer fired (wctx is done)
@@ -395,9 +408,17 @@ func (r *Runner) handle(ctx context.Context, batch []Message) error {
 	if err := r.beginBatch(ctx, batch); err != nil {
 		return err
 	}
-	units := make([]unit, len(batch))
+	units := slices.Grow(r.unitBuf[:0], len(batch))[:len(batch)]
+	defer func() {
+		clear(units)
+		r.unitBuf = units[:0]
+	}()
 	for i, m := range batch {
 		units[i] = r.processUnit(ctx, m)
+		if units[i].rowsOnly() {
+			batch[i] = m.release()
+			units[i].msg = batch[i]
+		}
 	}
 	if err := r.writeUnits(ctx, units); err != nil {
 		return err
@@ -425,6 +446,20 @@ func (r *Runner) handle(ctx context.Context, batch []Message) error {
 	r.metrics.outputs.WithLabelValues(r.cfg.Stage).Add(float64(outputs))
 	r.metrics.batchSeconds.WithLabelValues(r.cfg.Stage).Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// rowsOnly reports whether every output of u is a row (a row sink's: load's
+// decoded records), so that its input message's value is no longer needed.
+func (u unit) rowsOnly() bool {
+	if u.rejected || len(u.outs) == 0 {
+		return false
+	}
+	for _, o := range u.outs {
+		if !o.IsRow() {
+			return false
+		}
+	}
+	return true
 }
 
 // processUnit runs the stage on m. A message the stage refuses, or whose
@@ -527,7 +562,9 @@ func (r *Runner) process(ctx context.Context, m Message) (outs []Output, err err
 
 // deadLetter is m's dead letter: the failures, where m was read, and at most
 // limits.DeadLetterExcerptBytes of it, so that a dead letter always fits
-// where the message itself might not.
+// where the message itself might not. A message the runner released (a row
+// sink's, refused by the sink after it was decoded) has no excerpt: its dead
+// letter names where it is and how large it was.
 func (r *Runner) deadLetter(m Message, err error) Output {
 	excerpt, cut := limits.Excerpt(m.Value)
 	dl := &dmicv1.DeadLetter{
@@ -536,8 +573,8 @@ func (r *Runner) deadLetter(m Message, err error) Output {
 		SourcePartition:  int32(m.Partition),
 		SourceOffset:     m.Offset,
 		Payload:          excerpt,
-		PayloadBytes:     int64(len(m.Value)),
-		PayloadTruncated: cut,
+		PayloadBytes:     int64(m.valueBytes()),
+		PayloadTruncated: cut || m.released > 0,
 		RejectedTime:     timestamppb.New(m.Time),
 	}
 	var rej *Rejection

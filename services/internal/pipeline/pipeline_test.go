@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"errors"
@@ -383,5 +384,52 @@ func TestRejectionCarriesOutputsAlong(t *testing.T) {
 	}
 	if got := len(readAll(t, kc, topics.Rejected, 10, 10*time.Second)); got != 10 {
 		t.Errorf("dead letters = %d, want 10", got)
+	}
+}
+
+// TestBatchesEndAtMaxBatchBytes: a batch ends once its messages hold
+// MaxBatchBytes, well before MaxBatch, and every message is still processed:
+// what a batch keeps live is bounded by its bytes (docs/performance.md,
+// Memory).
+func TestBatchesEndAtMaxBatchBytes(t *testing.T) {
+	kc := setup(t)
+	const n, size, bound = 60, 1000, 8000
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = bytes.Repeat([]byte{'v'}, size)
+	}
+	produceValues(t, kc, values...)
+	var mu sync.Mutex
+	var batches []int
+	sink := pipeline.SinkFunc(func(_ context.Context, outs []pipeline.Output) error {
+		held := 0
+		for _, o := range outs {
+			held += len(o.Key) + len(o.Value)
+		}
+		mu.Lock()
+		batches = append(batches, held)
+		mu.Unlock()
+		return nil
+	})
+	pass := pipeline.ProcessorFunc(func(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
+		return []pipeline.Output{{Topic: out, Key: m.Key, Value: m.Value}}, nil
+	})
+	reader := kafkapipe.NewReader(kc, "g-bytes", in)
+	defer reader.Close()
+	r := pipeline.NewRunner(pipeline.Config{Stage: "test", MaxBatch: 1000, MaxBatchBytes: bound, BatchWait: 2 * time.Second, IdleWait: time.Second},
+		reader, pass, sink, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.NewMetrics(prometheus.NewRegistry()))
+	stop := run(t, r)
+	waitFor(t, "every message processed", func() bool { return r.Processed() == n })
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	// The message that reaches the bound is the batch's last.
+	for i, b := range batches {
+		if b >= bound+size+8 {
+			t.Errorf("batch %d of %d held %d bytes, above the bound of %d and one message", i+1, len(batches), b, bound)
+		}
+	}
+	if len(batches) < n*size/(bound+size+8) {
+		t.Errorf("%d batches for %d bytes of messages, bound %d: %v", len(batches), n*size, bound, batches)
 	}
 }

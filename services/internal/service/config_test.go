@@ -182,7 +182,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Brokers: "localhost:9092", GRPCAddr: "localhost:9102", OpsAddr: "localhost:9202", LogLevel: "info", LogFormat: "text", Partitions: 6, Compression: "lz4",
-		Kafka: kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512}}
+		Kafka: kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512}, MemoryLimit: DefaultMemoryLimit}
 	if c != want {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
@@ -195,6 +195,7 @@ func TestParseFlagsEnvAndFlags(t *testing.T) {
 	t.Setenv("DMIC_TLS_CERT", "/run/secrets/validate.crt")
 	t.Setenv("DMIC_LOG_LEVEL", "debug")
 	t.Setenv("DMIC_PARTITIONS", "12")
+	t.Setenv("DMIC_MEMORY_LIMIT", "64MiB")
 	var c Config
 	fs := newFlagSet(&c)
 	extra := fs.String("extra", "default", "a service's own flag")
@@ -213,6 +214,7 @@ func TestParseFlagsEnvAndFlags(t *testing.T) {
 		Partitions:  3,       // flag wins over env
 		Compression: "lz4",
 		Kafka:       kafkaconn.Config{Mechanism: kafkaconn.ScramSHA512},
+		MemoryLimit: 64 << 20, // env
 	}
 	if c != want {
 		t.Errorf("config = %+v, want %+v", c, want)

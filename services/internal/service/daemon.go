@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
@@ -70,6 +71,9 @@ type Daemon struct {
 	// kafkaStats counts the Kafka requests of the writers and readers the
 	// daemon made (NewWriter, RunStage).
 	kafkaStats *kafkaStats
+	// memory is the process's memory limit (Main sets it; nil in a daemon
+	// built by a test, which leaves the runtime's limit alone).
+	memory *memory
 }
 
 // New builds the daemon's shared parts: it reads the TLS files, and does not
@@ -191,7 +195,8 @@ func (d *Daemon) Serve(ctx context.Context, info control.Info, target control.Co
 		listeners = append(listeners, ol)
 		servers = append(servers, &http.Server{Handler: d.Ops, ReadHeaderTimeout: 10 * time.Second})
 	}
-	d.Log.Info("started", "version", info.Version, "grpc", gl.Addr().String(), "http_api", d.Config.HTTPAddr, "ops", d.Config.OpsAddr, "kafka", d.Kafka.String())
+	d.Log.Info("started", "version", info.Version, "grpc", gl.Addr().String(), "http_api", d.Config.HTTPAddr, "ops", d.Config.OpsAddr, "kafka", d.Kafka.String(),
+		"go_memory_limit", debug.SetMemoryLimit(-1))
 
 	// The audit trail is written until the servers have stopped, so that
 	// the refusals of the last calls are kept too.

@@ -24,10 +24,13 @@ type Stage struct {
 	Access topics.Access
 	// Outputs are what status shows as the stage's outputs (default
 	// Access.Outputs).
-	Outputs   []string
-	MaxBatch  int
-	BatchWait time.Duration
-	Processor pipeline.Processor
+	Outputs  []string
+	MaxBatch int
+	// MaxBatchBytes ends a batch once its messages hold this many bytes
+	// (pipeline.Config; 0: DefaultMaxBatchBytes).
+	MaxBatchBytes int
+	BatchWait     time.Duration
+	Processor     pipeline.Processor
 	// Sink defaults to Kafka. A stage whose sink depends on something that
 	// may be down at start (ClickHouse) gives OpenSink instead: RunStage
 	// serves health and control at once, reports NOT_SERVING (naming
@@ -141,8 +144,12 @@ func (d *Daemon) RunStage(ctx context.Context, s Stage) error {
 	if d.Config.BatchWait > 0 {
 		s.BatchWait = d.Config.BatchWait
 	}
+	if d.Config.MaxBatchBytes > 0 {
+		s.MaxBatchBytes = int(d.Config.MaxBatchBytes)
+	}
+	s.MaxBatchBytes = cmp.Or(s.MaxBatchBytes, DefaultMaxBatchBytes)
 	metrics := pipeline.NewMetrics(d.Registry)
-	runner := pipeline.NewRunner(pipeline.Config{Stage: d.Name, MaxBatch: s.MaxBatch, BatchWait: s.BatchWait},
+	runner := pipeline.NewRunner(pipeline.Config{Stage: d.Name, MaxBatch: s.MaxBatch, MaxBatchBytes: s.MaxBatchBytes, BatchWait: s.BatchWait},
 		reader, s.Processor, sink, d.Log, metrics)
 	lag := func(ctx context.Context) (int64, error) {
 		return kafkatopics.GroupLag(ctx, d.Kafka, group, inputs...)

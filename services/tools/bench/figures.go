@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dmic-nhs/dmic/services/internal/ports"
 )
 
 // ProcessFigures are a process's counts per 1,000 records of the throughput
@@ -167,4 +169,23 @@ func (r *Result) figuresMarkdown(p func(string, ...any)) {
 			p("| %s | %.0f | %.0f | %.0f |\n", t, f.Inserts, f.Rows, f.RowsPerInsert)
 		}
 	}
+}
+
+// ServiceMemoryAimMB is issue 15's aim for every dmic service: at most this
+// peak RSS at any number of records (1,000,000 in make bench). The services'
+// memory limit (-memory-limit) is set to keep them under it
+// (docs/performance.md, Memory). The broker and the bench client are not
+// dmic services, and ClickHouse is a server of its own.
+const ServiceMemoryAimMB = 150
+
+// overMemoryAim warns of each service whose peak RSS is above
+// ServiceMemoryAimMB.
+func overMemoryAim(peakMB map[string]float64) []string {
+	var out []string
+	for _, n := range ports.Services {
+		if v, ok := peakMB[n]; ok && v > ServiceMemoryAimMB {
+			out = append(out, fmt.Sprintf("%s: peak RSS %.0f MB, above the aim of %d MB", n, v, ServiceMemoryAimMB))
+		}
+	}
+	return out
 }

@@ -100,3 +100,12 @@ func TestFigures(t *testing.T) {
 		t.Errorf("markdown lacks the figures:\n%s", md)
 	}
 }
+
+// A service above the memory aim is a warning of the run; the broker, the
+// bench client and ClickHouse are not dmic services and are not held to it.
+func TestOverMemoryAim(t *testing.T) {
+	got := overMemoryAim(map[string]float64{"load": 954, "ingest": ServiceMemoryAimMB, "reconcile": 141, "broker": 457, "clickhouse": 816, "bench-client": 400})
+	if len(got) != 1 || !strings.Contains(got[0], "load: peak RSS 954 MB") {
+		t.Errorf("warnings %q, want one, for load", got)
+	}
+}

@@ -155,6 +155,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.PeakRSSMB[n] = v
 		}
 	}
+	res.Warnings = append(res.Warnings, overMemoryAim(res.PeakRSSMB)...)
 	// 6. The floors, on the same broker, the same ClickHouse and the same
 	// records. A floor that fails does not throw away what was measured: the
 	// results are written with a warning, and Run returns the error.

@@ -94,6 +94,25 @@ type stackUnderTest struct {
 // underTest wraps a started stack for a test: it reads ClickHouse as the
 // analyst reads it, and prints the last logTail lines of the services' logs
 // if the test fails.
+// startStack builds the binaries and starts the stack as make run does, on
+// a ClickHouse of the test's own and free ports, with cfg's database and
+// instances; it is stopped when the test ends. On failure the test prints
+// the last logTail lines of the services' logs.
+func startStack(ctx context.Context, t *testing.T, cfg devstack.Config, logTail int) *stackUnderTest {
+	t.Helper()
+	bin := buildBinaries(t)
+	ch := chservertest.Server(t)
+	logs := &syncBuffer{}
+	cfg.BinDir, cfg.VarDir, cfg.ReferenceDir, cfg.PortBase, cfg.Out = bin, t.TempDir(), refDir, freePortBase(t), logs
+	cfg.ClickHouseAddr, cfg.ClickHouseSecrets = ch.Addr, ch.Secrets
+	st, err := devstack.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start stack: %v\nlogs:\n%s", err, tail(logs.String(), logTail))
+	}
+	t.Cleanup(st.Stop)
+	return underTest(ctx, t, st, logs, logTail)
+}
+
 func underTest(ctx context.Context, t *testing.T, st *devstack.Stack, logs *syncBuffer, logTail int) *stackUnderTest {
 	t.Helper()
 	analyst, err := st.ClickHouseConfig(chaccess.Analyst)
@@ -198,18 +217,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test runs the whole stack")
 	}
-	bin := buildBinaries(t)
-	ch := chservertest.Server(t)
-	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: database, PortBase: freePortBase(t), Out: logs})
-	if err != nil {
-		t.Fatalf("start stack: %v\nlogs:\n%s", err, logs.String())
-	}
-	defer st.Stop()
-	s := underTest(ctx, t, st, logs, 150)
+	s := startStack(ctx, t, devstack.Config{Database: database}, 150)
+	st := s.Stack
 
 	ref, err := refdata.LoadDir(refDir)
 	if err != nil {
@@ -359,7 +370,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 			t.Errorf("topic %s is empty: the scan saw nothing", topic)
 		}
 	}
-	noLeaks(t, ids.ScanText("service logs", logs.String()))
+	noLeaks(t, ids.ScanText("service logs", s.logs.String()))
 
 	// The scanner must be able to see identifiers: the raw topic holds them.
 	var raw strings.Builder
@@ -371,7 +382,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 
 	// 5. No ClickHouse password on a command line or in a log line.
-	noPasswordShown(t, st, logs.String())
+	noPasswordShown(t, st, s.logs.String())
 }
 
 // noPasswordShown checks that no password of the stack's ClickHouse users is

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
-	"github.com/dmic-nhs/dmic/services/internal/chserver/chservertest"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
@@ -38,18 +37,10 @@ func TestTwoInstancesOfEveryStage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test runs the whole stack, twice over")
 	}
-	bin := buildBinaries(t)
-	ch := chservertest.Server(t)
-	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st, err := devstack.Start(ctx, devstack.Config{BinDir: bin, VarDir: t.TempDir(), ReferenceDir: refDir,
-		ClickHouseAddr: ch.Addr, ClickHouseSecrets: ch.Secrets, Database: instancesDatabase, PortBase: freePortBase(t), Out: logs, Instances: 2})
-	if err != nil {
-		t.Fatalf("start stack: %v\nlogs:\n%s", err, tail(logs.String(), 100))
-	}
-	defer st.Stop()
-	s := underTest(ctx, t, st, logs, 200)
+	s := startStack(ctx, t, devstack.Config{Database: instancesDatabase, Instances: 2}, 200)
+	st := s.Stack
 
 	ref, err := refdata.LoadDir(refDir)
 	if err != nil {
@@ -174,7 +165,7 @@ func TestTwoInstancesOfEveryStage(t *testing.T) {
 
 	// What the run says about reconcile's state and every process's memory.
 	var reads []string
-	for _, line := range strings.Split(logs.String(), "\n") {
+	for _, line := range strings.Split(s.logs.String(), "\n") {
 		if strings.Contains(line, "changelog partition read into the state store") {
 			reads = append(reads, line)
 		}

@@ -33,15 +33,20 @@ import (
 // memoryRecords is how many records TestReconcileMemory feeds reconcile:
 // DMIC_RECONCILE_MEMORY_RECORDS, else 200,000 (half the keys' local copies,
 // then their national copies: 100,000 match keys of state).
-func memoryRecords(t *testing.T) int {
-	if v := os.Getenv("DMIC_RECONCILE_MEMORY_RECORDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 2 {
-			t.Fatalf("DMIC_RECONCILE_MEMORY_RECORDS=%q: want a number of records, at least 2", v)
-		}
-		return n
+func memoryRecords(t *testing.T) int { return envRecords(t, "DMIC_RECONCILE_MEMORY_RECORDS", 200_000) }
+
+// envRecords is the number of records in the environment variable env, else def.
+func envRecords(t *testing.T, env string, def int) int {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		return def
 	}
-	return 200_000
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 2 {
+		t.Fatalf("%s=%q: want a number of records, at least 2", env, v)
+	}
+	return n
 }
 
 // memoryBoundMB is the one memory assertion of the tests, and a generous

@@ -113,8 +113,17 @@ func main() {
 		}
 		return d.RunStage(ctx, service.Stage{
 			Access: load.Access(), Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
-			// Few, large inserts: ClickHouse wants about one per second per table.
-			MaxBatch: 50000, BatchWait: time.Second, Processor: load.Processor{},
+			// Few, large inserts: ClickHouse wants about one per second per table,
+			// and its CPU per record grows as inserts shrink. But a batch keeps
+			// about three times its bytes live at its peak (decoded rows, and the
+			// runner's own few hundred bytes per message), and that must stay well
+			// inside the memory limit, or the collector runs against it: a batch
+			// ends at 8 MiB of messages (about 3,700 records, each an activity, a
+			// reconciliation and a verdict) before 50,000 messages. 300,000
+			// records, load behind: 8 MiB, load 0.043 CPU-s per 1,000 records and
+			// 116 MB, ClickHouse 0.178; 12 MiB, load 0.082 and 138 MB, ClickHouse
+			// 0.130 (docs/performance.md, Memory).
+			MaxBatch: 50000, MaxBatchBytes: 8 << 20, BatchWait: time.Second, Processor: load.Processor{},
 			OpenSink: open, SinkName: "clickhouse " + ch.String(),
 			Probe: func(ctx context.Context) error { return conn.Ping(ctx) },
 		})

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
@@ -16,17 +15,15 @@ import (
 	"github.com/dmic-nhs/dmic/services/reconcile"
 )
 
-// Memory (docs/performance.md, Memory). memoryLimit is the Go runtime's soft
-// limit. With the state store's cache and memtables (about 24 MiB, outside
-// the Go heap) and the binary's own pages (about 26 MB), reconcile's
-// resident memory stays near 140 MB at any size of state. maxBatch is half
-// the other stages': the batch and its outputs are most of what is live, so
-// the collector, working against the limit, runs half as often (a million
+// Memory (docs/performance.md, Memory). The state store's cache and
+// memtables (24 MiB, outside the Go heap) are reserved from the service's
+// memory limit (-memory-limit, default 96 MiB), which leaves the Go runtime
+// 72 MiB; with the binary's own pages (about 26 MB), reconcile's resident
+// memory stays near 140 MB at any size of state. maxBatch is half the other
+// stages': the batch and its outputs are most of what is live, so the
+// collector, working against the limit, runs half as often (a million
 // records: 22 s of CPU rather than 30).
-const (
-	memoryLimit = 72 << 20
-	maxBatch    = 5000
-)
+const maxBatch = 5000
 
 func main() {
 	var stateDir string
@@ -42,12 +39,8 @@ func main() {
 		return nil
 	}
 	os.Exit(service.Main("reconcile", os.Args[1:], register, validate, func(ctx context.Context, d *service.Daemon) (err error) {
-		if os.Getenv("GOMEMLIMIT") == "" {
-			// The shell's GOGC=400 lets the heap grow to five times what is
-			// live (a batch and its outputs: 20 to 55 MB), to 250 MB and
-			// more; under a soft limit the collector works harder only near
-			// it.
-			debug.SetMemoryLimit(memoryLimit)
+		if err := d.ReserveMemory("the state store", reconcile.StoreMemoryBytes); err != nil {
+			return err
 		}
 		if err := d.WaitForTopics(ctx, reconcile.Access()); err != nil {
 			return err
