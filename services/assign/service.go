@@ -85,6 +85,11 @@ func (s *Service) ExplainAssignment(ctx context.Context, req *assignmentv1.Expla
 	// The version stored with the record (a record stored before versions
 	// were recorded: the version of its CAM date).
 	v, _ := cam.VersionNamed(stored.GetCamVersion())
+	// A CAM date that no version covers was given the nearest version by
+	// date; deciding by date again keeps the trail's note that says so.
+	if byDate, exact := cam.VersionFor(stored.GetCamDate()); !exact && v != nil && byDate.Name == v.Name {
+		v = nil
+	}
 	var r cam.Result
 	s.a.Decide(rec.GetActivity(), v, &r)
 	derived := s.a.Explained(&r)

@@ -168,6 +168,9 @@ func TestExplainAssignment(t *testing.T) {
 		activity("E1", ec, "2025-06-01", "", borders),
 		// C-5 (p.43): the responsible sub-ICB.
 		activity("G1", apc, "2025-06-01", "H85030", sutton),
+		// C-5 again, in 2026/27, which no version covers: the nearest
+		// (2025/26) is applied and the trail says so.
+		activity("G2", apc, "2026-09-09", "H85030", sutton),
 	)
 	steps := map[string]bool{}
 	for _, operator := range []bool{true, false} {
@@ -213,6 +216,9 @@ func TestExplainAssignment(t *testing.T) {
 			t.Fatal(err)
 		}
 		return cam.ExplainRecord(got)
+	}
+	if out := text("RVR|apc|G2"); !strings.Contains(out, "No CAM version covers the CAM date") || !strings.Contains(out, "CAM 2025/26 at 2026-09-09") {
+		t.Errorf("explanation of a record no version covers does not say the nearest was applied:\n%s", out)
 	}
 	out := text("RVR|apc|S1")
 	t.Logf("dmicctl explain RVR|apc|S1:\n%s", out)

@@ -129,6 +129,9 @@ func run() int {
    clickhouse-client --config-file %[20]s --query "SELECT status, count() FROM %[14]s.reconciliation FINAL GROUP BY status"
    %[21]s
    %[23]s   # the audit trail: refusals and changes, and who
+ Commissioner assignment (docs/commissioner-assignment.md):
+   bin/dmicctl%[9]s explain "$(clickhouse-client --config-file %[20]s --query "SELECT any(record_key) FROM %[14]s.activity_current WHERE cam_step = 'C-6'")"
+   bin/dmicctl%[9]s cam rerun -from 2025-04-01 -to 2026-03-31 -version 2024/25   # 2025/26 under 2024/25's rules, into %[14]s.cam_rerun
 %[22]s================================================================================
 `, st.Brokers, st.IngestURL(), st.CH.Addr, relPath(st.CH.Secrets), chaccess.Migrator, p.GRPC["ingest"], p.GRPC["load"], p.GRPC["validate"], ctl,
 		p.Ops["validate"], p.Ops["validate"], p.Ops["load"], p.Ops["ingest"], *database, pki, provider,
