@@ -2,7 +2,6 @@ package assign_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
@@ -21,7 +20,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/assign"
 	"github.com/dmic-nhs/dmic/services/assign/cam"
 	"github.com/dmic-nhs/dmic/services/internal/access"
-	"github.com/dmic-nhs/dmic/services/internal/audit"
+	"github.com/dmic-nhs/dmic/services/internal/audit/audittest"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
@@ -308,7 +307,7 @@ func TestAssignmentServiceAccess(t *testing.T) {
 	}
 	// Audited: the three refusals, and the operator's re-run (allowed,
 	// then done); an explanation changes nothing and is not.
-	entries := auditTrail(t, s.operator, 5)
+	entries := audittest.Trail(t, s.operator, 5)
 	var got []string
 	for _, e := range entries {
 		role := ""
@@ -328,28 +327,6 @@ func TestAssignmentServiceAccess(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("audit trail:\n%q\nwant\n%q", got, want)
 	}
-}
-
-// auditTrail reads dmic.audit until want entries are there.
-func auditTrail(t *testing.T, c kafkaconn.Cluster, want int) []audit.Entry {
-	t.Helper()
-	r := c.NewReader(kafka.ReaderConfig{Topic: topics.Audit, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out []audit.Entry
-	for len(out) < want {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("audit trail: %d entries of %d: %v (%+v)", len(out), want, err, out)
-		}
-		var e audit.Entry
-		if err := json.Unmarshal(m.Value, &e); err != nil {
-			t.Fatalf("audit entry %s: %v", m.Value, err)
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 // A re-run applies the chosen version to the current records of the

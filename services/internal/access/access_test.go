@@ -3,7 +3,6 @@ package access_test
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -30,6 +28,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/access"
 	"github.com/dmic-nhs/dmic/services/internal/audit"
+	"github.com/dmic-nhs/dmic/services/internal/audit/audittest"
 	"github.com/dmic-nhs/dmic/services/internal/broker"
 	"github.com/dmic-nhs/dmic/services/internal/broker/brokertest"
 	"github.com/dmic-nhs/dmic/services/internal/clock"
@@ -244,27 +243,6 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// trail reads the audit topic until want entries are there.
-func trail(t *testing.T, c kafkaconn.Cluster, want int) []audit.Entry {
-	t.Helper()
-	r := c.NewReader(kafka.ReaderConfig{Topic: topics.Audit, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx := ctxT(t)
-	var out []audit.Entry
-	for len(out) < want {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("audit trail: %d entries of %d: %v (%+v)", len(out), want, err, out)
-		}
-		var e audit.Entry
-		if err := json.Unmarshal(m.Value, &e); err != nil {
-			t.Fatalf("audit entry %s: %v", m.Value, err)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // TestGRPCWhoMayDoWhat is issue 12's acceptance for the control API and the
 // key service, over real TLS connections: without a client certificate
 // nobody can pause a service or call the key service; an operator can pause
@@ -344,7 +322,7 @@ func TestGRPCWhoMayDoWhat(t *testing.T) {
 		}
 	}
 	// Audited: 9 refusals, and the pause and the rotation, each allowed and done.
-	entries := trail(t, s.operator, 13)
+	entries := audittest.Trail(t, s.operator, 13)
 	var refusals []audit.Entry
 	byOutcome := map[string][]audit.Entry{}
 	for _, e := range entries {
@@ -425,7 +403,7 @@ func TestHTTPWhoMayDoWhat(t *testing.T) {
 	}
 	// 4 refusals; the two submissions allowed, one done (sub-1) and one
 	// refused by its handler.
-	entries := trail(t, s.operator, 7)
+	entries := audittest.Trail(t, s.operator, 7)
 	var got []string
 	for _, e := range entries {
 		got = append(got, e.Outcome+"/"+e.Reason+"/"+e.Subject)
