@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,8 +177,11 @@ func TestProcessorRejects(t *testing.T) {
 	})
 }
 
-// fakeStore records what each Store method was given.
+// fakeStore records what each Store method was given. The sink writes the
+// tables at once, each from its own goroutine: every method appends to its
+// own table's slice, and the call log they share is guarded.
 type fakeStore struct {
+	mu      sync.Mutex
 	calls   []string
 	acts    []*dmicv1.DeidentifiedRecord
 	recs    []*dmicv1.ReconciliationResult
@@ -191,6 +195,8 @@ type fakeStore struct {
 }
 
 func (s *fakeStore) fail(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.calls = append(s.calls, name)
 	if s.failOn == name {
 		return s.failErr
