@@ -458,7 +458,10 @@ func (x *run) responsible() (code string, how int, because why) {
 // population and patients of English DMS practices by their postcode
 // (p.14-15); or the public health region (F, p.21-22), which places a DMS
 // practice's patients by the practice's postcode and has no health and
-// justice clause.
+// justice clause. A practice code the look-up does not match (unknown, not
+// A or P on the date, or Welsh) reverts to the provider method for the hub
+// (p.15), whose hub is the host's (providerHub), so 5; and to the postcode
+// for the region (p.22).
 func (x *run) directFor(hub bool) (refdata.DirectCommissioner, int, why) {
 	x.r.Tables |= 1 << tDirect
 	gp := x.practiceCode()
@@ -470,6 +473,11 @@ func (x *run) directFor(hub bool) (refdata.DirectCommissioner, int, why) {
 			usePractice = false
 		}
 	}
+	// noMatch: a registration code the hub method's epraccur look-up (national
+	// grouping not W00, status A or P on the date) does not find, so it
+	// "reverts to the provider method" (p.15); the region method reverts to
+	// the postcode (p.22), as the responsible sub-ICB does (p.12).
+	var noMatch why
 	if usePractice {
 		p, open := x.practice()
 		if open && p.NationalGrouping != "W00" {
@@ -485,10 +493,12 @@ func (x *run) directFor(hub bool) (refdata.DirectCommissioner, int, why) {
 			if d, ok := x.ref.DirectCommissionerByICB(p.HighLevelHealthGeography); ok {
 				return d, 2, x.w("practice ", gp, " ICB ", p.HighLevelHealthGeography)
 			}
+		} else if hub {
+			noMatch = x.w("practice ", gp, " not in epraccur as open (A/P) and not W00 on ", x.r.Date, ": provider method (p.15); ")
 		}
 	}
 	res := x.residence()
-	if res.kind == resKnown {
+	if res.kind == resKnown && noMatch.n == 0 {
 		if d, ok := x.ref.DirectCommissioner(res.subICB, x.tableDate); ok {
 			return d, 3, x.w("postcode sub-ICB ", res.subICB)
 		}
@@ -498,10 +508,10 @@ func (x *run) directFor(hub bool) (refdata.DirectCommissioner, int, why) {
 	}
 	if h := x.hostArea(); h.ok {
 		if d, ok := x.ref.DirectCommissioner(h.subICB, x.tableDate); ok {
-			return d, 5, x.w("host ", h.trust, " sub-ICB ", h.subICB)
+			return d, 5, x.and(noMatch, "host ", h.trust, " sub-ICB ", h.subICB)
 		}
 	}
-	return refdata.DirectCommissioner{}, 0, x.w("no practice, postcode or host sub-ICB in the direct commissioning table")
+	return refdata.DirectCommissioner{}, 0, x.and(noMatch, "no practice, postcode or host sub-ICB in the direct commissioning table")
 }
 
 // providerHub is the NHS England specialised commissioning hub holding the
