@@ -300,8 +300,9 @@ func notRegistered(code string) bool {
 }
 
 // practice is the patient's GP practice and whether it was active or
-// proposed on the CAM date (p.11: status A or P "on the assignment date";
-// epraccur's open and close dates stand for the status history).
+// proposed on the CAM date (p.11-12: status A or P "on the assignment date";
+// epraccur's open and close dates stand for the status history, and its
+// status for what they cannot tell: D is neither, P is proposed).
 func (x *run) practice() (refdata.Practice, bool) {
 	if x.pracDone {
 		return x.prac, x.pracOpen
@@ -318,6 +319,15 @@ func (x *run) practice() (refdata.Practice, bool) {
 	}
 	x.prac = p
 	switch {
+	case p.Status == "D":
+		// Dormant is neither A nor P, and epraccur gives no date it began.
+		x.pracOpen = false
+	case p.Status == "P" && x.r.Date != "":
+		// Proposed counts though the practice has not opened yet (its
+		// open date may be after the CAM date): only a close date ends it.
+		unopened := p
+		unopened.Open = ""
+		x.pracOpen = unopened.OpenOn(x.r.Date)
 	case x.r.Date != "":
 		// A closed practice with no close date has no known open period.
 		x.pracOpen = p.OpenOn(x.r.Date) && !(p.Status == "C" && p.Close == "")

@@ -1,7 +1,12 @@
 package cam
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
 // Cases from an independent review of the engine against the published CAM
@@ -35,4 +40,75 @@ func TestHubNoPracticeMatchUsesProvider(t *testing.T) {
 		{"unknown practice, section 7a", "F (p.52); region method p.22: no match in epraccur -> postcode methodology: Halifax -> Y63",
 			op(d2526, gp("Z99999"), res(halifax), svc("NCBPH01F")), "", "F", "Y63", "Y63_F_3", "81"},
 	})
+}
+
+// practiceRow is an epraccur row (27 quoted columns) of a Sutton practice
+// commissioned by 36L, with the given code, open and close dates and status.
+func practiceRow(code, open, close, status string) string {
+	return `"` + code + `","REVIEW PRACTICE","Y56","QWE","","4 THROWLEY WAY","SUTTON","SURREY","","SM1 4AF","` + open + `","` + close + `","` + status +
+		`","B","36L","20200401","","","","","","0","","36L","","4",""`
+}
+
+// assignerWith is the sample reference data with extra epraccur rows, for
+// practice states the sample does not hold.
+func assignerWith(t *testing.T, practices ...string) *Assigner {
+	t.Helper()
+	const sample = "../../../reference/sample"
+	dir := t.TempDir()
+	entries, err := os.ReadDir(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(sample, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == refdata.PracticesFile {
+			b = append(b, strings.Join(practices, "\n")+"\n"...)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref, err := refdata.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewAssigner(ref)
+}
+
+// "Status Code in the national GP file 'epraccur' of either A (active) or P
+// (proposed) on the assignment date" (Responsible sub-ICB, p.12; likewise
+// B p.29, B-4 p.34, WB-1 p.35, J p.55). epraccur holds today's status and the
+// open and close dates: a practice counts up to its close date; a dormant one
+// (D) is not A or P; a proposed one (P) is, though it has not opened yet.
+func TestPracticeStatusOnTheAssignmentDate(t *testing.T) {
+	a := assignerWith(t,
+		practiceRow("Z90001", "19740401", "", "D"),         // dormant
+		practiceRow("Z90002", "20251001", "", "P"),         // proposed, opens after the CAM date
+		practiceRow("Z90003", "19740401", "20250630", "C"), // closed after the CAM date
+		practiceRow("Z90004", "19740401", "20250531", "C"), // closed before the CAM date
+	)
+	cases := []struct {
+		name, section, gp, comm, how string
+	}{
+		{"dormant practice", "p.12: status D is not A or P -> postcode methodology (Halifax 02T)", "Z90001", "02T", "postcode"},
+		{"proposed practice", "p.12: status P counts on the assignment date -> practice's commissioner 36L", "Z90002", "36L", "practice"},
+		{"practice closed after the CAM date", "p.12: it was A on the assignment date -> 36L", "Z90003", "36L", "practice"},
+		{"practice closed before the CAM date", "p.12: not A or P on the assignment date -> postcode (02T)", "Z90004", "02T", "postcode"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var r Result
+			a.Decide(apc(d2526, gp(tc.gp), res(halifax)), nil, &r)
+			if r.Step != "C-5" || r.Commissioner != tc.comm || r.ReasonCode != tc.comm+"_C_5_1" {
+				t.Errorf("%s: got %s by %s (%s), want %s by C-5 (%s_C_5_1), by the %s\n%s",
+					tc.section, r.Commissioner, r.Step, r.ReasonCode, tc.comm, tc.comm, tc.how, Explain(a.Explained(&r)))
+			}
+		})
+	}
 }
