@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
@@ -110,5 +111,243 @@ func TestPracticeStatusOnTheAssignmentDate(t *testing.T) {
 					tc.section, r.Commissioner, r.Step, r.ReasonCode, tc.comm, tc.comm, tc.how, Explain(a.Explained(&r)))
 			}
 		})
+	}
+}
+
+// The pseudo postcodes the guidance sends to the provider's main site, with
+// England as the country: ZZ99 3WZ and 3VZ (unable to be allocated), 3CZ
+// (England n.o.s.), 3GZ (Wales), 1WZ (Scotland), 2WZ (Northern Ireland), and
+// a missing postcode (p.7, Responsible sub-ICB p.12, A&E-1 p.26-27, B p.30,
+// WB-3 p.37). Residences as the de-identify stage makes them.
+func TestUKPseudoPostcodesUseTheProviderSite(t *testing.T) {
+	var cases []camCase
+	for _, r := range []*dmicv1.Residence{
+		{Note: "address not known", PseudoPostcode: "3WZ"},
+		{Note: "no fixed abode", PseudoPostcode: "3VZ"},
+		{Country: refdata.CountryEngland, Note: "England n.o.s.", PseudoPostcode: "3CZ"},
+		{Country: refdata.CountryWales, Note: "Wales n.o.s.", PseudoPostcode: "3GZ"},
+		{Country: refdata.CountryScotland, Note: "Scotland n.o.s.", PseudoPostcode: "1WZ"},
+		{Country: refdata.CountryNorthernIreland, Note: "Northern Ireland n.o.s.", PseudoPostcode: "2WZ"},
+		{Note: "postcode missing"},
+	} {
+		cases = append(cases,
+			camCase{"APC ZZ99 " + r.PseudoPostcode + " " + r.Note, "B (p.30) Yes and WB-3 (p.37) Yes: the provider's main site, England; responsible sub-ICB (p.12): no GP, so the host RCD 42D",
+				apc(d2526, res(r), provider("RCD")), "", "C-5", "42D", "42D_C_5_1", "12"},
+			camCase{"A&E ZZ99 " + r.PseudoPostcode + " " + r.Note, "A&E-1 (p.26-27): 'In these cases, the answer to question 2 is Yes'; J No: responsible sub-ICB, the host 42D",
+				ae(d2526, res(r), provider("RCD")), "", "J", "42D", "42D_AE_1_1", "12"},
+		)
+	}
+	runCases(t, cases)
+}
+
+// B-2 (p.31, Appendix H): a pseudo postcode of an EEA member state, or of a
+// starred state with a similar arrangement (Norway, Switzerland), is Yes; a
+// non-EEA reciprocal country of Appendix H's second table is not.
+func TestEEAPseudoPostcodes(t *testing.T) {
+	runCases(t, []camCase{
+		{"Norway", "B-2 Yes (p.31; Appendix H: Norway* ZZ99 2AZ): hub of the provider",
+			apc(d2526, ovc("C"), res(&dmicv1.Residence{Note: "overseas", PseudoPostcode: "2AZ"}), svc("NCBPS01A")), "", "B-2", "13R", "13R_B_2_1", "21"},
+		{"Switzerland", "B-2 Yes (Appendix H: Switzerland* ZZ99 4PZ)",
+			apc(d2526, ovc("C"), res(&dmicv1.Residence{Note: "overseas", PseudoPostcode: "4PZ"}), svc("NCBPS01A")), "", "B-2", "13R", "13R_B_2_1", "21"},
+		{"Republic of Ireland", "B-2 Yes (Appendix H: ZZ99 3AZ)",
+			apc(d2526, ovc("E"), res(&dmicv1.Residence{Note: "overseas", PseudoPostcode: "3AZ"}), svc("NCBPS01A")), "", "B-2", "13R", "13R_B_2_1", "21"},
+		{"Australia", "B-2 No (Australia ZZ99 6GZ is a non-EEA reciprocal country, Appendix H second table), B-3 Yes (category C): OSV guidance, host (p.25)",
+			apc(d2526, ovc("C"), res(&dmicv1.Residence{Note: "overseas", PseudoPostcode: "6GZ"}), svc("NCBPS01A")), "", "B-3", "36L", "36L_B_3_2", "12"},
+		{"EEA resident, not highly specialised", "B-1 No (p.31): B-2 is not asked; B-3 No, B-4 No: host",
+			apc(d2526, ovc("E"), res(france), svc("NCBPS01C")), "", "B-4", "36L", "36L_B_4_2", "12"},
+	})
+}
+
+// WB-1 (p.35): the cross-border area is the English ICBs QYG, QOC, QGH, QR1
+// and QUY and the Welsh unitary authorities W06000005 Flintshire, W06000006
+// Wrexham, W06000023 Powys, W06000021 Monmouthshire and W06000004
+// Denbighshire. C No (p.19): on the English side the LHB of the Welsh GP
+// practice (W00199: 7A7); in Wales the LHB of the postcode.
+func TestWelshBorderArea(t *testing.T) {
+	var cases []camCase
+	for _, icb := range []string{"QYG", "QOC", "QGH", "QR1", "QUY"} {
+		r := &dmicv1.Residence{Country: refdata.CountryEngland, SubIcb: "M2L0M", Icb: icb, LocalAuthority: "E06000051"}
+		cases = append(cases, camCase{"English border ICB " + icb, "WB-1 Yes (p.35: ICB " + icb + "), C No: the LHB of the Welsh GP practice (p.19)",
+			apc(d2526, gp("W00199"), res(r)), "", "C", "7A7", "7A7_C_2", ""})
+	}
+	for _, ua := range []struct{ code, lhb string }{
+		{"W06000005", "7A1"}, {"W06000006", "7A1"}, {"W06000023", "7A7"}, {"W06000021", "7A6"}, {"W06000004", "7A1"},
+	} {
+		r := &dmicv1.Residence{Country: refdata.CountryWales, LocalAuthority: ua.code}
+		cases = append(cases, camCase{"Welsh border authority " + ua.code, "WB-1 Yes (p.35: " + ua.code + "), C No: resident in Wales, the LHB of the postcode (p.18-19)",
+			apc(d2526, gp("W00199"), res(r)), "", "C", ua.lhb, ua.lhb + "_C_1", ""})
+	}
+	cases = append(cases,
+		camCase{"Welsh GP, English resident outside the area", "WB-1 No (p.35: QWE is not a border ICB), WB-2 No (a Welsh GP), WB-3 Yes: English path; responsible sub-ICB: W00 practice -> postcode 36L (p.12)",
+			apc(d2526, gp("W00199"), res(sutton)), "", "C-5", "36L", "36L_C_5_1", "12"},
+		camCase{"Welsh GP, Welsh resident outside the area", "WB-1 No (p.35: Cardiff W06000015 is not a border authority), WB-2 No, WB-3 No, C No: LHB of the postcode",
+			apc(d2526, gp("W00199"), res(cardiff)), "", "C", "7A4", "7A4_C_1", ""},
+	)
+	runCases(t, cases)
+}
+
+// WB-2 (p.36): an English GP practice is one whose high level health
+// geography is not Q99, YAC, YAD, YAE or YAF. A DMS practice (A91020, Q99)
+// is not one, so its border resident goes on by WB-3 (p.37).
+func TestWB2EnglishPracticeExcludesQ99(t *testing.T) {
+	a := sampleAssigner(t)
+	var r Result
+	a.Decide(apc(d2526, gp("A91020"), res(shropsh)), nil, &r)
+	if got := answer(&r, "WB-2"); got != "No" {
+		t.Errorf("WB-2 (p.36): A91020 has high level health geography Q99: answered %q, want No\n%s", got, Explain(a.Explained(&r)))
+	}
+	if got := answer(&r, "WB-3"); got != "Yes" || r.ReasonCode != "13Q_J_1" {
+		t.Errorf("WB-3 (p.37) Yes, then J (p.55): got WB-3 %q, %s\n%s", got, r.ReasonCode, Explain(a.Explained(&r)))
+	}
+}
+
+// answer is the first answer to step in the trail ("" if not asked).
+func answer(r *Result, step string) string {
+	for _, d := range r.Trail() {
+		if d.Step == step {
+			return d.Answer
+		}
+	}
+	return ""
+}
+
+// D (p.48): ACTIVITY TREATMENT FUNCTION CODE 140, 141, 142, 143, 144, 145,
+// 217, 450 or 451 is secondary dental care; any other value is No.
+func TestSecondaryDentalTreatmentFunctions(t *testing.T) {
+	var cases []camCase
+	for _, c := range []string{"140", "141", "142", "143", "144", "145", "217", "450", "451"} {
+		cases = append(cases, camCase{"TFC " + c, "D Yes (p.48): responsible sub-ICB by the GP practice",
+			op(d2526, gp("H85030"), tfc(c)), "", "D", "36L", "36L_D_1", "55"})
+	}
+	for _, c := range []string{"100", "146", "218", "452", ""} {
+		cases = append(cases, camCase{"TFC " + c + " not dental", "D No (p.48: not listed; p.9: any other value, blank included, is No)",
+			apc(d2526, gp("H85030"), tfc(c)), "", "C-5", "36L", "36L_C_5_1", "12"})
+	}
+	runCases(t, cases)
+}
+
+// E (p.49-51): for admitted care the source of admission must be the penal
+// establishment's; "NHS England is not responsible for paying for secondary
+// care for persons detained in and referred from police custody suites, other
+// places of temporary secure accommodation such as courts" (p.49).
+func TestJusticeSourceOfAdmission(t *testing.T) {
+	runCases(t, []camCase{
+		{"admitted from court", "E No (p.49: courts are not H&J; p.51 needs source 39): responsible sub-ICB by the Appendix F postcode (p.12)",
+			apc(d2526, res(highDown), source("37"), gp("H85030")), "", "C-5", "92A", "92A_C_5_1", "12"},
+		{"admitted from a police station", "E No (p.49: police custody suites are not H&J)",
+			apc(d2526, res(highDown), source("42"), gp("H85030")), "", "C-5", "92A", "92A_C_5_1", "12"},
+		{"no source of admission", "E No (p.51; p.9: a blank is No)",
+			apc(d2526, res(highDown), source(""), gp("H85030")), "", "C-5", "92A", "92A_C_5_1", "12"},
+		{"prisoner, specialised red service", "C-0 Yes, C-0a Yes (flow chart): C-2 comes before E",
+			apc(d2526, res(highDown), source("39"), svc("NCBPS01A")), "", "C-2", "13R", "13R_C_2_1", "21"},
+		{"prisoner, green service", "C-0a No -> E (flow chart): H&J hub",
+			apc(d2526, res(highDown), source("39"), svc("NCBPS01C")), "", "E", "97T", "97T_E_1", "71"},
+	})
+}
+
+// I (p.54-55): the diagnosis and procedure codes of infertility, at their
+// edges, in the primary or a secondary field.
+func TestInfertilityCodes(t *testing.T) {
+	primaryProc := func(c string) opt {
+		return func(a *dmicv1.DeidentifiedActivity) { a.GetApc().PrimaryProcedureOpcs = c }
+	}
+	yes := func(name string, o opt) camCase {
+		return camCase{name, "I Yes (p.54-55), I-1 No: responsible sub-ICB", apc(d2526, gp("H85030"), o), "", "I-1", "36L", "36L_I_1_2", "12"}
+	}
+	no := func(name string, o opt) camCase {
+		return camCase{name, "I No (p.54-55: not listed), J No, C-5 No", apc(d2526, gp("H85030"), o), "", "C-5", "36L", "36L_C_5_1", "12"}
+	}
+	runCases(t, []camCase{
+		yes("N46 without a fourth character", diag("N46", "")),
+		yes("N97.9 with a dot, secondary", diag("I10X", "E119;N97.9")),
+		yes("Z31.0", diag("Z310", "")),
+		yes("Z35.0", diag("Z350", "")),
+		no("Z35.1 (only Z35.0 is listed)", diag("Z351", "")),
+		no("N47 (not N46)", diag("N47X", "")),
+		yes("primary procedure N34.1", primaryProc("N341")),
+		yes("N34.6", proc("N346")),
+		no("N34.7", proc("N347")),
+		yes("Q13.9", proc("Q139")),
+		yes("Q21.1", proc("Q211")),
+		no("Q21.2", proc("Q212")),
+		yes("Q21.8", proc("Q218")),
+		yes("Q38.3", proc("Q383")),
+		no("Q38.4", proc("Q384")),
+		yes("Q48.4", proc("Q484")),
+		no("Q48.5", proc("Q485")),
+		yes("Q48.9", proc("Q489")),
+		yes("Q56.2", proc("Q562")),
+		no("Q56.3", proc("Q563")),
+		yes("Y96.6", proc("Y966")),
+		no("Y96.7", proc("Y967")),
+		yes("Y96.8", proc("Y968")),
+	})
+}
+
+// J (p.55-56): the practice's postcode must be in England. A BFPO DMS
+// practice (A91183, BF1) is not: at A&E (where B is not asked) J answers No
+// and the responsible sub-ICB follows, the practice's 13Q being no sub-ICB
+// (p.12), so the postcode.
+func TestArmedForcesPracticeMustBeEnglish(t *testing.T) {
+	runCases(t, []camCase{
+		{"BFPO DMS practice at A&E", "A&E-1 Yes, J No (p.55-56: BF1 postcode not E92000001): responsible sub-ICB by the postcode",
+			ae(d2526, gp("A91183"), res(halifax)), "", "J", "02T", "02T_AE_1_1", "12"},
+		{"English DMS practice, Welsh border resident", "WB-2 No (Q99), WB-3 Yes, ..., J Yes (p.55): 13Q",
+			apc(d2526, gp("A91020"), res(shropsh)), "", "J", "13Q", "13Q_J_1", "61"},
+	})
+}
+
+// Every reason code the engine gives that is in NHS England's published
+// reason table (cam_commissioner_assignment_reason.csv) carries that row's
+// text and service category.
+func TestPublishedReasonTextAndCategory(t *testing.T) {
+	a := sampleAssigner(t)
+	published := 0
+	for _, tc := range allCases() {
+		var r Result
+		a.Decide(tc.act, nil, &r)
+		row, ok := a.ref.ReasonByCode(r.ReasonCode)
+		if !ok {
+			continue
+		}
+		published++
+		if r.Reason != row.Reason || r.ServiceCategory != row.ServiceCategory {
+			t.Errorf("%s: reason %s %q category %q, the published row says %q category %q",
+				tc.name, r.ReasonCode, r.Reason, r.ServiceCategory, row.Reason, row.ServiceCategory)
+		}
+	}
+	if published < 20 {
+		t.Errorf("only %d cases end in a published reason code", published)
+	}
+}
+
+// "When to assign commissioner code" (p.6): the date CAM is applied at, by
+// CDS type, selects the financial year's rules.
+func TestCAMDateSelectsTheYear(t *testing.T) {
+	a := sampleAssigner(t)
+	finished := apc("2025-03-01")
+	finished.GetApc().DischargeDateHospitalProviderSpell = "2025-04-01"
+	unfinished := apc("2025-03-31")
+	unfinished.GetApc().CdsType, unfinished.GetApc().DischargeDateHospitalProviderSpell = "190", ""
+	delivery := apc("2025-03-30")
+	delivery.GetApc().CdsType, delivery.GetApc().DischargeDateHospitalProviderSpell = "140", "2025-04-02"
+	for _, tc := range []struct {
+		name, section, date, version string
+		act                          *dmicv1.DeidentifiedActivity
+	}{
+		{"finished APC discharged in 2025/26", "p.6: CDS 130, DISCHARGE DATE (HOSPITAL PROVIDER SPELL)", "2025-04-01", "2025/26", finished},
+		{"delivery episode", "p.6: CDS 140, the discharge date", "2025-04-02", "2025/26", delivery},
+		{"unfinished APC", "p.6: CDS 190, START DATE (HOSPITAL PROVIDER SPELL)", "2025-03-31", "2024/25", unfinished},
+		{"outpatient", "p.6: CDS 020, the appointment date", "2025-04-01", "2025/26", op("2025-04-01")},
+		{"emergency care", "p.6: CDS 011, the arrival date", "2025-03-31", "2024/25", ae("2025-03-31")},
+	} {
+		var r Result
+		a.Decide(tc.act, nil, &r)
+		if r.Date != tc.date || r.Version != tc.version {
+			t.Errorf("%s (%s): CAM date %s under %s, want %s under %s", tc.name, tc.section, r.Date, r.Version, tc.date, tc.version)
+		}
+	}
+	if v, exact := VersionFor("2026-04-01"); v.Name != "2025/26" || exact {
+		t.Errorf("a date after 2025/26 gets the latest version, not exactly: %s %v", v.Name, exact)
 	}
 }
