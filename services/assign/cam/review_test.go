@@ -351,3 +351,22 @@ func TestCAMDateSelectsTheYear(t *testing.T) {
 		t.Errorf("a date after 2025/26 gets the latest version, not exactly: %s %v", v.Name, exact)
 	}
 }
+
+// B-3 Yes, "See OSV guidance" (p.25): the sub-ICB location pays for a charge
+// exempt overseas visitor registered with an English GP "or who is not
+// currently registered with a GP in England, but who gives a UK address";
+// the host for one not registered and resident outside the UK. A Welsh or
+// Scottish address is a UK address: the responsible sub-ICB, which for a
+// postcode with no English sub-ICB is the host (p.12), by reason B_3_1.
+func TestReciprocalVisitorWithAUKAddress(t *testing.T) {
+	runCases(t, []camCase{
+		{"English address", "B-3 Yes; p.25: UK address -> responsible sub-ICB (the postcode's, p.12)",
+			op(d2526, ovc("C"), res(halifax), provider("RCD")), "", "B-3", "02T", "02T_B_3_1", "12"},
+		{"Welsh address", "B-3 Yes; p.25: a Welsh address is a UK address -> responsible sub-ICB; no English sub-ICB for it, so the host (p.12)",
+			op(d2526, ovc("C"), res(cardiff), provider("RCD")), "", "B-3", "42D", "42D_B_3_1", "12"},
+		{"Scottish address", "B-3 Yes; p.25: UK address -> responsible sub-ICB, the host",
+			op(d2526, ovc("C"), res(borders), provider("RCD")), "", "B-3", "42D", "42D_B_3_1", "12"},
+		{"resident overseas, not registered", "B-3 Yes; p.25: resident outside the UK, not registered -> the host",
+			op(d2526, ovc("C"), res(usa), provider("RCD")), "", "B-3", "42D", "42D_B_3_2", "12"},
+	})
+}

@@ -125,14 +125,19 @@ func (x *run) ordinarilyResident(ovc string) bool {
 		}
 	}
 	res := x.residence()
-	uk := res.kind != resOverseas
-	switch res.country {
-	case refdata.CountryEngland, refdata.CountryWales, refdata.CountryScotland, refdata.CountryNorthernIreland:
-	default:
-		uk = false
-	}
+	uk := res.kind != resOverseas && ukCountry(res.country)
 	x.ask("B", uk, "usual place of residence", x.and(x.then(x.w("charging category A, "), "", res.src), ", country ", orNone(res.country)))
 	return uk
+}
+
+// ukCountry reports a UK home country (B, p.29: E92000001, W92000004,
+// S92000003 or N92000002).
+func ukCountry(c string) bool {
+	switch c {
+	case refdata.CountryEngland, refdata.CountryWales, refdata.CountryScotland, refdata.CountryNorthernIreland:
+		return true
+	}
+	return false
 }
 
 // overseas is B-1 to B-4: not ordinarily resident in the UK.
@@ -169,9 +174,12 @@ func (x *run) overseas(ovc string) {
 		step, resp, host, method = "B-3", "B_3_1", "B_3_2", "Reciprocal OSVs"
 	}
 	// B-4: registered with an English GP -> responsible sub-ICB, else host
-	// (p.34). Under B-3 the OSV guidance also counts a UK address (p.25).
+	// (p.34). Under B-3 the OSV guidance also counts a UK address (p.25):
+	// a postcode of any of the four countries, Wales, Scotland and Northern
+	// Ireland included (the responsible sub-ICB is then the host, p.12).
 	english := x.englishPractice()
-	ukAddress := reciprocal && x.act.GetResidence().GetSubIcb() != ""
+	res := x.residence()
+	ukAddress := reciprocal && res.kind == resKnown && ukCountry(res.country)
 	x.ask(step, english || ukAddress, "registered with an English GP practice", x.practiceWhy())
 	if english || ukAddress {
 		x.responsibleSubICB(step, resp, nil, method)
