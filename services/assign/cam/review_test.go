@@ -370,3 +370,26 @@ func TestReciprocalVisitorWithAUKAddress(t *testing.T) {
 			op(d2526, ovc("C"), res(usa), provider("RCD")), "", "B-3", "42D", "42D_B_3_2", "12"},
 	})
 }
+
+// The last resort of each method is the provider's main site (p.7, p.10,
+// p.12), and the published "unable to determine" reasons when there is none
+// (an independent provider, not in etr, with no GP and no usable postcode).
+func TestHostFallbacksAndUnableReasons(t *testing.T) {
+	noHost := provider("ZZZ99")
+	runCases(t, []camCase{
+		{"section 7a, no fixed abode", "F (p.52); region method (p.22): no GP, ZZ99 3VZ -> the provider's main site (p.7): RCD's 42D -> Y63, reason F_5",
+			op(d2526, gp("V81999"), res(noFixed), provider("RCD"), svc("NCBPH01F")), "", "F", "Y63", "Y63_F_5", "81"},
+		{"green not delegated, no fixed abode", "C-6 No (p.46); hub method (p.14-15) by the provider's main site: RCD 42D -> 85J, reason C_6_8",
+			op(d2425, gp("V81999"), res(noFixed), provider("RCD"), svc("NCBPS01C")), "2024/25", "C-6", "85J", "85J_C_6_8", "21"},
+		{"dental, nothing to place", "D Yes (p.48); no GP, no postcode, no host: D_X",
+			op(d2526, res(noFixed), noHost, tfc("144")), "", "D", "", "D_X", "55"},
+		{"section 7a, nothing to place", "F Yes (p.52); no region: F_X",
+			op(d2526, res(noFixed), noHost, svc("NCBPH01F")), "", "F", "", "F_X", "81"},
+		{"amber 2024/25, nothing to place", "C-0b; no hub: C_0b_X",
+			op(d2425, res(noFixed), noHost, svc("NCBPS01S")), "2024/25", "C-0b", "", "C_0b_X", "21"},
+		{"Appendix F site with no hub", "E Yes (p.51) but no hub for the site: E_X",
+			op(d2526, gp("H85030"), res(&dmicv1.Residence{Country: refdata.CountryEngland, SubIcb: "92A", Icb: "QXU", JusticeFacilityCode: "YXX99"})), "", "E", "", "E_X", "71"},
+		{"A&E, overseas resident, no host", "A&E-1 No (p.26): host sub-ICB; none: X",
+			ae(d2526, res(usa), noHost), "", "A&E-1", "", "X", ""},
+	})
+}

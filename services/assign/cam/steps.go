@@ -662,6 +662,9 @@ func (x *run) hubByResponsibility(step string, suffixes []string, fallback strin
 	d, n, because := x.directFor(true)
 	if n == 0 || d.Hub == "" {
 		x.none(fallback, because)
+		// The step that found no hub decides, as its reason (C_0b_X) says,
+		// not the question before it.
+		x.r.Step = step
 		return
 	}
 	x.ask(step, true, "responsible specialised hub", x.and(because, " -> hub ", d.Hub))
