@@ -393,3 +393,12 @@ func TestHostFallbacksAndUnableReasons(t *testing.T) {
 			ae(d2526, res(usa), noHost), "", "A&E-1", "", "X", ""},
 	})
 }
+
+// Codes are compared as the CDS states them, surrounding spaces aside, as
+// the engine already does for the GP practice, service code and categories.
+func TestCodesAreTrimmed(t *testing.T) {
+	runCases(t, []camCase{
+		{"dental TFC with spaces", "D (p.48): ' 144 ' is 144", op(d2526, gp("H85030"), tfc(" 144 ")), "", "D", "36L", "36L_D_1", "55"},
+		{"source of admission with spaces", "E (p.51): ' 39' is 39", apc(d2526, res(highDown), source(" 39")), "", "E", "97T", "97T_E_1", "71"},
+	})
+}

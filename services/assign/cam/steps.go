@@ -440,14 +440,16 @@ func isDentalTFC(tfc string) bool {
 	return false
 }
 
+// treatmentFunction is ACTIVITY TREATMENT FUNCTION CODE, trimmed as the
+// other codes CAM reads are.
 func (x *run) treatmentFunction() string {
 	switch {
 	case x.act.GetApc() != nil:
-		return x.act.GetApc().GetTreatmentFunctionCode()
+		return strings.TrimSpace(x.act.GetApc().GetTreatmentFunctionCode())
 	case x.act.GetOutpatient() != nil:
-		return x.act.GetOutpatient().GetTreatmentFunctionCode()
+		return strings.TrimSpace(x.act.GetOutpatient().GetTreatmentFunctionCode())
 	case x.act.GetLocalFlow() != nil:
-		return x.act.GetLocalFlow().GetTreatmentFunctionCode()
+		return strings.TrimSpace(x.act.GetLocalFlow().GetTreatmentFunctionCode())
 	}
 	return ""
 }
@@ -464,7 +466,7 @@ func (x *run) justice() bool {
 	if yes {
 		because = x.w("postcode is Appendix F site ", site, " (hub ", orNone(res.GetJusticeHub()), ")")
 		if apc := x.act.GetApc(); apc != nil {
-			src := apc.GetSourceOfAdmissionCode()
+			src := strings.TrimSpace(apc.GetSourceOfAdmissionCode())
 			yes = src == "39" || src == "40"
 			because = x.and(because, ", source of admission ", orNone(src))
 		}
