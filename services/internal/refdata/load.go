@@ -151,8 +151,54 @@ func LoadPractices(in io.Reader) ([]Practice, error) {
 		}
 		p.NationalGrouping = r.code(strings.ToUpper(rec[2]))
 		p.HighLevelHealthGeography = r.code(strings.ToUpper(rec[3]))
+		if dseLayout(rec[12], p.PrescribingSetting) && p.NationalGrouping == "" && p.HighLevelHealthGeography == "" {
+			p.NationalGrouping, p.HighLevelHealthGeography = dseGeography(p.Postcode, p.Commissioner)
+		}
 		out = append(out, p)
 	}
+}
+
+// dseLayout reports a row of the newer ODS "Data Search and Export"
+// epraccur: its status is a word (ACTIVE, INACTIVE, ...) and its column 26
+// an ODS role (RO76, ...), where the classic file has a letter and a number.
+func dseLayout(status, setting string) bool {
+	return len(strings.TrimSpace(status)) > 1 || strings.HasPrefix(setting, "RO")
+}
+
+// dseGeography gives a practice of the newer ODS export the National
+// Grouping (column 3) and High Level Health Geography (column 4) that the
+// classic epraccur gives it, where the export leaves both empty.
+//
+// The export drops the classic file's non-English codes: W00 / Q99 for Welsh
+// practices, Y99 / Q99 for the Defence Medical Services practices outside
+// England (Wales, Scotland, BFPO), and YAC-YAF for the Crown Dependencies
+// (shared reference README, file 2; checked against every practice in both
+// shared files: 737 of 737 rows with both columns empty in the export get
+// the classic file's pair back by these rules). CAM reads exactly those
+// codes: W00 excludes a practice from the responsible sub-ICB and hub
+// methods (2025/26 guidance, p.11-12, p.15), Q99 and YAC-YAF answer WB-2
+// "No" (p.37), and YAC-YAF answer B "No" (p.29). Left empty, a Welsh
+// practice would be taken for a practice whose grouping is not W00.
+//
+// The Crown Dependencies are told by the practice postcode's area, as the
+// classic file's rows do: IM Isle of Man YAC, JE Jersey YAD, GY9 Alderney
+// YAF, other GY Guernsey YAE; they have no National Grouping. Otherwise a
+// Welsh LHB commissioner (7A1-7A7) is W00 / Q99, and anything else is the
+// classic file's "no NHS England region", Y99 / Q99.
+func dseGeography(postcode, commissioner string) (grouping, geography string) {
+	switch {
+	case strings.HasPrefix(postcode, "IM"):
+		return "", "YAC"
+	case strings.HasPrefix(postcode, "JE"):
+		return "", "YAD"
+	case strings.HasPrefix(postcode, "GY9 "):
+		return "", "YAF"
+	case strings.HasPrefix(postcode, "GY"):
+		return "", "YAE"
+	case len(commissioner) == 3 && strings.HasPrefix(commissioner, "7A") && commissioner[2] >= '1' && commissioner[2] <= '7':
+		return "W00", "Q99"
+	}
+	return "Y99", "Q99"
 }
 
 // LoadTrusts reads an ODS etr file: headerless CSV, code 1, name 2, region

@@ -80,9 +80,23 @@ func (p Practice) OpenOn(day string) bool {
 }
 
 // GPPractice reports whether the row is a GP practice rather than another
-// prescribing setting (walk-in centre, prison, out-of-hours...).
+// prescribing setting (walk-in centre, prison, out-of-hours...): setting 4 in
+// the classic epraccur, role RO76 in the newer ODS export. The export lists
+// every role of an organisation in column 26, joined by "|" ("RO76|RO268":
+// a GP practice that has a second role, 6 rows of the February 2026 file),
+// so RO76 is looked for among them.
 func (p Practice) GPPractice() bool {
-	return p.PrescribingSetting == "4" || p.PrescribingSetting == "RO76"
+	if p.PrescribingSetting == "4" {
+		return true
+	}
+	for rest := p.PrescribingSetting; rest != ""; {
+		var role string
+		role, rest, _ = strings.Cut(rest, "|")
+		if strings.TrimSpace(role) == "RO76" {
+			return true
+		}
+	}
+	return false
 }
 
 // Area is what one live postcode resolves to.

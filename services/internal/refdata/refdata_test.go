@@ -433,3 +433,100 @@ func TestLoadFullSharedFiles(t *testing.T) {
 		}
 	})
 }
+
+// The newer ODS "Data Search and Export" epraccur (shared reference README,
+// file 2) leaves columns 3 and 4 empty where the classic file (file 1) has
+// the non-English codes CAM reads: W00 (2025/26 guidance p.11-12, p.15),
+// Q99 and YAC-YAF (p.29, p.37). The rows are copied from
+// epraccur_2026-02_dse-format.csv; the wanted codes are those of the same
+// practices in epraccur.csv.
+func TestLoadPracticesNewerExportGeography(t *testing.T) {
+	rows := []struct {
+		row                 string
+		grouping, geography string
+		gp                  bool
+	}{
+		// Welsh practice, LHB commissioner: classic W00 / Q99.
+		{`"W91042","BRYNCABANAU","","","HIGHTOWN","","","WREXHAM","","LL13 7BS","19740401","","ACTIVE","B","7A1","20091001","","01978 367921","","","","1","","7A1","","RO76",""`, "W00", "Q99", true},
+		// Defence Medical Services practice in Wales: classic Y99 / Q99.
+		{`"A91168","BRAWDY MEDICAL CENTRE","","","THE MEDICAL CENTRE","CAWDOR","BRAWDY","HAVERFORDWEST","","SA62 6NN","20130401","","ACTIVE","B","13Q","20130401","","","","","","1","","13Q","","RO72",""`, "Y99", "Q99", false},
+		// Crown Dependencies: classic "" / YAC (Isle of Man), YAD (Jersey), YAE (Guernsey), YAF (Alderney).
+		{`"Y00001","CASTLETOWN MEDICAL CENTRE","","","SANDFIELD","","","CASTLETOWN","","IM9 1EX","19740401","","ACTIVE","Z","","","","01624 686939","","","","1","","","","RO72",""`, "", "YAC", false},
+		{`"JER002","CLIFDEN SURGERY","","","7 NELSON STREET","ST. HELIER","","JERSEY","","JE2 4TL","19900101","","ACTIVE","Z","","","","01534 726705","","","","1","","","","RO72",""`, "", "YAD", false},
+		{`"GUE010","QUEENS ROAD MEDICAL PRAC","","","THE SURGERY","RUE DE LONGFRIE","ST PIERRE","GUERNSEY","","GY7 9RZ","19900101","","ACTIVE","Z","","","","01481 264185","","","","1","","","","RO72",""`, "", "YAE", false},
+		{`"ALD210","ISLAND MEDICAL CENTRE","","","SUNDIAL HOUSE","LES ROCQUETTES","ALDERNEY","GUERNSEY","","GY9 3TF","19880321","","ACTIVE","Z","","","","01481 822077","","","","1","","","","RO72",""`, "", "YAF", false},
+		// English practice: the export's own codes are kept. Its column 26
+		// holds two roles, RO76 (GP practice) among them.
+		{`"B81042","MANOR ROAD SURGERY","Y63","QOQ","MANOR ROAD","","","BEVERLEY","","HU17 7BZ","19740401","","ACTIVE","B","02Y","20130401","","01482 862733","","","","1","","02Y","","RO76|RO268",""`, "Y63", "QOQ", true},
+	}
+	for _, tt := range rows {
+		got, err := LoadPractices(strings.NewReader(tt.row + "\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := got[0]
+		if p.NationalGrouping != tt.grouping || p.HighLevelHealthGeography != tt.geography || p.GPPractice() != tt.gp {
+			t.Errorf("%s: grouping %q, geography %q, GP practice %v; want %q, %q, %v",
+				p.Code, p.NationalGrouping, p.HighLevelHealthGeography, p.GPPractice(), tt.grouping, tt.geography, tt.gp)
+		}
+	}
+	// A classic row keeps what it says, an empty National Grouping of a
+	// Crown Dependency practice included (epraccur.csv, ALD210).
+	classic := `"ALD210","ISLAND MEDICAL CENTRE","","YAF","SUNDIAL HOUSE","LE VAL","ALDERNEY","","","GY9 3UL","19880321","","A","Z","","","","01481 822077","","","","0","","YAF","","0",""`
+	got, err := LoadPractices(strings.NewReader(classic + "\n"))
+	if err != nil || got[0].NationalGrouping != "" || got[0].HighLevelHealthGeography != "YAF" {
+		t.Errorf("classic ALD210 = %+v, %v", got, err)
+	}
+}
+
+// Every practice in both shared epraccur files gets the same National
+// Grouping and High Level Health Geography from the newer export as from
+// the classic file wherever the export leaves them empty, and RO76 in a
+// list of roles is a GP practice (shared reference README, files 1 and 2).
+func TestNewerExportAgreesWithClassicFile(t *testing.T) {
+	load := func(name string) map[string]Practice {
+		f, err := os.Open(filepath.Join(sharedDir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			t.Skipf("%s not present", name)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		ps, err := LoadPractices(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := make(map[string]Practice, len(ps))
+		for _, p := range ps {
+			m[p.Code] = p
+		}
+		return m
+	}
+	classic, dse := load("epraccur.csv"), load("epraccur_2026-02_dse-format.csv")
+	compared, gp := 0, 0
+	for code, n := range dse {
+		if strings.Contains(n.PrescribingSetting, "|") && strings.Contains(n.PrescribingSetting, "RO76") {
+			gp++
+			if !n.GPPractice() {
+				t.Errorf("%s: roles %s, not a GP practice", code, n.PrescribingSetting)
+			}
+		}
+		o, ok := classic[code]
+		if !ok || !(o.NationalGrouping == "W00" || o.NationalGrouping == "Y99" || strings.HasPrefix(o.HighLevelHealthGeography, "YA")) {
+			continue
+		}
+		if n.NationalGrouping != o.NationalGrouping || n.HighLevelHealthGeography != o.HighLevelHealthGeography {
+			// The export moved a few practices into English regions; those
+			// keep the export's own codes.
+			if n.NationalGrouping != "" && strings.HasPrefix(n.NationalGrouping, "Y") && n.NationalGrouping != "Y99" {
+				continue
+			}
+			t.Errorf("%s: export %q/%q, classic %q/%q", code, n.NationalGrouping, n.HighLevelHealthGeography, o.NationalGrouping, o.HighLevelHealthGeography)
+		}
+		compared++
+	}
+	if compared < 700 || gp != 6 {
+		t.Errorf("compared %d non-English practices (want over 700), %d multi-role GP practices (want 6)", compared, gp)
+	}
+}
