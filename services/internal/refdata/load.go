@@ -396,17 +396,25 @@ func LoadSubICBs(in io.Reader) ([]SubICB, error) {
 	}
 }
 
-// LoadIMD reads IMD deciles by LSOA: a header with an LSOA code column
-// (lsoa21_code, lsoa11_code, or any column whose name starts with "lsoa"
-// and ends in "code"/"cd") and IMD_decile. Deciles must be 1..10.
+// LoadIMD reads IMD 2025 deciles by LSOA 2021: a header with an LSOA 2021
+// code column (lsoa21_code, lsoa21cd, or File 7's "LSOA code (2021)") and
+// IMD_decile. Deciles must be 1..10.
+//
+// New joins the deciles to each postcode's LSOA 2021, so a file keyed by
+// LSOA 2011 (IoD2019, imd2019_lsoa11.csv: lsoa11_code) is refused rather
+// than joined: most LSOA codes are the same in both vintages, so it would
+// load without complaint and give 2019 deciles, or none, as 2025 ones.
 func LoadIMD(in io.Reader) (map[string]int, error) {
 	r := newReader(in)
 	h, err := readHeader(r, "IMD")
 	if err != nil {
 		return nil, err
 	}
-	iL := h.find(re(`lsoa21_code|lsoa21cd`), re(`lsoa[0-9]*_?(code|cd)`))
+	iL := h.find(re(`lsoa21_code|lsoa21cd|lsoa code \(2021\)`))
 	iD := h.find(re(`imd_decile|index of multiple deprivation \(imd\) decile.*`))
+	if iL < 0 && h.find(re(`lsoa.*`)) >= 0 {
+		return nil, badf(1, "IMD header has no LSOA 2021 code column (lsoa21_code): IMD 2025 by LSOA 2021 is wanted, not an older vintage")
+	}
 	if iL < 0 || iD < 0 {
 		return nil, badf(1, "IMD header has no LSOA code or IMD_decile column")
 	}

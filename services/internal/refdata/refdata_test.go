@@ -530,3 +530,25 @@ func TestNewerExportAgreesWithClassicFile(t *testing.T) {
 		t.Errorf("compared %d non-English practices (want over 700), %d multi-role GP practices (want 6)", compared, gp)
 	}
 }
+
+// IMD 2025 is published by LSOA 2021 and IMD 2019 by LSOA 2011 (shared
+// reference README, files 8 and 9); New joins deciles to a postcode's LSOA
+// 2021, so a file keyed by LSOA 2011 must be refused, not joined.
+func TestLoadIMDWantsLSOA2021(t *testing.T) {
+	// The header and first row of imd2019_lsoa11.csv.
+	imd2019 := "lsoa11_code,IMD_decile,Income_decile,Employment_decile,Education_decile,Health_decile,Crime_decile,Housing_and_Access_decile,Environment_decile,IMD_rank,Income_rank,Employment_rank,Education_rank,Health_rank,Crime_rank,Housing_and_Access_rank,Environment_rank\n" +
+		"E01000001,9,10,10,10,10,10,3,3,29199,32831,32742,32842,32113,32662,7319,7789\n"
+	_, err := LoadIMD(strings.NewReader(imd2019))
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Line != 1 || !strings.Contains(err.Error(), "LSOA 2021") {
+		t.Errorf("LoadIMD(IMD 2019 by LSOA 2011): err = %v, want a line-1 error asking for LSOA 2021", err)
+	}
+	// The IoD File 7 spreadsheets name their columns in words ("LSOA code
+	// (2021)"; the wording is background knowledge, not checked against the
+	// 2025 release); the decile is that of imd2025_lsoa21.csv's first row.
+	file7 := "LSOA code (2021),LSOA name (2021),Local Authority District code (2024),Local Authority District name (2024),Index of Multiple Deprivation (IMD) Score,Index of Multiple Deprivation (IMD) Rank (where 1 is most deprived),Index of Multiple Deprivation (IMD) Decile (where 1 is most deprived 10% of LSOAs)\n" +
+		"E01000001,City of London 001A,E09000001,City of London,8.742,26525,8\n"
+	if got, err := LoadIMD(strings.NewReader(file7)); err != nil || got["E01000001"] != 8 {
+		t.Errorf("LoadIMD(File 7 header) = %v, %v; want E01000001 decile 8", got, err)
+	}
+}
