@@ -253,3 +253,49 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// The areas of residence are those of the postcode as at the activity date
+// (docs/deidentification.md, Residence): the ONSPD keeps terminated
+// postcodes with their dointr and doterm (YYYYMM; shared reference README,
+// file 10) so that older records can still be placed. Rows of
+// reference/sample/onspd.csv: HX1 1AB introduced 201209, terminated 201504;
+// HX3 8FY introduced 202510. The activity date is the APC episode end.
+func TestDeidentifyResidenceAsAtActivityDate(t *testing.T) {
+	d := derivedDeidentifier(t, sampleRef(t))
+	hx11ab := &dmicv1.Residence{Lsoa_2011: "E01010994", Lsoa_2021: "E01034582", LocalAuthority: "E08000033",
+		SubIcb: "02T", Icb: "QWO", Country: refdata.CountryEngland, PostcodeSector: "HX1 1"}
+	notFound := func(sector string) *dmicv1.Residence {
+		return &dmicv1.Residence{PostcodeSector: sector, Note: NoteNotInReference}
+	}
+	tests := []struct {
+		name, postcode, episodeEnd string
+		want                       *dmicv1.Residence
+	}{
+		{"terminated since the activity: its areas then", "hx11ab", "2014-06-30", hx11ab},
+		{"last day before the month of termination", "HX1 1AB", "2015-03-31", hx11ab},
+		{"terminated before the activity", "HX1 1AB", "2015-04-01", notFound("HX1 1")},
+		{"not yet introduced on the activity date", "HX1 1AB", "2012-08-31", notFound("HX1 1")},
+		{"introduced in the activity's month", "HX3 8FY", "2025-10-01", &dmicv1.Residence{Lsoa_2011: "E01010909", Lsoa_2021: "E01010909",
+			LocalAuthority: "E08000033", SubIcb: "02T", Icb: "QWO", Country: refdata.CountryEngland, PostcodeSector: "HX3 8"}},
+		{"introduced after the activity", "HX3 8FY", "2025-09-30", notFound("HX3 8")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := apcRecord()
+			r.Patient.PostcodeOfUsualAddress = tt.postcode
+			apc := r.GetApc()
+			apc.StartDateHospitalProviderSpell, apc.StartDateEpisode, apc.EndDateEpisode = tt.episodeEnd, tt.episodeEnd, tt.episodeEnd
+			got, err := d.Deidentify(dmicv1.Dataset_DATASET_APC, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := proto.Clone(got.GetResidence()).(*dmicv1.Residence)
+			// MSOA, IMD and the CAM areas are TestDeidentifyResidence's.
+			res.HealthArea, res.Region, res.PseudoPostcode = "", "", ""
+			res.Msoa_2011, res.Msoa_2021, res.ImdDecile = "", "", 0
+			if !proto.Equal(res, tt.want) {
+				t.Errorf("postcode %q on %s: residence {%v}, want {%v}", tt.postcode, tt.episodeEnd, got.GetResidence(), tt.want)
+			}
+		})
+	}
+}

@@ -97,7 +97,10 @@ func badf(line int, format string, args ...any) error {
 	return &ParseError{Line: line, Err: fmt.Errorf(format, args...)}
 }
 
-var yyyymmdd = regexp.MustCompile(`^[0-9]{8}$`)
+var (
+	yyyymmdd = regexp.MustCompile(`^[0-9]{8}$`)
+	yyyymm   = regexp.MustCompile(`^[0-9]{6}$`)
+)
 
 // practiceStatus maps the newer ODS export's status words to the classic letters.
 var practiceStatus = map[string]string{
@@ -277,6 +280,7 @@ func re(s string) *regexp.Regexp { return regexp.MustCompile("^(?:" + s + ")$") 
 var (
 	colPcds   = []*regexp.Regexp{re("pcds"), re("pcd"), re("pcd7"), re("pcd2"), re("pcd8")}
 	colDoterm = []*regexp.Regexp{re("doterm")}
+	colDointr = []*regexp.Regexp{re("dointr")}
 	colLSOA11 = []*regexp.Regexp{re("lsoa11cd|lsoa11")}
 	colLSOA21 = []*regexp.Regexp{re("lsoa21cd|lsoa21")}
 	colMSOA11 = []*regexp.Regexp{re("msoa11cd|msoa11")}
@@ -288,11 +292,19 @@ var (
 )
 
 // LoadPostcodes reads an ONS postcode file with a header row: the ONSPD 2025
-// names (pcds, doterm, lsoa11cd, lsoa21cd, msoa11cd, msoa21cd, lad25cd,
-// ctry25cd, sicbl24cd) or the older NSPL/ONSPD names (pcds, doterm, lsoa11,
-// msoa11, laua, ctry, ccg), matched case-insensitively. Terminated
-// postcodes (doterm set) are skipped. SubICB, ICB and IMDDecile are left
-// empty: New fills them from the other files.
+// names (pcds, dointr, doterm, lsoa11cd, lsoa21cd, msoa11cd, msoa21cd,
+// lad25cd, ctry25cd, sicbl24cd) or the older NSPL/ONSPD names (pcds, dointr,
+// doterm, lsoa11, msoa11, laua, ctry, ccg), matched case-insensitively.
+// SubICB, ICB and IMDDecile are left empty: New fills them from the other
+// files.
+//
+// Terminated postcodes (doterm set) are kept, with their dates, because a
+// record is placed by its postcode as at its activity date
+// (Reference.PostcodeOn): the ONSPD keeps terminated postcodes, with the
+// areas they lay in, so that older records can still be placed. Only a
+// terminated row with no area at all (no country, LSOA or sub-ICB) is
+// dropped, and one whose postcode breaks the format (no patient's postcode
+// can match it), where a live row with such a postcode is an error.
 func LoadPostcodes(in io.Reader) ([]Area, error) {
 	r := newReader(in)
 	h, err := readHeader(r, "postcode")
@@ -303,6 +315,7 @@ func LoadPostcodes(in io.Reader) ([]Area, error) {
 	if iPc < 0 || iTerm < 0 {
 		return nil, badf(1, "postcode header has no pcds or doterm column: not an ONSPD/NSPL file")
 	}
+	iIntr := h.find(colDointr...)
 	iL11, iL21, iM11, iM21 := h.find(colLSOA11...), h.find(colLSOA21...), h.find(colMSOA11...), h.find(colMSOA21...)
 	iLA, iCtry, iSub := h.find(colLA...), h.find(colCtry...), h.find(colSubICB...)
 	iReg := h.find(colRegion...)
@@ -328,14 +341,21 @@ func LoadPostcodes(in io.Reader) ([]Area, error) {
 		if len(rec) != width {
 			return nil, badf(line, "postcode row has %d columns, header has %d", len(rec), width)
 		}
-		if strings.TrimSpace(rec[iTerm]) != "" {
-			continue // terminated: no longer a live postcode
+		term, intr := get(rec, iTerm), get(rec, iIntr)
+		if term != "" && !yyyymm.MatchString(term) {
+			return nil, badf(line, "doterm is not YYYYMM")
+		}
+		if intr != "" && !yyyymm.MatchString(intr) {
+			return nil, badf(line, "dointr is not YYYYMM")
 		}
 		pc := postcode(rec[iPc])
 		if pc == "" {
+			if term != "" {
+				continue
+			}
 			return nil, badf(line, "postcode column is empty or not a postcode")
 		}
-		out = append(out, Area{
+		a := Area{
 			Postcode:       pc,
 			LSOA11:         get(rec, iL11),
 			LSOA21:         get(rec, iL21),
@@ -345,7 +365,13 @@ func LoadPostcodes(in io.Reader) ([]Area, error) {
 			Country:        get(rec, iCtry),
 			SubICBONS:      get(rec, iSub),
 			RegionONS:      get(rec, iReg),
-		})
+			Introduced:     intr,
+			Terminated:     term,
+		}
+		if term != "" && a.Country == "" && a.LSOA11 == "" && a.LSOA21 == "" && a.SubICBONS == "" {
+			continue // terminated with no area to give
+		}
+		out = append(out, a)
 	}
 }
 

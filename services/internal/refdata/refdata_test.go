@@ -288,13 +288,16 @@ func TestLoadPostcodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 1 { // the terminated SM1 1AB is skipped
-			t.Fatalf("got %d areas, want 1", len(got))
+		if len(got) != 2 { // the terminated SM1 1AB is kept, with its dates
+			t.Fatalf("got %d areas, want 2", len(got))
 		}
 		want := Area{Postcode: "SM5 1AA", LSOA11: "E01004128", LSOA21: "E01004128b", MSOA11: "E02000841", MSOA21: "E02000841b",
-			LocalAuthority: "E09000029", Country: CountryEngland, SubICBONS: "E38000245", RegionONS: "E40000003"}
+			LocalAuthority: "E09000029", Country: CountryEngland, SubICBONS: "E38000245", RegionONS: "E40000003", Introduced: "198001"}
 		if got[0] != want {
 			t.Errorf("got %+v\nwant %+v", got[0], want)
+		}
+		if a := got[1]; a.Postcode != "SM1 1AB" || a.Introduced != "199912" || a.Terminated != "200207" || a.Live() || a.LSOA11 != "E01004142" {
+			t.Errorf("terminated row = %+v", a)
 		}
 	})
 	t.Run("NSPL 2021 header", func(t *testing.T) {
@@ -303,7 +306,7 @@ func TestLoadPostcodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := Area{Postcode: "DT1 1AA", LSOA11: "E01032643", MSOA11: "E02004277",
-			LocalAuthority: "E06000059", Country: CountryEngland, SubICBONS: "E38000045", RegionONS: "E40000006"}
+			LocalAuthority: "E06000059", Country: CountryEngland, SubICBONS: "E38000045", RegionONS: "E40000006", Introduced: "199002"}
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("got %+v\nwant %+v", got, want)
 		}
@@ -376,6 +379,14 @@ func TestLoadSubICBsTrustsIMD(t *testing.T) {
 
 // The full published extracts must load with the same code.
 func TestLoadFullSharedFiles(t *testing.T) {
+	live := func(as []Area) (n int) {
+		for _, a := range as {
+			if a.Live() {
+				n++
+			}
+		}
+		return n
+	}
 	open := func(t *testing.T, name string) *os.File {
 		f, err := os.Open(filepath.Join(sharedDir, name))
 		if errors.Is(err, os.ErrNotExist) {
@@ -392,8 +403,8 @@ func TestLoadFullSharedFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 23857 { // live rows, per the shared README
-			t.Errorf("got %d live postcodes, want 23857", len(got))
+		if n := live(got); n != 23857 || len(got) != 36420 { // rows and live rows, per the shared README
+			t.Errorf("got %d postcodes, %d live; want 36420, 23857 live", len(got), n)
 		}
 	})
 	t.Run("nspl_nov2021_extract", func(t *testing.T) {
@@ -401,8 +412,10 @@ func TestLoadFullSharedFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 35199 {
-			t.Errorf("got %d live postcodes, want 35199", len(got))
+		// 45,212 rows, 35,199 live (shared README); 111 terminated rows
+		// with no area at all are dropped.
+		if n := live(got); n != 35199 || len(got) != 45212-111 {
+			t.Errorf("got %d postcodes, %d live; want %d, 35199 live", len(got), n, 45212-111)
 		}
 	})
 	t.Run("epraccur both formats", func(t *testing.T) {
@@ -550,5 +563,74 @@ func TestLoadIMDWantsLSOA2021(t *testing.T) {
 		"E01000001,City of London 001A,E09000001,City of London,8.742,26525,8\n"
 	if got, err := LoadIMD(strings.NewReader(file7)); err != nil || got["E01000001"] != 8 {
 		t.Errorf("LoadIMD(File 7 header) = %v, %v; want E01000001 decile 8", got, err)
+	}
+}
+
+// A postcode is placed as at a date by the directory's dointr and doterm
+// (YYYYMM; shared reference README, files 10 and 11; domain brief §5
+// "ONSPD / NSPL"): live from its month of introduction, terminated from its
+// month of termination. The rows are those of reference/sample/onspd.csv.
+func TestPostcodeOnDate(t *testing.T) {
+	r := loadSample(t)
+	tests := []struct {
+		pc, day string
+		found   bool
+	}{
+		// HX1 1AB: dointr 201209, doterm 201504.
+		{"HX1 1AB", "2012-08-31", false}, // before its introduction
+		{"HX1 1AB", "2012-09-01", true},
+		{"HX1 1AB", "2014-06-30", true},
+		{"HX1 1AB", "20150331", true}, // YYYYMMDD as epraccur writes dates
+		{"HX1 1AB", "2015-04-01", false},
+		{"HX1 1AB", "2015-04-30", false}, // the month of termination counts as terminated
+		{"HX1 1AB", "2026-01-15", false},
+		// HX1 1AD: dointr 198001, doterm 202506.
+		{"HX1 1AD", "1990-01-01", true},
+		{"HX1 1AD", "2025-05-31", true},
+		{"HX1 1AD", "2025-06-01", false},
+		// HX3 8FY: introduced 202510, live.
+		{"HX3 8FY", "2025-09-30", false},
+		{"HX3 8FY", "2025-10-01", true},
+		{"HX3 8FY", "2030-01-01", true},
+		// SM5 1AA: live since 198001.
+		{"SM5 1AA", "1980-01-01", true},
+		{"SM5 1AA", "1979-12-31", false},
+	}
+	for _, tt := range tests {
+		a, ok := r.PostcodeOn(tt.pc, tt.day)
+		if ok != tt.found {
+			t.Errorf("PostcodeOn(%s, %s) found = %v, want %v", tt.pc, tt.day, ok, tt.found)
+			continue
+		}
+		// Found, a terminated postcode keeps the areas it lay in.
+		if ok && (a.Postcode != tt.pc || a.Country != CountryEngland || a.LSOA11 == "" || a.LSOA21 == "" || a.SubICB == "" || a.ICB == "") {
+			t.Errorf("PostcodeOn(%s, %s) = %+v, want its areas", tt.pc, tt.day, a)
+		}
+	}
+	if a, ok := r.PostcodeOn("HX1 1AB", "2014-06-30"); !ok || a.LSOA11 != "E01010994" || a.LSOA21 != "E01034582" || a.SubICB != "02T" || a.ICB != "QWO" {
+		t.Errorf("PostcodeOn(HX1 1AB, 2014-06-30) = %+v, %v; want LSOA11 E01010994, LSOA21 E01034582, 02T, QWO", a, ok)
+	}
+	// Without a date the answer is as now: live postcodes only.
+	for _, day := range []string{"", "2014-06", "2014-13-1x", "14/06/2014"} {
+		if _, ok := r.PostcodeOn("HX1 1AB", day); ok {
+			t.Errorf("PostcodeOn(HX1 1AB, %q) found a terminated postcode with no date", day)
+		}
+		if _, ok := r.PostcodeOn("HX3 8FY", day); !ok {
+			t.Errorf("PostcodeOn(HX3 8FY, %q) did not find a live postcode with no date", day)
+		}
+	}
+	if _, ok := r.Postcode("HX1 1AD"); ok {
+		t.Error("Postcode(HX1 1AD) found a postcode terminated in 202506")
+	}
+	if _, ok := r.PostcodeOn("ZZ1 1ZZ", "2020-01-01"); ok {
+		t.Error("an unknown postcode was found")
+	}
+	for _, pc := range r.Postcodes() {
+		if pc == "HX1 1AB" || pc == "HX1 1AD" {
+			t.Errorf("Postcodes() lists terminated %s", pc)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { r.PostcodeOn("HX1 1AB", "2014-06-30") }); n != 0 {
+		t.Errorf("PostcodeOn allocates %.0f times", n)
 	}
 }
