@@ -150,22 +150,15 @@ func (d *Deidentifier) Deidentify(ds dmicv1.Dataset, r *dmicv1.CommissioningReco
 	switch a := r.GetActivity().(type) {
 	case *dmicv1.CommissioningRecord_Apc:
 		got = dmicv1.Dataset_DATASET_APC
-		out.ActivityDate = a.Apc.GetEndDateEpisode()
-		if out.ActivityDate == "" {
-			out.ActivityDate = a.Apc.GetStartDateEpisode()
-		}
 		out.Activity = &dmicv1.DeidentifiedActivity_Apc{Apc: clone(a.Apc)}
 	case *dmicv1.CommissioningRecord_Outpatient:
 		got = dmicv1.Dataset_DATASET_OUTPATIENT
-		out.ActivityDate = a.Outpatient.GetAppointmentDate()
 		out.Activity = &dmicv1.DeidentifiedActivity_Outpatient{Outpatient: clone(a.Outpatient)}
 	case *dmicv1.CommissioningRecord_EmergencyCare:
 		got = dmicv1.Dataset_DATASET_EMERGENCY_CARE
-		out.ActivityDate = a.EmergencyCare.GetEcArrivalDate()
 		out.Activity = &dmicv1.DeidentifiedActivity_EmergencyCare{EmergencyCare: clone(a.EmergencyCare)}
 	case *dmicv1.CommissioningRecord_LocalFlow:
 		got = dmicv1.Dataset_DATASET_LOCAL_FLOW
-		out.ActivityDate = a.LocalFlow.GetActivityDate()
 		out.Activity = &dmicv1.DeidentifiedActivity_LocalFlow{LocalFlow: clone(a.LocalFlow)}
 	case nil:
 		if r.GetUpdateType() != dmicv1.UpdateType_UPDATE_TYPE_DELETE {
@@ -177,6 +170,10 @@ func (d *Deidentifier) Deidentify(ds dmicv1.Dataset, r *dmicv1.CommissioningReco
 	if got != dmicv1.Dataset_DATASET_UNSPECIFIED && ds != dmicv1.Dataset_DATASET_UNSPECIFIED && got != ds {
 		return nil, fmt.Errorf("deid: record holds a %s activity but the dataset is %s", datasetName(got), datasetName(ds))
 	}
+	// The activity date, by its one rule (package record), which
+	// validation's DOB-003 also reads: the age and the postcode are taken
+	// as at this date.
+	out.ActivityDate = record.ActivityDate(r)
 
 	// Copied field by field, not cloned: a field added to Demographics later
 	// must be judged non-identifying before it is let through.
