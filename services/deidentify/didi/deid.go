@@ -37,6 +37,9 @@ const (
 	NoteWalesNOS        = "Wales n.o.s."
 	NoteOverseas        = "overseas"
 	NoteNotInReference  = "postcode not in reference data"
+	// A live postcode the directory gives no area at all: a non-geographic
+	// (large user) postcode, such as the NSPL's SR43 2AA.
+	NoteNoArea          = "postcode has no area in reference data"
 	NotePostcodeMissing = "postcode missing"
 	NotePostcodeInvalid = "postcode invalid"
 )
@@ -273,6 +276,11 @@ func (d *Deidentifier) residence(raw, day string) *dmicv1.Residence {
 	// (IMD 2025 covers English LSOAs only): a decile is never guessed.
 	res.ImdDecile = int32(a.IMDDecile)
 	res.HealthArea, res.Region = a.SubICBONS, a.RegionONS
+	if a.Country == "" && a.LSOA11 == "" && a.LSOA21 == "" && a.SubICBONS == "" {
+		// Found, but nothing to place it by: say so, as for a postcode not
+		// found, rather than leave a residence with no area and no note.
+		res.Note = NoteNoArea
+	}
 	return res
 }
 

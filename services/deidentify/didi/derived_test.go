@@ -299,3 +299,29 @@ func TestDeidentifyResidenceAsAtActivityDate(t *testing.T) {
 		})
 	}
 }
+
+// A live postcode with no geography in the directory (a non-geographic,
+// large-user postcode: NSPL November 2021, SR43 2AA, usertype 1, every area
+// column empty; shared reference README, file 11) gets its sector and a
+// note saying why there is no area, not an empty residence.
+func TestDeidentifyNonGeographicPostcode(t *testing.T) {
+	const shared = "/work/shared/reference"
+	if _, err := os.Stat(filepath.Join(shared, "nspl_nov2021_extract.csv")); err != nil {
+		t.Skip("shared reference files not present")
+	}
+	ref, err := refdata.LoadDir(shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := derivedDeidentifier(t, ref)
+	r := apcRecord()
+	r.Patient.PostcodeOfUsualAddress = "SR43 2AA"
+	got, err := d.Deidentify(dmicv1.Dataset_DATASET_APC, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &dmicv1.Residence{PostcodeSector: "SR43 2", Note: NoteNoArea}
+	if !proto.Equal(got.GetResidence(), want) {
+		t.Errorf("SR43 2AA: residence {%v}, want {%v}", got.GetResidence(), want)
+	}
+}
