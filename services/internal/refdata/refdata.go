@@ -135,6 +135,9 @@ func (a Area) Live() bool { return a.Terminated == "" }
 // dates a termination only to the month, and from that month the directory
 // no longer lists the postcode as live. false when day is not a date.
 func (a Area) LiveOn(day string) bool {
+	if !validDay(day) {
+		return false
+	}
 	var buf [6]byte
 	m := buf[:0]
 	for i := 0; i < len(day) && len(m) < len(buf); i++ {
@@ -393,7 +396,13 @@ func validDay(day string) bool {
 			return false
 		}
 	}
-	return true
+	// Month 01-12: the month is what is compared. The day of the month is
+	// not checked; validation judges calendar dates (package spec).
+	mm := day[4:6]
+	if dashes {
+		mm = day[5:7]
+	}
+	return mm >= "01" && mm <= "12"
 }
 
 // SubICBByONS looks up a sub-ICB by its ONS code (E38...).

@@ -611,7 +611,7 @@ func TestPostcodeOnDate(t *testing.T) {
 		t.Errorf("PostcodeOn(HX1 1AB, 2014-06-30) = %+v, %v; want LSOA11 E01010994, LSOA21 E01034582, 02T, QWO", a, ok)
 	}
 	// Without a date the answer is as now: live postcodes only.
-	for _, day := range []string{"", "2014-06", "2014-13-1x", "14/06/2014"} {
+	for _, day := range []string{"", "2014-06", "2014-13-1x", "2014-13-01", "20141301", "14/06/2014"} {
 		if _, ok := r.PostcodeOn("HX1 1AB", day); ok {
 			t.Errorf("PostcodeOn(HX1 1AB, %q) found a terminated postcode with no date", day)
 		}
@@ -621,6 +621,9 @@ func TestPostcodeOnDate(t *testing.T) {
 	}
 	if _, ok := r.Postcode("HX1 1AD"); ok {
 		t.Error("Postcode(HX1 1AD) found a postcode terminated in 202506")
+	}
+	if a, _ := r.PostcodeOn("HX3 8FY", ""); a.Introduced != "202510" || a.LiveOn("2025-10") || !a.LiveOn("2025-10-01") || a.LiveOn("2025-09-30") {
+		t.Errorf("Area.LiveOn of %+v: wrong for a month alone or a day", a)
 	}
 	if _, ok := r.PostcodeOn("ZZ1 1ZZ", "2020-01-01"); ok {
 		t.Error("an unknown postcode was found")
