@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/dmic-nhs/dmic/services/internal/record"
 )
 
 var (
@@ -12,45 +14,10 @@ var (
 	errBirthAfter   = errors.New("birth date is after the activity date")
 )
 
-// parseDate reads a strict YYYY-MM-DD date and checks the day exists.
-func parseDate(s string) (y, m, d int, ok bool) {
-	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
-		return 0, 0, 0, false
-	}
-	num := func(s string) (int, bool) {
-		n := 0
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return 0, false
-			}
-			n = n*10 + int(s[i]-'0')
-		}
-		return n, true
-	}
-	var ok1, ok2, ok3 bool
-	y, ok1 = num(s[0:4])
-	m, ok2 = num(s[5:7])
-	d, ok3 = num(s[8:10])
-	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
-		return 0, 0, 0, false
-	}
-	return y, m, d, true
-}
+// parseDate reads a date by the record format's one calendar-date rule.
+func parseDate(s string) (y, m, d int, ok bool) { return record.ParseDate(s) }
 
-func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
-
-func daysIn(y, m int) int {
-	switch m {
-	case 2:
-		if isLeap(y) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
+func isLeap(y int) bool { return record.LeapYear(y) }
 
 // AgeAt returns the age on the activity date: completed years and, only
 // when that is 0, completed weeks since birth. Both dates are YYYY-MM-DD.

@@ -104,3 +104,51 @@ func ActivityDate(r *dmicv1.CommissioningRecord) string {
 	}
 	return ""
 }
+
+// ParseDate reads a date of the record format: strictly YYYY-MM-DD, a year
+// 0001-9999 and a day that exists in its month (29 February only in leap
+// years: divisible by 4, and by 400 for century years). It is the one
+// calendar-date rule: validation's date format (rule DOB-001, DATE-001) and
+// de-identification's age both read dates by it.
+func ParseDate(s string) (y, m, d int, ok bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return 0, 0, 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if i == 4 || i == 7 {
+			continue
+		}
+		if s[i] < '0' || s[i] > '9' {
+			return 0, 0, 0, false
+		}
+		switch {
+		case i < 4:
+			y = y*10 + int(s[i]-'0')
+		case i < 7:
+			m = m*10 + int(s[i]-'0')
+		default:
+			d = d*10 + int(s[i]-'0')
+		}
+	}
+	if y < 1 || m < 1 || m > 12 || d < 1 || d > DaysIn(y, m) {
+		return 0, 0, 0, false
+	}
+	return y, m, d, true
+}
+
+// LeapYear reports a Gregorian leap year.
+func LeapYear(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// DaysIn is the number of days of month m (1-12) of year y.
+func DaysIn(y, m int) int {
+	switch m {
+	case 2:
+		if LeapYear(y) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/nhs"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 )
 
 // The formats a "format" rule can require of a field, by the name a
@@ -115,16 +116,11 @@ func allDigits(s string) bool {
 	return true
 }
 
-// parseDate reads a YYYY-MM-DD calendar date as the number yyyymmdd, which
-// orders like the date. Years 0001-9999; ok is false for anything else.
+// parseDate reads a YYYY-MM-DD calendar date (record.ParseDate, the one
+// rule) as the number yyyymmdd, which orders like the date.
 func parseDate(s string) (int, bool) {
-	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
-		return 0, false
-	}
-	y, ok1 := digits(s[0:4])
-	m, ok2 := digits(s[5:7])
-	d, ok3 := digits(s[8:10])
-	if !ok1 || !ok2 || !ok3 || y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+	y, m, d, ok := record.ParseDate(s)
+	if !ok {
 		return 0, false
 	}
 	return y*10000 + m*100 + d, true
@@ -140,19 +136,6 @@ func digits(s string) (int, bool) {
 		n = n*10 + int(c-'0')
 	}
 	return n, true
-}
-
-func daysIn(y, m int) int {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }
 
 // civilDate is t's calendar date in loc as yyyymmdd.
