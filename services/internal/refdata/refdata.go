@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/dmic-nhs/dmic/services/internal/nhs"
 )
 
 // Country codes (ONS) used in the postcode files.
@@ -348,11 +350,11 @@ func (r *Reference) KnownPractice(code string) bool {
 }
 
 // Postcode looks up a postcode live now (in the reference data's vintage)
-// by its normalised "AA9A 9AA" form: what an organisation's current
+// by its normalised "AA9A 9AA" form (any other spelling is normalised): what an organisation's current
 // address (a practice's, a trust's) is looked up by. A terminated postcode
 // is not found; PostcodeOn finds it for dates it was live on.
 func (r *Reference) Postcode(normalised string) (Area, bool) {
-	a, ok := r.postcodes[normalised]
+	a, ok := r.area(normalised)
 	if !ok || !a.Live() {
 		return Area{}, false
 	}
@@ -365,7 +367,7 @@ func (r *Reference) Postcode(normalised string) (Area, bool) {
 // date; a postcode not yet introduced, or already terminated, on that date
 // is not found. When day is not a date, it is Postcode (live now).
 func (r *Reference) PostcodeOn(normalised, day string) (Area, bool) {
-	a, ok := r.postcodes[normalised]
+	a, ok := r.area(normalised)
 	if !ok {
 		return Area{}, false
 	}
@@ -376,6 +378,22 @@ func (r *Reference) PostcodeOn(normalised, day string) (Area, bool) {
 		return Area{}, false
 	}
 	return a, true
+}
+
+// area finds a postcode's row by its canonical form. The callers hold that
+// form already; any other spelling of a postcode ("sm51aa", the 7-character
+// pcd "SM5 1AA"/"SW1A1AA", the 8-character pcd2) is normalised by the one
+// postcode rule (package nhs) and looked up again, so it finds the same row.
+func (r *Reference) area(pc string) (Area, bool) {
+	if a, ok := r.postcodes[pc]; ok {
+		return a, true
+	}
+	c, ok := nhs.NormalisePostcode(pc)
+	if !ok || c == pc {
+		return Area{}, false
+	}
+	a, ok := r.postcodes[c]
+	return a, ok
 }
 
 // validDay reports a date as YYYY-MM-DD or YYYYMMDD (the digits only; the

@@ -625,6 +625,22 @@ func TestPostcodeOnDate(t *testing.T) {
 	if a, _ := r.PostcodeOn("HX3 8FY", ""); a.Introduced != "202510" || a.LiveOn("2025-10") || !a.LiveOn("2025-10-01") || a.LiveOn("2025-09-30") {
 		t.Errorf("Area.LiveOn of %+v: wrong for a month alone or a day", a)
 	}
+	// Any spelling of a postcode finds the same row (domain brief §3,
+	// "Postcode format": upper-case, strip spaces, one space before the
+	// last three; ONSPD pcd is the 7-character form, pcd2 the 8-character).
+	for _, pc := range []string{"hx11ab", "HX11AB", "HX1  1AB", " hx1 1ab "} {
+		if a, ok := r.PostcodeOn(pc, "2014-06-30"); !ok || a.Postcode != "HX1 1AB" {
+			t.Errorf("PostcodeOn(%q, 2014-06-30) = %+v, %v; want HX1 1AB", pc, a, ok)
+		}
+	}
+	for _, pc := range []string{"sm51aa", "SM5  1AA", "SM51AA"} {
+		if a, ok := r.Postcode(pc); !ok || a.Postcode != "SM5 1AA" {
+			t.Errorf("Postcode(%q) = %+v, %v; want SM5 1AA", pc, a, ok)
+		}
+	}
+	if _, ok := r.Postcode("SM5-1AA"); ok {
+		t.Error("Postcode(SM5-1AA) found: a hyphen is not a spelling of a postcode")
+	}
 	if _, ok := r.PostcodeOn("ZZ1 1ZZ", "2020-01-01"); ok {
 		t.Error("an unknown postcode was found")
 	}
