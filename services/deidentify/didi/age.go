@@ -12,7 +12,17 @@ var (
 	errBirthDate    = errors.New("birth date is not a valid YYYY-MM-DD date")
 	errActivityDate = errors.New("activity date is not a valid YYYY-MM-DD date")
 	errBirthAfter   = errors.New("birth date is after the activity date")
+	errBirthEarly   = errors.New("birth date is before 1880-01-01")
 )
+
+// earliestBirth is the earliest valid date of birth, yyyymmdd: SUS treats a
+// date of birth before 1 January 1880 as invalid, as it does one after the
+// activity date (domain brief §3, "Identifiers and demographics", from the
+// SUS data-integrity page). Validation's DOB-002 applies the same date (a
+// test keeps the two in step); on national records it is only a warning,
+// so such a record reaches this stage and its age must be unknown here,
+// not 140-odd years.
+const earliestBirth = 18800101
 
 // parseDate reads a date by the record format's one calendar-date rule.
 func parseDate(s string) (y, m, d int, ok bool) { return record.ParseDate(s) }
@@ -23,7 +33,8 @@ func isLeap(y int) bool { return record.LeapYear(y) }
 // when that is 0, completed weeks since birth. Both dates are YYYY-MM-DD.
 // Someone born on 29 February has their birthday on 1 March in non-leap
 // years (the convention UK law uses for coming of age). It is an error for
-// birth to be after activity. Errors never repeat the dates.
+// birth to be after activity or before 1880-01-01 (both invalid dates of
+// birth to SUS). Errors never repeat the dates.
 func AgeAt(birth, activity string) (years, weeks int, err error) {
 	by, bm, bd, ok := parseDate(birth)
 	if !ok {
@@ -32,6 +43,9 @@ func AgeAt(birth, activity string) (years, weeks int, err error) {
 	ay, am, ad, ok := parseDate(activity)
 	if !ok {
 		return 0, 0, errActivityDate
+	}
+	if by*10000+bm*100+bd < earliestBirth {
+		return 0, 0, errBirthEarly
 	}
 	if by > ay || by == ay && (bm > am || bm == am && bd > ad) {
 		return 0, 0, errBirthAfter

@@ -1,14 +1,18 @@
 package didi
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
+	"github.com/dmic-nhs/dmic/services/validate/specs"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -51,6 +55,11 @@ func TestAgeAtEdgeCases(t *testing.T) {
 		// Unknown: the dates cannot give an age.
 		{"birth one day after the activity", "2024-03-16", "2024-03-15", 0, 0, errBirthAfter},
 		{"birth a year after the activity", "2025-03-15", "2024-03-15", 0, 0, errBirthAfter},
+		// SUS: a date of birth before 1880-01-01 is invalid (domain brief
+		// §3); a national record carries it past validation (DOB-002 is a
+		// warning there), so the age is unknown, not 144.
+		{"birth the day before 1880-01-01", "1879-12-31", "2024-01-01", 0, 0, errBirthEarly},
+		{"birth on 1880-01-01", "1880-01-01", "2024-01-01", 144, 0, nil},
 		{"birth 29 Feb of a non-leap year", "1900-02-29", "2024-01-01", 0, 0, errBirthDate},
 		{"birth 31 Apr", "2000-04-31", "2024-01-01", 0, 0, errBirthDate},
 		{"birth month 00", "2000-00-10", "2024-01-01", 0, 0, errBirthDate},
@@ -323,5 +332,46 @@ func TestDeidentifyNonGeographicPostcode(t *testing.T) {
 	want := &dmicv1.Residence{PostcodeSector: "SR43 2", Note: NoteNoArea}
 	if !proto.Equal(got.GetResidence(), want) {
 		t.Errorf("SR43 2AA: residence {%v}, want {%v}", got.GetResidence(), want)
+	}
+}
+
+// The earliest valid date of birth is one rule in two places that must
+// agree: validation's DOB-002 (its date parameter, in every built-in
+// specification) and the age here (SUS data-integrity rule, domain brief §3).
+func TestEarliestBirthMatchesDOB002(t *testing.T) {
+	names, err := fs.Glob(specs.FS, "*.json")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("built-in specifications: %v, %d", err, len(names))
+	}
+	seen := 0
+	for _, name := range names {
+		b, err := specs.FS.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Rules []struct {
+				ID     string `json:"id"`
+				Params struct {
+					Date string `json:"date"`
+				} `json:"params"`
+			} `json:"rules"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, r := range doc.Rules {
+			if r.ID != "DOB-002" {
+				continue
+			}
+			seen++
+			y, m, d, ok := record.ParseDate(r.Params.Date)
+			if !ok || y*10000+m*100+d != earliestBirth {
+				t.Errorf("%s: DOB-002 date %q, de-identification's earliest birth %d", name, r.Params.Date, earliestBirth)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Error("no specification has DOB-002")
 	}
 }
