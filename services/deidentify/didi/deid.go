@@ -198,7 +198,7 @@ func (d *Deidentifier) Deidentify(ds dmicv1.Dataset, r *dmicv1.CommissioningReco
 		out.AgeBand = AgeBand(years)
 	}
 
-	out.Residence = d.residence(pt.GetPostcodeOfUsualAddress(), out.ActivityDate)
+	out.Residence = d.residence(pt.GetPostcodeOfUsualAddress())
 	return out, nil
 }
 
@@ -223,13 +223,12 @@ func (d *Deidentifier) pseudonymise(number string, out *dmicv1.DeidentifiedActiv
 	d.domainPseudonyms(out)
 }
 
-// residence derives the areas of a postcode as at the activity date day
-// (refdata.Reference.PostcodeOn): a postcode terminated before day, or not
-// yet introduced on it, is "not in reference data", and one terminated
-// since is placed in the areas it lay in. With no valid activity date the
-// postcode is looked up as it is now. It never copies the postcode: only
-// reference-data codes, a fixed note and the sector leave it.
-func (d *Deidentifier) residence(raw, day string) *dmicv1.Residence {
+// residence derives the areas of a postcode from the postcode directory's
+// row for it, live or terminated (refdata.Reference.PostcodeOfResidence):
+// a terminated postcode is placed in the areas it lay in. It never copies
+// the postcode: only reference-data codes, a fixed note and the sector
+// leave it.
+func (d *Deidentifier) residence(raw string) *dmicv1.Residence {
 	if strings.TrimSpace(raw) == "" {
 		return &dmicv1.Residence{Note: NotePostcodeMissing}
 	}
@@ -262,7 +261,7 @@ func (d *Deidentifier) residence(raw, day string) *dmicv1.Residence {
 			res.JusticeFacilityCode = j.Name
 		}
 	}
-	a, ok := d.ref.PostcodeOn(pc, day)
+	a, ok := d.ref.PostcodeOfResidence(pc)
 	if !ok {
 		res.Note = NoteNotInReference
 		return res

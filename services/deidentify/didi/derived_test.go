@@ -263,30 +263,27 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// The areas of residence are those of the postcode as at the activity date
-// (docs/deidentification.md, Residence): the ONSPD keeps terminated
-// postcodes with their dointr and doterm (YYYYMM; shared reference README,
-// file 10) so that older records can still be placed. Rows of
-// reference/sample/onspd.csv: HX1 1AB introduced 201209, terminated 201504;
-// HX3 8FY introduced 202510. The activity date is the APC episode end.
-func TestDeidentifyResidenceAsAtActivityDate(t *testing.T) {
+// A patient's postcode is placed by the postcode directory's row for it,
+// live or terminated, whatever the activity date: CAM derives a commissioner
+// from "the matching record" of the directory with no date (guidance
+// p.11-12), and the ONSPD keeps terminated postcodes, with the areas they
+// lay in, so that older addresses can be placed (shared reference README,
+// files 10 and 11). In reference/sample/onspd.csv HX1 1AB was introduced in
+// 2012-09 and terminated in 2015-04; HX3 8FY was introduced in 2025-10.
+func TestDeidentifyResidenceTerminatedPostcode(t *testing.T) {
 	d := derivedDeidentifier(t, sampleRef(t))
 	hx11ab := &dmicv1.Residence{Lsoa_2011: "E01010994", Lsoa_2021: "E01034582", LocalAuthority: "E08000033",
 		SubIcb: "02T", Icb: "QWO", Country: refdata.CountryEngland, PostcodeSector: "HX1 1"}
-	notFound := func(sector string) *dmicv1.Residence {
-		return &dmicv1.Residence{PostcodeSector: sector, Note: NoteNotInReference}
-	}
+	hx38fy := &dmicv1.Residence{Lsoa_2011: "E01010909", Lsoa_2021: "E01010909",
+		LocalAuthority: "E08000033", SubIcb: "02T", Icb: "QWO", Country: refdata.CountryEngland, PostcodeSector: "HX3 8"}
 	tests := []struct {
 		name, postcode, episodeEnd string
 		want                       *dmicv1.Residence
 	}{
-		{"terminated since the activity: its areas then", "hx11ab", "2014-06-30", hx11ab},
-		{"last day before the month of termination", "HX1 1AB", "2015-03-31", hx11ab},
-		{"terminated before the activity", "HX1 1AB", "2015-04-01", notFound("HX1 1")},
-		{"not yet introduced on the activity date", "HX1 1AB", "2012-08-31", notFound("HX1 1")},
-		{"introduced in the activity's month", "HX3 8FY", "2025-10-01", &dmicv1.Residence{Lsoa_2011: "E01010909", Lsoa_2021: "E01010909",
-			LocalAuthority: "E08000033", SubIcb: "02T", Icb: "QWO", Country: refdata.CountryEngland, PostcodeSector: "HX3 8"}},
-		{"introduced after the activity", "HX3 8FY", "2025-09-30", notFound("HX3 8")},
+		{"terminated since the activity", "hx11ab", "2014-06-30", hx11ab},
+		{"terminated before the activity (an address not updated)", "HX1 1AB", "2016-04-01", hx11ab},
+		{"introduced after the activity (an address recorded later)", "HX3 8FY", "2025-09-30", hx38fy},
+		{"live", "HX3 8FY", "2025-10-01", hx38fy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -299,9 +299,9 @@ var (
 // files.
 //
 // Terminated postcodes (doterm set) are kept, with their dates, because a
-// record is placed by its postcode as at its activity date
-// (Reference.PostcodeOn): the ONSPD keeps terminated postcodes, with the
-// areas they lay in, so that older records can still be placed. Only a
+// patient's postcode is placed whether live or not
+// (Reference.PostcodeOfResidence): the ONSPD keeps terminated postcodes,
+// with the areas they lay in, so that older addresses can still be placed. Only a
 // terminated row with no area at all (no country, LSOA or sub-ICB) is
 // dropped, and one whose postcode breaks the format (no patient's postcode
 // can match it), where a live row with such a postcode is an error.

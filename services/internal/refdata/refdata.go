@@ -122,58 +122,13 @@ type Area struct {
 	// IMDDecile is the IMD 2025 decile of LSOA21 (1 most deprived), 0 if unknown.
 	IMDDecile int
 	// Introduced and Terminated are the postcode file's dointr and doterm,
-	// YYYYMM; Terminated is empty while the postcode is live. See LiveOn.
+	// YYYYMM; Terminated is empty while the postcode is live.
 	Introduced, Terminated string
 }
 
 // Live reports whether the postcode is live in the reference data's
 // vintage (not terminated).
 func (a Area) Live() bool { return a.Terminated == "" }
-
-// LiveOn reports whether the postcode was live on day (YYYY-MM-DD or
-// YYYYMMDD; only its year and month are read, the directory's dates being
-// months): introduced in or before day's month, and terminated (if at all)
-// in a later month. The month of termination counts as terminated: ONS
-// dates a termination only to the month, and from that month the directory
-// no longer lists the postcode as live. false when day is not a date.
-func (a Area) LiveOn(day string) bool {
-	if !validDay(day) {
-		return false
-	}
-	var buf [6]byte
-	m := buf[:0]
-	for i := 0; i < len(day) && len(m) < len(buf); i++ {
-		c := day[i]
-		if c == '-' {
-			continue
-		}
-		if c < '0' || c > '9' {
-			return false
-		}
-		m = append(m, c)
-	}
-	if len(m) != len(buf) {
-		return false
-	}
-	// Compared byte by byte: deidentify asks this of every record.
-	if a.Introduced != "" && cmpMonth(&buf, a.Introduced) < 0 {
-		return false
-	}
-	return a.Terminated == "" || cmpMonth(&buf, a.Terminated) < 0
-}
-
-// cmpMonth compares a YYYYMM month with a YYYYMM string.
-func cmpMonth(m *[6]byte, s string) int {
-	for i := 0; i < len(m) && i < len(s); i++ {
-		if m[i] != s[i] {
-			if m[i] < s[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return len(m) - len(s)
-}
 
 // SubICB is one row of the sub-ICB to ICB to NHS England region lookup.
 type SubICB struct {
@@ -352,7 +307,7 @@ func (r *Reference) KnownPractice(code string) bool {
 // Postcode looks up a postcode live now (in the reference data's vintage)
 // by its normalised "AA9A 9AA" form (any other spelling is normalised): what an organisation's current
 // address (a practice's, a trust's) is looked up by. A terminated postcode
-// is not found; PostcodeOn finds it for dates it was live on.
+// is not found; PostcodeOfResidence, a patient's, finds it.
 func (r *Reference) Postcode(normalised string) (Area, bool) {
 	a, ok := r.area(normalised)
 	if !ok || !a.Live() {
@@ -361,23 +316,18 @@ func (r *Reference) Postcode(normalised string) (Area, bool) {
 	return a, true
 }
 
-// PostcodeOn looks up a postcode as at day (YYYY-MM-DD or YYYYMMDD): found
-// when it was live in day's month (Area.LiveOn), terminated since or not.
-// A patient's postcode is placed in the areas it lay in on the activity
-// date; a postcode not yet introduced, or already terminated, on that date
-// is not found. When day is not a date, it is Postcode (live now).
-func (r *Reference) PostcodeOn(normalised, day string) (Area, bool) {
-	a, ok := r.area(normalised)
-	if !ok {
-		return Area{}, false
-	}
-	if !validDay(day) {
-		return r.Postcode(normalised)
-	}
-	if !a.LiveOn(day) {
-		return Area{}, false
-	}
-	return a, true
+// PostcodeOfResidence looks up a patient's postcode: the directory's row,
+// live or terminated, whatever the date of the activity. The CAM guidance
+// derives a commissioner from "the matching record" of the postcode
+// directory with no date (p.11-12, and every postcode method), and the ONSPD
+// keeps terminated postcodes with the areas they lay in so that older
+// addresses can still be placed. A postcode terminated before the activity
+// (an address not updated since) or introduced after it (an address
+// recorded later) is still the best evidence of where the patient lived;
+// one row per postcode, so a date would only ever decide whether to place
+// it, never where.
+func (r *Reference) PostcodeOfResidence(normalised string) (Area, bool) {
+	return r.area(normalised)
 }
 
 // area finds a postcode's row by its canonical form. The callers hold that
@@ -394,33 +344,6 @@ func (r *Reference) area(pc string) (Area, bool) {
 	}
 	a, ok := r.postcodes[c]
 	return a, ok
-}
-
-// validDay reports a date as YYYY-MM-DD or YYYYMMDD (the digits only; the
-// postcode directory's dates are months).
-func validDay(day string) bool {
-	dashes := len(day) == 10
-	if !dashes && len(day) != 8 {
-		return false
-	}
-	for i := 0; i < len(day); i++ {
-		if dashes && (i == 4 || i == 7) {
-			if day[i] != '-' {
-				return false
-			}
-			continue
-		}
-		if day[i] < '0' || day[i] > '9' {
-			return false
-		}
-	}
-	// Month 01-12: the month is what is compared. The day of the month is
-	// not checked; validation judges calendar dates (package spec).
-	mm := day[4:6]
-	if dashes {
-		mm = day[5:7]
-	}
-	return mm >= "01" && mm <= "12"
 }
 
 // SubICBByONS looks up a sub-ICB by its ONS code (E38...).

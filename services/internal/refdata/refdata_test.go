@@ -566,71 +566,36 @@ func TestLoadIMDWantsLSOA2021(t *testing.T) {
 	}
 }
 
-// A postcode is placed as at a date by the directory's dointr and doterm
-// (YYYYMM; shared reference README, files 10 and 11; domain brief §5
-// "ONSPD / NSPL"): live from its month of introduction, terminated from its
-// month of termination. The rows are those of reference/sample/onspd.csv.
-func TestPostcodeOnDate(t *testing.T) {
+// A patient's postcode is found in the directory live or terminated (CAM
+// guidance p.11-12: "the matching record" of the postcode directory, with
+// no date; shared reference README, files 10 and 11: the ONSPD keeps
+// terminated postcodes with the areas they lay in), while an
+// organisation's current address is looked up among live postcodes only.
+// The rows are those of reference/sample/onspd.csv.
+func TestPostcodeOfResidence(t *testing.T) {
 	r := loadSample(t)
-	tests := []struct {
-		pc, day string
-		found   bool
-	}{
-		// HX1 1AB: dointr 201209, doterm 201504.
-		{"HX1 1AB", "2012-08-31", false}, // before its introduction
-		{"HX1 1AB", "2012-09-01", true},
-		{"HX1 1AB", "2014-06-30", true},
-		{"HX1 1AB", "20150331", true}, // YYYYMMDD as epraccur writes dates
-		{"HX1 1AB", "2015-04-01", false},
-		{"HX1 1AB", "2015-04-30", false}, // the month of termination counts as terminated
-		{"HX1 1AB", "2026-01-15", false},
-		// HX1 1AD: dointr 198001, doterm 202506.
-		{"HX1 1AD", "1990-01-01", true},
-		{"HX1 1AD", "2025-05-31", true},
-		{"HX1 1AD", "2025-06-01", false},
-		// HX3 8FY: introduced 202510, live.
-		{"HX3 8FY", "2025-09-30", false},
-		{"HX3 8FY", "2025-10-01", true},
-		{"HX3 8FY", "2030-01-01", true},
-		// SM5 1AA: live since 198001.
-		{"SM5 1AA", "1980-01-01", true},
-		{"SM5 1AA", "1979-12-31", false},
-	}
-	for _, tt := range tests {
-		a, ok := r.PostcodeOn(tt.pc, tt.day)
-		if ok != tt.found {
-			t.Errorf("PostcodeOn(%s, %s) found = %v, want %v", tt.pc, tt.day, ok, tt.found)
-			continue
-		}
-		// Found, a terminated postcode keeps the areas it lay in.
-		if ok && (a.Postcode != tt.pc || a.Country != CountryEngland || a.LSOA11 == "" || a.LSOA21 == "" || a.SubICB == "" || a.ICB == "") {
-			t.Errorf("PostcodeOn(%s, %s) = %+v, want its areas", tt.pc, tt.day, a)
+	// HX1 1AB: dointr 201209, doterm 201504. HX1 1AD: doterm 202506.
+	// HX3 8FY and SM5 1AA: live.
+	for _, pc := range []string{"HX1 1AB", "HX1 1AD", "HX3 8FY", "SM5 1AA"} {
+		a, ok := r.PostcodeOfResidence(pc)
+		if !ok || a.Postcode != pc || a.Country != CountryEngland || a.LSOA11 == "" || a.LSOA21 == "" || a.SubICB == "" || a.ICB == "" {
+			t.Errorf("PostcodeOfResidence(%s) = %+v, %v; want its areas", pc, a, ok)
 		}
 	}
-	if a, ok := r.PostcodeOn("HX1 1AB", "2014-06-30"); !ok || a.LSOA11 != "E01010994" || a.LSOA21 != "E01034582" || a.SubICB != "02T" || a.ICB != "QWO" {
-		t.Errorf("PostcodeOn(HX1 1AB, 2014-06-30) = %+v, %v; want LSOA11 E01010994, LSOA21 E01034582, 02T, QWO", a, ok)
+	if a, ok := r.PostcodeOfResidence("HX1 1AB"); !ok || a.LSOA11 != "E01010994" || a.LSOA21 != "E01034582" || a.SubICB != "02T" || a.ICB != "QWO" || a.Live() {
+		t.Errorf("PostcodeOfResidence(HX1 1AB) = %+v, %v; want LSOA11 E01010994, LSOA21 E01034582, 02T, QWO, terminated", a, ok)
 	}
-	// Without a date the answer is as now: live postcodes only.
-	for _, day := range []string{"", "2014-06", "2014-13-1x", "2014-13-01", "20141301", "14/06/2014"} {
-		if _, ok := r.PostcodeOn("HX1 1AB", day); ok {
-			t.Errorf("PostcodeOn(HX1 1AB, %q) found a terminated postcode with no date", day)
+	for _, pc := range []string{"HX1 1AB", "HX1 1AD"} {
+		if _, ok := r.Postcode(pc); ok {
+			t.Errorf("Postcode(%s) found a terminated postcode", pc)
 		}
-		if _, ok := r.PostcodeOn("HX3 8FY", day); !ok {
-			t.Errorf("PostcodeOn(HX3 8FY, %q) did not find a live postcode with no date", day)
-		}
-	}
-	if _, ok := r.Postcode("HX1 1AD"); ok {
-		t.Error("Postcode(HX1 1AD) found a postcode terminated in 202506")
-	}
-	if a, _ := r.PostcodeOn("HX3 8FY", ""); a.Introduced != "202510" || a.LiveOn("2025-10") || !a.LiveOn("2025-10-01") || a.LiveOn("2025-09-30") {
-		t.Errorf("Area.LiveOn of %+v: wrong for a month alone or a day", a)
 	}
 	// Any spelling of a postcode finds the same row (domain brief §3,
 	// "Postcode format": upper-case, strip spaces, one space before the
 	// last three; ONSPD pcd is the 7-character form, pcd2 the 8-character).
 	for _, pc := range []string{"hx11ab", "HX11AB", "HX1  1AB", " hx1 1ab "} {
-		if a, ok := r.PostcodeOn(pc, "2014-06-30"); !ok || a.Postcode != "HX1 1AB" {
-			t.Errorf("PostcodeOn(%q, 2014-06-30) = %+v, %v; want HX1 1AB", pc, a, ok)
+		if a, ok := r.PostcodeOfResidence(pc); !ok || a.Postcode != "HX1 1AB" {
+			t.Errorf("PostcodeOfResidence(%q) = %+v, %v; want HX1 1AB", pc, a, ok)
 		}
 	}
 	for _, pc := range []string{"sm51aa", "SM5  1AA", "SM51AA"} {
@@ -641,7 +606,7 @@ func TestPostcodeOnDate(t *testing.T) {
 	if _, ok := r.Postcode("SM5-1AA"); ok {
 		t.Error("Postcode(SM5-1AA) found: a hyphen is not a spelling of a postcode")
 	}
-	if _, ok := r.PostcodeOn("ZZ1 1ZZ", "2020-01-01"); ok {
+	if _, ok := r.PostcodeOfResidence("ZZ1 1ZZ"); ok {
 		t.Error("an unknown postcode was found")
 	}
 	for _, pc := range r.Postcodes() {
@@ -649,7 +614,7 @@ func TestPostcodeOnDate(t *testing.T) {
 			t.Errorf("Postcodes() lists terminated %s", pc)
 		}
 	}
-	if n := testing.AllocsPerRun(10, func() { r.PostcodeOn("HX1 1AB", "2014-06-30") }); n != 0 {
-		t.Errorf("PostcodeOn allocates %.0f times", n)
+	if n := testing.AllocsPerRun(10, func() { r.PostcodeOfResidence("HX1 1AB") }); n != 0 {
+		t.Errorf("PostcodeOfResidence allocates %.0f times", n)
 	}
 }
