@@ -45,6 +45,20 @@ func rec(src dmicv1.Source, version uint64, hrg string, del bool) *dmicv1.Deiden
 	}
 }
 
+// revision is r as the stage reads it from dmic.assigned.
+func revision(t *testing.T, r *dmicv1.DeidentifiedRecord) *match.Revision {
+	t.Helper()
+	b, err := proto.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := &match.Revision{}
+	if err := match.Read(b, rv); err != nil {
+		t.Fatal(err)
+	}
+	return rv
+}
+
 // keyed sets a record's pseudonym and its key version.
 func keyed(r *dmicv1.DeidentifiedRecord, pseudonym, version string) *dmicv1.DeidentifiedRecord {
 	r.Activity.PseudoNhsNumber, r.Activity.PseudonymKeyVersion = pseudonym, version
@@ -86,7 +100,7 @@ func TestEntryStatuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := &match.Entry{}
 			for _, r := range tt.recs {
-				e.Apply(r)
+				e.Apply(revision(t, r))
 			}
 			res := e.Result("apc|RXX|B1")
 			if res.Status != tt.want {
@@ -456,7 +470,7 @@ func TestChangelogNeedsAPartitionPerInputPartition(t *testing.T) {
 func TestJSONChangelogIsRead(t *testing.T) {
 	e := newEnv(t)
 	old := &match.Entry{}
-	old.Apply(rec(local, 1, "HN12A", false))
+	old.Apply(revision(t, rec(local, 1, "HN12A", false)))
 	v, err := json.Marshal(old)
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,8 @@ type Stage struct {
 	// match key: the store takes them at EndBatch, once the changelog has.
 	pending map[string]*pendingEntry
 	keyBuf  []byte
+	// rev is the record being processed, as matching reads it.
+	rev match.Revision
 }
 
 // partition is what the stage knows of one changelog partition: the
@@ -138,14 +140,20 @@ var (
 // Process implements pipeline.Processor. The message's partition must have
 // been prepared by BeginBatch.
 func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
-	rec := &dmicv1.DeidentifiedRecord{}
-	if err := proto.Unmarshal(m.Value, rec); err != nil {
+	// Only what matching needs is read from the record (match.Read); the
+	// national return is the record's own bytes, re-keyed.
+	rv := &s.rev
+	if err := match.Read(m.Value, rv); err != nil {
 		return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.v1.DeidentifiedRecord")
 	}
-	mk := rec.GetMatchKey()
+	mk := rv.MatchKey
 	if mk == "" {
 		rej := pipeline.Reject("REC-001", "match_key", "record has no match key")
-		rej.Header = rec.GetHeader()
+		// The dead letter names the record: decode its header (rare).
+		rec := &dmicv1.DeidentifiedRecord{}
+		if proto.Unmarshal(m.Value, rec) == nil {
+			rej.Header = rec.GetHeader()
+		}
 		return nil, rej
 	}
 	p := s.parts[m.Partition]
@@ -157,7 +165,7 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 	if err != nil {
 		return nil, err
 	}
-	outcome := pe.entry.Apply(rec)
+	outcome := pe.entry.Apply(rv)
 	if outcome == match.Stale {
 		return nil, nil
 	}
@@ -166,16 +174,17 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 		return nil, err
 	}
 	key := []byte(mk) // shared by the outputs: the sink only reads it
-	outs := []pipeline.Output{{Topic: topics.Reconciled, Key: key, Value: res}}
+	outs := make([]pipeline.Output, 1, 3)
+	outs[0] = pipeline.Output{Topic: topics.Reconciled, Key: key, Value: res}
 	if outcome == match.Changed {
 		s.pending[mk] = pe
 		snap := pipeline.Output{Topic: topics.ReconcileState, Key: key, Value: pe.entry.AppendBinary(nil)}
 		outs = append(outs, snap.ToPartition(p.id))
 	}
 	// Local activity, reconciled, goes back to the national exchange, with
-	// the national return's pseudonym only. rec is not used after this.
-	if rec.GetHeader().GetSource() == dmicv1.Source_SOURCE_PROVIDER {
-		v, err := nationalReturn(rec)
+	// the national return's pseudonym only.
+	if rv.Source == dmicv1.Source_SOURCE_PROVIDER {
+		v, err := nationalReturn(make([]byte, 0, len(m.Value)), m.Value)
 		if err != nil {
 			return nil, err
 		}
