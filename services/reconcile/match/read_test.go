@@ -101,9 +101,9 @@ func randomRecord(rng *rand.Rand) *dmicv1.DeidentifiedRecord {
 	a := &dmicv1.DeidentifiedActivity{CdsUniqueIdentifier: s(), UpdateType: []dmicv1.UpdateType{0, 1, 9}[rng.IntN(3)],
 		ProviderCode: s(), SiteCode: s(), SubmittedCommissionerCode: s(), PseudoNhsNumber: s(), PseudonymKeyVersion: s(),
 		PseudonymAbsentReason: s(), AgeAtActivityYears: rng.Int32N(100), ActivityDate: s(), PseudonymDomain: s(),
-		Demographics: &dmicv1.Demographics{PersonGenderCode: s(), GeneralMedicalPracticeCode: s()},
-		Residence:    &dmicv1.Residence{Lsoa_2021: s(), SubIcb: s(), ImdDecile: rng.Int32N(11)},
-		DomainPseudonyms: []*dmicv1.DomainPseudonym{{Domain: s(), Pseudonym: s(), KeyVersion: s()}},
+		Demographics:        &dmicv1.Demographics{PersonGenderCode: s(), GeneralMedicalPracticeCode: s()},
+		Residence:           &dmicv1.Residence{Lsoa_2021: s(), SubIcb: s(), ImdDecile: rng.Int32N(11)},
+		DomainPseudonyms:    []*dmicv1.DomainPseudonym{{Domain: s(), Pseudonym: s(), KeyVersion: s()}},
 		PointOfDeliveryCode: s()}
 	switch rng.IntN(5) {
 	case 0:
