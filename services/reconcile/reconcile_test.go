@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -310,6 +311,37 @@ func TestRestartWithItsStoreReadsNothing(t *testing.T) {
 // A partition moves from one instance to another and back (rebalances):
 // each reads what the other wrote before it processes anything, and only
 // of the partitions it is given.
+// A batch's entries are read from the store by the messages' Kafka keys
+// (prefetch); a key is its own and no longer one (B1 is not B12), two
+// copies in one batch fold in order, and a record whose Kafka key is not its
+// match key still finds its entry.
+func TestLookups(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t.TempDir())
+	withKey := func(r *dmicv1.DeidentifiedRecord, key string) *dmicv1.DeidentifiedRecord {
+		r.MatchKey = key
+		return r
+	}
+	e.batch(s, msg(t, withKey(rec(local, 1, "HN12A", false), "apc|RXX|B12")))
+	outs := e.batch(s, msg(t, rec(local, 1, "HN12A", false)), msg(t, rec(national, 5, "HN12B", false)),
+		msg(t, withKey(rec(national, 5, "HN12A", false), "apc|RXX|B12")))
+	var got []string
+	for _, o := range outs {
+		if o.Topic == topics.Reconciled {
+			res := result(t, []pipeline.Output{o})
+			got = append(got, fmt.Sprintf("%s %v %d", res.MatchKey, res.Status, res.Sequence))
+		}
+	}
+	want := []string{"apc|RXX|B1 " + localOnly.String() + " 1", "apc|RXX|B1 " + mismatched.String() + " 2", "apc|RXX|B12 " + matched.String() + " 2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("results %q, want %q", got, want)
+	}
+	m := msg(t, rec(local, 2, "HN12B", false))
+	m.Key = []byte("another key")
+	outs = e.batch(s, m)
+	wantResult(t, "a record under another Kafka key", result(t, outs), matched, 3)
+}
+
 func TestPartitionMovesBetweenInstances(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.open(t.TempDir()), e.open(t.TempDir())

@@ -11,7 +11,9 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +68,12 @@ type Stage struct {
 	// pending are the entries changed in the batch being processed, by
 	// match key: the store takes them at EndBatch, once the changelog has.
 	pending map[string]*pendingEntry
-	keyBuf  []byte
+	// loaded are the entries of the batch's keys as the store held them
+	// when the batch began (prefetch), by match key.
+	loaded       map[string]*pendingEntry
+	prefetchBuf  []byte
+	prefetchKeys [][2]int
+	keyBuf       []byte
 	// rev is the record being processed, as matching reads it.
 	rev match.Revision
 }
@@ -115,7 +122,7 @@ func NewStage(cfg Config) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stage{db: db, log: log, plog: cfg.Changelog, parts: map[int]*partition{}, pending: map[string]*pendingEntry{},
+	s := &Stage{db: db, log: log, plog: cfg.Changelog, parts: map[int]*partition{}, pending: map[string]*pendingEntry{}, loaded: map[string]*pendingEntry{},
 		metrics: newMetrics(db)}
 	if cfg.Metrics != nil {
 		cfg.Metrics.MustRegister(s.metrics.collectors()...)
@@ -194,12 +201,16 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 }
 
 // lookup is the entry of mk in partition p: changed earlier in this batch,
-// else from the store, else new.
+// else as the store held it (read by prefetch, else now), else new.
 func (s *Stage) lookup(p int, mk string) (*pendingEntry, error) {
 	if pe := s.pending[mk]; pe != nil {
 		return pe, nil
 	}
-	s.keyBuf = entryKey(s.keyBuf, p, []byte(mk))
+	if pe := s.loaded[mk]; pe != nil && pe.partition == p {
+		return pe, nil
+	}
+	// Not among the batch's Kafka keys.
+	s.keyBuf = appendEntryKey(s.keyBuf[:0], p, []byte(mk))
 	v, closer, err := s.db.Get(s.keyBuf)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return &pendingEntry{partition: p, entry: &match.Entry{}, isNew: true}, nil
@@ -249,6 +260,64 @@ func (s *Stage) BeginBatch(ctx context.Context, batch []pipeline.Message) error 
 		if err := s.catchUp(ctx, s.parts[id], ends[id]); err != nil {
 			return err
 		}
+	}
+	return s.prefetch(batch)
+}
+
+// prefetch reads from the store the entries of the batch's match keys,
+// taken from the messages' Kafka keys (dmic.assigned is keyed by match key),
+// into s.loaded, in key order through one iterator.
+//
+// Why: a Get per record, in the order records come, set up the iterators of
+// every memtable and table it looked in each time: the largest part of
+// reconcile's CPU after decoding. Seeking the keys of a batch in order lets
+// each seek go on from the last: records arrive roughly in the order
+// providers number their activities, so a batch's keys lie close together
+// (BenchmarkStage: 0.63 s of lookups -> 0.24 s; keys spread at random over
+// the store cost the same either way). A prefix seek asks the bloom filters
+// first, so a new key, the common case, costs no data block.
+//
+// A record whose match key is not its Kafka key (no producer of dmic's does
+// that) is looked up on its own (lookup). Nothing writes to the store while
+// the batch is processed, so what is read here is what a Get would read.
+func (s *Stage) prefetch(batch []pipeline.Message) error {
+	clear(s.loaded)
+	buf, keys := s.prefetchBuf[:0], s.prefetchKeys[:0]
+	for _, m := range batch {
+		start := len(buf)
+		buf = appendEntryKey(buf, m.Partition, m.Key)
+		keys = append(keys, [2]int{start, len(buf)})
+	}
+	s.prefetchBuf, s.prefetchKeys = buf, keys
+	key := func(k [2]int) []byte { return buf[k[0]:k[1]:k[1]] }
+	slices.SortFunc(keys, func(a, b [2]int) int { return bytes.Compare(key(a), key(b)) })
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("state store: %w", err)
+	}
+	var prev []byte
+	for _, k := range keys {
+		k := key(k)
+		if bytes.Equal(k, prev) {
+			continue
+		}
+		prev = k
+		p, mk := int(binary.BigEndian.Uint16(k[1:3])), string(k[3:])
+		pe := &pendingEntry{partition: p, entry: &match.Entry{}, isNew: true}
+		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
+			v, err := it.ValueAndErr()
+			if err == nil {
+				err = pe.entry.UnmarshalBinary(v)
+			}
+			if err != nil {
+				return errors.Join(fmt.Errorf("state store: %q: %w", mk, err), it.Close())
+			}
+			pe.isNew = false
+		}
+		s.loaded[mk] = pe
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("state store: %w", err)
 	}
 	return nil
 }
@@ -416,7 +485,7 @@ func (s *Stage) read(ctx context.Context, p *partition, from, to int64, reason s
 		if err != nil {
 			return fmt.Errorf("changelog partition %d offset %d: %w", p.id, m.Offset, err)
 		}
-		key = entryKey(key, p.id, m.Key)
+		key = appendEntryKey(key[:0], p.id, m.Key)
 		cur, closer, err := b.Get(key)
 		switch {
 		case errors.Is(err, pebble.ErrNotFound):
@@ -494,7 +563,7 @@ func (s *Stage) EndBatch(_ context.Context, written []pipeline.Output) error {
 		if pe == nil {
 			continue // not of this batch (cannot happen: the runner writes what Process returned)
 		}
-		s.keyBuf = entryKey(s.keyBuf, pe.partition, o.Key)
+		s.keyBuf = appendEntryKey(s.keyBuf[:0], pe.partition, o.Key)
 		if err := b.Set(s.keyBuf, o.Value, nil); err != nil {
 			return err
 		}
@@ -531,5 +600,6 @@ func (s *Stage) EndBatch(_ context.Context, written []pipeline.Output) error {
 		s.metrics.keys.WithLabelValues(fmt.Sprint(id)).Set(float64(p.meta.Keys))
 	}
 	clear(s.pending)
+	clear(s.loaded)
 	return nil
 }

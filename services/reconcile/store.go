@@ -118,9 +118,9 @@ func metaKey(p int) []byte {
 	return binary.BigEndian.AppendUint16([]byte{metaPrefix}, uint16(p))
 }
 
-// entryKey is the store key of matchKey in partition p, appended to buf[:0].
-func entryKey(buf []byte, p int, matchKey []byte) []byte {
-	buf = append(buf[:0], entryPrefx)
+// appendEntryKey appends to buf the store key of matchKey in partition p.
+func appendEntryKey(buf []byte, p int, matchKey []byte) []byte {
+	buf = append(buf, entryPrefx)
 	buf = binary.BigEndian.AppendUint16(buf, uint16(p))
 	return append(buf, matchKey...)
 }
