@@ -76,6 +76,8 @@ type Stage struct {
 	keyBuf       []byte
 	// rev is the record being processed, as matching reads it.
 	rev match.Revision
+	// mem holds what Process's outputs are made of.
+	mem batchMemory
 }
 
 // partition is what the stage knows of one changelog partition: the
@@ -176,28 +178,81 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 	if outcome == match.Stale {
 		return nil, nil
 	}
-	res, err := proto.Marshal(pe.entry.Result(mk))
+	// The outputs' bytes and slices come from the batch's chunks: an
+	// allocation per output was most of what reconcile allocated after
+	// decoding was cut.
+	res, err := s.mem.append(0, func(b []byte) ([]byte, error) {
+		return proto.MarshalOptions{}.MarshalAppend(b, pe.entry.Result(mk))
+	})
 	if err != nil {
 		return nil, err
 	}
-	key := []byte(mk) // shared by the outputs: the sink only reads it
-	outs := make([]pipeline.Output, 1, 3)
-	outs[0] = pipeline.Output{Topic: topics.Reconciled, Key: key, Value: res}
+	key, _ := s.mem.append(len(mk), func(b []byte) ([]byte, error) { return append(b, mk...), nil }) // shared by the outputs: the sink only reads it
+	outs := s.mem.outputs()
+	outs = append(outs, pipeline.Output{Topic: topics.Reconciled, Key: key, Value: res})
 	if outcome == match.Changed {
 		s.pending[mk] = pe
-		snap := pipeline.Output{Topic: topics.ReconcileState, Key: key, Value: pe.entry.AppendBinary(nil)}
+		v, _ := s.mem.append(0, func(b []byte) ([]byte, error) { return pe.entry.AppendBinary(b), nil })
+		snap := pipeline.Output{Topic: topics.ReconcileState, Key: key, Value: v}
 		outs = append(outs, snap.ToPartition(p.id))
 	}
 	// Local activity, reconciled, goes back to the national exchange, with
 	// the national return's pseudonym only.
 	if rv.Source == dmicv1.Source_SOURCE_PROVIDER {
-		v, err := nationalReturn(make([]byte, 0, len(m.Value)), m.Value)
+		v, err := s.mem.append(len(m.Value), func(b []byte) ([]byte, error) { return nationalReturn(b, m.Value) })
 		if err != nil {
 			return nil, err
 		}
 		outs = append(outs, pipeline.Output{Topic: topics.NationalReturn, Key: key, Value: v})
 	}
 	return outs, nil
+}
+
+// outputsPerRecord is the most outputs Process makes of one record: its
+// result, its snapshot and its national return.
+const outputsPerRecord = 3
+
+// batchMemory hands out the bytes and the output slices of Process's
+// outputs from large chunks, rather than an allocation each. A chunk's
+// bytes are never handed out twice: once full it is left to the outputs
+// that hold parts of it (the runner's, until the batch is committed) and
+// collected with them, so nothing depends on when the runner lets go.
+type batchMemory struct {
+	free  []byte            // the current chunk's unused bytes (len 0)
+	slots []pipeline.Output // the current chunk's unused outputs
+}
+
+const (
+	byteChunk   = 256 << 10
+	outputChunk = 1024 * outputsPerRecord
+)
+
+// append calls fn with free space of at least room bytes (an estimate:
+// fn may append more, and then allocates) and returns what it appended,
+// with no spare capacity, so that it cannot be appended to in place.
+func (a *batchMemory) append(room int, fn func([]byte) ([]byte, error)) ([]byte, error) {
+	if cap(a.free) < max(room, 1024) {
+		a.free = make([]byte, 0, max(byteChunk, room))
+	}
+	v, err := fn(a.free)
+	if err != nil {
+		return nil, err
+	}
+	n := len(v)
+	if cap(v) == cap(a.free) { // written in place: take it from the chunk
+		a.free = a.free[n:n]
+	}
+	return v[:n:n], nil
+}
+
+// outputs is an empty slice with room for one record's outputs.
+func (a *batchMemory) outputs() []pipeline.Output {
+	if len(a.slots) < outputsPerRecord {
+		a.slots = make([]pipeline.Output, outputChunk)
+	}
+	o := a.slots[:0:outputsPerRecord]
+	a.slots = a.slots[outputsPerRecord:]
+	return o
 }
 
 // lookup is the entry of mk in partition p: changed earlier in this batch,
