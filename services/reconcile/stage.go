@@ -49,7 +49,9 @@ import (
 //     retried write) added to it: the gap is read before anything is
 //     processed. A partition seen for the first time since start is opened
 //     the same way, so a restart with its store reads only what it missed,
-//     and an instance restores only the partitions it is given.
+//     and an instance restores only the partitions it is given. Then the
+//     entries of the batch's keys are read from the store in key order
+//     (prefetch), not one lookup per record.
 //   - A snapshot read from the changelog replaces the stored entry only if its
 //     sequence is higher, so writers that overlap (an instance that lost a
 //     partition and has not noticed yet) cannot move a key's state back.
