@@ -2,10 +2,14 @@ package reconcile
 
 import (
 	"bytes"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/deidentify/didi"
@@ -114,6 +118,102 @@ func TestNationalReturnWithoutDomainPseudonym(t *testing.T) {
 		if a.GetPseudoNhsNumber() != "" || a.GetPseudonymKeyVersion() != "" || a.GetPseudonymAbsentReason() != tc.reason || a.GetPseudonymDomain() != didi.DomainNationalReturn {
 			t.Errorf("%s: pseudonym %q version %q reason %q domain %q; want none, reason %q", name,
 				a.GetPseudoNhsNumber(), a.GetPseudonymKeyVersion(), a.GetPseudonymAbsentReason(), a.GetPseudonymDomain(), tc.reason)
+		}
+	}
+}
+
+// The fields the national return rewrites are those of the generated
+// messages, by name.
+func TestNationalReturnWireNumbers(t *testing.T) {
+	rec := (&dmicv1.DeidentifiedRecord{}).ProtoReflect().Descriptor()
+	act := (&dmicv1.DeidentifiedActivity{}).ProtoReflect().Descriptor()
+	dp := (&dmicv1.DomainPseudonym{}).ProtoReflect().Descriptor()
+	for _, c := range []struct {
+		msg  protoreflect.MessageDescriptor
+		name protoreflect.Name
+		num  protowire.Number
+	}{
+		{rec, "activity", recActivity}, {act, "pseudo_nhs_number", actPseudoNHSNumber},
+		{act, "pseudonym_key_version", actPseudonymKeyVersion}, {act, "pseudonym_absent_reason", actPseudonymAbsent},
+		{act, "pseudonym_domain", actPseudonymDomain}, {act, "domain_pseudonyms", actDomainPseudonyms},
+		{dp, "domain", dpDomain}, {dp, "pseudonym", dpPseudonym}, {dp, "key_version", dpKeyVersion},
+	} {
+		if f := c.msg.Fields().ByName(c.name); f == nil || f.Number() != c.num {
+			t.Errorf("%s.%s: the national return takes it as field %d", c.msg.FullName(), c.name, c.num)
+		}
+	}
+}
+
+// reKeyed is the national return's rule applied to the decoded record, as
+// reconcile applied it before it rewrote the bytes.
+func reKeyed(r *dmicv1.DeidentifiedRecord) *dmicv1.DeidentifiedRecord {
+	r = proto.Clone(r).(*dmicv1.DeidentifiedRecord)
+	a := r.GetActivity()
+	if a == nil {
+		return r
+	}
+	var nr *dmicv1.DomainPseudonym
+	for _, p := range a.GetDomainPseudonyms() {
+		if p.GetDomain() == didi.DomainNationalReturn {
+			nr = p
+		}
+	}
+	had := a.GetPseudoNhsNumber() != ""
+	a.PseudonymDomain = didi.DomainNationalReturn
+	a.PseudoNhsNumber, a.PseudonymKeyVersion = nr.GetPseudonym(), nr.GetKeyVersion()
+	if nr.GetPseudonym() == "" && had {
+		a.PseudonymAbsentReason = didi.AbsentNoDomainPseudonym
+	}
+	a.DomainPseudonyms = nil
+	return r
+}
+
+// The rewritten bytes decode to the record re-keyed, for records with and
+// without each pseudonym, several domain pseudonyms, no activity, and two
+// records' bytes one after the other (which a decoder merges).
+func TestNationalReturnAgreesWithDecoding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 12))
+	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
+	random := func() []byte {
+		r := fullRecord(local, "B"+strconv.Itoa(rng.IntN(100)))
+		a := r.Activity
+		a.PseudoNhsNumber = pick("", analyticsPseudonym)
+		a.PseudonymKeyVersion = pick("", "av1")
+		a.PseudonymAbsentReason = pick("", didi.AbsentMissing)
+		a.PseudonymDomain = pick("", didi.DomainAnalytics)
+		a.DomainPseudonyms = nil
+		for range rng.IntN(3) {
+			a.DomainPseudonyms = append(a.DomainPseudonyms, &dmicv1.DomainPseudonym{
+				Domain: pick(didi.DomainNationalReturn, "other"), Pseudonym: pick("", nationalPseudonym, "c3"), KeyVersion: pick("", "nv1", "nv2")})
+		}
+		if rng.IntN(10) == 0 {
+			r.Activity = nil
+		}
+		b, err := proto.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i := range 2000 {
+		in := random()
+		if i%2 == 1 {
+			in = append(in, random()...)
+		}
+		var r dmicv1.DeidentifiedRecord
+		if err := proto.Unmarshal(in, &r); err != nil {
+			t.Fatal(err)
+		}
+		out, err := nationalReturn(nil, in)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		var got dmicv1.DeidentifiedRecord
+		if err := proto.Unmarshal(out, &got); err != nil {
+			t.Fatalf("case %d: the national return does not decode: %v", i, err)
+		}
+		if want := reKeyed(&r); !proto.Equal(&got, want) {
+			t.Fatalf("case %d:\n got %v\nwant %v", i, &got, want)
 		}
 	}
 }

@@ -8,7 +8,6 @@ package match
 
 import (
 	"slices"
-	"strconv"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 )
@@ -80,54 +79,17 @@ const (
 	numCompared
 )
 
-// hash is FNV-1a 64 of s; 0 for the empty string.
-func hash(s string) uint64 {
-	if s == "" {
+// hash is FNV-1a 64 of a field's value; 0 for the empty value.
+func hash(b []byte) uint64 {
+	if len(b) == 0 {
 		return 0
 	}
 	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
+	for _, c := range b {
+		h ^= uint64(c)
 		h *= 1099511628211
 	}
 	return h
-}
-
-// Fields hashes the compared fields of a record.
-func Fields(r *dmicv1.DeidentifiedRecord) [numCompared]uint64 {
-	var f [numCompared]uint64
-	a := r.GetActivity()
-	f[fActivityDate] = hash(a.GetActivityDate())
-	f[fPseudoNHSNumber] = hash(a.GetPseudoNhsNumber())
-	f[fCommissioner] = hash(r.GetAssignment().GetCommissionerCode())
-	f[fSubmittedCommissoner] = hash(a.GetSubmittedCommissionerCode())
-	switch x := a.GetActivity().(type) {
-	case *dmicv1.DeidentifiedActivity_Apc:
-		f[fHRG] = hash(x.Apc.GetHrgCode())
-		f[fTreatmentFunction] = hash(x.Apc.GetTreatmentFunctionCode())
-		f[fPrimaryDiagnosis] = hash(x.Apc.GetPrimaryDiagnosisIcd())
-		f[fPrimaryProcedure] = hash(x.Apc.GetPrimaryProcedureOpcs())
-		f[fAdmissionMethod] = hash(x.Apc.GetAdmissionMethodCode())
-		f[fPatientClass] = hash(x.Apc.GetPatientClassificationCode())
-		f[fEndDateEpisode] = hash(x.Apc.GetEndDateEpisode())
-	case *dmicv1.DeidentifiedActivity_Outpatient:
-		f[fHRG] = hash(x.Outpatient.GetHrgCode())
-		f[fTreatmentFunction] = hash(x.Outpatient.GetTreatmentFunctionCode())
-		f[fPrimaryProcedure] = hash(x.Outpatient.GetPrimaryProcedureOpcs())
-		f[fAttended] = hash(x.Outpatient.GetAttendedOrDidNotAttendCode())
-		f[fFirstAttendance] = hash(x.Outpatient.GetFirstAttendanceCode())
-	case *dmicv1.DeidentifiedActivity_EmergencyCare:
-		f[fHRG] = hash(x.EmergencyCare.GetHrgCode())
-		f[fECDepartment] = hash(x.EmergencyCare.GetEcDepartmentType())
-	case *dmicv1.DeidentifiedActivity_LocalFlow:
-		f[fHRG] = hash(x.LocalFlow.GetHrgCode())
-		f[fTreatmentFunction] = hash(x.LocalFlow.GetTreatmentFunctionCode())
-		f[fPointOfDelivery] = hash(x.LocalFlow.GetPointOfDeliveryCode())
-		if p := x.LocalFlow.GetPricePence(); p != 0 {
-			f[fPrice] = hash(strconv.FormatInt(p, 10))
-		}
-	}
-	return f
 }
 
 // Outcome is what applying one record to an entry did.
@@ -142,18 +104,17 @@ const (
 	Stale
 )
 
-// Apply folds a record into the entry of its match key.
-func (e *Entry) Apply(r *dmicv1.DeidentifiedRecord) Outcome {
-	h := r.GetHeader()
+// Apply folds a copy's revision (Read) into the entry of its match key.
+func (e *Entry) Apply(rv *Revision) Outcome {
 	side := &Side{
-		RecordKey:  h.GetRecordKey(),
-		Version:    h.GetVersion(),
-		Deleted:    r.GetActivity().GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_DELETE,
-		Fields:     Fields(r),
-		KeyVersion: r.GetActivity().GetPseudonymKeyVersion(),
+		RecordKey:  rv.RecordKey,
+		Version:    rv.Version,
+		Deleted:    rv.Deleted,
+		Fields:     rv.Fields,
+		KeyVersion: rv.KeyVersion,
 	}
 	slot := &e.Local
-	if h.GetSource() == dmicv1.Source_SOURCE_NATIONAL {
+	if rv.Source == dmicv1.Source_SOURCE_NATIONAL {
 		slot = &e.National
 	}
 	if cur := *slot; cur != nil {
@@ -165,9 +126,9 @@ func (e *Entry) Apply(r *dmicv1.DeidentifiedRecord) Outcome {
 		}
 	}
 	*slot = side
-	e.Dataset = h.GetDataset()
-	e.Provider = r.GetActivity().GetProviderCode()
-	if d := r.GetActivity().GetActivityDate(); d != "" && !side.Deleted {
+	e.Dataset = rv.Dataset
+	e.Provider = rv.Provider
+	if d := rv.ActivityDate; d != "" && !side.Deleted {
 		e.ActivityDate = d
 	}
 	e.Sequence++
