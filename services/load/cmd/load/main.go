@@ -123,7 +123,7 @@ func main() {
 			// records, load behind: 8 MiB, load 0.043 CPU-s per 1,000 records and
 			// 116 MB, ClickHouse 0.178; 12 MiB, load 0.082 and 138 MB, ClickHouse
 			// 0.130 (docs/performance.md, Memory).
-			MaxBatch: 50000, MaxBatchBytes: 8 << 20, BatchWait: time.Second, Processor: load.Processor{},
+			MaxBatch: 50000, MaxBatchBytes: 8 << 20, BatchWait: time.Second, Processor: load.Processor{Clock: d.Clock},
 			OpenSink: open, SinkName: "clickhouse " + ch.String(),
 			Probe: func(ctx context.Context) error { return conn.Ping(ctx) },
 		})
