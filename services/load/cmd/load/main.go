@@ -114,16 +114,19 @@ func main() {
 		return d.RunStage(ctx, service.Stage{
 			Access: load.Access(), Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
 			// Few, large inserts: ClickHouse wants about one per second per table,
-			// and its CPU per record grows as inserts shrink. But a batch keeps
-			// about three times its bytes live at its peak (decoded rows, and the
-			// runner's own few hundred bytes per message), and that must stay well
-			// inside the memory limit, or the collector runs against it: a batch
-			// ends at 8 MiB of messages (about 3,700 records, each an activity, a
-			// reconciliation and a verdict) before 50,000 messages. 300,000
-			// records, load behind: 8 MiB, load 0.043 CPU-s per 1,000 records and
-			// 116 MB, ClickHouse 0.178; 12 MiB, load 0.082 and 138 MB, ClickHouse
-			// 0.130 (docs/performance.md, Memory).
-			MaxBatch: 50000, MaxBatchBytes: 8 << 20, BatchWait: time.Second, Processor: load.Processor{Clock: d.Clock},
+			// and its CPU per record grows as inserts shrink. A batch ends at
+			// 24 MiB of messages (about 10,000 records, each an activity, a
+			// reconciliation and a verdict) before 50,000 messages. What it keeps
+			// live until written is its rows packed (about 550 bytes and one
+			// pointer-free object an activity row: load.Row) and the runner's few
+			// hundred bytes per message, which fits the memory limit with room
+			// to spare. With the rows decoded, 12 MiB already made the collector
+			// run against the limit. Load behind (TestLoadMemory, 100,000
+			// records): 8 MiB, 4,300 to 5,600 activity rows per insert; 24 MiB,
+			// 8,300, load 0.033 CPU-s per 1,000 records and 114 MB; the decoded
+			// rows at 24 MiB, 5,300 rows per insert and 0.052
+			// (docs/performance.md, Memory).
+			MaxBatch: 50000, MaxBatchBytes: 24 << 20, BatchWait: time.Second, Processor: load.Processor{Clock: d.Clock},
 			OpenSink: open, SinkName: "clickhouse " + ch.String(),
 			Probe: func(ctx context.Context) error { return conn.Ping(ctx) },
 		})
