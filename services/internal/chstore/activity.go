@@ -160,9 +160,6 @@ func PackActivity(rec *dmicv1.DeidentifiedRecord, now time.Time) PackedActivity 
 	return PackedActivity{packRowSized(activityColumns, &r, packedActivityHint)}
 }
 
-// Len is the size of the packed row in bytes.
-func (p PackedActivity) Len() int { return len(p.b) }
-
 // date is the row's activity date (zero if the row is malformed: its
 // INSERT then fails with the reason).
 func (p PackedActivity) date() time.Time {

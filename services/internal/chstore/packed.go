@@ -268,16 +268,32 @@ type builder struct {
 	elems []string
 }
 
-// reset empties b for a block of n rows. The times a nullable column points
-// into are made at n at once, so that no append moves them.
+// reset empties c for a block of n rows, its slice made at n at once: no
+// append grows it, and the times a nullable column points into never move.
 func (c *builder) reset(n int) {
 	c.strs, c.u64s, c.u8s = c.strs[:0], c.u64s[:0], c.u8s[:0]
 	c.i16s, c.i32s, c.i64s = c.i16s[:0], c.i32s[:0], c.i64s[:0]
-	c.ptrs, c.arrs, c.elems = c.ptrs[:0], c.arrs[:0], c.elems[:0]
-	if (c.kind == kindNullDate || c.kind == kindNullDateTime) && cap(c.times) < n {
-		c.times = make([]time.Time, 0, n)
+	c.ptrs, c.arrs, c.elems, c.times = c.ptrs[:0], c.arrs[:0], c.elems[:0], c.times[:0]
+	switch c.kind {
+	case kindString:
+		c.strs = slices.Grow(c.strs, n)
+	case kindUInt64:
+		c.u64s = slices.Grow(c.u64s, n)
+	case kindUInt8:
+		c.u8s = slices.Grow(c.u8s, n)
+	case kindInt16:
+		c.i16s = slices.Grow(c.i16s, n)
+	case kindInt32:
+		c.i32s = slices.Grow(c.i32s, n)
+	case kindInt64:
+		c.i64s = slices.Grow(c.i64s, n)
+	case kindDate, kindDateTime:
+		c.times = slices.Grow(c.times, n)
+	case kindNullDate, kindNullDateTime:
+		c.times, c.ptrs = slices.Grow(c.times, n), slices.Grow(c.ptrs, n)
+	case kindStringArray:
+		c.arrs = slices.Grow(c.arrs, n)
 	}
-	c.times = c.times[:0]
 }
 
 // read unpacks the value at the start of b and returns what follows it.
