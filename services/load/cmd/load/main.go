@@ -115,18 +115,21 @@ func main() {
 			Access: load.Access(), Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
 			// Few, large inserts: ClickHouse wants about one per second per table,
 			// and its CPU per record grows as inserts shrink. A batch ends at
-			// 24 MiB of messages (about 10,000 records, each an activity, a
+			// 16 MiB of messages (about 7,000 records, each an activity, a
 			// reconciliation and a verdict) before 50,000 messages. What it keeps
 			// live until written is its rows packed (about 550 bytes and one
-			// pointer-free object an activity row: load.Row) and the runner's few
-			// hundred bytes per message, which fits the memory limit with room
-			// to spare. With the rows decoded, 12 MiB already made the collector
-			// run against the limit. Load behind (TestLoadMemory, 100,000
-			// records): 8 MiB, 4,300 to 5,600 activity rows per insert; 24 MiB,
-			// 8,300, load 0.033 CPU-s per 1,000 records and 114 MB; the decoded
-			// rows at 24 MiB, 5,300 rows per insert and 0.052
-			// (docs/performance.md, Memory).
-			MaxBatch: 50000, MaxBatchBytes: 24 << 20, BatchWait: time.Second, Processor: load.Processor{Clock: d.Clock},
+			// pointer-free object an activity row: load.Row) and the runner's
+			// few hundred bytes per message, which its buffers keep at the
+			// largest batch's size; with the inserts' own buffers that is about
+			// half the memory limit at 16 MiB and three quarters at 24 MiB, where
+			// load's peak RSS reached 147 MB in a bench run. With the rows
+			// decoded, 12 MiB already made the collector run against the limit.
+			// Load behind (TestLoadMemory, 100,000 records): decoded rows at
+			// 8 MiB, 4,500 to 5,600 activity rows per insert and 0.039 to 0.041
+			// CPU-s per 1,000 records; at 24 MiB, 5,300 and 0.052; packed at
+			// 16 MiB, 6,300 to 7,700 and 0.022 to 0.024 (docs/performance.md,
+			// Memory).
+			MaxBatch: 50000, MaxBatchBytes: 16 << 20, BatchWait: time.Second, Processor: load.Processor{Clock: d.Clock},
 			OpenSink: open, SinkName: "clickhouse " + ch.String(),
 			Probe: func(ctx context.Context) error { return conn.Ping(ctx) },
 		})
