@@ -120,10 +120,12 @@ func main() {
 			// live until written is its rows packed (about 550 bytes and one
 			// pointer-free object an activity row: load.Row) and the runner's
 			// few hundred bytes per message, which its buffers keep at the
-			// largest batch's size; with the inserts' own buffers that is about
-			// half the memory limit at 16 MiB and three quarters at 24 MiB, where
-			// load's peak RSS reached 147 MB in a bench run. With the rows
-			// decoded, 12 MiB already made the collector run against the limit.
+			// largest batch's size. With the inserts' own buffers that was 72 MB
+			// of the 96 MiB limit at 24 MiB (a heap profile in a bench run, whose
+			// peak RSS reached 147 MB); at 16 MiB, with INSERT blocks half the
+			// size (chstore.blockRows), load peaked at 116 to 122 MB in bench
+			// runs. With the rows decoded, 12 MiB already made the collector run
+			// against the limit.
 			// Load behind (TestLoadMemory, 100,000 records): decoded rows at
 			// 8 MiB, 4,500 to 5,600 activity rows per insert and 0.039 to 0.041
 			// CPU-s per 1,000 records; at 24 MiB, 5,300 and 0.052; packed at
