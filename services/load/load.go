@@ -21,6 +21,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/audit"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
@@ -33,22 +34,29 @@ var Inputs = []string{topics.Assigned, topics.Reconciled, topics.Rejected, topic
 // unexported). The stage decodes each message into one (Decode); the sink
 // writes them to their tables; the runner carries them in between as
 // pipeline.RowOutput[Row], which only this package reads back.
+//
+// The rows of the three tables that get a row per record (activity,
+// reconciliation, validation_outcomes) are packed (chstore.PackActivity):
+// what a batch keeps live until it is written bounds how large it may be
+// under the memory limit, and so how large ClickHouse's inserts are. A
+// packed row is one pointer-free buffer, a little smaller than the message;
+// the decoded message was a tree of objects and small strings that the
+// garbage collector marked on every cycle (docs/performance.md, Memory).
+// The other tables get a few rows per submission, and keep theirs decoded.
 type Row interface{ isRow() }
 
 // Activity is a row of the activity table.
-type Activity struct{ Record *dmicv1.DeidentifiedRecord }
+type Activity struct{ Row chstore.PackedActivity }
 
 // Reconciliation is a row of the reconciliation table.
-type Reconciliation struct{ Result *dmicv1.ReconciliationResult }
+type Reconciliation struct{ Row chstore.PackedReconciliation }
 
 // Rejection is a row of the rejections table: a dead letter of any stage,
 // without its payload.
 type Rejection struct{ DeadLetter *dmicv1.DeadLetter }
 
 // Outcome is a row of the validation outcomes table.
-type Outcome struct {
-	Outcome *validationv1.ValidationOutcome
-}
+type Outcome struct{ Row chstore.PackedOutcome }
 
 // Receipt is a row of the submissions table.
 type Receipt struct {
@@ -72,11 +80,15 @@ func (Outcome) isRow()        {}
 func (Receipt) isRow()        {}
 
 // Processor is the load stage: each message becomes one Row.
-type Processor struct{}
+type Processor struct {
+	// Clock dates an activity that has neither an activity date nor a
+	// received time (nil: the wall clock).
+	Clock clock.Clock
+}
 
 // Process implements pipeline.Processor.
-func (Processor) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
-	row, err := Decode(m)
+func (p Processor) Process(_ context.Context, m pipeline.Message) ([]pipeline.Output, error) {
+	row, err := p.Decode(m)
 	if err != nil {
 		return nil, err
 	}
@@ -85,33 +97,24 @@ func (Processor) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outp
 
 // Decode is the row of m, by its topic. A message that is not what its topic
 // carries is a *pipeline.Rejection (dead-lettered).
-func Decode(m pipeline.Message) (Row, error) {
+func (p Processor) Decode(m pipeline.Message) (Row, error) {
 	switch m.Topic {
 	case topics.Assigned:
 		r := &dmicv1.DeidentifiedRecord{}
 		if err := proto.Unmarshal(m.Value, r); err != nil {
 			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.v1.DeidentifiedRecord")
 		}
-		// Other domains' pseudonyms travel only as far as reconcile; the
-		// analytical store holds the analytics pseudonym alone.
-		if a := r.GetActivity(); a != nil {
-			a.DomainPseudonyms = nil
-		}
-		// CAM's trail through the flow chart is stored nowhere (an
-		// explanation derives it again from the row), and it is about two
-		// fifths of a decoded record: dropped here, it is garbage at once
-		// rather than live until the batch is written (docs/performance.md,
-		// Memory).
-		if as := r.GetAssignment(); as != nil {
-			as.Trail = nil
-		}
-		return Activity{r}, nil
+		// The row holds the activity table's columns and nothing else:
+		// not the other domains' pseudonyms, which travel only as far as
+		// reconcile, nor CAM's trail, which an explanation derives again
+		// from the row. The decoded record is garbage at once.
+		return Activity{chstore.PackActivity(r, p.Clock.Now())}, nil
 	case topics.Reconciled:
 		r := &dmicv1.ReconciliationResult{}
 		if err := proto.Unmarshal(m.Value, r); err != nil {
 			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.v1.ReconciliationResult")
 		}
-		return Reconciliation{r}, nil
+		return Reconciliation{chstore.PackReconciliation(r)}, nil
 	case topics.Rejected:
 		r := &dmicv1.DeadLetter{}
 		if err := proto.Unmarshal(m.Value, r); err != nil {
@@ -131,7 +134,7 @@ func Decode(m pipeline.Message) (Row, error) {
 		if err := proto.Unmarshal(m.Value, o); err != nil {
 			return nil, pipeline.Reject("STAGE-DECODE", "", "message is not a dmic.validation.v1.ValidationOutcome")
 		}
-		return Outcome{o}, nil
+		return Outcome{chstore.PackOutcome(o)}, nil
 	case topics.Submissions:
 		r := &validationv1.SubmissionReceipt{}
 		if err := proto.Unmarshal(m.Value, r); err != nil {
@@ -161,10 +164,10 @@ func Decode(m pipeline.Message) (Row, error) {
 
 // Store is the ClickHouse side of the sink.
 type Store interface {
-	WriteActivity(ctx context.Context, recs []*dmicv1.DeidentifiedRecord) error
+	WritePackedActivity(ctx context.Context, rows []chstore.PackedActivity) error
 	WriteRejections(ctx context.Context, dls []*dmicv1.DeadLetter) error
-	WriteReconciliation(ctx context.Context, rs []*dmicv1.ReconciliationResult) error
-	WriteOutcomes(ctx context.Context, outs []*validationv1.ValidationOutcome) error
+	WritePackedReconciliation(ctx context.Context, rows []chstore.PackedReconciliation) error
+	WritePackedOutcomes(ctx context.Context, rows []chstore.PackedOutcome) error
 	WriteReceipts(ctx context.Context, rs []*validationv1.SubmissionReceipt) error
 	WriteAudit(ctx context.Context, rs []chstore.AuditRow) error
 	WriteCamReruns(ctx context.Context, rs []*assignmentv1.CamRerunRow) error
@@ -183,7 +186,7 @@ type Sink struct {
 
 // RecipientWriter writes activity to recipients' data (Recipients).
 type RecipientWriter interface {
-	Write(ctx context.Context, recs []*dmicv1.DeidentifiedRecord) error
+	Write(ctx context.Context, rows []chstore.PackedActivity) error
 }
 
 // Write implements pipeline.Sink.
@@ -203,23 +206,23 @@ func (s Sink) Write(ctx context.Context, outs []pipeline.Output) error {
 
 // WriteRows writes rows to their tables.
 func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
-	var acts []*dmicv1.DeidentifiedRecord
-	var recs []*dmicv1.ReconciliationResult
+	var acts []chstore.PackedActivity
+	var recs []chstore.PackedReconciliation
 	var rejs []*dmicv1.DeadLetter
-	var outcomes []*validationv1.ValidationOutcome
+	var outcomes []chstore.PackedOutcome
 	var receipts []*validationv1.SubmissionReceipt
 	var entries []chstore.AuditRow
 	var reruns []*assignmentv1.CamRerunRow
 	for _, row := range rows {
 		switch r := row.(type) {
 		case Activity:
-			acts = append(acts, r.Record)
+			acts = append(acts, r.Row)
 		case Reconciliation:
-			recs = append(recs, r.Result)
+			recs = append(recs, r.Row)
 		case Rejection:
 			rejs = append(rejs, r.DeadLetter)
 		case Outcome:
-			outcomes = append(outcomes, r.Outcome)
+			outcomes = append(outcomes, r.Row)
 		case Receipt:
 			receipts = append(receipts, r.Receipt)
 		case AuditEntry:
@@ -242,7 +245,7 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 	// receipts before outcomes).
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := s.Store.WriteActivity(gctx, acts); err != nil {
+		if err := s.Store.WritePackedActivity(gctx, acts); err != nil {
 			return err
 		}
 		if s.Recipients != nil {
@@ -250,7 +253,7 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return s.Store.WriteReconciliation(gctx, recs) })
+	g.Go(func() error { return s.Store.WritePackedReconciliation(gctx, recs) })
 	g.Go(func() error { return s.Store.WriteRejections(gctx, rejs) })
 	g.Go(func() error {
 		// Receipts before outcomes, so that a report read in between already
@@ -258,7 +261,7 @@ func (s Sink) WriteRows(ctx context.Context, rows []Row) error {
 		if err := s.Store.WriteReceipts(gctx, receipts); err != nil {
 			return err
 		}
-		return s.Store.WriteOutcomes(gctx, outcomes)
+		return s.Store.WritePackedOutcomes(gctx, outcomes)
 	})
 	g.Go(func() error { return s.Store.WriteCamReruns(gctx, reruns) })
 	g.Go(func() error { return s.Store.WriteAudit(gctx, entries) })

@@ -19,6 +19,7 @@ import (
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/audit"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
+	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/identity"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -37,6 +38,20 @@ func marshal(t *testing.T, m proto.Message) []byte {
 	}
 	return v
 }
+
+// decoded is rec as the load stage decodes it from dmic.assigned (or
+// dmic.reconciled, or dmic.validation-outcomes): the row the sink writes.
+func decoded(t *testing.T, topic string, rec proto.Message) load.Row {
+	t.Helper()
+	row, err := load.Processor{Clock: clock.Fixed(loadTime)}.Decode(pipeline.Message{Topic: topic, Value: marshal(t, rec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
+// loadTime is when the tests' rows are loaded.
+var loadTime = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 
 func TestProcessorRoutes(t *testing.T) {
 	act := &dmicv1.DeidentifiedRecord{MatchKey: "apc|RJ7|A1", Activity: &dmicv1.DeidentifiedActivity{CdsUniqueIdentifier: "A1"},
@@ -57,9 +72,9 @@ func TestProcessorRoutes(t *testing.T) {
 		msg  pipeline.Message
 		want load.Row
 	}{
-		{"assigned", pipeline.Message{Topic: topics.Assigned, Value: marshal(t, act)}, load.Activity{Record: act}},
-		{"reconciled", pipeline.Message{Topic: topics.Reconciled, Value: marshal(t, rec)}, load.Reconciliation{Result: rec}},
-		{"validation outcome", pipeline.Message{Topic: topics.ValidationOutcomes, Value: marshal(t, outcome)}, load.Outcome{Outcome: outcome}},
+		{"assigned", pipeline.Message{Topic: topics.Assigned, Value: marshal(t, act)}, load.Activity{Row: chstore.PackActivity(act, loadTime)}},
+		{"reconciled", pipeline.Message{Topic: topics.Reconciled, Value: marshal(t, rec)}, load.Reconciliation{Row: chstore.PackReconciliation(rec)}},
+		{"validation outcome", pipeline.Message{Topic: topics.ValidationOutcomes, Value: marshal(t, outcome)}, load.Outcome{Row: chstore.PackOutcome(outcome)}},
 		{"submission receipt", pipeline.Message{Topic: topics.Submissions, Value: marshal(t, receipt)}, load.Receipt{Receipt: receipt}},
 		{"dead letter without its payload", pipeline.Message{Topic: topics.Rejected, Partition: 1, Offset: 8, Value: marshal(t, dl)},
 			load.Rejection{DeadLetter: dlWant}},
@@ -73,7 +88,7 @@ func TestProcessorRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			outs, err := load.Processor{}.Process(context.Background(), tt.msg)
+			outs, err := load.Processor{Clock: clock.Fixed(loadTime)}.Process(context.Background(), tt.msg)
 			if err != nil {
 				t.Fatalf("Process: %v", err)
 			}
@@ -87,8 +102,16 @@ func TestProcessorRoutes(t *testing.T) {
 			if fmt.Sprintf("%T", rows[0]) != fmt.Sprintf("%T", tt.want) {
 				t.Fatalf("row is a %T, want a %T", rows[0], tt.want)
 			}
-			if got, want := rowMessage(rows[0]), rowMessage(tt.want); !proto.Equal(got, want) {
-				t.Errorf("row = %v, want %v", got, want)
+			switch tt.want.(type) {
+			case load.Activity, load.Reconciliation, load.Outcome:
+				// Packed: the row of the table, as chstore makes it.
+				if !reflect.DeepEqual(rows[0], tt.want) {
+					t.Errorf("row = %v, want %v", rows[0], tt.want)
+				}
+			default:
+				if got, want := rowMessage(rows[0]), rowMessage(tt.want); !proto.Equal(got, want) {
+					t.Errorf("row = %v, want %v", got, want)
+				}
 			}
 		})
 	}
@@ -135,14 +158,8 @@ func TestProcessorAuditEntries(t *testing.T) {
 // rowMessage is what row carries.
 func rowMessage(row load.Row) proto.Message {
 	switch r := row.(type) {
-	case load.Activity:
-		return r.Record
-	case load.Reconciliation:
-		return r.Result
 	case load.Rejection:
 		return r.DeadLetter
-	case load.Outcome:
-		return r.Outcome
 	case load.Receipt:
 		return r.Receipt
 	}
@@ -183,10 +200,10 @@ func TestProcessorRejects(t *testing.T) {
 type fakeStore struct {
 	mu      sync.Mutex
 	calls   []string
-	acts    []*dmicv1.DeidentifiedRecord
-	recs    []*dmicv1.ReconciliationResult
+	acts    []chstore.PackedActivity
+	recs    []chstore.PackedReconciliation
 	rejs    []*dmicv1.DeadLetter
-	outs    []*validationv1.ValidationOutcome
+	outs    []chstore.PackedOutcome
 	rcpts   []*validationv1.SubmissionReceipt
 	audit   []chstore.AuditRow
 	reruns  []*assignmentv1.CamRerunRow
@@ -204,8 +221,8 @@ func (s *fakeStore) fail(name string) error {
 	return nil
 }
 
-func (s *fakeStore) WriteActivity(_ context.Context, recs []*dmicv1.DeidentifiedRecord) error {
-	s.acts = append(s.acts, recs...)
+func (s *fakeStore) WritePackedActivity(_ context.Context, rows []chstore.PackedActivity) error {
+	s.acts = append(s.acts, rows...)
 	return s.fail("activity")
 }
 
@@ -214,13 +231,13 @@ func (s *fakeStore) WriteRejections(_ context.Context, dls []*dmicv1.DeadLetter)
 	return s.fail("rejections")
 }
 
-func (s *fakeStore) WriteReconciliation(_ context.Context, rs []*dmicv1.ReconciliationResult) error {
-	s.recs = append(s.recs, rs...)
+func (s *fakeStore) WritePackedReconciliation(_ context.Context, rows []chstore.PackedReconciliation) error {
+	s.recs = append(s.recs, rows...)
 	return s.fail("reconciliation")
 }
 
-func (s *fakeStore) WriteOutcomes(_ context.Context, outs []*validationv1.ValidationOutcome) error {
-	s.outs = append(s.outs, outs...)
+func (s *fakeStore) WritePackedOutcomes(_ context.Context, rows []chstore.PackedOutcome) error {
+	s.outs = append(s.outs, rows...)
 	return s.fail("outcomes")
 }
 
@@ -250,40 +267,40 @@ func (k *fakeKafka) Write(_ context.Context, outs []pipeline.Output) error {
 }
 
 func TestSinkSplits(t *testing.T) {
-	act1 := &dmicv1.DeidentifiedRecord{MatchKey: "a1"}
-	act2 := &dmicv1.DeidentifiedRecord{MatchKey: "a2"}
-	rec := &dmicv1.ReconciliationResult{MatchKey: "r1"}
+	act1 := decoded(t, topics.Assigned, &dmicv1.DeidentifiedRecord{MatchKey: "a1"}).(load.Activity)
+	act2 := decoded(t, topics.Assigned, &dmicv1.DeidentifiedRecord{MatchKey: "a2"}).(load.Activity)
+	rec := decoded(t, topics.Reconciled, &dmicv1.ReconciliationResult{MatchKey: "r1"}).(load.Reconciliation)
 	row := &dmicv1.DeadLetter{Stage: "validate", RecordId: "row"}
 	own := &dmicv1.DeadLetter{Stage: "load", RecordId: "own"}
-	out1 := &validationv1.ValidationOutcome{RecordId: "o1"}
-	out2 := &validationv1.ValidationOutcome{RecordId: "o2"}
+	out1 := decoded(t, topics.ValidationOutcomes, &validationv1.ValidationOutcome{RecordId: "o1"}).(load.Outcome)
+	out2 := decoded(t, topics.ValidationOutcomes, &validationv1.ValidationOutcome{RecordId: "o2"}).(load.Outcome)
 	rcpt := &validationv1.SubmissionReceipt{SubmissionId: "s1"}
 	ownValue := marshal(t, own)
 	outs := []pipeline.Output{
-		rowOut(load.Outcome{Outcome: out1}),
-		rowOut(load.Activity{Record: act1}),
+		rowOut(out1),
+		rowOut(act1),
 		rowOut(load.Receipt{Receipt: rcpt}),
 		rowOut(load.Rejection{DeadLetter: row}),
 		{Topic: topics.Rejected, Key: []byte("k"), Value: ownValue}, // load's own dead letter
-		rowOut(load.Reconciliation{Result: rec}),
+		rowOut(rec),
 		{Topic: "some.topic", Value: []byte("x")},
-		rowOut(load.Activity{Record: act2}),
-		rowOut(load.Outcome{Outcome: out2}),
+		rowOut(act2),
+		rowOut(out2),
 	}
 	store, kf := &fakeStore{}, &fakeKafka{}
 	if err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
-	if len(store.acts) != 2 || store.acts[0] != act1 || store.acts[1] != act2 {
+	if !reflect.DeepEqual(store.acts, []chstore.PackedActivity{act1.Row, act2.Row}) {
 		t.Errorf("activity rows = %v, want a1, a2 in order", store.acts)
 	}
-	if len(store.recs) != 1 || store.recs[0] != rec {
+	if !reflect.DeepEqual(store.recs, []chstore.PackedReconciliation{rec.Row}) {
 		t.Errorf("reconciliation rows = %v, want r1", store.recs)
 	}
 	if len(store.rejs) != 1 || store.rejs[0] != row {
 		t.Errorf("rejection rows = %v, want only the dead letter routed to the table", store.rejs)
 	}
-	if len(store.outs) != 2 || store.outs[0] != out1 || store.outs[1] != out2 {
+	if !reflect.DeepEqual(store.outs, []chstore.PackedOutcome{out1.Row, out2.Row}) {
 		t.Errorf("outcome rows = %v, want o1, o2 in order", store.outs)
 	}
 	if len(store.rcpts) != 1 || store.rcpts[0] != rcpt {
@@ -308,7 +325,7 @@ func rowOut(row load.Row) pipeline.Output { return pipeline.RowOutput(row) }
 // message instead of retrying forever, and nothing is written.
 func TestSinkRefusesAForeignRow(t *testing.T) {
 	store, kf := &fakeStore{}, &fakeKafka{}
-	outs := []pipeline.Output{rowOut(load.Activity{Record: &dmicv1.DeidentifiedRecord{}}), pipeline.RowOutput("not a load.Row")}
+	outs := []pipeline.Output{rowOut(decoded(t, topics.Assigned, &dmicv1.DeidentifiedRecord{})), pipeline.RowOutput("not a load.Row")}
 	err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs)
 	if !pipeline.IsPermanent(err) {
 		t.Fatalf("Write = %v, want a permanent error", err)
@@ -320,7 +337,7 @@ func TestSinkRefusesAForeignRow(t *testing.T) {
 
 func TestSinkSkipsKafkaWhenNothingForIt(t *testing.T) {
 	store, kf := &fakeStore{}, &fakeKafka{}
-	outs := []pipeline.Output{rowOut(load.Activity{Record: &dmicv1.DeidentifiedRecord{}})}
+	outs := []pipeline.Output{rowOut(decoded(t, topics.Assigned, &dmicv1.DeidentifiedRecord{}))}
 	if err := (load.Sink{Store: store, Kafka: kf}).Write(context.Background(), outs); err != nil {
 		t.Fatal(err)
 	}
@@ -334,10 +351,10 @@ func TestSinkSkipsKafkaWhenNothingForIt(t *testing.T) {
 func TestSinkReturnsErrors(t *testing.T) {
 	boom := errors.New("clickhouse down")
 	outs := []pipeline.Output{
-		rowOut(load.Activity{Record: &dmicv1.DeidentifiedRecord{}}),
-		rowOut(load.Reconciliation{Result: &dmicv1.ReconciliationResult{}}),
+		rowOut(decoded(t, topics.Assigned, &dmicv1.DeidentifiedRecord{})),
+		rowOut(decoded(t, topics.Reconciled, &dmicv1.ReconciliationResult{})),
 		rowOut(load.Rejection{DeadLetter: &dmicv1.DeadLetter{}}),
-		rowOut(load.Outcome{Outcome: &validationv1.ValidationOutcome{}}),
+		rowOut(decoded(t, topics.ValidationOutcomes, &validationv1.ValidationOutcome{})),
 		rowOut(load.Receipt{Receipt: &validationv1.SubmissionReceipt{}}),
 		rowOut(load.AuditEntry{Row: chstore.AuditRow{Entry: audit.Entry{ID: "a1", Outcome: audit.Refused}}}),
 		rowOut(load.CamRerun{Row: &assignmentv1.CamRerunRow{RunId: "r1", RecordKey: "k1"}}),

@@ -22,9 +22,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
-	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/deidentify/didi"
 	"github.com/dmic-nhs/dmic/services/internal/chaccess"
 	"github.com/dmic-nhs/dmic/services/internal/chstore"
@@ -327,55 +325,42 @@ func (r *Recipients) writeUsers(users []chaccess.RecipientUser) error {
 // recipient's data; a tombstone carries nothing but the recipient's record
 // key and the version). Replays are harmless: the tables are
 // ReplacingMergeTree(version).
-func (r *Recipients) Write(ctx context.Context, recs []*dmicv1.DeidentifiedRecord) error {
+func (r *Recipients) Write(ctx context.Context, rows []chstore.PackedActivity) error {
 	targets := *r.targets.Load()
-	if len(targets) == 0 || len(recs) == 0 {
+	if len(targets) == 0 || len(rows) == 0 {
 		return nil
 	}
 	now := r.clock.Now()
 	for _, t := range targets {
-		var out []*dmicv1.DeidentifiedRecord
+		var out []chstore.PackedActivity
 		tomb := 0
-		for _, rec := range recs {
-			if rec == nil {
-				continue
-			}
-			dataset, commissioner, date := chstore.ActivityFacts(rec, now)
+		for _, row := range rows {
+			dataset, commissioner, date, deleted := row.Facts()
 			if !slices.Contains(t.ag.Datasets, dataset) {
 				continue
 			}
-			deleted := rec.GetActivity().GetUpdateType() == dmicv1.UpdateType_UPDATE_TYPE_DELETE
 			if t.ag.Covers(dataset, commissioner, date) && !deleted {
-				out = append(out, t.recipientsCopy(rec))
+				c, err := row.ForRecipient(t.recordKey(row.RecordKey()), t.pseudonym(row.PseudoNHSNumber()))
+				if err != nil {
+					return err
+				}
+				out = append(out, c)
 				continue
 			}
-			out = append(out, t.tombstone(rec))
+			ts, err := row.Tombstone(t.recordKey(row.RecordKey()), now)
+			if err != nil {
+				return err
+			}
+			out = append(out, ts)
 			tomb++
 		}
-		if err := chstore.WriteRecipient(ctx, r.conn, t.rcp, out, now); err != nil {
+		if err := chstore.WriteRecipient(ctx, r.conn, t.rcp, out); err != nil {
 			return err
 		}
 		r.rows.WithLabelValues(t.rcp.Database, "row").Add(float64(len(out) - tomb))
 		r.rows.WithLabelValues(t.rcp.Database, "tombstone").Add(float64(tomb))
 	}
 	return nil
-}
-
-func (t *target) recipientsCopy(rec *dmicv1.DeidentifiedRecord) *dmicv1.DeidentifiedRecord {
-	c := cloneRecord(rec)
-	c.Header.RecordKey = t.recordKey(rec.GetHeader().GetRecordKey())
-	c.Activity.PseudoNhsNumber = t.pseudonym(rec.GetActivity().GetPseudoNhsNumber())
-	c.Activity.PseudonymKeyVersion = ""
-	c.Activity.DomainPseudonyms = nil
-	return c
-}
-
-func (t *target) tombstone(rec *dmicv1.DeidentifiedRecord) *dmicv1.DeidentifiedRecord {
-	h := rec.GetHeader()
-	return &dmicv1.DeidentifiedRecord{
-		Header:   &dmicv1.EnvelopeHeader{RecordKey: t.recordKey(h.GetRecordKey()), Version: h.GetVersion(), Dataset: h.GetDataset()},
-		Activity: &dmicv1.DeidentifiedActivity{UpdateType: dmicv1.UpdateType_UPDATE_TYPE_DELETE},
-	}
 }
 
 // CopyQueryLog copies the recipients' queries from system.query_log into the
@@ -440,15 +425,4 @@ FROM %s.queries FINAL GROUP BY user ORDER BY user`, AuditDatabase(r.cfg.Base)))
 		out = append(out, a)
 	}
 	return out, rows.Err()
-}
-
-func cloneRecord(rec *dmicv1.DeidentifiedRecord) *dmicv1.DeidentifiedRecord {
-	c := proto.Clone(rec).(*dmicv1.DeidentifiedRecord)
-	if c.Header == nil {
-		c.Header = &dmicv1.EnvelopeHeader{}
-	}
-	if c.Activity == nil {
-		c.Activity = &dmicv1.DeidentifiedActivity{}
-	}
-	return c
 }

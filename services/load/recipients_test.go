@@ -28,6 +28,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/clock/clocktest"
 	"github.com/dmic-nhs/dmic/services/internal/controllog"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/load"
 	"github.com/dmic-nhs/dmic/services/load/dsa"
 )
@@ -213,7 +214,7 @@ func TestAgreementsBecomeAccess(t *testing.T) {
 		t.Helper()
 		var rows []load.Row
 		for _, r := range recs {
-			rows = append(rows, load.Activity{Record: r})
+			rows = append(rows, decoded(t, topics.Assigned, r))
 		}
 		if err := sink.WriteRows(ctx, rows); err != nil {
 			t.Fatal(err)

@@ -14,11 +14,15 @@ type column[R any] struct {
 	// def is a DEFAULT expression. A column with one and no values is filled
 	// by the server and left out of INSERTs.
 	def string
-	// values returns the column's values for rows as a typed slice
-	// ([]string, []uint64, []time.Time...) for one columnar append: a
-	// per-row Append(...any) would box every value.
-	values func(rows []R) any
+	// kind is how the column's values are packed and sent (packed.go).
+	kind kind
+	// pack appends a row's value of the column to a packed row (packed.go).
+	// nil: the column is filled by the server and left out of INSERTs.
+	pack func(r *R, b []byte) []byte
 }
+
+// inserted reports whether INSERTs send the column.
+func (c column[R]) inserted() bool { return c.pack != nil }
 
 func (c column[R]) ddl() string {
 	s := c.name + " " + c.typ
@@ -28,61 +32,57 @@ func (c column[R]) ddl() string {
 	return s
 }
 
-func fill[R, V any](get func(*R) V) func([]R) any {
-	return func(rows []R) any {
-		out := make([]V, len(rows))
-		for i := range rows {
-			out[i] = get(&rows[i])
-		}
-		return out
-	}
+// typed is a column of kind k whose value get reads from a row and enc
+// packs.
+func typed[R, V any](name, typ string, k kind, get func(*R) V, enc func([]byte, V) []byte) column[R] {
+	return column[R]{name: name, typ: typ, kind: k, pack: func(r *R, b []byte) []byte { return enc(b, get(r)) }}
 }
 
 func strCol[R any](name string, get func(*R) string) column[R] {
-	return column[R]{name: name, typ: "String", values: fill(get)}
+	return typed(name, "String", kindString, get, packString)
 }
 
 func u64Col[R any](name string, get func(*R) uint64) column[R] {
-	return column[R]{name: name, typ: "UInt64", values: fill(get)}
+	return typed(name, "UInt64", kindUInt64, get, packUInt64)
 }
 
 func u8Col[R any](name string, get func(*R) uint8) column[R] {
-	return column[R]{name: name, typ: "UInt8", values: fill(get)}
+	return typed(name, "UInt8", kindUInt8, get, packUInt8)
 }
 
 func i16Col[R any](name string, get func(*R) int16) column[R] {
-	return column[R]{name: name, typ: "Int16", values: fill(get)}
+	return typed(name, "Int16", kindInt16, get, packInt16)
 }
 
 func i32Col[R any](name string, get func(*R) int32) column[R] {
-	return column[R]{name: name, typ: "Int32", values: fill(get)}
+	return typed(name, "Int32", kindInt32, get, packInt32)
 }
 
 func i64Col[R any](name string, get func(*R) int64) column[R] {
-	return column[R]{name: name, typ: "Int64", values: fill(get)}
+	return typed(name, "Int64", kindInt64, get, packInt64)
 }
 
 // dateCol is a Date; get must return a date within dateMin..dateMax (the
 // driver does not range-check and would wrap silently).
 func dateCol[R any](name string, get func(*R) time.Time) column[R] {
-	return column[R]{name: name, typ: "Date", values: fill(get)}
+	return typed(name, "Date", kindDate, get, packTime)
 }
 
 // nullDateCol is a Nullable(Date): nil when the record has no valid date.
 func nullDateCol[R any](name string, get func(*R) *time.Time) column[R] {
-	return column[R]{name: name, typ: "Nullable(Date)", values: fill(get)}
+	return typed(name, "Nullable(Date)", kindNullDate, get, packNullTime)
 }
 
 func dateTimeCol[R any](name string, get func(*R) time.Time) column[R] {
-	return column[R]{name: name, typ: "DateTime", values: fill(get)}
+	return typed(name, "DateTime", kindDateTime, get, packTime)
 }
 
 func nullDateTimeCol[R any](name string, get func(*R) *time.Time) column[R] {
-	return column[R]{name: name, typ: "Nullable(DateTime)", values: fill(get)}
+	return typed(name, "Nullable(DateTime)", kindNullDateTime, get, packNullTime)
 }
 
 func strArrayCol[R any](name string, get func(*R) []string) column[R] {
-	return column[R]{name: name, typ: "Array(String)", values: fill(get)}
+	return typed(name, "Array(String)", kindStringArray, get, packStrings)
 }
 
 // withDefault gives c a DEFAULT expression: rows inserted without the column

@@ -24,27 +24,30 @@ type outcomeRow struct {
 	validated time.Time
 }
 
-func outcomeRows(outs []*validationv1.ValidationOutcome) []outcomeRow {
-	rows := make([]outcomeRow, 0, len(outs))
-	for _, o := range outs {
-		if o == nil {
-			continue
-		}
-		r := outcomeRow{
-			o:         o,
-			h:         o.GetHeader(),
-			verdict:   dqreport.OutcomeName(dqreport.Verdict(o)),
-			received:  clampDateTime(tsTime(o.GetHeader().GetReceivedTime())),
-			validated: clampDateTime(tsTime(o.GetValidatedTime())),
-		}
-		for _, f := range o.GetFailures() {
-			if f != nil {
-				r.failures = append(r.failures, f)
-			}
-		}
-		rows = append(rows, r)
+// PackedOutcome is a validation outcome as its row of the
+// validation_outcomes table, packed (packed.go).
+type PackedOutcome struct{ b []byte }
+
+// PackOutcome is o's row of validation_outcomes. o is not kept.
+func PackOutcome(o *validationv1.ValidationOutcome) PackedOutcome {
+	r := newOutcomeRow(o)
+	return PackedOutcome{packRowSized(outcomeColumns, &r, 256)}
+}
+
+func newOutcomeRow(o *validationv1.ValidationOutcome) outcomeRow {
+	r := outcomeRow{
+		o:         o,
+		h:         o.GetHeader(),
+		verdict:   dqreport.OutcomeName(dqreport.Verdict(o)),
+		received:  clampDateTime(tsTime(o.GetHeader().GetReceivedTime())),
+		validated: clampDateTime(tsTime(o.GetValidatedTime())),
 	}
-	return rows
+	for _, f := range o.GetFailures() {
+		if f != nil {
+			r.failures = append(r.failures, f)
+		}
+	}
+	return r
 }
 
 func (r *outcomeRow) providerCode() string {

@@ -187,28 +187,72 @@ func DropRecipient(ctx context.Context, conn driver.Conn, db string) error {
 	return nil
 }
 
-// WriteRecipient inserts records into a recipient's table: each already made
-// the recipient's (its record key and pseudonym the recipient's; a
-// tombstone is a record with update type delete and nothing else). now
-// dates a tombstone, which has no activity date.
-func WriteRecipient(ctx context.Context, conn driver.Conn, r Recipient, recs []*dmicv1.DeidentifiedRecord, now time.Time) error {
-	if len(recs) == 0 {
+// WriteRecipient inserts rows into a recipient's table: each already made
+// the recipient's (ForRecipient, Tombstone). The rows hold every activity
+// column; the recipient's table gets those of its agreement.
+func WriteRecipient(ctx context.Context, conn driver.Conn, r Recipient, rows []PackedActivity) error {
+	if len(rows) == 0 {
 		return nil
 	}
 	if err := r.validate(); err != nil {
 		return err
 	}
-	rows := make([]activityRow, 0, len(recs))
-	for _, rec := range recs {
-		rows = append(rows, newActivityRow(rec, now))
-	}
-	return insert(ctx, conn, r.Database, nil, TableRecipientRows, r.columns(), rows)
+	return insertPacked(ctx, conn, r.Database, nil, TableRecipientRows, activityColumns, r.sends,
+		len(rows), func(i int) []byte { return rows[i].b })
 }
 
-// ActivityFacts are what an agreement's scope is judged by, as the activity
-// table has them: the data set, the commissioner assigned by CAM and the
-// activity date (YYYY-MM-DD; now stands in as it does for the table).
-func ActivityFacts(rec *dmicv1.DeidentifiedRecord, now time.Time) (dataset, commissioner, date string) {
-	r := newActivityRow(rec, now)
-	return r.dataset(), rec.GetAssignment().GetCommissionerCode(), r.date.Format(time.DateOnly)
+// sends reports whether the recipient's table has column c.
+func (r Recipient) sends(c column[activityRow]) bool {
+	return slices.Contains(recipientFixed, c.name) || slices.Contains(r.Columns, c.name)
+}
+
+// Facts are what an agreement's scope is judged by, as the activity table
+// has them: the data set, the commissioner assigned by CAM, the activity
+// date (YYYY-MM-DD) and whether the row is a deletion.
+func (p PackedActivity) Facts() (dataset, commissioner, date string, deleted bool) {
+	d := p.date()
+	if !d.IsZero() {
+		date = d.Format(time.DateOnly)
+	}
+	if v, _, err := activityLayout.value(p.b, "deleted"); err == nil {
+		n, _, _ := unpackUvarint(v)
+		deleted = n != 0
+	}
+	return activityLayout.str(p.b, "dataset"), activityLayout.str(p.b, "commissioner_code"), date, deleted
+}
+
+// RecordKey is the row's record key; PseudoNHSNumber its analytics
+// pseudonym.
+func (p PackedActivity) RecordKey() string { return activityLayout.str(p.b, "record_key") }
+
+// PseudoNHSNumber is the row's analytics pseudonym ("" without one).
+func (p PackedActivity) PseudoNHSNumber() string { return activityLayout.str(p.b, "pseudo_nhs_number") }
+
+// ForRecipient is the recipient's version of the row: its record key and
+// pseudonym the recipient's own (keyed hashes that load makes), and no
+// pseudonym key version, which is dmic's.
+func (p PackedActivity) ForRecipient(recordKey, pseudonym string) (PackedActivity, error) {
+	b, err := activityLayout.withStrings(p.b, map[string]string{
+		"record_key": recordKey, "pseudo_nhs_number": pseudonym, "pseudonym_key_version": ""})
+	return PackedActivity{b}, err
+}
+
+// Tombstone is the row that takes p out of a recipient's data: the
+// recipient's record key, p's version and data set, deleted, and nothing
+// else; now dates it, as it does a record without dates.
+func (p PackedActivity) Tombstone(recordKey string, now time.Time) (PackedActivity, error) {
+	v, _, err := activityLayout.value(p.b, "version")
+	if err != nil {
+		return PackedActivity{}, err
+	}
+	version, _, err := unpackUvarint(v)
+	if err != nil {
+		return PackedActivity{}, err
+	}
+	t := PackActivity(&dmicv1.DeidentifiedRecord{
+		Header:   &dmicv1.EnvelopeHeader{RecordKey: recordKey, Version: version},
+		Activity: &dmicv1.DeidentifiedActivity{UpdateType: dmicv1.UpdateType_UPDATE_TYPE_DELETE},
+	}, now)
+	b, err := activityLayout.withStrings(t.b, map[string]string{"dataset": activityLayout.str(p.b, "dataset")})
+	return PackedActivity{b}, err
 }

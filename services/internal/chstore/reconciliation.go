@@ -13,15 +13,18 @@ type reconciliationRow struct {
 	date *time.Time
 }
 
-func reconciliationRows(rs []*dmicv1.ReconciliationResult) []reconciliationRow {
-	rows := make([]reconciliationRow, 0, len(rs))
-	for _, r := range rs {
-		if r == nil {
-			continue
-		}
-		rows = append(rows, reconciliationRow{r: r, date: datePtr(r.GetActivityDate())})
-	}
-	return rows
+// PackedReconciliation is a reconciliation result as its row of the
+// reconciliation table, packed (packed.go).
+type PackedReconciliation struct{ b []byte }
+
+// PackReconciliation is r's row of the reconciliation table. r is not kept.
+func PackReconciliation(r *dmicv1.ReconciliationResult) PackedReconciliation {
+	row := newReconciliationRow(r)
+	return PackedReconciliation{packRowSized(reconciliationColumns, &row, 256)}
+}
+
+func newReconciliationRow(r *dmicv1.ReconciliationResult) reconciliationRow {
+	return reconciliationRow{r: r, date: datePtr(r.GetActivityDate())}
 }
 
 func statusName(s dmicv1.ReconciliationStatus) string {

@@ -107,15 +107,27 @@ func TestActivityRowMisc(t *testing.T) {
 	}
 }
 
+// valueOf is column name of rows as an INSERT sends it: each row packed,
+// and the column unpacked from the packed rows.
 func valueOf[R any](t *testing.T, cols []column[R], name string, rows ...R) any {
 	t.Helper()
-	for _, c := range cols {
-		if c.name == name {
-			return c.values(rows)
+	l := layoutOf(cols)
+	pos, ok := l.pos[name]
+	if !ok {
+		t.Fatalf("no column %s", name)
+	}
+	c := builder{kind: l.kinds[pos]}
+	c.reset(len(rows))
+	for i := range rows {
+		v, _, err := l.value(packRow(cols, &rows[i], nil), name)
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if _, err := c.read(v); err != nil {
+			t.Fatalf("row %d: %v", i, err)
 		}
 	}
-	t.Fatalf("no column %s", name)
-	return nil
+	return c.values()
 }
 
 func TestRejectionRows(t *testing.T) {
@@ -150,11 +162,11 @@ func TestRejectionRows(t *testing.T) {
 func TestReconciliationRows(t *testing.T) {
 	noDate := reconciliation("M2", 1, dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_UNSPECIFIED)
 	noDate.ActivityDate = ""
-	rows := reconciliationRows([]*dmicv1.ReconciliationResult{
-		reconciliation("M1", 4, dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MISMATCHED, "hrg_code"), nil, noDate,
-	})
-	if len(rows) != 2 {
-		t.Fatalf("got %d rows, want 2", len(rows))
+	var rows []reconciliationRow
+	for _, r := range []*dmicv1.ReconciliationResult{
+		reconciliation("M1", 4, dmicv1.ReconciliationStatus_RECONCILIATION_STATUS_MISMATCHED, "hrg_code"), noDate,
+	} {
+		rows = append(rows, newReconciliationRow(r))
 	}
 	if s := valueOf(t, reconciliationColumns, "status", rows...).([]string); !slices.Equal(s, []string{"mismatched", "unspecified"}) {
 		t.Errorf("status = %v", s)
@@ -174,10 +186,11 @@ func TestSplitByMonth(t *testing.T) {
 	for i := 0; i < 250; i++ {
 		rows = append(rows, activityRow{date: start.AddDate(0, i%120, 0)})
 	}
-	if got := splitByMonth(rows[:50], 90); len(got) != 1 || len(got[0]) != 50 {
+	month := func(r activityRow) int { return monthOf(r.date) }
+	if got := splitByMonth(rows[:50], month, 90); len(got) != 1 || len(got[0]) != 50 {
 		t.Fatalf("50 rows in 50 months: %d chunks", len(got))
 	}
-	chunks := splitByMonth(rows, 90)
+	chunks := splitByMonth(rows, month, 90)
 	if len(chunks) != 2 {
 		t.Fatalf("120 months with at most 90 per insert: %d chunks, want 2", len(chunks))
 	}

@@ -43,6 +43,11 @@ func TestLoadMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	loadBefore, reconcileBefore := s.status("load").GetProcessed(), s.status("reconcile").GetProcessed()
+	// CPU from here on is the records' (the stack's start is not).
+	cpuBefore := map[string]float64{}
+	for _, name := range []string{"load", "reconcile"} {
+		cpuBefore[name] = cpuSeconds(t, st.Procs[name].Pid())
+	}
 
 	start := time.Now()
 	w := kafkapipe.NewWriter(admin, kafkapipe.WithCompression(0))
@@ -84,10 +89,20 @@ func TestLoadMemory(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Logf("load and reconcile done %v after the first record", time.Since(start).Round(time.Millisecond))
+	// How large load's inserts were with its batches full: the figure
+	// that decides ClickHouse's CPU per row (docs/performance.md).
+	opsAddr := "localhost:" + strconv.Itoa(st.Ports.Ops["load"])
+	for _, table := range []string{"activity", "reconciliation"} {
+		inserts := metricValue(opsAddr, `dmic_clickhouse_inserts_total{table="`+table+`"}`)
+		rows := metricValue(opsAddr, `dmic_clickhouse_inserted_rows_total{table="`+table+`"}`)
+		t.Logf("load: %s: %.0f inserts, %.0f rows per insert", table, inserts, rows/max(inserts, 1))
+	}
 	for _, name := range []string{"load", "reconcile"} {
 		pid := st.Procs[name].Pid()
 		rss := vmHWMMB(t, pid)
-		t.Logf("%s: peak RSS %d MB, CPU %.1f s; now %s", name, rss, cpuSeconds(t, pid), statusFields(pid, "RssAnon", "RssFile"))
+		cpu := cpuSeconds(t, pid) - cpuBefore[name]
+		t.Logf("%s: peak RSS %d MB, CPU for the records %.1f s (%.3f s per 1,000 records); now %s", name, rss, cpu, cpu*1000/float64(n),
+			statusFields(pid, "RssAnon", "RssFile"))
 		if rss > bench.ServiceMemoryAimMB {
 			t.Errorf("%s: peak RSS %d MB at %d records, above the aim of %d MB (docs/performance.md, Memory)", name, rss, n, bench.ServiceMemoryAimMB)
 		}

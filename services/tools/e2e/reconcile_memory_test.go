@@ -174,6 +174,24 @@ func metricsOf(addr string, names ...string) string {
 	return strings.Join(out, ", ")
 }
 
+// metricValue is the value of the sample named (with its labels) at addr's
+// /metrics, 0 if there is none.
+func metricValue(addr, sample string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
+			v, _ := strconv.ParseFloat(rest, 64)
+			return v
+		}
+	}
+	return 0
+}
+
 func freePortNumber(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

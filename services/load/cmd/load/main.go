@@ -114,16 +114,24 @@ func main() {
 		return d.RunStage(ctx, service.Stage{
 			Access: load.Access(), Outputs: []string{"clickhouse:" + ch.Database, topics.Rejected},
 			// Few, large inserts: ClickHouse wants about one per second per table,
-			// and its CPU per record grows as inserts shrink. But a batch keeps
-			// about three times its bytes live at its peak (decoded rows, and the
-			// runner's own few hundred bytes per message), and that must stay well
-			// inside the memory limit, or the collector runs against it: a batch
-			// ends at 8 MiB of messages (about 3,700 records, each an activity, a
-			// reconciliation and a verdict) before 50,000 messages. 300,000
-			// records, load behind: 8 MiB, load 0.043 CPU-s per 1,000 records and
-			// 116 MB, ClickHouse 0.178; 12 MiB, load 0.082 and 138 MB, ClickHouse
-			// 0.130 (docs/performance.md, Memory).
-			MaxBatch: 50000, MaxBatchBytes: 8 << 20, BatchWait: time.Second, Processor: load.Processor{},
+			// and its CPU per record grows as inserts shrink. A batch ends at
+			// 16 MiB of messages (about 7,000 records, each an activity, a
+			// reconciliation and a verdict) before 50,000 messages. What it keeps
+			// live until written is its rows packed (about 550 bytes and one
+			// pointer-free object an activity row: load.Row) and the runner's
+			// few hundred bytes per message, which its buffers keep at the
+			// largest batch's size. With the inserts' own buffers that was 72 MB
+			// of the 96 MiB limit at 24 MiB (a heap profile in a bench run, whose
+			// peak RSS reached 147 MB); at 16 MiB, with INSERT blocks half the
+			// size (chstore.blockRows), load peaked at 116 to 122 MB in bench
+			// runs. With the rows decoded, 12 MiB already made the collector run
+			// against the limit.
+			// Load behind (TestLoadMemory, 100,000 records): decoded rows at
+			// 8 MiB, 4,500 to 5,600 activity rows per insert and 0.039 to 0.041
+			// CPU-s per 1,000 records; at 24 MiB, 5,300 and 0.052; packed at
+			// 16 MiB, 6,300 to 7,700 and 0.022 to 0.024 (docs/performance.md,
+			// Memory).
+			MaxBatch: 50000, MaxBatchBytes: 16 << 20, BatchWait: time.Second, Processor: load.Processor{Clock: d.Clock},
 			OpenSink: open, SinkName: "clickhouse " + ch.String(),
 			Probe: func(ctx context.Context) error { return conn.Ping(ctx) },
 		})
