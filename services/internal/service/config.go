@@ -212,6 +212,13 @@ func BuildRevision() (rev string, dirty bool) {
 	if !ok {
 		return "", false
 	}
+	return RevisionOf(bi)
+}
+
+// RevisionOf is a build's VCS revision and whether its tree was modified
+// ("" when it was built without -buildvcs): of this process (BuildRevision)
+// or of another binary (debug/buildinfo.ReadFile).
+func RevisionOf(bi *debug.BuildInfo) (rev string, dirty bool) {
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"debug/buildinfo"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -40,19 +42,47 @@ func describeMachine(ctx context.Context, conn driver.Conn) Machine {
 	return m
 }
 
-// gitCommit is the revision the harness was built from (stamped by
-// `go build -buildvcs=true`), else the HEAD of the repository in the working
-// directory; dirty reports uncommitted changes.
-func gitCommit(ctx context.Context) (commit string, dirty bool) {
+// gitCommit is the commit of the binaries under measurement (binDir), not
+// of the harness: bench -bin may point at another checkout's build (a
+// "before" build in a worktree, run from the "after" checkout). It is the
+// VCS revision stamped in binDir's ingest; a build without one (Go stamps
+// none in some git worktrees) is placed by the checkout binDir sits in, and
+// failing that by the harness's own build and the working directory.
+func gitCommit(ctx context.Context, binDir string) (commit string, dirty bool) {
+	if bi, err := buildinfo.ReadFile(filepath.Join(binDir, "ingest")); err == nil {
+		if commit, dirty = service.RevisionOf(bi); commit != "" {
+			return commit, dirty
+		}
+	}
+	for _, dir := range []string{filepath.Dir(filepath.Clean(binDir)), ""} {
+		if commit, dirty = checkoutCommit(ctx, dir); commit != "" {
+			return commit, dirty
+		}
+		if dir == "" {
+			break
+		}
+	}
 	if commit, dirty = service.BuildRevision(); commit != "" {
 		return commit, dirty
 	}
-	out, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
+	return "unknown", false
+}
+
+// checkoutCommit is HEAD of the git checkout dir is in ("": the working
+// directory) and whether tracked files differ from it; "" outside one.
+func checkoutCommit(ctx context.Context, dir string) (commit string, dirty bool) {
+	git := func(args ...string) ([]byte, error) {
+		if dir != "" {
+			args = append([]string{"-C", dir}, args...)
+		}
+		return exec.CommandContext(ctx, "git", args...).Output()
+	}
+	out, err := git("rev-parse", "HEAD")
 	if err != nil {
-		return "unknown", false
+		return "", false
 	}
 	commit = strings.TrimSpace(string(out))
-	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+	if st, err := git("status", "--porcelain", "--untracked-files=no"); err == nil {
 		dirty = len(strings.TrimSpace(string(st))) > 0
 	}
 	return commit, dirty

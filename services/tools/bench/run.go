@@ -164,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		floorErr = st.floors(ctx, cfg, loads.work, res)
 	}
 	res.Machine = describeMachine(ctx, st.conn)
-	res.GitCommit, res.GitDirty = gitCommit(ctx)
+	res.GitCommit, res.GitDirty = gitCommit(ctx, cfg.BinDir)
 	path, err := res.write(cfg.OutDir)
 	if err != nil {
 		return nil, err
