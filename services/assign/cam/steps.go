@@ -142,9 +142,12 @@ func ukCountry(c string) bool {
 
 // overseas is B-1 to B-4: not ordinarily resident in the UK.
 func (x *run) overseas(ovc string) {
-	s, ok := x.serviceCode()
-	highly := ok && s.HighlySpecialised
-	x.ask("B-1", highly, "service code", x.serviceWhy(s, ok))
+	// B-1 (p.31): a highly specialised line of the year. The list keeps
+	// retired lines (status NOT APPLICABLE) that no identification rule of
+	// the year derives; C/C-0 read them as not specialised, and so does B-1.
+	s, spec := x.specialised()
+	highly := spec && s.HighlySpecialised
+	x.ask("B-1", highly, "service code", x.serviceWhy(s, s.Code != ""))
 	if highly {
 		code := x.act.GetResidence().GetPseudoPostcode()
 		x.r.Tables |= 1 << tPseudo
