@@ -26,3 +26,19 @@ func TestHighlySpecialisedNeedsACurrentSpecialisedLine(t *testing.T) {
 			apc(d2425, ovc("E"), res(france), svc("NCBPS01A")), "2024/25", "B-2", "13R", "13R_B_2_1", "21"},
 	})
 }
+
+// Choice 21: a line flagged specialised with status NOT APPLICABLE (a
+// retired 2024/25 line, NCBPSXXX "specialised service but not attributable")
+// is not specialised at C (p.38), so a devolved resident goes to the health
+// board of residence (C No, p.17), not to NSD at WB-10 (p.16); on the English
+// path C-0 No, C-5 No: the responsible sub-ICB (p.46).
+func TestSpecialisedLineWithoutStatus(t *testing.T) {
+	runCases(t, []camCase{
+		{"retired line, Scottish resident", "C No (p.38, choice 21): NCBPS12C is NOT APPLICABLE in 24/25 -> health board (p.17)",
+			apc(d2425, res(borders), svc("NCBPS12C")), "2024/25", "C", "SB9", "SB9_C_1", ""},
+		{"NCBPSXXX, Scottish resident", "C No (choice 21): not attributable, NOT APPLICABLE -> health board (p.17)",
+			apc(d2526, res(borders), svc("NCBPSXXX")), "2025/26", "C", "SB9", "SB9_C_1", ""},
+		{"NCBPSXXX, English resident", "C-0 No, D..J No, C-5 No (p.46): responsible sub-ICB",
+			apc(d2526, gp("H85030"), svc("NCBPSXXX")), "2025/26", "C-5", "36L", "36L_C_5_1", "12"},
+	})
+}
