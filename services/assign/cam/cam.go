@@ -397,6 +397,11 @@ func (x *run) serviceCode() (refdata.ServiceCode, bool) {
 	}
 	x.r.Tables |= 1 << tServiceCodes
 	x.svc, x.svcOK = x.ref.ServiceCode(x.v.ServiceYear, code)
+	if x.svcOK && x.svc.To != "" && x.svc.To < x.v.From {
+		// A retired line the year's list keeps (Effective_To before the
+		// year): no service of the year, for C-0, B-1 and F alike.
+		x.svcOK = false
+	}
 	return x.svc, x.svcOK
 }
 

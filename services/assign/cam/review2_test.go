@@ -42,3 +42,19 @@ func TestSpecialisedLineWithoutStatus(t *testing.T) {
 			apc(d2526, gp("H85030"), svc("NCBPSXXX")), "2025/26", "C-5", "36L", "36L_C_5_1", "12"},
 	})
 }
+
+// The 2024/25 service code list keeps lines retired years before, with an
+// Effective_To before the year (NCBPH26E "CODE RETIRED IN 2021-22",
+// 2013-04-01 to 2021-03-31 or so, Public Health Flag 1). F (p.52) asks
+// whether the activity is a section 7a service "detailed in the NHS England
+// service specifications" of the year (Appendix A 2025/26 and its 2024/25
+// counterpart); a line that ended before the year is none of them, so F is
+// No, as C-0 and B-1 already read retired specialised lines.
+func TestRetiredLineIsNotASection7aService(t *testing.T) {
+	runCases(t, []camCase{
+		{"retired public health line", "F No (p.52): NCBPH26E retired before 2024/25; C-5 No: responsible sub-ICB (p.46)",
+			op(d2425, gp("H85030"), svc("NCBPH26E")), "2024/25", "C-5", "36L", "36L_C_5_1", "12"},
+		{"current public health line", "F Yes (p.52): NCBPH01F -> region of the GP practice (p.21-22)",
+			op(d2425, gp("H85030"), svc("NCBPH01F")), "2024/25", "F", "Y56", "Y56_F_1", "81"},
+	})
+}

@@ -696,6 +696,8 @@ func (x *run) serviceWhy(s refdata.ServiceCode, ok bool) why {
 	switch {
 	case code == "":
 		return x.w("no service code")
+	case !ok && x.svc.Code != "":
+		return x.w(x.svc.Code, " retired (to ", x.svc.To, ") in the ", x.v.ServiceYear, " service code list")
 	case !ok:
 		return x.w(code, " not in the ", x.v.ServiceYear, " service code list")
 	}

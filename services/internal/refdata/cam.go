@@ -53,6 +53,9 @@ type ServiceCode struct {
 	ArmedForces       bool
 	PublicHealth      bool
 	HealthInJustice   bool
+	// To is the line's Effective_To date (YYYY-MM-DD); a line of a year's
+	// list that ended before the year is a retired line the list keeps.
+	To string
 }
 
 // CAMReason is one row of the CAM reason lookup: the code CAM writes, the
@@ -215,6 +218,7 @@ func loadServiceCodes(in io.Reader) (map[string]map[string]ServiceCode, error) {
 			ArmedForces:       flag(h.get(row, "armed forces flag")),
 			PublicHealth:      flag(h.get(row, "public health flag")),
 			HealthInJustice:   flag(h.get(row, "health in justice flag")),
+			To:                dateOnly(h.get(row, "effective_to")),
 		}
 		if out[s.Year] == nil {
 			out[s.Year] = make(map[string]ServiceCode)
