@@ -1,12 +1,8 @@
 package cam
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
 // CAM reads epraccur's National Grouping (W00, guidance p.11-12, p.15) and
@@ -19,47 +15,27 @@ import (
 // epraccur_2026-02_dse-format.csv, and every case of the private/overseas
 // and border/devolved tables must still be decided as with the classic file.
 func TestNewerEpraccurExportGivesCAMTheSameInputs(t *testing.T) {
-	const sample = "../../../reference/sample"
 	dse := map[string]string{
 		"A91183": `"A91183","BIELEFELD MEDICAL CENTRE","","","THE MEDICAL CENTRE","BUILDING 9","BFPO 39","BFPO","","BF1 0AP","20130401","","ACTIVE","B","13Q","20130401","","","","","","1","","13Q","","RO72",""`,
 		"ALD200": `"ALD200","DR R LYONS' PRACTICE","","","STEFAN HOUSE,OLLIVIER CT","OLLIVIER STREET, ST ANNES","ALDERNEY","GUERNSEY","","GY9 3TD","19900101","","ACTIVE","Z","","","","01481 822494","","","","1","","","","RO72",""`,
 		"W00199": `"W00199","BRECON MEDICAL FACILITY","","","DERING LINES","","","BRECON","","LD3 7RA","20230214","","ACTIVE","B","7A7","20230214","","01874 613554","","","","1","","7A7","","RO76",""`,
 	}
-	dir := t.TempDir()
-	entries, err := os.ReadDir(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(sample, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == refdata.PracticesFile {
-			lines := strings.SplitAfter(string(b), "\n")
-			replaced := 0
-			for i, l := range lines {
-				for code, row := range dse {
-					if strings.HasPrefix(l, `"`+code+`"`) {
-						lines[i] = row + "\r\n"
-						replaced++
-					}
+	a := assignerWithPractices(t, func(file string) string {
+		lines := strings.SplitAfter(file, "\n")
+		replaced := 0
+		for i, l := range lines {
+			for code, row := range dse {
+				if strings.HasPrefix(l, `"`+code+`"`) {
+					lines[i] = row + "\r\n"
+					replaced++
 				}
 			}
-			if replaced != len(dse) {
-				t.Fatalf("replaced %d sample rows, want %d", replaced, len(dse))
-			}
-			b = []byte(strings.Join(lines, ""))
 		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
+		if replaced != len(dse) {
+			t.Fatalf("replaced %d sample rows, want %d", replaced, len(dse))
 		}
-	}
-	ref, err := refdata.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := NewAssigner(ref)
+		return strings.Join(lines, "")
+	})
 	for _, tc := range append(privateAndOverseasCases(), borderAndDevolvedCases()...) {
 		var r Result
 		a.Decide(tc.act, nil, &r)

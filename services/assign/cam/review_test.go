@@ -54,6 +54,15 @@ func practiceRow(code, open, close, status string) string {
 // practice states the sample does not hold.
 func assignerWith(t *testing.T, practices ...string) *Assigner {
 	t.Helper()
+	return assignerWithPractices(t, func(file string) string {
+		return file + strings.Join(practices, "\n") + "\n"
+	})
+}
+
+// assignerWithPractices is the sample reference data with its epraccur file
+// rewritten by edit, on a copy in a temporary directory.
+func assignerWithPractices(t *testing.T, edit func(file string) string) *Assigner {
+	t.Helper()
 	const sample = "../../../reference/sample"
 	dir := t.TempDir()
 	entries, err := os.ReadDir(sample)
@@ -69,7 +78,7 @@ func assignerWith(t *testing.T, practices ...string) *Assigner {
 			t.Fatal(err)
 		}
 		if e.Name() == refdata.PracticesFile {
-			b = append(b, strings.Join(practices, "\n")+"\n"...)
+			b = []byte(edit(string(b)))
 		}
 		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
