@@ -32,6 +32,7 @@
 #   sicbl_icb_nhser_lookup.csv, etr.csv   whole copies.
 #   cam_*.csv, devolved_commissioner_codes.csv, wales_ltla21_lhb22_lookup.csv
 #                  the CAM 2024/25-2025/26 tables: whole copies.
+#   hrg4_codes_2020-21_to_2025-26.csv  the HRG4+ code list: a whole copy.
 #   (scottish_council_health_board.csv and vintages.csv are written by hand,
 #   not derived; this script leaves them alone. See README.md.)
 #   imd2025_lsoa21.csv  the IMD 2025 rows of the LSOAs (2021) used by onspd.csv.
@@ -110,6 +111,8 @@ for f in cam_service_codes_2024-25_2025-26.csv cam_commissioner_assignment_reaso
   cat "$src/$f" > "$out/$f"
 done
 cat "$src/etr.csv" > "$out/etr.csv"
+# --- HRG4+ code list: a whole copy, so that CLIN-006 knows every published code.
+cat "$src/hrg4_codes_2020-21_to_2025-26.csv" > "$out/hrg4_codes_2020-21_to_2025-26.csv"
 
 # --- IMD 2025: header plus the LSOA 2021 codes (column 22) used by onspd.csv.
 awk -F',' -v onspd="$out/onspd.csv" '

@@ -16,8 +16,9 @@ import (
 type ValidatorConfig struct {
 	// ReferenceDir is the folder of reference data whose GP practices
 	// (epraccur.csv) back rule ORG-006 and whose NHS England service codes
-	// by year (cam_service_codes_2024-25_2025-26.csv) back rule CODE-031;
-	// "" leaves both unchecked.
+	// by year (cam_service_codes_2024-25_2025-26.csv) back rule CODE-031,
+	// and whose HRG4+ list (hrg4_codes_2020-21_to_2025-26.csv) rule CLIN-006;
+	// "" leaves all three unchecked.
 	ReferenceDir string
 	// SpecFiles are specification documents to add to the built-in ones, as
 	// if loaded at Clock's now (the offline checker's --spec).
@@ -48,7 +49,7 @@ func NewValidator(cfg ValidatorConfig) (*spec.Validator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reference data: %w", err)
 		}
-		opts = append(opts, spec.WithPractices(ref), spec.WithServiceCodes(ref))
+		opts = append(opts, spec.WithPractices(ref), spec.WithServiceCodes(ref), spec.WithHRGs(ref))
 	}
 	return spec.New(reg, opts...), nil
 }

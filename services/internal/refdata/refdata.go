@@ -153,6 +153,7 @@ type Reference struct {
 	subByCode map[string]SubICB
 	trusts    map[string]Trust
 	cam       *camTables
+	hrgs      *HRGList
 }
 
 // File names LoadDir reads.
@@ -170,7 +171,8 @@ const (
 var PostcodeFiles = []string{"onspd.csv", "onspd_nov2025_extract.csv", "nspl_nov2021_extract.csv"}
 
 // LoadDir reads a reference directory laid out like reference/sample. The
-// IMD file is optional (deciles are then 0); at least one postcode file is
+// IMD file, the CAM tables and the HRG4+ list are optional (deciles are then 0;
+// the rules that need a table are not checked); at least one postcode file is
 // required. Errors name the file and line that is bad.
 func LoadDir(dir string) (*Reference, error) {
 	var practices []Practice
@@ -219,6 +221,9 @@ func LoadDir(dir string) (*Reference, error) {
 	}
 	r := New(practices, areas, subs, trusts, imd)
 	if err := r.loadCAM(dir); err != nil {
+		return nil, err
+	}
+	if err := r.loadHRGFile(dir); err != nil {
 		return nil, err
 	}
 	return r, nil

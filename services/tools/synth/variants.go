@@ -198,9 +198,28 @@ func (g *generator) otherThan(v string, list []string) string {
 	return v
 }
 
-// altHRG moves an HRG to a neighbour: another complication split (HN12A ->
-// HN12B) or, for unsplit "Z" HRGs, the next HRG in the chapter (VB08Z -> VB07Z).
+// hrgNeighbours gives each HRG synth emits a neighbour that is also current
+// in the published HRG4+ list (reference file 21), so that a national copy's
+// different HRG is a real code and passes CLIN-006: another complication or
+// age split (HN12A -> HN12B), or the next HRG of the subchapter. Validation's
+// TestSynthRecordsMatchInjectedFaults checks every good record against the list.
+var hrgNeighbours = map[string]string{
+	"AA35D": "AA35C", "BZ34B": "BZ34A", "BZ87A": "BZ87B", "CA25A": "CA25B", "DZ11R": "DZ11Q", "DZ65H": "DZ65G",
+	"EB10A": "EB10B", "EB12C": "EB12B", "FE30Z": "FE31Z", "FE32Z": "FE33Z", "FF37D": "FF37C", "HN12A": "HN12B",
+	"HN26A": "HN26B", "HT12B": "HT12A", "JC43C": "JC43D", "JD07K": "JD07J", "LA04S": "LA04R", "LB25E": "LB25D",
+	"LB72A": "LB72B", "MA07E": "MA07F", "MA32Z": "MA33Z", "NZ30A": "NZ30B", "PB03Z": "PB04A", "PD12C": "PD12B",
+	"PW20C": "PW20B", "VB01Z": "VB02Z", "VB02Z": "VB03Z", "VB03Z": "VB04Z", "VB04Z": "VB05Z", "VB05Z": "VB06Z",
+	"VB06Z": "VB07Z", "VB07Z": "VB08Z", "VB08Z": "VB09Z", "VB09Z": "VB10Z", "VB10Z": "VB11Z", "VB11Z": "VB10Z",
+	"WF01A": "WF01B", "WF01B": "WF01A", "WF01C": "WF01B", "WF01D": "WF01C",
+}
+
+// altHRG moves an HRG to a neighbour: hrgNeighbours' for synth's own codes;
+// for any other, another complication split (HN12A -> HN12B) or, for unsplit
+// "Z" HRGs, the next HRG in the chapter (VB08Z -> VB07Z), which may not exist.
 func altHRG(h string) string {
+	if n, ok := hrgNeighbours[h]; ok {
+		return n
+	}
 	if len(h) != 5 {
 		return "UZ01Z"
 	}

@@ -33,6 +33,7 @@ const (
 	chkCDSUIDStructure
 	chkMinInt
 	chkServiceCodeInYear
+	chkHRGValid
 )
 
 // arity says how a check uses its rule's fields.
@@ -158,6 +159,8 @@ var checkDefs = []checkDef{
 		doc: "The whole number is at least `min`. Not checked on a delete (an absent number reads 0)."},
 	{name: "service_code_in_year", kind: chkServiceCodeInYear,
 		doc: "The service code is in NHS England's list of service codes for the financial year (1 April to 31 March) of the record's CAM date, the date commissioner assignment applies at (CAM 2025/26 guidance, p.6): apc the spell's discharge date (the spell's start date for CDS types 180-200 or when there is no discharge date), outpatient `appointment_date`, emergency care `ec_arrival_date`, local flow `activity_date`. Not checked where no reference data is loaded, or the reference data has no list for that year (dmic's has 2024/25 and 2025/26), or the record has no such date."},
+	{name: "hrg_valid", kind: chkHRGValid,
+		doc: "The HRG is in the National Casemix Office's HRG4+ code list (Code to Group, 2020/21 to 2025/26) and in a grouper release in force on the record's activity date (apc `end_date_episode`, else `start_date_episode`; `appointment_date`; `ec_arrival_date`; `activity_date`): a code the list retired (its Valid_To) fails after that day, and a code first grouped later fails before its Valid_From. After the latest release its codes stay valid. Not checked where no reference data is loaded, or the activity date is missing or before the list's first release (2020-04-01)."},
 }
 
 func checkByName(name string) (checkDef, bool) {
@@ -275,6 +278,7 @@ type checkEnv struct {
 	dupLine   int64
 	practices PracticeDirectory
 	services  ServiceCodeDirectory
+	hrgs      HRGDirectory
 	clock     clock.Clock
 	loc       *time.Location
 	today     int
@@ -445,6 +449,8 @@ func (ru *rule) passes(v string, i int, vs *values, env *checkEnv) bool {
 		return env.dupLine <= 0
 	case chkServiceCodeInYear:
 		return env.serviceCodeListed(v)
+	case chkHRGValid:
+		return env.hrgValid(v)
 	}
 	return true
 }
@@ -461,6 +467,16 @@ func (e *checkEnv) serviceCodeListed(code string) bool {
 	}
 	listed, haveYear := e.services.ServiceCodeListed(financialYear(day), code)
 	return listed || !haveYear
+}
+
+// hrgValid reports whether code is an HRG4+ code in force on the record's
+// activity date, or cannot be checked.
+func (e *checkEnv) hrgValid(code string) bool {
+	if e.hrgs == nil {
+		return true
+	}
+	valid, covered := e.hrgs.HRGValidOn(code, record.ActivityDate(e.rec))
+	return valid || !covered
 }
 
 // camDate is the date the Commissioner Assignment Method is applied at, by

@@ -2,13 +2,17 @@ package spec
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
 // ruleCase changes a clean record of dataset d and says what the provider
@@ -24,6 +28,7 @@ type ruleCase struct {
 	dup       int64
 	practices PracticeDirectory
 	services  ServiceCodeDirectory
+	hrgs      HRGDirectory
 	// all runs the case on every dataset (d is ignored): its change is to
 	// common fields and its outcome the same everywhere.
 	all bool
@@ -408,6 +413,19 @@ func ruleCases() []ruleCase {
 		{name: "hrg ungroupable", all: true, mutate: func(r *recT) { setHRG(r, "UZ01Z") }, want: []want{w("CLIN-004", "hrg_code")}},
 		{name: "hrg too long", all: true, mutate: func(r *recT) { setHRG(r, "HN12AB") },
 			want: []want{e("CLIN-003", "hrg_code")}, nat: []want{w("CLIN-003", "hrg_code")}},
+		// CLIN-006: the HRG is a code of the HRG4+ list (the National
+		// Casemix Office's Code to Group, 2020/21 to 2025/26, reference file
+		// 21) in a grouper release in force on the activity date. The list
+		// is the published one, as reference/sample copies it.
+		{name: "hrg of the list", all: true, hrgs: publishedHRGs(), mutate: hrgOn("2025-06-15", "FF37D")},
+		{name: "hrg of no release", all: true, hrgs: publishedHRGs(), mutate: hrgOn("2025-06-15", "FF10B"),
+			want: []want{w("CLIN-006", "hrg_code")}},
+		{name: "hrg retired", all: true, hrgs: publishedHRGs(), mutate: hrgOn("2022-04-01", "AB19Z"),
+			want: []want{w("CLIN-006", "hrg_code")}},
+		{name: "hrg on its last day", d: op, hrgs: publishedHRGs(), mutate: hrgOn("2022-03-31", "AB19Z")},
+		{name: "hrg before the list", d: apc, hrgs: publishedHRGs(), mutate: hrgOn("2020-03-31", "FF10B")},
+		{name: "hrg after the latest release", d: lf, hrgs: publishedHRGs(), mutate: hrgOn("2026-06-15", "FF37D")},
+		{name: "hrg without reference data", d: ec, mutate: hrgOn("2025-06-15", "FF10B")},
 		{name: "snomed leading zero", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().EcChiefComplaintSnomedCt = "029857009" },
 			want: []want{w("CLIN-005", "ec_chief_complaint_snomed_ct")}},
 		{name: "snomed too short", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().EcChiefComplaintSnomedCt = "12345" },
@@ -480,7 +498,7 @@ func runRuleCase(t *testing.T, reg *Registry, tc ruleCase, failed map[string]boo
 				name += "/national"
 			}
 			t.Run(name, func(t *testing.T) {
-				v := New(reg, WithClock(fixedClock), WithLocation(time.UTC), WithPractices(tc.practices), WithServiceCodes(tc.services))
+				v := New(reg, WithClock(fixedClock), WithLocation(time.UTC), WithPractices(tc.practices), WithServiceCodes(tc.services), WithHRGs(tc.hrgs))
 				r := clean(t, tc.d)
 				if tc.mutate != nil {
 					tc.mutate(r)
@@ -533,6 +551,28 @@ var camLists = serviceCodeLists{
 	"24/25": {"NCBPS01C": true, "NCBPH26E": true, "99999999": true},
 	"25/26": {"NCBPS01C": true, "NCBPS22SA": true, "99999999": true},
 }
+
+// hrgOn gives a record HRG code and puts its activity on day.
+func hrgOn(day, code string) func(*recT) {
+	return func(r *recT) {
+		camCode(day, r.ServiceCode)(r)
+		setHRG(r, code)
+	}
+}
+
+// publishedHRGs is the HRG4+ list as reference/sample copies it whole.
+var publishedHRGs = sync.OnceValue(func() HRGDirectory {
+	f, err := os.Open(filepath.Join("../../../reference/sample", refdata.HRGFile))
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	l, err := refdata.LoadHRGs(f)
+	if err != nil {
+		panic(err)
+	}
+	return l
+})
 
 // camCode gives a record service code code and puts its activity on day:
 // every date of the activity, so the CAM date of each data set is day.

@@ -32,6 +32,15 @@ type ServiceCodeDirectory interface {
 	ServiceCodeListed(year, code string) (listed, haveYear bool)
 }
 
+// HRGDirectory is the National Casemix Office's HRG4+ code list (reference
+// file hrg4_codes_2020-21_to_2025-26.csv), for the hrg_valid rules (CLIN-006).
+// It must be safe for concurrent use.
+type HRGDirectory interface {
+	// HRGValidOn reports whether code is in a grouper release in force on
+	// day (YYYY-MM-DD), and whether the list can say so for that day.
+	HRGValidOn(code, day string) (valid, covered bool)
+}
+
 // Validator checks records against the specification a registry selects for
 // each. It is safe for concurrent use, and its registry can be replaced
 // while other goroutines validate.
@@ -41,6 +50,7 @@ type Validator struct {
 	loc       *time.Location
 	practices PracticeDirectory
 	services  ServiceCodeDirectory
+	hrgs      HRGDirectory
 }
 
 // Option configures a Validator.
@@ -73,8 +83,8 @@ func WithLocation(loc *time.Location) Option {
 // WithPractices sets the GP practice reference data of practice_known rules
 // (ORG-006). Without it those rules are not checked. Reference data that is
 // also a ServiceCodeDirectory (refdata.Reference is) backs the
-// service_code_in_year rules (CODE-031) too, unless WithServiceCodes says
-// otherwise.
+// service_code_in_year rules (CODE-031) and the hrg_valid rules (CLIN-006)
+// too, unless WithServiceCodes or WithHRGs says otherwise.
 func WithPractices(p PracticeDirectory) Option {
 	return func(v *Validator) { v.practices = p }
 }
@@ -84,6 +94,13 @@ func WithPractices(p PracticeDirectory) Option {
 // WithPractices that has them, those rules are not checked.
 func WithServiceCodes(s ServiceCodeDirectory) Option {
 	return func(v *Validator) { v.services = s }
+}
+
+// WithHRGs sets the HRG4+ code list of hrg_valid rules (CLIN-006). Without
+// it, and without reference data given to WithPractices that has the list,
+// those rules are not checked.
+func WithHRGs(h HRGDirectory) Option {
+	return func(v *Validator) { v.hrgs = h }
 }
 
 // New returns a Validator using reg (nil: an empty registry, under which
@@ -96,6 +113,11 @@ func New(reg *Registry, opts ...Option) *Validator {
 	if v.services == nil {
 		if s, ok := v.practices.(ServiceCodeDirectory); ok {
 			v.services = s
+		}
+	}
+	if v.hrgs == nil {
+		if h, ok := v.practices.(HRGDirectory); ok {
+			v.hrgs = h
 		}
 	}
 	v.SetRegistry(reg)
@@ -187,6 +209,7 @@ func (v *Validator) Validate(r *dmicv1.CommissioningRecord, in ValidateInput) Re
 		dupLine:   in.DuplicateOfLine,
 		practices: v.practices,
 		services:  v.services,
+		hrgs:      v.hrgs,
 		clock:     v.clock,
 		loc:       v.loc,
 		activity:  -1,

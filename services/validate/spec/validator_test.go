@@ -384,7 +384,7 @@ func TestSynthRecordsMatchInjectedFaults(t *testing.T) {
 	}
 	// After every generated activity date, so nothing is in the future.
 	v := New(builtIn(t), WithClock(func() time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) }),
-		WithPractices(referencePractices{ref}))
+		WithPractices(referencePractices{ref}), WithHRGs(ref))
 	var good, bad int
 	byRule := map[string]int{}
 	for i, it := range items {
