@@ -635,17 +635,16 @@ var methodByHow = [...]string{"", "Sub-ICB (Practice Mapped)", "Sub-ICB (Postcod
 
 // responsibleSubICB assigns the responsible sub-ICB. The reason suffix is
 // byHow[how] when byHow is given ("D_1" GP practice, "D_2" residence, "D_3"
-// host), else suffix. fallback is the published reason when no sub-ICB is
-// found ("" for "X").
+// host), else suffix. When no sub-ICB is found the reason is the published
+// "unable to" row of the step: D_X at D; else X. C_5_X ("Unable to determine
+// GREEN services Commissioner") is C-6's, for a green service (choice 24):
+// C-5 No is no green service.
 func (x *run) responsibleSubICB(step, suffix string, byHow []string, method string) {
 	sub, how, because := x.responsible()
 	x.ask(step, how != 0, "responsible sub-ICB", because)
 	if how == 0 {
 		fallback := "X"
-		switch {
-		case suffix == "C_5_1":
-			fallback = "C_5_X"
-		case step == "D":
+		if step == "D" {
 			fallback = "D_X"
 		}
 		x.none(fallback, because)
