@@ -172,9 +172,11 @@ func (x *run) overseas(ovc string) {
 	// sub-ICB pay, responsible or host (p.25).
 	reciprocal := ovc == "C"
 	x.ask("B-3", reciprocal, "charging category", x.w(orNone(ovc)))
-	step, resp, host, method := "B-4", "B_4_1", "B_4_2", "Sub-ICB (Practice Mapped)"
+	// B-4's methods are the responsible sub-ICB's own (practice, postcode
+	// or host mapped, as it was found); B-3's are the SUS "Reciprocal OSVs".
+	step, resp, host, method, hostMethod := "B-4", "B_4_1", "B_4_2", "", "Sub-ICB (Host Mapped)"
 	if reciprocal {
-		step, resp, host, method = "B-3", "B_3_1", "B_3_2", "Reciprocal OSVs"
+		step, resp, host, method, hostMethod = "B-3", "B_3_1", "B_3_2", "Reciprocal OSVs", "Reciprocal OSVs"
 	}
 	// B-4: registered with an English GP -> responsible sub-ICB, else host
 	// (p.34). Under B-3 the OSV guidance also counts a UK address (p.25):
@@ -193,10 +195,7 @@ func (x *run) overseas(ovc string) {
 		x.none("X", x.w("no host sub-ICB for provider ", orNone(x.act.GetProviderCode())))
 		return
 	}
-	if method == "Sub-ICB (Practice Mapped)" {
-		method = "Sub-ICB (Host Mapped)"
-	}
-	x.assign(step, h.subICB, host, TypeSubICB, method)
+	x.assign(step, h.subICB, host, TypeSubICB, hostMethod)
 }
 
 // Cross-border area of the England-Wales protocol (WB-1, p.35): English
