@@ -149,7 +149,13 @@ type camCase struct {
 
 func runCases(t *testing.T, cases []camCase) {
 	t.Helper()
-	a := sampleAssigner(t)
+	runCasesWith(t, sampleAssigner(t), cases)
+}
+
+// runCasesWith runs the cases against a, for reference data the sample
+// does not hold.
+func runCasesWith(t *testing.T, a *Assigner, cases []camCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.section == "" {
