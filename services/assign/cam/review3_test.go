@@ -1,6 +1,9 @@
 package cam
 
 import (
+	"encoding/csv"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -344,5 +347,67 @@ func TestPublishedReasonsNameTheirCommissioner(t *testing.T) {
 		if !seen[s] {
 			t.Errorf("no table case ends in a published %s reason", s)
 		}
+	}
+}
+
+// Choice 25: a specialised mental health line is a specialised line at C-0
+// (p.38-41), and the flow chart assigns it a commissioner like any other;
+// the reason table's MH_Delegated / MH_Non_Delegated rows, which name none,
+// are not produced. Choice 26: a patient with OVERSEAS VISITOR CHARGING
+// CATEGORY B (the Immigration Health Surcharge of Appendix E, p.59) is not
+// ordinarily resident (B, p.29), so is never asked I; B-3 No (choice 4),
+// B-4 Yes with an English GP (p.34).
+func TestMentalHealthLinesAndSurchargePatients(t *testing.T) {
+	runCases(t, []camCase{
+		{"specialised MH green line, delegated", "C-0 Yes (specialised MH, p.38-41), C-0a No, C-5 Yes, C-6 Yes (p.46); choice 25",
+			apc(d2526, gp("H85030"), svc("NCBPS22E")), "2025/26", "C-6", "36L", "36L_C_6_1", "25"},
+		{"specialised MH line amber in 2024/25", "2024/25 amber: hub by GP practice (C-0b); choice 25",
+			apc(d2425, gp("H85030"), svc("NCBPS22E")), "2024/25", "C-0b", "13R", "13R_C_0b_1", "21"},
+		{"specialised MH red line", "C-0a Yes (red), C-2 (p.44): hub of the provider; choice 25",
+			op(d2526, gp("B84019"), svc("NCBPS22B"), provider("RCD")), "", "C-2", "85J", "85J_C_2_1", "21"},
+		{"Immigration Health Surcharge, infertility", "B No (p.29: category B), B-1 No, B-3 No, B-4 Yes (p.34): responsible sub-ICB; I is not asked (choice 26)",
+			apc(d2526, ovc("B"), gp("H85030"), diag("N970", "")), "", "B-4", "36L", "36L_B_4_1", "12"},
+	})
+}
+
+// Appendix F (p.61; the SQL tool's cam_health_justice_facilities.csv stands
+// for its supporting table): "take the postcode value from the CDS field
+// POSTCODE OF USUAL ADDRESS and look this up in Appendix F" (p.24). Every
+// site with a postcode is found at it with its hub, whether or not it has a
+// prison code (Oasis Restore, ME1 3ND, has none), and E (p.51-52) gives that
+// hub with a published E_1 reason and category 71 (Appendix J).
+func TestAppendixFSitesAndHubs(t *testing.T) {
+	a := sampleAssigner(t)
+	f, err := os.Open(filepath.Join("../../../reference/sample", refdata.JusticeFacilitiesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := 0
+	for _, row := range rows[1:] {
+		name, pc, hub := row[2], strings.ToUpper(strings.TrimSpace(row[3])), row[4]
+		if pc == "" {
+			continue // a site not yet open, with no address to match
+		}
+		sites++
+		j, ok := a.ref.JusticeFacilityByPostcode(pc)
+		if !ok || j.Hub != hub {
+			t.Errorf("%s at %s: found %v with hub %q, want hub %s", name, pc, ok, j.Hub, hub)
+			continue
+		}
+		act := op(d2526, gp("H85030"), res(&dmicv1.Residence{Country: refdata.CountryEngland, JusticeFacilityCode: "site", JusticeHub: j.Hub}))
+		var r Result
+		a.Decide(act, nil, &r)
+		reason, published := a.ref.ReasonByCode(r.ReasonCode)
+		if r.Step != "E" || r.Commissioner != hub || r.ReasonCode != hub+"_E_1" || !published || r.ServiceCategory != "71" || reason.ServiceCategory != "71" {
+			t.Errorf("%s (hub %s): E gives %s %s (published %v) category %s", name, hub, r.Commissioner, r.ReasonCode, published, r.ServiceCategory)
+		}
+	}
+	if sites < 140 {
+		t.Errorf("only %d Appendix F sites with a postcode", sites)
 	}
 }
