@@ -411,3 +411,31 @@ func TestAppendixFSitesAndHubs(t *testing.T) {
 		t.Errorf("only %d Appendix F sites with a postcode", sites)
 	}
 }
+
+// An explanation never contradicts itself: where a step is asked again to
+// find the commissioner its answer leads to (C-5 No, then the responsible
+// sub-ICB; C-6 No, then the hub by GP practice; C-3 No, then the provider's
+// hub), the second entry names that question, not the step's own again, so
+// that "C-5: green service? No" is not followed by "C-5: green service? Yes".
+func TestExplanationNeverAnswersAQuestionTwiceDifferently(t *testing.T) {
+	a := sampleAssigner(t)
+	cases := append(append(allCases(), appendixHCases()...), populationOrderCases()...)
+	cases = append(cases,
+		camCase{name: "C-3 No", act: apc(d2526, gp("W00199"), res(powys), svc("NCBPS01C"))},
+		camCase{name: "C-6 No", act: apc(d2425, gp("H85030"), svc("NCBPS01C"))})
+	for _, tc := range cases {
+		var r Result
+		a.Decide(tc.act, nil, &r)
+		answers := map[string]string{}
+		for _, d := range a.Explained(&r).GetTrail() {
+			q := d.GetQuestion()
+			if q == "" {
+				q = Question(d.GetStep())
+			}
+			if prev, ok := answers[q]; ok && prev != d.GetAnswer() {
+				t.Errorf("%s: %s %q answered %s and then %s\n%s", tc.name, d.GetStep(), q, prev, d.GetAnswer(), Explain(a.Explained(&r)))
+			}
+			answers[q] = d.GetAnswer()
+		}
+	}
+}
