@@ -164,13 +164,13 @@ func appendixHCases() []camCase {
 func TestUnableToAssignReasons(t *testing.T) {
 	noHost := provider("ZZZ99")
 	cases := []camCase{
-		{"not specialised, nothing to place", "C-5 No (p.46): responsible sub-ICB (p.11-12): no GP, ZZ99 3VZ -> provider main site, none -> X",
+		{"not specialised, nothing to place", "C-5 No (p.46-47): responsible sub-ICB (p.11-12): no GP, ZZ99 3VZ -> provider main site, none -> X",
 			apc(d2526, res(noFixed), noHost), "", "C-5", "", "X", ""},
 		{"unknown service code, nothing to place", "C-0 No (not in the year's list), C-5 No: X",
 			op(d2526, res(noFixed), noHost, svc("NCBZZ99Z")), "", "C-5", "", "X", ""},
-		{"green service, nothing to place", "C-5 Yes; C-6 (p.46) needs the responsible sub-ICB: none -> C_5_X",
+		{"green service, nothing to place", "C-5 Yes; C-6 (p.47) needs the responsible sub-ICB: none -> C_5_X",
 			apc(d2526, res(noFixed), noHost, svc("NCBPS01C")), "", "C-5", "", "C_5_X", ""},
-		{"green service, sub-ICB with no agreement and no hub", "C-6 No (p.46): the postcode's sub-ICB ZZY has no agreement; no hub by GP practice, residence or host -> C_5_X",
+		{"green service, sub-ICB with no agreement and no hub", "C-6 No (p.47): the postcode's sub-ICB ZZY has no agreement; no hub by GP practice, residence or host -> C_5_X",
 			apc(d2526, res(&dmicv1.Residence{Country: refdata.CountryEngland, SubIcb: "ZZY", Icb: "ZZI"}), noHost, svc("NCBPS01C")), "", "C-6", "", "C_5_X", ""},
 	}
 	runCases(t, cases)
@@ -217,7 +217,7 @@ func TestOverseasVisitorMethodLabels(t *testing.T) {
 	}
 }
 
-// The hub by GP practice (C-6 No, and 2024/25's C-0b: p.14-15, p.46) and the
+// The hub by GP practice (C-6 No, and 2024/25's C-0b: p.14-15, p.47) and the
 // public health region (F: p.21-22) are looked up in the order the reason
 // table numbers them: the GP practice's sub-ICB, the practice's ICB, the
 // residence sub-ICB, the residence ICB, the provider's host sub-ICB. Z90010
@@ -233,8 +233,8 @@ func TestHubAndRegionLookUpOrder(t *testing.T) {
 		{"F by the residence sub-ICB", "F (p.22): V81999 -> postcode (02T -> Y63)", op(d2526, gp("V81999"), res(halifax), svc("NCBPH01F")), "", "F", "Y63", "Y63_F_3", "81"},
 		{"F by the residence ICB", "F (p.22): V81999 -> postcode, ICB QWO -> Y63", op(d2526, gp("V81999"), icbOnly, svc("NCBPH01F")), "", "F", "Y63", "Y63_F_4", "81"},
 		{"F by the host", "F (p.22), p.7: ZZ99 3VZ -> provider main site (RCD 42D -> Y63)", op(d2526, gp("V81999"), res(noFixed), provider("RCD"), svc("NCBPH01F")), "", "F", "Y63", "Y63_F_5", "81"},
-		{"C-6 No by the practice's sub-ICB", "C-6 No (p.46): hub by GP practice (p.15): 36L -> 13R", apc(d2425, gp("H85030"), svc("NCBPS01C")), "2024/25", "C-6", "13R", "13R_C_6_4", "21"},
-		{"C-6 No by the practice's ICB", "C-6 No (p.46): practice Z90010, ICB QWE -> 13R", apc(d2425, gp("Z90010"), svc("NCBPS01C")), "2024/25", "C-6", "13R", "13R_C_6_5", "21"},
+		{"C-6 No by the practice's sub-ICB", "C-6 No (p.47): hub by GP practice (p.15): 36L -> 13R", apc(d2425, gp("H85030"), svc("NCBPS01C")), "2024/25", "C-6", "13R", "13R_C_6_4", "21"},
+		{"C-6 No by the practice's ICB", "C-6 No (p.47): practice Z90010, ICB QWE -> 13R", apc(d2425, gp("Z90010"), svc("NCBPS01C")), "2024/25", "C-6", "13R", "13R_C_6_5", "21"},
 		{"C-6 No by the residence sub-ICB", "C-6 No: V81999 -> postcode (p.15): 02T -> 85J", apc(d2425, gp("V81999"), res(halifax), svc("NCBPS01C")), "2024/25", "C-6", "85J", "85J_C_6_6", "21"},
 		{"C-6 No by the residence ICB", "C-6 No: V81999 -> postcode, ICB QWO -> 85J", apc(d2425, gp("V81999"), icbOnly, svc("NCBPS01C")), "2024/25", "C-6", "85J", "85J_C_6_7", "21"},
 		{"C-6 No by the host", "C-6 No: ZZ99 3VZ -> provider main site (RCD 42D -> 85J)", apc(d2425, gp("V81999"), res(noFixed), provider("RCD"), svc("NCBPS01C")), "2024/25", "C-6", "85J", "85J_C_6_8", "21"},
@@ -245,7 +245,7 @@ func TestHubAndRegionLookUpOrder(t *testing.T) {
 		{"C-0b by the host", "2024/25 amber: ZZ99 3VZ -> RCD 42D -> 85J", apc(d2425, gp("V81999"), res(noFixed), provider("RCD"), svc("NCBPS01S")), "2024/25", "C-0b", "85J", "85J_C_0b_5", "21"},
 		// The responsible sub-ICB (p.11-12) has no ICB step: a practice
 		// whose commissioner is no sub-ICB is placed by the postcode.
-		{"C-6 Yes, practice commissioner no sub-ICB", "C-6 Yes (p.46): responsible sub-ICB (p.12): ZZX is no sub-ICB -> postcode 36L", apc(d2526, gp("Z90010"), svc("NCBPS01C")), "2025/26", "C-6", "36L", "36L_C_6_2", "25"},
+		{"C-6 Yes, practice commissioner no sub-ICB", "C-6 Yes (p.47): responsible sub-ICB (p.12): ZZX is no sub-ICB -> postcode 36L", apc(d2526, gp("Z90010"), svc("NCBPS01C")), "2025/26", "C-6", "36L", "36L_C_6_2", "25"},
 		{"D, practice commissioner no sub-ICB", "D Yes (p.48): responsible sub-ICB (p.23, p.12) by the postcode", op(d2526, gp("Z90010"), tfc("140")), "", "D", "36L", "36L_D_2", "55"},
 		{"D by the host", "D Yes (p.48): no GP, ZZ99 3VZ -> RCD's 42D", op(d2526, gp("V81997"), res(noFixed), provider("RCD"), tfc("451")), "", "D", "42D", "42D_D_3", "55"},
 	}
@@ -285,9 +285,9 @@ func populationOrderCases() []camCase {
 		{"I, Z35.0", "I (p.54): Z35.0", apc(d2526, gp("H85030"), diag("Z350", "")), "", "I-1", "36L", "36L_I_1_2", "12"},
 		{"I, Z35.1 is not", "I (p.54): Z35.0 only", apc(d2526, gp("H85030"), diag("Z351", "")), "", "C-5", "36L", "36L_C_5_1", "12"},
 		{"I-1 No, not registered", "I-1 No (p.55): responsible sub-ICB, by the postcode (p.12)", apc(d2526, gp("V81999"), res(halifax), diag("N46X", "")), "", "I-1", "02T", "02T_I_1_2", "12"},
-		// J (p.55-56) on both paths.
-		{"J, outpatient", "J (p.55): English 13Q practice", op(d2526, gp("A91020")), "", "J", "13Q", "13Q_J_1", "61"},
-		{"J, emergency care", "A&E-1 Yes, J (p.55) Yes", ae(d2526, gp("A91020")), "", "J", "13Q", "13Q_J_1", "61"},
+		// J (p.56-57) on both paths.
+		{"J, outpatient", "J (p.56): English 13Q practice", op(d2526, gp("A91020")), "", "J", "13Q", "13Q_J_1", "61"},
+		{"J, emergency care", "A&E-1 Yes, J (p.56) Yes", ae(d2526, gp("A91020")), "", "J", "13Q", "13Q_J_1", "61"},
 		// The order of the questions.
 		{"D before E", "flow chart: C-0 No -> D; D Yes (p.48): responsible sub-ICB, by the Appendix F postcode (p.12)", op(d2526, res(highDown), gp("H85030"), tfc("144")), "", "D", "92A", "92A_D_2", "55"},
 		{"E before F", "p.4: health and justice before public health", op(d2526, res(highDown), gp("H85030"), svc("NCBPH01F")), "", "E", "97T", "97T_E_1", "71"},
@@ -359,11 +359,11 @@ func TestPublishedReasonsNameTheirCommissioner(t *testing.T) {
 // B-4 Yes with an English GP (p.34).
 func TestMentalHealthLinesAndSurchargePatients(t *testing.T) {
 	runCases(t, []camCase{
-		{"specialised MH green line, delegated", "C-0 Yes (specialised MH, p.38-41), C-0a No, C-5 Yes, C-6 Yes (p.46); choice 25",
+		{"specialised MH green line, delegated", "C-0 Yes (specialised MH, p.38-42), C-0a No, C-5 Yes, C-6 Yes (p.47); choice 25",
 			apc(d2526, gp("H85030"), svc("NCBPS22E")), "2025/26", "C-6", "36L", "36L_C_6_1", "25"},
 		{"specialised MH line amber in 2024/25", "2024/25 amber: hub by GP practice (C-0b); choice 25",
 			apc(d2425, gp("H85030"), svc("NCBPS22E")), "2024/25", "C-0b", "13R", "13R_C_0b_1", "21"},
-		{"specialised MH red line", "C-0a Yes (red), C-2 (p.44): hub of the provider; choice 25",
+		{"specialised MH red line", "C-0a Yes (red), C-2 (p.45): hub of the provider; choice 25",
 			op(d2526, gp("B84019"), svc("NCBPS22B"), provider("RCD")), "", "C-2", "85J", "85J_C_2_1", "21"},
 		{"Immigration Health Surcharge, infertility", "B No (p.29: category B), B-1 No, B-3 No, B-4 Yes (p.34): responsible sub-ICB; I is not asked (choice 26)",
 			apc(d2526, ovc("B"), gp("H85030"), diag("N970", "")), "", "B-4", "36L", "36L_B_4_1", "12"},
