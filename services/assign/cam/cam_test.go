@@ -149,7 +149,13 @@ type camCase struct {
 
 func runCases(t *testing.T, cases []camCase) {
 	t.Helper()
-	a := sampleAssigner(t)
+	runCasesWith(t, sampleAssigner(t), cases)
+}
+
+// runCasesWith runs the cases against a, for reference data the sample
+// does not hold.
+func runCasesWith(t *testing.T, a *Assigner, cases []camCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.section == "" {
@@ -270,7 +276,7 @@ func responsibleAndEmergencyCases() []camCase {
 		{"no registered GP", "p.11: V81999 -> postcode", apc(d2526, gp("V81999"), res(halifax)), "", "C-5", "02T", "02T_C_5_1", ""},
 		{"no fixed abode, no GP", "p.11: ZZ99 3VZ -> provider main site (host)", apc(d2526, res(noFixed), provider("RCD")), "", "C-5", "42D", "42D_C_5_1", ""},
 		{"Welsh practice, English resident", "p.11: national grouping W00 excluded -> postcode", apc(d2526, gp("W00199"), res(halifax)), "", "C-5", "02T", "02T_C_5_1", ""},
-		{"unassignable", "C-5: no GP, no postcode, no host -> C_5_X", apc(d2526, res(noFixed), provider("ZZZ99")), "", "C-5", "", "C_5_X", ""},
+		{"unassignable", "C-5 No: no GP, no postcode, no host -> X (C_5_X is for green services, choice 24)", apc(d2526, res(noFixed), provider("ZZZ99")), "", "C-5", "", "X", ""},
 		{"A&E, English resident", "A&E-1 Yes, J No -> responsible sub-ICB", ae(d2526, gp("B84019")), "", "J", "02T", "02T_AE_1_1", "12"},
 		{"A&E, Scottish resident", "A&E-1 No -> host sub-ICB (flow chart)", ae(d2526, res(borders)), "", "A&E-1", "36L", "36L_AE_1_2", "12"},
 		{"A&E, no fixed abode", "A&E-1 (p.26): ZZ99 3VZ -> Yes, provider site", ae(d2526, res(noFixed)), "", "J", "36L", "36L_AE_1_1", ""},

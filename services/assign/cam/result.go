@@ -139,6 +139,16 @@ var questions = map[string]string{
 	"X":       "Can a commissioner be determined?",
 }
 
+// followUps are the questions of a step asked again (by the basis it is
+// asked on), which finds the commissioner the step's answer leads to.
+var followUps = map[string]string{
+	"responsible sub-ICB":                    "Is there a responsible sub-ICB location: the GP practice's, else the postcode of usual address's, else the provider's main site's (p.11-12)?",
+	"responsible specialised hub":            "Is there an NHS England specialised hub for the GP practice, else the residence, else the provider's main site (p.14-15)?",
+	"provider hub":                           "Is there an NHS England specialised hub holding the provider's contract (p.15, p.44-45)?",
+	"responsible region":                     "Is there an NHS England region for the GP practice, else the residence, else the provider's main site (p.21-22)?",
+	"registered with an English GP practice": "Is the overseas visitor registered with an English GP, or giving a UK address (OSV guidance, p.25)?",
+}
+
 // why is the input that decided a question: the spans of Result.parts that
 // hold its text, in order. The pieces are strings that already exist (fixed
 // words, codes of the activity and of the reference data), so building a
@@ -440,6 +450,12 @@ func (a *Assigner) Explained(r *Result) *dmicv1.Assignment {
 		// Field by field: copying whole messages into the array would
 		// run the GC's bulk write barrier over their internal state.
 		ds[i].Step, ds[i].Answer, ds[i].Input = d.step, d.answer, text[at:end]
+		if i > 0 && r.trail[i-1].step == d.step {
+			// A step asked again is looking for the commissioner its
+			// answer leads to: say so, or "C-5 No" would be followed by
+			// "C-5 Yes" under the same question.
+			ds[i].Question = followUps[d.basis]
+		}
 		out.Trail[i] = &ds[i]
 		at = end
 	}

@@ -172,9 +172,11 @@ func (x *run) overseas(ovc string) {
 	// sub-ICB pay, responsible or host (p.25).
 	reciprocal := ovc == "C"
 	x.ask("B-3", reciprocal, "charging category", x.w(orNone(ovc)))
-	step, resp, host, method := "B-4", "B_4_1", "B_4_2", "Sub-ICB (Practice Mapped)"
+	// B-4's methods are the responsible sub-ICB's own (practice, postcode
+	// or host mapped, as it was found); B-3's are the SUS "Reciprocal OSVs".
+	step, resp, host, method, hostMethod := "B-4", "B_4_1", "B_4_2", "", "Sub-ICB (Host Mapped)"
 	if reciprocal {
-		step, resp, host, method = "B-3", "B_3_1", "B_3_2", "Reciprocal OSVs"
+		step, resp, host, method, hostMethod = "B-3", "B_3_1", "B_3_2", "Reciprocal OSVs", "Reciprocal OSVs"
 	}
 	// B-4: registered with an English GP -> responsible sub-ICB, else host
 	// (p.34). Under B-3 the OSV guidance also counts a UK address (p.25):
@@ -193,10 +195,7 @@ func (x *run) overseas(ovc string) {
 		x.none("X", x.w("no host sub-ICB for provider ", orNone(x.act.GetProviderCode())))
 		return
 	}
-	if method == "Sub-ICB (Practice Mapped)" {
-		method = "Sub-ICB (Host Mapped)"
-	}
-	x.assign(step, h.subICB, host, TypeSubICB, method)
+	x.assign(step, h.subICB, host, TypeSubICB, hostMethod)
 }
 
 // Cross-border area of the England-Wales protocol (WB-1, p.35): English
@@ -635,17 +634,16 @@ var methodByHow = [...]string{"", "Sub-ICB (Practice Mapped)", "Sub-ICB (Postcod
 
 // responsibleSubICB assigns the responsible sub-ICB. The reason suffix is
 // byHow[how] when byHow is given ("D_1" GP practice, "D_2" residence, "D_3"
-// host), else suffix. fallback is the published reason when no sub-ICB is
-// found ("" for "X").
+// host), else suffix. When no sub-ICB is found the reason is the published
+// "unable to" row of the step: D_X at D; else X. C_5_X ("Unable to determine
+// GREEN services Commissioner") is C-6's, for a green service (choice 24):
+// C-5 No is no green service.
 func (x *run) responsibleSubICB(step, suffix string, byHow []string, method string) {
 	sub, how, because := x.responsible()
 	x.ask(step, how != 0, "responsible sub-ICB", because)
 	if how == 0 {
 		fallback := "X"
-		switch {
-		case suffix == "C_5_1":
-			fallback = "C_5_X"
-		case step == "D":
+		if step == "D" {
 			fallback = "D_X"
 		}
 		x.none(fallback, because)
