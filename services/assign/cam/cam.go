@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
@@ -108,7 +109,7 @@ func (a *Assigner) Decide(act *dmicv1.DeidentifiedActivity, v *Version, r *Resul
 	r.ReasonCode, r.Reason, r.ServiceCategory, r.CommissionerType, r.Method = "", "", "", "", ""
 	r.Tables, r.trail, r.parts = 0, r.trail[:0], r.parts[:0]
 	x := run{a: a, ref: a.ref, act: act, r: r}
-	x.r.Date = camDate(act)
+	x.r.Date = record.CAMDate(act, act.GetActivityDate())
 	if v == nil {
 		var exact bool
 		v, exact = VersionFor(x.r.Date)
@@ -138,38 +139,6 @@ func (a *Assigner) Decide(act *dmicv1.DeidentifiedActivity, v *Version, r *Resul
 		return
 	}
 	x.admittedOrOutpatient()
-}
-
-// camDate is the date CAM is applied at, by data set (guidance section
-// "When to assign commissioner code", p.6): APC the spell's discharge date
-// (its start date for unfinished episodes, CDS 180-200), outpatients the
-// appointment date, emergency care the arrival date. A local flow uses its
-// activity date. Missing dates fall back to the activity date.
-func camDate(act *dmicv1.DeidentifiedActivity) string {
-	d := ""
-	switch {
-	case act.GetApc() != nil:
-		apc := act.GetApc()
-		switch apc.GetCdsType() {
-		case "180", "190", "200":
-			d = apc.GetStartDateHospitalProviderSpell()
-		default:
-			d = apc.GetDischargeDateHospitalProviderSpell()
-			if d == "" {
-				d = apc.GetStartDateHospitalProviderSpell()
-			}
-		}
-	case act.GetOutpatient() != nil:
-		d = act.GetOutpatient().GetAppointmentDate()
-	case act.GetEmergencyCare() != nil:
-		d = act.GetEmergencyCare().GetEcArrivalDate()
-	case act.GetLocalFlow() != nil:
-		d = act.GetLocalFlow().GetActivityDate()
-	}
-	if d == "" {
-		d = act.GetActivityDate()
-	}
-	return d
 }
 
 // run is one walk through the flow chart: the activity, the version and

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
@@ -393,11 +394,11 @@ func TestVersionByDate(t *testing.T) {
 func TestCAMDateByDataset(t *testing.T) {
 	a := apc("2025-03-20")
 	a.GetApc().DischargeDateHospitalProviderSpell = "2025-04-02"
-	if got := camDate(a); got != "2025-04-02" {
+	if got := record.CAMDate(a, a.GetActivityDate()); got != "2025-04-02" {
 		t.Errorf("finished APC: CAM date %s, want the discharge date (p.6)", got)
 	}
 	a.GetApc().CdsType = "190"
-	if got := camDate(a); got != "2025-03-20" {
+	if got := record.CAMDate(a, a.GetActivityDate()); got != "2025-03-20" {
 		t.Errorf("unfinished APC: CAM date %s, want the spell start (p.6)", got)
 	}
 }

@@ -105,6 +105,51 @@ func ActivityDate(r *dmicv1.CommissioningRecord) string {
 	return ""
 }
 
+// Activities is what a provider's record (CommissioningRecord) and a
+// de-identified one (DeidentifiedActivity) both hold: one of the four
+// activities, the others nil.
+type Activities interface {
+	GetApc() *dmicv1.ApcEpisode
+	GetOutpatient() *dmicv1.OutpatientAttendance
+	GetEmergencyCare() *dmicv1.EmergencyCareAttendance
+	GetLocalFlow() *dmicv1.LocalFlowRecord
+}
+
+// CAMDate is the date the Commissioner Assignment Method is applied at, by
+// data set (CAM 2025/26 guidance, "When to assign commissioner code", p.6):
+// admitted care the spell's discharge date, or the spell's start date for
+// unfinished episodes (CDS 180-200) and while there is no discharge date;
+// outpatients the appointment date; emergency care the arrival date. A local
+// flow uses its activity date. A record with none of these gets fallback,
+// its activity date. Commissioner assignment decides by it, and validation
+// checks the service code against the list of its financial year (CODE-031),
+// so both read it here.
+func CAMDate(a Activities, fallback string) string {
+	d := ""
+	switch {
+	case a.GetApc() != nil:
+		apc := a.GetApc()
+		switch apc.GetCdsType() {
+		case "180", "190", "200":
+			d = apc.GetStartDateHospitalProviderSpell()
+		default:
+			if d = apc.GetDischargeDateHospitalProviderSpell(); d == "" {
+				d = apc.GetStartDateHospitalProviderSpell()
+			}
+		}
+	case a.GetOutpatient() != nil:
+		d = a.GetOutpatient().GetAppointmentDate()
+	case a.GetEmergencyCare() != nil:
+		d = a.GetEmergencyCare().GetEcArrivalDate()
+	case a.GetLocalFlow() != nil:
+		d = a.GetLocalFlow().GetActivityDate()
+	}
+	if d == "" {
+		d = fallback
+	}
+	return d
+}
+
 // ParseDate reads a date of the record format: strictly YYYY-MM-DD, a year
 // 0001-9999 and a day that exists in its month (29 February only in leap
 // years: divisible by 4, and by 400 for century years). It is the one

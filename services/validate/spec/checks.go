@@ -461,7 +461,7 @@ func (e *checkEnv) serviceCodeListed(code string) bool {
 	if e.services == nil {
 		return true
 	}
-	day, ok := parseDate(camDate(e.rec))
+	day, ok := parseDate(record.CAMDate(e.rec, record.ActivityDate(e.rec)))
 	if !ok {
 		return true
 	}
@@ -477,38 +477,6 @@ func (e *checkEnv) hrgValid(code string) bool {
 	}
 	valid, covered := e.hrgs.HRGValidOn(code, record.ActivityDate(e.rec))
 	return valid || !covered
-}
-
-// camDate is the date the Commissioner Assignment Method is applied at, by
-// data set (CAM 2025/26 guidance, "When to assign commissioner code", p.6),
-// read as commissioner assignment reads it (services/assign/cam): admitted
-// care the spell's discharge date, or its start date for unfinished episodes
-// (CDS 180-200) and when there is no discharge yet; outpatients the
-// appointment date; emergency care the arrival date; a local flow its
-// activity date. Missing dates fall back to the activity date.
-func camDate(r *dmicv1.CommissioningRecord) string {
-	d := ""
-	switch a := r.GetActivity().(type) {
-	case *dmicv1.CommissioningRecord_Apc:
-		switch a.Apc.GetCdsType() {
-		case "180", "190", "200":
-			d = a.Apc.GetStartDateHospitalProviderSpell()
-		default:
-			if d = a.Apc.GetDischargeDateHospitalProviderSpell(); d == "" {
-				d = a.Apc.GetStartDateHospitalProviderSpell()
-			}
-		}
-	case *dmicv1.CommissioningRecord_Outpatient:
-		d = a.Outpatient.GetAppointmentDate()
-	case *dmicv1.CommissioningRecord_EmergencyCare:
-		d = a.EmergencyCare.GetEcArrivalDate()
-	case *dmicv1.CommissioningRecord_LocalFlow:
-		d = a.LocalFlow.GetActivityDate()
-	}
-	if d == "" {
-		d = record.ActivityDate(r)
-	}
-	return d
 }
 
 // financialYear names the financial year (1 April to 31 March) of a date
