@@ -23,13 +23,17 @@ type PracticeDirectory interface {
 }
 
 // ServiceCodeDirectory is NHS England's list of service codes by financial
-// year (reference file cam_service_codes_2024-25_2025-26.csv), for rule
-// CODE-031. It must be safe for concurrent use.
+// year (reference file cam_service_codes_2024-25_2025-26.csv), for rules
+// CODE-031 and CODE-032. It must be safe for concurrent use.
 type ServiceCodeDirectory interface {
 	// ServiceCodeListed reports whether code is in the list of financial
 	// year year, written as the list writes it ("25/26"), and whether there
 	// is a list of that year at all.
 	ServiceCodeListed(year, code string) (listed, haveYear bool)
+	// ServiceCodeEnd is the Effective_To date (YYYY-MM-DD) of code's line
+	// in the list of year, "" when it has none or is not listed (rule
+	// CODE-032).
+	ServiceCodeEnd(year, code string) string
 }
 
 // Validator checks records against the specification a registry selects for
