@@ -1,6 +1,7 @@
 package record_test
 
 import (
+	"errors"
 	"testing"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -87,6 +88,27 @@ func TestIdentifierField(t *testing.T) {
 		tt.mutate(r)
 		if got := record.IdentifierField(r); got != tt.want {
 			t.Errorf("%s: IdentifierField = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// A record the decoder refuses is reported with its record id, unless the id
+// holds the patient's identifier: the decode error reaches the validation
+// outcomes, the rejections table and the log.
+func TestDecodeErrorLeavesOutAnIdentifyingRecordID(t *testing.T) {
+	for _, tt := range []struct{ uid, want string }{
+		{"BRJ700000000000000000001", "BRJ700000000000000000001"},
+		{"BRJ79434765919", ""},
+		{"BRJ7K1234567", ""},
+	} {
+		line := `{"dataset":"apc","cds_unique_identifier":"` + tt.uid + `","nhs_number":"9434765919","local_patient_identifier":"K1234567","patient_name":"x"}`
+		_, _, err := record.DecodeJSON([]byte(line), 0)
+		var de *record.DecodeError
+		if !errors.As(err, &de) {
+			t.Fatalf("uid %s: error %v, want a DecodeError", tt.uid, err)
+		}
+		if de.RecordID != tt.want {
+			t.Errorf("uid %s: decode error names record %q, want %q", tt.uid, de.RecordID, tt.want)
 		}
 	}
 }
