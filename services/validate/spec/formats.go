@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"strings"
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/nhs"
@@ -24,6 +25,8 @@ const (
 	fmtCommissionerCode
 	fmtICD10
 	fmtOPCS4
+	fmtICD10List
+	fmtOPCS4List
 	fmtHRG
 	fmtSNOMEDCT
 	fmtCDSUniqueIdentifier
@@ -49,6 +52,8 @@ var formatDefs = []formatDef{
 	{"commissioner_code", fmtCommissionerCode, "a commissioner code: 3 to 5 letters and digits"},
 	{"icd10", fmtICD10, "an ICD-10 code without the dot, 4 to 6 characters (NHS Data Dictionary, ICD-10 format min an4 max an6): an upper-case letter, 2 digits and a fourth character that is a digit or the filler `X` of an undivided three-character code (`I219`, `I10X`; `J45` and `I21.9` are refused); then optionally a fifth character, a digit or the filler `-`, and after it a sixth, `A` (asterisk) or `D` (dagger) (`A170-D`)"},
 	{"opcs4", fmtOPCS4, "an OPCS-4 code without the dot, exactly 4 characters (NHS Data Dictionary, OPCS-4 format an4): an upper-case letter and 3 digits (`W371`; `W37` and `W37.1` are refused)"},
+	{"icd10_list", fmtICD10List, "ICD-10 codes (as `icd10`) separated by `;`, with no empty element and no spaces (`E119;I10X`)"},
+	{"opcs4_list", fmtOPCS4List, "OPCS-4 codes (as `opcs4`) separated by `;`, with no empty element and no spaces (`K634;Y981`)"},
 	{"hrg", fmtHRG, "an HRG4+ code: 2 upper-case letters, 2 digits, 1 upper-case letter (`HN12A`)"},
 	{"snomed_ct", fmtSNOMEDCT, "a SNOMED CT concept id: 6 to 18 digits, not starting with 0"},
 	{"cds_unique_identifier", fmtCDSUniqueIdentifier, "at most 35 characters of `A–Z`, `a–z`, `0–9` and `-`"},
@@ -89,7 +94,11 @@ func formatValid(k formatKind, length int, s string) bool {
 	case fmtICD10:
 		return icd10Valid(s)
 	case fmtOPCS4:
-		return len(s) == 4 && isLetter(s[0]) && allDigits(s[1:])
+		return opcs4Valid(s)
+	case fmtICD10List:
+		return eachValid(s, icd10Valid)
+	case fmtOPCS4List:
+		return eachValid(s, opcs4Valid)
 	case fmtHRG:
 		return len(s) == 5 && isLetter(s[0]) && isLetter(s[1]) && isDigit(s[2]) && isDigit(s[3]) && isLetter(s[4])
 	case fmtSNOMEDCT:
@@ -225,6 +234,27 @@ func icd10Valid(s string) bool {
 		return false
 	}
 	return len(s) < 6 || s[5] == 'A' || s[5] == 'D'
+}
+
+// opcs4Valid: the Data Dictionary's OPCS-4 form, an4: a letter and three
+// digits, no dot.
+func opcs4Valid(s string) bool {
+	return len(s) == 4 && isLetter(s[0]) && allDigits(s[1:])
+}
+
+// eachValid reports whether every ";"-separated element of s is valid; an
+// empty element (";;", a trailing ";") is not.
+func eachValid(s string, valid func(string) bool) bool {
+	for {
+		i := strings.IndexByte(s, ';')
+		if i < 0 {
+			return valid(s)
+		}
+		if !valid(s[:i]) {
+			return false
+		}
+		s = s[i+1:]
+	}
 }
 
 func inList(list []string, s string) bool {

@@ -410,6 +410,16 @@ func ruleCases() []ruleCase {
 		// The national specification reads no outpatient diagnosis.
 		{name: "outpatient icd with a dot", d: op, mutate: func(r *recT) { r.GetOutpatient().PrimaryDiagnosisIcd = "I21.9" },
 			want: []want{e("CLIN-001", "primary_diagnosis_icd")}, nat: none},
+		// CLIN-006, CLIN-007: the secondary code lists, element by element.
+		{name: "secondary diagnosis with a dot", d: apc, mutate: func(r *recT) { r.GetApc().SecondaryDiagnosesIcd = "E119;I10.X" },
+			want: []want{w("CLIN-006", "secondary_diagnoses_icd")}},
+		{name: "secondary diagnoses", d: op, mutate: func(r *recT) { r.GetOutpatient().SecondaryDiagnosesIcd = "E119;I10X" }},
+		{name: "secondary diagnosis of three characters", d: op, mutate: func(r *recT) { r.GetOutpatient().SecondaryDiagnosesIcd = "E119;I10" },
+			want: []want{w("CLIN-006", "secondary_diagnoses_icd")}},
+		{name: "secondary procedure of three characters", d: op, mutate: func(r *recT) { r.GetOutpatient().SecondaryProceduresOpcs = "K634;Y98" },
+			want: []want{w("CLIN-007", "secondary_procedures_opcs")}},
+		{name: "secondary procedures, empty element", d: apc, mutate: func(r *recT) { r.GetApc().SecondaryProceduresOpcs = "K634;" },
+			want: []want{w("CLIN-007", "secondary_procedures_opcs")}},
 		// CLIN-001..005
 		{name: "icd with a dot", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryDiagnosisIcd = "I21.9" },
 			want: []want{e("CLIN-001", "primary_diagnosis_icd")}, nat: []want{w("CLIN-001", "primary_diagnosis_icd")}},
