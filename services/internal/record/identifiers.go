@@ -1,6 +1,8 @@
 package record
 
 import (
+	"strings"
+
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/nhs"
 )
@@ -42,21 +44,9 @@ func HoldsPatientIdentifier(value string, p *dmicv1.Patient) bool {
 	if value == "" || p == nil {
 		return false
 	}
-	// One digit repeated (0000000000) is no one's number, and would be
-	// found in every zero-padded record id.
-	if n := p.GetNhsNumber(); nhs.NumberWellFormed(n) && !nhs.NumberRepeated(n) && containsFolded(value, n) {
-		return true
-	}
-	if id := p.GetLocalPatientIdentifier(); alnumCount(id) >= minLocalID && containsFolded(value, id) {
-		return true
-	}
-	pc := p.GetPostcodeOfUsualAddress()
-	if c := alnumCount(pc); c >= 5 && c <= 7 {
-		if canon, ok := nhs.NormalisePostcode(pc); !ok || !nhs.IsPseudoPostcode(canon) {
-			return containsFolded(value, pc)
-		}
-	}
-	return false
+	var ids patientIDs
+	ids.of(p)
+	return ids.heldBy(value)
 }
 
 // IdentifierField names the first text field of r, in canonical order and
@@ -69,46 +59,122 @@ func IdentifierField(r *dmicv1.CommissioningRecord) string {
 	if p == nil {
 		return ""
 	}
+	var ids patientIDs
+	if !ids.of(p) {
+		return ""
+	}
 	d := DatasetOf(r)
-	for _, f := range fields.order[d] {
-		get := f.getStr[d]
-		if get == nil || patientFields[f.name] {
-			continue
-		}
-		if HoldsPatientIdentifier(get(r), p) {
+	for _, f := range fields.kept[d] {
+		if ids.heldBy(f.getStr[d](r)) {
 			return f.name
 		}
 	}
 	return ""
 }
 
-// containsFolded reports whether hay holds needle, both read as their ASCII
-// letters and digits only, letters without case. needle must have at least
-// one letter or digit. It allocates nothing.
-func containsFolded(hay, needle string) bool {
-	for i := 0; i < len(hay); i++ {
-		if !alnumByte(hay[i]) {
-			continue
+// maxNeedle bounds an identifier as searched for; a longer local id is
+// searched for by its first maxNeedle letters and digits (a field holding the
+// whole id holds them).
+const maxNeedle = 32
+
+// patientIDs are a patient's identifiers as searched for: upper case,
+// letters and digits only, prepared once per record so that checking each
+// field costs one scan of it and allocates nothing.
+type patientIDs struct {
+	ids  [3][maxNeedle]byte
+	lens [3]int
+	n    int
+	// shortest is the length of the shortest identifier: no shorter value
+	// can hold one.
+	shortest int
+}
+
+// of prepares p's identifiers and reports whether there is any.
+func (x *patientIDs) of(p *dmicv1.Patient) bool {
+	// One digit repeated (0000000000) is no one's number, and would be
+	// found in every zero-padded record id.
+	if n := p.GetNhsNumber(); nhs.NumberWellFormed(n) && !nhs.NumberRepeated(n) {
+		x.add(n)
+	}
+	if id := p.GetLocalPatientIdentifier(); alnumCount(id) >= minLocalID {
+		x.add(id)
+	}
+	pc := p.GetPostcodeOfUsualAddress()
+	if c := alnumCount(pc); c >= 5 && c <= 7 {
+		if canon, ok := nhs.NormalisePostcode(pc); !ok || !nhs.IsPseudoPostcode(canon) {
+			x.add(pc)
 		}
-		j, k := i, 0
-		for j < len(hay) && k < len(needle) {
-			h, n := hay[j], needle[k]
-			switch {
-			case !alnumByte(n):
-				k++
-			case !alnumByte(h):
-				j++
-			case fold(h) != fold(n):
-				j = len(hay) + 1 // mismatch: try the next start
-			default:
-				j++
-				k++
+	}
+	return x.n > 0
+}
+
+func (x *patientIDs) add(s string) {
+	b := &x.ids[x.n]
+	m := 0
+	for i := 0; i < len(s) && m < maxNeedle; i++ {
+		if alnumByte(s[i]) {
+			b[m] = fold(s[i])
+			m++
+		}
+	}
+	x.lens[x.n] = m
+	if x.n == 0 || m < x.shortest {
+		x.shortest = m
+	}
+	x.n++
+}
+
+// heldBy reports whether value holds one of the identifiers, read as its
+// letters and digits only, letters without case.
+func (x *patientIDs) heldBy(value string) bool {
+	if len(value) < x.shortest {
+		return false
+	}
+	for k := 0; k < x.n; k++ {
+		if containsFolded(value, x.ids[k][:x.lens[k]]) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFolded reports whether hay, read as its ASCII letters and digits
+// only and letters without case, holds needle (upper case, letters and
+// digits only, not empty). It allocates nothing.
+func containsFolded(hay string, needle []byte) bool {
+	if len(hay) < len(needle) {
+		return false
+	}
+	first, lower := needle[0], needle[0]
+	if 'A' <= first && first <= 'Z' {
+		lower = first + ('a' - 'A')
+	}
+	for i := 0; i < len(hay); i++ {
+		// The next place the first character stands, in either case.
+		u := strings.IndexByte(hay[i:], first)
+		if lower != first {
+			if l := strings.IndexByte(hay[i:], lower); l >= 0 && (u < 0 || l < u) {
+				u = l
 			}
 		}
-		for k < len(needle) && !alnumByte(needle[k]) {
+		if u < 0 {
+			return false
+		}
+		i += u
+		j, k := i+1, 1
+		for j < len(hay) && k < len(needle) {
+			h := hay[j]
+			if !alnumByte(h) {
+				j++
+				continue
+			}
+			if fold(h) != needle[k] {
+				break
+			}
+			j++
 			k++
 		}
-		if k == len(needle) && j <= len(hay) {
+		if k == len(needle) {
 			return true
 		}
 	}
