@@ -111,7 +111,7 @@ for f in cam_service_codes_2024-25_2025-26.csv cam_commissioner_assignment_reaso
   cat "$src/$f" > "$out/$f"
 done
 cat "$src/etr.csv" > "$out/etr.csv"
-# --- HRG4+ code list: a whole copy, so that CLIN-006 knows every published code.
+# --- HRG4+ code list: a whole copy, so that CLIN-008 knows every published code.
 cat "$src/hrg4_codes_2020-21_to_2025-26.csv" > "$out/hrg4_codes_2020-21_to_2025-26.csv"
 
 # --- IMD 2025: header plus the LSOA 2021 codes (column 22) used by onspd.csv.

@@ -6,6 +6,7 @@ package deidentify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -35,6 +36,22 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 	}
 	hdr := in.GetHeader()
 	act, err := s.d.Deidentify(hdr.GetDataset(), in.GetRecord())
+	var idErr *didi.IdentifierError
+	if errors.As(err, &idErr) {
+		rej := pipeline.Reject("DEID-002", idErr.Field, idErr.Error())
+		rej.Header, rej.RecordID, rej.Provider = hdr, in.GetRecord().GetCdsUniqueIdentifier(), in.GetRecord().GetProviderCode()
+		if idErr.Field == "cds_unique_identifier" {
+			// The record id is the identifier's carrier: the dead letter,
+			// its log line and the rejections table name the record by its
+			// source offset instead.
+			if hdr != nil {
+				rej.Header = proto.CloneOf(hdr)
+				rej.Header.RecordKey = ""
+			}
+			rej.RecordID = ""
+		}
+		return nil, rej
+	}
 	if err != nil {
 		rej := pipeline.Reject("DEID-001", "", fmt.Sprintf("record could not be de-identified: %v", err))
 		rej.Header, rej.RecordID, rej.Provider = hdr, in.GetRecord().GetCdsUniqueIdentifier(), in.GetRecord().GetProviderCode()

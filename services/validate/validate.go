@@ -115,8 +115,16 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 				Severity: dmicv1.Severity_SEVERITY_ERROR, Message: herr.Error()})
 		}
 	}
+	recordID := rec.GetCdsUniqueIdentifier()
+	if record.HoldsPatientIdentifier(recordID, rec.GetPatient()) {
+		// The record id carries the patient's NHS number, local id or
+		// postcode (rule CDS-004): it must reach no outcome, table or log,
+		// so the verdict names the record by submission and line only.
+		recordID, hdr.RecordKey = "", ""
+		m.Key = []byte(hdr.GetSubmissionId())
+	}
 	if spec.HasErrors(failures) {
-		return nil, s.reject(m, hdr, rec.GetCdsUniqueIdentifier(), rec.GetProviderCode(), failures)
+		return nil, s.reject(m, hdr, recordID, rec.GetProviderCode(), failures)
 	}
 	v, err := proto.Marshal(&dmicv1.ValidatedRecord{Header: hdr, Record: rec, Warnings: failures})
 	if err != nil {
@@ -126,7 +134,7 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 	if len(failures) > 0 {
 		outcome = validationv1.Outcome_OUTCOME_WARNED
 	}
-	verdict, err := s.verdict(hdr, rec.GetCdsUniqueIdentifier(), rec.GetProviderCode(), outcome, failures)
+	verdict, err := s.verdict(hdr, recordID, rec.GetProviderCode(), outcome, failures)
 	if err != nil {
 		return nil, err
 	}

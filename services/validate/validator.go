@@ -17,7 +17,7 @@ type ValidatorConfig struct {
 	// ReferenceDir is the folder of reference data whose GP practices
 	// (epraccur.csv) back rule ORG-006 and whose NHS England service codes
 	// by year (cam_service_codes_2024-25_2025-26.csv) back rule CODE-031,
-	// and whose HRG4+ list (hrg4_codes_2020-21_to_2025-26.csv) rule CLIN-006;
+	// and whose HRG4+ list (hrg4_codes_2020-21_to_2025-26.csv) rule CLIN-008;
 	// "" leaves all three unchecked.
 	ReferenceDir string
 	// SpecFiles are specification documents to add to the built-in ones, as

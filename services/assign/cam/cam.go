@@ -257,15 +257,10 @@ func (x *run) hostArea() *hostArea {
 	return &x.host
 }
 
-// notRegistered reports the GP practice default codes (p.11): not known,
-// not applicable, no registered practice, and the Data Dictionary's
-// G9999981 (no registered GP).
+// notRegistered reports a missing GP practice code or one of the default
+// codes (p.11; refdata.PracticeDefaultCode, the one list).
 func notRegistered(code string) bool {
-	switch code {
-	case "", "V81999", "V81998", "V81997", "G9999981":
-		return true
-	}
-	return false
+	return code == "" || refdata.PracticeDefaultCode(code)
 }
 
 // practice is the patient's GP practice and whether it was active or

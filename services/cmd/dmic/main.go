@@ -60,7 +60,7 @@ func validateCmd(ctx context.Context, clk clock.Clock, args []string, stdin io.R
 	source := fs.String("source", "provider", "provider, or national (the SUS extract).")
 	submitter := fs.String("submitter", "", "Submitter organisation code (default: each record's provider code).")
 	format := fs.String("format", "", "ndjson or csv (default: from the file name; .csv is CSV, anything else NDJSON).")
-	refDir := fs.String("reference-dir", "", "Reference data folder (the platform's); enables the rules that need it: ORG-006 (GP practice known), CODE-031 (service code of the year), CLIN-006 (HRG4+ code in force). Use the same data as the platform to get the same report.")
+	refDir := fs.String("reference-dir", "", "Reference data folder (the platform's); enables the rules that need it: ORG-006 (GP practice known), CODE-031 (service code of the year), CLIN-008 (HRG4+ code in force). Use the same data as the platform to get the same report.")
 	asOf := fs.String("as-of", "", "Day of receipt, YYYY-MM-DD, which picks the specification version in effect (default today).")
 	limit := fs.Int("limit", 100, "Failing records to list.")
 	output := fs.String("o", "text", "Report format: text or json.")

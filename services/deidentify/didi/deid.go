@@ -92,6 +92,19 @@ var (
 	errNoActivity = errors.New("deid: record has no activity (only a delete may omit it)")
 )
 
+// IdentifierError is Deidentify's refusal of a record that carries one of
+// its patient's identifiers (NHS number, local patient identifier, postcode)
+// in a field that would outlive de-identification (record.IdentifierField):
+// the record id, a spell or attendance id, a code list a provider misused.
+// Nothing of such a record may pass, so it is refused whole, whatever
+// validation made of it (a national record's warnings pass). It names the
+// field, never the value.
+type IdentifierError struct{ Field string }
+
+func (e *IdentifierError) Error() string {
+	return "deid: field " + e.Field + " holds a patient identifier (NHS number, local patient identifier or postcode)"
+}
+
 // Deidentifier turns validated records into de-identified activities. It
 // holds Pseudonymisers, so it is NOT safe for concurrent use: make one per
 // goroutine (they can share the KeySource and the Reference).
@@ -125,9 +138,10 @@ func NewDeidentifier(keys KeySource, ref *refdata.Reference) *Deidentifier {
 // postcode. A missing or impossible date of birth leaves the age unknown:
 // age_band "" and 0 years (validation, not this stage, rejects records).
 //
-// It returns an error only when the record cannot be read as an activity
-// of dataset ds (nil, no activity, or an activity of another dataset; ds
-// DATASET_UNSPECIFIED accepts any). Errors never contain field values.
+// It returns an error when the record cannot be read as an activity of
+// dataset ds (nil, no activity, or an activity of another dataset; ds
+// DATASET_UNSPECIFIED accepts any), and an *IdentifierError when a field it
+// would keep holds a patient identifier. Errors never contain field values.
 func (d *Deidentifier) Deidentify(ds dmicv1.Dataset, r *dmicv1.CommissioningRecord) (*dmicv1.DeidentifiedActivity, error) {
 	if r == nil {
 		return nil, errNilRecord
@@ -172,6 +186,9 @@ func (d *Deidentifier) Deidentify(ds dmicv1.Dataset, r *dmicv1.CommissioningReco
 	}
 	if got != dmicv1.Dataset_DATASET_UNSPECIFIED && ds != dmicv1.Dataset_DATASET_UNSPECIFIED && got != ds {
 		return nil, fmt.Errorf("deid: record holds a %s activity but the dataset is %s", datasetName(got), datasetName(ds))
+	}
+	if f := record.IdentifierField(r); f != "" {
+		return nil, &IdentifierError{Field: f}
 	}
 	// The activity date, by its one rule (package record), which
 	// validation's DOB-003 also reads: the age and the postcode are taken

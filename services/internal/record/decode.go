@@ -241,16 +241,40 @@ func failEntry(entries []entry, e *entry, rule, msg string) *DecodeError {
 }
 
 // withRecordID adds the record's id, when one can be read, so the provider
-// learns which record failed. The CDS unique identifier is not patient
-// identifiable (the format forbids it to contain the NHS number).
+// learns which record failed. The format forbids the CDS unique identifier
+// to hold the patient's NHS number or local id (HoldsPatientIdentifier): an
+// id that does is left out, because the error reaches the validation
+// outcomes, the rejections table and the log.
 func withRecordID(entries []entry, de *DecodeError) *DecodeError {
-	for i := len(entries) - 1; i >= 0; i-- {
-		if e := &entries[i]; e.f != nil && e.f.name == fieldUID {
-			if v, ok := e.text(); ok && len(v) <= 64 {
-				de.RecordID = v
-			}
-			break
+	uid := -1
+	var p dmicv1.Patient
+	for i := range entries {
+		e := &entries[i]
+		if e.f == nil {
+			continue
 		}
+		if e.f.name == fieldUID {
+			uid = i
+			continue
+		}
+		v, ok := e.text()
+		if !ok {
+			continue
+		}
+		switch e.f.name {
+		case "nhs_number":
+			p.NhsNumber = v
+		case "local_patient_identifier":
+			p.LocalPatientIdentifier = v
+		case "postcode_of_usual_address":
+			p.PostcodeOfUsualAddress = v
+		}
+	}
+	if uid < 0 {
+		return de
+	}
+	if v, ok := entries[uid].text(); ok && len(v) <= 64 && !HoldsPatientIdentifier(v, &p) {
+		de.RecordID = v
 	}
 	return de
 }

@@ -79,6 +79,10 @@ type table struct {
 	// order lists each dataset's fields in canonical (encoding) order; the
 	// unspecified dataset's entry lists every field once.
 	order [numDatasets][]*field
+	// kept lists each dataset's text fields other than the patient's own,
+	// in canonical order: the fields that outlive de-identification, which
+	// IdentifierField searches.
+	kept [numDatasets][]*field
 }
 
 var fields = buildTable()
@@ -207,6 +211,13 @@ func buildTable() *table {
 			f.setStr[d], f.getStr[d] = sp.setS, sp.getS
 			f.setInt[d], f.getInt[d] = sp.setI, sp.getI
 			t.order[d] = append(t.order[d], f)
+		}
+	}
+	for d := apc; d <= lf; d++ {
+		for _, f := range t.order[d] {
+			if f.getStr[d] != nil && !patientFields[f.name] {
+				t.kept[d] = append(t.kept[d], f)
+			}
 		}
 	}
 	return t

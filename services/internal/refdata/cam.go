@@ -433,6 +433,15 @@ func (r *Reference) ServiceCodeListed(year, code string) (listed, haveYear bool)
 	return listed, true
 }
 
+// ServiceCodeEnd is the Effective_To date (YYYY-MM-DD) of code's line in
+// the service code list of financial year year ("25/26"): "" when the line
+// has none or the list has no such code (validation rule CODE-032,
+// spec.ServiceCodeDirectory). Case and surrounding spaces are ignored.
+func (r *Reference) ServiceCodeEnd(year, code string) string {
+	s, _ := r.ServiceCode(year, code)
+	return s.To
+}
+
 // ServiceCodeYears lists the financial years the service code table covers.
 func (r *Reference) ServiceCodeYears() []string {
 	if r.cam == nil {

@@ -295,6 +295,23 @@ func New(practices []Practice, areas []Area, subs []SubICB, trusts []Trust, imd 
 	return r
 }
 
+// PracticeDefaultCode reports whether code is a default code of GENERAL
+// MEDICAL PRACTICE CODE (PATIENT REGISTRATION), which names no practice:
+// V81999 (practice not known), V81998 (not applicable), V81997 (no registered
+// practice), all three read by CAM 2025/26 (guidance p.11), and G9999981 (no
+// registered GP: the Data Dictionary's default-codes table, domain brief
+// section 2), which providers send in the same field. It is the one list:
+// validation accepts these codes as well formed and never looks them up
+// (ORG-002, ORG-006), and commissioner assignment places such a patient by
+// postcode. Exact match: the codes are upper case in the Data Dictionary.
+func PracticeDefaultCode(code string) bool {
+	switch code {
+	case "V81999", "V81998", "V81997", "G9999981":
+		return true
+	}
+	return false
+}
+
 // Practice looks up a GP practice by its ODS code (case-insensitive).
 func (r *Reference) Practice(code string) (Practice, bool) {
 	p, ok := r.practices[upperTrim(code)]

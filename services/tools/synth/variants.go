@@ -200,7 +200,7 @@ func (g *generator) otherThan(v string, list []string) string {
 
 // hrgNeighbours gives each HRG synth emits a neighbour that is also current
 // in the published HRG4+ list (reference file 21), so that a national copy's
-// different HRG is a real code and passes CLIN-006: another complication or
+// different HRG is a real code and passes CLIN-008: another complication or
 // age split (HN12A -> HN12B), or the next HRG of the subchapter. Validation's
 // TestSynthRecordsMatchInjectedFaults checks every good record against the list.
 var hrgNeighbours = map[string]string{

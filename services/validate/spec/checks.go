@@ -7,6 +7,7 @@ import (
 	"github.com/dmic-nhs/dmic/services/internal/clock"
 	"github.com/dmic-nhs/dmic/services/internal/nhs"
 	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
 // The fixed set of checks a specification's rules choose from. Adding a
@@ -34,6 +35,8 @@ const (
 	chkMinInt
 	chkServiceCodeInYear
 	chkHRGValid
+	chkServiceCodeNotRetired
+	chkNoPatientIdentifier
 )
 
 // arity says how a check uses its rule's fields.
@@ -150,7 +153,7 @@ var checkDefs = []checkDef{
 	{name: "not_in", kind: chkNotIn, required: pValues,
 		doc: "The value is not one of `values`."},
 	{name: "practice_known", kind: chkPracticeKnown, optional: pExcept,
-		doc: "The GP practice is in dmic's reference data (ODS epraccur). Codes in `except` (the default codes) are not looked up. Not checked where no reference data is loaded."},
+		doc: "The GP practice is in dmic's reference data (ODS epraccur). The default codes (`V81999`, `V81998`, `V81997`, `G9999981`) name no practice and are never looked up; nor are codes in `except`. Not checked where no reference data is loaded."},
 	{name: "unique_in_submission", kind: chkUniqueInSubmission,
 		doc: "No earlier record of the same submission has the same record id."},
 	{name: "cds_uid_structure", kind: chkCDSUIDStructure, arity: pair,
@@ -161,6 +164,10 @@ var checkDefs = []checkDef{
 		doc: "The service code is in NHS England's list of service codes for the financial year (1 April to 31 March) of the record's CAM date, the date commissioner assignment applies at (CAM 2025/26 guidance, p.6): apc the spell's discharge date (the spell's start date for CDS types 180-200 or when there is no discharge date), outpatient `appointment_date`, emergency care `ec_arrival_date`, local flow `activity_date`. Not checked where no reference data is loaded, or the reference data has no list for that year (dmic's has 2024/25 and 2025/26), or the record has no such date."},
 	{name: "hrg_valid", kind: chkHRGValid,
 		doc: "The HRG is in the National Casemix Office's HRG4+ code list (Code to Group, 2020/21 to 2025/26) and in a grouper release in force on the record's activity date (apc `end_date_episode`, else `start_date_episode`; `appointment_date`; `ec_arrival_date`; `activity_date`): a code the list retired (its Valid_To) fails after that day, and a code first grouped later fails before its Valid_From. After the latest release its codes stay valid. Not checked where no reference data is loaded, or the activity date is missing or before the list's first release (2020-04-01)."},
+	{name: "service_code_not_retired", kind: chkServiceCodeNotRetired,
+		doc: "The service code's line in the list of the financial year of the record's CAM date (as `service_code_in_year`) has not ended before that date: its `Effective_To` is empty or on or after it. The year's list keeps some retired lines (the 2024/25 list, 26: `NCBPH26E` ended 2021-03-31), so such a code passes `service_code_in_year`, but commissioner assignment reads a line that ended before the year as no service line of the year (docs/commissioner-assignment.md, choice 21). Not checked where `service_code_in_year` is not, or the code is not in the year's list."},
+	{name: "no_patient_identifier", kind: chkNoPatientIdentifier,
+		doc: "The value holds none of the record's own patient identifiers: its NHS number (when 10 digits, not one digit repeated), its local patient identifier (when at least 6 letters and digits) or its postcode of usual address (not a ZZ99 pseudo-postcode). Case and any character but letters and digits are ignored on both sides (`B-RJ7-943-476-5919` holds `9434765919`). The date of birth is not searched for: dates belong in record ids, and a baby's date of birth is its admission date. The CDS UNIQUE IDENTIFIER must not contain the NHS number or local patient identifier (NHS Data Dictionary), and the record ids are kept after de-identification, where no identifier may be."},
 }
 
 func checkByName(name string) (checkDef, bool) {
@@ -444,13 +451,18 @@ func (ru *rule) passes(v string, i int, vs *values, env *checkEnv) bool {
 	case chkNotIn:
 		return !inList(ru.values, v)
 	case chkPracticeKnown:
-		return env.practices == nil || inList(ru.values, v) || env.practices.KnownPractice(v)
+		// A default code names no practice, so it is never looked up.
+		return env.practices == nil || refdata.PracticeDefaultCode(v) || inList(ru.values, v) || env.practices.KnownPractice(v)
 	case chkUniqueInSubmission:
 		return env.dupLine <= 0
 	case chkServiceCodeInYear:
 		return env.serviceCodeListed(v)
 	case chkHRGValid:
 		return env.hrgValid(v)
+	case chkServiceCodeNotRetired:
+		return !env.serviceCodeRetired(v)
+	case chkNoPatientIdentifier:
+		return !record.HoldsPatientIdentifier(v, env.rec.GetPatient())
 	}
 	return true
 }
@@ -477,6 +489,21 @@ func (e *checkEnv) hrgValid(code string) bool {
 	}
 	valid, covered := e.hrgs.HRGValidOn(code, record.ActivityDate(e.rec))
 	return valid || !covered
+}
+
+// serviceCodeRetired reports whether code's line in the list of the year of
+// the record's CAM date ended (Effective_To) before that date; false when it
+// cannot be told.
+func (e *checkEnv) serviceCodeRetired(code string) bool {
+	if e.services == nil {
+		return false
+	}
+	day, ok := parseDate(record.CAMDate(e.rec, record.ActivityDate(e.rec)))
+	if !ok {
+		return false
+	}
+	end, ok := parseDate(e.services.ServiceCodeEnd(financialYear(day), code))
+	return ok && end < day
 }
 
 // financialYear names the financial year (1 April to 31 March) of a date

@@ -52,7 +52,14 @@ func Document(specs []*Spec) string {
 	w("- A delete (`cds_update_type` `1`) needs only the fields marked *also on a delete*; the other rules still check any value a delete carries (a delete's whole numbers are not checked: an absent number reads 0).\n")
 	w("- Rules other than the obligations check a field only when it has a value.\n")
 	w("- Dates are calendar dates `YYYY-MM-DD`. \"In the future\" means after today's date in England (Europe/London).\n")
-	w("- A postcode that passes its format rule is stored in its canonical form: upper case, one space before the last three characters (`sw1a1aa` becomes `SW1A 1AA`).\n\n")
+	w("- A postcode that passes its format rule is stored in its canonical form: upper case, one space before the last three characters (`sw1a1aa` becomes `SW1A 1AA`).\n")
+	w("- A record whose CDS unique identifier holds the patient's NHS number, local patient identifier or postcode (`CDS-004`) is reported by submission and line only, without its record id, so that the report does not carry the identifier.\n\n")
+	w("## Readings of the sources\n\n")
+	w("Where the NHS Data Dictionary, the CAM guidance and dmic's domain brief are silent or disagree, the specifications read them so:\n\n")
+	for _, c := range readings {
+		w("- %s\n", c)
+	}
+	w("\n")
 
 	w("## Decoder rules\n\n")
 	w("These apply while a line is read, before any specification; only the first problem of a line is reported.\n\n")
@@ -267,4 +274,17 @@ func anchor(s *Spec) string {
 func cell(s string) string {
 	s = strings.ReplaceAll(s, "|", `\|`)
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// readings are the choices the specifications make where their sources are
+// silent or disagree, published with them so that a provider can see why.
+var readings = []string{
+	"**ICD-10 and OPCS-4 codes** have the Data Dictionary's lengths (change notice 1496, \"Clinical Coding\"): ICD-10 min an4 max an6, an undivided three-character code filled with `X` (`I10X`; a bare `I10` is refused), an optional fifth character (digit or `-`) and then an asterisk/dagger indicator `A`/`D`; OPCS-4 exactly a letter and 3 digits (`W37` is refused). Earlier versions of these pages accepted three-character codes of both. The secondary lists (`;`-separated) are held to the same forms code by code, as warnings (`CLIN-006`, `CLIN-007`): commissioner assignment's infertility step reads them, but a bad secondary code does not make the activity unusable.",
+	"**`G9999981`** (no registered GP) is accepted in `general_medical_practice_code` as a default code, like `V81999`, `V81998` and `V81997`, though it is 8 characters: the Data Dictionary's default-codes table lists it, and commissioner assignment reads it as no registered practice (it places the patient by postcode). Default codes are never looked up in the practice reference data (`ORG-006`).",
+	"**Gender**: one code list for PERSON GENDER CODE CURRENT (`0`, `1`, `2`, `9`) and PERSON STATED GENDER CODE (`1`, `2`, `9`, `X`), since the record carries one field for either; a code in neither is a warning (`CODE-003`).",
+	"**SOURCE OF ADMISSION and DISCHARGE DESTINATION** accept the Data Dictionary codes the domain brief leaves out (`39`, `48`, `69`, `84`) besides the ones it lists.",
+	"**The activity date** that the date of birth is checked against (`DOB-003`) is the APC episode end (the episode start when there is none), the outpatient appointment date, the emergency care arrival date and the local flow's activity date: the CDS activity dates. The CAM date that `CODE-031` and `CODE-032` use is commissioner assignment's (the APC spell's discharge).",
+	"**A retired service line** (`CODE-032`): NHS England's list of a year keeps some lines that ended before it (`Effective_To`). Such a code is in the year's list, so `CODE-031` passes it, but commissioner assignment reads a line that ended before the year as no line of the year. It is a warning, not an error: the code is a published code of the year and the activity must still be commissioned (by the population steps), so rejecting it would lose the record, while the warning tells the provider to check its service line.",
+	"**Identifiers in other fields** (`CDS-004`, `PID-001`): the Data Dictionary forbids the CDS unique identifier to contain the NHS number or local patient identifier. dmic keeps the identifier, spell and attendance ids and the code lists after de-identification, so the same is required of them, and of the postcode. The date of birth is not searched for (dates belong in ids; a baby's date of birth is its admission date); a local patient identifier shorter than 6 letters and digits is not searched for (it would be found by chance). Both are errors from providers and on national records, because de-identification refuses such a record anyway (`DEID-002`).",
+	"**PRIME RECIPIENT, PROTOCOL IDENTIFIER and CONSULTANT CODE** are not fields of dmic's record format: the submission's identity and the recipient are the caller's certificate, only net change (`cds_update_type` `9` / `1`) is supported, and no rule reads a consultant. The commissioner code's default codes `Q99` and `X98`, which are not commissioner codes, are a warning (`ORG-005`): commissioner assignment derives the commissioner anyway.",
 }

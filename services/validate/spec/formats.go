@@ -1,10 +1,12 @@
 package spec
 
 import (
+	"strings"
 	"time"
 
 	"github.com/dmic-nhs/dmic/services/internal/nhs"
 	"github.com/dmic-nhs/dmic/services/internal/record"
+	"github.com/dmic-nhs/dmic/services/internal/refdata"
 )
 
 // The formats a "format" rule can require of a field, by the name a
@@ -23,6 +25,8 @@ const (
 	fmtCommissionerCode
 	fmtICD10
 	fmtOPCS4
+	fmtICD10List
+	fmtOPCS4List
 	fmtHRG
 	fmtSNOMEDCT
 	fmtCDSUniqueIdentifier
@@ -44,10 +48,12 @@ var formatDefs = []formatDef{
 	{"postcode", fmtPostcode, "a UK postcode, case, spaces and tabs ignored (any other character is refused): outward code `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A` (first letter not Q, V or X; second letter not I, J or Z), inward code `9AA` (letters not C, I, K, M, O or V); also `GIR 0AA` and the pseudo-postcodes `ZZ99` + digit + letter + `Z` (`ZZ99 3VZ` no fixed abode, `ZZ99 3WZ` not known, `ZZ99 6CZ` India, ...). An accepted postcode is stored in its one-space upper-case form"},
 	{"org_code", fmtOrgCode, "an organisation code: 3 to 5 letters and digits"},
 	{"site_code", fmtSiteCode, "a site code: 5 to 9 letters and digits (an NHS trust site is the trust code and 2 more characters, `RJ701`)"},
-	{"practice_code", fmtPracticeCode, "a GP practice code: an upper-case letter and 5 digits; a Channel Islands practice, `GUE`, `JER` or `ALD` and 3 digits (ODS codes of Guernsey, Jersey and Alderney, which CAM step B reads: guidance p.29); or a default code `V81999` (not known), `V81998` (not applicable), `V81997` (not registered)"},
+	{"practice_code", fmtPracticeCode, "a GP practice code: an upper-case letter and 5 digits; a Channel Islands practice, `GUE`, `JER` or `ALD` and 3 digits (ODS codes of Guernsey, Jersey and Alderney, which CAM step B reads: guidance p.29); or a default code `V81999` (not known), `V81998` (not applicable), `V81997` (no registered practice), `G9999981` (no registered GP)"},
 	{"commissioner_code", fmtCommissionerCode, "a commissioner code: 3 to 5 letters and digits"},
-	{"icd10", fmtICD10, "an ICD-10 code without the dot: an upper-case letter, 2 digits, and optionally a fourth character that is a digit or `X` (`I219`, `I10X`, `J45`)"},
-	{"opcs4", fmtOPCS4, "an OPCS-4 code without the dot: an upper-case letter and 2 or 3 digits (`W371`, `W37`)"},
+	{"icd10", fmtICD10, "an ICD-10 code without the dot, 4 to 6 characters (NHS Data Dictionary, ICD-10 format min an4 max an6): an upper-case letter, 2 digits and a fourth character that is a digit or the filler `X` of an undivided three-character code (`I219`, `I10X`; `J45` and `I21.9` are refused); then optionally a fifth character, a digit or the filler `-`, and after it a sixth, `A` (asterisk) or `D` (dagger) (`A170-D`)"},
+	{"opcs4", fmtOPCS4, "an OPCS-4 code without the dot, exactly 4 characters (NHS Data Dictionary, OPCS-4 format an4): an upper-case letter and 3 digits (`W371`; `W37` and `W37.1` are refused)"},
+	{"icd10_list", fmtICD10List, "ICD-10 codes (as `icd10`) separated by `;`, with no empty element and no spaces (`E119;I10X`)"},
+	{"opcs4_list", fmtOPCS4List, "OPCS-4 codes (as `opcs4`) separated by `;`, with no empty element and no spaces (`K634;Y981`)"},
 	{"hrg", fmtHRG, "an HRG4+ code: 2 upper-case letters, 2 digits, 1 upper-case letter (`HN12A`)"},
 	{"snomed_ct", fmtSNOMEDCT, "a SNOMED CT concept id: 6 to 18 digits, not starting with 0"},
 	{"cds_unique_identifier", fmtCDSUniqueIdentifier, "at most 35 characters of `A–Z`, `a–z`, `0–9` and `-`"},
@@ -88,7 +94,11 @@ func formatValid(k formatKind, length int, s string) bool {
 	case fmtICD10:
 		return icd10Valid(s)
 	case fmtOPCS4:
-		return (len(s) == 3 || len(s) == 4) && isLetter(s[0]) && allDigits(s[1:])
+		return opcs4Valid(s)
+	case fmtICD10List:
+		return eachValid(s, icd10Valid)
+	case fmtOPCS4List:
+		return eachValid(s, opcs4Valid)
 	case fmtHRG:
 		return len(s) == 5 && isLetter(s[0]) && isLetter(s[1]) && isDigit(s[2]) && isDigit(s[3]) && isLetter(s[4])
 	case fmtSNOMEDCT:
@@ -189,16 +199,11 @@ func uniqueIdentifierValid(s string) bool {
 	return true
 }
 
-// practiceDefaults are the GP practice default codes: not known, not
-// applicable, and not registered.
-var practiceDefaults = [...]string{"V81999", "V81998", "V81997"}
-
-// practiceCodeValid: a letter and five digits, or a default code.
+// practiceCodeValid: a letter and five digits, a Channel Islands practice,
+// or a default code (refdata.PracticeDefaultCode, the one list).
 func practiceCodeValid(s string) bool {
-	for _, d := range practiceDefaults {
-		if s == d {
-			return true
-		}
+	if refdata.PracticeDefaultCode(s) {
+		return true
 	}
 	if len(s) != 6 {
 		return false
@@ -212,16 +217,44 @@ func practiceCodeValid(s string) bool {
 	return isLetter(s[0]) && allDigits(s[1:])
 }
 
-// icd10Valid: letter, two digits, and an optional fourth character that is a
-// digit or X (the filler of a three-character code).
+// icd10Valid: the Data Dictionary's ICD-10 form (min an4 max an6; DDCN 1496,
+// "Clinical Coding"): letter, two digits, a fourth character that is a digit
+// or X (the filler of an undivided three-character code, so a bare
+// three-character code is not the form), then an optional fifth character (a
+// digit, or "-" where none is used) and, only after it, an optional sixth:
+// the asterisk (A) or dagger (D) indicator.
 func icd10Valid(s string) bool {
-	if len(s) != 3 && len(s) != 4 {
+	if len(s) < 4 || len(s) > 6 {
 		return false
 	}
-	if !isLetter(s[0]) || !isDigit(s[1]) || !isDigit(s[2]) {
+	if !isLetter(s[0]) || !isDigit(s[1]) || !isDigit(s[2]) || !isDigit(s[3]) && s[3] != 'X' {
 		return false
 	}
-	return len(s) == 3 || isDigit(s[3]) || s[3] == 'X'
+	if len(s) >= 5 && !isDigit(s[4]) && s[4] != '-' {
+		return false
+	}
+	return len(s) < 6 || s[5] == 'A' || s[5] == 'D'
+}
+
+// opcs4Valid: the Data Dictionary's OPCS-4 form, an4: a letter and three
+// digits, no dot.
+func opcs4Valid(s string) bool {
+	return len(s) == 4 && isLetter(s[0]) && allDigits(s[1:])
+}
+
+// eachValid reports whether every ";"-separated element of s is valid; an
+// empty element (";;", a trailing ";") is not.
+func eachValid(s string, valid func(string) bool) bool {
+	for {
+		i := strings.IndexByte(s, ';')
+		if i < 0 {
+			return valid(s)
+		}
+		if !valid(s[:i]) {
+			return false
+		}
+		s = s[i+1:]
+	}
 }
 
 func inList(list []string, s string) bool {

@@ -43,7 +43,7 @@ func TestSmallFormats(t *testing.T) {
 			t.Errorf("timeValid(%q) != %v", s, want)
 		}
 	}
-	for s, want := range map[string]bool{"H85001": true, "V81999": true, "V81998": true, "V81997": true, "h85001": false, "H8500": false, "HH5001": false, "H850011": false, "G9999981": false, "GUE010": true, "JER002": true, "ALD200": true, "ABC123": false, "GUE01": false, "JERX02": false} {
+	for s, want := range map[string]bool{"H85001": true, "V81999": true, "V81998": true, "V81997": true, "h85001": false, "H8500": false, "HH5001": false, "H850011": false, "G9999981": true, "GUE010": true, "JER002": true, "ALD200": true, "ABC123": false, "GUE01": false, "JERX02": false} {
 		if practiceCodeValid(s) != want {
 			t.Errorf("practiceCodeValid(%q) != %v", s, want)
 		}
@@ -69,10 +69,12 @@ func TestFormats(t *testing.T) {
 		{"postcode", 0, []string{"SW1A 1AA", "sw1a1aa", "ZZ99 3VZ", "zz996cz", "GIR 0AA"}, []string{"Q1 1AA", "SW1A 1CA", "SM1 A2B", "ZZ99 3AB"}},
 		{"org_code", 0, []string{"RJ7", "NT401", "rj7"}, []string{"RJ", "RJ7001", "RJ-7"}},
 		{"site_code", 0, []string{"RJ701", "RJ7010000"}, []string{"RJ70", "RJ70100000", "RJ7-01"}},
-		{"practice_code", 0, []string{"H85001", "V81999", "V81998", "V81997", "JER002"}, []string{"h85001", "H8500", "HH5001", "H850011", "G9999981", "ABC123", "jer002"}},
+		{"practice_code", 0, []string{"H85001", "V81999", "V81998", "V81997", "G9999981", "JER002"}, []string{"h85001", "H8500", "HH5001", "H850011", "G9999982", "ABC123", "jer002"}},
 		{"commissioner_code", 0, []string{"36L", "W2U3Z", "VPP00", "Q99"}, []string{"36", "W2U3ZZ", "36 L"}},
-		{"icd10", 0, []string{"I219", "I10X", "J45", "N40X", "Z380"}, []string{"I21.9", "i219", "I2", "I2199", "I21A", "121"}},
-		{"opcs4", 0, []string{"W371", "W37", "K634"}, []string{"W3", "W3711", "w371", "W37A", "1371"}},
+		{"icd10", 0, []string{"I219", "I10X", "N40X", "Z380", "I2191", "I219-", "A170-D", "G01X-A"}, []string{"J45", "I21.9", "i219", "I2", "I21A", "121", "I219A", "I219-X", "I2191D1"}},
+		{"icd10_list", 0, []string{"I219", "E119;I10X", "A170-D;Z380"}, []string{"E119;", ";E119", "E119;;I10X", "E119; I10X", "E119,I10X", "E119;J45"}},
+		{"opcs4_list", 0, []string{"K634", "K634;Y981"}, []string{"K634;", "K634;Y98", "K634 Y981", "K634;y981"}},
+		{"opcs4", 0, []string{"W371", "K634"}, []string{"W37", "W3", "W3711", "w371", "W37A", "1371", "W37.1"}},
 		{"hrg", 0, []string{"HN12A", "VB09Z", "UZ01Z"}, []string{"HN12", "hn12a", "HN1A2", "H112A", "HN12AA"}},
 		{"snomed_ct", 0, []string{"29857009", "267036007", "123456", "123456789012345678"}, []string{"12345", "1234567890123456789", "029857009", "2985700X"}},
 		{"cds_unique_identifier", 0, []string{"BRJ7-0001", "B" + fmt.Sprintf("%034d", 0)}, []string{"B" + fmt.Sprintf("%035d", 0), "BRJ7_0001", "BRJ7 0001", "BRJ7é"}},

@@ -392,18 +392,53 @@ func ruleCases() []ruleCase {
 		{name: "point of delivery unknown", d: lf, mutate: func(r *recT) { r.GetLocalFlow().PointOfDeliveryCode = "XYZ" },
 			want: []want{w("CODE-017", "point_of_delivery_code")}},
 		{name: "point of delivery DRUG", d: lf, mutate: func(r *recT) { r.GetLocalFlow().PointOfDeliveryCode = "DRUG" }},
+		// CODE-032: a line of the year's list that ended before the CAM
+		// date (NCBPH26E ended 2021-03-31 in the 24/25 list).
+		{name: "service code retired line", all: true, mutate: camCode("2024-06-15", "NCBPH26E"), services: retiredLines{camLists},
+			want: []want{w("CODE-032", "service_code")}},
+		{name: "service code open line", all: true, mutate: camCode("2024-06-15", "NCBPS01C"), services: retiredLines{camLists}},
+		// CDS-004 and PID-001: the patient's identifiers in the record id or
+		// another kept field (CDS UNIQUE IDENTIFIER must not contain them).
+		{name: "uid holds the NHS number or postcode", all: true, mutate: func(r *recT) {
+			id := r.Patient.NhsNumber // the local flow has none: its postcode
+			if id == "" {
+				id = strings.ReplaceAll(r.Patient.PostcodeOfUsualAddress, " ", "")
+			}
+			r.CdsUniqueIdentifier = "B" + r.ProviderCode + id
+		}, want: []want{e("CDS-004", "cds_unique_identifier")}},
+		{name: "spell number is the NHS number", d: apc, mutate: func(r *recT) { r.GetApc().HospitalProviderSpellNumber = r.Patient.NhsNumber },
+			want: []want{e("PID-001", "hospital_provider_spell_number")}},
+		{name: "attendance id holds the NHS number", d: op, mutate: func(r *recT) { r.GetOutpatient().AttendanceIdentifier = "OP" + r.Patient.NhsNumber },
+			want: []want{e("PID-001", "attendance_identifier")}},
+		{name: "ec attendance id is the NHS number", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().EcAttendanceIdentifier = r.Patient.NhsNumber },
+			want: []want{e("PID-001", "ec_attendance_identifier")}},
+		// The national specification reads no outpatient diagnosis.
+		{name: "outpatient icd with a dot", d: op, mutate: func(r *recT) { r.GetOutpatient().PrimaryDiagnosisIcd = "I21.9" },
+			want: []want{e("CLIN-001", "primary_diagnosis_icd")}, nat: none},
+		// CLIN-006, CLIN-007: the secondary code lists, element by element.
+		{name: "secondary diagnosis with a dot", d: apc, mutate: func(r *recT) { r.GetApc().SecondaryDiagnosesIcd = "E119;I10.X" },
+			want: []want{w("CLIN-006", "secondary_diagnoses_icd")}},
+		{name: "secondary diagnoses", d: op, mutate: func(r *recT) { r.GetOutpatient().SecondaryDiagnosesIcd = "E119;I10X" }},
+		{name: "secondary diagnosis of three characters", d: op, mutate: func(r *recT) { r.GetOutpatient().SecondaryDiagnosesIcd = "E119;I10" },
+			want: []want{w("CLIN-006", "secondary_diagnoses_icd")}},
+		{name: "secondary procedure of three characters", d: op, mutate: func(r *recT) { r.GetOutpatient().SecondaryProceduresOpcs = "K634;Y98" },
+			want: []want{w("CLIN-007", "secondary_procedures_opcs")}},
+		{name: "secondary procedures, empty element", d: apc, mutate: func(r *recT) { r.GetApc().SecondaryProceduresOpcs = "K634;" },
+			want: []want{w("CLIN-007", "secondary_procedures_opcs")}},
 		// CLIN-001..005
 		{name: "icd with a dot", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryDiagnosisIcd = "I21.9" },
 			want: []want{e("CLIN-001", "primary_diagnosis_icd")}, nat: []want{w("CLIN-001", "primary_diagnosis_icd")}},
 		{name: "icd lower case", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryDiagnosisIcd = "i219" },
 			want: []want{e("CLIN-001", "primary_diagnosis_icd")}, nat: []want{w("CLIN-001", "primary_diagnosis_icd")}},
 		{name: "icd three characters and X", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryDiagnosisIcd = "I10X" }},
-		{name: "icd three characters", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryDiagnosisIcd = "J45" }},
+		{name: "icd three characters", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryDiagnosisIcd = "J45" },
+			want: []want{e("CLIN-001", "primary_diagnosis_icd")}, nat: []want{w("CLIN-001", "primary_diagnosis_icd")}},
 		{name: "opcs too short", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryProcedureOpcs = "W3" },
 			want: []want{e("CLIN-002", "primary_procedure_opcs")}, nat: []want{w("CLIN-002", "primary_procedure_opcs")}},
 		{name: "opcs too long", d: op, mutate: func(r *recT) { r.GetOutpatient().PrimaryProcedureOpcs = "U2011" },
 			want: []want{e("CLIN-002", "primary_procedure_opcs")}, nat: []want{w("CLIN-002", "primary_procedure_opcs")}},
-		{name: "opcs category", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryProcedureOpcs = "W37" }},
+		{name: "opcs category", d: apc, mutate: func(r *recT) { r.GetApc().PrimaryProcedureOpcs = "W37" },
+			want: []want{e("CLIN-002", "primary_procedure_opcs")}, nat: []want{w("CLIN-002", "primary_procedure_opcs")}},
 		{name: "hrg too short", d: apc, mutate: func(r *recT) { r.GetApc().HrgCode = "HN12" },
 			want: []want{e("CLIN-003", "hrg_code")}, nat: []want{w("CLIN-003", "hrg_code")}},
 		{name: "emergency care hrg too short", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().HrgCode = "VB09" },
@@ -413,15 +448,15 @@ func ruleCases() []ruleCase {
 		{name: "hrg ungroupable", all: true, mutate: func(r *recT) { setHRG(r, "UZ01Z") }, want: []want{w("CLIN-004", "hrg_code")}},
 		{name: "hrg too long", all: true, mutate: func(r *recT) { setHRG(r, "HN12AB") },
 			want: []want{e("CLIN-003", "hrg_code")}, nat: []want{w("CLIN-003", "hrg_code")}},
-		// CLIN-006: the HRG is a code of the HRG4+ list (the National
+		// CLIN-008: the HRG is a code of the HRG4+ list (the National
 		// Casemix Office's Code to Group, 2020/21 to 2025/26, reference file
 		// 21) in a grouper release in force on the activity date. The list
 		// is the published one, as reference/sample copies it.
 		{name: "hrg of the list", all: true, hrgs: publishedHRGs(), mutate: hrgOn("2025-06-15", "FF37D")},
 		{name: "hrg of no release", all: true, hrgs: publishedHRGs(), mutate: hrgOn("2025-06-15", "FF10B"),
-			want: []want{w("CLIN-006", "hrg_code")}},
+			want: []want{w("CLIN-008", "hrg_code")}},
 		{name: "hrg retired", all: true, hrgs: publishedHRGs(), mutate: hrgOn("2022-04-01", "AB19Z"),
-			want: []want{w("CLIN-006", "hrg_code")}},
+			want: []want{w("CLIN-008", "hrg_code")}},
 		{name: "hrg on its last day", d: op, hrgs: publishedHRGs(), mutate: hrgOn("2022-03-31", "AB19Z")},
 		{name: "hrg before the list", d: apc, hrgs: publishedHRGs(), mutate: hrgOn("2020-03-31", "FF10B")},
 		{name: "hrg after the latest release", d: lf, hrgs: publishedHRGs(), mutate: hrgOn("2026-06-15", "FF37D")},
@@ -544,6 +579,20 @@ type serviceCodeLists map[string]map[string]bool
 func (l serviceCodeLists) ServiceCodeListed(year, code string) (listed, haveYear bool) {
 	codes, ok := l[year]
 	return codes[code], ok
+}
+
+// ServiceCodeEnd: these lists hold no retired line.
+func (l serviceCodeLists) ServiceCodeEnd(year, code string) string { return "" }
+
+// retiredLines are lists in which NCBPH26E's 24/25 line ended on
+// 2021-03-31, as in cam_service_codes_2024-25_2025-26.csv.
+type retiredLines struct{ serviceCodeLists }
+
+func (retiredLines) ServiceCodeEnd(year, code string) string {
+	if year == "24/25" && code == "NCBPH26E" {
+		return "2021-03-31"
+	}
+	return ""
 }
 
 // camLists are a few rows of cam_service_codes_2024-25_2025-26.csv.

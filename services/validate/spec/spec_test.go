@@ -288,7 +288,7 @@ func TestNationalErrorsAreIdentityAndStructure(t *testing.T) {
 			errs = append(errs, r.ID)
 		}
 	}
-	want := []string{"REQ-001", "CDS-001", "DUP-001", "ORG-001", "DATE-004", "NHS-001", "NHS-002", "NHS-003", "DOB-001",
+	want := []string{"REQ-001", "CDS-001", "CDS-004", "PID-001", "DUP-001", "ORG-001", "DATE-004", "NHS-001", "NHS-002", "NHS-003", "DOB-001",
 		"DATE-001", "DATE-003", "DATE-005", "DATE-006", "DATE-007"}
 	if !slices.Equal(errs, want) {
 		t.Errorf("national errors\n got %v\nwant %v", errs, want)

@@ -23,17 +23,21 @@ type PracticeDirectory interface {
 }
 
 // ServiceCodeDirectory is NHS England's list of service codes by financial
-// year (reference file cam_service_codes_2024-25_2025-26.csv), for rule
-// CODE-031. It must be safe for concurrent use.
+// year (reference file cam_service_codes_2024-25_2025-26.csv), for rules
+// CODE-031 and CODE-032. It must be safe for concurrent use.
 type ServiceCodeDirectory interface {
 	// ServiceCodeListed reports whether code is in the list of financial
 	// year year, written as the list writes it ("25/26"), and whether there
 	// is a list of that year at all.
 	ServiceCodeListed(year, code string) (listed, haveYear bool)
+	// ServiceCodeEnd is the Effective_To date (YYYY-MM-DD) of code's line
+	// in the list of year, "" when it has none or is not listed (rule
+	// CODE-032).
+	ServiceCodeEnd(year, code string) string
 }
 
 // HRGDirectory is the National Casemix Office's HRG4+ code list (reference
-// file hrg4_codes_2020-21_to_2025-26.csv), for the hrg_valid rules (CLIN-006).
+// file hrg4_codes_2020-21_to_2025-26.csv), for the hrg_valid rules (CLIN-008).
 // It must be safe for concurrent use.
 type HRGDirectory interface {
 	// HRGValidOn reports whether code is in a grouper release in force on
@@ -83,7 +87,7 @@ func WithLocation(loc *time.Location) Option {
 // WithPractices sets the GP practice reference data of practice_known rules
 // (ORG-006). Without it those rules are not checked. Reference data that is
 // also a ServiceCodeDirectory (refdata.Reference is) backs the
-// service_code_in_year rules (CODE-031) and the hrg_valid rules (CLIN-006)
+// service_code_in_year rules (CODE-031) and the hrg_valid rules (CLIN-008)
 // too, unless WithServiceCodes or WithHRGs says otherwise.
 func WithPractices(p PracticeDirectory) Option {
 	return func(v *Validator) { v.practices = p }
@@ -96,7 +100,7 @@ func WithServiceCodes(s ServiceCodeDirectory) Option {
 	return func(v *Validator) { v.services = s }
 }
 
-// WithHRGs sets the HRG4+ code list of hrg_valid rules (CLIN-006). Without
+// WithHRGs sets the HRG4+ code list of hrg_valid rules (CLIN-008). Without
 // it, and without reference data given to WithPractices that has the list,
 // those rules are not checked.
 func WithHRGs(h HRGDirectory) Option {
