@@ -231,6 +231,14 @@ type rule struct {
 	min     int64
 	missing bool // nhs_status: fail when the number is missing (else present)
 	unless  []string
+	when    *when // nil: every record
+}
+
+// when is a compiled Condition: the slot of its field and the values that
+// select a record.
+type when struct {
+	slot   int
+	values []string
 }
 
 // plan is a specification's rules for one dataset, in document order, and
@@ -339,6 +347,9 @@ func (p *plan) run(env *checkEnv) []*dmicv1.Failure {
 	}
 	for i := range p.rules {
 		ru := &p.rules[i]
+		if ru.when != nil && !inList(ru.when.values, vs.s[ru.when.slot]) {
+			continue
+		}
 		switch ru.kind {
 		case chkMandatory, chkRequired:
 			for j := range ru.ops {

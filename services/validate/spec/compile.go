@@ -316,9 +316,21 @@ func (c *compiler) compileRule(rs *RuleSpec) {
 		base.report = slices.Index(rs.Fields, rs.ReportField)
 	}
 
+	if rs.When != nil && len(rs.When.In) == 0 {
+		c.add("%s: when names no values of %q", where, rs.When.Field)
+		return
+	}
 	declared := map[string]bool{}
 	for _, ds := range rdatasets {
 		ru := base
+		if rs.When != nil {
+			ref, ok := c.fields[ds][rs.When.Field]
+			if !ok {
+				c.add("%s: when: field %q is not declared for dataset %s", where, rs.When.Field, record.DatasetName(ds))
+				continue
+			}
+			ru.when = &when{slot: c.s.plans[ds].slotOf(rs.When.Field, ref.get), values: rs.When.In}
+		}
 		bad := false
 		for _, name := range rs.Fields {
 			op, found, ok := c.operand(where, def, rs, ds, name)

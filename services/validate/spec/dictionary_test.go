@@ -84,8 +84,11 @@ func TestDictionaryCodeLists(t *testing.T) {
 			[]string{"1", "2", "3"}, []string{"0", "4", "9", "01"}},
 		{"[S3-AE] DEPARTMENT TYPE 01-04", ec, "ec_department_type", func(r *recT, v string) { r.GetEmergencyCare().EcDepartmentType = v }, "CODE-006", errS,
 			[]string{"01", "02", "03", "04"}, []string{"1", "00", "05", "4"}},
-		{"[S3-APC] CDS TYPE of a finished episode: 120, 130, 140", apc, "cds_type", func(r *recT, v string) { r.GetApc().CdsType = v }, "CODE-005", errS,
-			[]string{"120", "130", "140"}, []string{"180", "190", "200", "020", "011"}},
+		// CAM 2025/26 guidance, "CDS scope" (p.5): the admitted patient care
+		// types in CAM's scope are 120-160 and the unfinished 180-200; 170
+		// (psychiatric census) and the elective admission list (030-110) are not.
+		{"[S3-APC, CAM p.5] CDS TYPE of admitted patient care in CAM's scope", apc, "cds_type", func(r *recT, v string) { r.GetApc().CdsType = v }, "CODE-005", errS,
+			[]string{"120", "130", "140", "150", "160", "180", "190", "200"}, []string{"170", "030", "110", "210", "020", "011"}},
 	}
 	// The same code lists hold in every provider specification that has the field.
 	for _, d := range []dmicv1.Dataset{op, ec, lf} {

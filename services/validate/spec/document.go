@@ -161,6 +161,9 @@ func writeSpec(b *strings.Builder, s *Spec) {
 		if len(rs.UnlessFailed) > 0 {
 			check += "; not when " + codes(rs.UnlessFailed) + " failed on the field"
 		}
+		if rs.When != nil {
+			check += "; only when `" + rs.When.Field + "` is " + codes(rs.When.In)
+		}
 		w("| `%s` | %s | %s | %s | %s |", r.ID, severityName(r.Severity), fields, cell(check), cell(r.Message))
 		if multi {
 			w(" %s |", datasetCodes(r.Datasets, s.datasets))

@@ -101,7 +101,7 @@ func ruleCases() []ruleCase {
 		{name: "apc missing required", d: apc, mutate: func(r *recT) {
 			r.SiteCode, r.ApplicableDateTime = "", ""
 			r.GetApc().EndDateEpisode, r.GetApc().PrimaryDiagnosisIcd = "", ""
-		}, want: []want{w("REQ-002", "cds_applicable_date_time"), w("REQ-002", "site_code"), w("REQ-002", "end_date_episode"), w("REQ-002", "primary_diagnosis_icd")}},
+		}, want: []want{w("REQ-002", "cds_applicable_date_time"), w("REQ-002", "site_code"), w("REQ-002", "primary_diagnosis_icd"), w("REQ-003", "end_date_episode")}},
 		{name: "common required", d: apc, mutate: func(r *recT) {
 			r.CommissionerCode, r.AdministrativeCategoryCode, r.Patient.NhsNumberStatusIndicatorCode = "", "", ""
 			r.Patient.PostcodeOfUsualAddress = ""
@@ -214,8 +214,23 @@ func ruleCases() []ruleCase {
 			a := r.GetApc()
 			a.EndDateEpisode, a.DischargeDateHospitalProviderSpell, a.DischargeMethodCode, a.DischargeDestinationCode = "", "", "", ""
 			r.Patient.PersonBirthDate = "2026-04-03"
-		}, want: []want{w("REQ-002", "end_date_episode"), e("DOB-003", "person_birth_date")},
-			nat: []want{w("REQ-002", "end_date_episode"), w("DOB-003", "person_birth_date")}},
+		}, want: []want{w("REQ-003", "end_date_episode"), e("DOB-003", "person_birth_date")},
+			nat: []want{w("REQ-003", "end_date_episode"), w("DOB-003", "person_birth_date")}},
+		// REQ-003: a finished episode (CDS 120-140) or other birth or delivery
+		// event (150, 160) has an end date; an unfinished episode (180-200,
+		// in CAM's scope, guidance p.5) has none, and is dated by its start.
+		{name: "unfinished episode with no end date", d: apc, mutate: func(r *recT) {
+			a := r.GetApc()
+			a.CdsType = "190"
+			a.EndDateEpisode, a.DischargeDateHospitalProviderSpell, a.DischargeMethodCode, a.DischargeDestinationCode = "", "", "", ""
+		}},
+		{name: "other delivery event with no end date", d: apc, mutate: func(r *recT) {
+			a := r.GetApc()
+			a.CdsType = "160"
+			a.EndDateEpisode, a.DischargeDateHospitalProviderSpell, a.DischargeMethodCode, a.DischargeDestinationCode = "", "", "", ""
+		}, want: []want{w("REQ-003", "end_date_episode")}},
+		{name: "psychiatric census is out of scope", d: apc, mutate: func(r *recT) { r.GetApc().CdsType = "170" },
+			want: []want{e("CODE-005", "cds_type")}, nat: []want{w("CODE-005", "cds_type")}},
 		{name: "dob after the appointment", d: op, mutate: func(r *recT) { r.Patient.PersonBirthDate = "2026-04-09" },
 			want: []want{e("DOB-003", "person_birth_date")}, nat: []want{w("DOB-003", "person_birth_date")}},
 		{name: "dob after the arrival", d: ec, mutate: func(r *recT) { r.Patient.PersonBirthDate = "2026-04-10" },

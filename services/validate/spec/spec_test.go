@@ -132,6 +132,8 @@ func TestCompileProblems(t *testing.T) {
 		}, `field "activity_count": an integer field cannot be mandatory`},
 		{"unless_failed of a later rule", func(s *Specification) { s.Rules[2].UnlessFailed = []string{"DATE-001"} }, `unless_failed names "DATE-001", which is not an earlier rule`},
 		{"rule dataset not the spec's", func(s *Specification) { s.Rules[3].Datasets = []string{"outpatient"} }, `dataset "outpatient" is not one of the specification's datasets`},
+		{"when on an undeclared field", func(s *Specification) { s.Rules[2].When = &Condition{Field: "cds_typ", In: []string{"130"}} }, `when: field "cds_typ" is not declared for dataset apc`},
+		{"when with no values", func(s *Specification) { s.Rules[2].When = &Condition{Field: "cds_type"} }, `when names no values of "cds_type"`},
 		{"field only some datasets have, rule not restricted", func(s *Specification) {
 			s.Datasets = []string{"apc", "outpatient"}
 			s.Rules = append(s.Rules, RuleSpec{ID: "DATE-003", Severity: "error", Check: "date_order", Fields: []string{"end_date_episode", "end_date_episode"}, Message: "m"})

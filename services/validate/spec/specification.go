@@ -91,6 +91,20 @@ type RuleSpec struct {
 	// UnlessFailed skips the rule on a field that an earlier rule named here
 	// already failed (so one bad value is not reported twice).
 	UnlessFailed []string `json:"unless_failed,omitempty"`
+	// When applies the rule only to records whose field has one of the
+	// values: an obligation that holds for some kinds of record only (a
+	// finished episode's end date, not an unfinished one's).
+	When *Condition `json:"when,omitempty"`
+}
+
+// Condition selects records by the value of one field.
+type Condition struct {
+	// Field is a field of the specification, declared for every data set
+	// the rule applies to.
+	Field string `json:"field"`
+	// In are the values that select a record; a record whose field has no
+	// value is not selected.
+	In []string `json:"in"`
 }
 
 // Params are a rule's parameters; which ones a check takes is in
