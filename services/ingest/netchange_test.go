@@ -8,6 +8,7 @@ import (
 
 	"github.com/dmic-nhs/dmic/services/internal/envelope"
 	"github.com/dmic-nhs/dmic/services/internal/pipeline/kafkapipe"
+	"github.com/dmic-nhs/dmic/services/internal/record"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
 )
 
@@ -39,5 +40,29 @@ func TestNationalCopiesOfTwoProvidersUnderOneIdentifierAreTwoRecords(t *testing.
 	}
 	if want := map[int64]string{1: "X26|outpatient|RXX|BSAME", 2: "X26|outpatient|RYY|BSAME", 3: "X26|outpatient|RXX|BSAME"}; !maps.Equal(keys, want) {
 		t.Errorf("raw keys by line = %v, want %v", keys, want)
+	}
+}
+
+// Bulk replacement (CDS protocol 020) is not supported (docs/architecture.md,
+// Not supported yet). A submission that carries its protocol identifier is
+// refused, saying so, rather than taken as net change, which would keep
+// every record the bulk meant to replace (domain brief §3: bulk replaces
+// everything of its group and period).
+func TestBulkReplacementIsRefusedSayingSo(t *testing.T) {
+	f := newFixture(t)
+	line := strings.Replace(op("BRXX1"), `{`, `{"cds_protocol_identifier":"020",`, 1)
+	code, resp, raw := f.post(t, "dataset=outpatient", "application/x-ndjson", line+"\n")
+	if code != http.StatusOK || resp.Accepted != 0 || resp.Rejected != 1 || len(resp.Results) != 1 {
+		t.Fatalf("status %d: %s", code, raw)
+	}
+	fl := resp.Results[0].GetFailures()
+	if len(fl) != 1 || fl[0].GetRuleId() != record.RuleUnknownField || !strings.Contains(fl[0].GetMessage(), "bulk replacement (protocol 020) are not supported") {
+		t.Errorf("failures = %v, want %s saying bulk replacement is not supported", fl, record.RuleUnknownField)
+	}
+
+	csv := "cds_protocol_identifier,cds_unique_identifier,provider_code\n020,BRXX1,RXX\n"
+	code, _, raw = f.post(t, "dataset=outpatient", "text/csv", csv)
+	if code != http.StatusBadRequest || !strings.Contains(raw, "net change (010) only") {
+		t.Errorf("CSV with a protocol column: status %d: %s, want 400 saying net change only", code, raw)
 	}
 }
