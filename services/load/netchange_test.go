@@ -82,6 +82,26 @@ func TestNetChangeInActivityCurrent(t *testing.T) {
 	// the versions: a later receipt replaces an earlier applicable time.
 	p.send(provider("RJ7", "BRJ7NOTIME", "9", t1, "HN12A"))
 	p.send(provider("RJ7", "BRJ7NOTIME", "9", "", "HN12B"))
+	// YEAR: last year's episode, deleted in the new year: the delete (no
+	// activity date: stored at its received date) lies in another partition
+	// of activity, which no background merge crosses.
+	p.send(inYear2025(provider("RJ7", "BRJ7YEAR", "9", t1, "HN12A")))
+	p.send(provider("RJ7", "BRJ7YEAR", "1", t2, ""))
+	// MOVED: a replacement that moves the episode into another year, and a
+	// late copy of the first version after it.
+	p.send(inYear2025(provider("RJ7", "BRJ7MOVED", "9", t1, "HN12A")))
+	p.send(provider("RJ7", "BRJ7MOVED", "9", t2, "HN12B"))
+	p.send(inYear2025(provider("RJ7", "BRJ7MOVED", "9", t1, "HN12A")))
+	for _, uid := range []string{"BRJ7YEAR", "BRJ7MOVED"} {
+		if got := p.query(conn, "SELECT toString(toYear(activity_date)) FROM "+db+".activity WHERE cds_unique_identifier = ? GROUP BY activity_date", uid); !slices.Contains(got, "2025") || !slices.Contains(got, "2026") {
+			t.Fatalf("%s: versions in the years %v, want 2025 and 2026 (two partitions)", uid, got)
+		}
+	}
+	// Merges, as far as ClickHouse goes (within a partition): the answer
+	// must not depend on when they happen.
+	if err := conn.Exec(p.ctx, "OPTIMIZE TABLE "+db+".activity FINAL"); err != nil {
+		t.Logf("OPTIMIZE: %v", err)
+	}
 
 	for _, c := range []struct {
 		uid  string
@@ -98,6 +118,8 @@ func TestNetChangeInActivityCurrent(t *testing.T) {
 		{"BRJ7RESENT", []string{"RJ7:HN12A"}},
 		{"BSAME1", []string{"RJ7:HN12A", "RTH:HN12B"}},
 		{"BRJ7NOTIME", []string{"RJ7:HN12B"}},
+		{"BRJ7YEAR", nil},
+		{"BRJ7MOVED", []string{"RJ7:HN12B"}},
 	} {
 		got := p.current(conn, db, c.uid)
 		if !slices.Equal(got, c.want) {
@@ -209,6 +231,14 @@ func docQueries(t *testing.T, path, heading string) []string {
 		out = append(out, m[1])
 	}
 	return out
+}
+
+// inYear2025 is s with its episode in December 2025 (activity year 2025),
+// not January 2026.
+func inYear2025(s sent) sent {
+	s.line = strings.NewReplacer(`"start_date_episode":"2026-01-02"`, `"start_date_episode":"2025-12-27"`,
+		`"end_date_episode":"2026-01-05"`, `"end_date_episode":"2025-12-30"`).Replace(s.line)
+	return s
 }
 
 // withPseudonym is s with a pseudonymised NHS number, as deidentify makes it.
