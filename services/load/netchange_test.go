@@ -166,6 +166,11 @@ func TestNetChangeReconciliationInActivityCurrent(t *testing.T) {
 	// identifier: two records, which the match key cannot pair.
 	p.send(withPseudonym(provider("RJ7", "BRJ7DUPA", "9", t1, "HN12A"), "p1"))
 	p.send(withPseudonym(provider("RJ7", "BRJ7DUPB", "9", t2, "HN12A"), "p1"))
+	// CHGL / CHGN: the national copy carries another identifier than the
+	// provider's (changed after the first submission): local only beside
+	// national only, one activity.
+	p.send(withPseudonym(provider("RJ7", "BRJ7CHGL", "9", t1, "HN12A"), "p2"))
+	p.send(withPseudonym(national("RJ7", "BRJ7CHGN", "9", t1, "HN12A"), "p2"))
 	// COMM: submitted to 15N; CAM (here: the assignment) says 36L.
 	comm := provider("RJ7", "BRJ7COMM", "9", t1, "HN12A")
 	comm.line = strings.Replace(comm.line, `"provider_code"`, `"commissioner_code":"15N","provider_code"`, 1)
@@ -185,6 +190,8 @@ func TestNetChangeReconciliationInActivityCurrent(t *testing.T) {
 			"provider:RJ7:HN12A:matched", "provider:RTH:HN12B:matched"}},
 		{"BRJ7DUPA", []string{"provider:RJ7:HN12A:local_only"}},
 		{"BRJ7DUPB", []string{"provider:RJ7:HN12A:local_only"}},
+		{"BRJ7CHGL", []string{"provider:RJ7:HN12A:local_only"}},
+		{"BRJ7CHGN", []string{"national:RJ7:HN12A:national_only"}},
 	} {
 		got := p.currentWithStatus(conn, db, c.uid)
 		if !slices.Equal(got, c.want) {
@@ -195,8 +202,8 @@ func TestNetChangeReconciliationInActivityCurrent(t *testing.T) {
 	// The discrepancy queries of docs/reconciliation.md run, and find what
 	// they say they find.
 	queries := docQueries(t, "../../docs/reconciliation.md", "## Discrepancies")
-	if len(queries) != 5 {
-		t.Fatalf("docs/reconciliation.md, Discrepancies: %d queries, want 5 (A to E)", len(queries))
+	if len(queries) != 6 {
+		t.Fatalf("docs/reconciliation.md, Discrepancies: %d queries, want 6 (A to F)", len(queries))
 	}
 	for i := range queries {
 		queries[i] = strings.ReplaceAll(queries[i], "dmic.", db+".")
@@ -207,6 +214,9 @@ func TestNetChangeReconciliationInActivityCurrent(t *testing.T) {
 	}
 	if got := p.query(conn, "SELECT arrayStringConcat(arraySort(identifiers), ',') FROM ("+queries[1]+")"); !slices.Equal(got, []string{"BRJ7DUPA,BRJ7DUPB"}) {
 		t.Errorf("query B (probable duplicates) = %v, want [BRJ7DUPA,BRJ7DUPB]", got)
+	}
+	if got := p.query(conn, "SELECT concat(local_identifier, '~', national_identifier) FROM ("+queries[5]+")"); !slices.Equal(got, []string{"BRJ7CHGL~BRJ7CHGN"}) {
+		t.Errorf("query F (one activity under two identifiers) = %v, want [BRJ7CHGL~BRJ7CHGN]", got)
 	}
 }
 
