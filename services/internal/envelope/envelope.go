@@ -213,7 +213,12 @@ func Header(r Raw, rec *dmicv1.CommissioningRecord, m pipeline.Message, specVers
 	if received.IsZero() {
 		received = m.Time
 	}
-	applicable := m.Time
+	// Without a CDS applicable date/time, the time of receipt orders the
+	// revisions (docs/topics.md, Versions and replays): the received time
+	// validate settled on (the message timestamp, else its own clock), not
+	// m.Time itself, which is zero for a message produced without one and
+	// would make the revision older than every other.
+	applicable := received
 	if s := rec.GetApplicableDateTime(); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
