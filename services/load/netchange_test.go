@@ -172,9 +172,17 @@ func TestNetChangeReconciliationInActivityCurrent(t *testing.T) {
 	p.send(withPseudonym(provider("RJ7", "BRJ7CHGL", "9", t1, "HN12A"), "p2"))
 	p.send(withPseudonym(national("RJ7", "BRJ7CHGN", "9", t1, "HN12A"), "p2"))
 	// COMM: submitted to 15N; CAM (here: the assignment) says 36L.
-	comm := provider("RJ7", "BRJ7COMM", "9", t1, "HN12A")
-	comm.line = strings.Replace(comm.line, `"provider_code"`, `"commissioner_code":"15N","provider_code"`, 1)
-	p.send(comm)
+	p.send(submittedTo(provider("RJ7", "BRJ7COMM", "9", t1, "HN12A"), "15N"))
+	// LATEMONTH: December's episode first sent in February.
+	p.send(inYear2025(provider("RJ7", "BRJ7LATEMONTH", "9", t1, "HN12A")))
+	// PRIV: a private patient (CAM step A) the provider submitted to 36L.
+	priv := submittedTo(provider("RJ7", "BRJ7PRIV", "9", t1, "HN12A"), "36L")
+	priv.assignment = &dmicv1.Assignment{CommissionerCode: "VPP00", CommissionerType: "Private", AssignmentMethod: "Private Patient"}
+	p.send(priv)
+	// SPEC: specialised activity (NHS England's hub) submitted to 36L.
+	spec := submittedTo(provider("RJ7", "BRJ7SPEC", "9", t1, "HN12A"), "36L")
+	spec.assignment = &dmicv1.Assignment{CommissionerCode: "13R", CommissionerType: "NHS England", AssignmentMethod: "NHSE (Contracted Specialised)"}
+	p.send(spec)
 
 	for _, c := range []struct {
 		uid  string
@@ -209,8 +217,17 @@ func TestNetChangeReconciliationInActivityCurrent(t *testing.T) {
 		queries[i] = strings.ReplaceAll(queries[i], "dmic.", db+".")
 		p.run(conn, queries[i]) // each runs
 	}
-	if got := p.query(conn, "SELECT concat(submitted_commissioner_code, '>', commissioner_code) FROM ("+queries[0]+")"); !slices.Equal(got, []string{"15N>36L"}) {
-		t.Errorf("query A (submitted commissioner differs from CAM) = %v, want [15N>36L]", got)
+	if got := p.query(conn, "SELECT concat(submitted_commissioner_code, '>', commissioner_code) FROM ("+queries[0]+")"); !slices.Equal(got, []string{"15N>36L", "36L>13R", "36L>VPP00"}) {
+		t.Errorf("query A (submitted commissioner differs from CAM) = %v, want [15N>36L 36L>13R 36L>VPP00]", got)
+	}
+	if got := p.query(conn, "SELECT concat(toString(sent_month), ':', toString(months_after), ':', toString(records)) FROM ("+queries[2]+")"); !slices.Equal(got, []string{"2026-02-01:2:1"}) {
+		t.Errorf("query C (activity outside its reporting month) = %v, want [2026-02-01:2:1]", got)
+	}
+	if got := p.query(conn, "SELECT concat(assignment_method, ':', submitted_commissioner_code) FROM ("+queries[3]+")"); !slices.Equal(got, []string{"Private Patient:36L"}) {
+		t.Errorf("query D (private, OSV or devolved submitted to a commissioner) = %v, want [Private Patient:36L]", got)
+	}
+	if got := p.query(conn, "SELECT concat(commissioner_code, ':', submitted_commissioner_code) FROM ("+queries[4]+")"); !slices.Equal(got, []string{"13R:36L"}) {
+		t.Errorf("query E (specialised submitted to an ICB) = %v, want [13R:36L]", got)
 	}
 	if got := p.query(conn, "SELECT arrayStringConcat(arraySort(identifiers), ',') FROM ("+queries[1]+")"); !slices.Equal(got, []string{"BRJ7DUPA,BRJ7DUPB"}) {
 		t.Errorf("query B (probable duplicates) = %v, want [BRJ7DUPA,BRJ7DUPB]", got)
@@ -251,6 +268,12 @@ func inYear2025(s sent) sent {
 	return s
 }
 
+// submittedTo is s with the commissioner the provider submitted it to.
+func submittedTo(s sent, commissioner string) sent {
+	s.line = strings.Replace(s.line, `"provider_code"`, `"commissioner_code":"`+commissioner+`","provider_code"`, 1)
+	return s
+}
+
 // withPseudonym is s with a pseudonymised NHS number, as deidentify makes it.
 func withPseudonym(s sent, pseudonym string) sent {
 	s.pseudonym = pseudonym
@@ -281,6 +304,8 @@ type sent struct {
 	submitter string
 	line      string
 	pseudonym string
+	// assignment is CAM's (assign's) result; nil: 36L by the usual route.
+	assignment *dmicv1.Assignment
 }
 
 // provider is an APC record provider sent itself; an empty applicable
@@ -345,8 +370,12 @@ func (p *netChange) send(s sent) {
 		Activity: &dmicv1.DeidentifiedActivity_Apc{Apc: &dmicv1.ApcEpisode{CdsType: apc.GetCdsType(), HrgCode: apc.GetHrgCode(),
 			StartDateEpisode: apc.GetStartDateEpisode(), EndDateEpisode: apc.GetEndDateEpisode(),
 			AdmissionMethodCode: apc.GetAdmissionMethodCode(), TreatmentFunctionCode: apc.GetTreatmentFunctionCode()}}}
+	asg := s.assignment
+	if asg == nil {
+		asg = &dmicv1.Assignment{CommissionerCode: "36L", CommissionerType: "Sub-ICB", AssignmentMethod: "Sub-ICB (Practice Mapped)"}
+	}
 	out := &dmicv1.DeidentifiedRecord{Header: hdr, Activity: act, MatchKey: didi.MatchKey(ds, act.GetProviderCode(), act.GetCdsUniqueIdentifier()),
-		Assignment: &dmicv1.Assignment{CommissionerCode: "36L"}}
+		Assignment: asg}
 	b, err := proto.Marshal(out)
 	if err != nil {
 		t.Fatal(err)
