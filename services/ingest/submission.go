@@ -112,14 +112,18 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 		return s.add(ctx, record.Item{Line: it.Line, Err: de})
 	}
 	raw := envelope.Raw{Dataset: ds, Source: s.source, Submitter: submitter, SubmissionID: s.id, Received: s.received, Line: it.Line, Traceparent: s.trace}
-	raw.DuplicateOfLine = s.firstLines.See(ds, it.Record.GetCdsUniqueIdentifier(), it.Line)
+	key := envelope.RecordKey(submitter, s.source, ds, it.Record)
+	if it.Record.GetCdsUniqueIdentifier() != "" { // none: REQ-001's, not a duplicate
+		// Two lines are duplicates when they would be one record: one key.
+		raw.DuplicateOfLine = s.firstLines.See(ds, key, it.Line)
+	}
 	s.resp.Accepted++
 	if s.keepAll && s.listing(true) {
 		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, RecordId: it.Record.GetCdsUniqueIdentifier(), Accepted: true})
 	}
 	return s.queue(ctx, kafka.Message{
 		Topic:   topics.Raw,
-		Key:     []byte(envelope.RecordKey(submitter, ds, it.Record.GetCdsUniqueIdentifier())),
+		Key:     []byte(key),
 		Value:   body,
 		Headers: kafkapipe.ToKafkaHeaders(raw.Headers()),
 		// Validate judges by the message timestamp: the receipt time, so that

@@ -166,9 +166,24 @@ func SourceName(s dmicv1.Source) string { return record.SourceName(s) }
 func ParseSource(s string) (dmicv1.Source, error) { return record.ParseSource(s) }
 
 // RecordKey is a record's identity across its revisions: who sent it, which
-// data set, and its CDS unique identifier. It is the key of the raw and
-// validated topics and of the activity table.
-func RecordKey(submitter string, d dmicv1.Dataset, uid string) string {
+// data set, and its CDS unique identifier (domain brief §3: the identifier
+// keys the record for its life, scoped by its sender). It is the key of the
+// raw and validated topics and of the activity table:
+//
+//	<submitter>|<dataset>|<CDS unique identifier>             a provider's copy
+//	<submitter>|<dataset>|<provider code>|<CDS unique identifier>   a national copy
+//
+// A national copy is the national exchange's (SUS) copy of a record some
+// provider sent: its sender, whose identifier it is, is that provider, so the
+// provider code scopes it too. Without it, two providers' records under one
+// identifier, sent by the exchange, were one record (the later version hid
+// the other) and the second a duplicate in its submission (DUP-001). The
+// provider code is upper-cased and trimmed, as submitters are.
+func RecordKey(submitter string, src dmicv1.Source, d dmicv1.Dataset, rec *dmicv1.CommissioningRecord) string {
+	uid := rec.GetCdsUniqueIdentifier()
+	if src == dmicv1.Source_SOURCE_NATIONAL {
+		return submitter + "|" + record.DatasetName(d) + "|" + strings.ToUpper(strings.TrimSpace(rec.GetProviderCode())) + "|" + uid
+	}
 	return submitter + "|" + record.DatasetName(d) + "|" + uid
 }
 
@@ -198,7 +213,12 @@ func Header(r Raw, rec *dmicv1.CommissioningRecord, m pipeline.Message, specVers
 	if received.IsZero() {
 		received = m.Time
 	}
-	applicable := m.Time
+	// Without a CDS applicable date/time, the time of receipt orders the
+	// revisions (docs/topics.md, Versions and replays): the received time
+	// validate settled on (the message timestamp, else its own clock), not
+	// m.Time itself, which is zero for a message produced without one and
+	// would make the revision older than every other.
+	applicable := received
 	if s := rec.GetApplicableDateTime(); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -212,7 +232,7 @@ func Header(r Raw, rec *dmicv1.CommissioningRecord, m pipeline.Message, specVers
 		sub = fmt.Sprintf("kafka-%s-%d-%d", m.Topic, m.Partition, m.Offset)
 	}
 	return &dmicv1.EnvelopeHeader{
-		RecordKey:        RecordKey(submitter, r.Dataset, rec.GetCdsUniqueIdentifier()),
+		RecordKey:        RecordKey(submitter, r.Source, r.Dataset, rec),
 		Dataset:          r.Dataset,
 		Source:           r.Source,
 		SubmitterOrgCode: submitter,

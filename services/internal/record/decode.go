@@ -136,7 +136,7 @@ func decodeEntries(entries []entry, fallback dmicv1.Dataset) (*dmicv1.Commission
 		e := &entries[i]
 		f := e.f
 		if f == nil {
-			return nil, d, failEntry(entries, e, RuleUnknownField, "unknown field")
+			return nil, d, failEntry(entries, e, RuleUnknownField, unknownFieldMessage(e.name, "unknown field"))
 		}
 		if !f.allowed(d) {
 			return nil, d, failEntry(entries, e, RuleFieldDataset, "field does not belong to dataset "+DatasetName(d))
@@ -277,6 +277,26 @@ func withRecordID(entries []entry, de *DecodeError) *DecodeError {
 		de.RecordID = v
 	}
 	return de
+}
+
+// bulkFields are the names a sender of CDS bulk replacement (protocol 020)
+// would carry its protocol in. dmic takes net change only (docs/architecture.md,
+// Not supported yet): a record or file that says how it was meant is refused
+// with that reason, rather than taken as net change, which would keep every
+// record the bulk meant to replace (domain brief §3, Submission protocol).
+var bulkFields = map[string]bool{"cds_protocol_identifier": true, "protocol_identifier": true, "cds_bulk_replacement_group": true}
+
+// bulkNotSupported is why such a field is refused.
+const bulkNotSupported = "CDS PROTOCOL IDENTIFIER and bulk replacement (protocol 020) are not supported: dmic takes net change (010) only. " +
+	"Send each record with cds_update_type 9 (original or replacement) or 1 (delete), without this field"
+
+// unknownFieldMessage is the failure message for the unknown field name:
+// plain, unless it is a bulk replacement's.
+func unknownFieldMessage(name, plain string) string {
+	if bulkFields[strings.ToLower(strings.TrimSpace(name))] {
+		return bulkNotSupported
+	}
+	return plain
 }
 
 // safeName bounds an unknown field name before it goes into an error: the

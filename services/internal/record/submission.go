@@ -18,9 +18,11 @@ func FailureOf(err error) *dmicv1.Failure {
 	return &dmicv1.Failure{RuleId: RuleJSON, Severity: dmicv1.Severity_SEVERITY_ERROR, Message: "record could not be decoded"}
 }
 
-// FirstLines remembers the line on which each record id of one submission
-// first appeared, so that a repeat can be pointed at it (rule DUP-001). A
-// record id is unique per dataset. It holds a copy of every id of the
+// FirstLines remembers the line on which each record of one submission
+// first appeared, so that a repeat can be pointed at it (rule DUP-001). The
+// id a caller passes is the record's identity (ingest passes its record key:
+// submitter, data set, and for a national copy the provider, with the CDS
+// unique identifier), unique per dataset. It holds a copy of every id of the
 // submission, about 70 bytes each.
 type FirstLines struct {
 	m [numDatasets]map[string]int64

@@ -49,6 +49,7 @@ const (
 	actPseudoNHSNumber     = 9
 	actPseudonymKeyVersion = 10
 	actActivityDate        = 16
+	actPointOfDelivery     = 29
 	actApc                 = 20
 	actOutpatient          = 21
 	actEmergencyCare       = 22
@@ -158,6 +159,7 @@ func Read(b []byte, rv *Revision) error {
 	if err := r.record(b); err != nil {
 		return fmt.Errorf("%w: %w", ErrWire, err)
 	}
+	r.pointOfDelivery()
 	return nil
 }
 
@@ -165,6 +167,19 @@ type reader struct {
 	rv *Revision
 	// kind is the activity's kind (its oneof field) read so far.
 	kind protowire.Number
+	// pod is the hash of the activity's own point of delivery (the CDS
+	// data sets'); a local flow line's is its line's (pointOfDelivery).
+	pod uint64
+}
+
+// pointOfDelivery sets the compared point of delivery once the whole record
+// is read: a local flow line's own (the contract's EL, DC, NEL, OPFA ...),
+// else the activity's (an APC episode's, an attendance's). Both copies of
+// one activity are of one data set, so they are compared alike.
+func (r *reader) pointOfDelivery() {
+	if r.kind != actLocalFlow {
+		r.rv.Fields[fPointOfDelivery] = r.pod
+	}
 }
 
 // field is one field of a message: its number, wire type and value.
@@ -288,6 +303,8 @@ func (r *reader) activity(f field) (err error) {
 		}
 	case actPseudoNHSNumber:
 		rv.Fields[fPseudoNHSNumber], err = hashText(f)
+	case actPointOfDelivery:
+		r.pod, err = hashText(f)
 	case actSubmittedCommission:
 		rv.Fields[fSubmittedCommissoner], err = hashText(f)
 	case actPseudonymKeyVersion:

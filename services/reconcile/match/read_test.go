@@ -27,7 +27,7 @@ func TestWireNumbers(t *testing.T) {
 		{hdr, "record_key", hdrRecordKey}, {hdr, "dataset", hdrDataset}, {hdr, "source", hdrSource}, {hdr, "version", hdrVersion},
 		{act, "update_type", actUpdateType}, {act, "provider_code", actProviderCode}, {act, "submitted_commissioner_code", actSubmittedCommission},
 		{act, "pseudo_nhs_number", actPseudoNHSNumber}, {act, "pseudonym_key_version", actPseudonymKeyVersion},
-		{act, "activity_date", actActivityDate}, {act, "apc", actApc}, {act, "outpatient", actOutpatient},
+		{act, "activity_date", actActivityDate}, {act, "point_of_delivery_code", actPointOfDelivery}, {act, "apc", actApc}, {act, "outpatient", actOutpatient},
 		{act, "emergency_care", actEmergencyCare}, {act, "local_flow", actLocalFlow},
 		{desc(&dmicv1.Assignment{}), "commissioner_code", asgCommissionerCode},
 		{apc, "admission_method_code", apcAdmissionMethod}, {apc, "end_date_episode", apcEndDateEpisode},
@@ -64,6 +64,9 @@ func decoded(r *dmicv1.DeidentifiedRecord) Revision {
 	f[fPseudoNHSNumber] = h(a.GetPseudoNhsNumber())
 	f[fCommissioner] = h(r.GetAssignment().GetCommissionerCode())
 	f[fSubmittedCommissoner] = h(a.GetSubmittedCommissionerCode())
+	// A CDS activity's point of delivery is the activity's; a local flow
+	// line's is the line's own.
+	f[fPointOfDelivery] = h(a.GetPointOfDeliveryCode())
 	switch x := a.GetActivity().(type) {
 	case *dmicv1.DeidentifiedActivity_Apc:
 		f[fHRG] = h(x.Apc.GetHrgCode())

@@ -68,7 +68,7 @@ func validated(t *testing.T, items []synth.Item) []pipeline.Message {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := envelope.RecordKey(it.Submitter, ds, rec.GetCdsUniqueIdentifier())
+		key := envelope.RecordKey(it.Submitter, it.Source, ds, rec)
 		v, err := proto.Marshal(&dmicv1.ValidatedRecord{Record: rec, Header: &dmicv1.EnvelopeHeader{
 			RecordKey: key, Dataset: ds, Source: it.Source, SubmitterOrgCode: it.Submitter, SubmissionId: "sub-leak",
 			LineNumber: int64(i + 1), Version: uint64(i + 1),

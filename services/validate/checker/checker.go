@@ -151,10 +151,12 @@ func judge(ctx context.Context, stage *validate.Stage, it record.Item, o Options
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	raw := envelope.Raw{Dataset: it.Dataset, Source: o.Source, Submitter: submitter, SubmissionID: offline, Received: o.Received, Line: it.Line,
-		DuplicateOfLine: first.See(it.Dataset, it.Record.GetCdsUniqueIdentifier(), it.Line)}
-	m := pipeline.Message{Topic: topics.Raw, Offset: it.Line, Value: body, Headers: raw.Headers(), Time: o.Received,
-		Key: []byte(envelope.RecordKey(submitter, it.Dataset, it.Record.GetCdsUniqueIdentifier()))}
+	key := envelope.RecordKey(submitter, o.Source, it.Dataset, it.Record)
+	raw := envelope.Raw{Dataset: it.Dataset, Source: o.Source, Submitter: submitter, SubmissionID: offline, Received: o.Received, Line: it.Line}
+	if it.Record.GetCdsUniqueIdentifier() != "" { // as ingest: a duplicate is a second line with the same record key
+		raw.DuplicateOfLine = first.See(it.Dataset, key, it.Line)
+	}
+	m := pipeline.Message{Topic: topics.Raw, Offset: it.Line, Value: body, Headers: raw.Headers(), Time: o.Received, Key: []byte(key)}
 	outs, err := stage.Process(ctx, m)
 	var rej *pipeline.Rejection
 	if errors.As(err, &rej) {
