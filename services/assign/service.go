@@ -66,13 +66,13 @@ func NewService(a *cam.Assigner, store Store, out pipeline.Sink, clk clock.Clock
 func (s *Service) ExplainAssignment(ctx context.Context, req *assignmentv1.ExplainAssignmentRequest) (*assignmentv1.ExplainAssignmentResponse, error) {
 	key := strings.TrimSpace(req.GetRecordKey())
 	if key == "" {
-		return nil, status.Error(codes.InvalidArgument, "record_key: required (submitter|dataset|CDS unique identifier, the activity table's record_key)")
+		return nil, status.Error(codes.InvalidArgument, "record_key: required (submitter|dataset|CDS unique identifier, or X26|dataset|provider|CDS unique identifier for a national copy: the activity table's record_key)")
 	}
 	access.SetSubject(ctx, key)
 	st, err := s.store.ReadActivity(ctx, key)
 	switch {
 	case errors.Is(err, chstore.ErrRecordNotFound):
-		return nil, status.Errorf(codes.NotFound, "no record with key %q in the activity table (a record key is submitter|dataset|CDS unique identifier, e.g. RCD|apc|...; it may not be loaded yet)", key)
+		return nil, status.Errorf(codes.NotFound, "no record with key %q in the activity table (a record key is submitter|dataset|CDS unique identifier, e.g. RCD|apc|..., or for a national copy X26|dataset|provider|CDS unique identifier; it may not be loaded yet)", key)
 	case err != nil:
 		s.log.Error("explain: reading the activity table", "record_key", key, "err", err)
 		return nil, status.Errorf(codes.Unavailable, "cannot read the activity table: %v", err)

@@ -26,7 +26,8 @@ const (
 type ExplainAssignmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The record's key (the activity table's record_key):
-	// submitter|dataset|CDS unique identifier.
+	// submitter|dataset|CDS unique identifier, or for a national copy
+	// X26|dataset|provider|CDS unique identifier.
 	RecordKey     string `protobuf:"bytes,1,opt,name=record_key,json=recordKey,proto3" json:"record_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
