@@ -27,6 +27,7 @@ const (
 	chkDateNotBefore
 	chkDateNotAfterActivity
 	chkDateNotFuture
+	chkDateTimeNotFuture
 	chkDateOrder
 	chkNotIn
 	chkPracticeKnown
@@ -148,6 +149,8 @@ var checkDefs = []checkDef{
 		doc: "A valid date is not after the record's activity date (apc `end_date_episode`, else `start_date_episode`; `appointment_date`; `ec_arrival_date`; `activity_date`). The same day passes."},
 	{name: "date_not_future", kind: chkDateNotFuture,
 		doc: "A valid date is not after today's date in England (Europe/London)."},
+	{name: "date_time_not_future", kind: chkDateTimeNotFuture,
+		doc: "A valid RFC 3339 date-time falls on a day that is not after today's date in England (Europe/London). For the CDS applicable date/time: it orders a record's revisions, so a revision dated in the future would outrank every later correction and delete of the record until that day."},
 	{name: "date_order", kind: chkDateOrder, arity: pair,
 		doc: "Fields: two dates. When both are valid dates, the first is not after the second; equal dates pass."},
 	{name: "not_in", kind: chkNotIn, required: pValues,
@@ -459,6 +462,9 @@ func (ru *rule) passes(v string, i int, vs *values, env *checkEnv) bool {
 	case chkDateNotFuture:
 		n, ok := vs.date(i)
 		return !ok || n <= env.todayDate()
+	case chkDateTimeNotFuture:
+		t, err := time.Parse(time.RFC3339, v)
+		return err != nil || civilDate(t, env.loc) <= env.todayDate()
 	case chkNotIn:
 		return !inList(ru.values, v)
 	case chkPracticeKnown:

@@ -167,6 +167,14 @@ func ruleCases() []ruleCase {
 		{name: "applicable date-time not RFC 3339", all: true, mutate: func(r *recT) { r.ApplicableDateTime = "2026-04-06 09:15" },
 			want: []want{e("DATE-004", "cds_applicable_date_time")}},
 		{name: "applicable date-time UTC", d: apc, mutate: func(r *recT) { r.ApplicableDateTime = "2026-04-06T09:15:00.123Z" }},
+		// DATE-008: the applicable date/time orders a record's revisions
+		// (CDS net change: "SUS applies versions in time order"), so one in
+		// the future would outrank every later correction.
+		{name: "applicable date-time tomorrow", all: true, mutate: func(r *recT) { r.ApplicableDateTime = fromToday(1) + "T00:30:00Z" },
+			want: []want{e("DATE-008", "cds_applicable_date_time")}, nat: []want{w("DATE-008", "cds_applicable_date_time")}},
+		{name: "applicable date-time far in the future", d: lf, mutate: func(r *recT) { r.ApplicableDateTime = "2999-01-01T00:00:00Z" },
+			want: []want{e("DATE-008", "cds_applicable_date_time")}},
+		{name: "applicable date-time late today", all: true, mutate: func(r *recT) { r.ApplicableDateTime = fromToday(0) + "T23:59:59Z" }},
 		// NHS-001..006
 		{name: "nhs number too short", all: true, mutate: func(r *recT) { r.Patient.NhsNumber, r.Patient.NhsNumberStatusIndicatorCode = "943476591", "01" }, want: []want{e("NHS-001", "nhs_number")}},
 		{name: "nhs number with spaces", d: op, mutate: func(r *recT) { r.Patient.NhsNumber = "943 476 5919" }, want: []want{e("NHS-001", "nhs_number")}},
