@@ -484,6 +484,9 @@ func ruleCases() []ruleCase {
 		{name: "hrg before the list", d: apc, hrgs: publishedHRGs(), mutate: hrgOn("2020-03-31", "FF10B")},
 		{name: "hrg after the latest release", d: lf, hrgs: publishedHRGs(), mutate: hrgOn("2026-06-15", "FF37D")},
 		{name: "hrg without reference data", d: ec, mutate: hrgOn("2025-06-15", "FF10B")},
+		// One bad value is reported once: a code not in HRG form is CLIN-003's.
+		{name: "hrg not in form is not also unknown", all: true, hrgs: publishedHRGs(), mutate: hrgOn("2025-06-15", "HN12AB"),
+			want: []want{e("CLIN-003", "hrg_code")}, nat: []want{w("CLIN-003", "hrg_code")}},
 		{name: "snomed leading zero", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().EcChiefComplaintSnomedCt = "029857009" },
 			want: []want{w("CLIN-005", "ec_chief_complaint_snomed_ct")}},
 		{name: "snomed too short", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().EcChiefComplaintSnomedCt = "12345" },
