@@ -484,13 +484,19 @@ func (ru *rule) passes(v string, i int, vs *values, env *checkEnv) bool {
 	return true
 }
 
+// camDay is the record's CAM date (record.CAMDate) as yyyymmdd, and whether
+// it is a date: the day the service code rules judge the code on.
+func (e *checkEnv) camDay() (int, bool) {
+	return parseDate(record.CAMDate(e.rec, record.ActivityDate(e.rec)))
+}
+
 // serviceCodeListed reports whether code is in the service code list of the
 // financial year of the record's CAM date, or cannot be checked.
 func (e *checkEnv) serviceCodeListed(code string) bool {
 	if e.services == nil {
 		return true
 	}
-	day, ok := parseDate(record.CAMDate(e.rec, record.ActivityDate(e.rec)))
+	day, ok := e.camDay()
 	if !ok {
 		return true
 	}
@@ -515,7 +521,7 @@ func (e *checkEnv) serviceCodeRetired(code string) bool {
 	if e.services == nil {
 		return false
 	}
-	day, ok := parseDate(record.CAMDate(e.rec, record.ActivityDate(e.rec)))
+	day, ok := e.camDay()
 	if !ok {
 		return false
 	}
