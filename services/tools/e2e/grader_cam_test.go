@@ -72,6 +72,8 @@ type graderCase struct {
 	// refuse is the rule validation must refuse the record by (then
 	// nothing is expected in activity_current).
 	refuse string
+	// dataset is the record's dataset field as written, when not ds.
+	dataset string
 }
 
 // graderCases: each from one statement of the guidance (page in why).
@@ -348,6 +350,45 @@ func graderCases() []graderCase {
 			set:     map[string]string{"postcode_of_usual_address": "SM2 5PJ"},
 			version: "2025/26", step: "E", reason: "97T_E_1", comm: "97T", category: "71"},
 		// A postcode in the ONSPD's 8-character form (two spaces).
+		// p.11: the Appendix F site of a postcode written in lower case
+		// without its space (G24 again).
+		{uid: "G62", why: "G24 with postcode sm25pj", ds: "outpatient", day: d2526,
+			set:     map[string]string{"postcode_of_usual_address": "sm25pj"},
+			version: "2025/26", step: "E", reason: "97T_E_1", comm: "97T", category: "71"},
+		// Data set names and their aliases in any case
+		// (docs/record-format.md): G29 as "ECDS", G21 as "OP" with its
+		// treatment function padded.
+		{uid: "G63", why: "G29 with dataset ECDS", ds: "emergency_care", dataset: "ECDS", day: d2526,
+			version: "2025/26", step: "J", reason: "36L_AE_1_1", comm: "36L"},
+		{uid: "G64", why: "G21 with dataset OP and TFC ' 144 '", ds: "outpatient", dataset: "OP", day: d2526,
+			set:     map[string]string{"treatment_function_code": " 144 "},
+			version: "2025/26", step: "D", reason: "36L_D_1", comm: "36L", category: "55"},
+		// p.54 I: ICD-10 Z31.1 and OPCS-4 Q13.1 written with their dots in
+		// the secondary lists (a warning, CLIN-006/007): still infertility.
+		{uid: "G65", why: "p.54 I on secondary diagnosis written Z31.1", ds: "apc", day: d2526,
+			set:     map[string]string{"secondary_diagnoses_icd": "Z31.1", "person_gender_code": "2"},
+			version: "2025/26", step: "I-1", reason: "36L_I_1_2", comm: "36L"},
+		{uid: "G66", why: "p.54 I on secondary procedure written Q13.1", ds: "outpatient", day: d2526,
+			set:     map[string]string{"secondary_procedures_opcs": "Q13.1", "person_gender_code": "2"},
+			version: "2025/26", step: "I-1", reason: "36L_I_1_2", comm: "36L"},
+		// p.54 H: a local public health service by local agreement: the
+		// local authority of residence (Sutton, E09000029).
+		{uid: "G67", why: "p.54 H Yes: local authority of residence", ds: "outpatient", day: d2526,
+			set:     map[string]string{"local_public_health_indicator": "Y"},
+			version: "2025/26", step: "H", reason: "E09000029_H_1", comm: "E09000029"},
+		// p.28-29 B: charging category A, but the practice is a BFPO DMS
+		// practice (A91183, BF1 0AP): not ordinarily resident, B No. B-3
+		// (p.32): such patients are charge-exempt and a sub-ICB pays; B-4
+		// (p.34) Yes (grouping Y99, active), and as its commissioner 13Q is
+		// no sub-ICB, the responsible sub-ICB is the postcode's (36L).
+		{uid: "G68", why: "p.29 B No for a BFPO practice; p.34 B-4 Yes", ds: "apc", day: d2526,
+			set:     map[string]string{"general_medical_practice_code": "A91183"},
+			version: "2025/26", step: "B-4", reason: "36L_B_4_1", comm: "36L"},
+		// p.28: charging category P (pending) is not A: B No, then B-4 with
+		// an English GP.
+		{uid: "G69", why: "p.28 category P: B No, B-4 Yes", ds: "outpatient", day: d2526,
+			set:     map[string]string{"overseas_visitor_charging_category": "P"},
+			version: "2025/26", step: "B-4", reason: "36L_B_4_1", comm: "36L"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
@@ -404,6 +445,9 @@ func (c graderCase) record(rng *rand.Rand) map[string]string {
 			r[k] = v
 		}
 	}
+	if c.dataset != "" {
+		r["dataset"] = c.dataset
+	}
 	for k, v := range c.set {
 		r[k] = v
 	}
@@ -451,7 +495,9 @@ func TestGraderCAM(t *testing.T) {
 	var cols []string
 	for _, uid := range csvCases {
 		for k := range recs[uid] {
-			if !slices.Contains(cols, k) {
+			// The file names no dataset column: the submission's
+			// (?dataset=apc) is every row's.
+			if k != "dataset" && !slices.Contains(cols, k) {
 				cols = append(cols, k)
 			}
 		}
@@ -483,14 +529,14 @@ func TestGraderCAM(t *testing.T) {
 	submitted := 0
 	refused := map[string]bool{}
 	for _, f := range []struct {
-		name, contentType string
-		body              []byte
-		n                 int
+		name, contentType, dataset string
+		body                       []byte
+		n                          int
 	}{
-		{"NDJSON", "application/x-ndjson", ndjson.Bytes(), len(cases)},
-		{"CSV", "text/csv", csvBuf.Bytes(), len(csvCases)},
+		{"NDJSON", "application/x-ndjson", "", ndjson.Bytes(), len(cases)},
+		{"CSV", "text/csv", "apc", csvBuf.Bytes(), len(csvCases)},
 	} {
-		rep := submitAndJudge(t, client, s.IngestURL(), f.contentType, f.body)
+		rep := submitAndJudge(t, client, s.IngestURL(), f.dataset, f.contentType, f.body)
 		if rep.GetRecords() != int64(f.n) {
 			t.Errorf("%s: the report counts %d records, want %d", f.name, rep.GetRecords(), f.n)
 		}
@@ -566,6 +612,8 @@ func TestGraderCAM(t *testing.T) {
 		}
 	}
 
+	revisedAndDeleted(ctx, t, s, client, byUID["G01"], rng)
+
 	// dmicctl explain, at the terminal, prints the stored decision and that
 	// the derived one agrees.
 	bin := t.TempDir()
@@ -601,6 +649,34 @@ func TestGraderCAM(t *testing.T) {
 	}
 }
 
+// revisedAndDeleted sends, as the provider, a replacement of G01 with a
+// later applicable time that moves the patient to B84019 (02T), and a delete
+// of G02, and waits for activity_current to show both: the assignment an
+// analyst sees is the latest revision's (CDS net change,
+// docs/record-format.md).
+func revisedAndDeleted(ctx context.Context, t *testing.T, s *stackUnderTest, client *http.Client, g01 graderCase, rng *rand.Rand) {
+	t.Helper()
+	g01.set = map[string]string{"general_medical_practice_code": "B84019", "cds_applicable_date_time": "2025-07-01T09:00:00Z"}
+	rev, err := json.Marshal(g01.record(rng))
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := json.Marshal(map[string]string{"dataset": "apc", "cds_unique_identifier": "BRVR00GRADERG02", "cds_update_type": "1",
+		"provider_code": graderProvider, "cds_applicable_date_time": "2025-07-01T09:00:00Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := submitAndJudge(t, client, s.IngestURL(), "", "application/x-ndjson", append(append(append(rev, '\n'), del...), '\n'))
+	if rep.GetRejected() != 0 {
+		t.Fatalf("revision and delete refused: %v", rep.GetFailingRecords())
+	}
+	q := "SELECT count() FROM " + database + "_grader.activity_current WHERE cds_unique_identifier = "
+	s.waitFor("G01's revision assigned to 02T by its practice", time.Minute, func() bool {
+		return s.count(q+"'BRVR00GRADERG01' AND commissioner_code = '02T' AND cam_reason_code = '02T_C_5_1'") == 1
+	})
+	s.waitFor("G02 deleted", time.Minute, func() bool { return s.count(q+"'BRVR00GRADERG02'") == 0 })
+}
+
 // explainCLI runs `dmicctl explain key` as the analyst, as an analyst at a
 // terminal would, and returns what it prints.
 func explainCLI(ctx context.Context, t *testing.T, s *stackUnderTest, bin, key string) string {
@@ -624,15 +700,21 @@ func commissionerType(code string) string {
 		return cam.TypeDevolved
 	case "13R", "13Q", "97T", "Y56":
 		return cam.TypeNHSE
+	case "E09000029":
+		return cam.TypeLA
 	}
 	return cam.TypeSubICB
 }
 
 // submitAndJudge posts a file to ingest as the client's provider and waits
 // for its submission report to be complete.
-func submitAndJudge(t *testing.T, client *http.Client, ingest, contentType string, body []byte) *validationv1.SubmissionReport {
+func submitAndJudge(t *testing.T, client *http.Client, ingest, dataset, contentType string, body []byte) *validationv1.SubmissionReport {
 	t.Helper()
-	resp, err := client.Post(ingest+"/v1/submissions", contentType, bytes.NewReader(body))
+	url := ingest + "/v1/submissions"
+	if dataset != "" {
+		url += "?dataset=" + dataset
+	}
+	resp, err := client.Post(url, contentType, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
