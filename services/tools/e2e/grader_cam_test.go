@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -389,6 +390,20 @@ func graderCases() []graderCase {
 		{uid: "G69", why: "p.28 category P: B No, B-4 Yes", ds: "outpatient", day: d2526,
 			set:     map[string]string{"overseas_visitor_charging_category": "P"},
 			version: "2025/26", step: "B-4", reason: "36L_B_4_1", comm: "36L"},
+		// Outside the two versions: a CAM date after 2025/26 uses 2025/26,
+		// one before 2024/25 uses 2024/25, each reading its dated tables
+		// (36L's delegation) within its own year
+		// (docs/commissioner-assignment.md, versions).
+		{uid: "G70", why: "CAM date 2026-06-15: 2025/26 rules", ds: "outpatient", day: "2026-06-15",
+			set:     map[string]string{"service_code": "NCBPS01C"},
+			version: "2025/26", step: "C-6", reason: "36L_C_6_1", comm: "36L", category: "25"},
+		{uid: "G71", why: "CAM date 2023-06-15: 2024/25 rules", ds: "outpatient", day: "2023-06-15",
+			set:     map[string]string{"service_code": "NCBPS01C"},
+			version: "2024/25", step: "C-6", reason: "13R_C_6_4", comm: "13R", category: "21"},
+		// The provider code written in lower case: the host is RVR's.
+		{uid: "G72", why: "G01 with provider_code rvr", ds: "apc", day: d2526,
+			set:     map[string]string{"provider_code": "rvr", "general_medical_practice_code": "V81997", "postcode_of_usual_address": "ZZ99 3VZ"},
+			version: "2025/26", step: "C-5", reason: "36L_C_5_1", comm: "36L", method: "Sub-ICB (Host Mapped)"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
@@ -565,8 +580,9 @@ func TestGraderCAM(t *testing.T) {
 	q := "SELECT count() FROM " + database + "_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'"
 	s.waitFor(fmt.Sprintf("%d grader records in activity_current", submitted), 3*time.Minute, func() bool { return s.count(q) == int64(submitted) })
 
+	published := publishedReasons(t)
 	rows, err := s.conn.Query(ctx, `SELECT record_key, cds_unique_identifier, cam_version, cam_date, cam_step, cam_reason_code, commissioner_code,
-		cam_service_category, assignment_method, commissioner_type FROM `+database+`_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'`)
+		cam_service_category, assignment_method, commissioner_type, cam_reason FROM `+database+`_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,8 +590,8 @@ func TestGraderCAM(t *testing.T) {
 	keys := map[string]string{}
 	seen := map[string]bool{}
 	for rows.Next() {
-		var key, uid, version, date, step, reason, comm, category, method, ctype string
-		if err := rows.Scan(&key, &uid, &version, &date, &step, &reason, &comm, &category, &method, &ctype); err != nil {
+		var key, uid, version, date, step, reason, comm, category, method, ctype, text string
+		if err := rows.Scan(&key, &uid, &version, &date, &step, &reason, &comm, &category, &method, &ctype, &text); err != nil {
 			t.Fatal(err)
 		}
 		id := strings.TrimPrefix(uid, "BRVR00GRADER")
@@ -592,6 +608,11 @@ func TestGraderCAM(t *testing.T) {
 		}
 		if c.category != "" && category != c.category {
 			t.Errorf("%s (%s): service category %q, want %q", id, c.why, category, c.category)
+		}
+		// A published reason code carries the published text and service
+		// category (cam_commissioner_assignment_reason.csv).
+		if p, ok := published[c.reason]; ok && (text != p[0] || category != p[1]) {
+			t.Errorf("%s (%s): reason %q, category %q; the published row of %s says %q, %q", id, c.why, text, category, c.reason, p[0], p[1])
 		}
 		if c.method != "" && method != c.method {
 			t.Errorf("%s (%s): assignment method %q, want %q", id, c.why, method, c.method)
@@ -675,6 +696,28 @@ func revisedAndDeleted(ctx context.Context, t *testing.T, s *stackUnderTest, cli
 		return s.count(q+"'BRVR00GRADERG01' AND commissioner_code = '02T' AND cam_reason_code = '02T_C_5_1'") == 1
 	})
 	s.waitFor("G02 deleted", time.Minute, func() bool { return s.count(q+"'BRVR00GRADERG02'") == 0 })
+}
+
+// publishedReasons reads the published reason table of the sample
+// reference data itself: code -> (reason text, service category).
+func publishedReasons(t *testing.T) map[string][2]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(refDir, "cam_commissioner_assignment_reason.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][2]string{}
+	for _, r := range recs[1:] {
+		if _, dup := out[r[0]]; !dup { // the table repeats some rows (00L_C_5_1)
+			out[r[0]] = [2]string{r[2], r[3]}
+		}
+	}
+	return out
 }
 
 // explainCLI runs `dmicctl explain key` as the analyst, as an analyst at a
