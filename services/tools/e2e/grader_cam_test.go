@@ -404,6 +404,39 @@ func graderCases() []graderCase {
 		{uid: "G72", why: "G01 with provider_code rvr", ds: "apc", day: d2526,
 			set:     map[string]string{"provider_code": "rvr", "general_medical_practice_code": "V81997", "postcode_of_usual_address": "ZZ99 3VZ"},
 			version: "2025/26", step: "C-5", reason: "36L_C_5_1", comm: "36L", method: "Sub-ICB (Host Mapped)"},
+		// p.36 WB-2: a Powys resident (border area) registered with an
+		// English GP: English path; C-5 by the practice.
+		{uid: "G73", why: "p.36 WB-2 Yes: Powys resident, English GP", ds: "apc", day: d2526,
+			set:     map[string]string{"postcode_of_usual_address": "LD1 6SG"},
+			version: "2025/26", step: "C-5", reason: "36L_C_5_1", comm: "36L", method: "Sub-ICB (Practice Mapped)"},
+		// p.36: in the border area but without a GP: WB-2 No, WB-3 No
+		// (Wales), C No: the LHB of the residence.
+		{uid: "G74", why: "p.36 WB-2 No without a GP; C No: LHB", ds: "apc", day: d2526,
+			set:     map[string]string{"postcode_of_usual_address": "LD1 6SG", "general_medical_practice_code": "V81997"},
+			version: "2025/26", step: "C", reason: "7A7_C_1", comm: "7A7"},
+		// p.35, p.42-46: Welsh border GP, English border resident, a
+		// specialised (not highly specialised) service: C Yes, C-1 No,
+		// WB-10 Yes (as WB-1), C-3 No (no RAS in the CDS): NHS England, the
+		// hub of the provider.
+		{uid: "G75", why: "p.44-46 WB-10 Yes, C-3 No: hub of the provider", ds: "outpatient", day: d2526,
+			set:     map[string]string{"postcode_of_usual_address": "LD7 1DY", "general_medical_practice_code": "W00199", "service_code": "NCBPS01C"},
+			version: "2025/26", step: "C-3", reason: "13R_C_3_2", comm: "13R"},
+		// p.35-37, p.11: a Welsh GP (W00199, grouping W00), resident in
+		// Sutton, outside the border area: WB-1 No, WB-2 No (Q99), WB-3 Yes;
+		// the responsible sub-ICB excludes W00 practices: by postcode.
+		{uid: "G76", why: "p.11 W00 practice outside the border: postcode method", ds: "apc", day: d2526,
+			set:     map[string]string{"general_medical_practice_code": "W00199"},
+			version: "2025/26", step: "C-5", reason: "36L_C_5_1", comm: "36L", method: "Sub-ICB (Postcode Mapped)"},
+		// p.26 and p.11: a postcode sent empty is a missing one: the
+		// provider's main site, in England (A&E-1 Yes); the practice decides.
+		{uid: "G77", why: "p.26 A&E-1 with an empty postcode", ds: "emergency_care", day: d2526,
+			set:     map[string]string{"postcode_of_usual_address": "", "general_medical_practice_code": "B84019"},
+			version: "2025/26", step: "J", reason: "02T_AE_1_1", comm: "02T"},
+		// p.11: no GP and no postcode field at all: the host.
+		{uid: "G78", why: "p.11 no GP, postcode missing: host", ds: "apc", day: d2526,
+			set:     map[string]string{"general_medical_practice_code": "V81999"},
+			drop:    []string{"postcode_of_usual_address"},
+			version: "2025/26", step: "C-5", reason: "36L_C_5_1", comm: "36L", method: "Sub-ICB (Host Mapped)"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
