@@ -75,6 +75,8 @@ type graderCase struct {
 	refuse string
 	// dataset is the record's dataset field as written, when not ds.
 	dataset string
+	// notFlagged is a rule the record must not be reported by.
+	notFlagged string
 }
 
 // graderCases: each from one statement of the guidance (page in why).
@@ -400,8 +402,9 @@ func graderCases() []graderCase {
 		{uid: "G71", why: "CAM date 2023-06-15: 2024/25 rules", ds: "outpatient", day: "2023-06-15",
 			set:     map[string]string{"service_code": "NCBPS01C"},
 			version: "2024/25", step: "C-6", reason: "13R_C_6_4", comm: "13R", category: "21"},
-		// The provider code written in lower case: the host is RVR's.
-		{uid: "G72", why: "G01 with provider_code rvr", ds: "apc", day: d2526,
+		// The provider code written in lower case: the host is RVR's, and
+		// the identifier BRVR... still starts with B and the provider code.
+		{uid: "G72", why: "G32 with provider_code rvr", ds: "apc", day: d2526, notFlagged: "CDS-002",
 			set:     map[string]string{"provider_code": "rvr", "general_medical_practice_code": "V81997", "postcode_of_usual_address": "ZZ99 3VZ"},
 			version: "2025/26", step: "C-5", reason: "36L_C_5_1", comm: "36L", method: "Sub-ICB (Host Mapped)"},
 		// p.36 WB-2: a Powys resident (border area) registered with an
@@ -593,6 +596,9 @@ func TestGraderCAM(t *testing.T) {
 			c := byUID[id]
 			for _, fl := range fr.GetFailures() {
 				t.Logf("%s line %d (%s): %s %s %s %s", f.name, fr.GetLineNumber(), id, fl.GetSeverity(), fl.GetRuleId(), fl.GetField(), fl.GetMessage())
+				if fl.GetRuleId() == c.notFlagged {
+					t.Errorf("%s (%s) is reported by %s: %s", id, c.why, fl.GetRuleId(), fl.GetMessage())
+				}
 				if fl.GetRuleId() == c.refuse && fr.GetOutcome() == validationv1.Outcome_OUTCOME_REJECTED {
 					refused[id] = true
 				}

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"strings"
 	"time"
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
@@ -160,7 +161,7 @@ var checkDefs = []checkDef{
 	{name: "unique_in_submission", kind: chkUniqueInSubmission,
 		doc: "No earlier record of the same submission has the same record id."},
 	{name: "cds_uid_structure", kind: chkCDSUIDStructure, arity: pair,
-		doc: "Fields: the CDS unique identifier, then the provider code. The identifier is `B`, the provider code, then at least one more character."},
+		doc: "Fields: the CDS unique identifier, then the provider code. The identifier is `B`, the provider code (in any case: an ORGANISATION CODE written `rvr` is `RVR`), then at least one more character."},
 	{name: "min_int", kind: chkMinInt, required: pMin, integer: true,
 		doc: "The whole number is at least `min`. Not checked on a delete (an absent number reads 0)."},
 	{name: "service_code_in_year", kind: chkServiceCodeInYear,
@@ -423,7 +424,11 @@ func (ru *rule) pairPasses(vs *values) bool {
 		if uid == "" || prov == "" {
 			return true
 		}
-		return len(uid) > 1+len(prov) && uid[0] == 'B' && uid[1:1+len(prov)] == prov
+		// An organisation code names the same organisation in either case
+		// (commissioner assignment finds the provider's host from
+		// `rvr` as from `RVR`), so a provider code sent in lower case does
+		// not make its own identifier's structure wrong.
+		return len(uid) > 1+len(prov) && uid[0] == 'B' && strings.EqualFold(uid[1:1+len(prov)], prov)
 	}
 	return true
 }

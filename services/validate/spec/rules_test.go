@@ -140,6 +140,9 @@ func ruleCases() []ruleCase {
 			want: []want{w("CDS-002", "cds_unique_identifier")}},
 		{name: "uid other provider", d: apc, mutate: func(r *recT) { r.CdsUniqueIdentifier = "BRJ100000001" },
 			want: []want{w("CDS-002", "cds_unique_identifier")}},
+		// The provider code in lower case is the same organisation: its
+		// identifier BRJ7... still starts with B and the provider code.
+		{name: "uid of a provider code in lower case", d: apc, mutate: func(r *recT) { r.ProviderCode = "rj7" }},
 		{name: "uid only B and provider", d: op, mutate: func(r *recT) { r.CdsUniqueIdentifier = "BRJ7" },
 			want: []want{w("CDS-002", "cds_unique_identifier")}},
 		{name: "uid of a five-character provider", d: apc, mutate: func(r *recT) {
