@@ -707,6 +707,58 @@ func TestGraderCAM(t *testing.T) {
 				d.GetCommissionerCode(), d.GetStep(), c.comm, c.step, cam.ExplainRecord(got))
 		}
 	}
+
+	nationalCopies(ctx, t, s, byUID, rng)
+}
+
+// nationalCopies sends the national exchange's (SUS) copies of some cases,
+// with its certificate: a national copy carries the same CAM inputs, so an
+// analyst sees the same assignment on both rows.
+func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[string]graderCase, rng *rand.Rand) {
+	t.Helper()
+	client, err := s.PKI.HTTPClient(devpki.NationalFile, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"G15", "G23", "G31", "G41", "G54", "G75"}
+	var file bytes.Buffer
+	for _, id := range ids {
+		b, err := json.Marshal(byUID[id].record(rng))
+		if err != nil {
+			t.Fatal(err)
+		}
+		file.Write(b)
+		file.WriteByte('\n')
+	}
+	resp, err := client.Post(s.IngestURL()+"/v1/submissions?source=national", "application/x-ndjson", &file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("national submission: %d %s", resp.StatusCode, b)
+	}
+	from := " FROM " + database + "_grader.activity_current WHERE source = 'national' AND cds_unique_identifier LIKE 'BRVR00GRADER%'"
+	s.waitFor("the national copies in activity_current", 2*time.Minute, func() bool { return s.count("SELECT count()"+from) == int64(len(ids)) })
+	rows, err := s.conn.Query(ctx, "SELECT cds_unique_identifier, cam_version, cam_step, cam_reason_code, commissioner_code"+from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uid, version, step, reason, comm string
+		if err := rows.Scan(&uid, &version, &step, &reason, &comm); err != nil {
+			t.Fatal(err)
+		}
+		c := byUID[strings.TrimPrefix(uid, "BRVR00GRADER")]
+		if got, want := fmt.Sprintln(version, step, reason, comm), fmt.Sprintln(c.version, c.step, c.reason, c.comm); got != want {
+			t.Errorf("national copy of %s (%s): %s %s %s %s; want %s %s %s %s", c.uid, c.why, version, step, reason, comm, c.version, c.step, c.reason, c.comm)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // revisedAndDeleted sends, as the provider, a replacement of G01 with a
