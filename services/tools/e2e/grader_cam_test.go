@@ -440,6 +440,33 @@ func graderCases() []graderCase {
 			set:     map[string]string{"general_medical_practice_code": "V81999"},
 			drop:    []string{"postcode_of_usual_address"},
 			version: "2025/26", step: "C-5", reason: "36L_C_5_1", comm: "36L", method: "Sub-ICB (Host Mapped)"},
+		// p.49: E is not asked at A&E; p.11: a patient at an Appendix F site
+		// takes the postcode method: the prison's sub-ICB, 92A.
+		{uid: "G79", why: "p.11, p.49 prisoner at A&E: postcode method", ds: "emergency_care", day: d2526,
+			set:     map[string]string{"postcode_of_usual_address": "SM2 5PJ"},
+			version: "2025/26", step: "J", reason: "92A_AE_1_1", comm: "92A"},
+		// p.14-15, hub method, 2024/25 (02T not delegated): no GP, so the
+		// postcode method: HX1 1AA → 02T → its hub 85J, by residence.
+		{uid: "G80", why: "p.15 C-6 No, no GP: hub by residence", ds: "apc", day: d2425,
+			set:     map[string]string{"service_code": "NCBPS01C", "general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1 1AA"},
+			version: "2024/25", step: "C-6", reason: "85J_C_6_6", comm: "85J", category: "21"},
+		// p.15: a practice with no match in epraccur (B84002 closed in
+		// 2021) reverts to the PROVIDER method for the hub: RVR's, 13R.
+		{uid: "G81", why: "p.15 C-6 No, closed practice: hub by provider", ds: "apc", day: d2425,
+			set:     map[string]string{"service_code": "NCBPS01C", "general_medical_practice_code": "B84002", "postcode_of_usual_address": "HX1 1AA"},
+			version: "2024/25", step: "C-6", reason: "13R_C_6_8", comm: "13R", category: "21"},
+		// 2024/25 amber, no GP: the hub of the residence's sub-ICB.
+		{uid: "G82", why: "p.15 C-0b, no GP: hub by residence", ds: "outpatient", day: d2425,
+			set:     map[string]string{"service_code": "NCBPS01S", "general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1 1AA"},
+			version: "2024/25", step: "C-0b", reason: "85J_C_0b_3", comm: "85J", category: "21"},
+		// p.21-22, F: no GP: the region of the residence's sub-ICB (02T →
+		// Y63); a practice not matched reverts to the postcode too.
+		{uid: "G83", why: "p.22 F, no GP: region by residence", ds: "outpatient", day: d2526,
+			set:     map[string]string{"service_code": "NCBPH01F", "general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1 1AA"},
+			version: "2025/26", step: "F", reason: "Y63_F_3", comm: "Y63", category: "81"},
+		{uid: "G84", why: "p.22 F, closed practice: region by residence", ds: "outpatient", day: d2526,
+			set:     map[string]string{"service_code": "NCBPH01F", "general_medical_practice_code": "B84002", "postcode_of_usual_address": "HX1 1AA"},
+			version: "2025/26", step: "F", reason: "Y63_F_3", comm: "Y63", category: "81"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
@@ -832,7 +859,7 @@ func commissionerType(code string) string {
 		return cam.TypePrivate
 	case "7A7", "SB9", "SD002":
 		return cam.TypeDevolved
-	case "13R", "13Q", "97T", "Y56":
+	case "13R", "13Q", "97T", "Y56", "85J", "Y63":
 		return cam.TypeNHSE
 	case "E09000029":
 		return cam.TypeLA
