@@ -467,6 +467,15 @@ func graderCases() []graderCase {
 		{uid: "G84", why: "p.22 F, closed practice: region by residence", ds: "outpatient", day: d2526,
 			set:     map[string]string{"service_code": "NCBPH01F", "general_medical_practice_code": "B84002", "postcode_of_usual_address": "HX1 1AA"},
 			version: "2025/26", step: "F", reason: "Y63_F_3", comm: "Y63", category: "81"},
+		// H's indicator in lower case, "y", is G67 again. A primary
+		// diagnosis in lower case, "n979", is no ICD-10 code as the format
+		// writes them: refused by name (CLIN-001), as G48's category is.
+		{uid: "G85", why: "G67 with indicator y", ds: "outpatient", day: d2526,
+			set:     map[string]string{"local_public_health_indicator": "y"},
+			version: "2025/26", step: "H", reason: "E09000029_H_1", comm: "E09000029"},
+		{uid: "G86", why: "G26 with diagnosis n979: refused", ds: "outpatient", day: d2526,
+			set:    map[string]string{"primary_diagnosis_icd": "n979", "person_gender_code": "2"},
+			refuse: "CLIN-001"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
