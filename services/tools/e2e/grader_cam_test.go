@@ -18,11 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/assign/cam"
+	"github.com/dmic-nhs/dmic/services/internal/nhs"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
 	"github.com/dmic-nhs/dmic/services/tools/devpki"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
+	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 	"github.com/dmic-nhs/dmic/services/tools/synth"
 )
 
@@ -563,6 +568,9 @@ func TestGraderCAM(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	var ndjson bytes.Buffer
 	recs := map[string]map[string]string{}
+	// patients is every identifier submitted, to look for after
+	// de-identification.
+	var patients []leakguard.Patient
 	for _, c := range cases {
 		if _, dup := byUID[c.uid]; dup {
 			t.Fatalf("case %s twice", c.uid)
@@ -570,6 +578,7 @@ func TestGraderCAM(t *testing.T) {
 		byUID[c.uid] = c
 		r := c.record(rng)
 		recs[c.uid] = r
+		patients = append(patients, patientOf(r))
 		b, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
@@ -605,6 +614,7 @@ func TestGraderCAM(t *testing.T) {
 		c.uid += "C"
 		byUID[c.uid] = c
 		r := c.record(rng)
+		patients = append(patients, patientOf(r))
 		row := make([]string, len(cols))
 		for i, k := range cols {
 			row[i] = r[k]
@@ -708,7 +718,7 @@ func TestGraderCAM(t *testing.T) {
 		}
 	}
 
-	revisedAndDeleted(ctx, t, s, client, byUID["G01"], rng)
+	revisedAndDeleted(ctx, t, s, client, byUID["G01"], rng, &patients)
 
 	// dmicctl explain, at the terminal, prints the stored decision and that
 	// the derived one agrees.
@@ -744,13 +754,48 @@ func TestGraderCAM(t *testing.T) {
 		}
 	}
 
-	nationalCopies(ctx, t, s, byUID, rng)
+	nationalCopies(ctx, t, s, byUID, rng, &patients)
+
+	// No identifier submitted, in whatever spelling it came, is in
+	// ClickHouse, on a topic after de-identification or in a log line.
+	ids := leakguard.NewIdentifiers(patients, "2024-01-01")
+	found, err := ids.ScanClickHouse(ctx, s.conn, database+"_grader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	found, _, err = ids.ScanTopics(ctx, operator(t, s.Stack), leakguard.AfterDeidentification)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	noLeaks(t, ids.ScanText("service logs", s.logs.String()))
+	// The scanner sees them where they are: on the raw topic.
+	var raw strings.Builder
+	if _, err := leakguard.ReadTopic(ctx, operator(t, s.Stack), topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := ids.Count(raw.String()); n < ids.Len()/2 {
+		t.Errorf("the leak scanner finds only %d of %d identifiers on the raw topic: it cannot be trusted", n, ids.Len())
+	}
+}
+
+// patientOf is the identifiers of a record as submitted: its postcode as
+// written and in its canonical form (not a ZZ99 pseudo postcode, which
+// names a country or a state, not a place), its NHS number, local
+// patient id and date of birth.
+func patientOf(r map[string]string) leakguard.Patient {
+	p := leakguard.Patient{NHSNumber: r["nhs_number"], LocalPatientID: r["local_patient_identifier"], BirthDate: r["person_birth_date"]}
+	if pc, ok := nhs.NormalisePostcode(r["postcode_of_usual_address"]); ok && !nhs.IsPseudoPostcode(pc) {
+		p.Postcode = strings.TrimSpace(r["postcode_of_usual_address"])
+	}
+	return p
 }
 
 // nationalCopies sends the national exchange's (SUS) copies of some cases,
 // with its certificate: a national copy carries the same CAM inputs, so an
 // analyst sees the same assignment on both rows.
-func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[string]graderCase, rng *rand.Rand) {
+func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[string]graderCase, rng *rand.Rand, patients *[]leakguard.Patient) {
 	t.Helper()
 	client, err := s.PKI.HTTPClient(devpki.NationalFile, 2)
 	if err != nil {
@@ -759,7 +804,9 @@ func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID 
 	ids := []string{"G15", "G23", "G31", "G41", "G54", "G75"}
 	var file bytes.Buffer
 	for _, id := range ids {
-		b, err := json.Marshal(byUID[id].record(rng))
+		r := byUID[id].record(rng)
+		*patients = append(*patients, patientOf(r))
+		b, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -802,10 +849,12 @@ func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID 
 // of G02, and waits for activity_current to show both: the assignment an
 // analyst sees is the latest revision's (CDS net change,
 // docs/record-format.md).
-func revisedAndDeleted(ctx context.Context, t *testing.T, s *stackUnderTest, client *http.Client, g01 graderCase, rng *rand.Rand) {
+func revisedAndDeleted(ctx context.Context, t *testing.T, s *stackUnderTest, client *http.Client, g01 graderCase, rng *rand.Rand, patients *[]leakguard.Patient) {
 	t.Helper()
 	g01.set = map[string]string{"general_medical_practice_code": "B84019", "cds_applicable_date_time": "2025-07-01T09:00:00Z"}
-	rev, err := json.Marshal(g01.record(rng))
+	r := g01.record(rng)
+	*patients = append(*patients, patientOf(r))
+	rev, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
