@@ -481,6 +481,19 @@ func graderCases() []graderCase {
 		{uid: "G86", why: "G26 with diagnosis n979: refused", ds: "outpatient", day: d2526,
 			set:    map[string]string{"primary_diagnosis_icd": "n979", "person_gender_code": "2"},
 			refuse: "CLIN-001"},
+		// p.6: emergency care by ARRIVAL date, whatever the departure: in
+		// at 23:30 on 31 March, out on 1 April, is 2024/25.
+		{uid: "G87", why: "p.6 arrival 2025-03-31 23:30, departure 2025-04-01", ds: "emergency_care", day: "2025-03-31",
+			set:     map[string]string{"ec_arrival_time": "23:30", "ec_departure_date": "2025-04-01"},
+			version: "2024/25", step: "J", reason: "36L_AE_1_1", comm: "36L"},
+		// Choice 28: a finished episode (CDS 130) of a spell not yet
+		// discharged has no DISCHARGE DATE (p.6): dated by the spell's start,
+		// the admission that p.6 notes 2-3 make the basis of the spell.
+		{uid: "G88", why: "choice 28: CDS 130 with no discharge date: spell start", ds: "apc", day: "2025-03-25",
+			set: map[string]string{"service_code": "NCBPS01C", "start_date_hospital_provider_spell": "2025-03-25",
+				"start_date_episode": "2025-03-25", "end_date_episode": "2025-04-03", "cds_applicable_date_time": "2025-04-06T09:00:00Z"},
+			drop:    []string{"discharge_date_hospital_provider_spell", "discharge_method_code", "discharge_destination_code"},
+			version: "2024/25", step: "C-6", reason: "13R_C_6_4", comm: "13R"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
@@ -841,6 +854,16 @@ func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID 
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+	// A national copy's record key names the exchange, the data set, the
+	// provider and the identifier (docs/commissioner-assignment.md,
+	// Explain); explain finds it and agrees.
+	got, err := s.assignment(devpki.AnalystFile).ExplainAssignment(ctx, &assignmentv1.ExplainAssignmentRequest{RecordKey: "X26|apc|RVR|BRVR00GRADERG15"})
+	if err != nil {
+		t.Fatalf("explain the national copy of G15: %v", err)
+	}
+	if c := byUID["G15"]; !got.GetAgrees() || got.GetStored().GetReasonCode() != c.reason || got.GetSource() != "national" {
+		t.Errorf("explain the national copy of G15: %s", cam.ExplainRecord(got))
 	}
 }
 
