@@ -156,7 +156,15 @@ func NewNDJSONReader(r io.Reader, fallback dmicv1.Dataset) *Reader {
 // names, in any case and order). A header it cannot use is an error; rows are
 // read by Next.
 func NewCSVReader(r io.Reader, fallback dmicv1.Dataset) (*Reader, error) {
-	lc := &lineCounter{r: r}
+	// A byte order mark (a spreadsheet's "CSV UTF-8") is dropped before
+	// encoding/csv reads the header: left in, it comes before a quoted
+	// first column name ("\ufeff\"dataset\",...") and made the whole file
+	// a bare-quote DEC-CSV-HEADER.
+	br := bufio.NewReaderSize(r, 64<<10)
+	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	lc := &lineCounter{r: br}
 	cr := csv.NewReader(lc)
 	cr.FieldsPerRecord = -1 // a short or long row is that row's error, not the file's
 	cr.ReuseRecord = true
@@ -173,9 +181,6 @@ func NewCSVReader(r io.Reader, fallback dmicv1.Dataset) (*Reader, error) {
 			return nil, &DecodeError{Line: 1, RuleID: RuleCSVHeader, Message: fmt.Sprintf("header row is longer than %d bytes: most likely a quote left open", maxRowRead)}
 		}
 		return nil, &DecodeError{Line: 1, RuleID: RuleRead, Message: "submission could not be read", err: err}
-	}
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], string(utf8BOM))
 	}
 	if !knownDataset(fallback) {
 		fallback = dmicv1.Dataset_DATASET_UNSPECIFIED

@@ -612,8 +612,12 @@ func TestGraderCAM(t *testing.T) {
 		}
 	}
 	slices.Sort(cols)
+	// As a spreadsheet saves it: a UTF-8 byte order mark and CRLF line
+	// endings.
 	var csvBuf bytes.Buffer
+	csvBuf.WriteString("\ufeff")
 	w := csv.NewWriter(&csvBuf)
+	w.UseCRLF = true
 	// The header as a spreadsheet might write it: field names are
 	// matched whatever their case and surrounding spaces
 	// (docs/record-format.md, CSV).
