@@ -82,6 +82,24 @@ type graderCase struct {
 	dataset string
 	// notFlagged is a rule the record must not be reported by.
 	notFlagged string
+	// nulls are sent as JSON null, numbers as JSON numbers (NDJSON only).
+	nulls, numbers []string
+}
+
+// jsonValues is the record as its NDJSON line writes it: strings, but for
+// the case's nulls and numbers.
+func (c graderCase) jsonValues(r map[string]string) map[string]any {
+	out := make(map[string]any, len(r))
+	for k, v := range r {
+		out[k] = v
+	}
+	for _, k := range c.nulls {
+		out[k] = nil
+	}
+	for _, k := range c.numbers {
+		out[k] = json.Number(r[k])
+	}
+	return out
 }
 
 // graderCases: each from one statement of the guidance (page in why).
@@ -494,6 +512,15 @@ func graderCases() []graderCase {
 				"start_date_episode": "2025-03-25", "end_date_episode": "2025-04-03", "cds_applicable_date_time": "2025-04-06T09:00:00Z"},
 			drop:    []string{"discharge_date_hospital_provider_spell", "discharge_method_code", "discharge_destination_code"},
 			version: "2024/25", step: "C-6", reason: "13R_C_6_4", comm: "13R"},
+		// NDJSON's null is no value (docs/record-format.md): a charging
+		// category null is G09 again (p.9: B No).
+		{uid: "G89", why: "G09 with charging category null", ds: "apc", day: d2526, nulls: []string{"overseas_visitor_charging_category"},
+			version: "2025/26", step: "B-4", reason: "36L_B_4_1", comm: "36L"},
+		// A number for a text field is its decimal text: TFC 144 as a JSON
+		// number is G21 again (p.48 D).
+		{uid: "G90", why: "G21 with TFC as the JSON number 144", ds: "outpatient", day: d2526, numbers: []string{"treatment_function_code"},
+			set:     map[string]string{"treatment_function_code": "144"},
+			version: "2025/26", step: "D", reason: "36L_D_1", comm: "36L", category: "55"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
@@ -592,7 +619,7 @@ func TestGraderCAM(t *testing.T) {
 		r := c.record(rng)
 		recs[c.uid] = r
 		patients = append(patients, patientOf(r))
-		b, err := json.Marshal(r)
+		b, err := json.Marshal(c.jsonValues(r))
 		if err != nil {
 			t.Fatal(err)
 		}
