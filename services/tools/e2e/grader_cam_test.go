@@ -711,7 +711,7 @@ func TestGraderCAM(t *testing.T) {
 
 	published := publishedReasons(t)
 	rows, err := s.conn.Query(ctx, `SELECT record_key, cds_unique_identifier, cam_version, cam_date, cam_step, cam_reason_code, commissioner_code,
-		cam_service_category, assignment_method, commissioner_type, cam_reason FROM `+database+`_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'`)
+		cam_service_category, assignment_method, commissioner_type, cam_reason, cam_rule_id, length(cam_reference_vintages) FROM `+database+`_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -719,9 +719,13 @@ func TestGraderCAM(t *testing.T) {
 	keys := map[string]string{}
 	seen := map[string]bool{}
 	for rows.Next() {
-		var key, uid, version, date, step, reason, comm, category, method, ctype, text string
-		if err := rows.Scan(&key, &uid, &version, &date, &step, &reason, &comm, &category, &method, &ctype, &text); err != nil {
+		var key, uid, version, date, step, reason, comm, category, method, ctype, text, ruleID string
+		var vintages uint64
+		if err := rows.Scan(&key, &uid, &version, &date, &step, &reason, &comm, &category, &method, &ctype, &text, &ruleID, &vintages); err != nil {
 			t.Fatal(err)
+		}
+		if ruleID != "CAM-"+step || vintages == 0 {
+			t.Errorf("%s: rule id %q for step %s, %d reference vintages", uid, ruleID, step, vintages)
 		}
 		id := strings.TrimPrefix(uid, "BRVR00GRADER")
 		c, ok := byUID[id]
