@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
 
 	assignmentv1 "github.com/dmic-nhs/dmic/proto/dmic/assignment/v1"
+	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/assign/cam"
 	"github.com/dmic-nhs/dmic/services/internal/nhs"
@@ -699,6 +701,7 @@ func TestGraderCAM(t *testing.T) {
 		}
 		submitted += int(rep.GetAccepted() + rep.GetWarned())
 	}
+	submitted += submitGRPC(ctx, t, s, byUID, rng, &patients)
 
 	for id, c := range byUID {
 		if c.refuse != "" && !refused[id] {
@@ -900,6 +903,54 @@ func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID 
 	if c := byUID["G15"]; !got.GetAgrees() || got.GetStored().GetReasonCode() != c.reason || got.GetSource() != "national" {
 		t.Errorf("explain the national copy of G15: %s", cam.ExplainRecord(got))
 	}
+}
+
+// grpcCases are sent a third time through ingest's gRPC door
+// (SubmitRecords, as a provider's system streams them), under identifiers
+// ending in "R".
+var grpcCases = []string{"G15", "G41", "G43", "G46"}
+
+// submitGRPC streams the grpcCases' copies as the provider and returns how
+// many ingest accepted; their expectations join byUID.
+func submitGRPC(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[string]graderCase, rng *rand.Rand, patients *[]leakguard.Patient) int {
+	t.Helper()
+	creds, err := s.PKI.DialOption(devpki.ProviderFile(graderProvider))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("localhost:"+strconv.Itoa(s.Ports.GRPC["ingest"]), creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stream, err := dmicv1.NewIngestServiceClient(conn).SubmitRecords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &dmicv1.SubmitRecordsRequest{Dataset: dmicv1.Dataset_DATASET_APC}
+	for _, id := range grpcCases {
+		c := byUID[id]
+		c.uid += "R"
+		byUID[c.uid] = c
+		r := c.record(rng)
+		*patients = append(*patients, patientOf(r))
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.JsonRecords = append(req.JsonRecords, string(b))
+	}
+	if err := stream.Send(req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		t.Fatalf("SubmitRecords: %v", err)
+	}
+	if resp.GetAccepted() != int64(len(grpcCases)) {
+		t.Errorf("SubmitRecords accepted %d of %d: %v", resp.GetAccepted(), len(grpcCases), resp.GetResults())
+	}
+	return int(resp.GetAccepted())
 }
 
 // revisedAndDeleted sends, as the provider, a replacement of G01 with a
