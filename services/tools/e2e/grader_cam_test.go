@@ -47,8 +47,9 @@ import (
 //     is in ICB QWE, hub 13R, region Y56, not delegated 2024-04-01..
 //     2025-03-31, delegated from 2025-04-01;
 //   - practices: H85030 (Sutton, commissioner 36L), B84019 (Calderdale,
-//     02T; 02T's hub 85J), A91020 (Larkhill, a DMS practice, 13Q), W00199
-//     (Brecon, Powys LHB 7A7);
+//     02T; 02T's hub 85J, region Y63), B84002 (02T, closed 2021-01-31),
+//     A91020 (Larkhill, an English DMS practice, 13Q), A91183 (Bielefeld,
+//     a BFPO DMS practice), W00199 (Brecon, grouping W00, Powys LHB 7A7);
 //   - postcodes: SM1 1AA (Sutton, 36L, LA E09000029), HX1 1AA (Halifax,
 //     02T), SM2 5PJ (HMP High Down, Appendix F site; 92A, H&J hub 97T),
 //     LD1 6SG (Powys, W06000023), LD7 1DY (Shropshire, border ICB QOC),
@@ -69,7 +70,7 @@ const graderProvider = "RVR"
 // graderCase is one record and what an analyst must then see.
 type graderCase struct {
 	uid, why string // CDS unique identifier; the guidance statement it tests
-	ds       string // apc, outpatient, emergency_care
+	ds       string // apc, outpatient, emergency_care, local_flow
 	day      string // the CAM date the case means (discharge, appointment, arrival)
 	set      map[string]string
 	drop     []string // fields left out of the record altogether
@@ -591,8 +592,10 @@ func (c graderCase) record(rng *rand.Rand) map[string]string {
 	return r
 }
 
-// TestGraderCAM submits the grader's cases through ingest, as NDJSON and
-// some again as CSV, and checks each in activity_current and by explain.
+// TestGraderCAM submits the grader's cases through ingest, as NDJSON, some
+// again as CSV and through gRPC, and checks each in activity_current, by
+// explain and dmicctl explain; then a revision, a delete and national
+// copies; then that no identifier submitted got past de-identification.
 func TestGraderCAM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test runs the whole stack")
