@@ -524,6 +524,12 @@ func graderCases() []graderCase {
 		{uid: "G90", why: "G21 with TFC as the JSON number 144", ds: "outpatient", day: d2526, numbers: []string{"treatment_function_code"},
 			set:     map[string]string{"treatment_function_code": "144"},
 			version: "2025/26", step: "D", reason: "36L_D_1", comm: "36L", category: "55"},
+		// p.11: the postcode is looked up in the ONS NHS Postcode Directory,
+		// which keeps terminated postcodes with their areas: HX1 1AB
+		// (terminated 2015-04) still places the patient in 02T.
+		{uid: "G91", why: "p.11 a terminated postcode still places the patient", ds: "apc", day: d2526,
+			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1 1AB"},
+			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
