@@ -530,6 +530,16 @@ func graderCases() []graderCase {
 		{uid: "G91", why: "p.11 a terminated postcode still places the patient", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1 1AB"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
+		// p.24 (OSV guidance, B-3 Yes): a charge-exempt visitor not
+		// registered with an English GP but giving a UK address is the
+		// sub-ICB's of that address; one resident outside the UK is the
+		// host's.
+		{uid: "G92", why: "p.24 B-3 Yes, no GP, UK address: sub-ICB of residence", ds: "apc", day: d2526,
+			set:     map[string]string{"overseas_visitor_charging_category": "C", "general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1 1AA"},
+			version: "2025/26", step: "B-3", reason: "02T_B_3_1", comm: "02T"},
+		{uid: "G93", why: "p.24 B-3 Yes, no GP, resident abroad: host", ds: "outpatient", day: d2526,
+			set:     map[string]string{"overseas_visitor_charging_category": "C", "general_medical_practice_code": "V81997", "postcode_of_usual_address": "ZZ99 6GZ"},
+			version: "2025/26", step: "B-3", reason: "36L_B_3_2", comm: "36L"},
 		{uid: "G61", why: "G33 with postcode HX1  1AA", ds: "apc", day: d2526,
 			set:     map[string]string{"general_medical_practice_code": "V81997", "postcode_of_usual_address": "HX1  1AA"},
 			version: "2025/26", step: "C-5", reason: "02T_C_5_1", comm: "02T", method: "Sub-ICB (Postcode Mapped)"},
