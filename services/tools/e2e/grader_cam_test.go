@@ -64,11 +64,11 @@ import (
 //   - reason codes and service categories of
 //     cam_commissioner_assignment_reason.csv.
 
-// graderProvider is the provider whose certificate submits every case.
-const graderProvider = "RVR"
+// camProvider is the provider whose certificate submits every case.
+const camProvider = "RVR"
 
-// graderCase is one record and what an analyst must then see.
-type graderCase struct {
+// camCase is one record and what an analyst must then see.
+type camCase struct {
 	uid, why string // CDS unique identifier; the guidance statement it tests
 	ds       string // apc, outpatient, emergency_care, local_flow
 	day      string // the CAM date the case means (discharge, appointment, arrival)
@@ -91,7 +91,7 @@ type graderCase struct {
 
 // jsonValues is the record as its NDJSON line writes it: strings, but for
 // the case's nulls and numbers.
-func (c graderCase) jsonValues(r map[string]string) map[string]any {
+func (c camCase) jsonValues(r map[string]string) map[string]any {
 	out := make(map[string]any, len(r))
 	for k, v := range r {
 		out[k] = v
@@ -105,13 +105,13 @@ func (c graderCase) jsonValues(r map[string]string) map[string]any {
 	return out
 }
 
-// graderCases: each from one statement of the guidance (page in why).
-func graderCases() []graderCase {
+// camGraderCases: each from one statement of the guidance (page in why).
+func camGraderCases() []camCase {
 	const (
 		d2526 = "2025-06-15"
 		d2425 = "2024-06-15"
 	)
-	return []graderCase{
+	return []camCase{
 		// p.10-11: the responsible sub-ICB is the sub-ICB of the patient's
 		// registered GP; C-5 (p.46) No gives it. No service code: C-0 No.
 		{uid: "G01", why: "p.46 C-5 No, responsible sub-ICB by GP practice", ds: "apc", day: d2526,
@@ -549,13 +549,13 @@ func graderCases() []graderCase {
 	}
 }
 
-// csvCases are submitted again as a CSV file, under other identifiers
+// camCSVCases are submitted again as a CSV file, under other identifiers
 // (the CSV copy's uid is the case's with "C" after it): a file's format must
 // not change what the record is assigned.
-var csvCases = []string{"G01", "G15", "G33", "G41", "G43", "G44"}
+var camCSVCases = []string{"G01", "G15", "G33", "G41", "G43", "G44"}
 
 // record builds the case's flat record as a provider writes it.
-func (c graderCase) record(rng *rand.Rand) map[string]string {
+func (c camCase) record(rng *rand.Rand) map[string]string {
 	day, err := time.Parse(time.DateOnly, c.day)
 	if err != nil {
 		panic(err)
@@ -563,7 +563,7 @@ func (c graderCase) record(rng *rand.Rand) map[string]string {
 	date := func(off int) string { return day.AddDate(0, 0, off).Format(time.DateOnly) }
 	r := map[string]string{
 		"dataset": c.ds, "cds_unique_identifier": "BRVR00GRADER" + c.uid, "cds_update_type": "9",
-		"cds_applicable_date_time": date(5) + "T09:00:00Z", "provider_code": graderProvider, "site_code": graderProvider + "01",
+		"cds_applicable_date_time": date(5) + "T09:00:00Z", "provider_code": camProvider, "site_code": camProvider + "01",
 		"commissioner_code": "36L", "administrative_category_code": "01",
 		"nhs_number": synth.ValidNHSNumber(rng), "nhs_number_status_indicator_code": "01", "local_patient_identifier": fmt.Sprintf("LP%08d", rng.IntN(1e8)),
 		"person_birth_date": "1988-05-05", "postcode_of_usual_address": "SM1 1AA", "person_gender_code": "1", "ethnic_category": "A",
@@ -619,13 +619,13 @@ func TestGraderCAM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	s := startStack(ctx, t, devstack.Config{Database: database + "_grader"}, 80)
-	client, err := s.PKI.HTTPClient(devpki.ProviderFile(graderProvider), 2)
+	client, err := s.PKI.HTTPClient(devpki.ProviderFile(camProvider), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	cases := graderCases()
-	byUID := map[string]graderCase{}
+	cases := camGraderCases()
+	byUID := map[string]camCase{}
 	rng := rand.New(rand.NewPCG(11, 12))
 	var ndjson bytes.Buffer
 	recs := map[string]map[string]string{}
@@ -639,7 +639,7 @@ func TestGraderCAM(t *testing.T) {
 		byUID[c.uid] = c
 		r := c.record(rng)
 		recs[c.uid] = r
-		patients = append(patients, patientOf(r))
+		patients = append(patients, camPatientOf(r))
 		b, err := json.Marshal(c.jsonValues(r))
 		if err != nil {
 			t.Fatal(err)
@@ -650,7 +650,7 @@ func TestGraderCAM(t *testing.T) {
 	// The CSV copies: the union of their fields as the header, an empty
 	// cell where a record has no such field.
 	var cols []string
-	for _, uid := range csvCases {
+	for _, uid := range camCSVCases {
 		for k := range recs[uid] {
 			// The file names no dataset column: the submission's
 			// (?dataset=apc) is every row's.
@@ -674,12 +674,12 @@ func TestGraderCAM(t *testing.T) {
 		header[i] = " " + strings.ToUpper(c) + " "
 	}
 	_ = w.Write(header)
-	for _, uid := range csvCases {
+	for _, uid := range camCSVCases {
 		c := byUID[uid]
 		c.uid += "C"
 		byUID[c.uid] = c
 		r := c.record(rng)
-		patients = append(patients, patientOf(r))
+		patients = append(patients, camPatientOf(r))
 		row := make([]string, len(cols))
 		for i, k := range cols {
 			row[i] = r[k]
@@ -696,9 +696,9 @@ func TestGraderCAM(t *testing.T) {
 		n                          int
 	}{
 		{"NDJSON", "application/x-ndjson", "", ndjson.Bytes(), len(cases)},
-		{"CSV", "text/csv", "apc", csvBuf.Bytes(), len(csvCases)},
+		{"CSV", "text/csv", "apc", csvBuf.Bytes(), len(camCSVCases)},
 	} {
-		rep := submitAndJudge(t, client, s.IngestURL(), f.dataset, f.contentType, f.body)
+		rep := camSubmit(t, client, s.IngestURL(), f.dataset, f.contentType, f.body)
 		if rep.GetRecords() != int64(f.n) {
 			t.Errorf("%s: the report counts %d records, want %d", f.name, rep.GetRecords(), f.n)
 		}
@@ -720,7 +720,7 @@ func TestGraderCAM(t *testing.T) {
 		}
 		submitted += int(rep.GetAccepted() + rep.GetWarned())
 	}
-	submitted += submitGRPC(ctx, t, s, byUID, rng, &patients)
+	submitted += camSubmitGRPC(ctx, t, s, byUID, rng, &patients)
 
 	for id, c := range byUID {
 		if c.refuse != "" && !refused[id] {
@@ -731,7 +731,7 @@ func TestGraderCAM(t *testing.T) {
 	q := "SELECT count() FROM " + database + "_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'"
 	s.waitFor(fmt.Sprintf("%d grader records in activity_current", submitted), 3*time.Minute, func() bool { return s.count(q) == int64(submitted) })
 
-	published := publishedReasons(t)
+	published := camPublishedReasons(t)
 	rows, err := s.conn.Query(ctx, `SELECT record_key, cds_unique_identifier, cam_version, cam_date, cam_step, cam_reason_code, commissioner_code,
 		cam_service_category, assignment_method, commissioner_type, cam_reason, cam_rule_id, length(cam_reference_vintages) FROM `+database+`_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'`)
 	if err != nil {
@@ -772,7 +772,7 @@ func TestGraderCAM(t *testing.T) {
 		if c.method != "" && method != c.method {
 			t.Errorf("%s (%s): assignment method %q, want %q", id, c.why, method, c.method)
 		}
-		if wantType := commissionerType(c.comm); ctype != wantType {
+		if wantType := camCommissionerType(c.comm); ctype != wantType {
 			t.Errorf("%s (%s): commissioner type %q, want %q", id, c.why, ctype, wantType)
 		}
 	}
@@ -788,7 +788,7 @@ func TestGraderCAM(t *testing.T) {
 		}
 	}
 
-	revisedAndDeleted(ctx, t, s, client, byUID["G01"], rng, &patients)
+	camRevisedAndDeleted(ctx, t, s, client, byUID["G01"], rng, &patients)
 
 	// dmicctl explain, at the terminal, prints the stored decision and that
 	// the derived one agrees.
@@ -798,7 +798,7 @@ func TestGraderCAM(t *testing.T) {
 	}
 	for _, id := range []string{"G15", "G44C", "G31"} {
 		c := byUID[id]
-		out := explainCLI(ctx, t, s, bin, keys[id])
+		out := camExplainCLI(ctx, t, s, bin, keys[id])
 		want := fmt.Sprintf("stored:  %s by step %s, reason %s", c.comm, c.step, c.reason)
 		if !strings.Contains(out, want) || !strings.Contains(out, "the derived decision agrees with the stored one") {
 			t.Errorf("dmicctl explain %s (%s): want %q and agreement:\n%s", id, c.why, want, out)
@@ -824,7 +824,7 @@ func TestGraderCAM(t *testing.T) {
 		}
 	}
 
-	nationalCopies(ctx, t, s, byUID, rng, &patients)
+	camNationalCopies(ctx, t, s, byUID, rng, &patients)
 
 	// No identifier submitted, in whatever spelling it came, is in
 	// ClickHouse, on a topic after de-identification or in a log line.
@@ -850,11 +850,11 @@ func TestGraderCAM(t *testing.T) {
 	}
 }
 
-// patientOf is the identifiers of a record as submitted: its postcode as
+// camPatientOf is the identifiers of a record as submitted: its postcode as
 // written and in its canonical form (not a ZZ99 pseudo postcode, which
 // names a country or a state, not a place), its NHS number, local
 // patient id and date of birth.
-func patientOf(r map[string]string) leakguard.Patient {
+func camPatientOf(r map[string]string) leakguard.Patient {
 	p := leakguard.Patient{NHSNumber: r["nhs_number"], LocalPatientID: r["local_patient_identifier"], BirthDate: r["person_birth_date"]}
 	if pc, ok := nhs.NormalisePostcode(r["postcode_of_usual_address"]); ok && !nhs.IsPseudoPostcode(pc) {
 		p.Postcode = strings.TrimSpace(r["postcode_of_usual_address"])
@@ -862,10 +862,10 @@ func patientOf(r map[string]string) leakguard.Patient {
 	return p
 }
 
-// nationalCopies sends the national exchange's (SUS) copies of some cases,
+// camNationalCopies sends the national exchange's (SUS) copies of some cases,
 // with its certificate: a national copy carries the same CAM inputs, so an
 // analyst sees the same assignment on both rows.
-func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[string]graderCase, rng *rand.Rand, patients *[]leakguard.Patient) {
+func camNationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[string]camCase, rng *rand.Rand, patients *[]leakguard.Patient) {
 	t.Helper()
 	client, err := s.PKI.HTTPClient(devpki.NationalFile, 2)
 	if err != nil {
@@ -875,7 +875,7 @@ func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID 
 	var file bytes.Buffer
 	for _, id := range ids {
 		r := byUID[id].record(rng)
-		*patients = append(*patients, patientOf(r))
+		*patients = append(*patients, camPatientOf(r))
 		b, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
@@ -924,16 +924,16 @@ func nationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byUID 
 	}
 }
 
-// grpcCases are sent a third time through ingest's gRPC door
+// camGRPCCases are sent a third time through ingest's gRPC door
 // (SubmitRecords, as a provider's system streams them), under identifiers
 // ending in "R".
-var grpcCases = []string{"G15", "G41", "G43", "G46"}
+var camGRPCCases = []string{"G15", "G41", "G43", "G46"}
 
-// submitGRPC streams the grpcCases' copies as the provider and returns how
+// camSubmitGRPC streams the camGRPCCases' copies as the provider and returns how
 // many ingest accepted; their expectations join byUID.
-func submitGRPC(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[string]graderCase, rng *rand.Rand, patients *[]leakguard.Patient) int {
+func camSubmitGRPC(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[string]camCase, rng *rand.Rand, patients *[]leakguard.Patient) int {
 	t.Helper()
-	creds, err := s.PKI.DialOption(devpki.ProviderFile(graderProvider))
+	creds, err := s.PKI.DialOption(devpki.ProviderFile(camProvider))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -947,12 +947,12 @@ func submitGRPC(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[
 		t.Fatal(err)
 	}
 	req := &dmicv1.SubmitRecordsRequest{Dataset: dmicv1.Dataset_DATASET_APC}
-	for _, id := range grpcCases {
+	for _, id := range camGRPCCases {
 		c := byUID[id]
 		c.uid += "R"
 		byUID[c.uid] = c
 		r := c.record(rng)
-		*patients = append(*patients, patientOf(r))
+		*patients = append(*patients, camPatientOf(r))
 		b, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
@@ -966,32 +966,32 @@ func submitGRPC(ctx context.Context, t *testing.T, s *stackUnderTest, byUID map[
 	if err != nil {
 		t.Fatalf("SubmitRecords: %v", err)
 	}
-	if resp.GetAccepted() != int64(len(grpcCases)) {
-		t.Errorf("SubmitRecords accepted %d of %d: %v", resp.GetAccepted(), len(grpcCases), resp.GetResults())
+	if resp.GetAccepted() != int64(len(camGRPCCases)) {
+		t.Errorf("SubmitRecords accepted %d of %d: %v", resp.GetAccepted(), len(camGRPCCases), resp.GetResults())
 	}
 	return int(resp.GetAccepted())
 }
 
-// revisedAndDeleted sends, as the provider, a replacement of G01 with a
+// camRevisedAndDeleted sends, as the provider, a replacement of G01 with a
 // later applicable time that moves the patient to B84019 (02T), and a delete
 // of G02, and waits for activity_current to show both: the assignment an
 // analyst sees is the latest revision's (CDS net change,
 // docs/record-format.md).
-func revisedAndDeleted(ctx context.Context, t *testing.T, s *stackUnderTest, client *http.Client, g01 graderCase, rng *rand.Rand, patients *[]leakguard.Patient) {
+func camRevisedAndDeleted(ctx context.Context, t *testing.T, s *stackUnderTest, client *http.Client, g01 camCase, rng *rand.Rand, patients *[]leakguard.Patient) {
 	t.Helper()
 	g01.set = map[string]string{"general_medical_practice_code": "B84019", "cds_applicable_date_time": "2025-07-01T09:00:00Z"}
 	r := g01.record(rng)
-	*patients = append(*patients, patientOf(r))
+	*patients = append(*patients, camPatientOf(r))
 	rev, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	del, err := json.Marshal(map[string]string{"dataset": "apc", "cds_unique_identifier": "BRVR00GRADERG02", "cds_update_type": "1",
-		"provider_code": graderProvider, "cds_applicable_date_time": "2025-07-01T09:00:00Z"})
+		"provider_code": camProvider, "cds_applicable_date_time": "2025-07-01T09:00:00Z"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := submitAndJudge(t, client, s.IngestURL(), "", "application/x-ndjson", append(append(append(rev, '\n'), del...), '\n'))
+	rep := camSubmit(t, client, s.IngestURL(), "", "application/x-ndjson", append(append(append(rev, '\n'), del...), '\n'))
 	if rep.GetRejected() != 0 {
 		t.Fatalf("revision and delete refused: %v", rep.GetFailingRecords())
 	}
@@ -1002,9 +1002,9 @@ func revisedAndDeleted(ctx context.Context, t *testing.T, s *stackUnderTest, cli
 	s.waitFor("G02 deleted", time.Minute, func() bool { return s.count(q+"'BRVR00GRADERG02'") == 0 })
 }
 
-// publishedReasons reads the published reason table of the sample
+// camPublishedReasons reads the published reason table of the sample
 // reference data itself: code -> (reason text, service category).
-func publishedReasons(t *testing.T) map[string][2]string {
+func camPublishedReasons(t *testing.T) map[string][2]string {
 	t.Helper()
 	f, err := os.Open(filepath.Join(refDir, "cam_commissioner_assignment_reason.csv"))
 	if err != nil {
@@ -1024,9 +1024,9 @@ func publishedReasons(t *testing.T) map[string][2]string {
 	return out
 }
 
-// explainCLI runs `dmicctl explain key` as the analyst, as an analyst at a
+// camExplainCLI runs `dmicctl explain key` as the analyst, as an analyst at a
 // terminal would, and returns what it prints.
-func explainCLI(ctx context.Context, t *testing.T, s *stackUnderTest, bin, key string) string {
+func camExplainCLI(ctx context.Context, t *testing.T, s *stackUnderTest, bin, key string) string {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "dmicctl"), "-services", "assign=localhost:"+strconv.Itoa(s.Ports.GRPC["assign"]),
 		"-tls-cert", s.PKI.Cert(devpki.AnalystFile), "-tls-key", s.PKI.Key(devpki.AnalystFile), "-tls-ca", s.PKI.CA(), "explain", key)
@@ -1037,9 +1037,9 @@ func explainCLI(ctx context.Context, t *testing.T, s *stackUnderTest, bin, key s
 	return string(out)
 }
 
-// commissionerType is the kind of body a commissioner code of the cases
+// camCommissionerType is the kind of body a commissioner code of the cases
 // names, from the guidance's table of assigned commissioners (p.10-26).
-func commissionerType(code string) string {
+func camCommissionerType(code string) string {
 	switch code {
 	case "VPP00":
 		return cam.TypePrivate
@@ -1053,9 +1053,9 @@ func commissionerType(code string) string {
 	return cam.TypeSubICB
 }
 
-// submitAndJudge posts a file to ingest as the client's provider and waits
+// camSubmit posts a file to ingest as the client's provider and waits
 // for its submission report to be complete.
-func submitAndJudge(t *testing.T, client *http.Client, ingest, dataset, contentType string, body []byte) *validationv1.SubmissionReport {
+func camSubmit(t *testing.T, client *http.Client, ingest, dataset, contentType string, body []byte) *validationv1.SubmissionReport {
 	t.Helper()
 	url := ingest + "/v1/submissions"
 	if dataset != "" {
