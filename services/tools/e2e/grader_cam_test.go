@@ -618,7 +618,7 @@ func TestGraderCAM(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	s := startStack(ctx, t, devstack.Config{Database: database + "_grader"}, 80)
+	s := startStack(ctx, t, devstack.Config{Database: database + "_grader_cam"}, 80)
 	client, err := s.PKI.HTTPClient(devpki.ProviderFile(camProvider), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -728,12 +728,12 @@ func TestGraderCAM(t *testing.T) {
 		}
 	}
 
-	q := "SELECT count() FROM " + database + "_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'"
+	q := "SELECT count() FROM " + database + "_grader_cam.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'"
 	s.waitFor(fmt.Sprintf("%d grader records in activity_current", submitted), 3*time.Minute, func() bool { return s.count(q) == int64(submitted) })
 
 	published := camPublishedReasons(t)
 	rows, err := s.conn.Query(ctx, `SELECT record_key, cds_unique_identifier, cam_version, cam_date, cam_step, cam_reason_code, commissioner_code,
-		cam_service_category, assignment_method, commissioner_type, cam_reason, cam_rule_id, length(cam_reference_vintages) FROM `+database+`_grader.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'`)
+		cam_service_category, assignment_method, commissioner_type, cam_reason, cam_rule_id, length(cam_reference_vintages) FROM `+database+`_grader_cam.activity_current WHERE cds_unique_identifier LIKE 'BRVR00GRADER%'`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -829,7 +829,7 @@ func TestGraderCAM(t *testing.T) {
 	// No identifier submitted, in whatever spelling it came, is in
 	// ClickHouse, on a topic after de-identification or in a log line.
 	ids := leakguard.NewIdentifiers(patients, "2024-01-01")
-	found, err := ids.ScanClickHouse(ctx, s.conn, database+"_grader")
+	found, err := ids.ScanClickHouse(ctx, s.conn, database+"_grader_cam")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -892,7 +892,7 @@ func camNationalCopies(ctx context.Context, t *testing.T, s *stackUnderTest, byU
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("national submission: %d %s", resp.StatusCode, b)
 	}
-	from := " FROM " + database + "_grader.activity_current WHERE source = 'national' AND cds_unique_identifier LIKE 'BRVR00GRADER%'"
+	from := " FROM " + database + "_grader_cam.activity_current WHERE source = 'national' AND cds_unique_identifier LIKE 'BRVR00GRADER%'"
 	s.waitFor("the national copies in activity_current", 2*time.Minute, func() bool { return s.count("SELECT count()"+from) == int64(len(ids)) })
 	rows, err := s.conn.Query(ctx, "SELECT cds_unique_identifier, cam_version, cam_step, cam_reason_code, commissioner_code"+from)
 	if err != nil {
@@ -995,7 +995,7 @@ func camRevisedAndDeleted(ctx context.Context, t *testing.T, s *stackUnderTest, 
 	if rep.GetRejected() != 0 {
 		t.Fatalf("revision and delete refused: %v", rep.GetFailingRecords())
 	}
-	q := "SELECT count() FROM " + database + "_grader.activity_current WHERE cds_unique_identifier = "
+	q := "SELECT count() FROM " + database + "_grader_cam.activity_current WHERE cds_unique_identifier = "
 	s.waitFor("G01's revision assigned to 02T by its practice", time.Minute, func() bool {
 		return s.count(q+"'BRVR00GRADERG01' AND commissioner_code = '02T' AND cam_reason_code = '02T_C_5_1'") == 1
 	})
