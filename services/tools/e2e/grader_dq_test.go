@@ -1,0 +1,579 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/tools/devstack"
+	"github.com/dmic-nhs/dmic/services/tools/leakguard"
+)
+
+// TestGraderDQ plays the outside grader for validation, data-quality
+// feedback and de-identification: about thirty records, each written from
+// one statement of the domain brief (/work/shared/domain/commissioning-data.md,
+// "brief §n") or the record format (docs/record-format.md), are submitted as
+// a provider submits them — NDJSON and CSV, good and bad records mixed in one
+// submission — and the test reads what the provider, the analyst and the
+// information-governance lead would read: the submission report, the rows of
+// activity_current, and every topic after de-identification.
+//
+// Dates are fixed in 2026 and before, safely in the past of any day the
+// suite runs, because the real binaries read the wall clock; the one future
+// date (DATE-008) is in 2999 so that it stays in the future.
+//
+// The expected areas come from the sample reference files themselves
+// (reference/sample/onspd.csv, sicbl_icb_nhser_lookup.csv,
+// imd2025_lsoa21.csv), read by hand, not from the product's refdata, so that
+// the lookup is checked against its source.
+func TestGraderDQ(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test runs the whole stack")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	const db = database + "_grader"
+	s := startStack(ctx, t, devstack.Config{Database: db}, 120)
+	provider := sampleProvider(t)
+	client := providerClient(t, s.Stack)
+	uid := func(n string) string { return "B" + provider + "GRADER" + n }
+
+	// 1. The admitted-care submission, NDJSON, good and bad records mixed.
+	apc := gradeAPC(uid)
+	apcReport := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, apc))
+	checkReport(t, "apc ndjson", apcReport, apc)
+
+	// 2. The outpatient submission, CSV with a header in mixed case and
+	// spaces, good and bad rows mixed.
+	op := gradeOutpatient(uid)
+	opReport := submitAndWait(ctx, t, s, client, "outpatient", "text/csv", csvFile(t, op))
+	checkReport(t, "outpatient csv", opReport, op)
+
+	all := append(append([]graderCase{}, apc...), op...)
+	good := 0
+	for _, c := range all {
+		if c.outcome != "rejected" {
+			good++
+		}
+	}
+	// Every good record arrives: a bad one beside it loses nothing.
+	q := fmt.Sprintf("SELECT count() FROM %s.activity_current WHERE cds_unique_identifier LIKE '%%GRADER%%'", db)
+	s.waitFor(fmt.Sprintf("%d good grader records in activity_current", good), 3*time.Minute, func() bool { return s.count(q) == int64(good) })
+	for _, c := range all {
+		if c.outcome == "rejected" {
+			if n := s.count(fmt.Sprintf("SELECT count() FROM %s.activity_current WHERE cds_unique_identifier = '%s'", db, c.fields["cds_unique_identifier"])); n != 0 {
+				t.Errorf("%s: rejected record is in activity_current", c.name)
+			}
+			continue
+		}
+		checkRow(t, s, db, c)
+	}
+
+	// 3. Revisions and deletes (brief §3 net change), sent later in a
+	// submission of their own: a delete removes, a later applicable
+	// replacement wins, an earlier one changes nothing.
+	revs := gradeRevisions(uid)
+	revReport := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, revs))
+	checkReport(t, "revisions ndjson", revReport, revs)
+	deleted := fmt.Sprintf("SELECT count() FROM %s.activity_current WHERE cds_unique_identifier = '%s'", db, uid("DEL1"))
+	s.waitFor("the deleted record to leave activity_current", 2*time.Minute, func() bool { return s.count(deleted) == 0 })
+	newer := fmt.Sprintf("SELECT count() FROM %s.activity_current WHERE cds_unique_identifier = '%s' AND hrg_code = 'EB10B'", db, uid("REV1"))
+	s.waitFor("the later replacement to win", 2*time.Minute, func() bool { return s.count(newer) == 1 })
+	// Once the earlier revision is in the activity table, activity_current
+	// must still show the original, which is applicable later.
+	loadedOlder := fmt.Sprintf("SELECT count() FROM %s.activity WHERE cds_unique_identifier = '%s' AND hrg_code = 'EB10C'", db, uid("REV2"))
+	s.waitFor("the earlier revision to be loaded", 2*time.Minute, func() bool { return s.count(loadedOlder) >= 1 })
+	older := fmt.Sprintf("SELECT count() FROM %s.activity_current WHERE cds_unique_identifier = '%s' AND hrg_code = 'EB10A'", db, uid("REV2"))
+	if n := s.count(older); n != 1 {
+		t.Errorf("an earlier-applicable revision replaced the later original: %d rows of REV2 with the original's HRG", n)
+	}
+
+	// 4. No identifier of the scenario after de-identification: in
+	// ClickHouse, on any topic after deidentify, in the services' logs, or in
+	// the reports the provider reads.
+	all = append(all, revs...)
+	ids := graderIdentifiers(all)
+	found, err := ids.ScanClickHouse(ctx, s.conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	found, _, err = ids.ScanTopics(ctx, operator(t, s.Stack), leakguard.AfterDeidentification)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	noLeaks(t, ids.ScanText("service logs", s.logs.String()))
+	for name, r := range map[string]*validationv1.SubmissionReport{"apc report": apcReport, "outpatient report": opReport, "revisions report": revReport} {
+		noLeaks(t, ids.ScanText(name, protojson.Format(r)))
+	}
+}
+
+// graderCase is one scenario record: where its rule is stated, what is
+// submitted, and what must come of it.
+type graderCase struct {
+	name, cite string
+	fields     map[string]any
+	// outcome is accepted, warned or rejected; failures the rule|field pairs
+	// the report must list for it, exactly.
+	outcome  string
+	failures []string
+	// noRecordID: the report must not give the record's id (it holds an
+	// identifier).
+	noRecordID bool
+	// want are activity_current columns and their values (as text).
+	want map[string]string
+	// nhsNumber etc. are the identifiers to scan for, when they differ from
+	// the fields (a number given as a JSON number, a postcode in lower case).
+	extraIDs []string
+}
+
+// baseAPC is a finished general episode (CDS type 130) that passes every
+// rule, the record format's own example adapted to the sample reference
+// data; each scenario changes what its statement is about.
+func baseAPC(id string) map[string]any {
+	return map[string]any{
+		"cds_unique_identifier": id, "cds_update_type": "9", "cds_applicable_date_time": "2026-05-06T09:15:00Z",
+		"provider_code": "%PROVIDER%", "site_code": "%PROVIDER%01", "commissioner_code": "36L", "administrative_category_code": "01",
+		"overseas_visitor_status_code": "8", "nhs_number": "9434765919", "nhs_number_status_indicator_code": "01",
+		"local_patient_identifier": "LPI" + id[len(id)-6:], "person_birth_date": "1970-03-14",
+		"postcode_of_usual_address": "HG1 1AA", "person_gender_code": "2", "ethnic_category": "A",
+		"general_medical_practice_code": "H85001", "cds_type": "130", "hospital_provider_spell_number": "SP0000123",
+		"episode_number": "01", "start_date_hospital_provider_spell": "2026-05-02", "admission_method_code": "21",
+		"source_of_admission_code": "19", "start_date_episode": "2026-05-02", "end_date_episode": "2026-05-05",
+		"discharge_date_hospital_provider_spell": "2026-05-05", "discharge_method_code": "1",
+		"discharge_destination_code": "19", "patient_classification_code": "1", "treatment_function_code": "300",
+		"primary_diagnosis_icd": "I219", "primary_procedure_opcs": "K634", "hrg_code": "EB10A",
+		"overseas_visitor_charging_category": "A",
+	}
+}
+
+// with returns a copy of base with changes; a nil value removes the field.
+func with(base map[string]any, changes map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Areas of the sample ONSPD used below, read from reference/sample:
+// lsoa11|lsoa21|msoa11|msoa21|sub-ICB|ICB|IMD decile|country.
+var (
+	areaHG11AA  = area("E01027679", "E01027679", "E02005779", "E02005779", "42D", "QOQ", "9", "E92000001")
+	areaHG32AR  = area("E01027664", "E01034964", "E02005768", "E02005768", "42D", "QOQ", "8", "E92000001")
+	areaTD124FH = area("E01027375", "E01027375", "E02005708", "E02005708", "00L", "QHM", "5", "E92000001")
+	areaWC1N3JH = area("E01000915", "E01000915", "E02000192", "E02000192", "93C", "QMJ", "3", "E92000001")
+	areaSM11AA  = area("E01004142", "E01034156", "E02000851", "E02000851", "36L", "QWE", "4", "E92000001")
+	// Scotland: LSOA-level data zones, no English sub-ICB or ICB, no English
+	// IMD (docs/deidentification.md, Residence).
+	areaTD11AA = area("S01012275", "S01019597", "", "", "", "", "0", "S92000003")
+	noArea     = area("", "", "", "", "", "", "0", "")
+)
+
+func area(lsoa11, lsoa21, msoa11, msoa21, subICB, icb, imd, country string) map[string]string {
+	m := map[string]string{"lsoa_2011": lsoa11, "lsoa_2021": lsoa21, "residence_sub_icb": subICB,
+		"residence_icb": icb, "imd_decile": imd, "residence_country": country}
+	// The sample ONSPD's msoa11 column is read where the expectation gives one.
+	if msoa11 != "" {
+		m["msoa_2011"] = msoa11
+	}
+	if msoa21 != "" {
+		m["msoa_2021"] = msoa21
+	}
+	return m
+}
+
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func age(years, weeks, band string) map[string]string {
+	return map[string]string{"age_at_activity_years": years, "age_at_activity_weeks": weeks, "age_band": band}
+}
+
+func gradeAPC(uid func(string) string) []graderCase {
+	b := func(n string, ch map[string]any) map[string]any {
+		return with(baseAPC(uid(n)), ch)
+	}
+	return []graderCase{
+		{name: "normal postcode, age in years", cite: "brief §1 derive age at activity date, LSOA/MSOA 2011 and 2021, sub-ICB/ICB of residence; brief §3 postcode",
+			fields: b("A01", nil), outcome: "accepted",
+			want: merge(areaHG11AA, age("56", "0", "55-59"), map[string]string{"activity_date": "2026-05-05", "postcode_sector": "HG1 1"})},
+		{name: "lower-case postcode without a space", cite: "brief §3 postcode: normalise upper-case, strip spaces, space before the last 3",
+			fields: b("A02", map[string]any{"postcode_of_usual_address": "hg32ar", "nhs_number": "9449305552"}), outcome: "accepted",
+			want: merge(areaHG32AR, map[string]string{"postcode_sector": "HG3 2"}), extraIDs: []string{"HG3 2AR", "hg32ar"}},
+		{name: "outward form AA99", cite: "brief §3 postcode outward codes",
+			fields: b("A03", map[string]any{"postcode_of_usual_address": "TD12 4FH", "nhs_number": "4010232137"}), outcome: "accepted",
+			want: areaTD124FH},
+		{name: "outward form AA9A with extra spaces", cite: "brief §3 postcode outward codes; record format: surrounding white space removed",
+			fields: b("A04", map[string]any{"postcode_of_usual_address": " WC1N  3JH "}), outcome: "accepted",
+			want: areaWC1N3JH},
+		{name: "no fixed abode ZZ99 3VZ", cite: "brief §3 pseudo-postcodes",
+			fields: b("A05", map[string]any{"postcode_of_usual_address": "ZZ99 3VZ"}), outcome: "accepted",
+			want: merge(noArea, map[string]string{"residence_pseudo_postcode": "3VZ", "postcode_sector": ""})},
+		{name: "not known ZZ99 3WZ", cite: "brief §3 pseudo-postcodes",
+			fields: b("A06", map[string]any{"postcode_of_usual_address": "zz993wz"}), outcome: "accepted",
+			want: merge(noArea, map[string]string{"residence_pseudo_postcode": "3WZ", "postcode_sector": ""})},
+		{name: "Scottish postcode", cite: "brief §2 devolved administration; docs/deidentification.md Residence",
+			fields: b("A07", map[string]any{"postcode_of_usual_address": "TD1 1AA"}), outcome: "accepted",
+			want: areaTD11AA},
+		{name: "infant, age in weeks, status 08 without a number", cite: "brief §1 Der_AgeWks_at_CDS_Activity_Date; brief §3 status 08 postponed (baby under 6 weeks)",
+			fields: b("A08", map[string]any{"person_birth_date": "2026-04-01", "nhs_number": nil, "nhs_number_status_indicator_code": "08",
+				"cds_type": "120", "start_date_hospital_provider_spell": "2026-05-01", "start_date_episode": "2026-05-01", "end_date_episode": "2026-05-06",
+				"discharge_date_hospital_provider_spell": "2026-05-06"}), outcome: "accepted",
+			want: merge(age("0", "5", "0"), map[string]string{"pseudo_nhs_number": ""})},
+		{name: "born 29 February, day before the birthday in a non-leap year", cite: "brief §3 DOB; docs/deidentification.md Age (UK convention: birthday 1 March)",
+			fields: b("A09", map[string]any{"person_birth_date": "2008-02-29", "start_date_hospital_provider_spell": "2026-02-27",
+				"start_date_episode": "2026-02-27", "end_date_episode": "2026-02-28", "discharge_date_hospital_provider_spell": "2026-02-28",
+				"cds_applicable_date_time": "2026-03-02T09:00:00Z"}), outcome: "accepted",
+			want: age("17", "0", "15-19")},
+		{name: "born 29 February, birthday on 1 March", cite: "brief §3 DOB; docs/deidentification.md Age",
+			fields: b("A10", map[string]any{"person_birth_date": "2008-02-29", "start_date_hospital_provider_spell": "2026-02-27",
+				"start_date_episode": "2026-02-27", "end_date_episode": "2026-03-01", "discharge_date_hospital_provider_spell": "2026-03-01",
+				"cds_applicable_date_time": "2026-03-02T09:00:00Z"}), outcome: "accepted",
+			want: age("18", "0", "15-19")},
+		{name: "date of birth before 1880", cite: "brief §3 DOB invalid before 1880-01-01 [C]",
+			fields: b("A11", map[string]any{"person_birth_date": "1879-12-31"}), outcome: "rejected",
+			failures: []string{"DOB-002|person_birth_date"}},
+		{name: "date of birth after the activity date", cite: "brief §3 DOB invalid after the activity date [C]",
+			fields: b("A12", map[string]any{"person_birth_date": "2026-05-06"}), outcome: "rejected",
+			failures: []string{"DOB-003|person_birth_date"}},
+		{name: "born on the activity date", cite: "brief §3 DOB (not after the activity date); docs/deidentification.md Age",
+			fields: b("A13", map[string]any{"person_birth_date": "2026-05-05", "cds_type": "120", "start_date_hospital_provider_spell": "2026-05-05",
+				"start_date_episode": "2026-05-05", "nhs_number": nil, "nhs_number_status_indicator_code": "08"}), outcome: "accepted",
+			want: age("0", "0", "0")},
+		{name: "check digit wrong", cite: "brief §3 Modulus 11 table: 9434765918 invalid",
+			fields: b("A14", map[string]any{"nhs_number": "9434765918"}), outcome: "rejected",
+			failures: []string{"NHS-002|nhs_number"}},
+		{name: "check digit 10", cite: "brief §3 Modulus 11 table: 123456789x invalid for any x",
+			fields: b("A15", map[string]any{"nhs_number": "1234567890"}), outcome: "rejected",
+			failures: []string{"NHS-002|nhs_number"}},
+		{name: "repeated digits", cite: "brief §3: 0000000000 and 1111111111 pass the checksum, so reject repeated digits",
+			fields: b("A16", map[string]any{"nhs_number": "0000000000"}), outcome: "rejected",
+			failures: []string{"NHS-003|nhs_number"}},
+		{name: "NHS number as a JSON number", cite: "record format: a number for a text field is read as its decimal text",
+			fields: b("A17", map[string]any{"nhs_number": json.Number("4010232137")}), outcome: "accepted",
+			want: map[string]string{"nhs_number_status_indicator_code": "01"}, extraIDs: []string{"4010232137"}},
+		{name: "status indicator without its leading zero", cite: "brief §3 NHS NUMBER STATUS INDICATOR an2, keep the leading zero [C]",
+			fields: b("A18", map[string]any{"nhs_number_status_indicator_code": json.Number("1")}), outcome: "rejected",
+			failures: []string{"NHS-006|nhs_number_status_indicator_code"}},
+		{name: "unfinished general episode, no end date", cite: "brief §3 CDS types: 190 unfinished general (required at 31 March)",
+			fields: b("A19", map[string]any{"cds_type": "190", "end_date_episode": nil, "discharge_date_hospital_provider_spell": nil,
+				"discharge_method_code": nil, "discharge_destination_code": nil}), outcome: "accepted",
+			want: map[string]string{"cds_type": "190", "activity_date": "2026-05-02"}},
+		{name: "psychiatric census", cite: "brief §3 CDS type 170 psychiatric census (outside the APC data set's types, record format)",
+			fields: b("A20", map[string]any{"cds_type": "170"}), outcome: "rejected",
+			failures: []string{"CODE-005|cds_type"}},
+		{name: "HRG not in the HRG4+ list", cite: "brief §3 HRG4+ 5 characters; HRG4+ Code to Group list (reference/sample)",
+			fields: b("A21", map[string]any{"hrg_code": "AA99Z"}), outcome: "warned",
+			failures: []string{"CLIN-008|hrg_code"}, want: map[string]string{"hrg_code": "AA99Z"}},
+		{name: "CDS unique identifier holding the NHS number", cite: "brief §3: the CDS UNIQUE IDENTIFIER must not contain the NHS number [C]",
+			fields: b("A22", map[string]any{"cds_unique_identifier": "B" + "%PROVIDER%" + "9434765919", "nhs_number": "9434765919"}), outcome: "rejected",
+			failures: []string{"CDS-004|cds_unique_identifier"}, noRecordID: true},
+		{name: "applicable date/time in the future", cite: "brief §3 CDS APPLICABLE DATE/TIME orders versions; record format DATE-008",
+			fields: b("A23", map[string]any{"cds_applicable_date_time": "2999-01-01T00:00:00Z"}), outcome: "rejected",
+			failures: []string{"DATE-008|cds_applicable_date_time"}},
+		{name: "original, deleted later", cite: "brief §3 net change: update type 1 = delete",
+			fields: b("DEL1", map[string]any{"cds_applicable_date_time": "2026-06-01T10:00:00Z"}), outcome: "accepted"},
+		{name: "original, replaced later", cite: "brief §3 net change: applicable date/time orders versions",
+			fields: b("REV1", map[string]any{"cds_applicable_date_time": "2026-06-01T10:00:00Z"}), outcome: "accepted"},
+		{name: "original, older revision sent later", cite: "brief §3 net change: versions applied in time order",
+			fields: b("REV2", map[string]any{"cds_applicable_date_time": "2026-06-05T10:00:00Z"}), outcome: "accepted"},
+	}
+}
+
+func gradeRevisions(uid func(string) string) []graderCase {
+	return []graderCase{
+		{name: "delete", cite: "brief §3 net change: CDS UPDATE TYPE 1 = delete; record format: a delete needs only the id and provider",
+			fields: map[string]any{"cds_unique_identifier": uid("DEL1"), "cds_update_type": "1", "provider_code": "%PROVIDER%",
+				"cds_applicable_date_time": "2026-06-02T10:00:00Z"}, outcome: "accepted"},
+		{name: "later replacement", cite: "brief §3 net change: last writer on applicable date/time wins",
+			fields: with(baseAPC(uid("REV1")), map[string]any{"cds_applicable_date_time": "2026-06-03T10:00:00Z", "hrg_code": "EB10B"}), outcome: "accepted"},
+		{name: "earlier revision", cite: "brief §3 net change: versions applied in time order",
+			fields: with(baseAPC(uid("REV2")), map[string]any{"cds_applicable_date_time": "2026-06-01T10:00:00Z", "hrg_code": "EB10C"}), outcome: "accepted"},
+	}
+}
+
+// baseOutpatient is an outpatient attendance that passes every rule.
+func baseOutpatient(id string) map[string]any {
+	return map[string]any{
+		"cds_unique_identifier": id, "cds_update_type": "9", "cds_applicable_date_time": "2026-05-08T17:00:00Z",
+		"provider_code": "%PROVIDER%", "site_code": "%PROVIDER%01", "commissioner_code": "36L", "administrative_category_code": "01",
+		"overseas_visitor_status_code": "8", "nhs_number": "9449305552", "nhs_number_status_indicator_code": "01",
+		"local_patient_identifier": "LPO" + id[len(id)-6:], "person_birth_date": "1985-11-30",
+		"postcode_of_usual_address": "SM1 1AA", "person_gender_code": "1", "ethnic_category": "H",
+		"general_medical_practice_code": "H85020", "attendance_identifier": "OPA" + id[len(id)-3:],
+		"appointment_date": "2026-05-08", "attended_or_did_not_attend_code": "5", "first_attendance_code": "1",
+		"treatment_function_code": "320", "priority_type_code": "1", "primary_procedure_opcs": "U201", "hrg_code": "WF01B",
+		"overseas_visitor_charging_category": "A",
+	}
+}
+
+func gradeOutpatient(uid func(string) string) []graderCase {
+	b := func(n string, ch map[string]any) map[string]any { return with(baseOutpatient(uid(n)), ch) }
+	return []graderCase{
+		{name: "CSV: lower-case postcode with its space", cite: "brief §3 postcode normalise; record format CSV",
+			fields: b("O01", map[string]any{"postcode_of_usual_address": "sm1 1aa"}), outcome: "accepted",
+			want: merge(areaSM11AA, age("40", "0", "40-44"), map[string]string{"activity_date": "2026-05-08"}), extraIDs: []string{"SM1 1AA", "sm1 1aa"}},
+		{name: "CSV: status 01 keeps its leading zero", cite: "brief §3 NHS NUMBER STATUS INDICATOR an2, keep the leading zero",
+			fields: b("O02", nil), outcome: "accepted",
+			want: map[string]string{"nhs_number_status_indicator_code": "01"}},
+		{name: "CSV: status written 1", cite: "brief §3 NHS NUMBER STATUS INDICATOR an2, keep the leading zero",
+			fields: b("O03", map[string]any{"nhs_number_status_indicator_code": "1"}), outcome: "rejected",
+			failures: []string{"NHS-006|nhs_number_status_indicator_code"}},
+		{name: "CSV: status 01 with an empty NHS number", cite: "brief §3 status 01 = verified: a number must be present",
+			fields: b("O04", map[string]any{"nhs_number": ""}), outcome: "rejected",
+			failures: []string{"NHS-004|nhs_number"}},
+		{name: "CSV: repeated ones", cite: "brief §3: 1111111111 passes the checksum, reject repeated digits",
+			fields: b("O05", map[string]any{"nhs_number": "1111111111"}), outcome: "rejected",
+			failures: []string{"NHS-003|nhs_number"}},
+		{name: "CSV: postcode not a postcode", cite: "brief §3 postcode format: inward letters exclude C",
+			fields: b("O06", map[string]any{"postcode_of_usual_address": "SW1A 1CA"}), outcome: "rejected",
+			failures: []string{"PC-001|postcode_of_usual_address"}, extraIDs: []string{"SW1A 1CA"}},
+		{name: "CSV: Scottish pseudo postcode", cite: "brief §3 pseudo-postcodes: ZZ99 1WZ Scotland",
+			fields: b("O07", map[string]any{"postcode_of_usual_address": "ZZ99 1WZ"}), outcome: "accepted",
+			want: map[string]string{"residence_country": "S92000003", "lsoa_2021": "", "residence_sub_icb": "", "residence_pseudo_postcode": "1WZ"}},
+		{name: "CSV: HRG not in the list", cite: "HRG4+ Code to Group list; CLIN-008",
+			fields: b("O08", map[string]any{"hrg_code": "AA99Z"}), outcome: "warned",
+			failures: []string{"CLIN-008|hrg_code"}},
+		{name: "CSV: one year old", cite: "brief §1 age at activity date; docs/deidentification.md Age: first birthday",
+			fields: b("O09", map[string]any{"person_birth_date": "2025-05-08"}), outcome: "accepted",
+			want: age("1", "0", "1-4")},
+	}
+}
+
+// ndjson writes the cases as JSON lines, in order (line i+1 is case i).
+func ndjson(t *testing.T, cs []graderCase) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	for _, c := range cs {
+		line, err := json.Marshal(c.fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// csvFile writes the cases as CSV, row i+2 being case i. The header names
+// the fields in mixed case with spaces around, as the record format allows
+// ("case and surrounding spaces are ignored"); a field a case lacks is an
+// empty cell, which means no value.
+func csvFile(t *testing.T, cs []graderCase) []byte {
+	t.Helper()
+	cols := map[string]bool{}
+	for _, c := range cs {
+		for k := range c.fields {
+			cols[k] = true
+		}
+	}
+	names := make([]string, 0, len(cols))
+	for k := range cols {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	header := make([]string, len(names))
+	for i, n := range names {
+		header[i] = n
+		if i%2 == 0 {
+			header[i] = " " + strings.ToUpper(n) + " "
+		}
+	}
+	if err := w.Write(header); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		row := make([]string, len(names))
+		for i, n := range names {
+			if v, ok := c.fields[n]; ok {
+				row[i] = fmt.Sprint(v)
+			}
+		}
+		if err := w.Write(row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// submitAndWait sends a file as the sample provider and polls its report
+// until every record is judged.
+func submitAndWait(ctx context.Context, t *testing.T, s *stackUnderTest, client *http.Client, dataset, contentType string, body []byte) *validationv1.SubmissionReport {
+	t.Helper()
+	// The provider code is the submitter's: fill it in where a case left it
+	// to the sender.
+	body = bytes.ReplaceAll(body, []byte("%PROVIDER%"), []byte(sampleProvider(t)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.IngestURL()+"/v1/submissions?dataset="+dataset, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("submit %s: %d %s", dataset, resp.StatusCode, answer)
+	}
+	loc := resp.Header.Get("Location")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		rep := getReport(t, client, s.IngestURL()+loc+"?limit=1000")
+		if rep.GetComplete() {
+			return rep
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("report of the %s submission not complete after 2 minutes: %v", dataset, rep)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkReport compares the report's failing records with the cases: each
+// bad or warned case by line, with exactly its rule|field pairs, its record
+// id (unless it holds an identifier), and a message naming no value.
+func checkReport(t *testing.T, what string, rep *validationv1.SubmissionReport, cs []graderCase) {
+	t.Helper()
+	lineOf := func(i int) int64 {
+		if strings.Contains(what, "csv") {
+			return int64(i + 2)
+		}
+		return int64(i + 1)
+	}
+	byLine := map[int64]*validationv1.FailingRecord{}
+	for _, fr := range rep.FailingRecords {
+		byLine[fr.LineNumber] = fr
+	}
+	var accepted, warned, rejected int64
+	for i, c := range cs {
+		switch c.outcome {
+		case "accepted":
+			accepted++
+		case "warned":
+			warned++
+		case "rejected":
+			rejected++
+		}
+		fr := byLine[lineOf(i)]
+		var got []string
+		if fr != nil {
+			for _, f := range fr.Failures {
+				got = append(got, f.RuleId+"|"+f.Field)
+				if f.Message == "" {
+					t.Errorf("%s line %d (%s): failure %s has no message", what, lineOf(i), c.name, f.RuleId)
+				}
+			}
+		}
+		want := slices.Clone(c.failures)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s line %d (%s; %s): failures %v, want %v", what, lineOf(i), c.name, c.cite, got, want)
+		}
+		if fr == nil {
+			continue
+		}
+		id, _ := c.fields["cds_unique_identifier"].(string)
+		switch {
+		case c.noRecordID && fr.RecordId != "":
+			t.Errorf("%s line %d (%s): the report gives a record id that holds an identifier", what, lineOf(i), c.name)
+		case !c.noRecordID && fr.RecordId != id:
+			t.Errorf("%s line %d (%s): record id %q, want %q", what, lineOf(i), c.name, fr.RecordId, id)
+		}
+	}
+	if rep.Accepted != accepted || rep.Warned != warned || rep.Rejected != rejected {
+		t.Errorf("%s: accepted/warned/rejected %d/%d/%d, want %d/%d/%d", what, rep.Accepted, rep.Warned, rep.Rejected, accepted, warned, rejected)
+	}
+}
+
+// checkRow reads a good case's row in activity_current and compares the
+// columns the case names.
+func checkRow(t *testing.T, s *stackUnderTest, db string, c graderCase) {
+	t.Helper()
+	cols := make([]string, 0, len(c.want)+1)
+	for k := range c.want {
+		cols = append(cols, k)
+	}
+	sort.Strings(cols)
+	exprs := []string{"toString(length(pseudo_nhs_number))"}
+	for _, k := range cols {
+		exprs = append(exprs, "toString("+k+")")
+	}
+	q := fmt.Sprintf("SELECT arrayStringConcat([%s], '\\t') FROM %s.activity_current WHERE cds_unique_identifier = '%s'",
+		strings.Join(exprs, ", "), db, c.fields["cds_unique_identifier"])
+	var line string
+	if err := s.conn.QueryRow(context.Background(), q).Scan(&line); err != nil {
+		t.Errorf("%s: %v", c.name, err)
+		return
+	}
+	got := strings.Split(line, "\t")
+	_, hasNumber := c.fields["nhs_number"]
+	if pl := got[0]; hasNumber && pl != "64" {
+		t.Errorf("%s: pseudonym of length %s, want 64 (HMAC-SHA-256 hex, brief §1)", c.name, pl)
+	}
+	for i, k := range cols {
+		if got[i+1] != c.want[k] {
+			t.Errorf("%s (%s): %s = %q, want %q", c.name, c.cite, k, got[i+1], c.want[k])
+		}
+	}
+}
+
+// graderIdentifiers are every NHS number, real postcode, date of birth and
+// local patient id the scenario submitted. Dates of birth from 2025 on are
+// left out: they can equal an activity date (a baby's admission).
+// Pseudo-postcodes are left out: they name a country, not a person
+// (brief §3), and the product keeps their inward part.
+func graderIdentifiers(cs []graderCase) *leakguard.Identifiers {
+	var ps []leakguard.Patient
+	for _, c := range cs {
+		p := leakguard.Patient{}
+		p.NHSNumber = fmt.Sprint(c.fields["nhs_number"])
+		if pc, _ := c.fields["postcode_of_usual_address"].(string); pc != "" && !strings.HasPrefix(strings.ToUpper(pc), "ZZ99") {
+			p.Postcode = strings.TrimSpace(pc)
+		}
+		p.BirthDate, _ = c.fields["person_birth_date"].(string)
+		p.LocalPatientID, _ = c.fields["local_patient_identifier"].(string)
+		ps = append(ps, p)
+		for _, x := range c.extraIDs {
+			if len(x) == 10 {
+				ps = append(ps, leakguard.Patient{NHSNumber: x})
+			} else {
+				ps = append(ps, leakguard.Patient{Postcode: x})
+			}
+		}
+	}
+	return leakguard.NewIdentifiers(ps, "2025-01-01")
+}
