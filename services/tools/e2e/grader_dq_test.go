@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
+	"github.com/dmic-nhs/dmic/services/internal/topics"
+	"github.com/dmic-nhs/dmic/services/load"
 	"github.com/dmic-nhs/dmic/services/tools/devstack"
 	"github.com/dmic-nhs/dmic/services/tools/leakguard"
 )
@@ -70,6 +72,10 @@ func TestGraderDQ(t *testing.T) {
 	csvProbeReport, csvProbeReportText := submitAndWait(ctx, t, s, client, "outpatient", "text/csv", csvFile(t, csvProbes))
 	checkReport(t, "probes csv", csvProbeReport, csvProbes)
 
+	more := gradeMore(uid)
+	moreReport, moreReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, more))
+	checkReport(t, "boundaries ndjson", moreReport, more)
+
 	// A CSV file sent without its header row (brief §3 fields; record
 	// format CSV: the first row is the header): the whole file is refused,
 	// and the refusal names no value of the row read as the header.
@@ -80,7 +86,7 @@ func TestGraderDQ(t *testing.T) {
 		t.Errorf("headerless csv: %d %s, want 400 naming DEC-CSV-HEADER and column 1", resp.StatusCode, answer)
 	}
 
-	all := slices.Concat(apc, op, probes, csvProbes, headerless)
+	all := slices.Concat(apc, op, probes, csvProbes, more, headerless)
 	good := 0
 	for _, c := range all {
 		if c.outcome != "rejected" && c.fields["cds_update_type"] != "1" {
@@ -113,10 +119,15 @@ func TestGraderDQ(t *testing.T) {
 	s.waitFor("the deleted record to leave activity_current", 2*time.Minute, func() bool { return s.count(deleted) == 0 })
 	newer := fmt.Sprintf("SELECT count() FROM %s.activity_current WHERE cds_unique_identifier = '%s' AND hrg_code = 'EB10B'", db, uid("REV1"))
 	s.waitFor("the later replacement to win", 2*time.Minute, func() bool { return s.count(newer) == 1 })
-	// Once the earlier revision is in the activity table, activity_current
-	// must still show the original, which is applicable later.
-	loadedOlder := fmt.Sprintf("SELECT count() FROM %s.activity WHERE cds_unique_identifier = '%s' AND hrg_code = 'EB10C'", db, uid("REV2"))
-	s.waitFor("the earlier revision to be loaded", 2*time.Minute, func() bool { return s.count(loadedOlder) >= 1 })
+	// Once every stage has consumed all its input, the earlier revision has
+	// gone as far as it can: activity_current must still show the original,
+	// which is applicable later.
+	broker := operator(t, s.Stack)
+	waitIdle(ctx, t, broker, "dmic-validate", []string{topics.Raw})
+	waitIdle(ctx, t, broker, "dmic-deidentify", []string{topics.Validated})
+	waitIdle(ctx, t, broker, "dmic-assign", []string{topics.Deidentified})
+	waitIdle(ctx, t, broker, "dmic-reconcile", []string{topics.Assigned})
+	waitIdle(ctx, t, broker, "dmic-load", load.Inputs)
 	older := fmt.Sprintf("SELECT count() FROM %s.activity_current WHERE cds_unique_identifier = '%s' AND hrg_code = 'EB10A'", db, uid("REV2"))
 	if n := s.count(older); n != 1 {
 		t.Errorf("an earlier-applicable revision replaced the later original: %d rows of REV2 with the original's HRG", n)
@@ -139,7 +150,8 @@ func TestGraderDQ(t *testing.T) {
 	noLeaks(t, found)
 	noLeaks(t, ids.ScanText("service logs", s.logs.String()))
 	for name, text := range map[string]string{"apc report": apcReportText, "outpatient report": opReportText, "revisions report": revReportText,
-		"probes report": probeReportText, "csv probes report": csvProbeReportText, "headerless csv report": headerlessText} {
+		"probes report": probeReportText, "csv probes report": csvProbeReportText, "headerless csv report": headerlessText,
+		"boundaries report": moreReportText} {
 		noLeaks(t, ids.ScanText(name, text))
 	}
 }
@@ -605,7 +617,11 @@ func graderIdentifiers(cs []graderCase) *leakguard.Identifiers {
 		if pc, _ := c.fields["postcode_of_usual_address"].(string); pc != "" && !strings.HasPrefix(strings.ToUpper(pc), "ZZ99") {
 			p.Postcode = strings.TrimSpace(pc)
 		}
-		p.BirthDate, _ = c.fields["person_birth_date"].(string)
+		// 1880-01-01 is also DOB-002's limit, which its message names: the
+		// rule's text, not the patient's value.
+		if dob, _ := c.fields["person_birth_date"].(string); dob != "1880-01-01" {
+			p.BirthDate = dob
+		}
 		p.LocalPatientID, _ = c.fields["local_patient_identifier"].(string)
 		ps = append(ps, p)
 		for _, x := range c.extraIDs {
@@ -776,4 +792,66 @@ func getText(t *testing.T, client *http.Client, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// gradeMore are the boundaries of the same statements: the oldest valid
+// birth, the last week of infancy, a terminated and a Welsh postcode, the
+// outward forms the sample directory does not hold, the other CDS types
+// and status indicators.
+func gradeMore(uid func(string) string) []graderCase {
+	b := func(n string, ch map[string]any) map[string]any { return with(baseAPC(uid(n)), ch) }
+	sectorOnly := func(sector string) map[string]string {
+		return merge(noArea, map[string]string{"postcode_sector": sector, "residence_note": "postcode not in reference data"})
+	}
+	return []graderCase{
+		{name: "born 1 January 1880", cite: "brief §3 DOB invalid only before 1880-01-01 [C]; docs/deidentification.md Age bands: 90+",
+			fields: b("M01", map[string]any{"person_birth_date": "1880-01-01"}), outcome: "accepted", want: age("146", "0", "90+")},
+		{name: "364 days old", cite: "brief §1 Der_AgeWks_at_CDS_Activity_Date; docs/deidentification.md Age: 364-365 days is 52 weeks",
+			fields: b("M02", map[string]any{"person_birth_date": "2025-05-06"}), outcome: "accepted", want: age("0", "52", "0")},
+		{name: "terminated postcode", cite: "brief §5 ONSPD doterm; docs/deidentification.md Residence: live or terminated",
+			fields: b("M03", map[string]any{"postcode_of_usual_address": "HX1 1AB"}), outcome: "accepted",
+			want: area("E01010994", "E01034582", "E02002251", "E02002251", "02T", "QWO", "1", "E92000001")},
+		{name: "Welsh postcode", cite: "brief §2 devolved administration; docs/deidentification.md Residence",
+			fields: b("M04", map[string]any{"postcode_of_usual_address": "LD1 5AB"}), outcome: "accepted",
+			want: map[string]string{"lsoa_2021": "W01000455", "residence_sub_icb": "", "residence_icb": "", "imd_decile": "0", "residence_country": "W92000004"}},
+		{name: "outward form A9, not in the directory", cite: "brief §3 postcode outward codes A9",
+			fields: b("M05", map[string]any{"postcode_of_usual_address": "M1 1AE"}), outcome: "accepted", want: sectorOnly("M1 1")},
+		{name: "outward form A99, not in the directory", cite: "brief §3 postcode outward codes A99",
+			fields: b("M06", map[string]any{"postcode_of_usual_address": "m601nw"}), outcome: "accepted", want: sectorOnly("M60 1"),
+			extraIDs: []string{"M60 1NW", "m601nw"}},
+		{name: "outward form A9A, not in the directory", cite: "brief §3 postcode outward codes A9A",
+			fields: b("M07", map[string]any{"postcode_of_usual_address": "W1A 1AA"}), outcome: "accepted", want: sectorOnly("W1A 1")},
+		{name: "first letter Q", cite: "brief §3 postcode: position 1 is never Q, V, X",
+			fields: b("M08", map[string]any{"postcode_of_usual_address": "QA1 1AA"}), outcome: "rejected",
+			failures: []string{"PC-001|postcode_of_usual_address"}},
+		{name: "England n.o.s.", cite: "brief §3 pseudo-postcodes: ZZ99 3CZ England n.o.s.",
+			fields: b("M09", map[string]any{"postcode_of_usual_address": "ZZ99 3CZ"}), outcome: "accepted",
+			want: map[string]string{"residence_country": "E92000001", "lsoa_2021": "", "residence_sub_icb": "", "postcode_sector": "", "residence_pseudo_postcode": "3CZ"}},
+		{name: "overseas, India", cite: "brief §3 pseudo-postcodes: ZZ99 nXZ other countries, e.g. ZZ99 6CZ India",
+			fields: b("M10", map[string]any{"postcode_of_usual_address": "ZZ99 6CZ"}), outcome: "accepted",
+			want: map[string]string{"lsoa_2021": "", "residence_sub_icb": "", "postcode_sector": "", "residence_pseudo_postcode": "6CZ"}},
+		{name: "unfinished delivery episode", cite: "brief §3 CDS types: 200 unfinished delivery",
+			fields: b("M11", map[string]any{"cds_type": "200", "end_date_episode": nil, "discharge_date_hospital_provider_spell": nil,
+				"discharge_method_code": nil, "discharge_destination_code": nil}), outcome: "accepted",
+			want: map[string]string{"cds_type": "200", "activity_date": "2026-05-02"}},
+		{name: "other birth event", cite: "brief §3 CDS types: 150 other birth",
+			fields: b("M12", map[string]any{"cds_type": "150"}), outcome: "accepted", want: map[string]string{"cds_type": "150"}},
+		{name: "emergency care type in an APC record", cite: "brief §3 CDS types: 011 is ECDS, not admitted care",
+			fields: b("M13", map[string]any{"cds_type": "011"}), outcome: "rejected", failures: []string{"CODE-005|cds_type"}},
+		{name: "status 07 with a number", cite: "brief §3 status 07 = not present, trace not required [C]",
+			fields: b("M14", map[string]any{"nhs_number_status_indicator_code": "07"}), outcome: "warned",
+			failures: []string{"NHS-005|nhs_number"}},
+		{name: "status 09", cite: "brief §3 NHS NUMBER STATUS INDICATOR 01-08 [C]",
+			fields: b("M15", map[string]any{"nhs_number_status_indicator_code": "09"}), outcome: "rejected",
+			failures: []string{"NHS-006|nhs_number_status_indicator_code"}},
+		{name: "status 03 without a number", cite: "brief §3 status 03 trace required: no number is expected",
+			fields: b("M16", map[string]any{"nhs_number_status_indicator_code": "03", "nhs_number": nil}), outcome: "accepted",
+			want: map[string]string{"pseudo_nhs_number": ""}},
+		{name: "private patient", cite: "brief §3 ADMINISTRATIVE CATEGORY 02 private [C]",
+			fields: b("M17", map[string]any{"administrative_category_code": "02"}), outcome: "accepted",
+			want: map[string]string{"administrative_category_code": "02", "commissioner_code": "VPP00"}},
+		{name: "administrative category 05", cite: "brief §3 ADMINISTRATIVE CATEGORY 01-04 [C]",
+			fields: b("M18", map[string]any{"administrative_category_code": "05"}), outcome: "rejected",
+			failures: []string{"CODE-004|administrative_category_code"}},
+	}
 }
