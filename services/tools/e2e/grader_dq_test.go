@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	validationv1 "github.com/dmic-nhs/dmic/proto/dmic/validation/v1"
 	"github.com/dmic-nhs/dmic/services/internal/topics"
@@ -85,6 +89,15 @@ func TestGraderDQ(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(headerlessText, "DEC-CSV-HEADER") || !strings.Contains(headerlessText, "column 1") {
 		t.Errorf("headerless csv: %d %s, want 400 naming DEC-CSV-HEADER and column 1", resp.StatusCode, answer)
 	}
+
+	// The offline checker gives the provider the same report before sending
+	// (docs/submitting.md, dmic validate).
+	bin := filepath.Dir(s.Procs["ingest"].Path)
+	offlineAgrees(t, bin, "apc", "apc.ndjson", ndjson(t, apc), apcReport)
+	offlineAgrees(t, bin, "outpatient", "op.csv", csvFile(t, op), opReport)
+	offlineAgrees(t, bin, "apc", "probes.ndjson", ndjson(t, probes), probeReport)
+	offlineAgrees(t, bin, "outpatient", "probes.csv", csvFile(t, csvProbes), csvProbeReport)
+	offlineAgrees(t, bin, "apc", "more.ndjson", ndjson(t, more), moreReport)
 
 	all := slices.Concat(apc, op, probes, csvProbes, more, headerless)
 	good := 0
@@ -780,6 +793,32 @@ func post(ctx context.Context, t *testing.T, s *stackUnderTest, client *http.Cli
 		t.Fatal(err)
 	}
 	return resp, answer
+}
+
+// offlineAgrees runs `dmic validate` on the file submitted, as its provider,
+// with the platform's reference data, and compares its report with the
+// platform's: only what the platform alone knows may differ.
+func offlineAgrees(t *testing.T, bin, dataset, name string, body []byte, online *validationv1.SubmissionReport) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, bytes.ReplaceAll(body, []byte("%PROVIDER%"), []byte(sampleProvider(t))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(bin, "dmic"), "validate", "--dataset", dataset, "--submitter", sampleProvider(t),
+		"--reference-dir", refDir, "--limit", "1000", "-o", "json", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, _ := cmd.Output()
+	offline := &validationv1.SubmissionReport{}
+	if err := protojson.Unmarshal(out, offline); err != nil {
+		t.Fatalf("dmic validate %s: %v\n%s\n%s", name, err, out, stderr.String())
+	}
+	on := proto.CloneOf(online)
+	on.SubmissionId, on.ReceivedTime, on.State, on.Attempts = "", nil, 0, 0
+	offline.Read = nil
+	if !proto.Equal(on, offline) {
+		t.Errorf("%s: online and offline reports differ:\nonline:  %v\noffline: %v", name, on, offline)
+	}
 }
 
 // getText reads a report as the text table the provider can ask for.
