@@ -80,6 +80,10 @@ func TestGraderDQ(t *testing.T) {
 	moreReport, moreReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, more))
 	checkReport(t, "boundaries ndjson", moreReport, more)
 
+	mixed := gradeMixed(uid)
+	mixedReport, mixedReportText := submitAndWait(ctx, t, s, client, "apc", "text/csv", csvFile(t, mixed))
+	checkReport(t, "mixed csv", mixedReport, mixed)
+
 	// A CSV file sent without its header row (brief §3 fields; record
 	// format CSV: the first row is the header): the whole file is refused,
 	// and the refusal names no value of the row read as the header.
@@ -98,8 +102,9 @@ func TestGraderDQ(t *testing.T) {
 	offlineAgrees(t, bin, "apc", "probes.ndjson", ndjson(t, probes), probeReport)
 	offlineAgrees(t, bin, "outpatient", "probes.csv", csvFile(t, csvProbes), csvProbeReport)
 	offlineAgrees(t, bin, "apc", "more.ndjson", ndjson(t, more), moreReport)
+	offlineAgrees(t, bin, "apc", "mixed.csv", csvFile(t, mixed), mixedReport)
 
-	all := slices.Concat(apc, op, probes, csvProbes, more, headerless)
+	all := slices.Concat(apc, op, probes, csvProbes, more, mixed, headerless)
 	good := 0
 	for _, c := range all {
 		if c.outcome != "rejected" && c.fields["cds_update_type"] != "1" {
@@ -164,7 +169,7 @@ func TestGraderDQ(t *testing.T) {
 	noLeaks(t, ids.ScanText("service logs", s.logs.String()))
 	for name, text := range map[string]string{"apc report": apcReportText, "outpatient report": opReportText, "revisions report": revReportText,
 		"probes report": probeReportText, "csv probes report": csvProbeReportText, "headerless csv report": headerlessText,
-		"boundaries report": moreReportText} {
+		"boundaries report": moreReportText, "mixed csv report": mixedReportText} {
 		noLeaks(t, ids.ScanText(name, text))
 	}
 }
@@ -892,5 +897,53 @@ func gradeMore(uid func(string) string) []graderCase {
 		{name: "administrative category 05", cite: "brief §3 ADMINISTRATIVE CATEGORY 01-04 [C]",
 			fields: b("M18", map[string]any{"administrative_category_code": "05"}), outcome: "rejected",
 			failures: []string{"CODE-004|administrative_category_code"}},
+	}
+}
+
+// gradeMixed is one CSV file of every data set, each row naming its own in
+// the dataset column, the cells of other data sets' columns left empty, as
+// the record format allows ("a file that mixes datasets can have a column
+// for every field").
+func gradeMixed(uid func(string) string) []graderCase {
+	ec := func(n string, ch map[string]any) map[string]any {
+		return with(map[string]any{
+			"dataset": "emergency_care", "cds_unique_identifier": uid(n), "cds_update_type": "9", "cds_applicable_date_time": "2026-01-09T03:40:00Z",
+			"provider_code": "%PROVIDER%", "site_code": "%PROVIDER%01", "commissioner_code": "36L", "administrative_category_code": "01",
+			"overseas_visitor_status_code": "8", "nhs_number": "4010232293", "nhs_number_status_indicator_code": "01",
+			"person_birth_date": "2001-06-01", "postcode_of_usual_address": "HG1 1AA", "person_gender_code": "9", "ethnic_category": "Z",
+			"general_medical_practice_code": "V81999", "ec_attendance_identifier": "ECA" + n, "ec_arrival_date": "2026-01-09",
+			"ec_arrival_time": "01:12", "ec_department_type": "01", "ec_chief_complaint_snomed_ct": "29857009",
+			"ec_departure_date": "2026-01-09", "hrg_code": "VB09Z", "overseas_visitor_charging_category": "A",
+		}, ch)
+	}
+	lf := func(n string, ch map[string]any) map[string]any {
+		return with(map[string]any{
+			"dataset": "local_flow", "cds_unique_identifier": uid(n), "cds_update_type": "9", "provider_code": "%PROVIDER%",
+			"commissioner_code": "36L", "nhs_number_status_indicator_code": "07", "person_birth_date": "1960-02-29",
+			"postcode_of_usual_address": "TD12 4FH", "general_medical_practice_code": "H85001", "activity_date": "2026-01-12",
+			"point_of_delivery_code": "OPPROC", "treatment_function_code": "130", "hrg_code": "BZ84A", "price_pence": json.Number("14250"),
+			"activity_count": json.Number("1"),
+		}, ch)
+	}
+	return []graderCase{
+		{name: "mixed CSV: emergency care", cite: "record format: dataset column, emergency_care",
+			fields: ec("X01", nil), outcome: "accepted",
+			want: merge(areaHG11AA, age("24", "0", "20-24"), map[string]string{"activity_date": "2026-01-09", "cds_type": "011", "ec_arrival_time": "01:12"})},
+		{name: "mixed CSV: local flow", cite: "record format: dataset column, local_flow; brief §3 status 07 without a number",
+			fields: lf("X02", nil), outcome: "accepted",
+			want: merge(areaTD124FH, age("65", "0", "65-69"), map[string]string{"price_pence": "14250", "activity_count": "1", "pseudo_nhs_number": ""})},
+		{name: "mixed CSV: apc", cite: "record format: dataset column, apc",
+			fields: with(baseAPC(uid("X03")), map[string]any{"dataset": "apc"}), outcome: "accepted", want: map[string]string{"cds_type": "130"}},
+		{name: "mixed CSV: outpatient by its alias in capitals", cite: "record format: dataset names are not case-sensitive, op is outpatient",
+			fields: with(baseOutpatient(uid("X04")), map[string]any{"dataset": "OP"}), outcome: "accepted", want: map[string]string{"dataset": "outpatient"}},
+		{name: "mixed CSV: a cell of another data set", cite: "record format: a non-empty cell in a column of another dataset is an error",
+			fields: with(baseOutpatient(uid("X05")), map[string]any{"dataset": "outpatient", "cds_type": "130"}), outcome: "rejected",
+			failures: []string{"DEC-FIELD-DATASET|cds_type"}},
+		{name: "mixed CSV: unknown data set", cite: "record format: an unknown dataset name is DEC-VALUE",
+			fields: with(baseOutpatient(uid("X06")), map[string]any{"dataset": "dental"}), outcome: "rejected",
+			failures: []string{"DEC-VALUE|dataset"}},
+		{name: "mixed CSV: emergency care arriving in the future", cite: "docs/specifications.md DATE-002",
+			fields: ec("X07", map[string]any{"ec_arrival_date": "2999-01-01", "ec_departure_date": "2999-01-01"}), outcome: "rejected",
+			failures: []string{"DATE-002|ec_arrival_date", "DATE-002|ec_departure_date"}},
 	}
 }
