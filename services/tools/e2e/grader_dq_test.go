@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -125,6 +127,42 @@ func TestGraderDQ(t *testing.T) {
 			continue
 		}
 		checkRow(t, s, db, c)
+	}
+
+	// One patient, one pseudonym: across data sets, and whatever the shape
+	// the number came in (a string, a JSON number, padded with spaces);
+	// another patient, another; and keyed, not a bare hash (brief §1,
+	// pseudonymisation [C]: same pseudonym across data sets; HMAC-SHA-256
+	// over the normalised number).
+	pseudonyms := func(ids ...string) []string {
+		rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT pseudo_nhs_number FROM %s.activity_current WHERE cds_unique_identifier IN ('%s')",
+			db, strings.Join(ids, "','")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	if ps := pseudonyms(uid("A02"), uid("O01"), uid("O02")); len(ps) != 1 {
+		t.Errorf("9449305552 in apc and outpatient records has %d pseudonyms, want 1", len(ps))
+	}
+	if ps := pseudonyms(uid("A03"), uid("A17"), uid("P16")); len(ps) != 1 {
+		t.Errorf("4010232137 as a string, a JSON number and padded has %d pseudonyms, want 1", len(ps))
+	}
+	if ps := pseudonyms(uid("A01"), uid("A02"), uid("A03")); len(ps) != 3 {
+		t.Errorf("three patients have %d pseudonyms, want 3", len(ps))
+	}
+	bare := sha256.Sum256([]byte("9434765919"))
+	if ps := pseudonyms(uid("A01")); len(ps) != 1 || ps[0] == hex.EncodeToString(bare[:]) {
+		t.Errorf("pseudonym of 9434765919 is %v: want one, keyed (not its bare SHA-256)", ps)
 	}
 
 	// 4. Revisions and deletes (brief §3 net change), sent later in a
