@@ -156,7 +156,16 @@ func NewNDJSONReader(r io.Reader, fallback dmicv1.Dataset) *Reader {
 // names, in any case and order). A header it cannot use is an error; rows are
 // read by Next.
 func NewCSVReader(r io.Reader, fallback dmicv1.Dataset) (*Reader, error) {
-	lc := &lineCounter{r: r}
+	// A byte order mark is dropped before encoding/csv sees it: left in, it
+	// is a bare character before the first cell, and a header whose first
+	// cell is quoted, as a spreadsheet or PowerShell's Export-Csv saves it
+	// ("\uFEFF\"cds_unique_identifier\",..."), cannot be parsed (found by
+	// TestGraderDQ).
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	lc := &lineCounter{r: br}
 	cr := csv.NewReader(lc)
 	cr.FieldsPerRecord = -1 // a short or long row is that row's error, not the file's
 	cr.ReuseRecord = true
@@ -173,9 +182,6 @@ func NewCSVReader(r io.Reader, fallback dmicv1.Dataset) (*Reader, error) {
 			return nil, &DecodeError{Line: 1, RuleID: RuleCSVHeader, Message: fmt.Sprintf("header row is longer than %d bytes: most likely a quote left open", maxRowRead)}
 		}
 		return nil, &DecodeError{Line: 1, RuleID: RuleRead, Message: "submission could not be read", err: err}
-	}
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], string(utf8BOM))
 	}
 	if !knownDataset(fallback) {
 		fallback = dmicv1.Dataset_DATASET_UNSPECIFIED
