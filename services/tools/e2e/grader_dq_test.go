@@ -63,10 +63,11 @@ func TestGraderDQ(t *testing.T) {
 	apcReport, apcReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, apc))
 	checkReport(t, "apc ndjson", apcReport, apc)
 
-	// 2. The outpatient submission, CSV with a header in mixed case and
-	// spaces, good and bad rows mixed.
+	// 2. The outpatient submission, CSV as a spreadsheet saves it (a byte
+	// order mark, CRLF) with a header in mixed case and spaces, good and bad
+	// rows mixed.
 	op := gradeOutpatient(uid)
-	opReport, opReportText := submitAndWait(ctx, t, s, client, "outpatient", "text/csv", csvFile(t, op))
+	opReport, opReportText := submitAndWait(ctx, t, s, client, "outpatient", "text/csv", excel(csvFile(t, op)))
 	checkReport(t, "outpatient csv", opReport, op)
 
 	// 3. What a hurried provider sends: unreadable lines, values in the
@@ -100,7 +101,7 @@ func TestGraderDQ(t *testing.T) {
 	// (docs/submitting.md, dmic validate).
 	bin := filepath.Dir(s.Procs["ingest"].Path)
 	offlineAgrees(t, bin, "apc", "apc.ndjson", ndjson(t, apc), apcReport)
-	offlineAgrees(t, bin, "outpatient", "op.csv", csvFile(t, op), opReport)
+	offlineAgrees(t, bin, "outpatient", "op.csv", excel(csvFile(t, op)), opReport)
 	offlineAgrees(t, bin, "apc", "probes.ndjson", ndjson(t, probes), probeReport)
 	offlineAgrees(t, bin, "outpatient", "probes.csv", csvFile(t, csvProbes), csvProbeReport)
 	offlineAgrees(t, bin, "apc", "more.ndjson", ndjson(t, more), moreReport)
@@ -597,6 +598,13 @@ func csvFile(t *testing.T, cs []graderCase) []byte {
 	}
 	w.Flush()
 	return b.Bytes()
+}
+
+// excel is a CSV file as a spreadsheet saves it as "CSV UTF-8": a byte
+// order mark first, and CRLF line endings.
+func excel(file []byte) []byte {
+	crlf := bytes.ReplaceAll(bytes.ReplaceAll(file, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	return append([]byte("\uFEFF"), crlf...)
 }
 
 // submitAndWait sends a file as the sample provider and polls its report
