@@ -209,14 +209,28 @@ func TestGraderDQ(t *testing.T) {
 	again := gradeAfterDelete(uid)
 	againReport, againReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, again))
 	checkReport(t, "after the delete", againReport, again)
+	// A delete as a CSV row, its other cells empty beside a full row (record
+	// format: "a delete needs only cds_unique_identifier and provider_code";
+	// an empty cell means no value).
+	csvDelete := []graderCase{
+		{name: "CSV delete row with empty cells", cite: "record format: delete; CSV empty cell",
+			fields: map[string]any{"cds_unique_identifier": uid("O02"), "cds_update_type": "1", "provider_code": "%PROVIDER%",
+				"cds_applicable_date_time": "2026-06-02T10:00:00Z"}, outcome: "accepted"},
+		{name: "CSV full row beside it", cite: "record format CSV", fields: baseOutpatient(uid("Q06")), outcome: "accepted"},
+	}
+	csvDeleteReport, csvDeleteText := submitAndWait(ctx, t, s, client, "outpatient", "text/csv", csvFile(t, csvDelete))
+	checkReport(t, "csv delete", csvDeleteReport, csvDelete)
 	settle()
+	if n, m := rows(uid("O02"), "1"), rows(uid("Q06"), "1"); n != 0 || m != 1 {
+		t.Errorf("after a CSV delete: %d rows of the deleted record, %d of the row beside it; want 0 and 1", n, m)
+	}
 	if n := rows(uid("DEL1"), "hrg_code = 'EB10C'"); n != 1 {
 		t.Errorf("a replacement after the delete: %d rows, want the record back", n)
 	}
 	if n := rows(uid("DUP1"), "hrg_code = 'EB10A'"); n != 1 {
 		t.Errorf("the first of two lines of one record: %d rows, want 1", n)
 	}
-	revs = append(revs, again...)
+	revs = slices.Concat(revs, again, csvDelete)
 
 	// 5. No identifier of the scenario after de-identification: in
 	// ClickHouse, on any topic after deidentify, in the services' logs, or in
@@ -234,7 +248,7 @@ func TestGraderDQ(t *testing.T) {
 	}
 	noLeaks(t, found)
 	noLeaks(t, ids.ScanText("service logs", s.logs.String()))
-	for name, text := range map[string]string{"apc report": apcReportText, "outpatient report": opReportText, "revisions report": revReportText, "after-delete report": againReportText,
+	for name, text := range map[string]string{"apc report": apcReportText, "outpatient report": opReportText, "revisions report": revReportText, "after-delete report": againReportText, "csv delete report": csvDeleteText,
 		"probes report": probeReportText, "csv probes report": csvProbeReportText, "headerless csv report": headerlessText,
 		"boundaries report": moreReportText, "mixed csv report": mixedReportText} {
 		noLeaks(t, ids.ScanText(name, text))
