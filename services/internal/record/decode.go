@@ -305,7 +305,7 @@ func unknownFieldMessage(name, plain string) string {
 }
 
 // nameNotShown is said in place of a field or column name shownName hides.
-const nameNotShown = "its name looks like a value (a date, a number, a postcode), so it is not shown: is the header row missing?"
+const nameNotShown = "its name is not shown, as it does not look like a field name and may be a value: is the header row missing?"
 
 // shownName is a field or column name the format does not have, as a failure
 // may show it, or "" when it must not be shown. The name is the provider's
@@ -315,9 +315,9 @@ const nameNotShown = "its name looks like a value (a date, a number, a postcode)
 // and a failure never contains a value (docs/record-format.md, Rules): the
 // upload's answer, the report and the outcome tables would repeat them. So a
 // name is shown only when it has the shape of a field name: it starts with a
-// letter, holds only letters, digits, '_', '-', '.' and spaces, has no run of
-// three digits (an NHS number, a local patient id, a date) and is not a
-// postcode.
+// letter, holds only letters, digits, '_', '-' and '.' (no space: a patient's
+// name has one), has no run of three digits (an NHS number, a local patient
+// id, a date) and is not a postcode.
 func shownName(name string) string {
 	if name == "" || !isASCIILetter(name[0]) || nhs.PostcodeValid(name) {
 		return ""
@@ -332,7 +332,7 @@ func shownName(name string) string {
 				return ""
 			}
 			continue
-		case isASCIILetter(c), c == '_', c == '-', c == '.', c == ' ':
+		case isASCIILetter(c), c == '_', c == '-', c == '.':
 		default:
 			return ""
 		}

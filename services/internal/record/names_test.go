@@ -21,6 +21,7 @@ func TestHeaderlessCSVNamesNoValue(t *testing.T) {
 		"HG32ES,x\n",
 		"LPX7733219,4010232277\n",
 		"cds_unique_identifier,4010232277\n",
+		"Jane Smith,4010232277\n",
 	} {
 		_, err := NewCSVReader(strings.NewReader(row), dmicv1.Dataset_DATASET_OUTPATIENT)
 		var de *DecodeError
@@ -30,7 +31,7 @@ func TestHeaderlessCSVNamesNoValue(t *testing.T) {
 		if de.Field != "" {
 			t.Errorf("%q: failure names field %q, want none", row, de.Field)
 		}
-		for _, v := range []string{"4010232277", "1951-08-17", "HG3 2ES", "hg3 2es", "HG32ES", "hg32es", "LPX7733219", "lpx7733219"} {
+		for _, v := range []string{"4010232277", "1951-08-17", "HG3 2ES", "hg3 2es", "HG32ES", "hg32es", "LPX7733219", "lpx7733219", "jane smith", "Jane Smith"} {
 			if strings.Contains(err.Error(), v) {
 				t.Errorf("%q: error %q repeats a value", row, err)
 			}
@@ -56,7 +57,7 @@ func TestUnknownJSONFieldNamesNoValue(t *testing.T) {
 // A misspelt field is still named, so that the provider can fix it, and so
 // is every field of the format (a repeated one is named too).
 func TestMisspeltNamesAreShown(t *testing.T) {
-	for _, n := range []string{"nhs_numbr", "NHS Number", "patient_surname", "hrg-code", "field2", "ec_arrival_time.1"} {
+	for _, n := range []string{"nhs_numbr", "NHS_Number", "patient_surname", "hrg-code", "field2", "ec_arrival_time.1"} {
 		if got := shownName(n); got != n {
 			t.Errorf("shownName(%q) = %q, want it shown", n, got)
 		}
