@@ -59,54 +59,52 @@ func TestGraderDQ(t *testing.T) {
 	client := providerClient(t, s.Stack)
 	uid := func(n string) string { return "B" + provider + "GRADER" + n }
 
+	// send submits a file, checks its report against the cases, checks that
+	// the offline checker gives the provider the same report before sending
+	// (docs/submitting.md, dmic validate), and keeps what the provider read
+	// for the leak scan.
+	bin := filepath.Dir(s.Procs["ingest"].Path)
+	read := map[string]string{}
+	send := func(what, dataset, contentType string, body []byte, cs []graderCase) {
+		t.Helper()
+		rep, text := submitAndWait(ctx, t, s, client, dataset, contentType, body)
+		checkReport(t, what, rep, cs)
+		read[what] = text
+		name := "file.ndjson"
+		if contentType == "text/csv" {
+			name = "file.csv"
+		}
+		offlineAgrees(t, bin, dataset, name, body, rep)
+	}
+
 	// 1. The admitted-care submission, NDJSON, good and bad records mixed.
 	apc := gradeAPC(uid)
-	apcReport, apcReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, apc))
-	checkReport(t, "apc ndjson", apcReport, apc)
+	send("apc ndjson", "apc", "application/x-ndjson", ndjson(t, apc), apc)
 
 	// 2. The outpatient submission, CSV as a spreadsheet saves it (a byte
 	// order mark, CRLF) with a header in mixed case and spaces, good and bad
 	// rows mixed.
 	op := gradeOutpatient(uid)
-	opReport, opReportText := submitAndWait(ctx, t, s, client, "outpatient", "text/csv", excel(csvFile(t, op)))
-	checkReport(t, "outpatient csv", opReport, op)
+	send("outpatient csv", "outpatient", "text/csv", excel(csvFile(t, op)), op)
 
 	// 3. What a hurried provider sends: unreadable lines, values in the
-	// wrong shape, identifiers in ids, in NDJSON and CSV.
-	probes := gradeProbesAPC(uid)
-	probeReport, probeReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, probes))
-	checkReport(t, "probes ndjson", probeReport, probes)
-	csvProbes := gradeProbesCSV(uid)
-	csvProbeReport, csvProbeReportText := submitAndWait(ctx, t, s, client, "outpatient", "text/csv", csvFile(t, csvProbes))
-	checkReport(t, "probes csv", csvProbeReport, csvProbes)
-
-	more := gradeMore(uid)
-	moreReport, moreReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, more))
-	checkReport(t, "boundaries ndjson", moreReport, more)
-
-	mixed := gradeMixed(uid)
-	mixedReport, mixedReportText := submitAndWait(ctx, t, s, client, "apc", "text/csv", csvFile(t, mixed))
-	checkReport(t, "mixed csv", mixedReport, mixed)
+	// wrong shape, identifiers in ids, in NDJSON and CSV; the boundaries of
+	// the statements; a CSV of every data set.
+	probes, csvProbes, more, mixed := gradeProbesAPC(uid), gradeProbesCSV(uid), gradeMore(uid), gradeMixed(uid)
+	send("probes ndjson", "apc", "application/x-ndjson", ndjson(t, probes), probes)
+	send("probes csv", "outpatient", "text/csv", csvFile(t, csvProbes), csvProbes)
+	send("boundaries ndjson", "apc", "application/x-ndjson", ndjson(t, more), more)
+	send("mixed csv", "apc", "text/csv", csvFile(t, mixed), mixed)
 
 	// A CSV file sent without its header row (brief §3 fields; record
 	// format CSV: the first row is the header): the whole file is refused,
 	// and the refusal names no value of the row read as the header.
 	headerless := gradeHeaderless(uid)
 	resp, answer := post(ctx, t, s, client, "outpatient", "text/csv", headerlessFile(t, headerless))
-	headerlessText := string(answer)
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(headerlessText, "DEC-CSV-HEADER") || !strings.Contains(headerlessText, "column 1") {
+	read["headerless csv"] = string(answer)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "DEC-CSV-HEADER") || !strings.Contains(string(answer), "column 1") {
 		t.Errorf("headerless csv: %d %s, want 400 naming DEC-CSV-HEADER and column 1", resp.StatusCode, answer)
 	}
-
-	// The offline checker gives the provider the same report before sending
-	// (docs/submitting.md, dmic validate).
-	bin := filepath.Dir(s.Procs["ingest"].Path)
-	offlineAgrees(t, bin, "apc", "apc.ndjson", ndjson(t, apc), apcReport)
-	offlineAgrees(t, bin, "outpatient", "op.csv", excel(csvFile(t, op)), opReport)
-	offlineAgrees(t, bin, "apc", "probes.ndjson", ndjson(t, probes), probeReport)
-	offlineAgrees(t, bin, "outpatient", "probes.csv", csvFile(t, csvProbes), csvProbeReport)
-	offlineAgrees(t, bin, "apc", "more.ndjson", ndjson(t, more), moreReport)
-	offlineAgrees(t, bin, "apc", "mixed.csv", csvFile(t, mixed), mixedReport)
 
 	all := slices.Concat(apc, op, probes, csvProbes, more, mixed, headerless)
 	good := 0
@@ -171,8 +169,7 @@ func TestGraderDQ(t *testing.T) {
 	// submission of their own: a delete removes, a later applicable
 	// replacement wins, an earlier one changes nothing.
 	revs := gradeRevisions(uid)
-	revReport, revReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, revs))
-	checkReport(t, "revisions ndjson", revReport, revs)
+	send("revisions ndjson", "apc", "application/x-ndjson", ndjson(t, revs), revs)
 	// Once every stage has consumed all its input, each revision has gone as
 	// far as it can: activity_current shows each record's winning version.
 	broker := operator(t, s.Stack)
@@ -208,8 +205,7 @@ func TestGraderDQ(t *testing.T) {
 	// (record format, choice); one record twice in a submission is DUP-001
 	// for the second line only.
 	again := gradeAfterDelete(uid)
-	againReport, againReportText := submitAndWait(ctx, t, s, client, "apc", "application/x-ndjson", ndjson(t, again))
-	checkReport(t, "after the delete", againReport, again)
+	send("after the delete", "apc", "application/x-ndjson", ndjson(t, again), again)
 	// A delete as a CSV row, its other cells empty beside a full row (record
 	// format: "a delete needs only cds_unique_identifier and provider_code";
 	// an empty cell means no value).
@@ -219,8 +215,7 @@ func TestGraderDQ(t *testing.T) {
 				"cds_applicable_date_time": "2026-06-02T10:00:00Z"}, outcome: "accepted"},
 		{name: "CSV full row beside it", cite: "record format CSV", fields: baseOutpatient(uid("Q06")), outcome: "accepted"},
 	}
-	csvDeleteReport, csvDeleteText := submitAndWait(ctx, t, s, client, "outpatient", "text/csv", csvFile(t, csvDelete))
-	checkReport(t, "csv delete", csvDeleteReport, csvDelete)
+	send("csv delete", "outpatient", "text/csv", csvFile(t, csvDelete), csvDelete)
 	settle()
 	if n, m := rows(uid("O02"), "1"), rows(uid("Q06"), "1"); n != 0 || m != 1 {
 		t.Errorf("after a CSV delete: %d rows of the deleted record, %d of the row beside it; want 0 and 1", n, m)
@@ -258,10 +253,8 @@ func TestGraderDQ(t *testing.T) {
 	if n := ids.Count(raw.String()); n < ids.Len()/2 {
 		t.Errorf("the leak scan found only %d of %d identifiers on the raw topic: it cannot be trusted", n, ids.Len())
 	}
-	for name, text := range map[string]string{"apc report": apcReportText, "outpatient report": opReportText, "revisions report": revReportText, "after-delete report": againReportText, "csv delete report": csvDeleteText,
-		"probes report": probeReportText, "csv probes report": csvProbeReportText, "headerless csv report": headerlessText,
-		"boundaries report": moreReportText, "mixed csv report": mixedReportText} {
-		noLeaks(t, ids.ScanText(name, text))
+	for what, text := range read {
+		noLeaks(t, ids.ScanText("what the provider read of the "+what+" submission", text))
 	}
 }
 
