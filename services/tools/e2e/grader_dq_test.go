@@ -31,13 +31,16 @@ import (
 )
 
 // TestGraderDQ plays the outside grader for validation, data-quality
-// feedback and de-identification: about thirty records, each written from
+// feedback and de-identification: about a hundred records, each written from
 // one statement of the domain brief (/work/shared/domain/commissioning-data.md,
-// "brief §n") or the record format (docs/record-format.md), are submitted as
-// a provider submits them — NDJSON and CSV, good and bad records mixed in one
-// submission — and the test reads what the provider, the analyst and the
-// information-governance lead would read: the submission report, the rows of
-// activity_current, and every topic after de-identification.
+// "brief §n") or the record format (docs/record-format.md), cited beside it,
+// are submitted as a provider submits them — NDJSON and CSV, good and bad
+// records mixed in one submission, then revisions and deletes — and the test
+// reads what the provider, the analyst and the information-governance lead
+// would read: the upload's answer and the submission report (by line, rule
+// and field; `dmic validate` must agree), the rows of activity_current (age,
+// areas, IMD, pseudonym), and every topic after de-identification, ClickHouse
+// and the logs, scanned for the scenario's own identifiers.
 //
 // Dates are fixed in 2026 and before, safely in the past of any day the
 // suite runs, because the real binaries read the wall clock; the one future
@@ -337,7 +340,8 @@ var (
 func area(lsoa11, lsoa21, msoa11, msoa21, subICB, icb, imd, country string) map[string]string {
 	m := map[string]string{"lsoa_2011": lsoa11, "lsoa_2021": lsoa21, "residence_sub_icb": subICB,
 		"residence_icb": icb, "imd_decile": imd, "residence_country": country}
-	// The sample ONSPD's msoa11 column is read where the expectation gives one.
+	// An MSOA is checked where the expectation gives one (the Scottish
+	// expectation leaves them out: data zones have no MSOA in the sample).
 	if msoa11 != "" {
 		m["msoa_2011"] = msoa11
 	}
