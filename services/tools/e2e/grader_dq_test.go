@@ -273,6 +273,9 @@ type graderCase struct {
 	// noRecordID: the report must not give the record's id (it holds an
 	// identifier).
 	noRecordID bool
+	// names are patient names the record carries, scanned for like the
+	// identifiers.
+	names []string
 	// raw, when set, is the line (NDJSON) or row (CSV) sent instead of
 	// fields, for what cannot be written as a record; fields then list only
 	// the identifiers the line holds, for the leak scan.
@@ -761,6 +764,11 @@ func graderIdentifiers(cs []graderCase) *leakguard.Identifiers {
 		}
 		p.LocalPatientID, _ = c.fields["local_patient_identifier"].(string)
 		ps = append(ps, p)
+		for _, n := range c.names {
+			// leakguard has no kind for a name; it is looked for as a local
+			// id is, as the text itself.
+			ps = append(ps, leakguard.Patient{LocalPatientID: n})
+		}
 		for _, x := range c.extraIDs {
 			if len(x) == 10 {
 				ps = append(ps, leakguard.Patient{NHSNumber: x})
@@ -841,6 +849,9 @@ func gradeProbesAPC(uid func(string) string) []graderCase {
 			fields:  map[string]any{"nhs_number": "4010232102"},
 			raw:     line(b("P18", map[string]any{"nhs_number": "4010232102"})) + line(b("P19", map[string]any{"nhs_number": "4010232102"})),
 			outcome: "rejected", failures: []string{"DEC-JSON|"}, noRecordID: true},
+		{name: "patient's name in a field the format has not", cite: "brief §1: remove name; brief §1 [C]: a CDS record with a valid NHS number must not also carry name or address",
+			fields: b("P21", map[string]any{"patient_name": "Jane Gradersmith", "nhs_number": "4010232277"}), outcome: "rejected",
+			failures: []string{"DEC-UNKNOWN-FIELD|patient_name"}, names: []string{"Jane Gradersmith", "Gradersmith"}},
 		{name: "good record after the bad lines", cite: "submitting: a bad record loses nothing good",
 			fields: b("P20", nil), outcome: "accepted", want: areaHG11AA},
 	}
