@@ -108,7 +108,7 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 		// A CSV row or a re-encoded line can be larger than the line that
 		// was read: the limit is on what reaches dmic.raw.
 		de := record.TooLong(it.Line, len(body))
-		de.RecordID = it.Record.GetCdsUniqueIdentifier()
+		de.RecordID = record.ShownID(it.Record)
 		return s.add(ctx, record.Item{Line: it.Line, Err: de})
 	}
 	raw := envelope.Raw{Dataset: ds, Source: s.source, Submitter: submitter, SubmissionID: s.id, Received: s.received, Line: it.Line, Traceparent: s.trace}
@@ -119,7 +119,7 @@ func (s *submission) add(ctx context.Context, it record.Item) error {
 	}
 	s.resp.Accepted++
 	if s.keepAll && s.listing(true) {
-		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, RecordId: it.Record.GetCdsUniqueIdentifier(), Accepted: true})
+		s.resp.Results = append(s.resp.Results, &dmicv1.RecordResult{LineNumber: it.Line, RecordId: record.ShownID(it.Record), Accepted: true})
 	}
 	return s.queue(ctx, kafka.Message{
 		Topic:   topics.Raw,

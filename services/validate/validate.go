@@ -115,8 +115,8 @@ func (s *Stage) Process(_ context.Context, m pipeline.Message) ([]pipeline.Outpu
 				Severity: dmicv1.Severity_SEVERITY_ERROR, Message: herr.Error()})
 		}
 	}
-	recordID := rec.GetCdsUniqueIdentifier()
-	if record.HoldsPatientIdentifier(recordID, rec.GetPatient()) {
+	recordID := record.ShownID(rec)
+	if recordID != rec.GetCdsUniqueIdentifier() {
 		// The record id carries the patient's NHS number, local id or
 		// postcode (rule CDS-004): it must reach no outcome, table or log,
 		// so the verdict names the record by submission and line only.

@@ -8,6 +8,7 @@ import (
 
 	dmicv1 "github.com/dmic-nhs/dmic/proto/dmic/v1"
 	"github.com/dmic-nhs/dmic/services/internal/limits"
+	"github.com/dmic-nhs/dmic/services/internal/nhs"
 )
 
 // Decode rule ids. They are stable: providers and dashboards refer to them.
@@ -237,7 +238,11 @@ func textOf(entries []entry, e *entry, want string) (string, *DecodeError) {
 }
 
 func failEntry(entries []entry, e *entry, rule, msg string) *DecodeError {
-	return withRecordID(entries, &DecodeError{Field: safeName(e.name), RuleID: rule, Message: msg})
+	name := shownName(e.name)
+	if name == "" && e.name != "" {
+		msg += "; " + nameNotShown
+	}
+	return withRecordID(entries, &DecodeError{Field: name, RuleID: rule, Message: msg})
 }
 
 // withRecordID adds the record's id, when one can be read, so the provider
@@ -298,6 +303,45 @@ func unknownFieldMessage(name, plain string) string {
 	}
 	return plain
 }
+
+// nameNotShown is said in place of a field or column name shownName hides.
+const nameNotShown = "its name is not shown, as it does not look like a field name and may be a value: is the header row missing?"
+
+// shownName is a field or column name the format does not have, as a failure
+// may show it, or "" when it must not be shown. The name is the provider's
+// text. Most often it is a misspelt field, which the provider needs to see;
+// but in a CSV file sent without its header row the "names" are the first
+// record's values, an NHS number, a date of birth or a postcode among them,
+// and a failure never contains a value (docs/record-format.md, Rules): the
+// upload's answer, the report and the outcome tables would repeat them. So a
+// name is shown only when it has the shape of a field name: it starts with a
+// letter, holds only letters, digits, '_', '-' and '.' (no space: a patient's
+// name has one), has no run of three digits (an NHS number, a local patient
+// id, a date) and is not a postcode.
+func shownName(name string) string {
+	if name == "" || !isASCIILetter(name[0]) || nhs.PostcodeValid(name) {
+		return ""
+	}
+	digits := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+			if digits == 3 {
+				return ""
+			}
+			continue
+		case isASCIILetter(c), c == '_', c == '-', c == '.':
+		default:
+			return ""
+		}
+		digits = 0
+	}
+	return safeName(name)
+}
+
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // safeName bounds an unknown field name before it goes into an error: the
 // name is the provider's text and could be anything.

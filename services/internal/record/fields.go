@@ -230,8 +230,13 @@ func FieldNames(d dmicv1.Dataset) []string {
 	if d < 0 || int(d) >= numDatasets {
 		return nil
 	}
-	names := make([]string, len(fields.order[d]))
-	for i, f := range fields.order[d] {
+	return namesOf(fields.order[d])
+}
+
+// namesOf lists the fields' names, in their order.
+func namesOf(fs []*field) []string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
 		names[i] = f.name
 	}
 	return names

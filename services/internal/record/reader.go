@@ -195,10 +195,15 @@ func NewCSVReader(r io.Reader, fallback dmicv1.Dataset) (*Reader, error) {
 		}
 		f := fields.byName[name]
 		if f == nil {
-			return nil, &DecodeError{Line: 1, Field: safeName(name), RuleID: RuleCSVHeader, Message: unknownFieldMessage(name, fmt.Sprintf("column %d is not a field of the record format", i+1))}
+			msg := unknownFieldMessage(name, fmt.Sprintf("column %d is not a field of the record format", i+1))
+			shown := shownName(name)
+			if shown == "" {
+				msg += "; " + nameNotShown
+			}
+			return nil, &DecodeError{Line: 1, Field: shown, RuleID: RuleCSVHeader, Message: msg}
 		}
 		if j, dup := seen[name]; dup {
-			return nil, &DecodeError{Line: 1, Field: name, RuleID: RuleCSVHeader, Message: fmt.Sprintf("column %d repeats column %d", i+1, j+1)}
+			return nil, &DecodeError{Line: 1, Field: shownName(name), RuleID: RuleCSVHeader, Message: fmt.Sprintf("column %d repeats column %d", i+1, j+1)}
 		}
 		seen[name] = i
 		rd.cols[i], rd.header[i] = f, name

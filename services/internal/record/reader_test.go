@@ -215,21 +215,6 @@ func TestCSVReader(t *testing.T) {
 	}
 }
 
-// A spreadsheet's "CSV UTF-8" starts with a byte order mark, and a tool that
-// quotes every cell quotes the first column name after it: the file is read
-// as without the mark (it was refused whole, a bare quote in the header).
-func TestCSVReaderByteOrderMark(t *testing.T) {
-	for name, body := range map[string]string{
-		"quoted":   "\xEF\xBB\xBF\"cds_unique_identifier\",\"provider_code\"\r\n\"a\",\"RJ7\"\r\n",
-		"unquoted": "\xEF\xBB\xBFcds_unique_identifier,provider_code\r\na,RJ7\r\n",
-	} {
-		items, _ := csvItems(t, body)
-		if len(items) != 1 || items[0].Err != nil || items[0].Record.GetCdsUniqueIdentifier() != "a" || items[0].Line != 2 {
-			t.Errorf("%s: %+v", name, items)
-		}
-	}
-}
-
 // csvItems reads a whole CSV body of outpatient rows.
 func csvItems(t *testing.T, body string) ([]Item, Summary) {
 	t.Helper()

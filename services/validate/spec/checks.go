@@ -302,6 +302,11 @@ type checkEnv struct {
 	loc       *time.Location
 	today     int
 	activity  int // -1 until read; 0 when the record has no valid activity date
+	// pids are the record's patient identifiers, prepared at the first
+	// no_patient_identifier check (pidsReady) and searched for in each
+	// field it names.
+	pids      record.PatientIDs
+	pidsReady bool
 }
 
 func (e *checkEnv) todayDate() int {
@@ -484,7 +489,10 @@ func (ru *rule) passes(v string, i int, vs *values, env *checkEnv) bool {
 	case chkServiceCodeNotRetired:
 		return !env.serviceCodeRetired(v)
 	case chkNoPatientIdentifier:
-		return !record.HoldsPatientIdentifier(v, env.rec.GetPatient())
+		if !env.pidsReady {
+			env.pids, env.pidsReady = record.PrepareIDs(env.rec.GetPatient()), true
+		}
+		return !env.pids.HeldBy(v)
 	}
 	return true
 }

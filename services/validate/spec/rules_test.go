@@ -438,6 +438,17 @@ func ruleCases() []ruleCase {
 			want: []want{e("PID-001", "attendance_identifier")}},
 		{name: "ec attendance id is the NHS number", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().EcAttendanceIdentifier = r.Patient.NhsNumber },
 			want: []want{e("PID-001", "ec_attendance_identifier")}},
+		// PID-001 reads every field de-identification keeps (record.KeptFields):
+		// a column shifted in a CSV file put an identifier where only a
+		// warning rule, or none, looked, and the provider's report said
+		// accepted while de-identification refused the record (DEID-002;
+		// found by TestGraderDQ).
+		{name: "site code is the postcode", all: true, mutate: func(r *recT) {
+			// A real postcode: a ZZ99 pseudo-postcode names no one.
+			r.Patient.PostcodeOfUsualAddress, r.SiteCode = "HG1 1AA", "HG11AA"
+		}, want: []want{e("PID-001", "site_code")}},
+		{name: "chief complaint is the NHS number", d: ec, mutate: func(r *recT) { r.GetEmergencyCare().EcChiefComplaintSnomedCt = r.Patient.NhsNumber },
+			want: []want{e("PID-001", "ec_chief_complaint_snomed_ct")}},
 		// The national specification reads no outpatient diagnosis.
 		{name: "outpatient icd with a dot", d: op, mutate: func(r *recT) { r.GetOutpatient().PrimaryDiagnosisIcd = "I21.9" },
 			want: []want{e("CLIN-001", "primary_diagnosis_icd")}, nat: none},
