@@ -506,6 +506,33 @@ func identifiers(items []synth.Item, cfg synth.Config) *leakguard.Identifiers {
 
 // noLeaks fails for every finding; a finding names where and what kind,
 // never the value.
+// checkNoLeaks scans what an IG lead would for the identifiers of a test's
+// records: database db of ClickHouse, every topic after de-identification
+// and the services' logs; and checks the scan can see them where they are
+// allowed, on the raw topic (at least half: lines refused at the door never
+// reach it), so a clean scan means something.
+func checkNoLeaks(ctx context.Context, t *testing.T, s *stackUnderTest, ids *leakguard.Identifiers, db string) {
+	t.Helper()
+	found, err := ids.ScanClickHouse(ctx, s.conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	found, _, err = ids.ScanTopics(ctx, operator(t, s.Stack), leakguard.AfterDeidentification)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t, found)
+	noLeaks(t, ids.ScanText("service logs", s.logs.String()))
+	var raw strings.Builder
+	if _, err := leakguard.ReadTopic(ctx, operator(t, s.Stack), topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := ids.Count(raw.String()); n < ids.Len()/2 {
+		t.Errorf("the leak scan finds only %d of %d identifiers on the raw topic: it cannot be trusted", n, ids.Len())
+	}
+}
+
 func noLeaks(t *testing.T, fs []leakguard.Finding) {
 	t.Helper()
 	for i, f := range fs {

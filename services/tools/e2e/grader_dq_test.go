@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -236,26 +235,7 @@ func TestGraderDQ(t *testing.T) {
 	// the reports the provider reads.
 	all = append(all, revs...)
 	ids := graderIdentifiers(all)
-	found, err := ids.ScanClickHouse(ctx, s.conn, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noLeaks(t, found)
-	found, _, err = ids.ScanTopics(ctx, operator(t, s.Stack), leakguard.AfterDeidentification)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noLeaks(t, found)
-	noLeaks(t, ids.ScanText("service logs", s.logs.String()))
-	// The scan can see them: the raw topic, before de-identification, holds
-	// most of them (not the lines refused at the door).
-	var raw strings.Builder
-	if _, err := leakguard.ReadTopic(ctx, broker, topics.Raw, func(m kafka.Message) { raw.Write(m.Value) }); err != nil {
-		t.Fatal(err)
-	}
-	if n := ids.Count(raw.String()); n < ids.Len()/2 {
-		t.Errorf("the leak scan found only %d of %d identifiers on the raw topic: it cannot be trusted", n, ids.Len())
-	}
+	checkNoLeaks(ctx, t, s, ids, db)
 	for what, text := range read {
 		noLeaks(t, ids.ScanText("what the provider read of the "+what+" submission", text))
 	}
